@@ -1,0 +1,111 @@
+//! Kafka headers ticktak adds to the sales messages it produces. Bodies stay
+//! exactly in the course format; everything of ours travels here, and a
+//! message without them (another team's) is still applied by counts.
+
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use crate::ids::{HoldId, InvalidValue, PlatformId};
+
+pub const CLIENT_ID: &str = "client-id";
+pub const EVENT_ID: &str = "event-id";
+pub const HOLD_ID: &str = "hold-id";
+pub const PRODUCED_AT: &str = "produced-at";
+
+/// Our metadata of one sales message.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct SaleHeaders {
+    pub client_id: Option<PlatformId>,
+    pub event_id: Option<Uuid>,
+    pub hold_id: Option<HoldId>,
+    pub produced_at: Option<DateTime<Utc>>,
+}
+
+impl SaleHeaders {
+    /// Headers for a message about `hold` produced now by `platform`.
+    pub fn for_hold(platform: &PlatformId, hold: HoldId) -> Self {
+        Self {
+            client_id: Some(platform.clone()),
+            event_id: Some(Uuid::now_v7()),
+            hold_id: Some(hold),
+            produced_at: Some(Utc::now()),
+        }
+    }
+
+    /// Read our headers from raw Kafka header pairs. Unknown headers are
+    /// ignored; a malformed `hold-id` makes the message invalid, since
+    /// applying it anonymously would decide a hold differently than its owner.
+    pub fn from_pairs<'a>(
+        pairs: impl IntoIterator<Item = (&'a str, Option<&'a [u8]>)>,
+    ) -> Result<Self, InvalidValue> {
+        let mut h = SaleHeaders::default();
+        for (name, value) in pairs {
+            let Some(value) = value else { continue };
+            let text = std::str::from_utf8(value)
+                .map_err(|_| InvalidValue(format!("header {name} is not UTF-8")));
+            match name {
+                HOLD_ID => h.hold_id = Some(HoldId::parse(text?.trim())?),
+                CLIENT_ID => h.client_id = PlatformId::new(text?.trim()).ok(),
+                EVENT_ID => h.event_id = text.ok().and_then(|t| Uuid::parse_str(t.trim()).ok()),
+                PRODUCED_AT => {
+                    h.produced_at = text
+                        .ok()
+                        .and_then(|t| DateTime::parse_from_rfc3339(t.trim()).ok())
+                        .map(|t| t.with_timezone(&Utc))
+                }
+                _ => {}
+            }
+        }
+        Ok(h)
+    }
+
+    /// The pairs to attach to a produced message.
+    pub fn to_pairs(&self) -> Vec<(&'static str, String)> {
+        let mut out = Vec::with_capacity(4);
+        if let Some(c) = &self.client_id {
+            out.push((CLIENT_ID, c.to_string()));
+        }
+        if let Some(e) = self.event_id {
+            out.push((EVENT_ID, e.to_string()));
+        }
+        if let Some(h) = self.hold_id {
+            out.push((HOLD_ID, h.to_string()));
+        }
+        if let Some(p) = self.produced_at {
+            out.push((PRODUCED_AT, p.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)));
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn headers_round_trip() {
+        let h = SaleHeaders::for_hold(&PlatformId::new("a").unwrap(), HoldId::new());
+        let pairs = h.to_pairs();
+        let back =
+            SaleHeaders::from_pairs(pairs.iter().map(|(k, v)| (*k, Some(v.as_bytes())))).unwrap();
+        assert_eq!(back.hold_id, h.hold_id);
+        assert_eq!(back.client_id, h.client_id);
+        assert_eq!(back.event_id, h.event_id);
+        assert_eq!(
+            back.produced_at.unwrap().timestamp_micros(),
+            h.produced_at.unwrap().timestamp_micros()
+        );
+    }
+
+    #[test]
+    fn malformed_hold_id_is_refused_other_headers_are_lenient() {
+        assert!(SaleHeaders::from_pairs([(HOLD_ID, Some(&b"nope"[..]))]).is_err());
+        let h = SaleHeaders::from_pairs([
+            (CLIENT_ID, Some(&b"NOT VALID"[..])),
+            ("x-other", Some(&b"1"[..])),
+            (PRODUCED_AT, None),
+        ])
+        .unwrap();
+        assert_eq!(h, SaleHeaders::default());
+    }
+}

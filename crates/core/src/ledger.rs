@@ -1,0 +1,348 @@
+//! The ledger rule: how every platform applies the ticket-sales log so that
+//! all of them reach the same decision for every hold without a coordinator.
+//!
+//! This module is the only place the rule lives. The shop loads the part of
+//! the ledger a batch touches into a [`Ledger`], applies the batch here and
+//! writes the result back in one transaction.
+//!
+//! Per ticket type: `sellable = capacity − sold − held`.
+//! - `PENDING(q, hold h)`: granted when `q ≤ sellable` (`held += q`), else
+//!   rejected. A hold id seen before is a duplicate: no change.
+//! - `RESERVED(q, h)`: a granted open hold becomes sold.
+//! - `CANCELLED(q, h)`: a granted open hold is released; a rejected one is
+//!   left alone.
+//! - Messages without a hold id (other teams') are applied by counts against
+//!   an anonymous pool, clamped so no counter goes negative; what would push
+//!   `sold + held` past `capacity` is still recorded and counted an anomaly.
+//! - Every message has a log position; a position at or before the last one
+//!   applied on its partition is a redelivery and changes nothing.
+
+use std::collections::{BTreeMap, HashMap};
+
+use serde::{Deserialize, Serialize};
+
+use crate::ids::{HoldId, Quantity, TicketType};
+use crate::sales::Action;
+
+/// Counters of one ticket type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct TicketCounts {
+    /// The master list's `available` for the category.
+    pub capacity: u32,
+    /// Market-wide held (pending) tickets: granted holds plus the anonymous pool.
+    pub held: u32,
+    /// Market-wide sold (reserved) tickets.
+    pub sold: u32,
+    /// The part of `held` that came from messages without a hold id.
+    pub anonymous_held: u32,
+    /// Messages that could not be applied as the rule expects.
+    pub anomalies: u32,
+}
+
+/// What buyers are told about a ticket type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Status {
+    Available,
+    TemporarilyUnavailable,
+    SoldOut,
+}
+
+impl TicketCounts {
+    pub fn new(capacity: u32) -> Self {
+        Self { capacity, ..Self::default() }
+    }
+
+    /// Tickets that a new hold may still take.
+    pub fn sellable(&self) -> u32 {
+        self.capacity.saturating_sub(self.sold.saturating_add(self.held))
+    }
+
+    /// `capacity − sold`: the course's "available" count.
+    pub fn unsold(&self) -> u32 {
+        self.capacity.saturating_sub(self.sold)
+    }
+
+    pub fn status(&self) -> Status {
+        if self.unsold() == 0 {
+            Status::SoldOut
+        } else if self.sellable() == 0 {
+            Status::TemporarilyUnavailable
+        } else {
+            Status::Available
+        }
+    }
+}
+
+/// Where a hold stands in the shared ledger.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum HoldStatus {
+    /// Granted and open: its tickets count as held.
+    Granted,
+    /// Refused when it was decided; it never held anything.
+    Rejected,
+    /// Granted, then reserved (paid): its tickets count as sold.
+    Confirmed,
+    /// Granted, then cancelled or expired: its tickets are back on sale.
+    Released,
+}
+
+/// The decision the log made on a `PENDING` for a hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Decision {
+    Granted,
+    Rejected,
+}
+
+/// A hold as the ledger remembers it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Hold {
+    pub ticket_type: TicketType,
+    pub quantity: Quantity,
+    pub status: HoldStatus,
+}
+
+impl Hold {
+    pub fn decision(&self) -> Decision {
+        match self.status {
+            HoldStatus::Rejected => Decision::Rejected,
+            _ => Decision::Granted,
+        }
+    }
+}
+
+/// One ticket line of a sales message, ready for the rule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LedgerOp {
+    pub action: Action,
+    pub ticket_type: TicketType,
+    pub quantity: Quantity,
+    /// `None` for messages without our `hold-id` header.
+    pub hold: Option<HoldId>,
+}
+
+/// A message's place in the log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct LogPosition {
+    pub partition: i32,
+    pub offset: i64,
+}
+
+/// Something the rule could not apply as expected. The message still counts
+/// as applied; operators see anomalies in metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Anomaly {
+    /// The ticket type is not on the master list.
+    UnknownTicketType,
+    /// Counts from other platforms pushed `sold + held` past `capacity`.
+    Oversold,
+    /// A release of more anonymous tickets than the pool held (clamped).
+    ClampedRelease,
+    /// `RESERVED`/`CANCELLED` for a hold this ledger never saw.
+    UnknownHold,
+    /// A message for a hold that does not fit its state or ticket type.
+    HoldMismatch,
+}
+
+/// What applying one op did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "effect")]
+pub enum Outcome {
+    /// The position was applied before: nothing changed.
+    Redelivered,
+    /// A new hold was decided.
+    Decided { decision: Decision },
+    /// A message about a hold that had already reached this state.
+    Duplicate,
+    /// A granted hold became sold.
+    Confirmed,
+    /// A granted hold went back on sale.
+    Released,
+    /// An anonymous message was applied by counts.
+    Counted,
+    /// The message changed nothing because it did not fit.
+    Anomalous { anomaly: Anomaly },
+    /// Applied, but it revealed an anomaly (e.g. others oversold).
+    CountedWithAnomaly { anomaly: Anomaly },
+}
+
+impl Outcome {
+    pub fn anomaly(&self) -> Option<Anomaly> {
+        match self {
+            Outcome::Anomalous { anomaly } | Outcome::CountedWithAnomaly { anomaly } => Some(*anomaly),
+            _ => None,
+        }
+    }
+}
+
+/// The ledger, or the part of it a batch needs: counters per ticket type,
+/// the holds the batch mentions, and the last applied offset per partition.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Ledger {
+    types: BTreeMap<TicketType, TicketCounts>,
+    holds: HashMap<HoldId, Hold>,
+    applied: BTreeMap<i32, i64>,
+}
+
+impl Ledger {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Load counters read from storage.
+    pub fn insert_counts(&mut self, ticket_type: TicketType, counts: TicketCounts) {
+        self.types.insert(ticket_type, counts);
+    }
+
+    /// Load a hold read from storage.
+    pub fn insert_hold(&mut self, id: HoldId, hold: Hold) {
+        self.holds.insert(id, hold);
+    }
+
+    /// Load the last applied offset of a partition read from storage.
+    pub fn insert_applied(&mut self, partition: i32, offset: i64) {
+        self.applied.insert(partition, offset);
+    }
+
+    /// A master-list message: set capacity, keep every count.
+    pub fn set_capacity(&mut self, ticket_type: TicketType, capacity: u32) {
+        self.types.entry(ticket_type).or_default().capacity = capacity;
+    }
+
+    pub fn counts(&self, ticket_type: TicketType) -> Option<&TicketCounts> {
+        self.types.get(&ticket_type)
+    }
+
+    pub fn hold(&self, id: HoldId) -> Option<&Hold> {
+        self.holds.get(&id)
+    }
+
+    pub fn types(&self) -> impl Iterator<Item = (&TicketType, &TicketCounts)> {
+        self.types.iter()
+    }
+
+    pub fn holds(&self) -> impl Iterator<Item = (&HoldId, &Hold)> {
+        self.holds.iter()
+    }
+
+    pub fn applied(&self) -> impl Iterator<Item = (i32, i64)> + '_ {
+        self.applied.iter().map(|(p, o)| (*p, *o))
+    }
+
+    /// Whether `position` was applied already.
+    pub fn is_applied(&self, position: LogPosition) -> bool {
+        self.applied.get(&position.partition).is_some_and(|last| position.offset <= *last)
+    }
+
+    /// Apply the message at `position`. `ops` are its ticket lines; an
+    /// invalid message is applied with no ops, which only moves the offset.
+    pub fn apply(&mut self, position: LogPosition, ops: &[LedgerOp]) -> Vec<Outcome> {
+        if self.is_applied(position) {
+            return vec![Outcome::Redelivered; ops.len().max(1)];
+        }
+        self.applied.insert(position.partition, position.offset);
+        ops.iter().map(|op| self.apply_op(op)).collect()
+    }
+
+    fn apply_op(&mut self, op: &LedgerOp) -> Outcome {
+        let Some(counts) = self.types.get_mut(&op.ticket_type) else {
+            return Outcome::Anomalous { anomaly: Anomaly::UnknownTicketType };
+        };
+        let outcome = match op.hold {
+            Some(id) => apply_hold(counts, &mut self.holds, id, op),
+            None => apply_anonymous(counts, op),
+        };
+        if outcome.anomaly().is_some() {
+            counts.anomalies = counts.anomalies.saturating_add(1);
+        }
+        outcome
+    }
+}
+
+fn apply_hold(
+    counts: &mut TicketCounts,
+    holds: &mut HashMap<HoldId, Hold>,
+    id: HoldId,
+    op: &LedgerOp,
+) -> Outcome {
+    let q = u32::from(op.quantity.get());
+    match (op.action, holds.get_mut(&id)) {
+        (Action::TicketPending, None) => {
+            let granted = q <= counts.sellable();
+            let status = if granted {
+                counts.held += q;
+                HoldStatus::Granted
+            } else {
+                HoldStatus::Rejected
+            };
+            holds.insert(id, Hold { ticket_type: op.ticket_type, quantity: op.quantity, status });
+            let decision = if granted { Decision::Granted } else { Decision::Rejected };
+            Outcome::Decided { decision }
+        }
+        (Action::TicketPending, Some(_)) => Outcome::Duplicate,
+        (_, None) => Outcome::Anomalous { anomaly: Anomaly::UnknownHold },
+        (_, Some(hold)) if hold.ticket_type != op.ticket_type => {
+            Outcome::Anomalous { anomaly: Anomaly::HoldMismatch }
+        }
+        (Action::TicketReserved, Some(hold)) => match hold.status {
+            HoldStatus::Granted => {
+                let q = u32::from(hold.quantity.get());
+                counts.held = counts.held.saturating_sub(q);
+                counts.sold = counts.sold.saturating_add(q);
+                hold.status = HoldStatus::Confirmed;
+                Outcome::Confirmed
+            }
+            HoldStatus::Confirmed => Outcome::Duplicate,
+            HoldStatus::Rejected | HoldStatus::Released => {
+                Outcome::Anomalous { anomaly: Anomaly::HoldMismatch }
+            }
+        },
+        (Action::TicketCancelled, Some(hold)) => match hold.status {
+            HoldStatus::Granted => {
+                counts.held = counts.held.saturating_sub(u32::from(hold.quantity.get()));
+                hold.status = HoldStatus::Released;
+                Outcome::Released
+            }
+            HoldStatus::Released | HoldStatus::Rejected => Outcome::Duplicate,
+            HoldStatus::Confirmed => Outcome::Anomalous { anomaly: Anomaly::HoldMismatch },
+        },
+    }
+}
+
+fn apply_anonymous(counts: &mut TicketCounts, op: &LedgerOp) -> Outcome {
+    let q = u32::from(op.quantity.get());
+    let mut anomaly = None;
+    match op.action {
+        Action::TicketPending => {
+            counts.held = counts.held.saturating_add(q);
+            counts.anonymous_held = counts.anonymous_held.saturating_add(q);
+        }
+        Action::TicketReserved => {
+            let take = q.min(counts.anonymous_held);
+            counts.anonymous_held -= take;
+            counts.held = counts.held.saturating_sub(take);
+            counts.sold = counts.sold.saturating_add(q);
+        }
+        Action::TicketCancelled => {
+            let take = q.min(counts.anonymous_held);
+            counts.anonymous_held -= take;
+            counts.held = counts.held.saturating_sub(take);
+            if take < q {
+                anomaly = Some(Anomaly::ClampedRelease);
+            }
+        }
+    }
+    if counts.sold.saturating_add(counts.held) > counts.capacity {
+        anomaly = Some(Anomaly::Oversold);
+    }
+    match anomaly {
+        Some(anomaly) => Outcome::CountedWithAnomaly { anomaly },
+        None => Outcome::Counted,
+    }
+}
+
+#[cfg(test)]
+mod tests;

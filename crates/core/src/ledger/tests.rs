@@ -1,0 +1,236 @@
+use proptest::prelude::*;
+
+use super::*;
+use crate::ids::{Category, MatchNumber};
+
+fn ticket_type(i: u8) -> TicketType {
+    TicketType::new(MatchNumber::new(1 + i64::from(i)).unwrap(), Category::new(1).unwrap())
+}
+
+fn q(n: u8) -> Quantity {
+    Quantity::new(i64::from(n)).unwrap()
+}
+
+const TYPES: u8 = 2;
+
+/// What a platform (or another team) does, before it is put in the log.
+#[derive(Debug, Clone)]
+enum Intent {
+    Pending { ty: u8, qty: u8, anonymous: bool },
+    Reserve { of: usize },
+    Cancel { of: usize },
+    /// The outbox published an earlier message again (at a new offset).
+    Republish { of: usize },
+}
+
+fn intent() -> impl Strategy<Value = Intent> {
+    prop_oneof![
+        4 => (0..TYPES, 1..=2u8, prop::bool::weighted(0.2))
+            .prop_map(|(ty, qty, anonymous)| Intent::Pending { ty, qty, anonymous }),
+        2 => any::<usize>().prop_map(|of| Intent::Reserve { of }),
+        2 => any::<usize>().prop_map(|of| Intent::Cancel { of }),
+        1 => any::<usize>().prop_map(|of| Intent::Republish { of }),
+    ]
+}
+
+/// Turn intents into a log of (position, op); ticket type `i` lives on
+/// partition `i`, as the key partitioner guarantees.
+fn build_log(intents: &[Intent]) -> Vec<(LogPosition, LedgerOp)> {
+    let mut pendings: Vec<LedgerOp> = Vec::new();
+    let mut log: Vec<(LogPosition, LedgerOp)> = Vec::new();
+    let mut next_offset = [0i64; TYPES as usize];
+    for intent in intents {
+        let op = match *intent {
+            Intent::Pending { ty, qty, anonymous } => {
+                let op = LedgerOp {
+                    action: Action::TicketPending,
+                    ticket_type: ticket_type(ty),
+                    quantity: q(qty),
+                    hold: (!anonymous).then(HoldId::new),
+                };
+                pendings.push(op);
+                op
+            }
+            Intent::Reserve { of } | Intent::Cancel { of } if !pendings.is_empty() => {
+                let p = pendings[of % pendings.len()];
+                let action = if matches!(intent, Intent::Reserve { .. }) {
+                    Action::TicketReserved
+                } else {
+                    Action::TicketCancelled
+                };
+                LedgerOp { action, ..p }
+            }
+            Intent::Republish { of } if !log.is_empty() => log[of % log.len()].1,
+            _ => continue,
+        };
+        let partition = op.ticket_type.match_number.get() as usize - 1;
+        let offset = next_offset[partition];
+        next_offset[partition] += 1;
+        log.push((LogPosition { partition: partition as i32, offset }, op));
+    }
+    log
+}
+
+fn fresh(capacities: &[u32]) -> Ledger {
+    let mut ledger = Ledger::new();
+    for (i, c) in capacities.iter().enumerate() {
+        ledger.set_capacity(ticket_type(i as u8), *c);
+    }
+    ledger
+}
+
+fn apply_all(ledger: &mut Ledger, log: &[(LogPosition, LedgerOp)]) {
+    for (pos, op) in log {
+        ledger.apply(*pos, std::slice::from_ref(op));
+    }
+}
+
+fn scenario() -> impl Strategy<Value = (Vec<u32>, Vec<Intent>)> {
+    (prop::collection::vec(0..12u32, TYPES as usize), prop::collection::vec(intent(), 0..120))
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(300))]
+
+    #[test]
+    fn granted_holds_never_push_sold_plus_held_past_capacity((caps, intents) in scenario()) {
+        let log = build_log(&intents);
+        let mut ledger = fresh(&caps);
+        let mut anonymous_ever = [false; TYPES as usize];
+        for (pos, op) in &log {
+            let before = *ledger.counts(op.ticket_type).unwrap();
+            let outcome = ledger.apply(*pos, std::slice::from_ref(op))[0];
+            let after = *ledger.counts(op.ticket_type).unwrap();
+            if op.hold.is_none() {
+                anonymous_ever[pos.partition as usize] = true;
+            }
+            if let Outcome::Decided { decision: Decision::Granted } = outcome {
+                prop_assert!(u32::from(op.quantity.get()) <= before.sellable());
+                prop_assert!(after.sold + after.held <= after.capacity);
+            }
+            if !anonymous_ever[pos.partition as usize] {
+                prop_assert!(after.sold + after.held <= after.capacity, "{after:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn held_is_always_the_open_holds_plus_the_anonymous_pool((caps, intents) in scenario()) {
+        let log = build_log(&intents);
+        let mut ledger = fresh(&caps);
+        apply_all(&mut ledger, &log);
+        for (tt, counts) in ledger.types() {
+            let open: u32 = ledger
+                .holds()
+                .filter(|(_, h)| h.ticket_type == *tt && h.status == HoldStatus::Granted)
+                .map(|(_, h)| u32::from(h.quantity.get()))
+                .sum();
+            let confirmed: u32 = ledger
+                .holds()
+                .filter(|(_, h)| h.ticket_type == *tt && h.status == HoldStatus::Confirmed)
+                .map(|(_, h)| u32::from(h.quantity.get()))
+                .sum();
+            prop_assert_eq!(counts.held, open + counts.anonymous_held);
+            prop_assert!(counts.sold >= confirmed);
+        }
+    }
+
+    #[test]
+    fn feeding_any_prefix_twice_changes_nothing((caps, intents) in scenario(), cut in any::<prop::sample::Index>()) {
+        let log = build_log(&intents);
+        let mut once = fresh(&caps);
+        apply_all(&mut once, &log);
+
+        let k = if log.is_empty() { 0 } else { cut.index(log.len() + 1) };
+        let mut twice = fresh(&caps);
+        apply_all(&mut twice, &log[..k]);
+        apply_all(&mut twice, &log[..k]);
+        apply_all(&mut twice, &log[k..]);
+        prop_assert_eq!(once, twice);
+    }
+
+    #[test]
+    fn replicas_reading_partitions_in_any_interleaving_agree(
+        (caps, intents) in scenario(),
+        picks in prop::collection::vec(any::<bool>(), 0..300),
+    ) {
+        let log = build_log(&intents);
+        let mut a = fresh(&caps);
+        apply_all(&mut a, &log);
+
+        // Replica b reads the two partitions interleaved differently.
+        let mut parts: Vec<std::collections::VecDeque<_>> = vec![Default::default(); TYPES as usize];
+        for entry in &log {
+            parts[entry.0.partition as usize].push_back(*entry);
+        }
+        let mut b = fresh(&caps);
+        let mut picks = picks.into_iter();
+        while parts.iter().any(|p| !p.is_empty()) {
+            let first = picks.next().unwrap_or(false);
+            let idx = if (first && !parts[0].is_empty()) || parts[1].is_empty() { 0 } else { 1 };
+            let (pos, op) = parts[idx].pop_front().unwrap();
+            b.apply(pos, &[op]);
+        }
+        prop_assert_eq!(a, b);
+    }
+}
+
+#[test]
+fn last_ticket_goes_to_the_first_pending_in_the_log() {
+    let mut ledger = fresh(&[1]);
+    let (first, second) = (HoldId::new(), HoldId::new());
+    let op = |hold| LedgerOp {
+        action: Action::TicketPending,
+        ticket_type: ticket_type(0),
+        quantity: q(1),
+        hold: Some(hold),
+    };
+    let p = |offset| LogPosition { partition: 0, offset };
+    assert_eq!(ledger.apply(p(0), &[op(first)])[0], Outcome::Decided { decision: Decision::Granted });
+    assert_eq!(ledger.apply(p(1), &[op(second)])[0], Outcome::Decided { decision: Decision::Rejected });
+    let counts = ledger.counts(ticket_type(0)).unwrap();
+    assert_eq!(counts.status(), Status::TemporarilyUnavailable);
+
+    let reserve = LedgerOp { action: Action::TicketReserved, ..op(first) };
+    assert_eq!(ledger.apply(p(2), &[reserve])[0], Outcome::Confirmed);
+    assert_eq!(ledger.counts(ticket_type(0)).unwrap().status(), Status::SoldOut);
+    // The rejected hold's cancellation frees nothing.
+    let cancel = LedgerOp { action: Action::TicketCancelled, ..op(second) };
+    assert_eq!(ledger.apply(p(3), &[cancel])[0], Outcome::Duplicate);
+    assert_eq!(ledger.counts(ticket_type(0)).unwrap().sold, 1);
+}
+
+#[test]
+fn anonymous_counts_are_clamped_and_oversell_is_recorded_as_an_anomaly() {
+    let mut ledger = fresh(&[1]);
+    let anon = |action, n| LedgerOp { action, ticket_type: ticket_type(0), quantity: q(n), hold: None };
+    let p = |offset| LogPosition { partition: 0, offset };
+    assert_eq!(ledger.apply(p(0), &[anon(Action::TicketCancelled, 2)])[0],
+        Outcome::CountedWithAnomaly { anomaly: Anomaly::ClampedRelease });
+    assert_eq!(ledger.counts(ticket_type(0)).unwrap().held, 0);
+    assert_eq!(ledger.apply(p(1), &[anon(Action::TicketReserved, 2)])[0],
+        Outcome::CountedWithAnomaly { anomaly: Anomaly::Oversold });
+    let counts = ledger.counts(ticket_type(0)).unwrap();
+    assert_eq!((counts.sold, counts.anomalies), (2, 2));
+    assert_eq!(counts.status(), Status::SoldOut);
+}
+
+#[test]
+fn a_capacity_correction_keeps_the_counts() {
+    let mut ledger = fresh(&[5]);
+    let hold = LedgerOp { action: Action::TicketPending, ticket_type: ticket_type(0), quantity: q(2), hold: Some(HoldId::new()) };
+    ledger.apply(LogPosition { partition: 0, offset: 0 }, &[hold]);
+    ledger.set_capacity(ticket_type(0), 3);
+    let counts = ledger.counts(ticket_type(0)).unwrap();
+    assert_eq!((counts.capacity, counts.held, counts.sellable()), (3, 2, 1));
+}
+
+#[test]
+fn unknown_ticket_types_move_the_offset_and_count_nothing() {
+    let mut ledger = fresh(&[5]);
+    let op = LedgerOp { action: Action::TicketPending, ticket_type: ticket_type(1), quantity: q(1), hold: None };
+    let pos = LogPosition { partition: 1, offset: 7 };
+    assert_eq!(ledger.apply(pos, &[op])[0], Outcome::Anomalous { anomaly: Anomaly::UnknownTicketType });
+    assert!(ledger.is_applied(pos));
+    assert_eq!(ledger.apply(pos, &[op])[0], Outcome::Redelivered);
+}

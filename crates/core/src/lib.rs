@@ -1,0 +1,16 @@
+//! Pure domain of ticktak: identifiers, prices, the wire messages every platform
+//! exchanges over Kafka, and the ledger rule that decides every hold.
+//!
+//! Nothing here performs I/O, so the rule can be property-tested and every
+//! service (and every platform) applies exactly the same code.
+
+pub mod headers;
+pub mod ids;
+pub mod ledger;
+pub mod masterlist;
+pub mod sales;
+
+pub use ids::{Category, HoldId, MatchNumber, PlatformId, Price, Quantity, TicketType};
+pub use ledger::{Decision, Hold, HoldStatus, Ledger, LedgerOp, LogPosition, Outcome, Status, TicketCounts};
+pub use masterlist::MasterListMatch;
+pub use sales::{Action, SaleMessage, TicketLine};

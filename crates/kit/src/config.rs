@@ -1,0 +1,257 @@
+//! Configuration from environment variables, with the defaults the README
+//! documents. A missing or malformed value becomes one [`ConfigError`] naming
+//! the variable; `service::main` prints it on one line and exits non-zero.
+
+use std::net::IpAddr;
+use std::str::FromStr;
+
+use ticktak_core::PlatformId;
+
+use crate::kafka::{KafkaSettings, Topics};
+
+/// The six services of a platform and their base ports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Service {
+    Shop,
+    ShopConsumer,
+    Reservations,
+    Payments,
+    Security,
+    Analytics,
+}
+
+impl Service {
+    pub const ALL: [Service; 6] = [
+        Service::Shop,
+        Service::ShopConsumer,
+        Service::Reservations,
+        Service::Payments,
+        Service::Security,
+        Service::Analytics,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Service::Shop => "shop",
+            Service::ShopConsumer => "shop-consumer",
+            Service::Reservations => "reservations",
+            Service::Payments => "payments",
+            Service::Security => "security",
+            Service::Analytics => "analytics",
+        }
+    }
+
+    /// The Postgres schema the service owns.
+    pub fn schema(self) -> &'static str {
+        match self {
+            Service::ShopConsumer => "shop_consumer",
+            other => other.name(),
+        }
+    }
+
+    pub fn base_port(self) -> u16 {
+        match self {
+            Service::Shop => 3000,
+            Service::ShopConsumer => 3010,
+            Service::Reservations => 3020,
+            Service::Payments => 3040,
+            Service::Security => 3050,
+            Service::Analytics => 3060,
+        }
+    }
+
+    /// The variable that overrides the base port, e.g. `SHOP_PORT`.
+    pub fn port_var(self) -> String {
+        format!("{}_PORT", self.schema().to_ascii_uppercase())
+    }
+}
+
+/// A setting that could not be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid configuration: {var}: {reason}")]
+pub struct ConfigError {
+    pub var: String,
+    pub reason: String,
+}
+
+/// Reads variables through a lookup function, so tests need not touch the
+/// process environment.
+pub struct Env<'a> {
+    lookup: Box<dyn Fn(&str) -> Option<String> + 'a>,
+}
+
+impl Default for Env<'_> {
+    fn default() -> Self {
+        Self::process()
+    }
+}
+
+impl<'a> Env<'a> {
+    /// The process environment.
+    pub fn process() -> Self {
+        Self { lookup: Box::new(|k| std::env::var(k).ok()) }
+    }
+
+    pub fn from_fn(lookup: impl Fn(&str) -> Option<String> + 'a) -> Self {
+        Self { lookup: Box::new(lookup) }
+    }
+
+    /// The raw value; an empty value counts as unset.
+    pub fn get(&self, var: &str) -> Option<String> {
+        (self.lookup)(var).filter(|v| !v.trim().is_empty())
+    }
+
+    pub fn string(&self, var: &str, default: &str) -> String {
+        self.get(var).unwrap_or_else(|| default.to_string())
+    }
+
+    /// Parse a value, or use `default` when unset.
+    pub fn parse<T>(&self, var: &str, default: T) -> Result<T, ConfigError>
+    where
+        T: FromStr,
+        T::Err: std::fmt::Display,
+    {
+        match self.get(var) {
+            None => Ok(default),
+            Some(raw) => raw.trim().parse().map_err(|e| ConfigError {
+                var: var.to_string(),
+                reason: format!("cannot parse {raw:?}: {e}"),
+            }),
+        }
+    }
+
+    pub fn error(&self, var: &str, reason: impl Into<String>) -> ConfigError {
+        ConfigError { var: var.to_string(), reason: reason.into() }
+    }
+}
+
+/// Development default of the internal credential; production must set
+/// `INTERNAL_TOKEN`.
+pub const DEV_INTERNAL_TOKEN: &str = "dev-internal-token";
+
+/// Settings every service reads.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub service: Service,
+    pub platform_id: PlatformId,
+    pub database_url: String,
+    pub kafka: KafkaSettings,
+    pub topics: Topics,
+    pub bind_addr: IpAddr,
+    pub port_offset: u16,
+    /// The port this service listens on (0 = any free port, for tests).
+    pub port: u16,
+    /// Bearer credential of the internal endpoints.
+    pub internal_token: String,
+    pub log_json: bool,
+}
+
+impl Settings {
+    pub fn from_env(service: Service) -> Result<Self, ConfigError> {
+        Self::from(service, &Env::process())
+    }
+
+    pub fn from(service: Service, env: &Env<'_>) -> Result<Self, ConfigError> {
+        let platform_id = PlatformId::new(env.string("PLATFORM_ID", "a"))
+            .map_err(|e| env.error("PLATFORM_ID", e.0))?;
+        let database_url = env.string(
+            "DATABASE_URL",
+            &format!("postgres://ticktak:ticktak@127.0.0.1:5432/ticktak_{platform_id}"),
+        );
+        if !(database_url.starts_with("postgres://") || database_url.starts_with("postgresql://")) {
+            return Err(env.error("DATABASE_URL", "must start with postgres:// or postgresql://"));
+        }
+        let port_offset: u16 = env.parse("PORT_OFFSET", 0)?;
+        let port = Self::port_of(service, port_offset, env)?;
+        let internal_token = env.string("INTERNAL_TOKEN", DEV_INTERNAL_TOKEN);
+        if internal_token.len() < 16 {
+            return Err(env.error("INTERNAL_TOKEN", "must be at least 16 characters"));
+        }
+        let log_format = env.string("LOG_FORMAT", "text");
+        let log_json = match log_format.as_str() {
+            "text" => false,
+            "json" => true,
+            _ => return Err(env.error("LOG_FORMAT", "must be text or json")),
+        };
+        Ok(Self {
+            service,
+            kafka: KafkaSettings::from_env(env)?,
+            topics: Topics::from_env(env)?,
+            platform_id,
+            database_url,
+            bind_addr: env.parse("BIND_ADDR", IpAddr::from([127, 0, 0, 1]))?,
+            port_offset,
+            port,
+            internal_token,
+            log_json,
+        })
+    }
+
+    /// The port of any service of this platform: its `*_PORT` variable or its
+    /// base port, plus `PORT_OFFSET`.
+    pub fn port_of(service: Service, offset: u16, env: &Env<'_>) -> Result<u16, ConfigError> {
+        let var = service.port_var();
+        let base: u16 = env.parse(&var, service.base_port())?;
+        base.checked_add(offset)
+            .ok_or_else(|| env.error("PORT_OFFSET", format!("{var} + PORT_OFFSET exceeds 65535")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Env<'static> {
+        let map: std::collections::HashMap<String, String> =
+            pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        Env::from_fn(move |k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn defaults_give_a_runnable_platform_a() {
+        let s = Settings::from(Service::Reservations, &env(&[])).unwrap();
+        assert_eq!(s.platform_id.as_str(), "a");
+        assert_eq!(s.port, 3020);
+        assert_eq!(s.database_url, "postgres://ticktak:ticktak@127.0.0.1:5432/ticktak_a");
+        assert_eq!(s.kafka.brokers, "127.0.0.1:9092");
+        assert_eq!(s.topics.sales, "fifa-world-cup-2022-ticket-sales-dev");
+        assert_eq!(s.topics.masterlist, "fifa-world-cup-2022-masterlist-dev");
+    }
+
+    #[test]
+    fn port_offset_shifts_every_port_and_platform_names_the_database() {
+        let e = env(&[("PORT_OFFSET", "100"), ("PLATFORM_ID", "b")]);
+        let s = Settings::from(Service::Analytics, &e).unwrap();
+        assert_eq!(s.port, 3160);
+        assert!(s.database_url.ends_with("/ticktak_b"));
+        assert_eq!(Settings::port_of(Service::Shop, 100, &e).unwrap(), 3100);
+    }
+
+    #[test]
+    fn malformed_values_name_the_variable() {
+        for (var, value) in [
+            ("PORT_OFFSET", "abc"),
+            ("PORT_OFFSET", "65000"),
+            ("SHOP_PORT", "-1"),
+            ("PLATFORM_ID", "Not Valid"),
+            ("DATABASE_URL", "mysql://x"),
+            ("KAFKA_PARTITIONS", "0"),
+            ("KAFKA_SECURITY_PROTOCOL", "carrier-pigeon"),
+            ("BIND_ADDR", "here"),
+            ("LOG_FORMAT", "xml"),
+            ("INTERNAL_TOKEN", "short"),
+            ("TOPIC_ENV", "has space"),
+        ] {
+            let err = Settings::from(Service::Shop, &env(&[(var, value)])).unwrap_err();
+            assert_eq!(err.var, var, "{err}");
+            assert!(err.to_string().starts_with(&format!("invalid configuration: {var}:")));
+        }
+    }
+
+    #[test]
+    fn sasl_settings_require_credentials() {
+        let e = env(&[("KAFKA_SECURITY_PROTOCOL", "SASL_SSL"), ("KAFKA_SASL_MECHANISM", "PLAIN")]);
+        let err = Settings::from(Service::Shop, &e).unwrap_err();
+        assert_eq!(err.var, "KAFKA_SASL_USERNAME");
+    }
+}

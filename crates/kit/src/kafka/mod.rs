@@ -1,0 +1,136 @@
+//! Kafka clients: settings (with optional SASL/SSL), topic names, the
+//! idempotent producer, consumers and topic creation.
+
+mod admin;
+mod consumer;
+mod producer;
+
+pub use admin::{ensure_topics, probe};
+pub use consumer::{consumer, header_pairs};
+pub use producer::{producer, send, Record};
+
+use rdkafka::ClientConfig;
+
+use crate::config::{ConfigError, Env};
+
+/// How to reach the broker(s).
+#[derive(Debug, Clone)]
+pub struct KafkaSettings {
+    /// `KAFKA_BROKERS`, comma-separated `host:port`.
+    pub brokers: String,
+    /// `KAFKA_SECURITY_PROTOCOL`: PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL.
+    pub security_protocol: String,
+    pub sasl_mechanism: Option<String>,
+    pub sasl_username: Option<String>,
+    pub sasl_password: Option<String>,
+    /// Partitions of topics this platform creates (`KAFKA_PARTITIONS`).
+    pub partitions: i32,
+    /// Replication factor of topics this platform creates (`KAFKA_REPLICATION`).
+    pub replication: i32,
+}
+
+impl KafkaSettings {
+    pub fn from_env(env: &Env<'_>) -> Result<Self, ConfigError> {
+        let security_protocol = env.string("KAFKA_SECURITY_PROTOCOL", "PLAINTEXT").to_ascii_uppercase();
+        if !["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"].contains(&security_protocol.as_str()) {
+            return Err(env.error(
+                "KAFKA_SECURITY_PROTOCOL",
+                "must be PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL",
+            ));
+        }
+        let sasl = security_protocol.starts_with("SASL");
+        let sasl_mechanism = env.get("KAFKA_SASL_MECHANISM").or_else(|| sasl.then(|| "PLAIN".into()));
+        let sasl_username = env.get("KAFKA_SASL_USERNAME");
+        let sasl_password = env.get("KAFKA_SASL_PASSWORD");
+        if sasl && sasl_username.is_none() {
+            return Err(env.error("KAFKA_SASL_USERNAME", "required when KAFKA_SECURITY_PROTOCOL is SASL_*"));
+        }
+        if sasl && sasl_password.is_none() {
+            return Err(env.error("KAFKA_SASL_PASSWORD", "required when KAFKA_SECURITY_PROTOCOL is SASL_*"));
+        }
+        let partitions: i32 = env.parse("KAFKA_PARTITIONS", 3)?;
+        if !(1..=1000).contains(&partitions) {
+            return Err(env.error("KAFKA_PARTITIONS", "must be between 1 and 1000"));
+        }
+        let replication: i32 = env.parse("KAFKA_REPLICATION", 1)?;
+        if !(1..=10).contains(&replication) {
+            return Err(env.error("KAFKA_REPLICATION", "must be between 1 and 10"));
+        }
+        Ok(Self {
+            brokers: env.string("KAFKA_BROKERS", "127.0.0.1:9092"),
+            security_protocol,
+            sasl_mechanism,
+            sasl_username,
+            sasl_password,
+            partitions,
+            replication,
+        })
+    }
+
+    /// Settings for a local plaintext broker (tests and tools).
+    pub fn plaintext(brokers: impl Into<String>) -> Self {
+        Self {
+            brokers: brokers.into(),
+            security_protocol: "PLAINTEXT".into(),
+            sasl_mechanism: None,
+            sasl_username: None,
+            sasl_password: None,
+            partitions: 3,
+            replication: 1,
+        }
+    }
+
+    /// The client configuration every producer, consumer and admin client
+    /// starts from.
+    pub fn client_config(&self) -> ClientConfig {
+        let mut c = ClientConfig::new();
+        c.set("bootstrap.servers", &self.brokers)
+            .set("security.protocol", &self.security_protocol)
+            .set("socket.timeout.ms", "10000")
+            .set("log_level", "4");
+        if let Some(m) = &self.sasl_mechanism {
+            c.set("sasl.mechanisms", m);
+        }
+        if let Some(u) = &self.sasl_username {
+            c.set("sasl.username", u);
+        }
+        if let Some(p) = &self.sasl_password {
+            c.set("sasl.password", p);
+        }
+        c
+    }
+}
+
+/// The two shared topics: `{prefix}-masterlist-{env}` and
+/// `{prefix}-ticket-sales-{env}`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Topics {
+    pub masterlist: String,
+    pub sales: String,
+}
+
+impl Topics {
+    pub fn new(prefix: &str, env: &str) -> Self {
+        Self {
+            masterlist: format!("{prefix}-masterlist-{env}"),
+            sales: format!("{prefix}-ticket-sales-{env}"),
+        }
+    }
+
+    pub fn from_env(env: &Env<'_>) -> Result<Self, ConfigError> {
+        let valid = |s: &str| {
+            !s.is_empty()
+                && s.len() <= 100
+                && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
+        };
+        let prefix = env.string("TOPIC_PREFIX", "fifa-world-cup-2022");
+        if !valid(&prefix) {
+            return Err(env.error("TOPIC_PREFIX", "must be letters, digits, '-', '_' or '.'"));
+        }
+        let suffix = env.string("TOPIC_ENV", "dev");
+        if !valid(&suffix) {
+            return Err(env.error("TOPIC_ENV", "must be letters, digits, '-', '_' or '.'"));
+        }
+        Ok(Self::new(&prefix, &suffix))
+    }
+}

@@ -1,0 +1,57 @@
+//! The producer every service uses: idempotent, `acks=all`, and the
+//! Java-compatible murmur2 partitioner so one ticket type lands on one
+//! partition whichever client (librdkafka, KafkaJS, Java) produced it.
+
+use std::time::Duration;
+
+use anyhow::Context;
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::message::{Header, OwnedHeaders};
+use rdkafka::producer::{FutureProducer, FutureRecord};
+
+use super::KafkaSettings;
+
+pub fn producer(settings: &KafkaSettings, client_id: &str) -> anyhow::Result<FutureProducer> {
+    settings
+        .client_config()
+        .set("client.id", client_id)
+        .set("enable.idempotence", "true")
+        .set("acks", "all")
+        .set("partitioner", "murmur2_random")
+        .set("linger.ms", "2")
+        .set("message.timeout.ms", "30000")
+        .create()
+        .context("cannot create Kafka producer")
+}
+
+/// One message to produce.
+pub struct Record<'a> {
+    pub topic: &'a str,
+    pub key: &'a str,
+    pub payload: &'a [u8],
+    pub headers: &'a [(&'a str, String)],
+}
+
+/// Produce and wait for the delivery report. Retries while the local queue
+/// is full (back-pressure); any other error is returned.
+pub async fn send(producer: &FutureProducer, record: &Record<'_>) -> anyhow::Result<(i32, i64)> {
+    loop {
+        let mut headers = OwnedHeaders::new_with_capacity(record.headers.len());
+        for (key, value) in record.headers {
+            headers = headers.insert(Header { key, value: Some(value.as_bytes()) });
+        }
+        let future_record = FutureRecord::to(record.topic)
+            .key(record.key)
+            .payload(record.payload)
+            .headers(headers);
+        match producer.send(future_record, Duration::from_secs(0)).await {
+            Ok(delivered) => return Ok(delivered),
+            Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            Err((e, _)) => {
+                return Err(e).with_context(|| format!("cannot produce to {}", record.topic));
+            }
+        }
+    }
+}

@@ -1,0 +1,17 @@
+//! Plumbing every ticktak service shares, so no service repeats it:
+//! configuration, telemetry, the HTTP error type and extractors, Postgres with
+//! one schema per service, Kafka clients and topics, operational endpoints,
+//! and graceful shutdown.
+
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod http;
+pub mod internal;
+pub mod kafka;
+pub mod service;
+pub mod shutdown;
+pub mod telemetry;
+
+pub use config::{ConfigError, Service, Settings};
+pub use error::{ApiError, ApiResult};

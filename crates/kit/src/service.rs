@@ -1,0 +1,134 @@
+//! What every service's `main` does, and the handle of a running service.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::process::ExitCode;
+
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::{Service, Settings};
+
+/// A service started by its `start` function: where it listens and how to
+/// stop it. Tests start services in-process on port 0 through this.
+pub struct Running {
+    pub addr: SocketAddr,
+    pub shutdown: CancellationToken,
+    pub task: JoinHandle<anyhow::Result<()>>,
+}
+
+impl Running {
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Ask the service to stop and wait until it has.
+    pub async fn stop(self) -> anyhow::Result<()> {
+        self.shutdown.cancel();
+        self.wait().await
+    }
+
+    /// Wait until the service stops by itself (or through its token).
+    pub async fn wait(self) -> anyhow::Result<()> {
+        self.task.await.map_err(|e| anyhow::anyhow!("service task failed: {e}"))?
+    }
+}
+
+/// config → telemetry → start → wait for SIGTERM/Ctrl-C → drain. A bad
+/// setting is one line on stderr and exit code 2; a failure at start or at
+/// run time is exit code 1.
+pub fn main<F, Fut>(service: Service, start: F) -> ExitCode
+where
+    F: FnOnce(Settings, CancellationToken) -> Fut,
+    Fut: Future<Output = anyhow::Result<Running>>,
+{
+    let settings = match Settings::from_env(service) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("{}: {e}", service.name());
+            return ExitCode::from(2);
+        }
+    };
+    crate::telemetry::init_logs(settings.log_json);
+    crate::telemetry::init_metrics();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("{}: cannot start the runtime: {e}", service.name());
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async move {
+        let shutdown = crate::shutdown::on_signal();
+        let platform = settings.platform_id.clone();
+        let running = start(settings, shutdown).await?;
+        tracing::info!(service = service.name(), %platform, addr = %running.addr, "listening");
+        running.wait().await
+    });
+    match result {
+        Ok(()) => {
+            tracing::info!(service = service.name(), "stopped");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            tracing::error!(service = service.name(), error = ?e, "failed");
+            eprintln!("{}: {e:#}", service.name());
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// What every service holds: its settings, its database pool (own schema,
+/// migrated) and a Kafka producer (topics created).
+#[derive(Clone)]
+pub struct Base {
+    pub settings: Settings,
+    pub pool: sqlx::PgPool,
+    pub producer: rdkafka::producer::FutureProducer,
+}
+
+impl Base {
+    /// Connect to Postgres and the broker, migrate, create the topics.
+    pub async fn connect(settings: Settings, migrator: &sqlx::migrate::Migrator) -> anyhow::Result<Self> {
+        let service = settings.service;
+        let pool = crate::db::connect(&settings.database_url, service.schema(), migrator, 10).await?;
+        let client_id = format!("ticktak-{}-{}", settings.platform_id, service.name());
+        let producer = crate::kafka::producer(&settings.kafka, &client_id)?;
+        crate::kafka::ensure_topics(&settings.kafka, &[&settings.topics.masterlist, &settings.topics.sales])
+            .await
+            .map_err(|e| anyhow::anyhow!("broker at {} not usable: {e:#}", settings.kafka.brokers))?;
+        Ok(Self { settings, pool, producer })
+    }
+
+    /// `/health`, `/ready` (database and broker) and `/metrics`.
+    pub fn ops_router(&self) -> axum::Router {
+        let pool = self.pool.clone();
+        let producer = self.producer.clone();
+        let db: crate::http::ReadyCheck = std::sync::Arc::new(move || {
+            let pool = pool.clone();
+            Box::pin(async move { crate::db::probe(&pool).await })
+        });
+        let broker: crate::http::ReadyCheck = std::sync::Arc::new(move || {
+            let producer = producer.clone();
+            Box::pin(async move {
+                if crate::kafka::probe(&producer, std::time::Duration::from_secs(2)).await {
+                    Ok(())
+                } else {
+                    Err("broker unreachable".to_string())
+                }
+            })
+        });
+        crate::http::ops_router(self.settings.service.name(), vec![("database", db), ("broker", broker)])
+    }
+
+    /// Bind the service's port and serve `api` (plus the ops endpoints and
+    /// common layers) until `shutdown`.
+    pub async fn serve(&self, api: axum::Router, shutdown: CancellationToken) -> anyhow::Result<Running> {
+        let router = crate::http::finish(self.ops_router().merge(api));
+        let listener = crate::http::bind(SocketAddr::new(self.settings.bind_addr, self.settings.port)).await?;
+        let addr = listener.local_addr()?;
+        let token = shutdown.clone();
+        let task = tokio::spawn(crate::http::serve(listener, router, token));
+        Ok(Running { addr, shutdown, task })
+    }
+}

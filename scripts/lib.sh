@@ -1,0 +1,126 @@
+# Shared set-up of `make up` and `make test`: installs what is missing on a
+# Debian machine with Rust, starts PostgreSQL and the Kafka-protocol broker.
+# Every step is quick when its work is already done.
+
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+VAR="$ROOT/var"
+mkdir -p "$VAR/log"
+
+PG_PORT="${PG_PORT:-5432}"
+TANSU_VERSION="0.6.0"
+
+log() { printf '\033[1m==>\033[0m %s\n' "$*" >&2; }
+
+as_root() {
+  if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
+}
+
+as_postgres() {
+  if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else sudo -u postgres "$@"; fi
+}
+
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+wait_port() { # port seconds what
+  local i
+  for ((i = 0; i < $2 * 10; i++)); do
+    port_open "$1" && return 0
+    sleep 0.1
+  done
+  log "$3 did not open port $1 within $2 s"
+  return 1
+}
+
+APT_UPDATED=""
+apt_install() {
+  local missing=()
+  for pkg in "$@"; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+  done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  log "installing ${missing[*]}"
+  if [ -z "$APT_UPDATED" ]; then as_root apt-get update -qq; APT_UPDATED=1; fi
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+}
+
+# Build tools for librdkafka (built from source by rdkafka-sys) and sqlx.
+ensure_build_deps() {
+  apt_install build-essential pkg-config libssl-dev zlib1g-dev curl
+}
+
+# PostgreSQL from Debian, a running cluster on 127.0.0.1:$PG_PORT and the
+# `ticktak` role (allowed to create the per-platform and per-test databases).
+ensure_postgres() {
+  apt_install postgresql postgresql-client
+  if ! pg_isready -q -h 127.0.0.1 -p "$PG_PORT"; then
+    local version cluster
+    version="$(ls /usr/lib/postgresql | sort -V | tail -1)"
+    if ! pg_lsclusters -h | awk '{print $1" "$2}' | grep -q "^$version "; then
+      log "creating PostgreSQL $version cluster"
+      as_root pg_createcluster "$version" main --port "$PG_PORT" >/dev/null
+    fi
+    cluster="$(pg_lsclusters -h | awk -v v="$version" '$1 == v {print $2; exit}')"
+    log "starting PostgreSQL $version/$cluster"
+    as_root pg_ctlcluster "$version" "$cluster" start
+    local i
+    for ((i = 0; i < 100; i++)); do pg_isready -q -h 127.0.0.1 -p "$PG_PORT" && break; sleep 0.1; done
+  fi
+  if ! PGPASSWORD=ticktak psql -h 127.0.0.1 -p "$PG_PORT" -U ticktak -d postgres -tAc 'SELECT 1' >/dev/null 2>&1; then
+    log "creating PostgreSQL role ticktak"
+    as_postgres psql -q -p "$PG_PORT" -c "DO \$\$ BEGIN
+        IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'ticktak') THEN
+          CREATE ROLE ticktak LOGIN CREATEDB PASSWORD 'ticktak';
+        ELSE
+          ALTER ROLE ticktak LOGIN CREATEDB PASSWORD 'ticktak';
+        END IF; END \$\$;"
+  fi
+  # Several platforms and parallel tests each hold a few pools.
+  local max
+  max="$(PGPASSWORD=ticktak psql -h 127.0.0.1 -p "$PG_PORT" -U ticktak -d postgres -tAc 'SHOW max_connections')"
+  if [ "$max" -lt 500 ]; then
+    log "raising PostgreSQL max_connections to 500"
+    as_postgres psql -q -p "$PG_PORT" -c "ALTER SYSTEM SET max_connections = 500"
+    local version cluster
+    read -r version cluster < <(pg_lsclusters -h | awk -v p="$PG_PORT" '$3 == p {print $1, $2; exit}')
+    as_root pg_ctlcluster "$version" "$cluster" restart
+    local i
+    for ((i = 0; i < 100; i++)); do pg_isready -q -h 127.0.0.1 -p "$PG_PORT" && break; sleep 0.1; done
+  fi
+}
+
+tansu_bin() {
+  if command -v tansu >/dev/null 2>&1; then command -v tansu; else echo "${CARGO_HOME:-$HOME/.cargo}/bin/tansu"; fi
+}
+
+# The tansu broker from crates.io (about 10 minutes to build on 2 cores, once).
+ensure_tansu() {
+  local bin
+  bin="$(tansu_bin)"
+  if [ -x "$bin" ] && "$bin" --version 2>/dev/null | grep -q "$TANSU_VERSION"; then return 0; fi
+  log "installing the tansu broker $TANSU_VERSION (cargo install, about 10 minutes on 2 cores)"
+  cargo install tansu --version "$TANSU_VERSION" --locked --features libsql,dynostore
+}
+
+# start_broker PORT STORAGE_URL NAME: start tansu unless something already
+# listens on PORT. Sets BROKER_PID when this call started it.
+BROKER_PID=""
+start_broker() {
+  local port="$1" storage="$2" name="$3"
+  if port_open "$port"; then
+    log "reusing the broker already listening on 127.0.0.1:$port"
+    return 0
+  fi
+  log "starting tansu on 127.0.0.1:$port ($storage)"
+  (
+    cd "$VAR"
+    exec "$(tansu_bin)" broker \
+      --listener-url "tcp://127.0.0.1:$port" \
+      --advertised-listener-url "tcp://127.0.0.1:$port" \
+      --storage-engine "$storage" \
+      --kafka-cluster-id ticktak
+  ) >"$VAR/log/$name.log" 2>&1 &
+  BROKER_PID=$!
+  wait_port "$port" 30 "tansu" || { tail -20 "$VAR/log/$name.log" >&2; return 1; }
+}

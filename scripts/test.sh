@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# `make test`: install what is missing, start PostgreSQL and a throw-away
+# broker for tests (in memory, on 127.0.0.1:19092), run every test.
+# Each test makes its own database, topic names and consumer groups.
+
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+TEST_BROKER_PORT="${TEST_BROKER_PORT:-19092}"
+
+ensure_build_deps
+ensure_postgres
+ensure_tansu
+start_broker "$TEST_BROKER_PORT" "memory://tansu/" test-broker
+cleanup() {
+  if [ -n "$BROKER_PID" ]; then kill -TERM "$BROKER_PID" 2>/dev/null || true; wait "$BROKER_PID" 2>/dev/null || true; fi
+}
+trap cleanup EXIT
+
+export TEST_DATABASE_URL="postgres://ticktak:ticktak@127.0.0.1:$PG_PORT/postgres"
+export TEST_KAFKA_BROKERS="127.0.0.1:$TEST_BROKER_PORT"
+export TICKTAK_BIN_DIR="$ROOT/target/debug"
+
+cd "$ROOT"
+# The end-to-end tests run the service binaries as processes.
+cargo build --bins
+cargo test --workspace --no-fail-fast "$@"

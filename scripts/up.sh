@@ -1,0 +1,90 @@
+#!/usr/bin/env bash
+# `make up`: run one whole platform in the foreground — PostgreSQL, the
+# broker (reused when one already listens), the six services, the master
+# list published — until Ctrl-C/SIGTERM, then stop what it started.
+#
+#   PLATFORM_ID=b PORT_OFFSET=100 make up   # a second platform beside the first
+
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+export PLATFORM_ID="${PLATFORM_ID:-a}"
+export PORT_OFFSET="${PORT_OFFSET:-0}"
+export DATABASE_URL="${DATABASE_URL:-postgres://ticktak:ticktak@127.0.0.1:$PG_PORT/ticktak_$PLATFORM_ID}"
+export KAFKA_BROKERS="${KAFKA_BROKERS:-127.0.0.1:9092}"
+PROFILE="${PROFILE:-release}"
+SERVICES=(shop shop-consumer reservations payments security analytics)
+
+ensure_build_deps
+ensure_postgres
+ensure_tansu
+
+log "building ($PROFILE)"
+cargo build --quiet --profile "$PROFILE" --bins
+BIN="$ROOT/target/$PROFILE"
+[ "$PROFILE" = dev ] && BIN="$ROOT/target/debug"
+
+mkdir -p "$VAR/broker" "$VAR/log/$PLATFORM_ID"
+if [ "$KAFKA_BROKERS" = "127.0.0.1:9092" ]; then
+  start_broker 9092 "sqlite://broker/tansu.db" broker
+fi
+
+PIDS=()
+stop_all() {
+  trap - INT TERM EXIT
+  log "stopping platform $PLATFORM_ID"
+  for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+  for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
+  if [ -n "$BROKER_PID" ]; then kill -TERM "$BROKER_PID" 2>/dev/null || true; wait "$BROKER_PID" 2>/dev/null || true; fi
+  log "stopped"
+  exit 0
+}
+trap stop_all INT TERM EXIT
+
+for s in "${SERVICES[@]}"; do
+  "$BIN/$s" >"$VAR/log/$PLATFORM_ID/$s.log" 2>&1 &
+  PIDS+=($!)
+done
+
+declare -A PORTS=([shop]=3000 [shop-consumer]=3010 [reservations]=3020 [payments]=3040 [security]=3050 [analytics]=3060)
+for s in "${SERVICES[@]}"; do
+  port=$((PORTS[$s] + PORT_OFFSET))
+  ok=""
+  for ((i = 0; i < 300; i++)); do
+    if curl -fsS "http://127.0.0.1:$port/ready" >/dev/null 2>&1; then ok=1; break; fi
+    sleep 0.1
+  done
+  if [ -z "$ok" ]; then
+    log "$s is not ready on port $port; its log:"
+    tail -20 "$VAR/log/$PLATFORM_ID/$s.log" >&2
+    exit 1
+  fi
+done
+
+if [ "${PUBLISH_MASTERLIST:-1}" = 1 ]; then
+  "$BIN/publish-masterlist"
+fi
+
+shop=$((3000 + PORT_OFFSET))
+for ((i = 0; i < 100; i++)); do
+  n="$(curl -fsS "http://127.0.0.1:$shop/api/matches" 2>/dev/null | grep -o '"matchNumber"' | wc -l || true)"
+  [ "$n" -ge 64 ] && break
+  sleep 0.1
+done
+
+cat <<INFO
+
+ticktak platform '$PLATFORM_ID' is up (logs in var/log/$PLATFORM_ID/):
+  shop           http://127.0.0.1:$shop/api/matches   (OpenAPI: /api/openapi.json)
+  shop-consumer  http://127.0.0.1:$((3010 + PORT_OFFSET))/health
+  reservations   http://127.0.0.1:$((3020 + PORT_OFFSET))/health
+  payments       http://127.0.0.1:$((3040 + PORT_OFFSET))/health
+  security       http://127.0.0.1:$((3050 + PORT_OFFSET))/health
+  analytics      http://127.0.0.1:$((3060 + PORT_OFFSET))/health
+  broker         $KAFKA_BROKERS   database  $DATABASE_URL
+Every service also serves /ready and /metrics. Ctrl-C stops everything.
+INFO
+
+# Stop when any service dies, or on Ctrl-C/SIGTERM.
+wait -n "${PIDS[@]}" || true
+log "a service exited; see var/log/$PLATFORM_ID/"
+stop_all

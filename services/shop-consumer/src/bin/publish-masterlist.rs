@@ -1,0 +1,60 @@
+//! publish-masterlist: plays the organisers' role. Sends a master list (the
+//! bundled 64-match fixture, or a JSON file given as the only argument) to
+//! the master-list topic, one message per match, key = matchNumber.
+//! Publishing the same list again changes nothing on any platform.
+//!
+//! Reads `KAFKA_BROKERS`, `TOPIC_PREFIX`, `TOPIC_ENV` and the optional
+//! `KAFKA_SECURITY_PROTOCOL`/`KAFKA_SASL_*` like the services.
+
+use std::process::ExitCode;
+
+use ticktak_core::masterlist;
+use ticktak_kit::config::Env;
+use ticktak_kit::kafka::{self, KafkaSettings, Record, Topics};
+
+fn main() -> ExitCode {
+    let env = Env::process();
+    let settings = KafkaSettings::from_env(&env).and_then(|k| Ok((k, Topics::from_env(&env)?)));
+    let (kafka_settings, topics) = match settings {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("publish-masterlist: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let list = match std::env::args().nth(1) {
+        None => Ok(masterlist::fixture()),
+        Some(path) => std::fs::read_to_string(&path)
+            .map_err(|e| format!("cannot read {path}: {e}"))
+            .and_then(|text| masterlist::parse_list(&text)),
+    };
+    let list = match list {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("publish-masterlist: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    ticktak_kit::telemetry::init_logs(false);
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    let result = runtime.block_on(async {
+        kafka::ensure_topics(&kafka_settings, &[&topics.masterlist, &topics.sales]).await?;
+        let producer = kafka::producer(&kafka_settings, "ticktak-masterlist-publisher")?;
+        for m in &list {
+            let payload = m.to_json();
+            let key = m.kafka_key();
+            kafka::send(&producer, &Record { topic: &topics.masterlist, key: &key, payload: &payload, headers: &[] }).await?;
+        }
+        anyhow::Ok(())
+    });
+    match result {
+        Ok(()) => {
+            println!("published {} matches to {}", list.len(), topics.masterlist);
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("publish-masterlist: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

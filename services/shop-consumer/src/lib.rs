@@ -1,0 +1,68 @@
+//! shop-consumer (:3010): reads the master-list and ticket-sales topics with
+//! this platform's own consumer group, decodes and validates every message,
+//! and hands them in log order and in batches to the shop's internal API.
+//! It commits offsets to Kafka only after the shop has acknowledged a batch;
+//! the shop's own offset tracking makes a batch delivered again harmless.
+//!
+//! - `decode`: Kafka message → shop batch entry (invalid ones recorded).
+//! - `pump`: the consume → apply → commit loop.
+//! - `shop_client`: the shop's internal API.
+
+pub mod decode;
+pub mod pump;
+pub mod shop_client;
+
+use std::time::Duration;
+
+use ticktak_kit::service::{Base, Running};
+use ticktak_kit::{Service, Settings};
+use tokio_util::sync::CancellationToken;
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/shop_consumer");
+
+/// Where the shop listens: `SHOP_URL`, else the platform's shop port.
+pub fn shop_url(settings: &Settings) -> anyhow::Result<String> {
+    let env = ticktak_kit::config::Env::process();
+    if let Some(url) = env.get("SHOP_URL") {
+        return Ok(url);
+    }
+    let port = Settings::port_of(Service::Shop, settings.port_offset, &env)?;
+    Ok(format!("http://127.0.0.1:{port}"))
+}
+
+/// The platform's consumer group: `CONSUMER_GROUP`, else
+/// `ticktak-{PLATFORM_ID}-shop-consumer.{sales topic}`. Every platform needs
+/// its own group so that every platform sees every message.
+pub fn consumer_group(settings: &Settings) -> String {
+    ticktak_kit::config::Env::process()
+        .get("CONSUMER_GROUP")
+        .unwrap_or_else(|| format!("ticktak-{}-shop-consumer.{}", settings.platform_id, settings.topics.sales))
+}
+
+pub async fn start(settings: Settings, shutdown: CancellationToken) -> anyhow::Result<Running> {
+    let url = shop_url(&settings)?;
+    start_with(settings, url, shutdown).await
+}
+
+/// Start with an explicit shop URL (tests run the shop on port 0).
+pub async fn start_with(settings: Settings, shop_url: String, shutdown: CancellationToken) -> anyhow::Result<Running> {
+    let base = Base::connect(settings, &MIGRATOR).await?;
+    let shop = shop_client::ShopClient::new(shop_url, &base.settings.internal_token)?;
+    let group = consumer_group(&base.settings);
+    let pump = pump::Pump::new(base.settings.clone(), group, shop, base.pool.clone());
+    let server = base.serve(axum::Router::new(), shutdown.clone()).await?;
+    let addr = server.addr;
+    let token = shutdown.clone();
+    let task = tokio::spawn(async move {
+        let pumped = pump.run(token.clone()).await;
+        if pumped.is_err() {
+            // Without its pump the service is useless: stop serving too.
+            token.cancel();
+        }
+        let served = tokio::time::timeout(Duration::from_secs(10), server.wait()).await;
+        pumped?;
+        served.map_err(|_| anyhow::anyhow!("server did not stop in time"))??;
+        Ok(())
+    });
+    Ok(Running { addr, shutdown, task })
+}

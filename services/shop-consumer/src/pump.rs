@@ -1,0 +1,325 @@
+//! The consume → apply → commit loop.
+//!
+//! 1. At start, read the master-list topic up to its end (decisions depend
+//!    on capacity, so no sale is applied before the list is known).
+//! 2. Then follow both topics with the platform's consumer group: gather a
+//!    batch (up to `BATCH_MAX` messages or `LINGER`), hand it to the shop,
+//!    retry until the shop acknowledges, and only then commit the offsets.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
+use rdkafka::message::{BorrowedMessage, Message};
+use rdkafka::{Offset, TopicPartitionList};
+use shop::ledger::api::{MasterListBatch, SalesBatch};
+use sqlx::PgPool;
+use ticktak_kit::Settings;
+use tokio_util::sync::CancellationToken;
+
+use crate::decode;
+use crate::shop_client::ShopClient;
+
+const BATCH_MAX: usize = 1000;
+const LINGER: Duration = Duration::from_millis(5);
+
+pub struct Pump {
+    settings: Settings,
+    group: String,
+    shop: ShopClient,
+    pool: PgPool,
+}
+
+/// One gathered batch, owned (no borrowed Kafka messages across awaits).
+#[derive(Default)]
+struct Batch {
+    masterlist: MasterListBatch,
+    sales: SalesBatch,
+    invalid: Vec<Invalid>,
+    /// Next offset to commit per (topic, partition).
+    next: HashMap<(String, i32), i64>,
+    len: usize,
+}
+
+struct Invalid {
+    topic: String,
+    partition: i32,
+    offset: i64,
+    reason: String,
+    payload: Option<Vec<u8>>,
+}
+
+impl Pump {
+    pub fn new(settings: Settings, group: String, shop: ShopClient, pool: PgPool) -> Self {
+        Self { settings, group, shop, pool }
+    }
+
+    pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
+        if !self.catch_up_masterlist(&shutdown).await? {
+            return Ok(());
+        }
+        let consumer = Arc::new(ticktak_kit::kafka::consumer(&self.settings.kafka, &self.group)?);
+        let topics = &self.settings.topics;
+        consumer.subscribe(&[&topics.masterlist, &topics.sales]).context("cannot subscribe")?;
+        let lag = tokio::spawn(report_lag(consumer.clone(), shutdown.clone()));
+        tracing::info!(group = %self.group, "following the master-list and ticket-sales topics");
+
+        let mut committed: HashMap<(String, i32), i64> = HashMap::new();
+        loop {
+            let mut batch = Batch::default();
+            let first = tokio::select! {
+                _ = shutdown.cancelled() => break,
+                m = consumer.recv() => m,
+            };
+            match first {
+                Ok(m) => self.add(&mut batch, &m),
+                Err(e) => {
+                    tracing::warn!(error = %e, "consume error");
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                    continue;
+                }
+            }
+            let deadline = tokio::time::Instant::now() + LINGER;
+            while batch.len < BATCH_MAX {
+                match tokio::time::timeout_at(deadline, consumer.recv()).await {
+                    Ok(Ok(m)) => self.add(&mut batch, &m),
+                    Ok(Err(e)) => {
+                        tracing::warn!(error = %e, "consume error");
+                        break;
+                    }
+                    Err(_) => break,
+                }
+            }
+            if !self.deliver(&batch, &shutdown).await {
+                break; // shutdown before the shop acknowledged: do not commit
+            }
+            let mut tpl = TopicPartitionList::new();
+            for ((topic, partition), next) in &batch.next {
+                tpl.add_partition_offset(topic, *partition, Offset::Offset(*next))?;
+                committed.insert((topic.clone(), *partition), *next);
+            }
+            if let Err(e) = consumer.commit(&tpl, CommitMode::Async) {
+                tracing::warn!(error = %e, "offset commit failed; the shop's offsets keep the apply exactly-once");
+            }
+        }
+        lag.abort();
+        if !committed.is_empty() {
+            let mut tpl = TopicPartitionList::new();
+            for ((topic, partition), next) in &committed {
+                tpl.add_partition_offset(topic, *partition, Offset::Offset(*next))?;
+            }
+            if let Err(e) = consumer.commit(&tpl, CommitMode::Sync) {
+                tracing::warn!(error = %e, "final offset commit failed");
+            }
+        }
+        Ok(())
+    }
+
+    fn add(&self, batch: &mut Batch, m: &BorrowedMessage<'_>) {
+        let topic = m.topic().to_string();
+        let reason = if topic == self.settings.topics.masterlist {
+            let (entry, reason) = decode::masterlist(m);
+            batch.masterlist.messages.push(entry);
+            reason
+        } else if topic == self.settings.topics.sales {
+            let (entry, reason) = decode::sales(m);
+            batch.sales.messages.push(entry);
+            reason
+        } else {
+            None
+        };
+        if let Some(reason) = reason {
+            batch.invalid.push(Invalid {
+                topic: topic.clone(),
+                partition: m.partition(),
+                offset: m.offset(),
+                reason,
+                payload: m.payload().map(|p| p[..p.len().min(4096)].to_vec()),
+            });
+        }
+        metrics::counter!("consumer_messages_total", "topic" => topic_label(&self.settings, &topic)).increment(1);
+        batch.next.insert((topic, m.partition()), m.offset() + 1);
+        batch.len += 1;
+    }
+
+    /// Hand the batch to the shop, retrying until it acknowledges. Returns
+    /// false when shutdown came first.
+    async fn deliver(&self, batch: &Batch, shutdown: &CancellationToken) -> bool {
+        for invalid in &batch.invalid {
+            tracing::warn!(topic = %invalid.topic, partition = invalid.partition, offset = invalid.offset, reason = %invalid.reason, "skipping invalid message");
+            metrics::counter!("consumer_messages_invalid_total", "topic" => topic_label(&self.settings, &invalid.topic)).increment(1);
+        }
+        if !batch.masterlist.messages.is_empty() {
+            let ok = retry(shutdown, "master list", || async {
+                self.shop.apply_masterlist(&batch.masterlist).await.map(|_| ())
+            })
+            .await;
+            if !ok {
+                return false;
+            }
+        }
+        if !batch.sales.messages.is_empty() {
+            let started = Instant::now();
+            let ok = retry(shutdown, "sales", || async {
+                let result = self.shop.apply_sales(&batch.sales).await?;
+                metrics::counter!("consumer_sales_applied_total").increment(result.applied);
+                metrics::counter!("consumer_sales_redelivered_total").increment(result.redelivered);
+                Ok(())
+            })
+            .await;
+            if !ok {
+                return false;
+            }
+            metrics::histogram!("consumer_apply_seconds").record(started.elapsed().as_secs_f64());
+            metrics::histogram!("consumer_batch_size").record(batch.sales.messages.len() as f64);
+        }
+        self.record_invalid(&batch.invalid).await;
+        true
+    }
+
+    async fn record_invalid(&self, invalid: &[Invalid]) {
+        for i in invalid {
+            let result = sqlx::query(
+                "INSERT INTO invalid_messages (topic, partition, \"offset\", reason, payload) VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
+            )
+            .bind(&i.topic)
+            .bind(i.partition)
+            .bind(i.offset)
+            .bind(&i.reason)
+            .bind(&i.payload)
+            .execute(&self.pool)
+            .await;
+            if let Err(e) = result {
+                tracing::warn!(error = %e, "cannot record invalid message");
+            }
+        }
+    }
+
+    /// Read the master-list topic from the beginning up to the end it had at
+    /// start. Returns false when shutdown came first.
+    async fn catch_up_masterlist(&self, shutdown: &CancellationToken) -> anyhow::Result<bool> {
+        let topic = self.settings.topics.masterlist.clone();
+        let consumer = Arc::new(ticktak_kit::kafka::consumer(&self.settings.kafka, &self.group)?);
+        let ends = {
+            let consumer = consumer.clone();
+            let topic = topic.clone();
+            tokio::task::spawn_blocking(move || -> anyhow::Result<HashMap<i32, i64>> {
+                let md = consumer.fetch_metadata(Some(&topic), Duration::from_secs(10))?;
+                let mut ends = HashMap::new();
+                for t in md.topics() {
+                    for p in t.partitions() {
+                        let (low, high) = consumer.fetch_watermarks(&topic, p.id(), Duration::from_secs(10))?;
+                        if high > low {
+                            ends.insert(p.id(), high);
+                        }
+                    }
+                }
+                Ok(ends)
+            })
+            .await??
+        };
+        if ends.is_empty() {
+            tracing::info!("master list is empty so far");
+            return Ok(true);
+        }
+        let mut tpl = TopicPartitionList::new();
+        for p in ends.keys() {
+            tpl.add_partition_offset(&topic, *p, Offset::Beginning)?;
+        }
+        consumer.assign(&tpl)?;
+        let mut pending: HashMap<i32, i64> = ends.clone();
+        let mut total = 0usize;
+        while !pending.is_empty() {
+            let mut batch = Batch::default();
+            let first = tokio::select! {
+                _ = shutdown.cancelled() => return Ok(false),
+                m = consumer.recv() => m,
+            };
+            let mut take = |batch: &mut Batch, m: &BorrowedMessage<'_>| {
+                if pending.get(&m.partition()).is_some_and(|end| m.offset() + 1 >= *end) {
+                    pending.remove(&m.partition());
+                }
+                self.add(batch, m);
+            };
+            match first {
+                Ok(m) => take(&mut batch, &m),
+                Err(e) => {
+                    tracing::warn!(error = %e, "consume error");
+                    continue;
+                }
+            }
+            while batch.len < BATCH_MAX {
+                match tokio::time::timeout(LINGER, consumer.recv()).await {
+                    Ok(Ok(m)) => take(&mut batch, &m),
+                    _ => break,
+                }
+            }
+            total += batch.len;
+            if !self.deliver(&batch, shutdown).await {
+                return Ok(false);
+            }
+        }
+        tracing::info!(messages = total, "master list read");
+        Ok(true)
+    }
+}
+
+fn topic_label(settings: &Settings, topic: &str) -> &'static str {
+    if topic == settings.topics.masterlist {
+        "masterlist"
+    } else {
+        "sales"
+    }
+}
+
+async fn retry<F, Fut>(shutdown: &CancellationToken, what: &str, mut call: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<()>>,
+{
+    let mut backoff = Duration::from_millis(50);
+    loop {
+        match call().await {
+            Ok(_) => return true,
+            Err(e) => {
+                tracing::warn!(error = %format!("{e:#}"), batch = what, "shop did not take the batch; retrying");
+                metrics::counter!("consumer_shop_errors_total").increment(1);
+            }
+        }
+        tokio::select! {
+            _ = shutdown.cancelled() => return false,
+            _ = tokio::time::sleep(backoff) => {}
+        }
+        backoff = (backoff * 2).min(Duration::from_secs(5));
+    }
+}
+
+/// Every few seconds, publish how far behind the log end the group is.
+async fn report_lag(consumer: Arc<StreamConsumer>, shutdown: CancellationToken) {
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tokio::time::sleep(Duration::from_secs(5)) => {}
+        }
+        let c = consumer.clone();
+        let lags = tokio::task::spawn_blocking(move || -> Vec<(String, i32, i64)> {
+            let Ok(position) = c.position() else { return Vec::new() };
+            position
+                .elements()
+                .iter()
+                .filter_map(|e| {
+                    let Offset::Offset(at) = e.offset() else { return None };
+                    let (_, high) = c.fetch_watermarks(e.topic(), e.partition(), Duration::from_secs(2)).ok()?;
+                    Some((e.topic().to_string(), e.partition(), (high - at).max(0)))
+                })
+                .collect()
+        })
+        .await
+        .unwrap_or_default();
+        for (topic, partition, lag) in lags {
+            metrics::gauge!("consumer_lag_messages", "topic" => topic, "partition" => partition.to_string()).set(lag as f64);
+        }
+    }
+}

@@ -1,0 +1,111 @@
+//! Bodies of the shop's internal ledger API, shared with shop-consumer.
+
+use serde::{Deserialize, Serialize};
+use ticktak_core::ledger::HoldStatus;
+use ticktak_core::{Action, HoldId, MasterListMatch};
+
+/// Master-list messages in log order.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct MasterListBatch {
+    pub messages: Vec<MasterListEntry>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct MasterListEntry {
+    pub partition: i32,
+    pub offset: i64,
+    /// `None` for a message that failed validation: only the offset moves.
+    pub content: Option<MasterListMatch>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct MasterListResult {
+    /// Matches inserted or changed.
+    pub changed: u64,
+    /// Messages identical to what was stored, or delivered again.
+    pub unchanged: u64,
+}
+
+/// Ticket-sales messages in log order.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct SalesBatch {
+    pub messages: Vec<SalesEntry>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SalesEntry {
+    pub partition: i32,
+    pub offset: i64,
+    /// The message's ticket lines; empty for a message that failed
+    /// validation (only the offset moves).
+    pub lines: Vec<SalesLine>,
+    pub hold_id: Option<HoldId>,
+    pub origin: Option<String>,
+    pub produced_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+pub struct SalesLine {
+    pub action: Action,
+    pub match_number: u8,
+    pub category: u8,
+    pub quantity: u8,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct SalesBatchResult {
+    /// Messages applied now.
+    pub applied: u64,
+    /// Messages at offsets applied before (answered from storage).
+    pub redelivered: u64,
+    /// Anomalies the batch revealed.
+    pub anomalies: u64,
+    /// The current state of every hold the batch mentions.
+    pub holds: Vec<HoldView>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct HoldView {
+    pub hold_id: HoldId,
+    pub match_number: u8,
+    pub category: u8,
+    pub quantity: u8,
+    pub status: HoldStatus,
+    pub origin: Option<String>,
+}
+
+/// Counters of one ticket type.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct TypeCounts {
+    pub match_number: u8,
+    pub category: u8,
+    pub capacity: u32,
+    pub held: u32,
+    pub sold: u32,
+    pub anonymous_held: u32,
+    pub anomalies: u32,
+}
+
+/// The whole ledger of one platform.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct LedgerSnapshot {
+    /// md5 over every ticket type's counters and every hold's state, in a
+    /// fixed order: equal digests mean equal ledgers.
+    pub digest: String,
+    pub holds: i64,
+    pub types: Vec<TypeCounts>,
+    /// Last applied offset per topic partition (not part of the digest:
+    /// platforms may read different copies of the same log).
+    pub offsets: Vec<AppliedOffset>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct AppliedOffset {
+    pub topic: String,
+    pub partition: i32,
+    pub last_offset: i64,
+}

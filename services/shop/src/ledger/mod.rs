@@ -1,0 +1,58 @@
+//! The internal API through which shop-consumer hands over the logs, in
+//! order and in batches, with their (partition, offset):
+//!
+//! - `POST /internal/masterlist`: master-list messages; a later message for a
+//!   match replaces its capacity and prices and keeps the counts.
+//! - `POST /internal/sales`: ticket-sales messages, applied with the ledger
+//!   rule; the last applied offset per partition is stored in the same
+//!   transaction, so a batch delivered again changes nothing and is answered
+//!   with the stored decisions.
+//! - `GET /internal/holds/{holdId}`: the log's decision on one hold.
+//! - `GET /internal/ledger`: every ticket type's counters and a digest of the
+//!   whole ledger, to compare platforms.
+
+pub mod api;
+pub mod store;
+
+use axum::extract::State;
+use axum::routing::{get, post};
+use axum::Router;
+use ticktak_core::HoldId;
+use ticktak_kit::http::{Json, Path};
+use ticktak_kit::{ApiError, ApiResult};
+
+use crate::AppState;
+use api::{HoldView, LedgerSnapshot, MasterListBatch, SalesBatch, SalesBatchResult};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/internal/masterlist", post(apply_masterlist))
+        .route("/internal/sales", post(apply_sales))
+        .route("/internal/holds/{hold_id}", get(hold))
+        .route("/internal/ledger", get(snapshot))
+}
+
+async fn apply_masterlist(State(state): State<AppState>, Json(batch): Json<MasterListBatch>) -> ApiResult<Json<api::MasterListResult>> {
+    let result = store::apply_masterlist(&state.pool, &state.settings.topics.masterlist, &batch).await?;
+    Ok(Json(result))
+}
+
+async fn apply_sales(State(state): State<AppState>, Json(batch): Json<SalesBatch>) -> ApiResult<Json<SalesBatchResult>> {
+    let started = std::time::Instant::now();
+    let result = store::apply_sales(&state.pool, &state.settings.topics.sales, &batch).await?;
+    metrics::histogram!("ledger_apply_seconds").record(started.elapsed().as_secs_f64());
+    metrics::histogram!("ledger_batch_size").record(batch.messages.len() as f64);
+    metrics::counter!("ledger_messages_applied_total").increment(result.applied);
+    metrics::counter!("ledger_messages_redelivered_total").increment(result.redelivered);
+    metrics::counter!("ledger_anomalies_total").increment(result.anomalies);
+    Ok(Json(result))
+}
+
+async fn hold(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<HoldView>> {
+    let id = HoldId::parse(&id).map_err(|e| ApiError::BadRequest(e.0))?;
+    store::hold(&state.pool, id).await?.map(Json).ok_or_else(|| ApiError::NotFound(format!("no hold {id}")))
+}
+
+async fn snapshot(State(state): State<AppState>) -> ApiResult<Json<LedgerSnapshot>> {
+    Ok(Json(store::snapshot(&state.pool).await?))
+}

@@ -1,0 +1,368 @@
+//! Applying batches of the logs to Postgres. A sales batch is one
+//! transaction: lock the partitions' offsets, load the ticket types and holds
+//! the batch touches into a `ticktak_core::Ledger`, apply the rule there,
+//! write back the changed rows and the new offsets.
+
+use std::collections::{BTreeSet, HashMap};
+
+use sqlx::postgres::PgRow;
+use sqlx::{PgPool, Postgres, Row, Transaction};
+use ticktak_core::ledger::{Hold, HoldStatus, LedgerOp, LogPosition, Outcome};
+use ticktak_core::{Category, HoldId, Ledger, MatchNumber, Quantity, TicketCounts, TicketType};
+use uuid::Uuid;
+
+use super::api::{
+    AppliedOffset, HoldView, LedgerSnapshot, MasterListBatch, MasterListResult, SalesBatch, SalesBatchResult, SalesEntry, TypeCounts,
+};
+use crate::search::normalize;
+
+pub fn counts_from_row(r: &PgRow) -> TicketCounts {
+    TicketCounts {
+        capacity: r.get::<i32, _>("capacity") as u32,
+        held: r.get::<i32, _>("held") as u32,
+        sold: r.get::<i32, _>("sold") as u32,
+        anonymous_held: r.get::<i32, _>("anonymous_held") as u32,
+        anomalies: r.get::<i32, _>("anomalies") as u32,
+    }
+}
+
+fn status_text(s: HoldStatus) -> &'static str {
+    match s {
+        HoldStatus::Granted => "GRANTED",
+        HoldStatus::Rejected => "REJECTED",
+        HoldStatus::Confirmed => "CONFIRMED",
+        HoldStatus::Released => "RELEASED",
+    }
+}
+
+fn status_from_text(s: &str) -> HoldStatus {
+    match s {
+        "GRANTED" => HoldStatus::Granted,
+        "CONFIRMED" => HoldStatus::Confirmed,
+        "RELEASED" => HoldStatus::Released,
+        _ => HoldStatus::Rejected,
+    }
+}
+
+/// Ensure offset rows exist for `partitions` and lock them; returns the
+/// last applied offset of each (-1 when nothing was applied yet).
+async fn lock_offsets(tx: &mut Transaction<'_, Postgres>, topic: &str, partitions: &[i32]) -> sqlx::Result<HashMap<i32, i64>> {
+    sqlx::query(
+        "INSERT INTO applied_offsets (topic, partition, last_offset) \
+         SELECT $1, p, -1 FROM UNNEST($2::int[]) AS p ON CONFLICT DO NOTHING",
+    )
+    .bind(topic)
+    .bind(partitions)
+    .execute(&mut **tx)
+    .await?;
+    let rows = sqlx::query(
+        "SELECT partition, last_offset FROM applied_offsets \
+         WHERE topic = $1 AND partition = ANY($2) ORDER BY partition FOR UPDATE",
+    )
+    .bind(topic)
+    .bind(partitions)
+    .fetch_all(&mut **tx)
+    .await?;
+    Ok(rows.iter().map(|r| (r.get("partition"), r.get("last_offset"))).collect())
+}
+
+async fn store_offsets(tx: &mut Transaction<'_, Postgres>, topic: &str, offsets: &HashMap<i32, i64>) -> sqlx::Result<()> {
+    let (partitions, last): (Vec<i32>, Vec<i64>) = offsets.iter().map(|(p, o)| (*p, *o)).unzip();
+    sqlx::query(
+        "UPDATE applied_offsets AS a SET last_offset = u.o \
+         FROM UNNEST($2::int[], $3::bigint[]) AS u(p, o) \
+         WHERE a.topic = $1 AND a.partition = u.p AND u.o > a.last_offset",
+    )
+    .bind(topic)
+    .bind(&partitions)
+    .bind(&last)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+fn partitions_of(positions: impl Iterator<Item = i32>) -> Vec<i32> {
+    positions.collect::<BTreeSet<_>>().into_iter().collect()
+}
+
+pub async fn apply_masterlist(pool: &PgPool, topic: &str, batch: &MasterListBatch) -> sqlx::Result<MasterListResult> {
+    let mut tx = pool.begin().await?;
+    let mut last = lock_offsets(&mut tx, topic, &partitions_of(batch.messages.iter().map(|m| m.partition))).await?;
+    let mut result = MasterListResult::default();
+    for entry in &batch.messages {
+        let seen = last.get(&entry.partition).copied().unwrap_or(-1);
+        if entry.offset <= seen {
+            result.unchanged += 1;
+            continue;
+        }
+        last.insert(entry.partition, entry.offset);
+        let Some(m) = &entry.content else { continue };
+        let source = serde_json::to_value(m).expect("a match serialises");
+        let changed = sqlx::query(
+            "INSERT INTO matches (match_number, round_number, date_utc, location, home_team, away_team, group_name, search_text, source) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+             ON CONFLICT (match_number) DO UPDATE SET round_number = EXCLUDED.round_number, date_utc = EXCLUDED.date_utc, \
+               location = EXCLUDED.location, home_team = EXCLUDED.home_team, away_team = EXCLUDED.away_team, \
+               group_name = EXCLUDED.group_name, search_text = EXCLUDED.search_text, source = EXCLUDED.source \
+             WHERE matches.source IS DISTINCT FROM EXCLUDED.source",
+        )
+        .bind(i16::from(m.match_number.get()))
+        .bind(i16::from(m.round_number))
+        .bind(m.date_utc)
+        .bind(&m.location)
+        .bind(&m.home_team)
+        .bind(&m.away_team)
+        .bind(&m.group)
+        .bind(normalize(&format!("{} {} {}", m.home_team, m.away_team, m.location)))
+        .bind(&source)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        for (tt, capacity, price) in m.ticket_types() {
+            // A correction replaces capacity and price and keeps the counts.
+            sqlx::query(
+                "INSERT INTO ticket_types (match_number, category, price, capacity) VALUES ($1, $2, $3, $4) \
+                 ON CONFLICT (match_number, category) DO UPDATE SET price = EXCLUDED.price, capacity = EXCLUDED.capacity \
+                 WHERE (ticket_types.price, ticket_types.capacity) IS DISTINCT FROM (EXCLUDED.price, EXCLUDED.capacity)",
+            )
+            .bind(i16::from(tt.match_number.get()))
+            .bind(i16::from(tt.category.get()))
+            .bind(price.get() as i32)
+            .bind(capacity.min(i32::MAX as u32) as i32)
+            .execute(&mut *tx)
+            .await?;
+        }
+        if changed > 0 {
+            result.changed += 1;
+        } else {
+            result.unchanged += 1;
+        }
+    }
+    store_offsets(&mut tx, topic, &last).await?;
+    tx.commit().await?;
+    Ok(result)
+}
+
+/// The ledger ops of one message, or `None` when it cannot be applied
+/// (its offset still moves).
+fn ops_of(entry: &SalesEntry) -> Option<Vec<LedgerOp>> {
+    if entry.lines.is_empty() || (entry.hold_id.is_some() && entry.lines.len() != 1) {
+        return None;
+    }
+    entry
+        .lines
+        .iter()
+        .map(|l| {
+            Some(LedgerOp {
+                action: l.action,
+                ticket_type: TicketType::new(
+                    MatchNumber::new(i64::from(l.match_number)).ok()?,
+                    Category::new(i64::from(l.category)).ok()?,
+                ),
+                quantity: Quantity::new(i64::from(l.quantity)).ok()?,
+                hold: entry.hold_id,
+            })
+        })
+        .collect()
+}
+
+pub async fn apply_sales(pool: &PgPool, topic: &str, batch: &SalesBatch) -> sqlx::Result<SalesBatchResult> {
+    let ops: Vec<Vec<LedgerOp>> = batch.messages.iter().map(|e| ops_of(e).unwrap_or_default()).collect();
+    let types: BTreeSet<TicketType> = ops.iter().flatten().map(|op| op.ticket_type).collect();
+    let hold_ids: Vec<Uuid> =
+        batch.messages.iter().filter_map(|e| e.hold_id).map(|h| h.0).collect::<BTreeSet<_>>().into_iter().collect();
+
+    let mut tx = pool.begin().await?;
+    let offsets = lock_offsets(&mut tx, topic, &partitions_of(batch.messages.iter().map(|m| m.partition))).await?;
+    let mut ledger = Ledger::new();
+    for (p, o) in &offsets {
+        ledger.insert_applied(*p, *o);
+    }
+
+    let (ms, cs): (Vec<i16>, Vec<i16>) =
+        types.iter().map(|t| (i16::from(t.match_number.get()), i16::from(t.category.get()))).unzip();
+    let rows = sqlx::query(
+        "SELECT match_number, category, capacity, held, sold, anonymous_held, anomalies FROM ticket_types \
+         WHERE (match_number, category) IN (SELECT * FROM UNNEST($1::smallint[], $2::smallint[])) \
+         ORDER BY match_number, category FOR UPDATE",
+    )
+    .bind(&ms)
+    .bind(&cs)
+    .fetch_all(&mut *tx)
+    .await?;
+    let mut loaded_types = Vec::with_capacity(rows.len());
+    for r in &rows {
+        let tt = type_of_row(r);
+        ledger.insert_counts(tt, counts_from_row(r));
+        loaded_types.push(tt);
+    }
+
+    let rows = sqlx::query("SELECT hold_id, match_number, category, quantity, status FROM holds WHERE hold_id = ANY($1)")
+        .bind(&hold_ids)
+        .fetch_all(&mut *tx)
+        .await?;
+    let mut before: HashMap<HoldId, HoldStatus> = HashMap::new();
+    for r in &rows {
+        let id = HoldId(r.get("hold_id"));
+        let hold = hold_of_row(r);
+        before.insert(id, hold.status);
+        ledger.insert_hold(id, hold);
+    }
+
+    let mut result = SalesBatchResult::default();
+    let mut meta: HashMap<HoldId, (&Option<String>, &Option<chrono::DateTime<chrono::Utc>>)> = HashMap::new();
+    for (entry, ops) in batch.messages.iter().zip(&ops) {
+        let outcomes = ledger.apply(LogPosition { partition: entry.partition, offset: entry.offset }, ops);
+        if outcomes.first() == Some(&Outcome::Redelivered) {
+            result.redelivered += 1;
+        } else {
+            result.applied += 1;
+        }
+        result.anomalies += outcomes.iter().filter(|o| o.anomaly().is_some()).count() as u64;
+        if let Some(h) = entry.hold_id {
+            meta.entry(h).or_insert((&entry.origin, &entry.produced_at));
+        }
+    }
+
+    // Write back what changed.
+    let mut upd = (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for tt in &loaded_types {
+        let c = ledger.counts(*tt).expect("loaded");
+        upd.0.push(i16::from(tt.match_number.get()));
+        upd.1.push(i16::from(tt.category.get()));
+        upd.2.push(c.held as i32);
+        upd.3.push(c.sold as i32);
+        upd.4.push(c.anonymous_held as i32);
+        upd.5.push(c.anomalies as i32);
+    }
+    sqlx::query(
+        "UPDATE ticket_types AS t SET held = u.held, sold = u.sold, anonymous_held = u.anon, anomalies = u.anom \
+         FROM UNNEST($1::smallint[], $2::smallint[], $3::int[], $4::int[], $5::int[], $6::int[]) AS u(m, c, held, sold, anon, anom) \
+         WHERE t.match_number = u.m AND t.category = u.c \
+           AND (t.held, t.sold, t.anonymous_held, t.anomalies) IS DISTINCT FROM (u.held, u.sold, u.anon, u.anom)",
+    )
+    .bind(&upd.0)
+    .bind(&upd.1)
+    .bind(&upd.2)
+    .bind(&upd.3)
+    .bind(&upd.4)
+    .bind(&upd.5)
+    .execute(&mut *tx)
+    .await?;
+
+    let mut h = (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for (id, hold) in ledger.holds() {
+        if before.get(id) == Some(&hold.status) {
+            continue;
+        }
+        let (origin, produced_at) = meta.get(id).copied().unwrap_or((&None, &None));
+        h.0.push(id.0);
+        h.1.push(i16::from(hold.ticket_type.match_number.get()));
+        h.2.push(i16::from(hold.ticket_type.category.get()));
+        h.3.push(i16::from(hold.quantity.get()));
+        h.4.push(status_text(hold.status));
+        h.5.push(origin.clone());
+        h.6.push(*produced_at);
+    }
+    if !h.0.is_empty() {
+        sqlx::query(
+            "INSERT INTO holds (hold_id, match_number, category, quantity, status, origin, produced_at) \
+             SELECT * FROM UNNEST($1::uuid[], $2::smallint[], $3::smallint[], $4::smallint[], $5::text[], $6::text[], $7::timestamptz[]) \
+             ON CONFLICT (hold_id) DO UPDATE SET status = EXCLUDED.status, updated_at = now()",
+        )
+        .bind(&h.0)
+        .bind(&h.1)
+        .bind(&h.2)
+        .bind(&h.3)
+        .bind(&h.4)
+        .bind(&h.5)
+        .bind(&h.6)
+        .execute(&mut *tx)
+        .await?;
+    }
+    let new_offsets: HashMap<i32, i64> = ledger.applied().collect();
+    store_offsets(&mut tx, topic, &new_offsets).await?;
+    tx.commit().await?;
+
+    result.holds = hold_ids
+        .iter()
+        .filter_map(|id| {
+            let id = HoldId(*id);
+            ledger.hold(id).map(|hold| view(id, hold, meta.get(&id).and_then(|m| m.0.clone())))
+        })
+        .collect();
+    Ok(result)
+}
+
+fn type_of_row(r: &PgRow) -> TicketType {
+    TicketType::new(
+        MatchNumber::new(i64::from(r.get::<i16, _>("match_number"))).expect("checked by the schema"),
+        Category::new(i64::from(r.get::<i16, _>("category"))).expect("checked by the schema"),
+    )
+}
+
+fn hold_of_row(r: &PgRow) -> Hold {
+    Hold {
+        ticket_type: type_of_row(r),
+        quantity: Quantity::new(i64::from(r.get::<i16, _>("quantity"))).expect("checked by the schema"),
+        status: status_from_text(r.get("status")),
+    }
+}
+
+fn view(id: HoldId, hold: &Hold, origin: Option<String>) -> HoldView {
+    HoldView {
+        hold_id: id,
+        match_number: hold.ticket_type.match_number.get(),
+        category: hold.ticket_type.category.get(),
+        quantity: hold.quantity.get(),
+        status: hold.status,
+        origin,
+    }
+}
+
+pub async fn hold(pool: &PgPool, id: HoldId) -> sqlx::Result<Option<HoldView>> {
+    let row = sqlx::query("SELECT hold_id, match_number, category, quantity, status, origin FROM holds WHERE hold_id = $1")
+        .bind(id.0)
+        .fetch_optional(pool)
+        .await?;
+    Ok(row.map(|r| view(id, &hold_of_row(&r), r.get("origin"))))
+}
+
+pub async fn snapshot(pool: &PgPool) -> sqlx::Result<LedgerSnapshot> {
+    let rows = sqlx::query(
+        "SELECT match_number, category, capacity, held, sold, anonymous_held, anomalies FROM ticket_types ORDER BY match_number, category",
+    )
+    .fetch_all(pool)
+    .await?;
+    let types = rows
+        .iter()
+        .map(|r| {
+            let c = counts_from_row(r);
+            TypeCounts {
+                match_number: r.get::<i16, _>("match_number") as u8,
+                category: r.get::<i16, _>("category") as u8,
+                capacity: c.capacity,
+                held: c.held,
+                sold: c.sold,
+                anonymous_held: c.anonymous_held,
+                anomalies: c.anomalies,
+            }
+        })
+        .collect();
+    let row = sqlx::query(
+        "SELECT md5( \
+           coalesce((SELECT string_agg(format('%s-%s:%s/%s/%s/%s/%s', match_number, category, capacity, held, sold, anonymous_held, anomalies), ',' ORDER BY match_number, category) FROM ticket_types), '') \
+           || '|' || \
+           coalesce((SELECT string_agg(format('%s:%s-%s:%s:%s', hold_id, match_number, category, quantity, status), ',' ORDER BY hold_id) FROM holds), '') \
+         ) AS digest, (SELECT count(*) FROM holds) AS holds",
+    )
+    .fetch_one(pool)
+    .await?;
+    let offsets = sqlx::query("SELECT topic, partition, last_offset FROM applied_offsets ORDER BY topic, partition")
+        .fetch_all(pool)
+        .await?
+        .iter()
+        .map(|r| AppliedOffset { topic: r.get("topic"), partition: r.get("partition"), last_offset: r.get("last_offset") })
+        .collect();
+    Ok(LedgerSnapshot { digest: row.get("digest"), holds: row.get("holds"), types, offsets })
+}

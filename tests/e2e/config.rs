@@ -1,0 +1,49 @@
+//! A missing or malformed setting: one clear line naming the variable,
+//! non-zero exit, no panic.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use ticktak_tests::process::spawn;
+
+async fn run_with(service: &str, vars: &[(&str, &str)]) -> (Option<i32>, String) {
+    let vars: HashMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    let child = spawn(service, &vars);
+    let out = tokio::time::timeout(Duration::from_secs(30), child.wait_with_output()).await.expect("exits").unwrap();
+    (out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+#[tokio::test]
+async fn malformed_settings_exit_2_with_one_line_naming_the_variable() {
+    for (service, var, value) in [
+        ("shop", "PORT_OFFSET", "abc"),
+        ("shop-consumer", "PLATFORM_ID", "Bad Id"),
+        ("reservations", "DATABASE_URL", "mysql://nope"),
+        ("payments", "KAFKA_SECURITY_PROTOCOL", "SASL_SSL"),
+        ("security", "SECURITY_PORT", "99999"),
+        ("analytics", "LOG_FORMAT", "yaml"),
+    ] {
+        let (code, stderr) = run_with(service, &[(var, value)]).await;
+        assert_eq!(code, Some(2), "{service} {var}={value}: {stderr}");
+        assert_eq!(stderr.trim().lines().count(), 1, "one line: {stderr}");
+        assert!(stderr.contains("invalid configuration"), "{stderr}");
+        if var != "KAFKA_SECURITY_PROTOCOL" {
+            assert!(stderr.contains(var), "names {var}: {stderr}");
+        } else {
+            assert!(stderr.contains("KAFKA_SASL_USERNAME"), "names the missing credential: {stderr}");
+        }
+        assert!(!stderr.contains("panicked"), "{stderr}");
+    }
+}
+
+#[tokio::test]
+async fn an_unreachable_database_is_one_clear_error_not_a_panic() {
+    let (code, stderr) = run_with(
+        "shop",
+        &[("DATABASE_URL", "postgres://nobody:nothing@127.0.0.1:1/none"), ("SHOP_PORT", "0")],
+    )
+    .await;
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(stderr.contains("cannot connect to Postgres"), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}

@@ -1,0 +1,169 @@
+//! The shared ledger: every platform applies every platform's sales in log
+//! order, exactly once, and reaches the same state as the reference fold.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use ticktak_tests::log::{caught_up, generate, log_end, produce_all, reference_fold, reference_types};
+use ticktak_tests::process::{free_port, metric, spawn, terminate, wait_ready};
+use ticktak_tests::*;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_platforms_fed_the_same_mixed_log_end_with_the_reference_ledger() {
+    let topic_env = unique("agree");
+    let list = masterlist_with_capacity(4, 6);
+    let envs: Vec<PlatformEnv> = ["a", "b", "c"].iter().map(|p| PlatformEnv::new(p, &topic_env)).collect();
+    let topics = envs[0].topics();
+    ensure_topics(&topics).await;
+    publish_masterlist(&topics, &list).await;
+    let mut platforms = Vec::new();
+    for env in &envs {
+        platforms.push(Platform::start(env.clone()).await);
+    }
+
+    let log = produce_all(&topics, generate(7, 600, &list, &["a", "b", "c"])).await;
+    let end = log_end(&log);
+    let reference = reference_types(&reference_fold(&list, &log));
+
+    let mut digests = Vec::new();
+    for p in &platforms {
+        let snapshot = eventually(Duration::from_secs(90), "platform caught up", || async {
+            let s = p.ledger().await;
+            caught_up(&s, &topics.sales, &end).then_some(s)
+        })
+        .await;
+        assert_eq!(snapshot["types"].as_array().unwrap(), &reference, "platform {}", p.env.platform_id);
+        digests.push(snapshot["digest"].clone());
+    }
+    assert!(digests.windows(2).all(|w| w[0] == w[1]), "every platform has the same ledger: {digests:?}");
+
+    // The public view agrees with the ledger and never shows more than capacity.
+    let (_, page) = platforms[1].get("/api/matches").await;
+    for m in page["matches"].as_array().unwrap() {
+        for c in m["categories"].as_array().unwrap() {
+            assert_eq!(c["pending"], c["sellable"]);
+            assert!(c["sellable"].as_u64().unwrap() <= c["capacity"].as_u64().unwrap());
+        }
+    }
+    for p in platforms {
+        p.stop().await;
+    }
+}
+
+fn with(vars: &HashMap<String, String>, extra: &[(&str, String)]) -> HashMap<String, String> {
+    let mut v = vars.clone();
+    for (k, val) in extra {
+        v.insert(k.to_string(), val.clone());
+    }
+    v
+}
+
+async fn applied_sales(shop_url: &str, topic: &str) -> i64 {
+    let http = reqwest::Client::new();
+    let res = http
+        .get(format!("{shop_url}/internal/ledger"))
+        .header("authorization", ticktak_kit::internal::bearer(ticktak_kit::config::DEV_INTERNAL_TOKEN))
+        .send()
+        .await;
+    let Ok(res) = res else { return 0 };
+    let s: serde_json::Value = res.json().await.unwrap_or_default();
+    s["offsets"]
+        .as_array()
+        .map(|a| a.iter().filter(|o| o["topic"] == topic).map(|o| o["lastOffset"].as_i64().unwrap() + 1).sum())
+        .unwrap_or(0)
+}
+
+async fn snapshot(shop_url: &str) -> serde_json::Value {
+    reqwest::Client::new()
+        .get(format!("{shop_url}/internal/ledger"))
+        .header("authorization", ticktak_kit::internal::bearer(ticktak_kit::config::DEV_INTERNAL_TOKEN))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killing_the_consumer_and_the_shop_mid_stream_loses_nothing_and_applies_nothing_twice() {
+    let env = PlatformEnv::new("a", &unique("kill"));
+    let topics = env.topics();
+    let list = masterlist_with_capacity(4, 40);
+    ensure_topics(&topics).await;
+    publish_masterlist(&topics, &list).await;
+
+    let (shop_port, consumer_port) = (free_port(), free_port());
+    let shop_url = format!("http://127.0.0.1:{shop_port}");
+    let consumer_url = format!("http://127.0.0.1:{consumer_port}");
+    let vars = with(
+        &env.vars(),
+        &[("SHOP_PORT", shop_port.to_string()), ("SHOP_CONSUMER_PORT", consumer_port.to_string()), ("SHOP_URL", shop_url.clone())],
+    );
+    let mut shop = spawn("shop", &vars);
+    wait_ready(&format!("{shop_url}/ready")).await;
+    let mut consumer = spawn("shop-consumer", &vars);
+    wait_ready(&format!("{consumer_url}/ready")).await;
+
+    let messages = generate(11, 4000, &list, &["a", "b"]);
+    let total = messages.len() as i64;
+    let producing = tokio::spawn({
+        let topics = topics.clone();
+        async move { produce_all(&topics, messages).await }
+    });
+
+    // SIGKILL the consumer part-way, then the shop, restarting each.
+    eventually(Duration::from_secs(120), "a quarter applied", || async {
+        (applied_sales(&shop_url, &topics.sales).await >= total / 4).then_some(())
+    })
+    .await;
+    consumer.start_kill().unwrap();
+    consumer.wait().await.unwrap();
+    consumer = spawn("shop-consumer", &vars);
+
+    eventually(Duration::from_secs(120), "half applied", || async {
+        (applied_sales(&shop_url, &topics.sales).await >= total / 2).then_some(())
+    })
+    .await;
+    shop.start_kill().unwrap();
+    shop.wait().await.unwrap();
+    shop = spawn("shop", &vars);
+
+    let log = producing.await.unwrap();
+    let end = log_end(&log);
+    let reference = reference_types(&reference_fold(&list, &log));
+    let done = eventually(Duration::from_secs(180), "everything applied", || async {
+        let s = reqwest::Client::new()
+            .get(format!("{shop_url}/internal/ledger"))
+            .header("authorization", ticktak_kit::internal::bearer(ticktak_kit::config::DEV_INTERNAL_TOKEN))
+            .send()
+            .await
+            .ok()?
+            .json::<serde_json::Value>()
+            .await
+            .ok()?;
+        caught_up(&s, &topics.sales, &end).then_some(s)
+    })
+    .await;
+    assert_eq!(done["types"].as_array().unwrap(), &reference, "nothing lost, nothing applied twice");
+
+    // Replaying the whole log under a fresh consumer group changes nothing.
+    terminate(&consumer);
+    let status = consumer.wait().await.unwrap();
+    assert_eq!(status.code(), Some(0), "graceful stop");
+    let replay = with(&vars, &[("CONSUMER_GROUP", unique("replay-"))]);
+    let mut consumer = spawn("shop-consumer", &replay);
+    wait_ready(&format!("{consumer_url}/ready")).await;
+    eventually(Duration::from_secs(180), "the replay", || async {
+        (metric(&consumer_url, "consumer_sales_redelivered_total").await >= total as f64).then_some(())
+    })
+    .await;
+    let after = snapshot(&shop_url).await;
+    assert_eq!(after["digest"], done["digest"]);
+    assert_eq!(after["types"], done["types"]);
+
+    terminate(&consumer);
+    terminate(&shop);
+    assert_eq!(consumer.wait().await.unwrap().code(), Some(0));
+    assert_eq!(shop.wait().await.unwrap().code(), Some(0));
+}

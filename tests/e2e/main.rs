@@ -1,0 +1,7 @@
+//! End-to-end tests on the real broker and PostgreSQL (`make test` starts
+//! both). Every test uses its own databases, topic names and consumer groups.
+
+mod config;
+mod masterlist;
+mod ledger;
+mod services;

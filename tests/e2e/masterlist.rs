@@ -1,0 +1,71 @@
+//! The master list travels from the topic through shop-consumer into the
+//! shop and out of its API.
+
+use std::time::Duration;
+
+use ticktak_core::masterlist::fixture;
+use ticktak_tests::*;
+
+/// Master-list messages applied so far, summed over partitions.
+async fn masterlist_applied(platform: &Platform) -> i64 {
+    let topic = platform.env.topics().masterlist;
+    let ledger = platform.ledger().await;
+    ledger["offsets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|o| o["topic"] == topic.as_str())
+        .map(|o| o["lastOffset"].as_i64().unwrap() + 1)
+        .sum()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_master_list_reaches_the_api_through_kafka_and_republishing_changes_nothing() {
+    let env = PlatformEnv::new("a", &unique("ml"));
+    ensure_topics(&env.topics()).await;
+    let platform = Platform::start(env.clone()).await;
+    publish_masterlist(&env.topics(), &fixture()).await;
+
+    let page = eventually(Duration::from_secs(60), "64 matches in the shop", || async {
+        let (status, body) = platform.get("/api/matches").await;
+        (status == 200 && body["matches"].as_array().map(Vec::len) == Some(64)).then_some(body)
+    })
+    .await;
+    assert_eq!(page["total"], 64);
+    let matches = page["matches"].as_array().unwrap();
+    let opening = matches.iter().find(|m| m["matchNumber"] == 1).unwrap();
+    assert_eq!(opening["homeTeam"], "Qatar");
+    assert_eq!(opening["group"], "A");
+    let cats = opening["categories"].as_array().unwrap();
+    let prices: Vec<_> = cats.iter().map(|c| c["price"].as_u64().unwrap()).collect();
+    let capacities: Vec<_> = cats.iter().map(|c| c["capacity"].as_u64().unwrap()).collect();
+    assert_eq!(prices, [75, 125, 195]);
+    assert_eq!(capacities, [5, 20, 20]);
+    assert_eq!(cats[0]["status"], "AVAILABLE");
+    assert_eq!(cats[0]["sellable"], 5);
+    let last = matches.iter().find(|m| m["matchNumber"] == 64).unwrap();
+    assert!(last["group"].is_null(), "knock-out matches have no group");
+
+    let before = platform.ledger().await;
+    publish_masterlist(&env.topics(), &fixture()).await;
+    eventually(Duration::from_secs(30), "the second copy applied", || async {
+        (masterlist_applied(&platform).await == 128).then_some(())
+    })
+    .await;
+    let after = platform.ledger().await;
+    assert_eq!(before["digest"], after["digest"]);
+    let (_, again) = platform.get("/api/matches").await;
+    assert_eq!(again["matches"], page["matches"]);
+
+    // An organisers' correction replaces the capacity.
+    let mut corrected = fixture()[0].clone();
+    corrected.availability.category1.available = 7;
+    publish_masterlist(&env.topics(), &[corrected]).await;
+    eventually(Duration::from_secs(30), "the correction", || async {
+        let (_, body) = platform.get("/api/matches/1/availability").await;
+        (body["categories"][0]["capacity"] == 7).then_some(())
+    })
+    .await;
+
+    platform.stop().await;
+}

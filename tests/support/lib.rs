@@ -1,0 +1,205 @@
+//! Helpers of the end-to-end tests: a fresh database, topic names and
+//! consumer groups per test; platforms started in-process (on port 0) or as
+//! processes; producing to and reading from the real broker.
+//!
+//! `make test` starts PostgreSQL and a throw-away broker and sets
+//! `TEST_DATABASE_URL` and `TEST_KAFKA_BROKERS`.
+
+pub mod log;
+pub mod process;
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+use ticktak_core::headers::SaleHeaders;
+use ticktak_core::{MasterListMatch, SaleMessage};
+use ticktak_kit::config::Env;
+use ticktak_kit::kafka::{self, KafkaSettings, Record, Topics};
+use ticktak_kit::service::Running;
+use ticktak_kit::{Service, Settings};
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+pub fn database_admin_url() -> String {
+    std::env::var("TEST_DATABASE_URL").unwrap_or_else(|_| "postgres://ticktak:ticktak@127.0.0.1:5432/postgres".into())
+}
+
+pub fn brokers() -> String {
+    std::env::var("TEST_KAFKA_BROKERS").unwrap_or_else(|_| "127.0.0.1:19092".into())
+}
+
+/// A short unique name for this test's resources.
+pub fn unique(prefix: &str) -> String {
+    format!("{prefix}{}", &Uuid::now_v7().simple().to_string()[20..])
+}
+
+/// The URL of a database name on the test server (created by the service
+/// on first connect).
+pub fn database_url(name: &str) -> String {
+    let admin = database_admin_url();
+    let base = admin.rsplit_once('/').map(|(b, _)| b.to_string()).unwrap_or(admin);
+    format!("{base}/{name}")
+}
+
+/// The environment of one platform of a test: its own database, the
+/// test's topic suffix, every port 0.
+#[derive(Debug, Clone)]
+pub struct PlatformEnv {
+    pub platform_id: String,
+    pub topic_env: String,
+    pub database: String,
+    pub extra: HashMap<String, String>,
+}
+
+impl PlatformEnv {
+    pub fn new(platform_id: &str, topic_env: &str) -> Self {
+        Self {
+            platform_id: platform_id.into(),
+            topic_env: topic_env.into(),
+            database: unique(&format!("t_{platform_id}_")),
+            extra: HashMap::new(),
+        }
+    }
+
+    pub fn vars(&self) -> HashMap<String, String> {
+        let mut v: HashMap<String, String> = [
+            ("PLATFORM_ID", self.platform_id.clone()),
+            ("TOPIC_ENV", self.topic_env.clone()),
+            ("DATABASE_URL", database_url(&self.database)),
+            ("KAFKA_BROKERS", brokers()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect();
+        for s in Service::ALL {
+            v.insert(s.port_var(), "0".into());
+        }
+        v.extend(self.extra.clone());
+        v
+    }
+
+    pub fn settings(&self, service: Service) -> Settings {
+        let vars = self.vars();
+        Settings::from(service, &Env::from_fn(move |k| vars.get(k).cloned())).expect("test settings are valid")
+    }
+
+    pub fn topics(&self) -> Topics {
+        self.settings(Service::Shop).topics
+    }
+}
+
+/// A shop and its shop-consumer running in this process.
+pub struct Platform {
+    pub env: PlatformEnv,
+    pub shop: Running,
+    pub consumer: Running,
+    pub http: reqwest::Client,
+}
+
+impl Platform {
+    pub async fn start(env: PlatformEnv) -> Self {
+        ticktak_kit::telemetry::init_metrics();
+        let shop = shop::start(env.settings(Service::Shop), CancellationToken::new()).await.expect("shop starts");
+        let consumer = shop_consumer::start_with(env.settings(Service::ShopConsumer), shop.url(), CancellationToken::new())
+            .await
+            .expect("shop-consumer starts");
+        Self { env, shop, consumer, http: reqwest::Client::new() }
+    }
+
+    pub async fn get(&self, path: &str) -> (u16, serde_json::Value) {
+        get_json(&self.http, &format!("{}{path}", self.shop.url())).await
+    }
+
+    /// The ledger snapshot through the internal API.
+    pub async fn ledger(&self) -> serde_json::Value {
+        let res = self
+            .http
+            .get(format!("{}/internal/ledger", self.shop.url()))
+            .header("authorization", ticktak_kit::internal::bearer(ticktak_kit::config::DEV_INTERNAL_TOKEN))
+            .send()
+            .await
+            .expect("shop answers");
+        assert_eq!(res.status(), 200);
+        res.json().await.expect("json")
+    }
+
+    pub async fn stop(self) {
+        self.consumer.stop().await.expect("shop-consumer stops cleanly");
+        self.shop.stop().await.expect("shop stops cleanly");
+    }
+}
+
+pub async fn get_json(http: &reqwest::Client, url: &str) -> (u16, serde_json::Value) {
+    let res = http.get(url).send().await.expect("request sent");
+    let status = res.status().as_u16();
+    let body = res.json().await.unwrap_or(serde_json::Value::Null);
+    (status, body)
+}
+
+/// Poll `check` until it returns `Some` or `timeout` passes.
+pub async fn eventually<T, F, Fut>(timeout: Duration, what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let start = Instant::now();
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        assert!(start.elapsed() < timeout, "timed out after {timeout:?} waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// A producer for the test broker.
+pub fn producer() -> rdkafka::producer::FutureProducer {
+    kafka::producer(&KafkaSettings::plaintext(brokers()), &unique("test-producer-")).expect("producer")
+}
+
+pub async fn ensure_topics(topics: &Topics) {
+    kafka::ensure_topics(&KafkaSettings::plaintext(brokers()), &[&topics.masterlist, &topics.sales])
+        .await
+        .expect("topics created");
+}
+
+/// Publish a master list, one message per match.
+pub async fn publish_masterlist(topics: &Topics, list: &[MasterListMatch]) {
+    let producer = producer();
+    for m in list {
+        let payload = m.to_json();
+        let key = m.kafka_key();
+        kafka::send(&producer, &Record { topic: &topics.masterlist, key: &key, payload: &payload, headers: &[] })
+            .await
+            .expect("master list published");
+    }
+}
+
+/// Produce one sales message (with our headers, or none).
+pub async fn produce_sale(
+    producer: &rdkafka::producer::FutureProducer,
+    topics: &Topics,
+    sale: &SaleMessage,
+    headers: Option<&SaleHeaders>,
+) -> (i32, i64) {
+    let pairs = headers.map(|h| h.to_pairs()).unwrap_or_default();
+    let payload = sale.to_json();
+    let key = sale.kafka_key();
+    kafka::send(producer, &Record { topic: &topics.sales, key: &key, payload: &payload, headers: &pairs })
+        .await
+        .expect("sale produced")
+}
+
+/// A master list of `n` matches (from the fixture) with every category's
+/// capacity set to `capacity`.
+pub fn masterlist_with_capacity(n: usize, capacity: u32) -> Vec<MasterListMatch> {
+    let mut list = ticktak_core::masterlist::fixture();
+    list.truncate(n);
+    for m in &mut list {
+        for c in [&mut m.availability.category1, &mut m.availability.category2, &mut m.availability.category3] {
+            c.available = capacity;
+        }
+    }
+    list
+}

@@ -1,0 +1,63 @@
+//! Services as processes (for SIGKILL and exit-code tests), from the
+//! binaries `make test` builds (`TICKTAK_BIN_DIR`, default target/debug).
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::process::Stdio;
+
+use tokio::process::{Child, Command};
+
+pub fn bin(name: &str) -> PathBuf {
+    let dir = std::env::var("TICKTAK_BIN_DIR").map(PathBuf::from).unwrap_or_else(|_| {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/debug")
+    });
+    let path = dir.join(name);
+    assert!(path.exists(), "{} not built; run `cargo build --bins` (make test does)", path.display());
+    path
+}
+
+/// Start a service binary with exactly `vars` (plus PATH) as environment.
+pub fn spawn(name: &str, vars: &HashMap<String, String>) -> Child {
+    Command::new(bin(name))
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("RUST_LOG", "warn")
+        .envs(vars)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("service binary starts")
+}
+
+/// Send SIGTERM (graceful stop).
+pub fn terminate(child: &Child) {
+    if let Some(pid) = child.id() {
+        let _ = std::process::Command::new("kill").arg("-TERM").arg(pid.to_string()).status();
+    }
+}
+
+/// A port nothing listens on right now.
+pub fn free_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    l.local_addr().expect("addr").port()
+}
+
+/// Wait until `url` answers 200.
+pub async fn wait_ready(url: &str) {
+    let http = reqwest::Client::new();
+    crate::eventually(std::time::Duration::from_secs(60), url, || async {
+        let res = http.get(url).send().await.ok()?;
+        (res.status() == 200).then_some(())
+    })
+    .await
+}
+
+/// The value of a counter in a service's `/metrics` text (0 when absent).
+pub async fn metric(base_url: &str, name: &str) -> f64 {
+    let text = reqwest::get(format!("{base_url}/metrics")).await.expect("metrics").text().await.unwrap_or_default();
+    text.lines()
+        .filter(|l| l.split(|c| c == ' ' || c == '{').next() == Some(name))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
