@@ -99,6 +99,7 @@ pub struct Platform {
 
 impl Platform {
     pub async fn start(env: PlatformEnv) -> Self {
+        ticktak_kit::telemetry::init_logs(false);
         ticktak_kit::telemetry::init_metrics();
         let shop = shop::start(env.settings(Service::Shop), CancellationToken::new()).await.expect("shop starts");
         let consumer = shop_consumer::start_with(env.settings(Service::ShopConsumer), shop.url(), CancellationToken::new())

@@ -8,10 +8,16 @@ use axum::Router;
 
 use crate::error::ApiError;
 
-/// Wrap `router` so every route in it requires the internal credential.
+/// Largest body an internal endpoint accepts (batches of log messages).
+pub const MAX_INTERNAL_BODY_BYTES: usize = 16 * 1024 * 1024;
+
+/// Wrap `router` so every route in it requires the internal credential and
+/// accepts batch-sized bodies.
 pub fn protect<S: Clone + Send + Sync + 'static>(router: Router<S>, token: &str) -> Router<S> {
     let expected: std::sync::Arc<str> = format!("Bearer {token}").into();
-    router.layer(axum::middleware::from_fn_with_state(expected, check))
+    router
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_INTERNAL_BODY_BYTES))
+        .layer(axum::middleware::from_fn_with_state(expected, check))
 }
 
 async fn check(State(expected): State<std::sync::Arc<str>>, req: Request, next: Next) -> Response {
