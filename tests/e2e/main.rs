@@ -3,5 +3,7 @@
 
 mod config;
 mod masterlist;
+mod interop;
 mod ledger;
+mod shop_api;
 mod services;

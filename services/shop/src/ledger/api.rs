@@ -60,6 +60,10 @@ pub struct SalesBatchResult {
     pub redelivered: u64,
     /// Anomalies the batch revealed.
     pub anomalies: u64,
+    /// Holds the batch granted.
+    pub granted: u64,
+    /// Holds the batch rejected.
+    pub rejected: u64,
     /// The current state of every hold the batch mentions.
     pub holds: Vec<HoldView>,
 }

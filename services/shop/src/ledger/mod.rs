@@ -45,6 +45,8 @@ async fn apply_sales(State(state): State<AppState>, Json(batch): Json<SalesBatch
     metrics::counter!("ledger_messages_applied_total").increment(result.applied);
     metrics::counter!("ledger_messages_redelivered_total").increment(result.redelivered);
     metrics::counter!("ledger_anomalies_total").increment(result.anomalies);
+    metrics::counter!("ledger_holds_granted_total").increment(result.granted);
+    metrics::counter!("ledger_holds_rejected_total").increment(result.rejected);
     Ok(Json(result))
 }
 

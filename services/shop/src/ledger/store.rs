@@ -8,7 +8,7 @@ use std::collections::{BTreeSet, HashMap};
 use sqlx::postgres::PgRow;
 use sqlx::{PgPool, Postgres, Row, Transaction};
 use ticktak_core::ledger::{Hold, HoldStatus, LedgerOp, LogPosition, Outcome};
-use ticktak_core::{Category, HoldId, Ledger, MatchNumber, Quantity, TicketCounts, TicketType};
+use ticktak_core::{Category, Decision, HoldId, Ledger, MatchNumber, Quantity, TicketCounts, TicketType};
 use uuid::Uuid;
 
 use super::api::{
@@ -219,6 +219,13 @@ pub async fn apply_sales(pool: &PgPool, topic: &str, batch: &SalesBatch) -> sqlx
             result.applied += 1;
         }
         result.anomalies += outcomes.iter().filter(|o| o.anomaly().is_some()).count() as u64;
+        for o in &outcomes {
+            match o {
+                Outcome::Decided { decision: Decision::Granted } => result.granted += 1,
+                Outcome::Decided { decision: Decision::Rejected } => result.rejected += 1,
+                _ => {}
+            }
+        }
         if let Some(h) = entry.hold_id {
             meta.entry(h).or_insert((&entry.origin, &entry.produced_at));
         }
