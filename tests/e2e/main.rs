@@ -5,5 +5,6 @@ mod config;
 mod masterlist;
 mod interop;
 mod ledger;
+mod reservations;
 mod shop_api;
 mod services;

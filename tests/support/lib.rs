@@ -89,23 +89,87 @@ impl PlatformEnv {
     }
 }
 
-/// A shop and its shop-consumer running in this process.
+/// A shop, its reservations service and its shop-consumer running in this
+/// process.
 pub struct Platform {
     pub env: PlatformEnv,
     pub shop: Running,
+    pub reservations: Running,
     pub consumer: Running,
     pub http: reqwest::Client,
 }
 
 impl Platform {
     pub async fn start(env: PlatformEnv) -> Self {
+        Self::start_with_hold_ttl(env, Duration::from_secs(600)).await
+    }
+
+    pub async fn start_with_hold_ttl(env: PlatformEnv, hold_ttl: Duration) -> Self {
         ticktak_kit::telemetry::init_logs(false);
         ticktak_kit::telemetry::init_metrics();
         let shop = shop::start(env.settings(Service::Shop), CancellationToken::new()).await.expect("shop starts");
-        let consumer = shop_consumer::start_with(env.settings(Service::ShopConsumer), shop.url(), CancellationToken::new())
+        let config = reservations::config::ReservationConfig {
+            hold_ttl,
+            decision_wait: Duration::from_secs(2),
+            shop_url: shop.url(),
+            sweep_interval: Duration::from_millis(200),
+        };
+        let reservations = reservations::start_with(env.settings(Service::Reservations), config, CancellationToken::new())
             .await
-            .expect("shop-consumer starts");
-        Self { env, shop, consumer, http: reqwest::Client::new() }
+            .expect("reservations starts");
+        let consumer = shop_consumer::start_with(
+            env.settings(Service::ShopConsumer),
+            shop.url(),
+            Some(reservations.url()),
+            CancellationToken::new(),
+        )
+        .await
+        .expect("shop-consumer starts");
+        Self { env, shop, reservations, consumer, http: reqwest::Client::new() }
+    }
+
+    /// A buyer token for `sub` signed with the dev secret.
+    pub fn token(sub: &str) -> String {
+        ticktak_kit::auth::JwtKeys::new(ticktak_kit::config::DEV_JWT_SECRET).mint(sub, ticktak_kit::auth::Role::Buyer, Duration::from_secs(3600))
+    }
+
+    /// `POST /api/reservations` as `buyer`.
+    pub async fn reserve(&self, buyer: &str, match_number: u8, category: u8, quantity: u8, key: Option<&str>) -> (u16, serde_json::Value) {
+        let mut req = self
+            .http
+            .post(format!("{}/api/reservations", self.reservations.url()))
+            .bearer_auth(Self::token(buyer))
+            .json(&serde_json::json!({"matchNumber": match_number, "category": category, "quantity": quantity}));
+        if let Some(k) = key {
+            req = req.header("idempotency-key", k);
+        }
+        let res = req.send().await.expect("reservations answers");
+        let status = res.status().as_u16();
+        (status, res.json().await.unwrap_or(serde_json::Value::Null))
+    }
+
+    /// Call an endpoint of the reservations service as `buyer` (`None`: no token).
+    pub async fn as_buyer(&self, method: reqwest::Method, path: &str, buyer: Option<&str>) -> (u16, serde_json::Value) {
+        let mut req = self.http.request(method, format!("{}{path}", self.reservations.url()));
+        if let Some(b) = buyer {
+            req = req.bearer_auth(Self::token(b));
+        }
+        let res = req.send().await.expect("reservations answers");
+        let status = res.status().as_u16();
+        (status, res.json().await.unwrap_or(serde_json::Value::Null))
+    }
+
+    /// The internal confirm-after-payment call.
+    pub async fn confirm(&self, id: &str) -> (u16, serde_json::Value) {
+        let res = self
+            .http
+            .post(format!("{}/internal/reservations/{id}/confirm", self.reservations.url()))
+            .header("authorization", ticktak_kit::internal::bearer(ticktak_kit::config::DEV_INTERNAL_TOKEN))
+            .send()
+            .await
+            .expect("reservations answers");
+        let status = res.status().as_u16();
+        (status, res.json().await.unwrap_or(serde_json::Value::Null))
     }
 
     pub async fn get(&self, path: &str) -> (u16, serde_json::Value) {
@@ -127,6 +191,7 @@ impl Platform {
 
     pub async fn stop(self) {
         self.consumer.stop().await.expect("shop-consumer stops cleanly");
+        self.reservations.stop().await.expect("reservations stops cleanly");
         self.shop.stop().await.expect("shop stops cleanly");
     }
 }

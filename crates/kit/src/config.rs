@@ -129,6 +129,9 @@ impl<'a> Env<'a> {
 /// `INTERNAL_TOKEN`.
 pub const DEV_INTERNAL_TOKEN: &str = "dev-internal-token";
 
+/// Development default of `JWT_SECRET`; production must set its own.
+pub const DEV_JWT_SECRET: &str = "dev-jwt-secret-change-me-in-production";
+
 /// Settings every service reads.
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -143,6 +146,8 @@ pub struct Settings {
     pub port: u16,
     /// Bearer credential of the internal endpoints.
     pub internal_token: String,
+    /// HS256 secret of buyer tokens (`JWT_SECRET`).
+    pub jwt_secret: String,
     pub log_json: bool,
 }
 
@@ -167,6 +172,10 @@ impl Settings {
         if internal_token.len() < 16 {
             return Err(env.error("INTERNAL_TOKEN", "must be at least 16 characters"));
         }
+        let jwt_secret = env.string("JWT_SECRET", DEV_JWT_SECRET);
+        if jwt_secret.len() < 32 {
+            return Err(env.error("JWT_SECRET", "must be at least 32 characters"));
+        }
         let log_format = env.string("LOG_FORMAT", "text");
         let log_json = match log_format.as_str() {
             "text" => false,
@@ -183,6 +192,7 @@ impl Settings {
             port_offset,
             port,
             internal_token,
+            jwt_secret,
             log_json,
         })
     }
@@ -240,6 +250,7 @@ mod tests {
             ("BIND_ADDR", "here"),
             ("LOG_FORMAT", "xml"),
             ("INTERNAL_TOKEN", "short"),
+            ("JWT_SECRET", "too-short"),
             ("TOPIC_ENV", "has space"),
         ] {
             let err = Settings::from(Service::Shop, &env(&[(var, value)])).unwrap_err();

@@ -3,6 +3,7 @@
 //! one schema per service, Kafka clients and topics, operational endpoints,
 //! and graceful shutdown.
 
+pub mod auth;
 pub mod config;
 pub mod db;
 pub mod error;

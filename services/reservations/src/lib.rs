@@ -1,15 +1,84 @@
-//! reservations (:3020): buyers' holds, the outbox to the ticket-sales topic
-//! and hold expiry. This build runs the service's plumbing (schema,
-//! migrations, broker connection, operational endpoints); the reservation
-//! API arrives with its feature.
+//! reservations (:3020): buyers' holds. A reservation is written with its
+//! TICKET_PENDING in one transaction (the outbox); the relay publishes it;
+//! the decision comes back from the shared log (forwarded by shop-consumer,
+//! or fetched from the shop by the decision poller); unpaid holds expire.
+//!
+//! - `api`: the public API (`/api/reservations`), buyers authenticated by JWT.
+//! - `internal`: confirm-after-payment and decision intake.
+//! - `store`: reservation SQL and the outbox rows each transition writes.
+//! - `idempotency`: `Idempotency-Key` handling.
+//! - `outbox`: the relay to Kafka.
+//! - `workers`: hold expiry and the decision poller.
 
+pub mod api;
+pub mod config;
+pub mod idempotency;
+pub mod internal;
+pub mod outbox;
+pub mod shop;
+pub mod store;
+pub mod waiters;
+pub mod workers;
+
+use std::sync::Arc;
+
+use axum::extract::FromRef;
+use ticktak_kit::auth::JwtKeys;
 use ticktak_kit::service::{Base, Running};
 use ticktak_kit::Settings;
 use tokio_util::sync::CancellationToken;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/reservations");
 
+/// Shared by every handler and worker.
+#[derive(Clone)]
+pub struct AppState {
+    pub pool: sqlx::PgPool,
+    pub settings: Arc<Settings>,
+    pub config: Arc<config::ReservationConfig>,
+    pub keys: Arc<JwtKeys>,
+    pub shop: shop::ShopClient,
+    pub waiters: waiters::Waiters,
+    /// Wakes the outbox relay after a commit.
+    pub outbox_ready: Arc<tokio::sync::Notify>,
+}
+
+impl FromRef<AppState> for Arc<JwtKeys> {
+    fn from_ref(s: &AppState) -> Self {
+        s.keys.clone()
+    }
+}
+
 pub async fn start(settings: Settings, shutdown: CancellationToken) -> anyhow::Result<Running> {
+    let config = config::ReservationConfig::from_env(&settings)?;
+    start_with(settings, config, shutdown).await
+}
+
+/// Start with explicit reservation settings (tests point at a shop on port 0).
+pub async fn start_with(settings: Settings, config: config::ReservationConfig, shutdown: CancellationToken) -> anyhow::Result<Running> {
     let base = Base::connect(settings, &MIGRATOR).await?;
-    base.serve(axum::Router::new(), shutdown).await
+    let state = AppState {
+        pool: base.pool.clone(),
+        settings: Arc::new(base.settings.clone()),
+        keys: Arc::new(JwtKeys::new(&base.settings.jwt_secret)),
+        shop: shop::ShopClient::new(&config.shop_url, &base.settings.internal_token)?,
+        config: Arc::new(config),
+        waiters: waiters::Waiters::default(),
+        outbox_ready: Arc::new(tokio::sync::Notify::new()),
+    };
+    let relay = tokio::spawn(outbox::relay(state.clone(), base.producer.clone(), shutdown.clone()));
+    let sweeper = tokio::spawn(workers::expire_holds(state.clone(), shutdown.clone()));
+    let poller = tokio::spawn(workers::poll_decisions(state.clone(), shutdown.clone()));
+    let internal = ticktak_kit::internal::protect(internal::router(), &state.settings.internal_token);
+    let router = axum::Router::new().merge(api::router()).merge(internal).with_state(state);
+    let server = base.serve(router, shutdown.clone()).await?;
+    let addr = server.addr;
+    let task = tokio::spawn(async move {
+        let served = server.wait().await;
+        for worker in [relay, sweeper, poller] {
+            let _ = worker.await;
+        }
+        served
+    });
+    Ok(Running { addr, shutdown, task })
 }

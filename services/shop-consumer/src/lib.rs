@@ -9,6 +9,7 @@
 //! - `shop_client`: the shop's internal API.
 
 pub mod decode;
+pub mod forward;
 pub mod pump;
 pub mod shop_client;
 
@@ -39,17 +40,38 @@ pub fn consumer_group(settings: &Settings) -> String {
         .unwrap_or_else(|| format!("ticktak-{}-shop-consumer.{}", settings.platform_id, settings.topics.sales))
 }
 
-pub async fn start(settings: Settings, shutdown: CancellationToken) -> anyhow::Result<Running> {
-    let url = shop_url(&settings)?;
-    start_with(settings, url, shutdown).await
+/// Where the reservations service listens: `RESERVATIONS_URL`, else the
+/// platform's reservations port.
+pub fn reservations_url(settings: &Settings) -> anyhow::Result<String> {
+    let env = ticktak_kit::config::Env::process();
+    if let Some(url) = env.get("RESERVATIONS_URL") {
+        return Ok(url);
+    }
+    let port = Settings::port_of(Service::Reservations, settings.port_offset, &env)?;
+    Ok(format!("http://127.0.0.1:{port}"))
 }
 
-/// Start with an explicit shop URL (tests run the shop on port 0).
-pub async fn start_with(settings: Settings, shop_url: String, shutdown: CancellationToken) -> anyhow::Result<Running> {
+pub async fn start(settings: Settings, shutdown: CancellationToken) -> anyhow::Result<Running> {
+    let shop = shop_url(&settings)?;
+    let reservations = reservations_url(&settings)?;
+    start_with(settings, shop, Some(reservations), shutdown).await
+}
+
+/// Start with explicit peer URLs (tests run services on port 0). Without a
+/// reservations URL no decisions are forwarded.
+pub async fn start_with(
+    settings: Settings,
+    shop_url: String,
+    reservations_url: Option<String>,
+    shutdown: CancellationToken,
+) -> anyhow::Result<Running> {
     let base = Base::connect(settings, &MIGRATOR).await?;
     let shop = shop_client::ShopClient::new(shop_url, &base.settings.internal_token)?;
+    let forward = reservations_url
+        .map(|url| forward::DecisionForwarder::new(&url, &base.settings.internal_token, base.settings.platform_id.as_str()))
+        .transpose()?;
     let group = consumer_group(&base.settings);
-    let pump = pump::Pump::new(base.settings.clone(), group, shop, base.pool.clone());
+    let pump = pump::Pump::new(base.settings.clone(), group, shop, forward, base.pool.clone());
     let server = base.serve(axum::Router::new(), shutdown.clone()).await?;
     let addr = server.addr;
     let token = shutdown.clone();

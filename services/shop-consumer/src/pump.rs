@@ -20,6 +20,7 @@ use ticktak_kit::Settings;
 use tokio_util::sync::CancellationToken;
 
 use crate::decode;
+use crate::forward::DecisionForwarder;
 use crate::shop_client::ShopClient;
 
 const BATCH_MAX: usize = 1000;
@@ -29,6 +30,7 @@ pub struct Pump {
     settings: Settings,
     group: String,
     shop: ShopClient,
+    forward: Option<DecisionForwarder>,
     pool: PgPool,
 }
 
@@ -52,8 +54,8 @@ struct Invalid {
 }
 
 impl Pump {
-    pub fn new(settings: Settings, group: String, shop: ShopClient, pool: PgPool) -> Self {
-        Self { settings, group, shop, pool }
+    pub fn new(settings: Settings, group: String, shop: ShopClient, forward: Option<DecisionForwarder>, pool: PgPool) -> Self {
+        Self { settings, group, shop, forward, pool }
     }
 
     pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
@@ -166,6 +168,9 @@ impl Pump {
                 let result = self.shop.apply_sales(&batch.sales).await?;
                 metrics::counter!("consumer_sales_applied_total").increment(result.applied);
                 metrics::counter!("consumer_sales_redelivered_total").increment(result.redelivered);
+                if let Some(forward) = self.forward.clone() {
+                    tokio::spawn(async move { forward.forward(&result.holds).await });
+                }
                 Ok(())
             })
             .await;

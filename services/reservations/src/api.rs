@@ -1,0 +1,214 @@
+//! The public API: `POST /api/reservations`, `GET /api/reservations`,
+//! `GET /api/reservations/{id}`, `DELETE /api/reservations/{id}`.
+
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use ticktak_core::{Action, Category, MatchNumber, Price, Quantity, TicketType};
+use ticktak_kit::auth::Caller;
+use ticktak_kit::http::{Json, Path};
+use ticktak_kit::{ApiError, ApiResult};
+use uuid::Uuid;
+
+use crate::idempotency::{self, Begin};
+use crate::store::{self, Reservation, Status};
+use crate::AppState;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/reservations", get(list).post(create))
+        .route("/api/reservations/{id}", get(one).delete(cancel))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CreateReservation {
+    pub match_number: i64,
+    pub category: i64,
+    pub quantity: i64,
+}
+
+/// A reservation as its buyer sees it.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReservationView {
+    /// `null` when refused before anything was published.
+    pub id: Option<Uuid>,
+    pub status: Status,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub match_number: u8,
+    pub category: u8,
+    pub quantity: u8,
+    pub unit_price: u32,
+    pub total: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub created_at: Option<DateTime<Utc>>,
+}
+
+impl ReservationView {
+    pub fn of(r: &Reservation) -> Self {
+        Self {
+            id: Some(r.id),
+            status: r.status,
+            expires_at: r.expires_at.filter(|_| matches!(r.status, Status::Held | Status::Expired)),
+            match_number: r.ticket_type.match_number.get(),
+            category: r.ticket_type.category.get(),
+            quantity: r.quantity.get(),
+            unit_price: r.unit_price.get(),
+            total: r.unit_price.get() * u32::from(r.quantity.get()),
+            reason: (r.status == Status::Rejected).then_some("sold out or temporarily unavailable"),
+            created_at: Some(r.created_at),
+        }
+    }
+}
+
+/// HTTP status of a reservation answer: 201 held, 202 still requested, 409
+/// refused, 200 otherwise.
+fn status_code(s: Status) -> StatusCode {
+    match s {
+        Status::Held => StatusCode::CREATED,
+        Status::Requested => StatusCode::ACCEPTED,
+        Status::Rejected => StatusCode::CONFLICT,
+        _ => StatusCode::OK,
+    }
+}
+
+fn respond(status: StatusCode, body: serde_json::Value) -> Response {
+    let location = (status == StatusCode::ACCEPTED)
+        .then(|| body["id"].as_str().map(|id| format!("/api/reservations/{id}")))
+        .flatten();
+    let mut res = (status, axum::Json(body)).into_response();
+    if let Some(l) = location.and_then(|l| HeaderValue::from_str(&l).ok()) {
+        res.headers_mut().insert("location", l);
+    }
+    res
+}
+
+fn parse(req: &CreateReservation) -> ApiResult<(TicketType, Quantity)> {
+    let m = MatchNumber::new(req.match_number).map_err(|e| ApiError::Unprocessable(e.0))?;
+    let c = Category::new(req.category).map_err(|e| ApiError::Unprocessable(e.0))?;
+    let q = Quantity::new(req.quantity).map_err(|e| ApiError::Unprocessable(format!("{} per reservation", e.0)))?;
+    Ok((TicketType::new(m, c), q))
+}
+
+async fn create(State(s): State<AppState>, Caller(caller): Caller, headers: HeaderMap, Json(req): Json<CreateReservation>) -> ApiResult<Response> {
+    let (tt, q) = parse(&req)?;
+    let key = idempotency::key(&headers)?;
+    if let Some(key) = &key {
+        let hash = format!("POST /api/reservations {}-{}x{}", tt.match_number, tt.category, q.get());
+        if let Begin::Replay(status, body) = idempotency::begin(&s.pool, &caller.sub, key, &hash).await? {
+            return Ok(respond(status, body));
+        }
+    }
+    let answer = reserve(&s, &caller.sub, tt, q).await;
+    match (&key, &answer) {
+        (Some(key), Ok((status, body))) => idempotency::finish(&s.pool, &caller.sub, key, *status, body).await?,
+        (Some(key), Err(_)) => idempotency::release(&s.pool, &caller.sub, key).await,
+        _ => {}
+    }
+    let (status, body) = answer?;
+    Ok(respond(status, body))
+}
+
+/// Fast local check, then REQUESTED + TICKET_PENDING, then wait (bounded)
+/// for the log's decision.
+async fn reserve(s: &AppState, buyer: &str, tt: TicketType, q: Quantity) -> ApiResult<(StatusCode, serde_json::Value)> {
+    let category = s
+        .shop
+        .availability(tt)
+        .await
+        .map_err(|e| ApiError::Unavailable(format!("catalogue unavailable: {e:#}")))?
+        .ok_or_else(|| ApiError::NotFound(format!("no match {}", tt.match_number)))?;
+    let price = Price::new(i64::from(category.price)).map_err(|e| ApiError::Internal(anyhow::anyhow!(e.0)))?;
+    if category.sellable < u32::from(q.get()) {
+        metrics::counter!("reservations_fast_rejected_total").increment(1);
+        let view = ReservationView {
+            id: None,
+            status: Status::Rejected,
+            expires_at: None,
+            match_number: tt.match_number.get(),
+            category: tt.category.get(),
+            quantity: q.get(),
+            unit_price: price.get(),
+            total: price.get() * u32::from(q.get()),
+            reason: Some(if category.status == "SOLD_OUT" { "sold out" } else { "temporarily unavailable" }),
+            created_at: None,
+        };
+        return Ok((StatusCode::CONFLICT, serde_json::to_value(view).expect("serialises")));
+    }
+    let r = Reservation {
+        id: Uuid::now_v7(),
+        buyer_id: buyer.to_string(),
+        ticket_type: tt,
+        quantity: q,
+        unit_price: price,
+        status: Status::Requested,
+        expires_at: None,
+        created_at: Utc::now(),
+    };
+    let decided = s.waiters.register(r.id);
+    let inserted = store::insert_requested(&s.pool, &s.settings.topics.sales, &s.settings.platform_id, &r).await;
+    if let Err(e) = inserted {
+        s.waiters.remove(r.id);
+        return Err(e.into());
+    }
+    metrics::counter!("reservations_requested_total").increment(1);
+    s.outbox_ready.notify_one();
+    let _ = tokio::time::timeout(s.config.decision_wait, decided.notified()).await;
+    s.waiters.remove(r.id);
+    let now = store::get(&s.pool, r.id).await?.ok_or_else(|| ApiError::Internal(anyhow::anyhow!("reservation vanished")))?;
+    let view = ReservationView::of(&now);
+    Ok((status_code(now.status), serde_json::to_value(view).expect("serialises")))
+}
+
+fn reservation_id(raw: &str) -> ApiResult<Uuid> {
+    Uuid::parse_str(raw).map_err(|_| ApiError::NotFound("no such reservation".into()))
+}
+
+async fn one(State(s): State<AppState>, Caller(caller): Caller, Path(id): Path<String>) -> ApiResult<Json<ReservationView>> {
+    let id = reservation_id(&id)?;
+    match store::get(&s.pool, id).await? {
+        Some(r) if r.buyer_id == caller.sub => Ok(Json(ReservationView::of(&r))),
+        _ => Err(ApiError::NotFound("no such reservation".into())),
+    }
+}
+
+#[derive(Serialize)]
+struct ReservationList {
+    reservations: Vec<ReservationView>,
+}
+
+async fn list(State(s): State<AppState>, Caller(caller): Caller) -> ApiResult<Json<ReservationList>> {
+    let rows = store::list_for(&s.pool, &caller.sub, 100).await?;
+    Ok(Json(ReservationList { reservations: rows.iter().map(ReservationView::of).collect() }))
+}
+
+/// Cancel a held reservation: its tickets go back on sale everywhere.
+async fn cancel(State(s): State<AppState>, Caller(caller): Caller, Path(id): Path<String>) -> ApiResult<Json<ReservationView>> {
+    let id = reservation_id(&id)?;
+    let mut tx = s.pool.begin().await?;
+    let r = match store::lock(&mut tx, id).await? {
+        Some(r) if r.buyer_id == caller.sub => r,
+        _ => return Err(ApiError::NotFound("no such reservation".into())),
+    };
+    match r.status {
+        Status::Held => {
+            store::set_status(&mut tx, id, Status::Cancelled).await?;
+            store::enqueue(&mut tx, &s.settings.topics.sales, &s.settings.platform_id, &r, Action::TicketCancelled).await?;
+            tx.commit().await?;
+            s.outbox_ready.notify_one();
+            metrics::counter!("reservations_cancelled_total").increment(1);
+            Ok(Json(ReservationView::of(&Reservation { status: Status::Cancelled, ..r })))
+        }
+        Status::Cancelled => Ok(Json(ReservationView::of(&r))),
+        Status::Requested => Err(ApiError::Conflict("the reservation is still being decided; try again in a moment".into())),
+        Status::Confirmed => Err(ApiError::Conflict("the reservation is paid and can no longer be cancelled".into())),
+        Status::Rejected | Status::Expired => Err(ApiError::Conflict(format!("the reservation is {}", r.status.as_str()))),
+    }
+}

@@ -1,0 +1,50 @@
+//! Settings of the reservations service beyond the common ones.
+
+use std::time::Duration;
+
+use ticktak_kit::config::Env;
+use ticktak_kit::{ConfigError, Service, Settings};
+
+#[derive(Debug, Clone)]
+pub struct ReservationConfig {
+    /// How long a granted hold waits for payment (`HOLD_TTL_SECS`, default 600).
+    pub hold_ttl: Duration,
+    /// How long `POST /api/reservations` waits for the log's decision before
+    /// answering 202 (`DECISION_WAIT_MS`, default 2000).
+    pub decision_wait: Duration,
+    /// Where the shop listens (`SHOP_URL`, default the platform's shop port).
+    pub shop_url: String,
+    /// How often expiry and the decision poller run (`SWEEP_INTERVAL_MS`, default 1000).
+    pub sweep_interval: Duration,
+}
+
+impl ReservationConfig {
+    pub fn from_env(settings: &Settings) -> Result<Self, ConfigError> {
+        Self::from(settings, &Env::process())
+    }
+
+    pub fn from(settings: &Settings, env: &Env<'_>) -> Result<Self, ConfigError> {
+        let ttl: u64 = env.parse("HOLD_TTL_SECS", 600)?;
+        if !(1..=86_400).contains(&ttl) {
+            return Err(env.error("HOLD_TTL_SECS", "must be between 1 and 86400"));
+        }
+        let wait: u64 = env.parse("DECISION_WAIT_MS", 2000)?;
+        if wait > 30_000 {
+            return Err(env.error("DECISION_WAIT_MS", "must be at most 30000"));
+        }
+        let sweep: u64 = env.parse("SWEEP_INTERVAL_MS", 1000)?;
+        if !(10..=60_000).contains(&sweep) {
+            return Err(env.error("SWEEP_INTERVAL_MS", "must be between 10 and 60000"));
+        }
+        let shop_url = match env.get("SHOP_URL") {
+            Some(url) => url,
+            None => format!("http://127.0.0.1:{}", Settings::port_of(Service::Shop, settings.port_offset, env)?),
+        };
+        Ok(Self {
+            hold_ttl: Duration::from_secs(ttl),
+            decision_wait: Duration::from_millis(wait),
+            shop_url,
+            sweep_interval: Duration::from_millis(sweep),
+        })
+    }
+}

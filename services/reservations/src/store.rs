@@ -1,0 +1,195 @@
+//! Reservation rows and the outbox rows every transition writes in the same
+//! transaction.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use sqlx::postgres::PgRow;
+use sqlx::{PgPool, Postgres, Row, Transaction};
+use ticktak_core::headers::SaleHeaders;
+use ticktak_core::{Action, Category, HoldId, MatchNumber, PlatformId, Price, Quantity, SaleMessage, TicketType};
+use uuid::Uuid;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Status {
+    Requested,
+    Held,
+    Confirmed,
+    Rejected,
+    Expired,
+    Cancelled,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Requested => "REQUESTED",
+            Status::Held => "HELD",
+            Status::Confirmed => "CONFIRMED",
+            Status::Rejected => "REJECTED",
+            Status::Expired => "EXPIRED",
+            Status::Cancelled => "CANCELLED",
+        }
+    }
+
+    fn parse(s: &str) -> Self {
+        match s {
+            "HELD" => Status::Held,
+            "CONFIRMED" => Status::Confirmed,
+            "REJECTED" => Status::Rejected,
+            "EXPIRED" => Status::Expired,
+            "CANCELLED" => Status::Cancelled,
+            _ => Status::Requested,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Reservation {
+    pub id: Uuid,
+    pub buyer_id: String,
+    pub ticket_type: TicketType,
+    pub quantity: Quantity,
+    pub unit_price: Price,
+    pub status: Status,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+}
+
+const COLUMNS: &str = "id, buyer_id, match_number, category, quantity, unit_price, status, expires_at, created_at";
+
+fn from_row(r: &PgRow) -> Reservation {
+    Reservation {
+        id: r.get("id"),
+        buyer_id: r.get("buyer_id"),
+        ticket_type: TicketType::new(
+            MatchNumber::new(i64::from(r.get::<i16, _>("match_number"))).expect("checked by the schema"),
+            Category::new(i64::from(r.get::<i16, _>("category"))).expect("checked by the schema"),
+        ),
+        quantity: Quantity::new(i64::from(r.get::<i16, _>("quantity"))).expect("checked by the schema"),
+        unit_price: Price::new(i64::from(r.get::<i32, _>("unit_price"))).expect("checked by the schema"),
+        status: Status::parse(r.get("status")),
+        expires_at: r.get("expires_at"),
+        created_at: r.get("created_at"),
+    }
+}
+
+/// Queue the sales message of `action` on `r` for the relay.
+pub async fn enqueue(tx: &mut Transaction<'_, Postgres>, topic: &str, platform: &PlatformId, r: &Reservation, action: Action) -> sqlx::Result<()> {
+    let sale = SaleMessage::single(action, r.ticket_type, r.quantity, r.unit_price);
+    let mut headers = SaleHeaders::for_hold(platform, HoldId(r.id));
+    headers.produced_at = None; // stamped by the relay when it publishes
+    let headers: serde_json::Map<String, serde_json::Value> =
+        headers.to_pairs().into_iter().map(|(k, v)| (k.to_string(), v.into())).collect();
+    sqlx::query("INSERT INTO outbox (topic, key, payload, headers) VALUES ($1, $2, $3, $4)")
+        .bind(topic)
+        .bind(sale.kafka_key())
+        .bind(sale.to_json())
+        .bind(serde_json::Value::Object(headers))
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+/// A new reservation waiting for the log's decision, and its TICKET_PENDING.
+pub async fn insert_requested(pool: &PgPool, topic: &str, platform: &PlatformId, r: &Reservation) -> sqlx::Result<()> {
+    let mut tx = pool.begin().await?;
+    sqlx::query(
+        "INSERT INTO reservations (id, buyer_id, match_number, category, quantity, unit_price, status) \
+         VALUES ($1, $2, $3, $4, $5, $6, 'REQUESTED')",
+    )
+    .bind(r.id)
+    .bind(&r.buyer_id)
+    .bind(i16::from(r.ticket_type.match_number.get()))
+    .bind(i16::from(r.ticket_type.category.get()))
+    .bind(i16::from(r.quantity.get()))
+    .bind(r.unit_price.get() as i32)
+    .execute(&mut *tx)
+    .await?;
+    enqueue(&mut tx, topic, platform, r, Action::TicketPending).await?;
+    tx.commit().await
+}
+
+pub async fn get(pool: &PgPool, id: Uuid) -> sqlx::Result<Option<Reservation>> {
+    let row = sqlx::query(&format!("SELECT {COLUMNS} FROM reservations WHERE id = $1")).bind(id).fetch_optional(pool).await?;
+    Ok(row.as_ref().map(from_row))
+}
+
+pub async fn lock(tx: &mut Transaction<'_, Postgres>, id: Uuid) -> sqlx::Result<Option<Reservation>> {
+    let row = sqlx::query(&format!("SELECT {COLUMNS} FROM reservations WHERE id = $1 FOR UPDATE"))
+        .bind(id)
+        .fetch_optional(&mut **tx)
+        .await?;
+    Ok(row.as_ref().map(from_row))
+}
+
+pub async fn list_for(pool: &PgPool, buyer: &str, limit: i64) -> sqlx::Result<Vec<Reservation>> {
+    let rows = sqlx::query(&format!(
+        "SELECT {COLUMNS} FROM reservations WHERE buyer_id = $1 ORDER BY created_at DESC, id DESC LIMIT $2"
+    ))
+    .bind(buyer)
+    .bind(limit)
+    .fetch_all(pool)
+    .await?;
+    Ok(rows.iter().map(from_row).collect())
+}
+
+pub async fn set_status(tx: &mut Transaction<'_, Postgres>, id: Uuid, status: Status) -> sqlx::Result<()> {
+    sqlx::query("UPDATE reservations SET status = $2, updated_at = now() WHERE id = $1")
+        .bind(id)
+        .bind(status.as_str())
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+/// Record the log's decisions on requested reservations; returns the ids
+/// that changed.
+pub async fn apply_decisions(pool: &PgPool, hold_ttl: std::time::Duration, decisions: &[(Uuid, bool)]) -> sqlx::Result<Vec<Uuid>> {
+    let (ids, granted): (Vec<Uuid>, Vec<bool>) = decisions.iter().copied().unzip();
+    sqlx::query_scalar(
+        "UPDATE reservations AS r SET \
+           status = CASE WHEN u.granted THEN 'HELD' ELSE 'REJECTED' END, \
+           expires_at = CASE WHEN u.granted THEN now() + make_interval(secs => $3) END, \
+           updated_at = now() \
+         FROM UNNEST($1::uuid[], $2::bool[]) AS u(id, granted) \
+         WHERE r.id = u.id AND r.status = 'REQUESTED' RETURNING r.id",
+    )
+    .bind(&ids)
+    .bind(&granted)
+    .bind(hold_ttl.as_secs_f64())
+    .fetch_all(pool)
+    .await
+}
+
+/// Expire held reservations whose time is up, queueing their
+/// TICKET_CANCELLED; returns how many expired.
+pub async fn expire_due(pool: &PgPool, topic: &str, platform: &PlatformId, limit: i64) -> sqlx::Result<usize> {
+    let mut tx = pool.begin().await?;
+    let rows = sqlx::query(&format!(
+        "UPDATE reservations SET status = 'EXPIRED', updated_at = now() WHERE id IN ( \
+           SELECT id FROM reservations WHERE status = 'HELD' AND expires_at <= now() \
+           ORDER BY expires_at LIMIT $1 FOR UPDATE SKIP LOCKED) RETURNING {COLUMNS}"
+    ))
+    .bind(limit)
+    .fetch_all(&mut *tx)
+    .await?;
+    for r in rows.iter().map(from_row) {
+        enqueue(&mut tx, topic, platform, &r, Action::TicketCancelled).await?;
+    }
+    tx.commit().await?;
+    Ok(rows.len())
+}
+
+/// Requested reservations older than `age` (their decision may have been
+/// missed).
+pub async fn requested_before(pool: &PgPool, age: std::time::Duration, limit: i64) -> sqlx::Result<Vec<Uuid>> {
+    sqlx::query_scalar(
+        "SELECT id FROM reservations WHERE status = 'REQUESTED' AND created_at < now() - make_interval(secs => $1) \
+         ORDER BY created_at LIMIT $2",
+    )
+    .bind(age.as_secs_f64())
+    .bind(limit)
+    .fetch_all(pool)
+    .await
+}

@@ -1,0 +1,60 @@
+//! Background work: expiring unpaid holds, and fetching decisions that were
+//! not forwarded (shop-consumer or this service restarted in between).
+
+use std::time::Duration;
+
+use ticktak_core::HoldId;
+use tokio_util::sync::CancellationToken;
+
+use crate::internal::{apply, HoldDecision};
+use crate::{store, AppState};
+
+/// Every sweep interval: HELD past `expiresAt` → EXPIRED + TICKET_CANCELLED.
+pub async fn expire_holds(state: AppState, shutdown: CancellationToken) {
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tokio::time::sleep(state.config.sweep_interval) => {}
+        }
+        match store::expire_due(&state.pool, &state.settings.topics.sales, &state.settings.platform_id, 500).await {
+            Ok(0) => {}
+            Ok(n) => {
+                metrics::counter!("reservations_expired_total").increment(n as u64);
+                state.outbox_ready.notify_one();
+            }
+            Err(e) => tracing::warn!(error = %e, "hold expiry failed"),
+        }
+    }
+}
+
+/// Every sweep interval: ask the shop about reservations still REQUESTED
+/// after a second.
+pub async fn poll_decisions(state: AppState, shutdown: CancellationToken) {
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tokio::time::sleep(state.config.sweep_interval) => {}
+        }
+        let ids = match store::requested_before(&state.pool, Duration::from_secs(1), 200).await {
+            Ok(ids) => ids,
+            Err(e) => {
+                tracing::warn!(error = %e, "decision poll failed");
+                continue;
+            }
+        };
+        let mut decisions = Vec::new();
+        for id in ids {
+            match state.shop.hold_status(HoldId(id)).await {
+                Ok(Some(status)) => decisions.push(HoldDecision { hold_id: HoldId(id), status }),
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::debug!(error = %format!("{e:#}"), "shop not reachable for decisions");
+                    break;
+                }
+            }
+        }
+        if let Err(e) = apply(&state, &decisions).await {
+            tracing::warn!(error = %e, "cannot record polled decisions");
+        }
+    }
+}

@@ -1,0 +1,222 @@
+//! Reservations: holds decided by the shared log, zero oversell across
+//! platforms, confirm/cancel/expiry converging everywhere, idempotency keys,
+//! and buyers confined to their own reservations.
+
+use std::time::Duration;
+
+use reqwest::Method;
+use ticktak_tests::*;
+
+/// Wait until a reservation leaves REQUESTED; returns its final view.
+async fn decided(p: &Platform, buyer: &str, id: &str) -> serde_json::Value {
+    eventually(Duration::from_secs(60), "a decision", || async {
+        let (_, r) = p.as_buyer(Method::GET, &format!("/api/reservations/{id}"), Some(buyer)).await;
+        (r["status"] != "REQUESTED").then_some(r)
+    })
+    .await
+}
+
+/// Counters of one ticket type on one platform, once `check` holds.
+async fn counts_when(p: &Platform, category: usize, what: &str, check: impl Fn(&serde_json::Value) -> bool) -> serde_json::Value {
+    eventually(Duration::from_secs(60), what, || async {
+        let (_, a) = p.get("/api/matches/1/availability").await;
+        let c = a["categories"][category - 1].clone();
+        check(&c).then_some(c)
+    })
+    .await
+}
+
+async fn start_market(names: &[&str], capacity: u32, hold_ttl: Duration) -> Vec<Platform> {
+    let topic_env = unique("res");
+    let envs: Vec<PlatformEnv> = names.iter().map(|n| PlatformEnv::new(n, &topic_env)).collect();
+    ensure_topics(&envs[0].topics()).await;
+    publish_masterlist(&envs[0].topics(), &masterlist_with_capacity(2, capacity)).await;
+    let mut platforms = Vec::new();
+    for env in envs {
+        platforms.push(Platform::start_with_hold_ttl(env, hold_ttl).await);
+    }
+    for p in &platforms {
+        counts_when(p, 1, "master list", |c| c["capacity"] == capacity).await;
+    }
+    platforms
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_platforms_300_buyers_capacity_5_exactly_5_held_then_all_converge() {
+    let platforms = std::sync::Arc::new(start_market(&["a", "b", "c"], 5, Duration::from_secs(600)).await);
+    let mut tasks = Vec::new();
+    for i in 0..300usize {
+        let platforms = platforms.clone();
+        tasks.push(tokio::spawn(async move {
+            let p = &platforms[i % 3];
+            let buyer = format!("buyer-{i}");
+            let (status, body) = p.reserve(&buyer, 1, 1, 1, None).await;
+            (i % 3, buyer, status, body)
+        }));
+    }
+    let mut held = Vec::new();
+    for t in tasks {
+        let (pi, buyer, status, body) = t.await.unwrap();
+        assert!([201, 202, 409].contains(&status), "{status}: {body}");
+        let body = if status == 202 { decided(&platforms[pi], &buyer, body["id"].as_str().unwrap()).await } else { body };
+        if body["status"] == "HELD" {
+            assert!(body["expiresAt"].is_string());
+            assert_eq!((body["unitPrice"].as_u64(), body["total"].as_u64()), (Some(75), Some(75)));
+            held.push((pi, buyer, body["id"].as_str().unwrap().to_string()));
+        } else {
+            assert_eq!(body["status"], "REJECTED", "{body}");
+        }
+    }
+    assert_eq!(held.len(), 5, "exactly the capacity is held across the market");
+    let mut digests = Vec::new();
+    for p in platforms.iter() {
+        let c = counts_when(p, 1, "5 held everywhere", |c| c["held"] == 5).await;
+        assert_eq!((c["sold"].as_u64(), c["sellable"].as_u64(), c["status"].as_str()), (Some(0), Some(0), Some("TEMPORARILY_UNAVAILABLE")));
+        digests.push(p.ledger().await["digest"].clone());
+    }
+    assert!(digests.windows(2).all(|w| w[0] == w[1]), "{digests:?}");
+
+    // Two are paid, three cancelled: every platform converges.
+    for (pi, buyer, id) in &held[..2] {
+        let (status, body) = platforms[*pi].confirm(id).await;
+        assert_eq!((status, body["status"].as_str()), (200, Some("CONFIRMED")), "{buyer}");
+        let (status, _) = platforms[*pi].as_buyer(Method::DELETE, &format!("/api/reservations/{id}"), Some(buyer)).await;
+        assert_eq!(status, 409, "a paid reservation cannot be cancelled");
+    }
+    for (pi, buyer, id) in &held[2..] {
+        let (status, body) = platforms[*pi].as_buyer(Method::DELETE, &format!("/api/reservations/{id}"), Some(buyer)).await;
+        assert_eq!((status, body["status"].as_str()), (200, Some("CANCELLED")));
+        let (status, _) = platforms[*pi].confirm(id).await;
+        assert_eq!(status, 409, "a cancelled hold cannot be paid");
+    }
+    for p in platforms.iter() {
+        let c = counts_when(p, 1, "2 sold, 0 held everywhere", |c| c["sold"] == 2 && c["held"] == 0).await;
+        assert_eq!((c["sellable"].as_u64(), c["available"].as_u64()), (Some(3), Some(3)));
+    }
+    let platforms = std::sync::Arc::try_unwrap(platforms).ok().expect("no other owner");
+    for p in platforms {
+        p.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn expired_holds_return_their_tickets_on_every_platform() {
+    let platforms = start_market(&["a", "b"], 3, Duration::from_secs(2)).await;
+    let (status, body) = platforms[0].reserve("alice", 1, 2, 2, None).await;
+    assert_eq!(status, 201, "{body}");
+    let id = body["id"].as_str().unwrap().to_string();
+    counts_when(&platforms[1], 2, "the hold seen on b", |c| c["held"] == 2 && c["sellable"] == 1).await;
+    // A second buyer cannot take more than what is left.
+    let (status, body) = platforms[1].reserve("bob", 1, 2, 2, None).await;
+    assert_eq!((status, body["status"].as_str()), (409, Some("REJECTED")), "{body}");
+
+    let expired = eventually(Duration::from_secs(30), "expiry", || async {
+        let (_, r) = platforms[0].as_buyer(Method::GET, &format!("/api/reservations/{id}"), Some("alice")).await;
+        (r["status"] == "EXPIRED").then_some(r)
+    })
+    .await;
+    assert!(expired["expiresAt"].is_string());
+    for p in &platforms {
+        counts_when(p, 2, "tickets back on sale", |c| c["held"] == 0 && c["sellable"] == 3).await;
+    }
+    let (status, _) = platforms[0].confirm(&id).await;
+    assert_eq!(status, 409, "paying an expired hold is refused");
+    for p in platforms {
+        p.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idempotency_key_gives_one_reservation_and_the_first_answer() {
+    let platforms = start_market(&["a"], 20, Duration::from_secs(600)).await;
+    let p = &platforms[0];
+    let (s1, first) = p.reserve("carol", 1, 3, 1, Some("order-1")).await;
+    let (s2, again) = p.reserve("carol", 1, 3, 1, Some("order-1")).await;
+    assert_eq!((s1, s2), (201, 201));
+    assert_eq!(first, again);
+    let (status, body) = p.reserve("carol", 1, 3, 2, Some("order-1")).await;
+    assert_eq!(status, 422, "same key, different body: {body}");
+    // Another buyer's key space is separate.
+    let (status, other) = p.reserve("dave", 1, 3, 1, Some("order-1")).await;
+    assert_eq!(status, 201);
+    assert_ne!(other["id"], first["id"]);
+
+    // 50 concurrent requests with one key: one reservation, one answer.
+    let mut tasks = Vec::new();
+    let p = std::sync::Arc::new(platforms.into_iter().next().unwrap());
+    for _ in 0..50 {
+        let p = p.clone();
+        tasks.push(tokio::spawn(async move { p.reserve("erin", 1, 3, 1, Some("burst")).await }));
+    }
+    let mut ids = std::collections::HashSet::new();
+    for t in tasks {
+        let (status, body) = t.await.unwrap();
+        assert!(status == 201 || status == 202, "{status} {body}");
+        ids.insert(body["id"].as_str().unwrap().to_string());
+    }
+    assert_eq!(ids.len(), 1);
+    let (_, list) = p.as_buyer(Method::GET, "/api/reservations", Some("erin")).await;
+    assert_eq!(list["reservations"].as_array().unwrap().len(), 1);
+    counts_when(&p, 3, "3 tickets held", |c| c["held"] == 3).await;
+    std::sync::Arc::try_unwrap(p).ok().unwrap().stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn buyers_see_only_their_own_reservations_and_bad_input_is_a_json_4xx() {
+    let platforms = start_market(&["a"], 20, Duration::from_secs(600)).await;
+    let p = &platforms[0];
+    let (status, mine) = p.reserve("alice", 3, 1, 1, None).await;
+    assert_eq!(status, 201);
+    let id = mine["id"].as_str().unwrap();
+    let path = format!("/api/reservations/{id}");
+    assert_eq!(p.as_buyer(Method::GET, &path, Some("alice")).await.0, 200);
+    assert_eq!(p.as_buyer(Method::GET, &path, Some("mallory")).await.0, 404);
+    assert_eq!(p.as_buyer(Method::DELETE, &path, Some("mallory")).await.0, 404);
+    let (_, list) = p.as_buyer(Method::GET, "/api/reservations", Some("mallory")).await;
+    assert_eq!(list["reservations"].as_array().unwrap().len(), 0);
+    let (_, list) = p.as_buyer(Method::GET, "/api/reservations", Some("alice")).await;
+    assert_eq!(list["reservations"][0]["id"], id);
+
+    // No token, a forged token, an expired token: 401 JSON.
+    let (status, body) = p.as_buyer(Method::GET, "/api/reservations", None).await;
+    assert_eq!((status, body["error"].as_str()), (401, Some("unauthorized")));
+    let forged = ticktak_kit::auth::JwtKeys::new("some-other-secret-of-enough-length-xx").mint("alice", ticktak_kit::auth::Role::Buyer, Duration::from_secs(60));
+    let expired = {
+        // exp in the past beyond the leeway
+        let keys = ticktak_kit::auth::JwtKeys::new(ticktak_kit::config::DEV_JWT_SECRET);
+        let t = keys.mint("alice", ticktak_kit::auth::Role::Buyer, Duration::from_secs(0));
+        tokio::time::sleep(Duration::from_secs(7)).await;
+        t
+    };
+    for token in [forged.as_str(), expired.as_str(), "garbage"] {
+        let res = p.http.get(format!("{}/api/reservations", p.reservations.url())).bearer_auth(token).send().await.unwrap();
+        assert_eq!(res.status(), 401);
+    }
+
+    // Bad bodies.
+    let url = format!("{}/api/reservations", p.reservations.url());
+    let token = Platform::token("alice");
+    for (body, content_type, expected) in [
+        (r#"{"matchNumber":1,"category":1,"quantity":0}"#, "application/json", 422),
+        (r#"{"matchNumber":1,"category":1,"quantity":99}"#, "application/json", 422),
+        (r#"{"matchNumber":65,"category":1,"quantity":1}"#, "application/json", 422),
+        (r#"{"matchNumber":50,"category":1,"quantity":1}"#, "application/json", 404),
+        (r#"{"matchNumber":1,"category":4,"quantity":1}"#, "application/json", 422),
+        (r#"{"matchNumber":"1","category":1,"quantity":1}"#, "application/json", 422),
+        (r#"{"matchNumber":1,"category":1,"quantity":1,"price":1}"#, "application/json", 422),
+        (r#"{"matchNumber":1,"#, "application/json", 400),
+        (r#"{"matchNumber":1,"category":1,"quantity":1}"#, "text/plain", 415),
+    ] {
+        let res = p.http.post(&url).bearer_auth(&token).header("content-type", content_type).body(body).send().await.unwrap();
+        let status = res.status().as_u16();
+        let json: serde_json::Value = res.json().await.unwrap_or_default();
+        assert_eq!(status, expected, "{body}: {json}");
+        assert!(json["message"].is_string(), "{body}: {json}");
+    }
+    let huge = format!(r#"{{"matchNumber":1,"category":1,"quantity":1,"pad":"{}"}}"#, "x".repeat(100_000));
+    let res = p.http.post(&url).bearer_auth(&token).header("content-type", "application/json").body(huge).send().await.unwrap();
+    assert_eq!(res.status(), 413);
+    for p in platforms {
+        p.stop().await;
+    }
+}
