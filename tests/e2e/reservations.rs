@@ -220,3 +220,117 @@ async fn buyers_see_only_their_own_reservations_and_bad_input_is_a_json_4xx() {
         p.stop().await;
     }
 }
+
+/// Platform `c` runs as processes so its relay (in reservations) and its
+/// consumer can be SIGKILLed in the middle of the race.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_race_survives_killing_one_platforms_relay_and_consumer() {
+    use ticktak_tests::process::{free_port, spawn, terminate, wait_ready};
+
+    let topic_env = unique("chaos");
+    let env_c = PlatformEnv::new("c", &topic_env);
+    let topics = env_c.topics();
+    ensure_topics(&topics).await;
+    publish_masterlist(&topics, &masterlist_with_capacity(2, 5)).await;
+    let mut platforms = Vec::new();
+    for name in ["a", "b"] {
+        platforms.push(Platform::start(PlatformEnv::new(name, &topic_env)).await);
+    }
+
+    let ports: Vec<u16> = (0..3).map(|_| free_port()).collect();
+    let url = |i: usize| format!("http://127.0.0.1:{}", ports[i]);
+    let mut vars = env_c.vars();
+    vars.insert("SHOP_PORT".into(), ports[0].to_string());
+    vars.insert("RESERVATIONS_PORT".into(), ports[1].to_string());
+    vars.insert("SHOP_CONSUMER_PORT".into(), ports[2].to_string());
+    vars.insert("SHOP_URL".into(), url(0));
+    vars.insert("RESERVATIONS_URL".into(), url(1));
+    vars.insert("SWEEP_INTERVAL_MS".into(), "200".into());
+    let shop = spawn("shop", &vars);
+    wait_ready(&format!("{}/ready", url(0))).await;
+    let mut reservations = spawn("reservations", &vars);
+    let mut consumer = spawn("shop-consumer", &vars);
+    wait_ready(&format!("{}/ready", url(1))).await;
+    wait_ready(&format!("{}/ready", url(2))).await;
+    let http = reqwest::Client::new();
+    eventually(Duration::from_secs(60), "c has the master list", || async {
+        let r = http.get(format!("{}/api/matches/1/availability", url(0))).send().await.ok()?;
+        (r.status() == 200).then_some(())
+    })
+    .await;
+
+    let c_url = url(1);
+    let platforms = std::sync::Arc::new(platforms);
+    let mut tasks = Vec::new();
+    for i in 0..300usize {
+        let platforms = platforms.clone();
+        let c_url = c_url.clone();
+        tasks.push(tokio::spawn(async move {
+            let buyer = format!("buyer-{i}");
+            if i % 3 == 2 {
+                // Requests to c may fail while its processes are down.
+                let _ = reqwest::Client::new()
+                    .post(format!("{c_url}/api/reservations"))
+                    .bearer_auth(Platform::token(&buyer))
+                    .json(&serde_json::json!({"matchNumber": 1, "category": 1, "quantity": 1}))
+                    .send()
+                    .await;
+            } else {
+                platforms[i % 3].reserve(&buyer, 1, 1, 1, None).await;
+            }
+        }));
+        if i == 100 {
+            reservations.start_kill().unwrap();
+            consumer.start_kill().unwrap();
+        }
+        if i == 200 {
+            reservations.wait().await.unwrap();
+            consumer.wait().await.unwrap();
+            reservations = spawn("reservations", &vars);
+            consumer = spawn("shop-consumer", &vars);
+        }
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    wait_ready(&format!("{}/ready", url(1))).await;
+
+    // Once everything is back: nothing stuck in REQUESTED, exactly 5 held.
+    let mut held = 0;
+    for env in [&platforms[0].env, &platforms[1].env, &env_c] {
+        let pool = sqlx::PgPool::connect(&database_url(&env.database)).await.unwrap();
+        eventually(Duration::from_secs(60), "no reservation left REQUESTED", || async {
+            let n: i64 = sqlx::query_scalar("SELECT count(*) FROM reservations.reservations WHERE status = 'REQUESTED'")
+                .fetch_one(&pool)
+                .await
+                .unwrap();
+            (n == 0).then_some(())
+        })
+        .await;
+        let h: i64 = sqlx::query_scalar("SELECT count(*) FROM reservations.reservations WHERE status = 'HELD'")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        held += h;
+        pool.close().await;
+    }
+    assert_eq!(held, 5, "no oversell across the market");
+    for p in platforms.iter() {
+        counts_when(p, 1, "5 held on a and b", |c| c["held"] == 5 && c["sold"] == 0).await;
+    }
+    eventually(Duration::from_secs(60), "5 held on c", || async {
+        let a: serde_json::Value = http.get(format!("{}/api/matches/1/availability", url(0))).send().await.ok()?.json().await.ok()?;
+        (a["categories"][0]["held"] == 5).then_some(())
+    })
+    .await;
+
+    for child in [&consumer, &reservations, &shop] {
+        terminate(child);
+    }
+    for mut child in [consumer, reservations, shop] {
+        assert_eq!(child.wait().await.unwrap().code(), Some(0));
+    }
+    for p in std::sync::Arc::try_unwrap(platforms).ok().unwrap() {
+        p.stop().await;
+    }
+}

@@ -105,7 +105,7 @@ impl Platform {
     }
 
     pub async fn start_with_hold_ttl(env: PlatformEnv, hold_ttl: Duration) -> Self {
-        ticktak_kit::telemetry::init_logs(false);
+        ticktak_kit::telemetry::init_test_logs();
         ticktak_kit::telemetry::init_metrics();
         let shop = shop::start(env.settings(Service::Shop), CancellationToken::new()).await.expect("shop starts");
         let config = reservations::config::ReservationConfig {

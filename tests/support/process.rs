@@ -17,13 +17,19 @@ pub fn bin(name: &str) -> PathBuf {
 }
 
 /// Start a service binary with exactly `vars` (plus PATH) as environment.
+/// Its stderr is piped (for exit-message tests); its logs go to
+/// `target/test-logs/{name}-{pid}.log`.
 pub fn spawn(name: &str, vars: &HashMap<String, String>) -> Child {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/test-logs");
+    std::fs::create_dir_all(&dir).expect("log dir");
+    let log = dir.join(format!("{name}-{}.log", crate::unique("")));
+    let stdout = std::fs::File::create(&log).map(Stdio::from).unwrap_or_else(|_| Stdio::null());
     Command::new(bin(name))
         .env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("RUST_LOG", "warn")
+        .env("RUST_LOG", std::env::var("TEST_SERVICE_LOG").unwrap_or_else(|_| "info,rdkafka=warn,sqlx=warn".into()))
         .envs(vars)
-        .stdout(Stdio::null())
+        .stdout(stdout)
         .stderr(Stdio::piped())
         .kill_on_drop(true)
         .spawn()

@@ -36,3 +36,9 @@ pub fn render_metrics() -> String {
     h.run_upkeep();
     h.render()
 }
+
+/// Logs for tests: captured by the test harness, shown for failing tests.
+pub fn init_test_logs() {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,rdkafka=warn,sqlx=warn"));
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_test_writer().try_init();
+}
