@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# `make bench ARGS="backlog 100000"`: benchmarks on the real broker and
+# PostgreSQL with release builds; each run uses fresh topics and databases.
+
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+BENCH_BROKER_PORT="${BENCH_BROKER_PORT:-19093}"
+
+ensure_build_deps
+ensure_postgres
+ensure_tansu
+start_broker "$BENCH_BROKER_PORT" "memory://tansu/" bench-broker
+cleanup() {
+  if [ -n "$BROKER_PID" ]; then kill -TERM "$BROKER_PID" 2>/dev/null || true; wait "$BROKER_PID" 2>/dev/null || true; fi
+}
+trap cleanup EXIT
+
+cd "$ROOT"
+cargo build --quiet --release --bins
+export TEST_DATABASE_URL="postgres://ticktak:ticktak@127.0.0.1:$PG_PORT/postgres"
+export TEST_KAFKA_BROKERS="127.0.0.1:$BENCH_BROKER_PORT"
+export TICKTAK_BIN_DIR="$ROOT/target/release"
+export TEST_SERVICE_LOG="${TEST_SERVICE_LOG:-warn}"
+"$ROOT/target/release/ticktak-bench" "$@"
