@@ -63,7 +63,7 @@ pub async fn wait_ready(url: &str) {
 pub async fn metric(base_url: &str, name: &str) -> f64 {
     let text = reqwest::get(format!("{base_url}/metrics")).await.expect("metrics").text().await.unwrap_or_default();
     text.lines()
-        .filter(|l| l.split(|c| c == ' ' || c == '{').next() == Some(name))
+        .filter(|l| l.split([' ', '{']).next() == Some(name))
         .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
         .sum()
 }

@@ -77,8 +77,10 @@ pub struct ConfigError {
 /// Reads variables through a lookup function, so tests need not touch the
 /// process environment.
 pub struct Env<'a> {
-    lookup: Box<dyn Fn(&str) -> Option<String> + 'a>,
+    lookup: Lookup<'a>,
 }
+
+type Lookup<'a> = Box<dyn Fn(&str) -> Option<String> + 'a>;
 
 impl Default for Env<'_> {
     fn default() -> Self {

@@ -15,6 +15,9 @@ use crate::AppState;
 
 const BATCH: i64 = 500;
 
+/// One queued row ready to send: topic, key, payload, headers.
+type Outgoing = (String, String, Vec<u8>, Vec<(String, String)>);
+
 pub async fn relay(state: AppState, producer: FutureProducer, shutdown: CancellationToken) {
     let mut backoff = Duration::from_millis(50);
     loop {
@@ -62,7 +65,7 @@ async fn publish_batch(state: &AppState, producer: &FutureProducer) -> anyhow::R
     }
     metrics::gauge!("outbox_lag_seconds").set(rows[0].get::<f64, _>("age"));
     let produced_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
-    let records: Vec<(String, String, Vec<u8>, Vec<(String, String)>)> = rows
+    let records: Vec<Outgoing> = rows
         .iter()
         .map(|r| {
             let headers: serde_json::Value = r.get("headers");
