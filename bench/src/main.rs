@@ -1,16 +1,25 @@
-//! ticktak-bench: measurements on the real broker and PostgreSQL, each run on
-//! fresh topics and databases. See BENCHMARKS.md for the commands and results.
+//! ticktak-bench: see BENCHMARKS.md for every command and its results.
 //!
-//! `ticktak-bench backlog [MESSAGES]`: produce a backlog of mixed sales
-//! messages, then start shop + shop-consumer (release binaries) and time how
-//! fast one platform applies the whole backlog.
+//!     ticktak-bench backlog [MESSAGES]
+//!     ticktak-bench race [--platforms P] [--capacity C] [--oversubscribe X]
+//!                        [--buyers N] [--rate R] [--json FILE]
+//!
+//! `race` is closed-loop (N buyers, each sending its next request when the
+//! previous one is answered) unless `--rate` sets an open-loop arrival rate
+//! (requests/s; latency measured from each request's intended start, so
+//! coordinated omission is corrected). It exits non-zero on any oversell.
 
-use std::collections::HashMap;
-use std::time::{Duration, Instant};
+use ticktak_bench::race::{self, RaceOptions};
 
-use ticktak_tests::log::{generate, log_end, produce_all, reference_fold, reference_types};
-use ticktak_tests::process::{free_port, spawn, terminate, wait_ready};
-use ticktak_tests::{ensure_topics, masterlist_with_capacity, publish_masterlist, unique, PlatformEnv};
+fn flag<T: std::str::FromStr>(args: &[String], name: &str, default: T) -> anyhow::Result<T> {
+    match args.iter().position(|a| a == name) {
+        None => Ok(default),
+        Some(i) => args
+            .get(i + 1)
+            .and_then(|v| v.parse().ok())
+            .ok_or_else(|| anyhow::anyhow!("{name} needs a value")),
+    }
+}
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -18,67 +27,28 @@ async fn main() -> anyhow::Result<()> {
     match args.first().map(String::as_str) {
         Some("backlog") => {
             let n = args.get(1).map(|s| s.parse()).transpose()?.unwrap_or(100_000);
-            backlog(n).await
+            ticktak_bench::backlog::run(n).await
+        }
+        Some("race") => {
+            let opts = RaceOptions {
+                platforms: flag(&args, "--platforms", 2)?,
+                capacity: flag(&args, "--capacity", 10_000)?,
+                oversubscribe: flag(&args, "--oversubscribe", 20)?,
+                buyers: flag(&args, "--buyers", 256)?,
+                rate: flag(&args, "--rate", 0.0)?,
+            };
+            let report = race::run(&opts).await?;
+            report.print();
+            if let Some(path) = args.iter().position(|a| a == "--json").and_then(|i| args.get(i + 1)) {
+                std::fs::write(path, serde_json::to_vec_pretty(&report)?)?;
+                println!("wrote {path}");
+            }
+            anyhow::ensure!(report.oversell == 0 && report.ledgers_equal, "OVERSELL or diverging ledgers");
+            Ok(())
         }
         _ => {
-            eprintln!("usage: ticktak-bench backlog [MESSAGES]");
+            eprintln!("usage: ticktak-bench backlog [MESSAGES] | race [--platforms P] [--capacity C] [--oversubscribe X] [--buyers N] [--rate R] [--json FILE]");
             std::process::exit(2);
         }
     }
-}
-
-async fn backlog(n: usize) -> anyhow::Result<()> {
-    let env = PlatformEnv::new("a", &unique("bench"));
-    let topics = env.topics();
-    let list = masterlist_with_capacity(64, 2_000);
-    ensure_topics(&topics).await;
-    publish_masterlist(&topics, &list).await;
-
-    let produce_start = Instant::now();
-    let log = produce_all(&topics, generate(42, n, &list, &["a", "b", "c"])).await;
-    let produce_secs = produce_start.elapsed().as_secs_f64();
-    println!("produced {n} messages in {produce_secs:.1} s ({:.0} msg/s)", n as f64 / produce_secs);
-    let end = log_end(&log);
-    let reference = reference_types(&reference_fold(&list, &log));
-
-    let (shop_port, consumer_port) = (free_port(), free_port());
-    let shop_url = format!("http://127.0.0.1:{shop_port}");
-    let mut vars: HashMap<String, String> = env.vars();
-    vars.insert("SHOP_PORT".into(), shop_port.to_string());
-    vars.insert("SHOP_CONSUMER_PORT".into(), consumer_port.to_string());
-    vars.insert("SHOP_URL".into(), shop_url.clone());
-    let mut shop = spawn("shop", &vars);
-    wait_ready(&format!("{shop_url}/ready")).await;
-
-    let start = Instant::now();
-    let mut consumer = spawn("shop-consumer", &vars);
-    let http = reqwest::Client::new();
-    let snapshot = loop {
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        let Ok(res) = http
-            .get(format!("{shop_url}/internal/ledger"))
-            .header("authorization", ticktak_kit::internal::bearer(ticktak_kit::config::DEV_INTERNAL_TOKEN))
-            .send()
-            .await
-        else {
-            continue;
-        };
-        let s: serde_json::Value = res.json().await?;
-        if ticktak_tests::log::caught_up(&s, &topics.sales, &end) {
-            break s;
-        }
-        anyhow::ensure!(start.elapsed() < Duration::from_secs(900), "backlog not applied within 15 minutes");
-    };
-    let secs = start.elapsed().as_secs_f64();
-    let equal = snapshot["types"].as_array() == Some(&reference);
-    println!(
-        "applied {n} messages in {secs:.2} s: {:.0} msg/s (consumer start included); ledger equals reference fold: {equal}",
-        n as f64 / secs
-    );
-    terminate(&consumer);
-    terminate(&shop);
-    consumer.wait().await?;
-    shop.wait().await?;
-    anyhow::ensure!(equal, "ledger differs from the reference fold");
-    Ok(())
 }

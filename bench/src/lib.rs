@@ -1,0 +1,12 @@
+//! Benchmarks of ticktak on the real broker and PostgreSQL: each run starts
+//! its own platforms (release binaries as processes) on fresh topics and
+//! databases and publishes its own master list.
+//!
+//! - `market`: start and stop P platforms sharing one broker.
+//! - `race`: scenario 1 (hot category race) with the propagation and
+//!   memory measurements that ride along.
+//! - `backlog`: how fast one platform applies a backlog of the sales log.
+
+pub mod backlog;
+pub mod market;
+pub mod race;

@@ -1,0 +1,111 @@
+//! P platforms (shop, reservations, shop-consumer each, as processes)
+//! sharing one broker, each with its own database.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use ticktak_tests::process::{free_port, spawn, terminate, wait_ready};
+use ticktak_tests::{database_url, ensure_topics, masterlist_with_capacity, publish_masterlist, unique, PlatformEnv};
+use tokio::process::Child;
+
+pub struct PlatformProcs {
+    pub env: PlatformEnv,
+    pub shop_url: String,
+    pub reservations_url: String,
+    pub consumer_url: String,
+    pub children: Vec<(&'static str, Child)>,
+}
+
+pub struct Market {
+    pub platforms: Vec<PlatformProcs>,
+    pub topic_env: String,
+}
+
+impl Market {
+    /// Start `n` platforms named a, b, c… and publish a master list of
+    /// `matches` matches with `capacity` per category.
+    pub async fn start(n: usize, matches: usize, capacity: u32, extra: &[(&str, &str)]) -> anyhow::Result<Self> {
+        let topic_env = unique("bench");
+        let names = ["a", "b", "c", "d", "e", "f"];
+        anyhow::ensure!((1..=names.len()).contains(&n), "1 to {} platforms", names.len());
+        let first = PlatformEnv::new(names[0], &topic_env);
+        ensure_topics(&first.topics()).await;
+        publish_masterlist(&first.topics(), &masterlist_with_capacity(matches, capacity)).await;
+        let mut platforms = Vec::new();
+        for name in &names[..n] {
+            let env = PlatformEnv::new(name, &topic_env);
+            let (shop_port, res_port, con_port) = (free_port(), free_port(), free_port());
+            let shop_url = format!("http://127.0.0.1:{shop_port}");
+            let reservations_url = format!("http://127.0.0.1:{res_port}");
+            let consumer_url = format!("http://127.0.0.1:{con_port}");
+            let mut vars: HashMap<String, String> = env.vars();
+            for (k, v) in [
+                ("SHOP_PORT", shop_port.to_string()),
+                ("RESERVATIONS_PORT", res_port.to_string()),
+                ("SHOP_CONSUMER_PORT", con_port.to_string()),
+                ("SHOP_URL", shop_url.clone()),
+                ("RESERVATIONS_URL", reservations_url.clone()),
+                ("HOLD_TTL_SECS", "3600".into()),
+            ] {
+                vars.insert(k.into(), v);
+            }
+            for (k, v) in extra {
+                vars.insert(k.to_string(), v.to_string());
+            }
+            let mut children = vec![("shop", spawn("shop", &vars))];
+            wait_ready(&format!("{shop_url}/ready")).await;
+            children.push(("reservations", spawn("reservations", &vars)));
+            children.push(("shop-consumer", spawn("shop-consumer", &vars)));
+            wait_ready(&format!("{reservations_url}/ready")).await;
+            wait_ready(&format!("{consumer_url}/ready")).await;
+            platforms.push(PlatformProcs { env, shop_url, reservations_url, consumer_url, children });
+        }
+        let http = reqwest::Client::new();
+        for p in &platforms {
+            ticktak_tests::eventually(Duration::from_secs(60), "master list on every platform", || async {
+                let a: serde_json::Value =
+                    http.get(format!("{}/api/matches/1/availability", p.shop_url)).send().await.ok()?.json().await.ok()?;
+                (a["categories"][0]["capacity"] == capacity).then_some(())
+            })
+            .await;
+        }
+        Ok(Self { platforms, topic_env })
+    }
+
+    /// Peak resident memory (VmHWM) of every process, in MiB.
+    pub fn peak_rss_mib(&self) -> Vec<(String, f64)> {
+        let mut out = Vec::new();
+        for p in &self.platforms {
+            for (name, child) in &p.children {
+                let Some(pid) = child.id() else { continue };
+                let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+                let kb = status
+                    .lines()
+                    .find(|l| l.starts_with("VmHWM:"))
+                    .and_then(|l| l.split_whitespace().nth(1))
+                    .and_then(|v| v.parse::<f64>().ok())
+                    .unwrap_or(0.0);
+                out.push((format!("{}/{name}", p.env.platform_id), kb / 1024.0));
+            }
+        }
+        out
+    }
+
+    pub async fn pool(&self, i: usize) -> anyhow::Result<sqlx::PgPool> {
+        Ok(sqlx::PgPool::connect(&database_url(&self.platforms[i].env.database)).await?)
+    }
+
+    /// SIGTERM everything and wait.
+    pub async fn stop(self) {
+        for p in &self.platforms {
+            for (_, c) in &p.children {
+                terminate(c);
+            }
+        }
+        for p in self.platforms {
+            for (_, mut c) in p.children {
+                let _ = tokio::time::timeout(Duration::from_secs(15), c.wait()).await;
+            }
+        }
+    }
+}

@@ -1,0 +1,291 @@
+//! Scenario 1, the hot category race: P platforms, one category with
+//! capacity C, buyers asking for C × X tickets (one per request) through the
+//! public API with real tokens. Reports decided holds/s, latency
+//! percentiles, hold propagation between platforms, peak memory per
+//! process, and checks that nothing was oversold.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use hdrhistogram::Histogram;
+use serde::Serialize;
+use ticktak_kit::auth::{JwtKeys, Role};
+
+use crate::market::Market;
+
+#[derive(Debug, Clone)]
+pub struct RaceOptions {
+    pub platforms: usize,
+    pub capacity: u32,
+    pub oversubscribe: u32,
+    pub buyers: usize,
+    /// Open-loop arrival rate in requests/s; 0 = closed loop.
+    pub rate: f64,
+}
+
+#[derive(Debug, Default, Clone, Copy)]
+struct Tally {
+    granted: u64,
+    rejected_by_log: u64,
+    rejected_fast: u64,
+    pending: u64,
+    errors: u64,
+}
+
+impl Tally {
+    fn add(&mut self, o: Tally) {
+        self.granted += o.granted;
+        self.rejected_by_log += o.rejected_by_log;
+        self.rejected_fast += o.rejected_fast;
+        self.pending += o.pending;
+        self.errors += o.errors;
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct Percentiles {
+    pub p50: f64,
+    pub p90: f64,
+    pub p99: f64,
+    pub p999: f64,
+    pub max: f64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct RaceReport {
+    pub mode: String,
+    pub platforms: usize,
+    pub capacity: u32,
+    pub requests: u64,
+    pub buyers: usize,
+    pub duration_s: f64,
+    pub granted: u64,
+    pub rejected_by_log: u64,
+    pub rejected_fast: u64,
+    pub pending_at_answer: u64,
+    pub errors: u64,
+    /// Holds decided through the log (granted + rejected by the log) per second.
+    pub decided_per_s: f64,
+    pub granted_per_s: f64,
+    /// Until the capacity was all granted.
+    pub granting_phase_s: f64,
+    pub granted_per_s_while_granting: f64,
+    pub latency_ms: Percentiles,
+    /// Granted on platform a → applied on platform b.
+    pub propagation_ms: Option<(f64, f64)>,
+    pub oversell: i64,
+    pub ledgers_equal: bool,
+    pub peak_rss_mib: Vec<(String, f64)>,
+}
+
+impl RaceReport {
+    pub fn print(&self) {
+        println!("| scenario 1: hot category race | {} |", self.mode);
+        println!("|---|---|");
+        let rows: Vec<(&str, String)> = vec![
+            ("platforms × capacity", format!("{} × {}", self.platforms, self.capacity)),
+            ("requests (1 ticket each)", self.requests.to_string()),
+            ("buyers / connections", self.buyers.to_string()),
+            ("duration", format!("{:.1} s", self.duration_s)),
+            ("granted / rejected by log / fast sold-out / 202 / errors", format!("{} / {} / {} / {} / {}", self.granted, self.rejected_by_log, self.rejected_fast, self.pending_at_answer, self.errors)),
+            ("decided holds/s through the log", format!("{:.0}", self.decided_per_s)),
+            ("granted holds/s (whole run)", format!("{:.0}", self.granted_per_s)),
+            ("granted holds/s until sold out", format!("{:.0} (in {:.1} s)", self.granted_per_s_while_granting, self.granting_phase_s)),
+            ("POST latency p50 / p90 / p99 / p99.9 / max", format!("{:.1} / {:.1} / {:.1} / {:.1} / {:.1} ms", self.latency_ms.p50, self.latency_ms.p90, self.latency_ms.p99, self.latency_ms.p999, self.latency_ms.max)),
+            ("propagation a → b p50 / p99", self.propagation_ms.map(|(a, b)| format!("{a:.1} / {b:.1} ms")).unwrap_or_else(|| "n/a".into())),
+            ("oversell (market-wide)", self.oversell.to_string()),
+            ("ledgers equal on every platform", self.ledgers_equal.to_string()),
+            ("peak RSS max per service", format!("{:.1} MiB", self.peak_rss_mib.iter().map(|(_, m)| *m).fold(0.0, f64::max))),
+        ];
+        for (k, v) in rows {
+            println!("| {k} | {v} |");
+        }
+    }
+}
+
+fn classify(status: u16, body: &serde_json::Value) -> Tally {
+    let mut t = Tally::default();
+    match status {
+        201 => t.granted = 1,
+        202 => t.pending = 1,
+        409 if body["id"].is_null() => t.rejected_fast = 1,
+        409 => t.rejected_by_log = 1,
+        _ => t.errors = 1,
+    }
+    t
+}
+
+struct Shared {
+    http: reqwest::Client,
+    urls: Vec<String>,
+    tokens: Vec<String>,
+    histogram: Mutex<Histogram<u64>>,
+    tally: Mutex<Tally>,
+    granted: AtomicUsize,
+    sold_out_at: Mutex<Option<Instant>>,
+    capacity: usize,
+}
+
+impl Shared {
+    async fn request(&self, i: usize, intended: Instant) {
+        let url = &self.urls[i % self.urls.len()];
+        let token = &self.tokens[i % self.tokens.len()];
+        let res = self
+            .http
+            .post(url)
+            .bearer_auth(token)
+            .json(&serde_json::json!({"matchNumber": 1, "category": 1, "quantity": 1}))
+            .send()
+            .await;
+        let t = match res {
+            Ok(r) => {
+                let status = r.status().as_u16();
+                let body: serde_json::Value = r.json().await.unwrap_or_default();
+                classify(status, &body)
+            }
+            Err(_) => Tally { errors: 1, ..Tally::default() },
+        };
+        let micros = intended.elapsed().as_micros() as u64;
+        self.histogram.lock().expect("lock").record(micros.max(1)).ok();
+        if t.granted == 1 && self.granted.fetch_add(1, Ordering::Relaxed) + 1 == self.capacity {
+            *self.sold_out_at.lock().expect("lock") = Some(Instant::now());
+        }
+        self.tally.lock().expect("lock").add(t);
+    }
+}
+
+pub async fn run(o: &RaceOptions) -> anyhow::Result<RaceReport> {
+    let market = Market::start(o.platforms, 1, o.capacity, &[]).await?;
+    let keys = JwtKeys::new(ticktak_kit::config::DEV_JWT_SECRET);
+    let total = (o.capacity as usize) * (o.oversubscribe as usize);
+    let shared = Arc::new(Shared {
+        http: reqwest::Client::builder().pool_max_idle_per_host(o.buyers).timeout(Duration::from_secs(30)).build()?,
+        urls: market.platforms.iter().map(|p| format!("{}/api/reservations", p.reservations_url)).collect(),
+        tokens: (0..o.buyers).map(|b| keys.mint(&format!("bench-buyer-{b}"), Role::Buyer, Duration::from_secs(7200))).collect(),
+        histogram: Mutex::new(Histogram::new_with_bounds(1, 120_000_000, 3)?),
+        tally: Mutex::new(Tally::default()),
+        granted: AtomicUsize::new(0),
+        sold_out_at: Mutex::new(None),
+        capacity: o.capacity as usize,
+    });
+
+    let start = Instant::now();
+    if o.rate > 0.0 {
+        // Open loop: request i is due at start + i/rate whatever happened before.
+        let limit = Arc::new(tokio::sync::Semaphore::new(8192));
+        let mut tasks = Vec::with_capacity(total);
+        for i in 0..total {
+            let due = start + Duration::from_secs_f64(i as f64 / o.rate);
+            tokio::time::sleep_until(due.into()).await;
+            let permit = limit.clone().acquire_owned().await?;
+            let s = shared.clone();
+            tasks.push(tokio::spawn(async move {
+                s.request(i, due).await;
+                drop(permit);
+            }));
+        }
+        for t in tasks {
+            t.await?;
+        }
+    } else {
+        let next = Arc::new(AtomicUsize::new(0));
+        let mut tasks = Vec::new();
+        for _ in 0..o.buyers {
+            let (s, next) = (shared.clone(), next.clone());
+            tasks.push(tokio::spawn(async move {
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    if i >= total {
+                        break;
+                    }
+                    s.request(i, Instant::now()).await;
+                }
+            }));
+        }
+        for t in tasks {
+            t.await?;
+        }
+    }
+    let duration = start.elapsed().as_secs_f64();
+    let tally = *shared.tally.lock().expect("lock");
+    let granting = shared.sold_out_at.lock().expect("lock").map(|t| (t - start).as_secs_f64()).unwrap_or(duration);
+
+    // Settle: every reservation decided, every platform's ledger equal.
+    let mut pools = Vec::new();
+    for i in 0..market.platforms.len() {
+        pools.push(market.pool(i).await?);
+    }
+    let settle = Instant::now();
+    let (held_reservations, ledgers_equal) = loop {
+        let mut requested = 0i64;
+        let mut held = 0i64;
+        for pool in &pools {
+            requested += sqlx::query_scalar::<_, i64>("SELECT count(*) FROM reservations.reservations WHERE status = 'REQUESTED'").fetch_one(pool).await?;
+            held += sqlx::query_scalar::<_, i64>("SELECT count(*) FROM reservations.reservations WHERE status = 'HELD'").fetch_one(pool).await?;
+        }
+        let mut digests = Vec::new();
+        let mut counts = Vec::new();
+        for pool in &pools {
+            let (h, s): (i32, i32) = sqlx::query_as("SELECT held, sold FROM shop.ticket_types WHERE match_number = 1 AND category = 1").fetch_one(pool).await?;
+            counts.push((h, s));
+            let d: String = sqlx::query_scalar("SELECT md5(string_agg(hold_id::text || status, ',' ORDER BY hold_id)) FROM shop.holds").fetch_one(pool).await?;
+            digests.push(d);
+        }
+        let equal = digests.windows(2).all(|w| w[0] == w[1]) && counts.windows(2).all(|w| w[0] == w[1]);
+        if requested == 0 && equal && counts[0].0 as i64 == held {
+            break (held, true);
+        }
+        if settle.elapsed() > Duration::from_secs(120) {
+            break (held, equal);
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let mut oversell = (held_reservations - i64::from(o.capacity)).max(0);
+    for pool in &pools {
+        let (h, s): (i32, i32) = sqlx::query_as("SELECT held, sold FROM shop.ticket_types WHERE match_number = 1 AND category = 1").fetch_one(pool).await?;
+        oversell = oversell.max(i64::from(h + s) - i64::from(o.capacity));
+    }
+    let propagation = if pools.len() > 1 {
+        let row: (Option<f64>, Option<f64>) = sqlx::query_as(
+            "SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY ms), percentile_cont(0.99) WITHIN GROUP (ORDER BY ms) \
+             FROM (SELECT extract(epoch FROM decided_at - produced_at) * 1000 AS ms FROM shop.holds WHERE origin = 'a' AND produced_at IS NOT NULL) t",
+        )
+        .fetch_one(&pools[1])
+        .await?;
+        row.0.zip(row.1)
+    } else {
+        None
+    };
+    let peak_rss_mib = market.peak_rss_mib();
+    for pool in pools {
+        pool.close().await;
+    }
+    market.stop().await;
+
+    let h = shared.histogram.lock().expect("lock");
+    let ms = |q: f64| h.value_at_quantile(q) as f64 / 1000.0;
+    let decided = tally.granted + tally.rejected_by_log;
+    Ok(RaceReport {
+        mode: if o.rate > 0.0 { format!("open loop at {} req/s", o.rate) } else { format!("closed loop, {} buyers", o.buyers) },
+        platforms: o.platforms,
+        capacity: o.capacity,
+        requests: total as u64,
+        buyers: o.buyers,
+        duration_s: duration,
+        granted: tally.granted,
+        rejected_by_log: tally.rejected_by_log,
+        rejected_fast: tally.rejected_fast,
+        pending_at_answer: tally.pending,
+        errors: tally.errors,
+        decided_per_s: decided as f64 / duration,
+        granted_per_s: tally.granted as f64 / duration,
+        granting_phase_s: granting,
+        granted_per_s_while_granting: tally.granted as f64 / granting,
+        latency_ms: Percentiles { p50: ms(0.5), p90: ms(0.9), p99: ms(0.99), p999: ms(0.999), max: h.max() as f64 / 1000.0 },
+        propagation_ms: propagation,
+        oversell,
+        ledgers_equal,
+        peak_rss_mib,
+    })
+}
