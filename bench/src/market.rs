@@ -91,6 +91,18 @@ impl Market {
         out
     }
 
+    /// CPU time (user + system) every process has used so far, in seconds.
+    pub fn cpu_seconds(&self) -> Vec<(String, f64)> {
+        let mut out = Vec::new();
+        for p in &self.platforms {
+            for (name, child) in &p.children {
+                let Some(pid) = child.id() else { continue };
+                out.push((format!("{}/{name}", p.env.platform_id), cpu_of(pid)));
+            }
+        }
+        out
+    }
+
     pub async fn pool(&self, i: usize) -> anyhow::Result<sqlx::PgPool> {
         Ok(sqlx::PgPool::connect(&database_url(&self.platforms[i].env.database)).await?)
     }
@@ -108,4 +120,27 @@ impl Market {
             }
         }
     }
+}
+
+/// utime + stime of a process in seconds (assumes the usual 100 ticks/s).
+pub fn cpu_of(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the command name, which is in parentheses.
+    let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    (ticks(11) + ticks(12)) / 100.0
+}
+
+/// CPU seconds used by every process whose command name starts with `prefix`
+/// (PostgreSQL backends, the broker).
+pub fn cpu_of_processes(prefix: &str) -> f64 {
+    let Ok(dir) = std::fs::read_dir("/proc") else { return 0.0 };
+    dir.filter_map(|e| e.ok())
+        .filter_map(|e| e.file_name().to_str().and_then(|n| n.parse::<u32>().ok()))
+        .filter(|pid| {
+            std::fs::read_to_string(format!("/proc/{pid}/comm")).map(|c| c.trim().starts_with(prefix)).unwrap_or(false)
+        })
+        .map(cpu_of)
+        .sum()
 }

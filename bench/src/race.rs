@@ -77,6 +77,8 @@ pub struct RaceReport {
     pub oversell: i64,
     pub ledgers_equal: bool,
     pub peak_rss_mib: Vec<(String, f64)>,
+    /// CPU seconds each process used during the run (the bench client included).
+    pub cpu_s: Vec<(String, f64)>,
 }
 
 impl RaceReport {
@@ -101,6 +103,8 @@ impl RaceReport {
         for (k, v) in rows {
             println!("| {k} | {v} |");
         }
+        let cpu: Vec<String> = self.cpu_s.iter().map(|(n, s)| format!("{n} {s:.1}")).collect();
+        println!("| CPU seconds during the run | {} |", cpu.join(", "));
     }
 }
 
@@ -170,6 +174,7 @@ pub async fn run(o: &RaceOptions) -> anyhow::Result<RaceReport> {
         capacity: o.capacity as usize,
     });
 
+    let cpu_before = cpu_snapshot(&market);
     let start = Instant::now();
     if o.rate > 0.0 {
         // Open loop: request i is due at start + i/rate whatever happened before.
@@ -208,6 +213,8 @@ pub async fn run(o: &RaceOptions) -> anyhow::Result<RaceReport> {
         }
     }
     let duration = start.elapsed().as_secs_f64();
+    let cpu_s: Vec<(String, f64)> =
+        cpu_snapshot(&market).into_iter().zip(cpu_before).map(|((name, after), (_, before))| (name, after - before)).collect();
     let tally = *shared.tally.lock().expect("lock");
     let granting = shared.sold_out_at.lock().expect("lock").map(|t| (t - start).as_secs_f64()).unwrap_or(duration);
 
@@ -287,5 +294,14 @@ pub async fn run(o: &RaceOptions) -> anyhow::Result<RaceReport> {
         oversell,
         ledgers_equal,
         peak_rss_mib,
+        cpu_s,
     })
+}
+
+fn cpu_snapshot(market: &Market) -> Vec<(String, f64)> {
+    let mut v = market.cpu_seconds();
+    v.push(("postgres (all)".into(), crate::market::cpu_of_processes("postgres")));
+    v.push(("tansu broker".into(), crate::market::cpu_of_processes("tansu")));
+    v.push(("bench client".into(), crate::market::cpu_of(std::process::id())));
+    v
 }

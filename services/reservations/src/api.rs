@@ -160,9 +160,14 @@ async fn reserve(s: &AppState, buyer: &str, tt: TicketType, q: Quantity) -> ApiR
     }
     metrics::counter!("reservations_requested_total").increment(1);
     s.outbox_ready.notify_one();
-    let _ = tokio::time::timeout(s.config.decision_wait, decided.notified()).await;
-    s.waiters.remove(r.id);
-    let now = store::get(&s.pool, r.id).await?.ok_or_else(|| ApiError::Internal(anyhow::anyhow!("reservation vanished")))?;
+    let now = match tokio::time::timeout(s.config.decision_wait, decided).await {
+        Ok(Ok((status, expires_at))) => Reservation { status, expires_at, ..r },
+        _ => {
+            // No decision in time: answer with whatever is stored now.
+            s.waiters.remove(r.id);
+            store::get(&s.pool, r.id).await?.ok_or_else(|| ApiError::Internal(anyhow::anyhow!("reservation vanished")))?
+        }
+    };
     let view = ReservationView::of(&now);
     Ok((status_code(now.status), serde_json::to_value(view).expect("serialises")))
 }

@@ -83,8 +83,8 @@ pub async fn apply(s: &AppState, decisions: &[HoldDecision]) -> ApiResult<usize>
         return Ok(0);
     }
     let changed = store::apply_decisions(&s.pool, s.config.hold_ttl, &pairs).await?;
-    for id in &changed {
-        s.waiters.wake(*id);
+    for (id, status, expires_at) in &changed {
+        s.waiters.wake(*id, (*status, *expires_at));
     }
     metrics::counter!("reservations_decided_total").increment(changed.len() as u64);
     Ok(changed.len())

@@ -32,7 +32,7 @@ impl Status {
         }
     }
 
-    fn parse(s: &str) -> Self {
+    pub fn parse(s: &str) -> Self {
         match s {
             "HELD" => Status::Held,
             "CONFIRMED" => Status::Confirmed,
@@ -74,29 +74,39 @@ fn from_row(r: &PgRow) -> Reservation {
     }
 }
 
-/// Queue the sales message of `action` on `r` for the relay.
-pub async fn enqueue(tx: &mut Transaction<'_, Postgres>, topic: &str, platform: &PlatformId, r: &Reservation, action: Action) -> sqlx::Result<()> {
+/// The outbox row of the sales message of `action` on `r`: key, payload,
+/// headers (`produced-at` is stamped by the relay when it publishes).
+fn outgoing(platform: &PlatformId, r: &Reservation, action: Action) -> (String, Vec<u8>, serde_json::Value) {
     let sale = SaleMessage::single(action, r.ticket_type, r.quantity, r.unit_price);
     let mut headers = SaleHeaders::for_hold(platform, HoldId(r.id));
-    headers.produced_at = None; // stamped by the relay when it publishes
+    headers.produced_at = None;
     let headers: serde_json::Map<String, serde_json::Value> =
         headers.to_pairs().into_iter().map(|(k, v)| (k.to_string(), v.into())).collect();
+    (sale.kafka_key(), sale.to_json(), serde_json::Value::Object(headers))
+}
+
+/// Queue the sales message of `action` on `r` for the relay.
+pub async fn enqueue(tx: &mut Transaction<'_, Postgres>, topic: &str, platform: &PlatformId, r: &Reservation, action: Action) -> sqlx::Result<()> {
+    let (key, payload, headers) = outgoing(platform, r, action);
     sqlx::query("INSERT INTO outbox (topic, key, payload, headers) VALUES ($1, $2, $3, $4)")
         .bind(topic)
-        .bind(sale.kafka_key())
-        .bind(sale.to_json())
-        .bind(serde_json::Value::Object(headers))
+        .bind(key)
+        .bind(payload)
+        .bind(headers)
         .execute(&mut **tx)
         .await?;
     Ok(())
 }
 
-/// A new reservation waiting for the log's decision, and its TICKET_PENDING.
+/// A new reservation waiting for the log's decision, and its TICKET_PENDING,
+/// in one statement (one round trip, one implicit transaction).
 pub async fn insert_requested(pool: &PgPool, topic: &str, platform: &PlatformId, r: &Reservation) -> sqlx::Result<()> {
-    let mut tx = pool.begin().await?;
+    let (key, payload, headers) = outgoing(platform, r, Action::TicketPending);
     sqlx::query(
-        "INSERT INTO reservations (id, buyer_id, match_number, category, quantity, unit_price, status) \
-         VALUES ($1, $2, $3, $4, $5, $6, 'REQUESTED')",
+        "WITH reservation AS ( \
+           INSERT INTO reservations (id, buyer_id, match_number, category, quantity, unit_price, status) \
+           VALUES ($1, $2, $3, $4, $5, $6, 'REQUESTED')) \
+         INSERT INTO outbox (topic, key, payload, headers) VALUES ($7, $8, $9, $10)",
     )
     .bind(r.id)
     .bind(&r.buyer_id)
@@ -104,10 +114,13 @@ pub async fn insert_requested(pool: &PgPool, topic: &str, platform: &PlatformId,
     .bind(i16::from(r.ticket_type.category.get()))
     .bind(i16::from(r.quantity.get()))
     .bind(r.unit_price.get() as i32)
-    .execute(&mut *tx)
+    .bind(topic)
+    .bind(key)
+    .bind(payload)
+    .bind(headers)
+    .execute(pool)
     .await?;
-    enqueue(&mut tx, topic, platform, r, Action::TicketPending).await?;
-    tx.commit().await
+    Ok(())
 }
 
 pub async fn get(pool: &PgPool, id: Uuid) -> sqlx::Result<Option<Reservation>> {
@@ -143,23 +156,28 @@ pub async fn set_status(tx: &mut Transaction<'_, Postgres>, id: Uuid, status: St
     Ok(())
 }
 
-/// Record the log's decisions on requested reservations; returns the ids
-/// that changed.
-pub async fn apply_decisions(pool: &PgPool, hold_ttl: std::time::Duration, decisions: &[(Uuid, bool)]) -> sqlx::Result<Vec<Uuid>> {
+/// Record the log's decisions on requested reservations; returns those that
+/// changed, with their new status and expiry.
+pub async fn apply_decisions(
+    pool: &PgPool,
+    hold_ttl: std::time::Duration,
+    decisions: &[(Uuid, bool)],
+) -> sqlx::Result<Vec<(Uuid, Status, Option<DateTime<Utc>>)>> {
     let (ids, granted): (Vec<Uuid>, Vec<bool>) = decisions.iter().copied().unzip();
-    sqlx::query_scalar(
+    let rows = sqlx::query(
         "UPDATE reservations AS r SET \
            status = CASE WHEN u.granted THEN 'HELD' ELSE 'REJECTED' END, \
            expires_at = CASE WHEN u.granted THEN now() + make_interval(secs => $3) END, \
            updated_at = now() \
          FROM UNNEST($1::uuid[], $2::bool[]) AS u(id, granted) \
-         WHERE r.id = u.id AND r.status = 'REQUESTED' RETURNING r.id",
+         WHERE r.id = u.id AND r.status = 'REQUESTED' RETURNING r.id, r.status, r.expires_at",
     )
     .bind(&ids)
     .bind(&granted)
     .bind(hold_ttl.as_secs_f64())
     .fetch_all(pool)
-    .await
+    .await?;
+    Ok(rows.iter().map(|r| (r.get("id"), Status::parse(r.get("status")), r.get("expires_at"))).collect())
 }
 
 /// Expire held reservations whose time is up, queueing their

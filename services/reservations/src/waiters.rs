@@ -1,31 +1,37 @@
-//! Requests waiting for the log's decision on their hold, woken when the
-//! decision arrives.
+//! Requests waiting for the log's decision on their hold, handed the
+//! decision when it arrives (so the answer needs no second read).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use tokio::sync::Notify;
+use chrono::{DateTime, Utc};
+use tokio::sync::oneshot;
 use uuid::Uuid;
 
+use crate::store::Status;
+
+/// What a waiting request is told: the new status and, for a hold, its expiry.
+pub type Decided = (Status, Option<DateTime<Utc>>);
+
 #[derive(Clone, Default)]
-pub struct Waiters(Arc<Mutex<HashMap<Uuid, Arc<Notify>>>>);
+pub struct Waiters(Arc<Mutex<HashMap<Uuid, oneshot::Sender<Decided>>>>);
 
 impl Waiters {
     /// Register before the hold is published, so no decision is missed.
-    pub fn register(&self, id: Uuid) -> Arc<Notify> {
-        let n = Arc::new(Notify::new());
-        self.0.lock().expect("waiters lock").insert(id, n.clone());
-        n
+    pub fn register(&self, id: Uuid) -> oneshot::Receiver<Decided> {
+        let (tx, rx) = oneshot::channel();
+        self.0.lock().expect("waiters lock").insert(id, tx);
+        rx
     }
 
     pub fn remove(&self, id: Uuid) {
         self.0.lock().expect("waiters lock").remove(&id);
     }
 
-    /// Wake whoever waits for `id` (a permit is kept if nobody waits yet).
-    pub fn wake(&self, id: Uuid) {
-        if let Some(n) = self.0.lock().expect("waiters lock").get(&id) {
-            n.notify_one();
+    /// Hand the decision to whoever waits for `id`.
+    pub fn wake(&self, id: Uuid, decided: Decided) {
+        if let Some(tx) = self.0.lock().expect("waiters lock").remove(&id) {
+            let _ = tx.send(decided);
         }
     }
 }

@@ -23,11 +23,16 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/shop
 pub struct AppState {
     pub pool: sqlx::PgPool,
     pub settings: std::sync::Arc<Settings>,
+    pub availability: matches::cache::AvailabilityCache,
 }
 
 pub async fn start(settings: Settings, shutdown: CancellationToken) -> anyhow::Result<Running> {
     let base = Base::connect(settings, &MIGRATOR).await?;
-    let state = AppState { pool: base.pool.clone(), settings: std::sync::Arc::new(base.settings.clone()) };
+    let state = AppState {
+        pool: base.pool.clone(),
+        settings: std::sync::Arc::new(base.settings.clone()),
+        availability: Default::default(),
+    };
     base.serve(router(state), shutdown).await
 }
 

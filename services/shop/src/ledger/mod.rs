@@ -34,12 +34,14 @@ pub fn router() -> Router<AppState> {
 
 async fn apply_masterlist(State(state): State<AppState>, Json(batch): Json<MasterListBatch>) -> ApiResult<Json<api::MasterListResult>> {
     let result = store::apply_masterlist(&state.pool, &state.settings.topics.masterlist, &batch).await?;
+    state.availability.invalidate(batch.messages.iter().filter_map(|m| m.content.as_ref()).map(|m| m.match_number.get()));
     Ok(Json(result))
 }
 
 async fn apply_sales(State(state): State<AppState>, Json(batch): Json<SalesBatch>) -> ApiResult<Json<SalesBatchResult>> {
     let started = std::time::Instant::now();
-    let result = store::apply_sales(&state.pool, &state.settings.topics.sales, &batch).await?;
+    let (result, counts) = store::apply_sales(&state.pool, &state.settings.topics.sales, &batch).await?;
+    state.availability.update(counts);
     metrics::histogram!("ledger_apply_seconds").record(started.elapsed().as_secs_f64());
     metrics::histogram!("ledger_batch_size").record(batch.messages.len() as f64);
     metrics::counter!("ledger_messages_applied_total").increment(result.applied);

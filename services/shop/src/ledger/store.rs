@@ -166,7 +166,13 @@ fn ops_of(entry: &SalesEntry) -> Option<Vec<LedgerOp>> {
         .collect()
 }
 
-pub async fn apply_sales(pool: &PgPool, topic: &str, batch: &SalesBatch) -> sqlx::Result<SalesBatchResult> {
+/// Apply a batch; returns the answer for shop-consumer and the new counters
+/// of the ticket types it touched.
+pub async fn apply_sales(
+    pool: &PgPool,
+    topic: &str,
+    batch: &SalesBatch,
+) -> sqlx::Result<(SalesBatchResult, Vec<(TicketType, TicketCounts)>)> {
     let ops: Vec<Vec<LedgerOp>> = batch.messages.iter().map(|e| ops_of(e).unwrap_or_default()).collect();
     let types: BTreeSet<TicketType> = ops.iter().flatten().map(|op| op.ticket_type).collect();
     let hold_ids: Vec<Uuid> =
@@ -298,7 +304,8 @@ pub async fn apply_sales(pool: &PgPool, topic: &str, batch: &SalesBatch) -> sqlx
             ledger.hold(id).map(|hold| view(id, hold, meta.get(&id).and_then(|m| m.0.clone())))
         })
         .collect();
-    Ok(result)
+    let counts = loaded_types.iter().filter_map(|tt| ledger.counts(*tt).map(|c| (*tt, *c))).collect();
+    Ok((result, counts))
 }
 
 fn type_of_row(r: &PgRow) -> TicketType {

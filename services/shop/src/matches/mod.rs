@@ -1,6 +1,7 @@
 //! The public catalogue: `GET /api/matches` (filters, text search, paging),
 //! `GET /api/matches/{matchNumber}` and `.../availability`.
 
+pub mod cache;
 pub mod store;
 
 use axum::extract::State;
@@ -87,8 +88,7 @@ pub async fn one(State(state): State<AppState>, Path(n): Path<String>) -> ApiRes
     responses((status = 200, body = Availability), (status = 404, description = "unknown match")))]
 pub async fn availability(State(state): State<AppState>, Path(n): Path<String>) -> ApiResult<Json<Availability>> {
     let n = match_number(&n)?;
-    let categories: Vec<CategoryView> =
-        store::categories(&state.pool, &[n]).await?.into_iter().map(|(_, c)| c).collect();
+    let categories = state.availability.get(&state.pool, n).await?;
     if categories.is_empty() {
         return Err(unknown(n));
     }
