@@ -186,3 +186,4 @@ pub fn caught_up(snapshot: &serde_json::Value, topic: &str, end: &BTreeMap<i32, 
     end.iter().all(|(p, o)| applied.get(p).is_some_and(|a| a >= o))
 }
 
+

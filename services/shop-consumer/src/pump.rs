@@ -32,6 +32,8 @@ pub struct Pump {
     shop: ShopClient,
     forward: Option<DecisionForwarder>,
     pool: PgPool,
+    /// `CONSUMER_START=beginning` (default) or `committed`.
+    start_from_beginning: bool,
 }
 
 /// One gathered batch, owned (no borrowed Kafka messages across awaits).
@@ -55,7 +57,8 @@ struct Invalid {
 
 impl Pump {
     pub fn new(settings: Settings, group: String, shop: ShopClient, forward: Option<DecisionForwarder>, pool: PgPool) -> Self {
-        Self { settings, group, shop, forward, pool }
+        let start_from_beginning = ticktak_kit::config::Env::process().string("CONSUMER_START", "beginning") != "committed";
+        Self { settings, group, shop, forward, pool, start_from_beginning }
     }
 
     pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
@@ -63,10 +66,9 @@ impl Pump {
             return Ok(());
         }
         let consumer = Arc::new(ticktak_kit::kafka::consumer(&self.settings.kafka, &self.group)?);
-        let topics = &self.settings.topics;
-        consumer.subscribe(&[&topics.masterlist, &topics.sales]).context("cannot subscribe")?;
+        self.assign_all(&consumer).await?;
         let lag = tokio::spawn(report_lag(consumer.clone(), shutdown.clone()));
-        tracing::info!(group = %self.group, "following the master-list and ticket-sales topics");
+        tracing::info!(group = %self.group, from_beginning = self.start_from_beginning, "following the master-list and ticket-sales topics");
 
         let mut committed: HashMap<(String, i32), i64> = HashMap::new();
         loop {
@@ -116,6 +118,39 @@ impl Pump {
                 tracing::warn!(error = %e, "final offset commit failed");
             }
         }
+        Ok(())
+    }
+
+    /// Assign every partition of both topics to this consumer, from the
+    /// beginning (default) or from the group's committed offsets.
+    ///
+    /// Why assign instead of subscribing: a platform runs one consumer, so a
+    /// group rebalance buys nothing, and the tansu broker can stall a
+    /// rejoining member after its predecessor was killed. Why from the
+    /// beginning: tansu returns nothing for a fetch that starts in the middle
+    /// of a record batch and moves on to the next batch, so resuming at a
+    /// committed offset inside a producer's batch would silently skip the
+    /// rest of it. Reading from the beginning costs a replay (cheap: offsets
+    /// the shop already applied only take a lock) and loses nothing. With
+    /// Apache Kafka, `CONSUMER_START=committed` resumes where the group was.
+    async fn assign_all(&self, consumer: &Arc<StreamConsumer>) -> anyhow::Result<()> {
+        let c = consumer.clone();
+        let topics = vec![self.settings.topics.masterlist.clone(), self.settings.topics.sales.clone()];
+        let start = if self.start_from_beginning { Offset::Beginning } else { Offset::Stored };
+        tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
+            let mut tpl = TopicPartitionList::new();
+            for topic in &topics {
+                let md = c.fetch_metadata(Some(topic), Duration::from_secs(10))?;
+                for t in md.topics() {
+                    for p in t.partitions() {
+                        tpl.add_partition_offset(topic, p.id(), start)?;
+                    }
+                }
+            }
+            c.assign(&tpl).context("cannot assign partitions")?;
+            Ok(())
+        })
+        .await??;
         Ok(())
     }
 
