@@ -9,6 +9,7 @@ BENCH_BROKER_PORT="${BENCH_BROKER_PORT:-19093}"
 ensure_build_deps
 ensure_postgres
 ensure_tansu
+apt_install wrk
 start_broker "$BENCH_BROKER_PORT" "memory://tansu/" bench-broker
 cleanup() {
   if [ -n "$BROKER_PID" ]; then kill -TERM "$BROKER_PID" 2>/dev/null || true; wait "$BROKER_PID" 2>/dev/null || true; fi

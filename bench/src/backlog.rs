@@ -22,6 +22,41 @@ pub async fn run(n: usize) -> anyhow::Result<()> {
     let end = log_end(&log);
     let reference = reference_types(&reference_fold(&list, &log));
 
+    let (snapshot, secs) = apply_as_platform("a", &env.topic_env, &topics, &end).await?;
+    let equal = snapshot["types"].as_array() == Some(&reference);
+    println!(
+        "applied {n} messages in {secs:.2} s: {:.0} msg/s (consumer start included); ledger equals reference fold: {equal}",
+        n as f64 / secs
+    );
+    if !equal {
+        // Tell a consumer-side loss from a producer-side report mismatch: a
+        // second platform reading the same log must reach the same ledger.
+        let (second, _) = apply_as_platform("b", &env.topic_env, &topics, &end).await?;
+        let same = second["types"] == snapshot["types"];
+        println!("second platform equals the first: {same}");
+        let diffs: Vec<String> = reference
+            .iter()
+            .zip(snapshot["types"].as_array().into_iter().flatten())
+            .filter(|(r, a)| r != a)
+            .map(|(r, a)| format!("ref {r} got {a}"))
+            .take(5)
+            .collect();
+        println!("first differences: {diffs:#?}");
+    }
+    anyhow::ensure!(equal, "ledger differs from the reference fold");
+    Ok(())
+}
+
+/// Start a platform's shop + shop-consumer on the log, wait until it has
+/// applied everything up to `end`, stop it, and return its ledger and the
+/// seconds from the consumer's start to the last message applied.
+async fn apply_as_platform(
+    name: &str,
+    topic_env: &str,
+    topics: &ticktak_kit::kafka::Topics,
+    end: &std::collections::BTreeMap<i32, i64>,
+) -> anyhow::Result<(serde_json::Value, f64)> {
+    let env = PlatformEnv::new(name, topic_env);
     let (shop_port, consumer_port) = (free_port(), free_port());
     let shop_url = format!("http://127.0.0.1:{shop_port}");
     let mut vars: HashMap<String, String> = env.vars();
@@ -30,12 +65,11 @@ pub async fn run(n: usize) -> anyhow::Result<()> {
     vars.insert("SHOP_URL".into(), shop_url.clone());
     let mut shop = spawn("shop", &vars);
     wait_ready(&format!("{shop_url}/ready")).await;
-
-    let start = Instant::now();
+    let started = Instant::now();
     let mut consumer = spawn("shop-consumer", &vars);
     let http = reqwest::Client::new();
     let snapshot = loop {
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        tokio::time::sleep(Duration::from_millis(50)).await;
         let Ok(res) = http
             .get(format!("{shop_url}/internal/ledger"))
             .header("authorization", ticktak_kit::internal::bearer(ticktak_kit::config::DEV_INTERNAL_TOKEN))
@@ -45,21 +79,15 @@ pub async fn run(n: usize) -> anyhow::Result<()> {
             continue;
         };
         let s: serde_json::Value = res.json().await?;
-        if caught_up(&s, &topics.sales, &end) {
+        if caught_up(&s, &topics.sales, end) {
             break s;
         }
-        anyhow::ensure!(start.elapsed() < Duration::from_secs(900), "backlog not applied within 15 minutes");
+        anyhow::ensure!(started.elapsed() < Duration::from_secs(900), "backlog not applied within 15 minutes");
     };
-    let secs = start.elapsed().as_secs_f64();
-    let equal = snapshot["types"].as_array() == Some(&reference);
-    println!(
-        "applied {n} messages in {secs:.2} s: {:.0} msg/s (consumer start included); ledger equals reference fold: {equal}",
-        n as f64 / secs
-    );
+    let secs = started.elapsed().as_secs_f64();
     terminate(&consumer);
     terminate(&shop);
     consumer.wait().await?;
     shop.wait().await?;
-    anyhow::ensure!(equal, "ledger differs from the reference fold");
-    Ok(())
+    Ok((snapshot, secs))
 }

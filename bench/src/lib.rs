@@ -6,7 +6,9 @@
 //! - `race`: scenario 1 (hot category race) with the propagation and
 //!   memory measurements that ride along.
 //! - `backlog`: how fast one platform applies a backlog of the sales log.
+//! - `reads`: scenario 3, the read path under wrk.
 
 pub mod backlog;
 pub mod market;
 pub mod race;
+pub mod reads;

@@ -2,7 +2,7 @@
 //!
 //!     ticktak-bench backlog [MESSAGES]
 //!     ticktak-bench race [--platforms P] [--capacity C] [--oversubscribe X]
-//!                        [--buyers N] [--rate R] [--json FILE]
+//!                        [--buyers N] [--rate R] [--with-reads] [--json FILE]
 //!
 //! `race` is closed-loop (N buyers, each sending its next request when the
 //! previous one is answered) unless `--rate` sets an open-loop arrival rate
@@ -36,6 +36,7 @@ async fn main() -> anyhow::Result<()> {
                 oversubscribe: flag(&args, "--oversubscribe", 20)?,
                 buyers: flag(&args, "--buyers", 256)?,
                 rate: flag(&args, "--rate", 0.0)?,
+                with_reads: args.iter().any(|a| a == "--with-reads"),
             };
             let report = race::run(&opts).await?;
             report.print();
@@ -47,7 +48,7 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
         _ => {
-            eprintln!("usage: ticktak-bench backlog [MESSAGES] | race [--platforms P] [--capacity C] [--oversubscribe X] [--buyers N] [--rate R] [--json FILE]");
+            eprintln!("usage: ticktak-bench backlog [MESSAGES] | race [--platforms P] [--capacity C] [--oversubscribe X] [--buyers N] [--rate R] [--with-reads] [--json FILE]");
             std::process::exit(2);
         }
     }

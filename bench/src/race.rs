@@ -22,6 +22,8 @@ pub struct RaceOptions {
     pub buyers: usize,
     /// Open-loop arrival rate in requests/s; 0 = closed loop.
     pub rate: f64,
+    /// Also run wrk against platform a's availability during the race.
+    pub with_reads: bool,
 }
 
 #[derive(Debug, Default, Clone, Copy)]
@@ -79,6 +81,9 @@ pub struct RaceReport {
     pub peak_rss_mib: Vec<(String, f64)>,
     /// CPU seconds each process used during the run (the bench client included).
     pub cpu_s: Vec<(String, f64)>,
+    /// Scenario 3: reads while idle (before the race) and during it.
+    pub reads_idle: Option<crate::reads::ReadResult>,
+    pub reads_during_race: Option<crate::reads::ReadResult>,
 }
 
 impl RaceReport {
@@ -105,6 +110,11 @@ impl RaceReport {
         }
         let cpu: Vec<String> = self.cpu_s.iter().map(|(n, s)| format!("{n} {s:.1}")).collect();
         println!("| CPU seconds during the run | {} |", cpu.join(", "));
+        for (label, r) in [("availability reads, idle", &self.reads_idle), ("availability reads, during the race", &self.reads_during_race)] {
+            if let Some(r) = r {
+                println!("| {label} | {:.0} req/s, p99 {:.2} ms |", r.requests_per_s, r.p99_ms);
+            }
+        }
     }
 }
 
@@ -174,6 +184,12 @@ pub async fn run(o: &RaceOptions) -> anyhow::Result<RaceReport> {
         capacity: o.capacity as usize,
     });
 
+    let availability_url = format!("{}/api/matches/1/availability", market.platforms[0].shop_url);
+    let reads_idle = if o.with_reads { Some(crate::reads::wrk(&availability_url, 5, 64)?) } else { None };
+    let reads_task = o.with_reads.then(|| {
+        let url = availability_url.clone();
+        tokio::task::spawn_blocking(move || crate::reads::wrk(&url, 5, 64))
+    });
     let cpu_before = cpu_snapshot(&market);
     let start = Instant::now();
     if o.rate > 0.0 {
@@ -213,6 +229,10 @@ pub async fn run(o: &RaceOptions) -> anyhow::Result<RaceReport> {
         }
     }
     let duration = start.elapsed().as_secs_f64();
+    let reads_during_race = match reads_task {
+        Some(t) => Some(t.await??),
+        None => None,
+    };
     let cpu_s: Vec<(String, f64)> =
         cpu_snapshot(&market).into_iter().zip(cpu_before).map(|((name, after), (_, before))| (name, after - before)).collect();
     let tally = *shared.tally.lock().expect("lock");
@@ -295,6 +315,8 @@ pub async fn run(o: &RaceOptions) -> anyhow::Result<RaceReport> {
         ledgers_equal,
         peak_rss_mib,
         cpu_s,
+        reads_idle,
+        reads_during_race,
     })
 }
 

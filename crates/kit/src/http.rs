@@ -169,7 +169,13 @@ pub async fn bind(addr: SocketAddr) -> anyhow::Result<tokio::net::TcpListener> {
 }
 
 /// Serve until `shutdown` is cancelled, then finish in-flight requests.
+/// Responses go out at once (TCP_NODELAY): small JSON answers must not wait
+/// for Nagle's algorithm.
 pub async fn serve(listener: tokio::net::TcpListener, router: Router, shutdown: CancellationToken) -> anyhow::Result<()> {
+    use axum::serve::ListenerExt;
+    let listener = listener.tap_io(|tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
     axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
         .with_graceful_shutdown(async move { shutdown.cancelled().await })
         .await?;

@@ -87,6 +87,7 @@ impl KafkaSettings {
         c.set("bootstrap.servers", &self.brokers)
             .set("security.protocol", &self.security_protocol)
             .set("socket.timeout.ms", "10000")
+            .set("socket.nagle.disable", "true")
             .set("log_level", "4");
         if let Some(m) = &self.sasl_mechanism {
             c.set("sasl.mechanisms", m);

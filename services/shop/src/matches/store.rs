@@ -163,17 +163,7 @@ pub async fn list(pool: &PgPool, f: &Filter) -> sqlx::Result<(Vec<MatchView>, i6
         .iter()
         .map(|r| {
             let n = r.get::<i16, _>("match_number") as u8;
-            let mine = categories.iter().filter(|(m, _)| *m == n).map(|(_, c)| c.clone()).collect();
-            MatchView {
-                match_number: n,
-                round_number: r.get::<i16, _>("round_number") as u8,
-                date_utc: r.get("date_utc"),
-                location: r.get("location"),
-                home_team: r.get("home_team"),
-                away_team: r.get("away_team"),
-                group: r.get("group_name"),
-                categories: mine,
-            }
+            match_from_row(r, categories.iter().filter(|(m, _)| *m == n).map(|(_, c)| c.clone()).collect())
         })
         .collect();
     categories.clear();
@@ -189,16 +179,21 @@ pub async fn one(pool: &PgPool, n: u8) -> sqlx::Result<Option<MatchView>> {
     .fetch_optional(pool)
     .await?;
     let Some(r) = row else { return Ok(None) };
-    Ok(Some(MatchView {
-        match_number: n,
+    let cats = categories(pool, &[n]).await?.into_iter().map(|(_, c)| c).collect();
+    Ok(Some(match_from_row(&r, cats)))
+}
+
+fn match_from_row(r: &sqlx::postgres::PgRow, categories: Vec<CategoryView>) -> MatchView {
+    MatchView {
+        match_number: r.get::<i16, _>("match_number") as u8,
         round_number: r.get::<i16, _>("round_number") as u8,
         date_utc: r.get("date_utc"),
         location: r.get("location"),
         home_team: r.get("home_team"),
         away_team: r.get("away_team"),
         group: r.get("group_name"),
-        categories: categories(pool, &[n]).await?.into_iter().map(|(_, c)| c).collect(),
-    }))
+        categories,
+    }
 }
 
 /// The categories of the given matches, as (match number, view).
