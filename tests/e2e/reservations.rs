@@ -213,6 +213,12 @@ async fn buyers_see_only_their_own_reservations_and_bad_input_is_a_json_4xx() {
         assert_eq!(status, expected, "{body}: {json}");
         assert!(json["message"].is_string(), "{body}: {json}");
     }
+    let (status, doc) = p.as_buyer(Method::GET, "/api/openapi.json", None).await;
+    assert_eq!(status, 200);
+    assert!(doc["paths"]["/api/reservations"]["post"].is_object(), "{doc}");
+    assert!(doc["paths"]["/api/reservations/{id}"]["delete"].is_object());
+    assert!(doc["components"]["securitySchemes"]["bearer"].is_object());
+
     let huge = format!(r#"{{"matchNumber":1,"category":1,"quantity":1,"pad":"{}"}}"#, "x".repeat(100_000));
     let res = p.http.post(&url).bearer_auth(&token).header("content-type", "application/json").body(huge).send().await.unwrap();
     assert_eq!(res.status(), 413);

@@ -12,6 +12,7 @@ use ticktak_core::{Action, Category, MatchNumber, Price, Quantity, TicketType};
 use ticktak_kit::auth::Caller;
 use ticktak_kit::http::{Json, Path};
 use ticktak_kit::{ApiError, ApiResult};
+use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::idempotency::{self, Begin};
@@ -22,9 +23,34 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/api/reservations", get(list).post(create))
         .route("/api/reservations/{id}", get(one).delete(cancel))
+        .route("/api/openapi.json", get(|| async { axum::Json(<ApiDoc as utoipa::OpenApi>::openapi()) }))
 }
 
-#[derive(Debug, Deserialize)]
+/// The OpenAPI description served at `GET /api/openapi.json`.
+#[derive(utoipa::OpenApi)]
+#[openapi(
+    info(title = "ticktak reservations", description = "Hold tickets, see and cancel your reservations."),
+    paths(create, one, list, cancel),
+    components(schemas(CreateReservation, ReservationView, ReservationList)),
+    modifiers(&BearerAuth)
+)]
+pub struct ApiDoc;
+
+struct BearerAuth;
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("JWT").build()),
+        );
+    }
+}
+
+/// Body of `POST /api/reservations`. The price comes from the master list.
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CreateReservation {
     pub match_number: i64,
@@ -33,11 +59,13 @@ pub struct CreateReservation {
 }
 
 /// A reservation as its buyer sees it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ReservationView {
     /// `null` when refused before anything was published.
     pub id: Option<Uuid>,
+    /// REQUESTED, HELD, CONFIRMED, REJECTED, EXPIRED or CANCELLED.
+    #[schema(value_type = String)]
     pub status: Status,
     pub expires_at: Option<DateTime<Utc>>,
     pub match_number: u8,
@@ -97,7 +125,16 @@ fn parse(req: &CreateReservation) -> ApiResult<(TicketType, Quantity)> {
     Ok((TicketType::new(m, c), q))
 }
 
-async fn create(State(s): State<AppState>, Caller(caller): Caller, headers: HeaderMap, Json(req): Json<CreateReservation>) -> ApiResult<Response> {
+#[utoipa::path(post, path = "/api/reservations", tag = "reservations", request_body = CreateReservation,
+    params(("Idempotency-Key" = Option<String>, Header, description = "repeat-safe key; the first answer is returned again")),
+    security(("bearer" = [])),
+    responses(
+        (status = 201, description = "held: pay before expiresAt", body = ReservationView),
+        (status = 202, description = "still being decided; poll the Location", body = ReservationView),
+        (status = 409, description = "rejected: sold out or temporarily unavailable", body = ReservationView),
+        (status = 401, description = "no or bad token"), (status = 404, description = "unknown match"),
+        (status = 422, description = "invalid body, or Idempotency-Key reused with another body")))]
+pub async fn create(State(s): State<AppState>, Caller(caller): Caller, headers: HeaderMap, Json(req): Json<CreateReservation>) -> ApiResult<Response> {
     let (tt, q) = parse(&req)?;
     let key = idempotency::key(&headers)?;
     if let Some(key) = &key {
@@ -176,7 +213,10 @@ fn reservation_id(raw: &str) -> ApiResult<Uuid> {
     Uuid::parse_str(raw).map_err(|_| ApiError::NotFound("no such reservation".into()))
 }
 
-async fn one(State(s): State<AppState>, Caller(caller): Caller, Path(id): Path<String>) -> ApiResult<Json<ReservationView>> {
+#[utoipa::path(get, path = "/api/reservations/{id}", tag = "reservations", security(("bearer" = [])),
+    params(("id" = Uuid, Path)),
+    responses((status = 200, body = ReservationView), (status = 404, description = "not yours or no such reservation")))]
+pub async fn one(State(s): State<AppState>, Caller(caller): Caller, Path(id): Path<String>) -> ApiResult<Json<ReservationView>> {
     let id = reservation_id(&id)?;
     match store::get(&s.pool, id).await? {
         Some(r) if r.buyer_id == caller.sub => Ok(Json(ReservationView::of(&r))),
@@ -184,18 +224,24 @@ async fn one(State(s): State<AppState>, Caller(caller): Caller, Path(id): Path<S
     }
 }
 
-#[derive(Serialize)]
-struct ReservationList {
+#[derive(Serialize, ToSchema)]
+pub struct ReservationList {
     reservations: Vec<ReservationView>,
 }
 
-async fn list(State(s): State<AppState>, Caller(caller): Caller) -> ApiResult<Json<ReservationList>> {
+#[utoipa::path(get, path = "/api/reservations", tag = "reservations", security(("bearer" = [])),
+    responses((status = 200, description = "mine, newest first", body = ReservationList)))]
+pub async fn list(State(s): State<AppState>, Caller(caller): Caller) -> ApiResult<Json<ReservationList>> {
     let rows = store::list_for(&s.pool, &caller.sub, 100).await?;
     Ok(Json(ReservationList { reservations: rows.iter().map(ReservationView::of).collect() }))
 }
 
 /// Cancel a held reservation: its tickets go back on sale everywhere.
-async fn cancel(State(s): State<AppState>, Caller(caller): Caller, Path(id): Path<String>) -> ApiResult<Json<ReservationView>> {
+#[utoipa::path(delete, path = "/api/reservations/{id}", tag = "reservations", security(("bearer" = [])),
+    params(("id" = Uuid, Path)),
+    responses((status = 200, body = ReservationView), (status = 404, description = "not yours or no such reservation"),
+        (status = 409, description = "paid, expired, rejected or still being decided")))]
+pub async fn cancel(State(s): State<AppState>, Caller(caller): Caller, Path(id): Path<String>) -> ApiResult<Json<ReservationView>> {
     let id = reservation_id(&id)?;
     let mut tx = s.pool.begin().await?;
     let r = match store::lock(&mut tx, id).await? {
