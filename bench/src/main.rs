@@ -2,7 +2,7 @@
 //!
 //!     ticktak-bench backlog [MESSAGES]
 //!     ticktak-bench race [--platforms P] [--capacity C] [--oversubscribe X]
-//!                        [--buyers N] [--rate R] [--with-reads] [--json FILE]
+//!                        [--buyers N] [--rate R] [--with-reads] [--chaos SECONDS] [--json FILE]
 //!
 //! `race` is closed-loop (N buyers, each sending its next request when the
 //! previous one is answered) unless `--rate` sets an open-loop arrival rate
@@ -37,6 +37,7 @@ async fn main() -> anyhow::Result<()> {
                 buyers: flag(&args, "--buyers", 256)?,
                 rate: flag(&args, "--rate", 0.0)?,
                 with_reads: args.iter().any(|a| a == "--with-reads"),
+                chaos_every_s: flag(&args, "--chaos", 0.0)?,
             };
             let report = race::run(&opts).await?;
             report.print();
@@ -48,7 +49,7 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
         _ => {
-            eprintln!("usage: ticktak-bench backlog [MESSAGES] | race [--platforms P] [--capacity C] [--oversubscribe X] [--buyers N] [--rate R] [--with-reads] [--json FILE]");
+            eprintln!("usage: ticktak-bench backlog [MESSAGES] | race [--platforms P] [--capacity C] [--oversubscribe X] [--buyers N] [--rate R] [--with-reads] [--chaos SECONDS] [--json FILE]");
             std::process::exit(2);
         }
     }

@@ -14,6 +14,7 @@ pub struct PlatformProcs {
     pub reservations_url: String,
     pub consumer_url: String,
     pub children: Vec<(&'static str, Child)>,
+    pub vars: HashMap<String, String>,
 }
 
 pub struct Market {
@@ -58,7 +59,7 @@ impl Market {
             children.push(("shop-consumer", spawn("shop-consumer", &vars)));
             wait_ready(&format!("{reservations_url}/ready")).await;
             wait_ready(&format!("{consumer_url}/ready")).await;
-            platforms.push(PlatformProcs { env, shop_url, reservations_url, consumer_url, children });
+            platforms.push(PlatformProcs { env, shop_url, reservations_url, consumer_url, children, vars });
         }
         let http = reqwest::Client::new();
         for p in &platforms {
@@ -70,6 +71,16 @@ impl Market {
             .await;
         }
         Ok(Self { platforms, topic_env })
+    }
+
+    /// SIGKILL process `which` of platform `platform` and start it again.
+    pub async fn kill_and_restart(&mut self, platform: usize, which: usize) -> String {
+        let p = &mut self.platforms[platform];
+        let (name, child) = &mut p.children[which];
+        let _ = child.start_kill();
+        let _ = child.wait().await;
+        *child = spawn(name, &p.vars);
+        format!("{}/{name}", p.env.platform_id)
     }
 
     /// Peak resident memory (VmHWM) of every process, in MiB.

@@ -24,6 +24,9 @@ pub struct RaceOptions {
     pub rate: f64,
     /// Also run wrk against platform a's availability during the race.
     pub with_reads: bool,
+    /// Scenario 4: SIGKILL and restart a random service every this many
+    /// seconds during the race (0 = never).
+    pub chaos_every_s: f64,
 }
 
 #[derive(Debug, Default, Clone, Copy)]
@@ -84,6 +87,8 @@ pub struct RaceReport {
     /// Scenario 3: reads while idle (before the race) and during it.
     pub reads_idle: Option<crate::reads::ReadResult>,
     pub reads_during_race: Option<crate::reads::ReadResult>,
+    /// Scenario 4: the processes killed (and restarted) during the race.
+    pub killed: Vec<String>,
 }
 
 impl RaceReport {
@@ -107,6 +112,9 @@ impl RaceReport {
         ];
         for (k, v) in rows {
             println!("| {k} | {v} |");
+        }
+        if !self.killed.is_empty() {
+            println!("| killed and restarted during the race | {} |", self.killed.join(", "));
         }
         let cpu: Vec<String> = self.cpu_s.iter().map(|(n, s)| format!("{n} {s:.1}")).collect();
         println!("| CPU seconds during the run | {} |", cpu.join(", "));
@@ -170,12 +178,57 @@ impl Shared {
 }
 
 pub async fn run(o: &RaceOptions) -> anyhow::Result<RaceReport> {
-    let market = Market::start(o.platforms, 1, o.capacity, &[]).await?;
+    let market = Arc::new(tokio::sync::Mutex::new(Market::start(o.platforms, 1, o.capacity, &[]).await?));
+    let (report_result, killed) = {
+        let done = Arc::new(tokio::sync::Notify::new());
+        let chaos = (o.chaos_every_s > 0.0).then(|| tokio::spawn(chaos(market.clone(), o.chaos_every_s, done.clone())));
+        let result = race(o, &market).await;
+        done.notify_one();
+        let killed = match chaos {
+            Some(t) => t.await.unwrap_or_default(),
+            None => Vec::new(),
+        };
+        (result, killed)
+    };
+    let market = Arc::try_unwrap(market).map_err(|_| anyhow::anyhow!("market still shared"))?.into_inner();
+    let mut report = report_result?;
+    report.killed = killed;
+    settle_and_check(o, market, report).await
+}
+
+/// Every `every_s` seconds until `done`: SIGKILL a random service of a
+/// random platform and restart it.
+async fn chaos(market: Arc<tokio::sync::Mutex<Market>>, every_s: f64, done: Arc<tokio::sync::Notify>) -> Vec<String> {
+    let mut killed = Vec::new();
+    let mut seed = std::process::id() as u64 | 1;
+    loop {
+        tokio::select! {
+            _ = done.notified() => return killed,
+            _ = tokio::time::sleep(Duration::from_secs_f64(every_s)) => {}
+        }
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        let mut m = market.lock().await;
+        let platform = (seed % m.platforms.len() as u64) as usize;
+        let which = ((seed >> 8) % m.platforms[platform].children.len() as u64) as usize;
+        killed.push(m.kill_and_restart(platform, which).await);
+    }
+}
+
+async fn race(o: &RaceOptions, market: &tokio::sync::Mutex<Market>) -> anyhow::Result<RaceReport> {
+    let (urls, shop_url) = {
+        let m = market.lock().await;
+        (
+            m.platforms.iter().map(|p| format!("{}/api/reservations", p.reservations_url)).collect::<Vec<_>>(),
+            m.platforms[0].shop_url.clone(),
+        )
+    };
     let keys = JwtKeys::new(ticktak_kit::config::DEV_JWT_SECRET);
     let total = (o.capacity as usize) * (o.oversubscribe as usize);
     let shared = Arc::new(Shared {
         http: reqwest::Client::builder().pool_max_idle_per_host(o.buyers).timeout(Duration::from_secs(30)).build()?,
-        urls: market.platforms.iter().map(|p| format!("{}/api/reservations", p.reservations_url)).collect(),
+        urls,
         tokens: (0..o.buyers).map(|b| keys.mint(&format!("bench-buyer-{b}"), Role::Buyer, Duration::from_secs(7200))).collect(),
         histogram: Mutex::new(Histogram::new_with_bounds(1, 120_000_000, 3)?),
         tally: Mutex::new(Tally::default()),
@@ -184,13 +237,13 @@ pub async fn run(o: &RaceOptions) -> anyhow::Result<RaceReport> {
         capacity: o.capacity as usize,
     });
 
-    let availability_url = format!("{}/api/matches/1/availability", market.platforms[0].shop_url);
+    let availability_url = format!("{shop_url}/api/matches/1/availability");
     let reads_idle = if o.with_reads { Some(crate::reads::wrk(&availability_url, 5, 64)?) } else { None };
     let reads_task = o.with_reads.then(|| {
         let url = availability_url.clone();
         tokio::task::spawn_blocking(move || crate::reads::wrk(&url, 5, 64))
     });
-    let cpu_before = cpu_snapshot(&market);
+    let cpu_before = cpu_snapshot(&*market.lock().await);
     let start = Instant::now();
     if o.rate > 0.0 {
         // Open loop: request i is due at start + i/rate whatever happened before.
@@ -234,10 +287,52 @@ pub async fn run(o: &RaceOptions) -> anyhow::Result<RaceReport> {
         None => None,
     };
     let cpu_s: Vec<(String, f64)> =
-        cpu_snapshot(&market).into_iter().zip(cpu_before).map(|((name, after), (_, before))| (name, after - before)).collect();
+        cpu_snapshot(&*market.lock().await).into_iter().zip(cpu_before).map(|((name, after), (_, before))| (name, after - before)).collect();
     let tally = *shared.tally.lock().expect("lock");
     let granting = shared.sold_out_at.lock().expect("lock").map(|t| (t - start).as_secs_f64()).unwrap_or(duration);
 
+    let h = shared.histogram.lock().expect("lock");
+    let ms = |q: f64| h.value_at_quantile(q) as f64 / 1000.0;
+    let decided = tally.granted + tally.rejected_by_log;
+    Ok(RaceReport {
+        mode: if o.rate > 0.0 { format!("open loop at {} req/s", o.rate) } else { format!("closed loop, {} buyers", o.buyers) },
+        platforms: o.platforms,
+        capacity: o.capacity,
+        requests: total as u64,
+        buyers: o.buyers,
+        duration_s: duration,
+        granted: tally.granted,
+        rejected_by_log: tally.rejected_by_log,
+        rejected_fast: tally.rejected_fast,
+        pending_at_answer: tally.pending,
+        errors: tally.errors,
+        decided_per_s: decided as f64 / duration,
+        granted_per_s: tally.granted as f64 / duration,
+        granting_phase_s: granting,
+        granted_per_s_while_granting: tally.granted as f64 / granting,
+        latency_ms: Percentiles { p50: ms(0.5), p90: ms(0.9), p99: ms(0.99), p999: ms(0.999), max: h.max() as f64 / 1000.0 },
+        propagation_ms: None,
+        oversell: 0,
+        ledgers_equal: false,
+        peak_rss_mib: Vec::new(),
+        cpu_s,
+        reads_idle,
+        reads_during_race,
+        killed: Vec::new(),
+    })
+}
+
+fn cpu_snapshot(market: &Market) -> Vec<(String, f64)> {
+    let mut v = market.cpu_seconds();
+    v.push(("postgres (all)".into(), crate::market::cpu_of_processes("postgres")));
+    v.push(("tansu broker".into(), crate::market::cpu_of_processes("tansu")));
+    v.push(("bench client".into(), crate::market::cpu_of(std::process::id())));
+    v
+}
+
+/// Wait until every reservation is decided and every ledger is equal, then
+/// check for oversell and collect propagation and memory.
+async fn settle_and_check(o: &RaceOptions, market: Market, mut report: RaceReport) -> anyhow::Result<RaceReport> {
     // Settle: every reservation decided, every platform's ledger equal.
     let mut pools = Vec::new();
     for i in 0..market.platforms.len() {
@@ -290,40 +385,9 @@ pub async fn run(o: &RaceOptions) -> anyhow::Result<RaceReport> {
     }
     market.stop().await;
 
-    let h = shared.histogram.lock().expect("lock");
-    let ms = |q: f64| h.value_at_quantile(q) as f64 / 1000.0;
-    let decided = tally.granted + tally.rejected_by_log;
-    Ok(RaceReport {
-        mode: if o.rate > 0.0 { format!("open loop at {} req/s", o.rate) } else { format!("closed loop, {} buyers", o.buyers) },
-        platforms: o.platforms,
-        capacity: o.capacity,
-        requests: total as u64,
-        buyers: o.buyers,
-        duration_s: duration,
-        granted: tally.granted,
-        rejected_by_log: tally.rejected_by_log,
-        rejected_fast: tally.rejected_fast,
-        pending_at_answer: tally.pending,
-        errors: tally.errors,
-        decided_per_s: decided as f64 / duration,
-        granted_per_s: tally.granted as f64 / duration,
-        granting_phase_s: granting,
-        granted_per_s_while_granting: tally.granted as f64 / granting,
-        latency_ms: Percentiles { p50: ms(0.5), p90: ms(0.9), p99: ms(0.99), p999: ms(0.999), max: h.max() as f64 / 1000.0 },
-        propagation_ms: propagation,
-        oversell,
-        ledgers_equal,
-        peak_rss_mib,
-        cpu_s,
-        reads_idle,
-        reads_during_race,
-    })
-}
-
-fn cpu_snapshot(market: &Market) -> Vec<(String, f64)> {
-    let mut v = market.cpu_seconds();
-    v.push(("postgres (all)".into(), crate::market::cpu_of_processes("postgres")));
-    v.push(("tansu broker".into(), crate::market::cpu_of_processes("tansu")));
-    v.push(("bench client".into(), crate::market::cpu_of(std::process::id())));
-    v
+    report.oversell = oversell;
+    report.ledgers_equal = ledgers_equal;
+    report.propagation_ms = propagation;
+    report.peak_rss_mib = peak_rss_mib;
+    Ok(report)
 }

@@ -24,7 +24,7 @@ use crate::forward::DecisionForwarder;
 use crate::shop_client::ShopClient;
 
 const BATCH_MAX: usize = 1000;
-const LINGER: Duration = Duration::from_millis(5);
+const LINGER: Duration = Duration::from_millis(2);
 
 pub struct Pump {
     settings: Settings,
