@@ -27,6 +27,8 @@ pub struct RaceOptions {
     /// Scenario 4: SIGKILL and restart a random service every this many
     /// seconds during the race (0 = never).
     pub chaos_every_s: f64,
+    /// Scenario 5: run the platforms with the naive course protocol.
+    pub naive: bool,
 }
 
 #[derive(Debug, Default, Clone, Copy)]
@@ -178,7 +180,8 @@ impl Shared {
 }
 
 pub async fn run(o: &RaceOptions) -> anyhow::Result<RaceReport> {
-    let market = Arc::new(tokio::sync::Mutex::new(Market::start(o.platforms, 1, o.capacity, &[]).await?));
+    let extra: &[(&str, &str)] = if o.naive { &[("SALES_PROTOCOL", "naive")] } else { &[] };
+    let market = Arc::new(tokio::sync::Mutex::new(Market::start(o.platforms, 1, o.capacity, extra).await?));
     let (report_result, killed) = {
         let done = Arc::new(tokio::sync::Notify::new());
         let chaos = (o.chaos_every_s > 0.0).then(|| tokio::spawn(chaos(market.clone(), o.chaos_every_s, done.clone())));
@@ -295,7 +298,11 @@ async fn race(o: &RaceOptions, market: &tokio::sync::Mutex<Market>) -> anyhow::R
     let ms = |q: f64| h.value_at_quantile(q) as f64 / 1000.0;
     let decided = tally.granted + tally.rejected_by_log;
     Ok(RaceReport {
-        mode: if o.rate > 0.0 { format!("open loop at {} req/s", o.rate) } else { format!("closed loop, {} buyers", o.buyers) },
+        mode: format!(
+            "{}{}",
+            if o.naive { "NAIVE course protocol, " } else { "" },
+            if o.rate > 0.0 { format!("open loop at {} req/s", o.rate) } else { format!("closed loop, {} buyers", o.buyers) }
+        ),
         platforms: o.platforms,
         capacity: o.capacity,
         requests: total as u64,

@@ -113,6 +113,7 @@ impl Platform {
             decision_wait: Duration::from_secs(2),
             shop_url: shop.url(),
             sweep_interval: Duration::from_millis(200),
+            naive: false,
         };
         let reservations = reservations::start_with(env.settings(Service::Reservations), config, CancellationToken::new())
             .await

@@ -179,6 +179,9 @@ async fn reserve(s: &AppState, buyer: &str, tt: TicketType, q: Quantity) -> ApiR
         };
         return Ok((StatusCode::CONFLICT, serde_json::to_value(view).expect("serialises")));
     }
+    if s.config.naive {
+        return reserve_naive(s, buyer, tt, q, price, category.sellable).await;
+    }
     let r = Reservation {
         id: Uuid::now_v7(),
         buyer_id: buyer.to_string(),
@@ -190,7 +193,7 @@ async fn reserve(s: &AppState, buyer: &str, tt: TicketType, q: Quantity) -> ApiR
         created_at: Utc::now(),
     };
     let decided = s.waiters.register(r.id);
-    let inserted = store::insert_requested(&s.pool, &s.settings.topics.sales, &s.settings.platform_id, &r).await;
+    let inserted = store::insert_new(&s.pool, &s.origin, &r).await;
     if let Err(e) = inserted {
         s.waiters.remove(r.id);
         return Err(e.into());
@@ -207,6 +210,39 @@ async fn reserve(s: &AppState, buyer: &str, tt: TicketType, q: Quantity) -> ApiR
     };
     let view = ReservationView::of(&now);
     Ok((status_code(now.status), serde_json::to_value(view).expect("serialises")))
+}
+
+/// The naive course protocol (benchmark baseline): decide on this
+/// platform's own copy — its own sales counted at once, other platforms'
+/// when they arrive through the log — hold at once, then publish.
+async fn reserve_naive(s: &AppState, buyer: &str, tt: TicketType, q: Quantity, price: Price, shop_sellable: u32) -> ApiResult<(StatusCode, serde_json::Value)> {
+    let granted = {
+        let mut copy = s.naive_copy.lock().expect("naive copy lock");
+        let left = copy.entry(tt).or_insert(i64::from(shop_sellable));
+        *left = (*left).min(i64::from(shop_sellable));
+        if *left >= i64::from(q.get()) {
+            *left -= i64::from(q.get());
+            true
+        } else {
+            false
+        }
+    };
+    let r = Reservation {
+        id: Uuid::now_v7(),
+        buyer_id: buyer.to_string(),
+        ticket_type: tt,
+        quantity: q,
+        unit_price: price,
+        status: if granted { Status::Held } else { Status::Rejected },
+        expires_at: granted.then(|| Utc::now() + s.config.hold_ttl),
+        created_at: Utc::now(),
+    };
+    if !granted {
+        return Ok((StatusCode::CONFLICT, serde_json::to_value(ReservationView { id: None, ..ReservationView::of(&r) }).expect("serialises")));
+    }
+    store::insert_new(&s.pool, &s.origin, &r).await?;
+    s.outbox_ready.notify_one();
+    Ok((StatusCode::CREATED, serde_json::to_value(ReservationView::of(&r)).expect("serialises")))
 }
 
 fn reservation_id(raw: &str) -> ApiResult<Uuid> {
@@ -251,7 +287,7 @@ pub async fn cancel(State(s): State<AppState>, Caller(caller): Caller, Path(id):
     match r.status {
         Status::Held => {
             store::set_status(&mut tx, id, Status::Cancelled).await?;
-            store::enqueue(&mut tx, &s.settings.topics.sales, &s.settings.platform_id, &r, Action::TicketCancelled).await?;
+            store::enqueue(&mut tx, &s.origin, &r, Action::TicketCancelled).await?;
             tx.commit().await?;
             s.outbox_ready.notify_one();
             metrics::counter!("reservations_cancelled_total").increment(1);

@@ -16,6 +16,10 @@ pub struct ReservationConfig {
     pub shop_url: String,
     /// How often expiry and the decision poller run (`SWEEP_INTERVAL_MS`, default 1000).
     pub sweep_interval: Duration,
+    /// `SALES_PROTOCOL=naive`: the course's naive protocol, for the benchmark
+    /// baseline only — decide on this platform's own copy and publish
+    /// without a hold id. It can oversell; never run it for real sales.
+    pub naive: bool,
 }
 
 impl ReservationConfig {
@@ -40,7 +44,13 @@ impl ReservationConfig {
             Some(url) => url,
             None => format!("http://127.0.0.1:{}", Settings::port_of(Service::Shop, settings.port_offset, env)?),
         };
+        let naive = match env.string("SALES_PROTOCOL", "ledger").as_str() {
+            "ledger" => false,
+            "naive" => true,
+            _ => return Err(env.error("SALES_PROTOCOL", "must be ledger or naive")),
+        };
         Ok(Self {
+            naive,
             hold_ttl: Duration::from_secs(ttl),
             decision_wait: Duration::from_millis(wait),
             shop_url,

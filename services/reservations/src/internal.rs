@@ -27,12 +27,10 @@ async fn confirm(State(s): State<AppState>, Path(id): Path<String>) -> ApiResult
     let id = uuid::Uuid::parse_str(&id).map_err(|_| ApiError::NotFound("no such reservation".into()))?;
     let mut tx = s.pool.begin().await?;
     let r = store::lock(&mut tx, id).await?.ok_or_else(|| ApiError::NotFound("no such reservation".into()))?;
-    let topic = &s.settings.topics.sales;
-    let platform = &s.settings.platform_id;
     match r.status {
         Status::Held if r.expires_at.is_some_and(|t| t > chrono::Utc::now()) => {
             store::set_status(&mut tx, id, Status::Confirmed).await?;
-            store::enqueue(&mut tx, topic, platform, &r, Action::TicketReserved).await?;
+            store::enqueue(&mut tx, &s.origin, &r, Action::TicketReserved).await?;
             tx.commit().await?;
             s.outbox_ready.notify_one();
             metrics::counter!("reservations_confirmed_total").increment(1);
@@ -41,7 +39,7 @@ async fn confirm(State(s): State<AppState>, Path(id): Path<String>) -> ApiResult
         Status::Held => {
             // Time is up but the sweeper has not run yet: expire it now.
             store::set_status(&mut tx, id, Status::Expired).await?;
-            store::enqueue(&mut tx, topic, platform, &r, Action::TicketCancelled).await?;
+            store::enqueue(&mut tx, &s.origin, &r, Action::TicketCancelled).await?;
             tx.commit().await?;
             s.outbox_ready.notify_one();
             Err(ApiError::Conflict("the hold has expired".into()))

@@ -41,6 +41,11 @@ pub struct AppState {
     pub waiters: waiters::Waiters,
     /// Wakes the outbox relay after a commit.
     pub outbox_ready: Arc<tokio::sync::Notify>,
+    /// Where and how sales are published.
+    pub origin: Arc<store::Origin>,
+    /// Under the naive protocol only: this platform's own copy of what is
+    /// left per ticket type.
+    pub naive_copy: Arc<std::sync::Mutex<std::collections::HashMap<ticktak_core::TicketType, i64>>>,
 }
 
 impl FromRef<AppState> for Arc<JwtKeys> {
@@ -62,9 +67,15 @@ pub async fn start_with(settings: Settings, config: config::ReservationConfig, s
         settings: Arc::new(base.settings.clone()),
         keys: Arc::new(JwtKeys::new(&base.settings.jwt_secret)),
         shop: shop::ShopClient::new(&config.shop_url, &base.settings.internal_token)?,
-        config: Arc::new(config),
+        config: Arc::new(config.clone()),
         waiters: waiters::Waiters::default(),
         outbox_ready: Arc::new(tokio::sync::Notify::new()),
+        origin: Arc::new(store::Origin {
+            topic: base.settings.topics.sales.clone(),
+            platform: base.settings.platform_id.clone(),
+            naive: config.naive,
+        }),
+        naive_copy: Default::default(),
     };
     let relay = tokio::spawn(outbox::relay(state.clone(), base.producer.clone(), shutdown.clone()));
     let sweeper = tokio::spawn(workers::expire_holds(state.clone(), shutdown.clone()));

@@ -74,22 +74,35 @@ fn from_row(r: &PgRow) -> Reservation {
     }
 }
 
+/// Where and how this platform publishes its sales.
+#[derive(Debug, Clone)]
+pub struct Origin {
+    pub topic: String,
+    pub platform: PlatformId,
+    /// The naive course protocol (benchmark baseline): no `hold-id` header,
+    /// so every platform applies the message by counts.
+    pub naive: bool,
+}
+
 /// The outbox row of the sales message of `action` on `r`: key, payload,
 /// headers (`produced-at` is stamped by the relay when it publishes).
-fn outgoing(platform: &PlatformId, r: &Reservation, action: Action) -> (String, Vec<u8>, serde_json::Value) {
+fn outgoing(origin: &Origin, r: &Reservation, action: Action) -> (String, Vec<u8>, serde_json::Value) {
     let sale = SaleMessage::single(action, r.ticket_type, r.quantity, r.unit_price);
-    let mut headers = SaleHeaders::for_hold(platform, HoldId(r.id));
+    let mut headers = SaleHeaders::for_hold(&origin.platform, HoldId(r.id));
     headers.produced_at = None;
+    if origin.naive {
+        headers.hold_id = None;
+    }
     let headers: serde_json::Map<String, serde_json::Value> =
         headers.to_pairs().into_iter().map(|(k, v)| (k.to_string(), v.into())).collect();
     (sale.kafka_key(), sale.to_json(), serde_json::Value::Object(headers))
 }
 
 /// Queue the sales message of `action` on `r` for the relay.
-pub async fn enqueue(tx: &mut Transaction<'_, Postgres>, topic: &str, platform: &PlatformId, r: &Reservation, action: Action) -> sqlx::Result<()> {
-    let (key, payload, headers) = outgoing(platform, r, action);
+pub async fn enqueue(tx: &mut Transaction<'_, Postgres>, origin: &Origin, r: &Reservation, action: Action) -> sqlx::Result<()> {
+    let (key, payload, headers) = outgoing(origin, r, action);
     sqlx::query("INSERT INTO outbox (topic, key, payload, headers) VALUES ($1, $2, $3, $4)")
-        .bind(topic)
+        .bind(&origin.topic)
         .bind(key)
         .bind(payload)
         .bind(headers)
@@ -98,14 +111,15 @@ pub async fn enqueue(tx: &mut Transaction<'_, Postgres>, topic: &str, platform: 
     Ok(())
 }
 
-/// A new reservation waiting for the log's decision, and its TICKET_PENDING,
-/// in one statement (one round trip, one implicit transaction).
-pub async fn insert_requested(pool: &PgPool, topic: &str, platform: &PlatformId, r: &Reservation) -> sqlx::Result<()> {
-    let (key, payload, headers) = outgoing(platform, r, Action::TicketPending);
+/// A new reservation (REQUESTED, or HELD until `r.expires_at` under the
+/// naive protocol) and its TICKET_PENDING, in one statement (one round
+/// trip, one implicit transaction).
+pub async fn insert_new(pool: &PgPool, origin: &Origin, r: &Reservation) -> sqlx::Result<()> {
+    let (key, payload, headers) = outgoing(origin, r, Action::TicketPending);
     sqlx::query(
         "WITH reservation AS ( \
-           INSERT INTO reservations (id, buyer_id, match_number, category, quantity, unit_price, status) \
-           VALUES ($1, $2, $3, $4, $5, $6, 'REQUESTED')) \
+           INSERT INTO reservations (id, buyer_id, match_number, category, quantity, unit_price, status, expires_at) \
+           VALUES ($1, $2, $3, $4, $5, $6, $11, $12)) \
          INSERT INTO outbox (topic, key, payload, headers) VALUES ($7, $8, $9, $10)",
     )
     .bind(r.id)
@@ -114,10 +128,12 @@ pub async fn insert_requested(pool: &PgPool, topic: &str, platform: &PlatformId,
     .bind(i16::from(r.ticket_type.category.get()))
     .bind(i16::from(r.quantity.get()))
     .bind(r.unit_price.get() as i32)
-    .bind(topic)
+    .bind(&origin.topic)
     .bind(key)
     .bind(payload)
     .bind(headers)
+    .bind(r.status.as_str())
+    .bind(r.expires_at)
     .execute(pool)
     .await?;
     Ok(())
@@ -182,7 +198,7 @@ pub async fn apply_decisions(
 
 /// Expire held reservations whose time is up, queueing their
 /// TICKET_CANCELLED; returns how many expired.
-pub async fn expire_due(pool: &PgPool, topic: &str, platform: &PlatformId, limit: i64) -> sqlx::Result<usize> {
+pub async fn expire_due(pool: &PgPool, origin: &Origin, limit: i64) -> sqlx::Result<usize> {
     let mut tx = pool.begin().await?;
     let rows = sqlx::query(&format!(
         "UPDATE reservations SET status = 'EXPIRED', updated_at = now() WHERE id IN ( \
@@ -193,7 +209,7 @@ pub async fn expire_due(pool: &PgPool, topic: &str, platform: &PlatformId, limit
     .fetch_all(&mut *tx)
     .await?;
     for r in rows.iter().map(from_row) {
-        enqueue(&mut tx, topic, platform, &r, Action::TicketCancelled).await?;
+        enqueue(&mut tx, origin, &r, Action::TicketCancelled).await?;
     }
     tx.commit().await?;
     Ok(rows.len())

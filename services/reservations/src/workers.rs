@@ -16,7 +16,7 @@ pub async fn expire_holds(state: AppState, shutdown: CancellationToken) {
             _ = shutdown.cancelled() => return,
             _ = tokio::time::sleep(state.config.sweep_interval) => {}
         }
-        match store::expire_due(&state.pool, &state.settings.topics.sales, &state.settings.platform_id, 500).await {
+        match store::expire_due(&state.pool, &state.origin, 500).await {
             Ok(0) => {}
             Ok(n) => {
                 metrics::counter!("reservations_expired_total").increment(n as u64);
