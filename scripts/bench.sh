@@ -21,5 +21,6 @@ cargo build --quiet --release --bins
 export TEST_DATABASE_URL="postgres://ticktak:ticktak@127.0.0.1:$PG_PORT/postgres"
 export TEST_KAFKA_BROKERS="127.0.0.1:$BENCH_BROKER_PORT"
 export TICKTAK_BIN_DIR="$ROOT/target/release"
+export TANSU_BIN="$(tansu_bin)"
 export TEST_SERVICE_LOG="${TEST_SERVICE_LOG:-warn}"
 "$ROOT/target/release/ticktak-bench" "$@"

@@ -51,6 +51,7 @@ async fn main() -> anyhow::Result<()> {
                 return Ok(());
             }
             anyhow::ensure!(report.oversell == 0 && report.ledgers_equal, "OVERSELL or diverging ledgers");
+            anyhow::ensure!(report.left_requested == 0, "reservations left REQUESTED");
             Ok(())
         }
         _ => {

@@ -91,6 +91,8 @@ pub struct RaceReport {
     pub reads_during_race: Option<crate::reads::ReadResult>,
     /// Scenario 4: the processes killed (and restarted) during the race.
     pub killed: Vec<String>,
+    /// Reservations still REQUESTED once everything settled (must be 0).
+    pub left_requested: i64,
 }
 
 impl RaceReport {
@@ -110,6 +112,7 @@ impl RaceReport {
             ("propagation a → b p50 / p99", self.propagation_ms.map(|(a, b)| format!("{a:.1} / {b:.1} ms")).unwrap_or_else(|| "n/a".into())),
             ("oversell (market-wide)", self.oversell.to_string()),
             ("ledgers equal on every platform", self.ledgers_equal.to_string()),
+            ("reservations left REQUESTED after settling", self.left_requested.to_string()),
             ("peak RSS max per service", format!("{:.1} MiB", self.peak_rss_mib.iter().map(|(_, m)| *m).fold(0.0, f64::max))),
         ];
         for (k, v) in rows {
@@ -181,7 +184,18 @@ impl Shared {
 
 pub async fn run(o: &RaceOptions) -> anyhow::Result<RaceReport> {
     let extra: &[(&str, &str)] = if o.naive { &[("SALES_PROTOCOL", "naive")] } else { &[] };
-    let market = Arc::new(tokio::sync::Mutex::new(Market::start(o.platforms, 1, o.capacity, extra).await?));
+    // Chaos kills the broker too, so the run needs a broker of its own with
+    // durable storage.
+    let broker = if o.chaos_every_s > 0.0 {
+        let b = crate::market::Broker::start().await?;
+        anyhow::ensure!(ticktak_tests::override_brokers(format!("127.0.0.1:{}", b.port)), "broker already chosen");
+        Some(b)
+    } else {
+        None
+    };
+    let mut m = Market::start(o.platforms, 1, o.capacity, extra).await?;
+    m.broker = broker;
+    let market = Arc::new(tokio::sync::Mutex::new(m));
     let (report_result, killed) = {
         let done = Arc::new(tokio::sync::Notify::new());
         let chaos = (o.chaos_every_s > 0.0).then(|| tokio::spawn(chaos(market.clone(), o.chaos_every_s, done.clone())));
@@ -213,7 +227,12 @@ async fn chaos(market: Arc<tokio::sync::Mutex<Market>>, every_s: f64, done: Arc<
         seed ^= seed >> 7;
         seed ^= seed << 17;
         let mut m = market.lock().await;
-        let platform = (seed % m.platforms.len() as u64) as usize;
+        // One chance in four for the broker, else a random service.
+        if m.broker.is_some() && seed % 4 == 0 {
+            killed.push(m.kill_and_restart_broker().await);
+            continue;
+        }
+        let platform = ((seed >> 4) % m.platforms.len() as u64) as usize;
         let which = ((seed >> 8) % m.platforms[platform].children.len() as u64) as usize;
         killed.push(m.kill_and_restart(platform, which).await);
     }
@@ -326,6 +345,7 @@ async fn race(o: &RaceOptions, market: &tokio::sync::Mutex<Market>) -> anyhow::R
         reads_idle,
         reads_during_race,
         killed: Vec::new(),
+        left_requested: 0,
     })
 }
 
@@ -346,7 +366,7 @@ async fn settle_and_check(o: &RaceOptions, market: Market, mut report: RaceRepor
         pools.push(market.pool(i).await?);
     }
     let settle = Instant::now();
-    let (held_reservations, ledgers_equal) = loop {
+    let (held_reservations, ledgers_equal, left_requested) = loop {
         let mut requested = 0i64;
         let mut held = 0i64;
         for pool in &pools {
@@ -358,15 +378,15 @@ async fn settle_and_check(o: &RaceOptions, market: Market, mut report: RaceRepor
         for pool in &pools {
             let (h, s): (i32, i32) = sqlx::query_as("SELECT held, sold FROM shop.ticket_types WHERE match_number = 1 AND category = 1").fetch_one(pool).await?;
             counts.push((h, s));
-            let d: String = sqlx::query_scalar("SELECT md5(string_agg(hold_id::text || status, ',' ORDER BY hold_id)) FROM shop.holds").fetch_one(pool).await?;
+            let d: String = sqlx::query_scalar("SELECT coalesce(md5(string_agg(hold_id::text || status, ',' ORDER BY hold_id)), '') FROM shop.holds").fetch_one(pool).await?;
             digests.push(d);
         }
         let equal = digests.windows(2).all(|w| w[0] == w[1]) && counts.windows(2).all(|w| w[0] == w[1]);
         if requested == 0 && equal && counts[0].0 as i64 == held {
-            break (held, true);
+            break (held, true, 0);
         }
         if settle.elapsed() > Duration::from_secs(120) {
-            break (held, equal);
+            break (held, equal, requested);
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     };
@@ -394,6 +414,7 @@ async fn settle_and_check(o: &RaceOptions, market: Market, mut report: RaceRepor
 
     report.oversell = oversell;
     report.ledgers_equal = ledgers_equal;
+    report.left_requested = left_requested;
     report.propagation_ms = propagation;
     report.peak_rss_mib = peak_rss_mib;
     Ok(report)

@@ -11,6 +11,7 @@ async fn a_short_hot_category_race_never_oversells() {
     report.print();
     assert_eq!(report.oversell, 0, "oversold");
     assert!(report.ledgers_equal, "ledgers diverged");
+    assert_eq!(report.left_requested, 0);
     assert_eq!(report.errors, 0);
     assert_eq!(report.requests, 150);
     assert!(report.granted <= 30);

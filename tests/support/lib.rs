@@ -25,8 +25,20 @@ pub fn database_admin_url() -> String {
     std::env::var("TEST_DATABASE_URL").unwrap_or_else(|_| "postgres://ticktak:ticktak@127.0.0.1:5432/postgres".into())
 }
 
+static BROKERS_OVERRIDE: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+/// The broker every helper uses: a process-wide override (a benchmark that
+/// runs its own broker), else `TEST_KAFKA_BROKERS`.
 pub fn brokers() -> String {
+    if let Some(b) = BROKERS_OVERRIDE.get() {
+        return b.clone();
+    }
     std::env::var("TEST_KAFKA_BROKERS").unwrap_or_else(|_| "127.0.0.1:19092".into())
+}
+
+/// Use `addr` as the broker from now on (once per process).
+pub fn override_brokers(addr: String) -> bool {
+    BROKERS_OVERRIDE.set(addr).is_ok()
 }
 
 /// A short unique name for this test's resources.
