@@ -2,7 +2,7 @@
 //!
 //!     ticktak-bench backlog [MESSAGES]
 //!     ticktak-bench race [--platforms P] [--capacity C] [--oversubscribe X]
-//!                        [--buyers N] [--rate R] [--with-reads] [--chaos SECONDS] [--naive] [--json FILE]
+//!                        [--buyers N] [--rate R] [--with-reads] [--chaos SECONDS [--chaos-broker]] [--naive] [--json FILE]
 //!
 //! `race` is closed-loop (N buyers, each sending its next request when the
 //! previous one is answered) unless `--rate` sets an open-loop arrival rate
@@ -39,6 +39,7 @@ async fn main() -> anyhow::Result<()> {
                 with_reads: args.iter().any(|a| a == "--with-reads"),
                 chaos_every_s: flag(&args, "--chaos", 0.0)?,
                 naive: args.iter().any(|a| a == "--naive"),
+                chaos_broker: args.iter().any(|a| a == "--chaos-broker"),
             };
             let report = race::run(&opts).await?;
             report.print();
@@ -55,7 +56,7 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
         _ => {
-            eprintln!("usage: ticktak-bench backlog [MESSAGES] | race [--platforms P] [--capacity C] [--oversubscribe X] [--buyers N] [--rate R] [--with-reads] [--chaos SECONDS] [--naive] [--json FILE]");
+            eprintln!("usage: ticktak-bench backlog [MESSAGES] | race [--platforms P] [--capacity C] [--oversubscribe X] [--buyers N] [--rate R] [--with-reads] [--chaos SECONDS [--chaos-broker]] [--naive] [--json FILE]");
             std::process::exit(2);
         }
     }

@@ -46,7 +46,7 @@ impl Broker {
     fn spawn(port: u16, dir: &std::path::Path) -> anyhow::Result<Child> {
         let bin = std::env::var("TANSU_BIN").unwrap_or_else(|_| "tansu".into());
         let url = format!("tcp://127.0.0.1:{port}");
-        Ok(tokio::process::Command::new(bin)
+        tokio::process::Command::new(bin)
             .current_dir(dir)
             .args(["broker", "--listener-url", &url, "--advertised-listener-url", &url])
             .args(["--storage-engine", "sqlite://tansu.db", "--kafka-cluster-id", "ticktak-bench"])
@@ -54,7 +54,7 @@ impl Broker {
             .stderr(std::process::Stdio::null())
             .kill_on_drop(true)
             .spawn()
-            .map_err(|e| anyhow::anyhow!("cannot start tansu (TANSU_BIN): {e}"))?)
+            .map_err(|e| anyhow::anyhow!("cannot start tansu (TANSU_BIN): {e}"))
     }
 
     async fn wait_listening(&self) -> anyhow::Result<()> {

@@ -29,6 +29,9 @@ pub struct RaceOptions {
     pub chaos_every_s: f64,
     /// Scenario 5: run the platforms with the naive course protocol.
     pub naive: bool,
+    /// With chaos: run an own broker with durable (sqlite) storage and kill
+    /// it too.
+    pub chaos_broker: bool,
 }
 
 #[derive(Debug, Default, Clone, Copy)]
@@ -186,7 +189,7 @@ pub async fn run(o: &RaceOptions) -> anyhow::Result<RaceReport> {
     let extra: &[(&str, &str)] = if o.naive { &[("SALES_PROTOCOL", "naive")] } else { &[] };
     // Chaos kills the broker too, so the run needs a broker of its own with
     // durable storage.
-    let broker = if o.chaos_every_s > 0.0 {
+    let broker = if o.chaos_every_s > 0.0 && o.chaos_broker {
         let b = crate::market::Broker::start().await?;
         anyhow::ensure!(ticktak_tests::override_brokers(format!("127.0.0.1:{}", b.port)), "broker already chosen");
         Some(b)
@@ -228,7 +231,7 @@ async fn chaos(market: Arc<tokio::sync::Mutex<Market>>, every_s: f64, done: Arc<
         seed ^= seed << 17;
         let mut m = market.lock().await;
         // One chance in four for the broker, else a random service.
-        if m.broker.is_some() && seed % 4 == 0 {
+        if m.broker.is_some() && seed.is_multiple_of(4) {
             killed.push(m.kill_and_restart_broker().await);
             continue;
         }
