@@ -23,4 +23,8 @@ export TICKTAK_BIN_DIR="$ROOT/target/debug"
 cd "$ROOT"
 # The end-to-end tests run the service binaries as processes.
 cargo build --bins
-cargo test --workspace --no-fail-fast "$@"
+status=0
+cargo test --workspace --all-targets --no-fail-fast "$@" 2>&1 | tee "$VAR/log/test-output.log" || status=$?
+# One closing line over every test binary.
+awk '/^test result:/ { p += $4; f += $6; i += $8 } END { printf "tests: %d passed, %d failed, %d skipped\n", p, f, i }' "$VAR/log/test-output.log"
+exit "$status"

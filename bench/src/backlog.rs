@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use ticktak_tests::log::{caught_up, generate, log_end, produce_all, reference_fold, reference_types};
+use ticktak_tests::log::{caught_up, generate, log_end, produce_all, read_back, reference_fold, reference_types};
 use ticktak_tests::process::{free_port, spawn, terminate, wait_ready};
 use ticktak_tests::{ensure_topics, masterlist_with_capacity, publish_masterlist, unique, PlatformEnv};
 
@@ -16,9 +16,14 @@ pub async fn run(n: usize) -> anyhow::Result<()> {
     publish_masterlist(&topics, &list).await;
 
     let produce_start = Instant::now();
-    let log = produce_all(&topics, generate(42, n, &list, &["a", "b", "c"])).await;
+    let generated = generate(42, n, &list, &["a", "b", "c"]);
+    produce_all(&topics, generated.clone()).await;
     let produce_secs = produce_start.elapsed().as_secs_f64();
     println!("produced {n} messages in {produce_secs:.1} s ({:.0} msg/s)", n as f64 / produce_secs);
+    // The reference folds the log as the broker holds it (read back), not
+    // the producer's delivery reports, which tansu does not always get right.
+    let log = read_back(&topics, &generated, env.settings(ticktak_kit::Service::Shop).kafka.partitions).await;
+    anyhow::ensure!(log.len() == n, "the log holds {} of {n} messages", log.len());
     let end = log_end(&log);
     let reference = reference_types(&reference_fold(&list, &log));
 

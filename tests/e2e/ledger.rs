@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use ticktak_tests::log::{caught_up, generate, log_end, produce_all, reference_fold, reference_types};
+use ticktak_tests::log::{caught_up, generate, log_end, produce_all, read_back, reference_fold, reference_types};
 use ticktak_tests::process::{free_port, metric, spawn, terminate, wait_ready};
 use ticktak_tests::*;
 
@@ -21,7 +21,10 @@ async fn three_platforms_fed_the_same_mixed_log_end_with_the_reference_ledger() 
         platforms.push(Platform::start(env.clone()).await);
     }
 
-    let log = produce_all(&topics, generate(7, 600, &list, &["a", "b", "c"])).await;
+    let generated = generate(7, 600, &list, &["a", "b", "c"]);
+    produce_all(&topics, generated.clone()).await;
+    let log = read_back(&topics, &generated, envs[0].settings(ticktak_kit::Service::Shop).kafka.partitions).await;
+    assert_eq!(log.len(), 600);
     let end = log_end(&log);
     let reference = reference_types(&reference_fold(&list, &log));
 
@@ -109,6 +112,7 @@ async fn killing_the_consumer_and_the_shop_mid_stream_loses_nothing_and_applies_
     let total = messages.len() as i64;
     let producing = tokio::spawn({
         let topics = topics.clone();
+        let messages = messages.clone();
         async move { produce_all(&topics, messages).await }
     });
 
@@ -129,7 +133,10 @@ async fn killing_the_consumer_and_the_shop_mid_stream_loses_nothing_and_applies_
     shop.wait().await.unwrap();
     shop = spawn("shop", &vars);
 
-    let log = producing.await.unwrap();
+    let reported = producing.await.unwrap();
+    // The reference is the fold of the log as the broker holds it.
+    let log = read_back(&topics, &messages, env.settings(ticktak_kit::Service::Shop).kafka.partitions).await;
+    assert_eq!(log.len(), reported.len(), "every produced message is in the log once");
     let end = log_end(&log);
     let reference = reference_types(&reference_fold(&list, &log));
     let done = eventually(Duration::from_secs(180), "everything applied", || async {

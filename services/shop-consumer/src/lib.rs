@@ -10,6 +10,7 @@
 
 pub mod decode;
 pub mod forward;
+pub mod gaps;
 pub mod pump;
 pub mod shop_client;
 

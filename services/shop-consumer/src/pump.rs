@@ -21,6 +21,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::decode;
 use crate::forward::DecisionForwarder;
+use crate::gaps::{GapTracker, Verdict};
 use crate::shop_client::ShopClient;
 
 const BATCH_MAX: usize = 1000;
@@ -34,6 +35,7 @@ pub struct Pump {
     pool: PgPool,
     /// `CONSUMER_START=beginning` (default) or `committed`.
     start_from_beginning: bool,
+    gaps: std::sync::Mutex<GapTracker>,
 }
 
 /// One gathered batch, owned (no borrowed Kafka messages across awaits).
@@ -44,6 +46,8 @@ struct Batch {
     invalid: Vec<Invalid>,
     /// Next offset to commit per (topic, partition).
     next: HashMap<(String, i32), i64>,
+    /// Partitions to rewind once this batch is delivered.
+    rewind: std::collections::HashSet<(String, i32)>,
     len: usize,
 }
 
@@ -58,7 +62,7 @@ struct Invalid {
 impl Pump {
     pub fn new(settings: Settings, group: String, shop: ShopClient, forward: Option<DecisionForwarder>, pool: PgPool) -> Self {
         let start_from_beginning = ticktak_kit::config::Env::process().string("CONSUMER_START", "beginning") != "committed";
-        Self { settings, group, shop, forward, pool, start_from_beginning }
+        Self { settings, group, shop, forward, pool, start_from_beginning, gaps: Default::default() }
     }
 
     pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
@@ -99,10 +103,14 @@ impl Pump {
             if !self.deliver(&batch, &shutdown).await {
                 break; // shutdown before the shop acknowledged: do not commit
             }
+            Self::rewind(&consumer, &batch.rewind).await;
             let mut tpl = TopicPartitionList::new();
             for ((topic, partition), next) in &batch.next {
                 tpl.add_partition_offset(topic, *partition, Offset::Offset(*next))?;
                 committed.insert((topic.clone(), *partition), *next);
+            }
+            if tpl.count() == 0 {
+                continue;
             }
             if let Err(e) = consumer.commit(&tpl, CommitMode::Async) {
                 tracing::warn!(error = %e, "offset commit failed; the shop's offsets keep the apply exactly-once");
@@ -136,26 +144,46 @@ impl Pump {
     async fn assign_all(&self, consumer: &Arc<StreamConsumer>) -> anyhow::Result<()> {
         let c = consumer.clone();
         let topics = vec![self.settings.topics.masterlist.clone(), self.settings.topics.sales.clone()];
-        let start = if self.start_from_beginning { Offset::Beginning } else { Offset::Stored };
-        tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
+        // Offset 0, not `Beginning`: tansu answers offset look-ups wrongly
+        // (it reported a high watermark of 1 after 200 messages), so the
+        // start is named, and the gap tracker expects it.
+        let start = if self.start_from_beginning { Offset::Offset(0) } else { Offset::Stored };
+        let assigned = tokio::task::spawn_blocking(move || -> anyhow::Result<Vec<(String, i32)>> {
             let mut tpl = TopicPartitionList::new();
+            let mut assigned = Vec::new();
             for topic in &topics {
                 let md = c.fetch_metadata(Some(topic), Duration::from_secs(10))?;
                 for t in md.topics() {
                     for p in t.partitions() {
                         tpl.add_partition_offset(topic, p.id(), start)?;
+                        assigned.push((topic.clone(), p.id()));
                     }
                 }
             }
             c.assign(&tpl).context("cannot assign partitions")?;
-            Ok(())
+            Ok(assigned)
         })
         .await??;
+        if self.start_from_beginning {
+            let mut gaps = self.gaps.lock().expect("gap tracker");
+            for (topic, partition) in assigned {
+                gaps.expect_from(&topic, partition, 0);
+            }
+        }
         Ok(())
     }
 
     fn add(&self, batch: &mut Batch, m: &BorrowedMessage<'_>) {
         let topic = m.topic().to_string();
+        batch.len += 1;
+        match self.gaps.lock().expect("gap tracker").check(&topic, m.partition(), m.offset()) {
+            Verdict::Take => {}
+            Verdict::Skip => return,
+            Verdict::Rewind => {
+                batch.rewind.insert((topic, m.partition()));
+                return;
+            }
+        }
         let reason = if topic == self.settings.topics.masterlist {
             let (entry, reason) = decode::masterlist(m);
             batch.masterlist.messages.push(entry);
@@ -178,7 +206,18 @@ impl Pump {
         }
         metrics::counter!("consumer_messages_total", "topic" => topic_label(&self.settings, &topic)).increment(1);
         batch.next.insert((topic, m.partition()), m.offset() + 1);
-        batch.len += 1;
+    }
+
+    /// Seek the partitions where the broker skipped records back to their
+    /// beginning (see `gaps`).
+    async fn rewind(consumer: &Arc<StreamConsumer>, partitions: &std::collections::HashSet<(String, i32)>) {
+        for (topic, partition) in partitions {
+            let (c, t, p) = (consumer.clone(), topic.clone(), *partition);
+            let sought = tokio::task::spawn_blocking(move || c.seek(&t, p, Offset::Offset(0), Duration::from_secs(5))).await;
+            if !matches!(sought, Ok(Ok(()))) {
+                tracing::warn!(topic, partition, "rewind failed; the gap will be seen again");
+            }
+        }
     }
 
     /// Hand the batch to the shop, retrying until it acknowledges. Returns
@@ -266,7 +305,7 @@ impl Pump {
         }
         let mut tpl = TopicPartitionList::new();
         for p in ends.keys() {
-            tpl.add_partition_offset(&topic, *p, Offset::Beginning)?;
+            tpl.add_partition_offset(&topic, *p, Offset::Offset(0))?;
         }
         consumer.assign(&tpl)?;
         let mut pending: HashMap<i32, i64> = ends.clone();
