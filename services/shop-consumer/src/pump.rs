@@ -1,7 +1,7 @@
 //! The consume → apply → commit loop.
 //!
-//! 1. At start, read the master-list topic up to its end (decisions depend
-//!    on capacity, so no sale is applied before the list is known).
+//! 1. At start, read the master-list topic to its end (decisions depend on
+//!    capacity, so no sale is applied before the list is known).
 //! 2. Then follow both topics with the platform's consumer group: gather a
 //!    batch (up to `BATCH_MAX` messages or `LINGER`), hand it to the shop,
 //!    retry until the shop acknowledges, and only then commit the offsets.
@@ -26,6 +26,8 @@ use crate::shop_client::ShopClient;
 
 const BATCH_MAX: usize = 1000;
 const LINGER: Duration = Duration::from_millis(2);
+/// The master list is read to its end, known when nothing arrives for this long.
+const MASTERLIST_IDLE: Duration = Duration::from_millis(1500);
 
 pub struct Pump {
     settings: Settings,
@@ -281,57 +283,40 @@ impl Pump {
     async fn catch_up_masterlist(&self, shutdown: &CancellationToken) -> anyhow::Result<bool> {
         let topic = self.settings.topics.masterlist.clone();
         let consumer = Arc::new(ticktak_kit::kafka::consumer(&self.settings.kafka, &self.group)?);
-        let ends = {
+        let partitions = {
             let consumer = consumer.clone();
             let topic = topic.clone();
-            tokio::task::spawn_blocking(move || -> anyhow::Result<HashMap<i32, i64>> {
+            tokio::task::spawn_blocking(move || -> anyhow::Result<Vec<i32>> {
                 let md = consumer.fetch_metadata(Some(&topic), Duration::from_secs(10))?;
-                let mut ends = HashMap::new();
-                for t in md.topics() {
-                    for p in t.partitions() {
-                        let (low, high) = consumer.fetch_watermarks(&topic, p.id(), Duration::from_secs(10))?;
-                        if high > low {
-                            ends.insert(p.id(), high);
-                        }
-                    }
-                }
-                Ok(ends)
+                Ok(md.topics().iter().flat_map(|t| t.partitions().iter().map(|p| p.id())).collect())
             })
             .await??
         };
-        if ends.is_empty() {
-            tracing::info!("master list is empty so far");
-            return Ok(true);
-        }
         let mut tpl = TopicPartitionList::new();
-        for p in ends.keys() {
+        for p in &partitions {
             tpl.add_partition_offset(&topic, *p, Offset::Offset(0))?;
         }
         consumer.assign(&tpl)?;
-        let mut pending: HashMap<i32, i64> = ends.clone();
+        // The end of the topic is where nothing more arrives for a while:
+        // tansu's high watermarks cannot be trusted (see `assign_all`).
         let mut total = 0usize;
-        while !pending.is_empty() {
+        loop {
             let mut batch = Batch::default();
             let first = tokio::select! {
                 _ = shutdown.cancelled() => return Ok(false),
-                m = consumer.recv() => m,
-            };
-            let mut take = |batch: &mut Batch, m: &BorrowedMessage<'_>| {
-                if pending.get(&m.partition()).is_some_and(|end| m.offset() + 1 >= *end) {
-                    pending.remove(&m.partition());
-                }
-                self.add(batch, m);
+                m = tokio::time::timeout(MASTERLIST_IDLE, consumer.recv()) => m,
             };
             match first {
-                Ok(m) => take(&mut batch, &m),
-                Err(e) => {
+                Err(_) => break,
+                Ok(Ok(m)) => self.add(&mut batch, &m),
+                Ok(Err(e)) => {
                     tracing::warn!(error = %e, "consume error");
                     continue;
                 }
             }
             while batch.len < BATCH_MAX {
                 match tokio::time::timeout(LINGER, consumer.recv()).await {
-                    Ok(Ok(m)) => take(&mut batch, &m),
+                    Ok(Ok(m)) => self.add(&mut batch, &m),
                     _ => break,
                 }
             }
@@ -339,6 +324,7 @@ impl Pump {
             if !self.deliver(&batch, shutdown).await {
                 return Ok(false);
             }
+            Self::rewind(&consumer, &batch.rewind).await;
         }
         tracing::info!(messages = total, "master list read");
         Ok(true)

@@ -342,11 +342,15 @@ pub async fn hold(pool: &PgPool, id: HoldId) -> sqlx::Result<Option<HoldView>> {
     Ok(row.map(|r| view(id, &hold_of_row(&r), r.get("origin"))))
 }
 
+/// The whole ledger, read in one consistent snapshot (counters, holds and
+/// offsets all as of the same committed batch).
 pub async fn snapshot(pool: &PgPool) -> sqlx::Result<LedgerSnapshot> {
+    let mut tx = pool.begin().await?;
+    sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY").execute(&mut *tx).await?;
     let rows = sqlx::query(
         "SELECT match_number, category, capacity, held, sold, anonymous_held, anomalies FROM ticket_types ORDER BY match_number, category",
     )
-    .fetch_all(pool)
+    .fetch_all(&mut *tx)
     .await?;
     let types = rows
         .iter()
@@ -370,13 +374,14 @@ pub async fn snapshot(pool: &PgPool) -> sqlx::Result<LedgerSnapshot> {
            coalesce((SELECT string_agg(format('%s:%s-%s:%s:%s', hold_id, match_number, category, quantity, status), ',' ORDER BY hold_id) FROM holds), '') \
          ) AS digest, (SELECT count(*) FROM holds) AS holds",
     )
-    .fetch_one(pool)
+    .fetch_one(&mut *tx)
     .await?;
     let offsets = sqlx::query("SELECT topic, partition, last_offset FROM applied_offsets ORDER BY topic, partition")
-        .fetch_all(pool)
+        .fetch_all(&mut *tx)
         .await?
         .iter()
         .map(|r| AppliedOffset { topic: r.get("topic"), partition: r.get("partition"), last_offset: r.get("last_offset") })
         .collect();
+    tx.commit().await?;
     Ok(LedgerSnapshot { digest: row.get("digest"), holds: row.get("holds"), types, offsets })
 }
