@@ -49,10 +49,6 @@ pub enum Status {
 }
 
 impl TicketCounts {
-    pub fn new(capacity: u32) -> Self {
-        Self { capacity, ..Self::default() }
-    }
-
     /// Tickets that a new hold may still take.
     pub fn sellable(&self) -> u32 {
         self.capacity.saturating_sub(self.sold.saturating_add(self.held))
@@ -102,15 +98,6 @@ pub struct Hold {
     pub ticket_type: TicketType,
     pub quantity: Quantity,
     pub status: HoldStatus,
-}
-
-impl Hold {
-    pub fn decision(&self) -> Decision {
-        match self.status {
-            HoldStatus::Rejected => Decision::Rejected,
-            _ => Decision::Granted,
-        }
-    }
 }
 
 /// One ticket line of a sales message, ready for the rule.

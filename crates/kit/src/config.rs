@@ -199,6 +199,16 @@ impl Settings {
         })
     }
 
+    /// Where another service of this platform listens: its `*_URL` variable
+    /// (e.g. `SHOP_URL`), else its port on this machine.
+    pub fn peer_url(&self, peer: Service, env: &Env<'_>) -> Result<String, ConfigError> {
+        let var = format!("{}_URL", peer.schema().to_ascii_uppercase());
+        match env.get(&var) {
+            Some(url) => Ok(url),
+            None => Ok(format!("http://127.0.0.1:{}", Self::port_of(peer, self.port_offset, env)?)),
+        }
+    }
+
     /// The port of any service of this platform: its `*_PORT` variable or its
     /// base port, plus `PORT_OFFSET`.
     pub fn port_of(service: Service, offset: u16, env: &Env<'_>) -> Result<u16, ConfigError> {
@@ -237,6 +247,14 @@ mod tests {
         assert_eq!(s.port, 3160);
         assert!(s.database_url.ends_with("/ticktak_b"));
         assert_eq!(Settings::port_of(Service::Shop, 100, &e).unwrap(), 3100);
+    }
+
+    #[test]
+    fn peers_are_found_by_url_variable_or_shifted_port() {
+        let e = env(&[("PORT_OFFSET", "100"), ("SHOP_URL", "http://shop:3000")]);
+        let s = Settings::from(Service::ShopConsumer, &e).unwrap();
+        assert_eq!(s.peer_url(Service::Shop, &e).unwrap(), "http://shop:3000");
+        assert_eq!(s.peer_url(Service::Reservations, &e).unwrap(), "http://127.0.0.1:3120");
     }
 
     #[test]

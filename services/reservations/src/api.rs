@@ -182,16 +182,7 @@ async fn reserve(s: &AppState, buyer: &str, tt: TicketType, q: Quantity) -> ApiR
     if s.config.naive {
         return reserve_naive(s, buyer, tt, q, price, category.sellable).await;
     }
-    let r = Reservation {
-        id: Uuid::now_v7(),
-        buyer_id: buyer.to_string(),
-        ticket_type: tt,
-        quantity: q,
-        unit_price: price,
-        status: Status::Requested,
-        expires_at: None,
-        created_at: Utc::now(),
-    };
+    let r = Reservation::new(buyer, tt, q, price, Status::Requested, None);
     let decided = s.waiters.register(r.id);
     let inserted = store::insert_new(&s.pool, &s.origin, &r).await;
     if let Err(e) = inserted {
@@ -227,16 +218,8 @@ async fn reserve_naive(s: &AppState, buyer: &str, tt: TicketType, q: Quantity, p
             false
         }
     };
-    let r = Reservation {
-        id: Uuid::now_v7(),
-        buyer_id: buyer.to_string(),
-        ticket_type: tt,
-        quantity: q,
-        unit_price: price,
-        status: if granted { Status::Held } else { Status::Rejected },
-        expires_at: granted.then(|| Utc::now() + s.config.hold_ttl),
-        created_at: Utc::now(),
-    };
+    let status = if granted { Status::Held } else { Status::Rejected };
+    let r = Reservation::new(buyer, tt, q, price, status, granted.then(|| Utc::now() + s.config.hold_ttl));
     if !granted {
         return Ok((StatusCode::CONFLICT, serde_json::to_value(ReservationView { id: None, ..ReservationView::of(&r) }).expect("serialises")));
     }
@@ -286,12 +269,11 @@ pub async fn cancel(State(s): State<AppState>, Caller(caller): Caller, Path(id):
     };
     match r.status {
         Status::Held => {
-            store::set_status(&mut tx, id, Status::Cancelled).await?;
-            store::enqueue(&mut tx, &s.origin, &r, Action::TicketCancelled).await?;
+            let cancelled = store::transition(&mut tx, &s.origin, &r, Status::Cancelled, Action::TicketCancelled).await?;
             tx.commit().await?;
             s.outbox_ready.notify_one();
             metrics::counter!("reservations_cancelled_total").increment(1);
-            Ok(Json(ReservationView::of(&Reservation { status: Status::Cancelled, ..r })))
+            Ok(Json(ReservationView::of(&cancelled)))
         }
         Status::Cancelled => Ok(Json(ReservationView::of(&r))),
         Status::Requested => Err(ApiError::Conflict("the reservation is still being decided; try again in a moment".into())),

@@ -40,10 +40,7 @@ impl ReservationConfig {
         if !(10..=60_000).contains(&sweep) {
             return Err(env.error("SWEEP_INTERVAL_MS", "must be between 10 and 60000"));
         }
-        let shop_url = match env.get("SHOP_URL") {
-            Some(url) => url,
-            None => format!("http://127.0.0.1:{}", Settings::port_of(Service::Shop, settings.port_offset, env)?),
-        };
+        let shop_url = settings.peer_url(Service::Shop, env)?;
         let naive = match env.string("SALES_PROTOCOL", "ledger").as_str() {
             "ledger" => false,
             "naive" => true,

@@ -14,7 +14,7 @@ use ticktak_kit::http::{Json, Path};
 use ticktak_kit::{ApiError, ApiResult};
 
 use crate::api::ReservationView;
-use crate::store::{self, Reservation, Status};
+use crate::store::{self, Status};
 use crate::AppState;
 
 pub fn router() -> Router<AppState> {
@@ -29,17 +29,15 @@ async fn confirm(State(s): State<AppState>, Path(id): Path<String>) -> ApiResult
     let r = store::lock(&mut tx, id).await?.ok_or_else(|| ApiError::NotFound("no such reservation".into()))?;
     match r.status {
         Status::Held if r.expires_at.is_some_and(|t| t > chrono::Utc::now()) => {
-            store::set_status(&mut tx, id, Status::Confirmed).await?;
-            store::enqueue(&mut tx, &s.origin, &r, Action::TicketReserved).await?;
+            let confirmed = store::transition(&mut tx, &s.origin, &r, Status::Confirmed, Action::TicketReserved).await?;
             tx.commit().await?;
             s.outbox_ready.notify_one();
             metrics::counter!("reservations_confirmed_total").increment(1);
-            Ok(Json(ReservationView::of(&Reservation { status: Status::Confirmed, ..r })))
+            Ok(Json(ReservationView::of(&confirmed)))
         }
         Status::Held => {
             // Time is up but the sweeper has not run yet: expire it now.
-            store::set_status(&mut tx, id, Status::Expired).await?;
-            store::enqueue(&mut tx, &s.origin, &r, Action::TicketCancelled).await?;
+            store::transition(&mut tx, &s.origin, &r, Status::Expired, Action::TicketCancelled).await?;
             tx.commit().await?;
             s.outbox_ready.notify_one();
             Err(ApiError::Conflict("the hold has expired".into()))

@@ -56,6 +56,22 @@ pub struct Reservation {
     pub created_at: DateTime<Utc>,
 }
 
+impl Reservation {
+    /// A new reservation of `buyer`, created now.
+    pub fn new(buyer: &str, ticket_type: TicketType, quantity: Quantity, unit_price: Price, status: Status, expires_at: Option<DateTime<Utc>>) -> Self {
+        Self {
+            id: Uuid::now_v7(),
+            buyer_id: buyer.to_string(),
+            ticket_type,
+            quantity,
+            unit_price,
+            status,
+            expires_at,
+            created_at: Utc::now(),
+        }
+    }
+}
+
 const COLUMNS: &str = "id, buyer_id, match_number, category, quantity, unit_price, status, expires_at, created_at";
 
 fn from_row(r: &PgRow) -> Reservation {
@@ -163,13 +179,22 @@ pub async fn list_for(pool: &PgPool, buyer: &str, limit: i64) -> sqlx::Result<Ve
     Ok(rows.iter().map(from_row).collect())
 }
 
-pub async fn set_status(tx: &mut Transaction<'_, Postgres>, id: Uuid, status: Status) -> sqlx::Result<()> {
+/// Move a locked reservation to `status` and queue the sales message that
+/// tells the market (`TICKET_RESERVED` or `TICKET_CANCELLED`).
+pub async fn transition(
+    tx: &mut Transaction<'_, Postgres>,
+    origin: &Origin,
+    r: &Reservation,
+    status: Status,
+    action: Action,
+) -> sqlx::Result<Reservation> {
     sqlx::query("UPDATE reservations SET status = $2, updated_at = now() WHERE id = $1")
-        .bind(id)
+        .bind(r.id)
         .bind(status.as_str())
         .execute(&mut **tx)
         .await?;
-    Ok(())
+    enqueue(tx, origin, r, action).await?;
+    Ok(Reservation { status, ..r.clone() })
 }
 
 /// Record the log's decisions on requested reservations; returns those that

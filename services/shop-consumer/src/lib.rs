@@ -22,16 +22,6 @@ use tokio_util::sync::CancellationToken;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/shop_consumer");
 
-/// Where the shop listens: `SHOP_URL`, else the platform's shop port.
-pub fn shop_url(settings: &Settings) -> anyhow::Result<String> {
-    let env = ticktak_kit::config::Env::process();
-    if let Some(url) = env.get("SHOP_URL") {
-        return Ok(url);
-    }
-    let port = Settings::port_of(Service::Shop, settings.port_offset, &env)?;
-    Ok(format!("http://127.0.0.1:{port}"))
-}
-
 /// The platform's consumer group: `CONSUMER_GROUP`, else
 /// `ticktak-{PLATFORM_ID}-shop-consumer.{sales topic}`. Every platform needs
 /// its own group so that every platform sees every message.
@@ -41,20 +31,10 @@ pub fn consumer_group(settings: &Settings) -> String {
         .unwrap_or_else(|| format!("ticktak-{}-shop-consumer.{}", settings.platform_id, settings.topics.sales))
 }
 
-/// Where the reservations service listens: `RESERVATIONS_URL`, else the
-/// platform's reservations port.
-pub fn reservations_url(settings: &Settings) -> anyhow::Result<String> {
-    let env = ticktak_kit::config::Env::process();
-    if let Some(url) = env.get("RESERVATIONS_URL") {
-        return Ok(url);
-    }
-    let port = Settings::port_of(Service::Reservations, settings.port_offset, &env)?;
-    Ok(format!("http://127.0.0.1:{port}"))
-}
-
 pub async fn start(settings: Settings, shutdown: CancellationToken) -> anyhow::Result<Running> {
-    let shop = shop_url(&settings)?;
-    let reservations = reservations_url(&settings)?;
+    let env = ticktak_kit::config::Env::process();
+    let shop = settings.peer_url(Service::Shop, &env)?;
+    let reservations = settings.peer_url(Service::Reservations, &env)?;
     start_with(settings, shop, Some(reservations), shutdown).await
 }
 
