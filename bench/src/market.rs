@@ -123,8 +123,14 @@ impl Market {
         let http = reqwest::Client::new();
         for p in &platforms {
             ticktak_tests::eventually(Duration::from_secs(60), "master list on every platform", || async {
-                let a: serde_json::Value =
-                    http.get(format!("{}/api/matches/1/availability", p.shop_url)).send().await.ok()?.json().await.ok()?;
+                let a: serde_json::Value = http
+                    .get(format!("{}/api/matches/1/availability", p.shop_url))
+                    .send()
+                    .await
+                    .ok()?
+                    .json()
+                    .await
+                    .ok()?;
                 (a["categories"][0]["capacity"] == capacity).then_some(())
             })
             .await;

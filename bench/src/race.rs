@@ -107,16 +107,41 @@ impl RaceReport {
             ("requests (1 ticket each)", self.requests.to_string()),
             ("buyers / connections", self.buyers.to_string()),
             ("duration", format!("{:.1} s", self.duration_s)),
-            ("granted / rejected by log / fast sold-out / 202 / errors", format!("{} / {} / {} / {} / {}", self.granted, self.rejected_by_log, self.rejected_fast, self.pending_at_answer, self.errors)),
+            (
+                "granted / rejected by log / fast sold-out / 202 / errors",
+                format!(
+                    "{} / {} / {} / {} / {}",
+                    self.granted, self.rejected_by_log, self.rejected_fast, self.pending_at_answer, self.errors
+                ),
+            ),
             ("decided holds/s through the log", format!("{:.0}", self.decided_per_s)),
             ("granted holds/s (whole run)", format!("{:.0}", self.granted_per_s)),
-            ("granted holds/s until sold out", format!("{:.0} (in {:.1} s)", self.granted_per_s_while_granting, self.granting_phase_s)),
-            ("POST latency p50 / p90 / p99 / p99.9 / max", format!("{:.1} / {:.1} / {:.1} / {:.1} / {:.1} ms", self.latency_ms.p50, self.latency_ms.p90, self.latency_ms.p99, self.latency_ms.p999, self.latency_ms.max)),
-            ("propagation a → b p50 / p99", self.propagation_ms.map(|(a, b)| format!("{a:.1} / {b:.1} ms")).unwrap_or_else(|| "n/a".into())),
+            (
+                "granted holds/s until sold out",
+                format!("{:.0} (in {:.1} s)", self.granted_per_s_while_granting, self.granting_phase_s),
+            ),
+            (
+                "POST latency p50 / p90 / p99 / p99.9 / max",
+                format!(
+                    "{:.1} / {:.1} / {:.1} / {:.1} / {:.1} ms",
+                    self.latency_ms.p50,
+                    self.latency_ms.p90,
+                    self.latency_ms.p99,
+                    self.latency_ms.p999,
+                    self.latency_ms.max
+                ),
+            ),
+            (
+                "propagation a → b p50 / p99",
+                self.propagation_ms.map(|(a, b)| format!("{a:.1} / {b:.1} ms")).unwrap_or_else(|| "n/a".into()),
+            ),
             ("oversell (market-wide)", self.oversell.to_string()),
             ("ledgers equal on every platform", self.ledgers_equal.to_string()),
             ("reservations left REQUESTED after settling", self.left_requested.to_string()),
-            ("peak RSS max per service", format!("{:.1} MiB", self.peak_rss_mib.iter().map(|(_, m)| *m).fold(0.0, f64::max))),
+            (
+                "peak RSS max per service",
+                format!("{:.1} MiB", self.peak_rss_mib.iter().map(|(_, m)| *m).fold(0.0, f64::max)),
+            ),
         ];
         for (k, v) in rows {
             println!("| {k} | {v} |");
@@ -126,7 +151,10 @@ impl RaceReport {
         }
         let cpu: Vec<String> = self.cpu_s.iter().map(|(n, s)| format!("{n} {s:.1}")).collect();
         println!("| CPU seconds during the run | {} |", cpu.join(", "));
-        for (label, r) in [("availability reads, idle", &self.reads_idle), ("availability reads, during the race", &self.reads_during_race)] {
+        for (label, r) in [
+            ("availability reads, idle", &self.reads_idle),
+            ("availability reads, during the race", &self.reads_during_race),
+        ] {
             if let Some(r) = r {
                 println!("| {label} | {:.0} req/s, p99 {:.2} ms |", r.requests_per_s, r.p99_ms);
             }
@@ -254,7 +282,9 @@ async fn race(o: &RaceOptions, market: &tokio::sync::Mutex<Market>) -> anyhow::R
     let shared = Arc::new(Shared {
         http: reqwest::Client::builder().pool_max_idle_per_host(o.buyers).timeout(Duration::from_secs(30)).build()?,
         urls,
-        tokens: (0..o.buyers).map(|b| keys.mint(&format!("bench-buyer-{b}"), Role::Buyer, Duration::from_secs(7200))).collect(),
+        tokens: (0..o.buyers)
+            .map(|b| keys.mint(&format!("bench-buyer-{b}"), Role::Buyer, Duration::from_secs(7200)))
+            .collect(),
         histogram: Mutex::new(Histogram::new_with_bounds(1, 120_000_000, 3)?),
         tally: Mutex::new(Tally::default()),
         granted: AtomicUsize::new(0),
@@ -311,8 +341,11 @@ async fn race(o: &RaceOptions, market: &tokio::sync::Mutex<Market>) -> anyhow::R
         Some(t) => Some(t.await??),
         None => None,
     };
-    let cpu_s: Vec<(String, f64)> =
-        cpu_snapshot(&*market.lock().await).into_iter().zip(cpu_before).map(|((name, after), (_, before))| (name, after - before)).collect();
+    let cpu_s: Vec<(String, f64)> = cpu_snapshot(&*market.lock().await)
+        .into_iter()
+        .zip(cpu_before)
+        .map(|((name, after), (_, before))| (name, after - before))
+        .collect();
     let tally = *shared.tally.lock().expect("lock");
     let granting = shared.sold_out_at.lock().expect("lock").map(|t| (t - start).as_secs_f64()).unwrap_or(duration);
 
@@ -323,7 +356,11 @@ async fn race(o: &RaceOptions, market: &tokio::sync::Mutex<Market>) -> anyhow::R
         mode: format!(
             "{}{}",
             if o.naive { "NAIVE course protocol, " } else { "" },
-            if o.rate > 0.0 { format!("open loop at {} req/s", o.rate) } else { format!("closed loop, {} buyers", o.buyers) }
+            if o.rate > 0.0 {
+                format!("open loop at {} req/s", o.rate)
+            } else {
+                format!("closed loop, {} buyers", o.buyers)
+            }
         ),
         platforms: o.platforms,
         capacity: o.capacity,
@@ -339,7 +376,13 @@ async fn race(o: &RaceOptions, market: &tokio::sync::Mutex<Market>) -> anyhow::R
         granted_per_s: tally.granted as f64 / duration,
         granting_phase_s: granting,
         granted_per_s_while_granting: tally.granted as f64 / granting,
-        latency_ms: Percentiles { p50: ms(0.5), p90: ms(0.9), p99: ms(0.99), p999: ms(0.999), max: h.max() as f64 / 1000.0 },
+        latency_ms: Percentiles {
+            p50: ms(0.5),
+            p90: ms(0.9),
+            p99: ms(0.99),
+            p999: ms(0.999),
+            max: h.max() as f64 / 1000.0,
+        },
         propagation_ms: None,
         oversell: 0,
         ledgers_equal: false,
@@ -373,15 +416,29 @@ async fn settle_and_check(o: &RaceOptions, market: Market, mut report: RaceRepor
         let mut requested = 0i64;
         let mut held = 0i64;
         for pool in &pools {
-            requested += sqlx::query_scalar::<_, i64>("SELECT count(*) FROM reservations.reservations WHERE status = 'REQUESTED'").fetch_one(pool).await?;
-            held += sqlx::query_scalar::<_, i64>("SELECT count(*) FROM reservations.reservations WHERE status = 'HELD'").fetch_one(pool).await?;
+            requested += sqlx::query_scalar::<_, i64>(
+                "SELECT count(*) FROM reservations.reservations WHERE status = 'REQUESTED'",
+            )
+            .fetch_one(pool)
+            .await?;
+            held +=
+                sqlx::query_scalar::<_, i64>("SELECT count(*) FROM reservations.reservations WHERE status = 'HELD'")
+                    .fetch_one(pool)
+                    .await?;
         }
         let mut digests = Vec::new();
         let mut counts = Vec::new();
         for pool in &pools {
-            let (h, s): (i32, i32) = sqlx::query_as("SELECT held, sold FROM shop.ticket_types WHERE match_number = 1 AND category = 1").fetch_one(pool).await?;
+            let (h, s): (i32, i32) =
+                sqlx::query_as("SELECT held, sold FROM shop.ticket_types WHERE match_number = 1 AND category = 1")
+                    .fetch_one(pool)
+                    .await?;
             counts.push((h, s));
-            let d: String = sqlx::query_scalar("SELECT coalesce(md5(string_agg(hold_id::text || status, ',' ORDER BY hold_id)), '') FROM shop.holds").fetch_one(pool).await?;
+            let d: String = sqlx::query_scalar(
+                "SELECT coalesce(md5(string_agg(hold_id::text || status, ',' ORDER BY hold_id)), '') FROM shop.holds",
+            )
+            .fetch_one(pool)
+            .await?;
             digests.push(d);
         }
         let equal = digests.windows(2).all(|w| w[0] == w[1]) && counts.windows(2).all(|w| w[0] == w[1]);
@@ -395,7 +452,10 @@ async fn settle_and_check(o: &RaceOptions, market: Market, mut report: RaceRepor
     };
     let mut oversell = (held_reservations - i64::from(o.capacity)).max(0);
     for pool in &pools {
-        let (h, s): (i32, i32) = sqlx::query_as("SELECT held, sold FROM shop.ticket_types WHERE match_number = 1 AND category = 1").fetch_one(pool).await?;
+        let (h, s): (i32, i32) =
+            sqlx::query_as("SELECT held, sold FROM shop.ticket_types WHERE match_number = 1 AND category = 1")
+                .fetch_one(pool)
+                .await?;
         oversell = oversell.max(i64::from(h + s) - i64::from(o.capacity));
     }
     let propagation = if pools.len() > 1 {

@@ -5,9 +5,19 @@ use ticktak_bench::race::{run, RaceOptions};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_short_hot_category_race_never_oversells() {
-    let report = run(&RaceOptions { platforms: 2, capacity: 30, oversubscribe: 5, buyers: 16, rate: 0.0, with_reads: false, chaos_every_s: 0.0, naive: false, chaos_broker: false })
-        .await
-        .expect("the race runs");
+    let report = run(&RaceOptions {
+        platforms: 2,
+        capacity: 30,
+        oversubscribe: 5,
+        buyers: 16,
+        rate: 0.0,
+        with_reads: false,
+        chaos_every_s: 0.0,
+        naive: false,
+        chaos_broker: false,
+    })
+    .await
+    .expect("the race runs");
     report.print();
     assert_eq!(report.oversell, 0, "oversold");
     assert!(report.ledgers_equal, "ledgers diverged");

@@ -38,11 +38,8 @@ async fn malformed_settings_exit_2_with_one_line_naming_the_variable() {
 
 #[tokio::test]
 async fn an_unreachable_database_is_one_clear_error_not_a_panic() {
-    let (code, stderr) = run_with(
-        "shop",
-        &[("DATABASE_URL", "postgres://nobody:nothing@127.0.0.1:1/none"), ("SHOP_PORT", "0")],
-    )
-    .await;
+    let (code, stderr) =
+        run_with("shop", &[("DATABASE_URL", "postgres://nobody:nothing@127.0.0.1:1/none"), ("SHOP_PORT", "0")]).await;
     assert_eq!(code, Some(1), "{stderr}");
     assert!(stderr.contains("cannot connect to Postgres"), "{stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");

@@ -17,7 +17,12 @@ fn every_sale_body_we_produce_passes_the_strict_course_schema() {
             for c in 1..=3 {
                 for q in 1..=2 {
                     let tt = TicketType::new(MatchNumber::new(m).unwrap(), Category::new(c).unwrap());
-                    let sale = SaleMessage::single(action, tt, Quantity::new(q).unwrap(), Price::new(prices[c as usize - 1]).unwrap());
+                    let sale = SaleMessage::single(
+                        action,
+                        tt,
+                        Quantity::new(q).unwrap(),
+                        Price::new(prices[c as usize - 1]).unwrap(),
+                    );
                     let body: serde_json::Value = serde_json::from_slice(&sale.to_json()).unwrap();
                     let errors: Vec<String> = v.iter_errors(&body).map(|e| e.to_string()).collect();
                     assert!(errors.is_empty(), "{body}: {errors:?}");

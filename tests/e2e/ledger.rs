@@ -101,7 +101,11 @@ async fn killing_the_consumer_and_the_shop_mid_stream_loses_nothing_and_applies_
     let consumer_url = format!("http://127.0.0.1:{consumer_port}");
     let vars = with(
         &env.vars(),
-        &[("SHOP_PORT", shop_port.to_string()), ("SHOP_CONSUMER_PORT", consumer_port.to_string()), ("SHOP_URL", shop_url.clone())],
+        &[
+            ("SHOP_PORT", shop_port.to_string()),
+            ("SHOP_CONSUMER_PORT", consumer_port.to_string()),
+            ("SHOP_URL", shop_url.clone()),
+        ],
     );
     let mut shop = spawn("shop", &vars);
     wait_ready(&format!("{shop_url}/ready")).await;

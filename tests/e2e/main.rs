@@ -2,9 +2,9 @@
 //! both). Every test uses its own databases, topic names and consumer groups.
 
 mod config;
-mod masterlist;
 mod interop;
 mod ledger;
+mod masterlist;
 mod reservations;
-mod shop_api;
 mod services;
+mod shop_api;

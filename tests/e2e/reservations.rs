@@ -17,7 +17,12 @@ async fn decided(p: &Platform, buyer: &str, id: &str) -> serde_json::Value {
 }
 
 /// Counters of one ticket type on one platform, once `check` holds.
-async fn counts_when(p: &Platform, category: usize, what: &str, check: impl Fn(&serde_json::Value) -> bool) -> serde_json::Value {
+async fn counts_when(
+    p: &Platform,
+    category: usize,
+    what: &str,
+    check: impl Fn(&serde_json::Value) -> bool,
+) -> serde_json::Value {
     eventually(Duration::from_secs(60), what, || async {
         let (_, a) = p.get("/api/matches/1/availability").await;
         let c = a["categories"][category - 1].clone();
@@ -58,7 +63,8 @@ async fn three_platforms_300_buyers_capacity_5_exactly_5_held_then_all_converge(
     for t in tasks {
         let (pi, buyer, status, body) = t.await.unwrap();
         assert!([201, 202, 409].contains(&status), "{status}: {body}");
-        let body = if status == 202 { decided(&platforms[pi], &buyer, body["id"].as_str().unwrap()).await } else { body };
+        let body =
+            if status == 202 { decided(&platforms[pi], &buyer, body["id"].as_str().unwrap()).await } else { body };
         if body["status"] == "HELD" {
             assert!(body["expiresAt"].is_string());
             assert_eq!((body["unitPrice"].as_u64(), body["total"].as_u64()), (Some(75), Some(75)));
@@ -71,7 +77,10 @@ async fn three_platforms_300_buyers_capacity_5_exactly_5_held_then_all_converge(
     let mut digests = Vec::new();
     for p in platforms.iter() {
         let c = counts_when(p, 1, "5 held everywhere", |c| c["held"] == 5).await;
-        assert_eq!((c["sold"].as_u64(), c["sellable"].as_u64(), c["status"].as_str()), (Some(0), Some(0), Some("TEMPORARILY_UNAVAILABLE")));
+        assert_eq!(
+            (c["sold"].as_u64(), c["sellable"].as_u64(), c["status"].as_str()),
+            (Some(0), Some(0), Some("TEMPORARILY_UNAVAILABLE"))
+        );
         digests.push(p.ledger().await["digest"].clone());
     }
     assert!(digests.windows(2).all(|w| w[0] == w[1]), "{digests:?}");
@@ -80,11 +89,13 @@ async fn three_platforms_300_buyers_capacity_5_exactly_5_held_then_all_converge(
     for (pi, buyer, id) in &held[..2] {
         let (status, body) = platforms[*pi].confirm(id).await;
         assert_eq!((status, body["status"].as_str()), (200, Some("CONFIRMED")), "{buyer}");
-        let (status, _) = platforms[*pi].as_buyer(Method::DELETE, &format!("/api/reservations/{id}"), Some(buyer)).await;
+        let (status, _) =
+            platforms[*pi].as_buyer(Method::DELETE, &format!("/api/reservations/{id}"), Some(buyer)).await;
         assert_eq!(status, 409, "a paid reservation cannot be cancelled");
     }
     for (pi, buyer, id) in &held[2..] {
-        let (status, body) = platforms[*pi].as_buyer(Method::DELETE, &format!("/api/reservations/{id}"), Some(buyer)).await;
+        let (status, body) =
+            platforms[*pi].as_buyer(Method::DELETE, &format!("/api/reservations/{id}"), Some(buyer)).await;
         assert_eq!((status, body["status"].as_str()), (200, Some("CANCELLED")));
         let (status, _) = platforms[*pi].confirm(id).await;
         assert_eq!(status, 409, "a cancelled hold cannot be paid");
@@ -180,7 +191,11 @@ async fn buyers_see_only_their_own_reservations_and_bad_input_is_a_json_4xx() {
     // No token, a forged token, an expired token: 401 JSON.
     let (status, body) = p.as_buyer(Method::GET, "/api/reservations", None).await;
     assert_eq!((status, body["error"].as_str()), (401, Some("unauthorized")));
-    let forged = ticktak_kit::auth::JwtKeys::new("some-other-secret-of-enough-length-xx").mint("alice", ticktak_kit::auth::Role::Buyer, Duration::from_secs(60));
+    let forged = ticktak_kit::auth::JwtKeys::new("some-other-secret-of-enough-length-xx").mint(
+        "alice",
+        ticktak_kit::auth::Role::Buyer,
+        Duration::from_secs(60),
+    );
     let expired = {
         // exp in the past beyond the leeway
         let keys = ticktak_kit::auth::JwtKeys::new(ticktak_kit::config::DEV_JWT_SECRET);
@@ -189,7 +204,8 @@ async fn buyers_see_only_their_own_reservations_and_bad_input_is_a_json_4xx() {
         t
     };
     for token in [forged.as_str(), expired.as_str(), "garbage"] {
-        let res = p.http.get(format!("{}/api/reservations", p.reservations.url())).bearer_auth(token).send().await.unwrap();
+        let res =
+            p.http.get(format!("{}/api/reservations", p.reservations.url())).bearer_auth(token).send().await.unwrap();
         assert_eq!(res.status(), 401);
     }
 
@@ -207,7 +223,8 @@ async fn buyers_see_only_their_own_reservations_and_bad_input_is_a_json_4xx() {
         (r#"{"matchNumber":1,"#, "application/json", 400),
         (r#"{"matchNumber":1,"category":1,"quantity":1}"#, "text/plain", 415),
     ] {
-        let res = p.http.post(&url).bearer_auth(&token).header("content-type", content_type).body(body).send().await.unwrap();
+        let res =
+            p.http.post(&url).bearer_auth(&token).header("content-type", content_type).body(body).send().await.unwrap();
         let status = res.status().as_u16();
         let json: serde_json::Value = res.json().await.unwrap_or_default();
         assert_eq!(status, expected, "{body}: {json}");
@@ -220,7 +237,15 @@ async fn buyers_see_only_their_own_reservations_and_bad_input_is_a_json_4xx() {
     assert!(doc["components"]["securitySchemes"]["bearer"].is_object());
 
     let huge = format!(r#"{{"matchNumber":1,"category":1,"quantity":1,"pad":"{}"}}"#, "x".repeat(100_000));
-    let res = p.http.post(&url).bearer_auth(&token).header("content-type", "application/json").body(huge).send().await.unwrap();
+    let res = p
+        .http
+        .post(&url)
+        .bearer_auth(&token)
+        .header("content-type", "application/json")
+        .body(huge)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 413);
     for p in platforms {
         p.stop().await;
@@ -306,10 +331,11 @@ async fn the_race_survives_killing_one_platforms_relay_and_consumer() {
     for env in [&platforms[0].env, &platforms[1].env, &env_c] {
         let pool = sqlx::PgPool::connect(&database_url(&env.database)).await.unwrap();
         eventually(Duration::from_secs(60), "no reservation left REQUESTED", || async {
-            let n: i64 = sqlx::query_scalar("SELECT count(*) FROM reservations.reservations WHERE status = 'REQUESTED'")
-                .fetch_one(&pool)
-                .await
-                .unwrap();
+            let n: i64 =
+                sqlx::query_scalar("SELECT count(*) FROM reservations.reservations WHERE status = 'REQUESTED'")
+                    .fetch_one(&pool)
+                    .await
+                    .unwrap();
             (n == 0).then_some(())
         })
         .await;
@@ -325,7 +351,8 @@ async fn the_race_survives_killing_one_platforms_relay_and_consumer() {
         counts_when(p, 1, "5 held on a and b", |c| c["held"] == 5 && c["sold"] == 0).await;
     }
     eventually(Duration::from_secs(60), "5 held on c", || async {
-        let a: serde_json::Value = http.get(format!("{}/api/matches/1/availability", url(0))).send().await.ok()?.json().await.ok()?;
+        let a: serde_json::Value =
+            http.get(format!("{}/api/matches/1/availability", url(0))).send().await.ok()?.json().await.ok()?;
         (a["categories"][0]["held"] == 5).then_some(())
     })
     .await;

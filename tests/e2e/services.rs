@@ -14,7 +14,9 @@ async fn all_six_services_answer_health_ready_and_metrics() {
     ticktak_kit::telemetry::init_metrics();
     let shop = shop::start(env.settings(Service::Shop), CancellationToken::new()).await.unwrap();
     let mut running = vec![
-        shop_consumer::start_with(env.settings(Service::ShopConsumer), shop.url(), None, CancellationToken::new()).await.unwrap(),
+        shop_consumer::start_with(env.settings(Service::ShopConsumer), shop.url(), None, CancellationToken::new())
+            .await
+            .unwrap(),
         reservations::start(env.settings(Service::Reservations), CancellationToken::new()).await.unwrap(),
         payments::start(env.settings(Service::Payments), CancellationToken::new()).await.unwrap(),
         security::start(env.settings(Service::Security), CancellationToken::new()).await.unwrap(),

@@ -8,7 +8,10 @@ use ticktak_tests::*;
 
 async fn numbers(p: &Platform, query: &str) -> (u16, Vec<u64>, serde_json::Value) {
     let (status, body) = p.get(&format!("/api/matches{query}")).await;
-    let n = body["matches"].as_array().map(|a| a.iter().map(|m| m["matchNumber"].as_u64().unwrap()).collect()).unwrap_or_default();
+    let n = body["matches"]
+        .as_array()
+        .map(|a| a.iter().map(|m| m["matchNumber"].as_u64().unwrap()).collect())
+        .unwrap_or_default();
     (status, n, body)
 }
 
@@ -18,10 +21,8 @@ async fn matches_can_be_filtered_searched_and_paged() {
     ensure_topics(&env.topics()).await;
     publish_masterlist(&env.topics(), &fixture()).await;
     let p = Platform::start(env).await;
-    eventually(Duration::from_secs(60), "64 matches", || async {
-        (numbers(&p, "").await.1.len() == 64).then_some(())
-    })
-    .await;
+    eventually(Duration::from_secs(60), "64 matches", || async { (numbers(&p, "").await.1.len() == 64).then_some(()) })
+        .await;
 
     let (_, brazil, _) = numbers(&p, "?team=BRAZIL").await;
     assert_eq!(brazil.len(), 3);
@@ -56,10 +57,13 @@ async fn matches_can_be_filtered_searched_and_paged() {
     assert_eq!(one["categories"].as_array().unwrap().len(), 3);
     let (status, avail) = p.get("/api/matches/1/availability").await;
     assert_eq!(status, 200);
-    assert_eq!(avail["categories"][0], serde_json::json!({
-        "category": 1, "price": 75, "capacity": 5, "held": 0, "sold": 0, "sellable": 5,
-        "status": "AVAILABLE", "available": 5, "pending": 5
-    }));
+    assert_eq!(
+        avail["categories"][0],
+        serde_json::json!({
+            "category": 1, "price": 75, "capacity": 5, "held": 0, "sold": 0, "sellable": 5,
+            "status": "AVAILABLE", "available": 5, "pending": 5
+        })
+    );
     p.stop().await;
 }
 

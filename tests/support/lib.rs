@@ -127,9 +127,10 @@ impl Platform {
             sweep_interval: Duration::from_millis(200),
             naive: false,
         };
-        let reservations = reservations::start_with(env.settings(Service::Reservations), config, CancellationToken::new())
-            .await
-            .expect("reservations starts");
+        let reservations =
+            reservations::start_with(env.settings(Service::Reservations), config, CancellationToken::new())
+                .await
+                .expect("reservations starts");
         let consumer = shop_consumer::start_with(
             env.settings(Service::ShopConsumer),
             shop.url(),
@@ -143,11 +144,22 @@ impl Platform {
 
     /// A buyer token for `sub` signed with the dev secret.
     pub fn token(sub: &str) -> String {
-        ticktak_kit::auth::JwtKeys::new(ticktak_kit::config::DEV_JWT_SECRET).mint(sub, ticktak_kit::auth::Role::Buyer, Duration::from_secs(3600))
+        ticktak_kit::auth::JwtKeys::new(ticktak_kit::config::DEV_JWT_SECRET).mint(
+            sub,
+            ticktak_kit::auth::Role::Buyer,
+            Duration::from_secs(3600),
+        )
     }
 
     /// `POST /api/reservations` as `buyer`.
-    pub async fn reserve(&self, buyer: &str, match_number: u8, category: u8, quantity: u8, key: Option<&str>) -> (u16, serde_json::Value) {
+    pub async fn reserve(
+        &self,
+        buyer: &str,
+        match_number: u8,
+        category: u8,
+        quantity: u8,
+        key: Option<&str>,
+    ) -> (u16, serde_json::Value) {
         let mut req = self
             .http
             .post(format!("{}/api/reservations", self.reservations.url()))

@@ -74,7 +74,8 @@ pub fn generate(seed: u64, n: usize, list: &[MasterListMatch], platforms: &[&str
             out[rng.below(out.len() as u64) as usize].clone()
         } else if roll < 95 {
             let tt = types[rng.below(types.len() as u64) as usize];
-            let action = [Action::TicketPending, Action::TicketReserved, Action::TicketCancelled][rng.below(3) as usize];
+            let action =
+                [Action::TicketPending, Action::TicketReserved, Action::TicketCancelled][rng.below(3) as usize];
             let q = Quantity::new(1 + rng.below(2) as i64).unwrap();
             anonymous(action, list, tt, q, rng.below(3) == 0)
         } else {
@@ -91,7 +92,14 @@ pub fn generate(seed: u64, n: usize, list: &[MasterListMatch], platforms: &[&str
     out
 }
 
-fn ours(action: Action, list: &[MasterListMatch], tt: TicketType, q: Quantity, platform: &PlatformId, id: HoldId) -> Message {
+fn ours(
+    action: Action,
+    list: &[MasterListMatch],
+    tt: TicketType,
+    q: Quantity,
+    platform: &PlatformId,
+    id: HoldId,
+) -> Message {
     let sale = SaleMessage::single(action, tt, q, price_of(list, tt));
     Message {
         key: sale.kafka_key(),
@@ -186,8 +194,6 @@ pub fn caught_up(snapshot: &serde_json::Value, topic: &str, end: &BTreeMap<i32, 
     end.iter().all(|(p, o)| applied.get(p).is_some_and(|a| a >= o))
 }
 
-
-
 /// Read the sales topic back from offset 0 of every partition until nothing
 /// new arrives for two seconds: the log as the broker holds it, to fold
 /// into the reference. (Delivery reports are not enough: under a burst the
@@ -202,7 +208,12 @@ pub async fn read_back(topics: &Topics, generated: &[Message], partitions: i32) 
     type Content = (String, Vec<u8>, Vec<(String, String)>);
     let by_content: std::collections::HashMap<Content, Message> = generated
         .iter()
-        .map(|m| ((m.key.clone(), m.body.clone(), m.headers.iter().map(|(k, v)| (k.to_string(), v.clone())).collect()), m.clone()))
+        .map(|m| {
+            (
+                (m.key.clone(), m.body.clone(), m.headers.iter().map(|(k, v)| (k.to_string(), v.clone())).collect()),
+                m.clone(),
+            )
+        })
         .collect();
     let topic = topics.sales.clone();
     let settings = ticktak_kit::kafka::KafkaSettings::plaintext(crate::brokers());
@@ -229,11 +240,16 @@ pub async fn read_back(topics: &Topics, generated: &[Message], partitions: i32) 
             next.insert(m.partition(), m.offset() + 1);
             let headers: Vec<(String, String)> = m
                 .headers()
-                .map(|h| h.iter().map(|h| (h.key.to_string(), String::from_utf8_lossy(h.value.unwrap_or_default()).into_owned())).collect())
+                .map(|h| {
+                    h.iter()
+                        .map(|h| (h.key.to_string(), String::from_utf8_lossy(h.value.unwrap_or_default()).into_owned()))
+                        .collect()
+                })
                 .unwrap_or_default();
             let key = String::from_utf8_lossy(m.key().unwrap_or_default()).into_owned();
             let body = m.payload().unwrap_or_default().to_vec();
-            let message = by_content.get(&(key, body, headers)).cloned().expect("every record in the log was generated");
+            let message =
+                by_content.get(&(key, body, headers)).cloned().expect("every record in the log was generated");
             out.push(Produced { position: LogPosition { partition: m.partition(), offset: m.offset() }, message });
         }
         out

@@ -8,9 +8,9 @@ use std::process::Stdio;
 use tokio::process::{Child, Command};
 
 pub fn bin(name: &str) -> PathBuf {
-    let dir = std::env::var("TICKTAK_BIN_DIR").map(PathBuf::from).unwrap_or_else(|_| {
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/debug")
-    });
+    let dir = std::env::var("TICKTAK_BIN_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/debug"));
     let path = dir.join(name);
     assert!(path.exists(), "{} not built; run `cargo build --bins` (make test does)", path.display());
     path

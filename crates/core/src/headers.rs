@@ -35,14 +35,11 @@ impl SaleHeaders {
     /// Read our headers from raw Kafka header pairs. Unknown headers are
     /// ignored; a malformed `hold-id` makes the message invalid, since
     /// applying it anonymously would decide a hold differently than its owner.
-    pub fn from_pairs<'a>(
-        pairs: impl IntoIterator<Item = (&'a str, Option<&'a [u8]>)>,
-    ) -> Result<Self, InvalidValue> {
+    pub fn from_pairs<'a>(pairs: impl IntoIterator<Item = (&'a str, Option<&'a [u8]>)>) -> Result<Self, InvalidValue> {
         let mut h = SaleHeaders::default();
         for (name, value) in pairs {
             let Some(value) = value else { continue };
-            let text = std::str::from_utf8(value)
-                .map_err(|_| InvalidValue(format!("header {name} is not UTF-8")));
+            let text = std::str::from_utf8(value).map_err(|_| InvalidValue(format!("header {name} is not UTF-8")));
             match name {
                 HOLD_ID => h.hold_id = Some(HoldId::parse(text?.trim())?),
                 CLIENT_ID => h.client_id = PlatformId::new(text?.trim()).ok(),
@@ -86,15 +83,11 @@ mod tests {
     fn headers_round_trip() {
         let h = SaleHeaders::for_hold(&PlatformId::new("a").unwrap(), HoldId::new());
         let pairs = h.to_pairs();
-        let back =
-            SaleHeaders::from_pairs(pairs.iter().map(|(k, v)| (*k, Some(v.as_bytes())))).unwrap();
+        let back = SaleHeaders::from_pairs(pairs.iter().map(|(k, v)| (*k, Some(v.as_bytes())))).unwrap();
         assert_eq!(back.hold_id, h.hold_id);
         assert_eq!(back.client_id, h.client_id);
         assert_eq!(back.event_id, h.event_id);
-        assert_eq!(
-            back.produced_at.unwrap().timestamp_micros(),
-            h.produced_at.unwrap().timestamp_micros()
-        );
+        assert_eq!(back.produced_at.unwrap().timestamp_micros(), h.produced_at.unwrap().timestamp_micros());
     }
 
     #[test]

@@ -196,9 +196,7 @@ impl HoldId {
     }
 
     pub fn parse(s: &str) -> Result<Self, InvalidValue> {
-        Uuid::parse_str(s)
-            .map(Self)
-            .map_err(|_| InvalidValue(format!("hold id must be a UUID, got {s:?}")))
+        Uuid::parse_str(s).map(Self).map_err(|_| InvalidValue(format!("hold id must be a UUID, got {s:?}")))
     }
 }
 
@@ -230,9 +228,7 @@ impl PlatformId {
         if ok {
             Ok(Self(s))
         } else {
-            Err(InvalidValue(format!(
-                "platform id must be 1-32 characters of a-z, 0-9 and '-', got {s:?}"
-            )))
+            Err(InvalidValue(format!("platform id must be 1-32 characters of a-z, 0-9 and '-', got {s:?}")))
         }
     }
 

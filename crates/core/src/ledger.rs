@@ -249,12 +249,7 @@ impl Ledger {
     }
 }
 
-fn apply_hold(
-    counts: &mut TicketCounts,
-    holds: &mut HashMap<HoldId, Hold>,
-    id: HoldId,
-    op: &LedgerOp,
-) -> Outcome {
+fn apply_hold(counts: &mut TicketCounts, holds: &mut HashMap<HoldId, Hold>, id: HoldId, op: &LedgerOp) -> Outcome {
     let q = u32::from(op.quantity.get());
     match (op.action, holds.get_mut(&id)) {
         (Action::TicketPending, None) => {
@@ -271,9 +266,7 @@ fn apply_hold(
         }
         (Action::TicketPending, Some(_)) => Outcome::Duplicate,
         (_, None) => Outcome::Anomalous { anomaly: Anomaly::UnknownHold },
-        (_, Some(hold)) if hold.ticket_type != op.ticket_type => {
-            Outcome::Anomalous { anomaly: Anomaly::HoldMismatch }
-        }
+        (_, Some(hold)) if hold.ticket_type != op.ticket_type => Outcome::Anomalous { anomaly: Anomaly::HoldMismatch },
         (Action::TicketReserved, Some(hold)) => match hold.status {
             HoldStatus::Granted => {
                 let q = u32::from(hold.quantity.get());
@@ -283,9 +276,7 @@ fn apply_hold(
                 Outcome::Confirmed
             }
             HoldStatus::Confirmed => Outcome::Duplicate,
-            HoldStatus::Rejected | HoldStatus::Released => {
-                Outcome::Anomalous { anomaly: Anomaly::HoldMismatch }
-            }
+            HoldStatus::Rejected | HoldStatus::Released => Outcome::Anomalous { anomaly: Anomaly::HoldMismatch },
         },
         (Action::TicketCancelled, Some(hold)) => match hold.status {
             HoldStatus::Granted => {

@@ -80,8 +80,7 @@ impl MasterListMatch {
 
 /// Parse a whole master list (a JSON array of matches), refusing duplicates.
 pub fn parse_list(json: &str) -> Result<Vec<MasterListMatch>, String> {
-    let matches: Vec<MasterListMatch> =
-        serde_json::from_str(json).map_err(|e| format!("invalid master list: {e}"))?;
+    let matches: Vec<MasterListMatch> = serde_json::from_str(json).map_err(|e| format!("invalid master list: {e}"))?;
     let mut seen = std::collections::HashSet::new();
     for m in &matches {
         if !seen.insert(m.match_number) {

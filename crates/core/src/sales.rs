@@ -80,10 +80,9 @@ impl SaleMessage {
         let wire: Wire<serde_json::Value> =
             serde_json::from_slice(bytes).map_err(|e| format!("invalid sale message: {e}"))?;
         let lines = match wire.body.tickets {
-            serde_json::Value::Array(items) => items
-                .into_iter()
-                .map(serde_json::from_value)
-                .collect::<Result<Vec<TicketLine>, _>>(),
+            serde_json::Value::Array(items) => {
+                items.into_iter().map(serde_json::from_value).collect::<Result<Vec<TicketLine>, _>>()
+            }
             other => serde_json::from_value(other).map(|line| vec![line]),
         }
         .map_err(|e| format!("invalid tickets: {e}"))?;
@@ -100,10 +99,7 @@ impl SaleMessage {
         let result = if let [line] = self.lines.as_slice() {
             serde_json::to_vec(&Wire { meta, body: Body { match_number: self.match_number, tickets: line } })
         } else {
-            serde_json::to_vec(&Wire {
-                meta,
-                body: Body { match_number: self.match_number, tickets: &self.lines },
-            })
+            serde_json::to_vec(&Wire { meta, body: Body { match_number: self.match_number, tickets: &self.lines } })
         };
         result.expect("a sale message always serialises")
     }

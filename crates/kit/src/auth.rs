@@ -41,21 +41,26 @@ impl std::fmt::Debug for JwtKeys {
 
 impl JwtKeys {
     pub fn new(secret: &str) -> Self {
-        Self { encoding: EncodingKey::from_secret(secret.as_bytes()), decoding: DecodingKey::from_secret(secret.as_bytes()) }
+        Self {
+            encoding: EncodingKey::from_secret(secret.as_bytes()),
+            decoding: DecodingKey::from_secret(secret.as_bytes()),
+        }
     }
 
     /// A token for `sub` with `role`, valid for `ttl`.
     pub fn mint(&self, sub: &str, role: Role, ttl: std::time::Duration) -> String {
         let exp = chrono::Utc::now().timestamp() + ttl.as_secs() as i64;
         let claims = Claims { sub: sub.to_string(), role, exp };
-        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding).expect("HS256 signing cannot fail")
+        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
+            .expect("HS256 signing cannot fail")
     }
 
     pub fn verify(&self, token: &str) -> Result<Claims, ApiError> {
         let mut validation = Validation::new(Algorithm::HS256);
         validation.leeway = 5;
         validation.set_required_spec_claims(&["exp", "sub"]);
-        let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &validation).map_err(|_| ApiError::Unauthorized)?;
+        let data =
+            jsonwebtoken::decode::<Claims>(token, &self.decoding, &validation).map_err(|_| ApiError::Unauthorized)?;
         if data.claims.sub.is_empty() || data.claims.sub.len() > 200 {
             return Err(ApiError::Unauthorized);
         }

@@ -115,10 +115,10 @@ impl<'a> Env<'a> {
     {
         match self.get(var) {
             None => Ok(default),
-            Some(raw) => raw.trim().parse().map_err(|e| ConfigError {
-                var: var.to_string(),
-                reason: format!("cannot parse {raw:?}: {e}"),
-            }),
+            Some(raw) => raw
+                .trim()
+                .parse()
+                .map_err(|e| ConfigError { var: var.to_string(), reason: format!("cannot parse {raw:?}: {e}") }),
         }
     }
 
@@ -159,12 +159,9 @@ impl Settings {
     }
 
     pub fn from(service: Service, env: &Env<'_>) -> Result<Self, ConfigError> {
-        let platform_id = PlatformId::new(env.string("PLATFORM_ID", "a"))
-            .map_err(|e| env.error("PLATFORM_ID", e.0))?;
-        let database_url = env.string(
-            "DATABASE_URL",
-            &format!("postgres://ticktak:ticktak@127.0.0.1:5432/ticktak_{platform_id}"),
-        );
+        let platform_id = PlatformId::new(env.string("PLATFORM_ID", "a")).map_err(|e| env.error("PLATFORM_ID", e.0))?;
+        let database_url =
+            env.string("DATABASE_URL", &format!("postgres://ticktak:ticktak@127.0.0.1:5432/ticktak_{platform_id}"));
         if !(database_url.starts_with("postgres://") || database_url.starts_with("postgresql://")) {
             return Err(env.error("DATABASE_URL", "must start with postgres:// or postgresql://"));
         }
@@ -214,8 +211,7 @@ impl Settings {
     pub fn port_of(service: Service, offset: u16, env: &Env<'_>) -> Result<u16, ConfigError> {
         let var = service.port_var();
         let base: u16 = env.parse(&var, service.base_port())?;
-        base.checked_add(offset)
-            .ok_or_else(|| env.error("PORT_OFFSET", format!("{var} + PORT_OFFSET exceeds 65535")))
+        base.checked_add(offset).ok_or_else(|| env.error("PORT_OFFSET", format!("{var} + PORT_OFFSET exceeds 65535")))
     }
 }
 

@@ -12,7 +12,12 @@ use sqlx::{ConnectOptions, Connection, PgPool};
 /// Connect to `database_url` (creating the database when it does not exist
 /// yet), create `schema`, run `migrator` inside it, and return a pool whose
 /// connections all use that schema.
-pub async fn connect(database_url: &str, schema: &str, migrator: &Migrator, max_connections: u32) -> anyhow::Result<PgPool> {
+pub async fn connect(
+    database_url: &str,
+    schema: &str,
+    migrator: &Migrator,
+    max_connections: u32,
+) -> anyhow::Result<PgPool> {
     let options = PgConnectOptions::from_str(database_url).context("DATABASE_URL is not a valid Postgres URL")?;
     create_database_if_missing(&options).await?;
     let options = options.options([("search_path", schema)]);
@@ -45,13 +50,17 @@ async fn create_database_if_missing(options: &PgConnectOptions) -> anyhow::Resul
             Ok(())
         }
         Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("3D000") => {
-            let mut admin = options.clone().database("postgres").connect().await.context("cannot connect to Postgres")?;
-            let result = sqlx::query(&format!("CREATE DATABASE \"{}\"", name.replace('"', "")))
-                .execute(&mut admin)
-                .await;
+            let mut admin =
+                options.clone().database("postgres").connect().await.context("cannot connect to Postgres")?;
+            let result =
+                sqlx::query(&format!("CREATE DATABASE \"{}\"", name.replace('"', ""))).execute(&mut admin).await;
             match result {
                 Ok(_) => Ok(()),
-                Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("42P04") || e.code().as_deref() == Some("23505") => Ok(()),
+                Err(sqlx::Error::Database(e))
+                    if e.code().as_deref() == Some("42P04") || e.code().as_deref() == Some("23505") =>
+                {
+                    Ok(())
+                }
                 Err(e) => Err(e).with_context(|| format!("cannot create database {name}")),
             }
         }

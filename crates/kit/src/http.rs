@@ -51,9 +51,7 @@ fn json_rejection(r: JsonRejection) -> ApiError {
         }
         JsonRejection::JsonSyntaxError(e) => ApiError::BadRequest(format!("malformed JSON: {}", source_text(&e))),
         JsonRejection::JsonDataError(e) => ApiError::Unprocessable(format!("invalid body: {}", source_text(&e))),
-        JsonRejection::BytesRejection(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
-            ApiError::PayloadTooLarge
-        }
+        JsonRejection::BytesRejection(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => ApiError::PayloadTooLarge,
         other => ApiError::BadRequest(other.body_text()),
     }
 }
@@ -117,7 +115,10 @@ pub type ReadyCheck = std::sync::Arc<dyn Fn() -> BoxFuture<'static, Result<(), S
 /// `/metrics` (Prometheus text).
 pub fn ops_router(service: &'static str, checks: Vec<(&'static str, ReadyCheck)>) -> Router {
     Router::new()
-        .route("/health", get(move || async move { axum::Json(serde_json::json!({"status": "ok", "service": service})) }))
+        .route(
+            "/health",
+            get(move || async move { axum::Json(serde_json::json!({"status": "ok", "service": service})) }),
+        )
         .route("/ready", get(ready))
         .route("/metrics", get(|| async { crate::telemetry::render_metrics() }))
         .with_state(std::sync::Arc::new(checks))
@@ -140,7 +141,10 @@ async fn ready(State(checks): State<std::sync::Arc<Vec<(&'static str, ReadyCheck
     if failures.is_empty() {
         axum::Json(serde_json::json!({"status": "ready"})).into_response()
     } else {
-        (StatusCode::SERVICE_UNAVAILABLE, axum::Json(serde_json::json!({"status": "unavailable", "failures": failures})))
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            axum::Json(serde_json::json!({"status": "unavailable", "failures": failures})),
+        )
             .into_response()
     }
 }
@@ -163,15 +167,17 @@ pub fn finish(router: Router) -> Router {
 
 /// A bound listener, ready to serve.
 pub async fn bind(addr: SocketAddr) -> anyhow::Result<tokio::net::TcpListener> {
-    tokio::net::TcpListener::bind(addr)
-        .await
-        .map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e}"))
+    tokio::net::TcpListener::bind(addr).await.map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e}"))
 }
 
 /// Serve until `shutdown` is cancelled, then finish in-flight requests.
 /// Responses go out at once (TCP_NODELAY): small JSON answers must not wait
 /// for Nagle's algorithm.
-pub async fn serve(listener: tokio::net::TcpListener, router: Router, shutdown: CancellationToken) -> anyhow::Result<()> {
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    router: Router,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
     use axum::serve::ListenerExt;
     let listener = listener.tap_io(|tcp| {
         let _ = tcp.set_nodelay(true);

@@ -134,7 +134,12 @@ fn parse(req: &CreateReservation) -> ApiResult<(TicketType, Quantity)> {
         (status = 409, description = "rejected: sold out or temporarily unavailable", body = ReservationView),
         (status = 401, description = "no or bad token"), (status = 404, description = "unknown match"),
         (status = 422, description = "invalid body, or Idempotency-Key reused with another body")))]
-pub async fn create(State(s): State<AppState>, Caller(caller): Caller, headers: HeaderMap, Json(req): Json<CreateReservation>) -> ApiResult<Response> {
+pub async fn create(
+    State(s): State<AppState>,
+    Caller(caller): Caller,
+    headers: HeaderMap,
+    Json(req): Json<CreateReservation>,
+) -> ApiResult<Response> {
     let (tt, q) = parse(&req)?;
     let key = idempotency::key(&headers)?;
     if let Some(key) = &key {
@@ -196,7 +201,9 @@ async fn reserve(s: &AppState, buyer: &str, tt: TicketType, q: Quantity) -> ApiR
         _ => {
             // No decision in time: answer with whatever is stored now.
             s.waiters.remove(r.id);
-            store::get(&s.pool, r.id).await?.ok_or_else(|| ApiError::Internal(anyhow::anyhow!("reservation vanished")))?
+            store::get(&s.pool, r.id)
+                .await?
+                .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("reservation vanished")))?
         }
     };
     let view = ReservationView::of(&now);
@@ -206,7 +213,14 @@ async fn reserve(s: &AppState, buyer: &str, tt: TicketType, q: Quantity) -> ApiR
 /// The naive course protocol (benchmark baseline): decide on this
 /// platform's own copy — its own sales counted at once, other platforms'
 /// when they arrive through the log — hold at once, then publish.
-async fn reserve_naive(s: &AppState, buyer: &str, tt: TicketType, q: Quantity, price: Price, shop_sellable: u32) -> ApiResult<(StatusCode, serde_json::Value)> {
+async fn reserve_naive(
+    s: &AppState,
+    buyer: &str,
+    tt: TicketType,
+    q: Quantity,
+    price: Price,
+    shop_sellable: u32,
+) -> ApiResult<(StatusCode, serde_json::Value)> {
     let granted = {
         let mut copy = s.naive_copy.lock().expect("naive copy lock");
         let left = copy.entry(tt).or_insert(i64::from(shop_sellable));
@@ -221,7 +235,10 @@ async fn reserve_naive(s: &AppState, buyer: &str, tt: TicketType, q: Quantity, p
     let status = if granted { Status::Held } else { Status::Rejected };
     let r = Reservation::new(buyer, tt, q, price, status, granted.then(|| Utc::now() + s.config.hold_ttl));
     if !granted {
-        return Ok((StatusCode::CONFLICT, serde_json::to_value(ReservationView { id: None, ..ReservationView::of(&r) }).expect("serialises")));
+        return Ok((
+            StatusCode::CONFLICT,
+            serde_json::to_value(ReservationView { id: None, ..ReservationView::of(&r) }).expect("serialises"),
+        ));
     }
     store::insert_new(&s.pool, &s.origin, &r).await?;
     s.outbox_ready.notify_one();
@@ -235,7 +252,11 @@ fn reservation_id(raw: &str) -> ApiResult<Uuid> {
 #[utoipa::path(get, path = "/api/reservations/{id}", tag = "reservations", security(("bearer" = [])),
     params(("id" = Uuid, Path)),
     responses((status = 200, body = ReservationView), (status = 404, description = "not yours or no such reservation")))]
-pub async fn one(State(s): State<AppState>, Caller(caller): Caller, Path(id): Path<String>) -> ApiResult<Json<ReservationView>> {
+pub async fn one(
+    State(s): State<AppState>,
+    Caller(caller): Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<ReservationView>> {
     let id = reservation_id(&id)?;
     match store::get(&s.pool, id).await? {
         Some(r) if r.buyer_id == caller.sub => Ok(Json(ReservationView::of(&r))),
@@ -260,7 +281,11 @@ pub async fn list(State(s): State<AppState>, Caller(caller): Caller) -> ApiResul
     params(("id" = Uuid, Path)),
     responses((status = 200, body = ReservationView), (status = 404, description = "not yours or no such reservation"),
         (status = 409, description = "paid, expired, rejected or still being decided")))]
-pub async fn cancel(State(s): State<AppState>, Caller(caller): Caller, Path(id): Path<String>) -> ApiResult<Json<ReservationView>> {
+pub async fn cancel(
+    State(s): State<AppState>,
+    Caller(caller): Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<ReservationView>> {
     let id = reservation_id(&id)?;
     let mut tx = s.pool.begin().await?;
     let r = match store::lock(&mut tx, id).await? {
@@ -269,15 +294,20 @@ pub async fn cancel(State(s): State<AppState>, Caller(caller): Caller, Path(id):
     };
     match r.status {
         Status::Held => {
-            let cancelled = store::transition(&mut tx, &s.origin, &r, Status::Cancelled, Action::TicketCancelled).await?;
+            let cancelled =
+                store::transition(&mut tx, &s.origin, &r, Status::Cancelled, Action::TicketCancelled).await?;
             tx.commit().await?;
             s.outbox_ready.notify_one();
             metrics::counter!("reservations_cancelled_total").increment(1);
             Ok(Json(ReservationView::of(&cancelled)))
         }
         Status::Cancelled => Ok(Json(ReservationView::of(&r))),
-        Status::Requested => Err(ApiError::Conflict("the reservation is still being decided; try again in a moment".into())),
+        Status::Requested => {
+            Err(ApiError::Conflict("the reservation is still being decided; try again in a moment".into()))
+        }
         Status::Confirmed => Err(ApiError::Conflict("the reservation is paid and can no longer be cancelled".into())),
-        Status::Rejected | Status::Expired => Err(ApiError::Conflict(format!("the reservation is {}", r.status.as_str()))),
+        Status::Rejected | Status::Expired => {
+            Err(ApiError::Conflict(format!("the reservation is {}", r.status.as_str())))
+        }
     }
 }

@@ -29,15 +29,14 @@ pub enum Begin {
 
 /// Claim the key, or return the first response to it.
 pub async fn begin(pool: &PgPool, buyer: &str, key: &str, request_hash: &str) -> Result<Begin, ApiError> {
-    let inserted = sqlx::query(
-        "INSERT INTO idempotency (buyer_id, key, request_hash) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
-    )
-    .bind(buyer)
-    .bind(key)
-    .bind(request_hash)
-    .execute(pool)
-    .await?
-    .rows_affected();
+    let inserted =
+        sqlx::query("INSERT INTO idempotency (buyer_id, key, request_hash) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING")
+            .bind(buyer)
+            .bind(key)
+            .bind(request_hash)
+            .execute(pool)
+            .await?
+            .rows_affected();
     if inserted == 1 {
         return Ok(Begin::Started);
     }
@@ -55,7 +54,9 @@ pub async fn begin(pool: &PgPool, buyer: &str, key: &str, request_hash: &str) ->
         if row.get::<String, _>("request_hash") != request_hash {
             return Err(ApiError::Unprocessable("Idempotency-Key was already used with a different request".into()));
         }
-        if let (Some(status), Some(body)) = (row.get::<Option<i16>, _>("status"), row.get::<Option<serde_json::Value>, _>("body")) {
+        if let (Some(status), Some(body)) =
+            (row.get::<Option<i16>, _>("status"), row.get::<Option<serde_json::Value>, _>("body"))
+        {
             let status = StatusCode::from_u16(status as u16).unwrap_or(StatusCode::OK);
             return Ok(Begin::Replay(status, body));
         }
@@ -67,7 +68,13 @@ pub async fn begin(pool: &PgPool, buyer: &str, key: &str, request_hash: &str) ->
 }
 
 /// Store the response to the first request.
-pub async fn finish(pool: &PgPool, buyer: &str, key: &str, status: StatusCode, body: &serde_json::Value) -> Result<(), ApiError> {
+pub async fn finish(
+    pool: &PgPool,
+    buyer: &str,
+    key: &str,
+    status: StatusCode,
+    body: &serde_json::Value,
+) -> Result<(), ApiError> {
     sqlx::query("UPDATE idempotency SET status = $3, body = $4 WHERE buyer_id = $1 AND key = $2")
         .bind(buyer)
         .bind(key)

@@ -29,7 +29,8 @@ async fn confirm(State(s): State<AppState>, Path(id): Path<String>) -> ApiResult
     let r = store::lock(&mut tx, id).await?.ok_or_else(|| ApiError::NotFound("no such reservation".into()))?;
     match r.status {
         Status::Held if r.expires_at.is_some_and(|t| t > chrono::Utc::now()) => {
-            let confirmed = store::transition(&mut tx, &s.origin, &r, Status::Confirmed, Action::TicketReserved).await?;
+            let confirmed =
+                store::transition(&mut tx, &s.origin, &r, Status::Confirmed, Action::TicketReserved).await?;
             tx.commit().await?;
             s.outbox_ready.notify_one();
             metrics::counter!("reservations_confirmed_total").increment(1);

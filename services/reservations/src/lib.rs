@@ -60,7 +60,11 @@ pub async fn start(settings: Settings, shutdown: CancellationToken) -> anyhow::R
 }
 
 /// Start with explicit reservation settings (tests point at a shop on port 0).
-pub async fn start_with(settings: Settings, config: config::ReservationConfig, shutdown: CancellationToken) -> anyhow::Result<Running> {
+pub async fn start_with(
+    settings: Settings,
+    config: config::ReservationConfig,
+    shutdown: CancellationToken,
+) -> anyhow::Result<Running> {
     let base = Base::connect(settings, &MIGRATOR).await?;
     let state = AppState {
         pool: base.pool.clone(),

@@ -39,7 +39,11 @@ struct HoldView {
 impl ShopClient {
     pub fn new(base: &str, internal_token: &str) -> anyhow::Result<Self> {
         let http = reqwest::Client::builder().timeout(Duration::from_secs(5)).build().context("HTTP client")?;
-        Ok(Self { http, base: base.trim_end_matches('/').to_string(), auth: ticktak_kit::internal::bearer(internal_token) })
+        Ok(Self {
+            http,
+            base: base.trim_end_matches('/').to_string(),
+            auth: ticktak_kit::internal::bearer(internal_token),
+        })
     }
 
     /// The category's price and availability; `None` when the match is unknown.
@@ -57,7 +61,13 @@ impl ShopClient {
     /// The log's decision on a hold, if the shop has applied it yet.
     pub async fn hold_status(&self, id: HoldId) -> anyhow::Result<Option<HoldStatus>> {
         let url = format!("{}/internal/holds/{id}", self.base);
-        let res = self.http.get(&url).header("authorization", &self.auth).send().await.with_context(|| format!("shop unreachable at {url}"))?;
+        let res = self
+            .http
+            .get(&url)
+            .header("authorization", &self.auth)
+            .send()
+            .await
+            .with_context(|| format!("shop unreachable at {url}"))?;
         if res.status() == reqwest::StatusCode::NOT_FOUND {
             return Ok(None);
         }

@@ -58,7 +58,14 @@ pub struct Reservation {
 
 impl Reservation {
     /// A new reservation of `buyer`, created now.
-    pub fn new(buyer: &str, ticket_type: TicketType, quantity: Quantity, unit_price: Price, status: Status, expires_at: Option<DateTime<Utc>>) -> Self {
+    pub fn new(
+        buyer: &str,
+        ticket_type: TicketType,
+        quantity: Quantity,
+        unit_price: Price,
+        status: Status,
+        expires_at: Option<DateTime<Utc>>,
+    ) -> Self {
         Self {
             id: Uuid::now_v7(),
             buyer_id: buyer.to_string(),
@@ -115,7 +122,12 @@ fn outgoing(origin: &Origin, r: &Reservation, action: Action) -> (String, Vec<u8
 }
 
 /// Queue the sales message of `action` on `r` for the relay.
-pub async fn enqueue(tx: &mut Transaction<'_, Postgres>, origin: &Origin, r: &Reservation, action: Action) -> sqlx::Result<()> {
+pub async fn enqueue(
+    tx: &mut Transaction<'_, Postgres>,
+    origin: &Origin,
+    r: &Reservation,
+    action: Action,
+) -> sqlx::Result<()> {
     let (key, payload, headers) = outgoing(origin, r, action);
     sqlx::query("INSERT INTO outbox (topic, key, payload, headers) VALUES ($1, $2, $3, $4)")
         .bind(&origin.topic)
@@ -156,7 +168,8 @@ pub async fn insert_new(pool: &PgPool, origin: &Origin, r: &Reservation) -> sqlx
 }
 
 pub async fn get(pool: &PgPool, id: Uuid) -> sqlx::Result<Option<Reservation>> {
-    let row = sqlx::query(&format!("SELECT {COLUMNS} FROM reservations WHERE id = $1")).bind(id).fetch_optional(pool).await?;
+    let row =
+        sqlx::query(&format!("SELECT {COLUMNS} FROM reservations WHERE id = $1")).bind(id).fetch_optional(pool).await?;
     Ok(row.as_ref().map(from_row))
 }
 

@@ -68,7 +68,15 @@ mod tests {
         for (k, v) in headers {
             h = h.insert(Header { key: k, value: Some(v.as_bytes()) });
         }
-        OwnedMessage::new(Some(payload.to_vec()), Some(b"1-1".to_vec()), "t".into(), Timestamp::NotAvailable, 2, 41, Some(h))
+        OwnedMessage::new(
+            Some(payload.to_vec()),
+            Some(b"1-1".to_vec()),
+            "t".into(),
+            Timestamp::NotAvailable,
+            2,
+            41,
+            Some(h),
+        )
     }
 
     #[test]

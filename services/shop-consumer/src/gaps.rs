@@ -65,14 +65,26 @@ impl GapTracker {
                 }
                 attempts.1 += 1;
                 if attempts.1 > MAX_REWINDS {
-                    tracing::error!(topic, partition, expected = next, got = offset, "offsets missing from the log; accepting the gap");
+                    tracing::error!(
+                        topic,
+                        partition,
+                        expected = next,
+                        got = offset,
+                        "offsets missing from the log; accepting the gap"
+                    );
                     metrics::counter!("consumer_gaps_accepted_total").increment(1);
                     self.next.insert(key.clone(), offset + 1);
                     self.rewinding.remove(&key);
                     self.attempts.remove(&key);
                     Verdict::Take
                 } else {
-                    tracing::warn!(topic, partition, expected = next, got = offset, "broker skipped records; rewinding the partition");
+                    tracing::warn!(
+                        topic,
+                        partition,
+                        expected = next,
+                        got = offset,
+                        "broker skipped records; rewinding the partition"
+                    );
                     metrics::counter!("consumer_gaps_rewound_total").increment(1);
                     self.rewinding.insert(key, false);
                     Verdict::Rewind

@@ -49,7 +49,9 @@ pub async fn start_with(
     let base = Base::connect(settings, &MIGRATOR).await?;
     let shop = shop_client::ShopClient::new(shop_url, &base.settings.internal_token)?;
     let forward = reservations_url
-        .map(|url| forward::DecisionForwarder::new(&url, &base.settings.internal_token, base.settings.platform_id.as_str()))
+        .map(|url| {
+            forward::DecisionForwarder::new(&url, &base.settings.internal_token, base.settings.platform_id.as_str())
+        })
         .transpose()?;
     let group = consumer_group(&base.settings);
     let pump = pump::Pump::new(base.settings.clone(), group, shop, forward, base.pool.clone());

@@ -62,8 +62,15 @@ struct Invalid {
 }
 
 impl Pump {
-    pub fn new(settings: Settings, group: String, shop: ShopClient, forward: Option<DecisionForwarder>, pool: PgPool) -> Self {
-        let start_from_beginning = ticktak_kit::config::Env::process().string("CONSUMER_START", "beginning") != "committed";
+    pub fn new(
+        settings: Settings,
+        group: String,
+        shop: ShopClient,
+        forward: Option<DecisionForwarder>,
+        pool: PgPool,
+    ) -> Self {
+        let start_from_beginning =
+            ticktak_kit::config::Env::process().string("CONSUMER_START", "beginning") != "committed";
         Self { settings, group, shop, forward, pool, start_from_beginning, gaps: Default::default() }
     }
 
@@ -215,7 +222,8 @@ impl Pump {
     async fn rewind(consumer: &Arc<StreamConsumer>, partitions: &std::collections::HashSet<(String, i32)>) {
         for (topic, partition) in partitions {
             let (c, t, p) = (consumer.clone(), topic.clone(), *partition);
-            let sought = tokio::task::spawn_blocking(move || c.seek(&t, p, Offset::Offset(0), Duration::from_secs(5))).await;
+            let sought =
+                tokio::task::spawn_blocking(move || c.seek(&t, p, Offset::Offset(0), Duration::from_secs(5))).await;
             if !matches!(sought, Ok(Ok(()))) {
                 tracing::warn!(topic, partition, "rewind failed; the gap will be seen again");
             }
@@ -384,7 +392,8 @@ async fn report_lag(consumer: Arc<StreamConsumer>, shutdown: CancellationToken) 
         .await
         .unwrap_or_default();
         for (topic, partition, lag) in lags {
-            metrics::gauge!("consumer_lag_messages", "topic" => topic, "partition" => partition.to_string()).set(lag as f64);
+            metrics::gauge!("consumer_lag_messages", "topic" => topic, "partition" => partition.to_string())
+                .set(lag as f64);
         }
     }
 }

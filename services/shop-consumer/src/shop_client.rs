@@ -21,7 +21,11 @@ impl ShopClient {
             .pool_max_idle_per_host(4)
             .build()
             .context("cannot build HTTP client")?;
-        Ok(Self { http, base: base.into().trim_end_matches('/').to_string(), auth: ticktak_kit::internal::bearer(internal_token) })
+        Ok(Self {
+            http,
+            base: base.into().trim_end_matches('/').to_string(),
+            auth: ticktak_kit::internal::bearer(internal_token),
+        })
     }
 
     async fn post<B: Serialize, R: DeserializeOwned>(&self, path: &str, body: &B) -> anyhow::Result<R> {

@@ -39,9 +39,5 @@ pub async fn start(settings: Settings, shutdown: CancellationToken) -> anyhow::R
 /// Every route of the shop except the operational ones.
 pub fn router(state: AppState) -> axum::Router {
     let internal = ticktak_kit::internal::protect(ledger::router(), &state.settings.internal_token);
-    axum::Router::new()
-        .merge(matches::router())
-        .merge(openapi::router())
-        .merge(internal)
-        .with_state(state)
+    axum::Router::new().merge(matches::router()).merge(openapi::router()).merge(internal).with_state(state)
 }

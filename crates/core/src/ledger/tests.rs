@@ -16,11 +16,21 @@ const TYPES: u8 = 2;
 /// What a platform (or another team) does, before it is put in the log.
 #[derive(Debug, Clone)]
 enum Intent {
-    Pending { ty: u8, qty: u8, anonymous: bool },
-    Reserve { of: usize },
-    Cancel { of: usize },
+    Pending {
+        ty: u8,
+        qty: u8,
+        anonymous: bool,
+    },
+    Reserve {
+        of: usize,
+    },
+    Cancel {
+        of: usize,
+    },
     /// The outbox published an earlier message again (at a new offset).
-    Republish { of: usize },
+    Republish {
+        of: usize,
+    },
 }
 
 fn intent() -> impl Strategy<Value = Intent> {
@@ -205,11 +215,15 @@ fn anonymous_counts_are_clamped_and_oversell_is_recorded_as_an_anomaly() {
     let mut ledger = fresh(&[1]);
     let anon = |action, n| LedgerOp { action, ticket_type: ticket_type(0), quantity: q(n), hold: None };
     let p = |offset| LogPosition { partition: 0, offset };
-    assert_eq!(ledger.apply(p(0), &[anon(Action::TicketCancelled, 2)])[0],
-        Outcome::CountedWithAnomaly { anomaly: Anomaly::ClampedRelease });
+    assert_eq!(
+        ledger.apply(p(0), &[anon(Action::TicketCancelled, 2)])[0],
+        Outcome::CountedWithAnomaly { anomaly: Anomaly::ClampedRelease }
+    );
     assert_eq!(ledger.counts(ticket_type(0)).unwrap().held, 0);
-    assert_eq!(ledger.apply(p(1), &[anon(Action::TicketReserved, 2)])[0],
-        Outcome::CountedWithAnomaly { anomaly: Anomaly::Oversold });
+    assert_eq!(
+        ledger.apply(p(1), &[anon(Action::TicketReserved, 2)])[0],
+        Outcome::CountedWithAnomaly { anomaly: Anomaly::Oversold }
+    );
     let counts = ledger.counts(ticket_type(0)).unwrap();
     assert_eq!((counts.sold, counts.anomalies), (2, 2));
     assert_eq!(counts.status(), Status::SoldOut);
@@ -218,7 +232,12 @@ fn anonymous_counts_are_clamped_and_oversell_is_recorded_as_an_anomaly() {
 #[test]
 fn a_capacity_correction_keeps_the_counts() {
     let mut ledger = fresh(&[5]);
-    let hold = LedgerOp { action: Action::TicketPending, ticket_type: ticket_type(0), quantity: q(2), hold: Some(HoldId::new()) };
+    let hold = LedgerOp {
+        action: Action::TicketPending,
+        ticket_type: ticket_type(0),
+        quantity: q(2),
+        hold: Some(HoldId::new()),
+    };
     ledger.apply(LogPosition { partition: 0, offset: 0 }, &[hold]);
     ledger.set_capacity(ticket_type(0), 3);
     let counts = ledger.counts(ticket_type(0)).unwrap();

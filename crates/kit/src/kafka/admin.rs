@@ -33,7 +33,5 @@ pub async fn ensure_topics(settings: &KafkaSettings, topics: &[&str]) -> anyhow:
 /// Whether the broker answers a metadata request within `timeout`.
 pub async fn probe(producer: &FutureProducer, timeout: Duration) -> bool {
     let producer = producer.clone();
-    tokio::task::spawn_blocking(move || producer.client().fetch_metadata(None, timeout).is_ok())
-        .await
-        .unwrap_or(false)
+    tokio::task::spawn_blocking(move || producer.client().fetch_metadata(None, timeout).is_ok()).await.unwrap_or(false)
 }

@@ -33,10 +33,7 @@ impl KafkaSettings {
     pub fn from_env(env: &Env<'_>) -> Result<Self, ConfigError> {
         let security_protocol = env.string("KAFKA_SECURITY_PROTOCOL", "PLAINTEXT").to_ascii_uppercase();
         if !["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"].contains(&security_protocol.as_str()) {
-            return Err(env.error(
-                "KAFKA_SECURITY_PROTOCOL",
-                "must be PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL",
-            ));
+            return Err(env.error("KAFKA_SECURITY_PROTOCOL", "must be PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL"));
         }
         let sasl = security_protocol.starts_with("SASL");
         let sasl_mechanism = env.get("KAFKA_SASL_MECHANISM").or_else(|| sasl.then(|| "PLAIN".into()));
@@ -112,10 +109,7 @@ pub struct Topics {
 
 impl Topics {
     pub fn new(prefix: &str, env: &str) -> Self {
-        Self {
-            masterlist: format!("{prefix}-masterlist-{env}"),
-            sales: format!("{prefix}-ticket-sales-{env}"),
-        }
+        Self { masterlist: format!("{prefix}-masterlist-{env}"), sales: format!("{prefix}-ticket-sales-{env}") }
     }
 
     pub fn from_env(env: &Env<'_>) -> Result<Self, ConfigError> {

@@ -40,10 +40,7 @@ pub async fn send(producer: &FutureProducer, record: &Record<'_>) -> anyhow::Res
         for (key, value) in record.headers {
             headers = headers.insert(Header { key, value: Some(value.as_bytes()) });
         }
-        let future_record = FutureRecord::to(record.topic)
-            .key(record.key)
-            .payload(record.payload)
-            .headers(headers);
+        let future_record = FutureRecord::to(record.topic).key(record.key).payload(record.payload).headers(headers);
         match producer.send(future_record, Duration::from_secs(0)).await {
             Ok(delivered) => return Ok(delivered),
             Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => {

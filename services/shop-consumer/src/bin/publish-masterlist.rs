@@ -43,7 +43,8 @@ fn main() -> ExitCode {
         for m in &list {
             let payload = m.to_json();
             let key = m.kafka_key();
-            kafka::send(&producer, &Record { topic: &topics.masterlist, key: &key, payload: &payload, headers: &[] }).await?;
+            kafka::send(&producer, &Record { topic: &topics.masterlist, key: &key, payload: &payload, headers: &[] })
+                .await?;
         }
         anyhow::Ok(())
     });

@@ -32,13 +32,21 @@ pub fn router() -> Router<AppState> {
         .route("/internal/ledger", get(snapshot))
 }
 
-async fn apply_masterlist(State(state): State<AppState>, Json(batch): Json<MasterListBatch>) -> ApiResult<Json<api::MasterListResult>> {
+async fn apply_masterlist(
+    State(state): State<AppState>,
+    Json(batch): Json<MasterListBatch>,
+) -> ApiResult<Json<api::MasterListResult>> {
     let result = store::apply_masterlist(&state.pool, &state.settings.topics.masterlist, &batch).await?;
-    state.availability.invalidate(batch.messages.iter().filter_map(|m| m.content.as_ref()).map(|m| m.match_number.get()));
+    state
+        .availability
+        .invalidate(batch.messages.iter().filter_map(|m| m.content.as_ref()).map(|m| m.match_number.get()));
     Ok(Json(result))
 }
 
-async fn apply_sales(State(state): State<AppState>, Json(batch): Json<SalesBatch>) -> ApiResult<Json<SalesBatchResult>> {
+async fn apply_sales(
+    State(state): State<AppState>,
+    Json(batch): Json<SalesBatch>,
+) -> ApiResult<Json<SalesBatchResult>> {
     let started = std::time::Instant::now();
     let (result, counts) = store::apply_sales(&state.pool, &state.settings.topics.sales, &batch).await?;
     state.availability.update(counts);

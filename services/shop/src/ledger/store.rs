@@ -12,7 +12,8 @@ use ticktak_core::{Category, Decision, HoldId, Ledger, MatchNumber, Quantity, Ti
 use uuid::Uuid;
 
 use super::api::{
-    AppliedOffset, HoldView, LedgerSnapshot, MasterListBatch, MasterListResult, SalesBatch, SalesBatchResult, SalesEntry, TypeCounts,
+    AppliedOffset, HoldView, LedgerSnapshot, MasterListBatch, MasterListResult, SalesBatch, SalesBatchResult,
+    SalesEntry, TypeCounts,
 };
 use crate::search::normalize;
 
@@ -46,7 +47,11 @@ fn status_from_text(s: &str) -> HoldStatus {
 
 /// Ensure offset rows exist for `partitions` and lock them; returns the
 /// last applied offset of each (-1 when nothing was applied yet).
-async fn lock_offsets(tx: &mut Transaction<'_, Postgres>, topic: &str, partitions: &[i32]) -> sqlx::Result<HashMap<i32, i64>> {
+async fn lock_offsets(
+    tx: &mut Transaction<'_, Postgres>,
+    topic: &str,
+    partitions: &[i32],
+) -> sqlx::Result<HashMap<i32, i64>> {
     sqlx::query(
         "INSERT INTO applied_offsets (topic, partition, last_offset) \
          SELECT $1, p, -1 FROM UNNEST($2::int[]) AS p ON CONFLICT DO NOTHING",
@@ -66,7 +71,11 @@ async fn lock_offsets(tx: &mut Transaction<'_, Postgres>, topic: &str, partition
     Ok(rows.iter().map(|r| (r.get("partition"), r.get("last_offset"))).collect())
 }
 
-async fn store_offsets(tx: &mut Transaction<'_, Postgres>, topic: &str, offsets: &HashMap<i32, i64>) -> sqlx::Result<()> {
+async fn store_offsets(
+    tx: &mut Transaction<'_, Postgres>,
+    topic: &str,
+    offsets: &HashMap<i32, i64>,
+) -> sqlx::Result<()> {
     let (partitions, last): (Vec<i32>, Vec<i64>) = offsets.iter().map(|(p, o)| (*p, *o)).unzip();
     sqlx::query(
         "UPDATE applied_offsets AS a SET last_offset = u.o \
@@ -203,10 +212,11 @@ pub async fn apply_sales(
         loaded_types.push(tt);
     }
 
-    let rows = sqlx::query("SELECT hold_id, match_number, category, quantity, status FROM holds WHERE hold_id = ANY($1)")
-        .bind(&hold_ids)
-        .fetch_all(&mut *tx)
-        .await?;
+    let rows =
+        sqlx::query("SELECT hold_id, match_number, category, quantity, status FROM holds WHERE hold_id = ANY($1)")
+            .bind(&hold_ids)
+            .fetch_all(&mut *tx)
+            .await?;
     let mut before: HashMap<HoldId, HoldStatus> = HashMap::new();
     for r in &rows {
         let id = HoldId(r.get("hold_id"));
@@ -335,10 +345,11 @@ fn view(id: HoldId, hold: &Hold, origin: Option<String>) -> HoldView {
 }
 
 pub async fn hold(pool: &PgPool, id: HoldId) -> sqlx::Result<Option<HoldView>> {
-    let row = sqlx::query("SELECT hold_id, match_number, category, quantity, status, origin FROM holds WHERE hold_id = $1")
-        .bind(id.0)
-        .fetch_optional(pool)
-        .await?;
+    let row =
+        sqlx::query("SELECT hold_id, match_number, category, quantity, status, origin FROM holds WHERE hold_id = $1")
+            .bind(id.0)
+            .fetch_optional(pool)
+            .await?;
     Ok(row.map(|r| view(id, &hold_of_row(&r), r.get("origin"))))
 }
 
@@ -380,7 +391,11 @@ pub async fn snapshot(pool: &PgPool) -> sqlx::Result<LedgerSnapshot> {
         .fetch_all(&mut *tx)
         .await?
         .iter()
-        .map(|r| AppliedOffset { topic: r.get("topic"), partition: r.get("partition"), last_offset: r.get("last_offset") })
+        .map(|r| AppliedOffset {
+            topic: r.get("topic"),
+            partition: r.get("partition"),
+            last_offset: r.get("last_offset"),
+        })
         .collect();
     tx.commit().await?;
     Ok(LedgerSnapshot { digest: row.get("digest"), holds: row.get("holds"), types, offsets })

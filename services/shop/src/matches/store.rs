@@ -100,7 +100,9 @@ impl TryFrom<ListQuery> for Filter {
         }
         let text = |s: Option<String>, name: &str| -> Result<Option<String>, ApiError> {
             match s.map(|s| s.trim().to_string()) {
-                Some(s) if s.chars().count() > 100 => Err(ApiError::BadRequest(format!("{name} is longer than 100 characters"))),
+                Some(s) if s.chars().count() > 100 => {
+                    Err(ApiError::BadRequest(format!("{name} is longer than 100 characters")))
+                }
                 Some(s) if s.is_empty() => Ok(None),
                 other => Ok(other),
             }
