@@ -125,6 +125,7 @@ impl Platform {
             decision_wait: Duration::from_secs(2),
             shop_url: shop.url(),
             sweep_interval: Duration::from_millis(200),
+            availability_ttl: Duration::from_millis(100),
             naive: false,
         };
         let reservations =

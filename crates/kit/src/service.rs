@@ -85,6 +85,8 @@ pub struct Base {
     pub settings: Settings,
     pub pool: sqlx::PgPool,
     pub producer: rdkafka::producer::FutureProducer,
+    /// Readiness checks of the service itself, beside database and broker.
+    checks: Vec<(&'static str, crate::http::ReadyCheck)>,
 }
 
 impl Base {
@@ -97,10 +99,18 @@ impl Base {
         crate::kafka::ensure_topics(&settings.kafka, &[&settings.topics.masterlist, &settings.topics.sales])
             .await
             .map_err(|e| anyhow::anyhow!("broker at {} not usable: {e:#}", settings.kafka.brokers))?;
-        Ok(Self { settings, pool, producer })
+        Ok(Self { settings, pool, producer, checks: Vec::new() })
     }
 
-    /// `/health`, `/ready` (database and broker) and `/metrics`.
+    /// Add a readiness check: `/ready` answers 503 with `name: error` while
+    /// `check` fails.
+    pub fn with_ready_check(mut self, name: &'static str, check: crate::http::ReadyCheck) -> Self {
+        self.checks.push((name, check));
+        self
+    }
+
+    /// `/health`, `/ready` (database, broker and the service's own checks)
+    /// and `/metrics`.
     pub fn ops_router(&self) -> axum::Router {
         let pool = self.pool.clone();
         let producer = self.producer.clone();
@@ -118,7 +128,9 @@ impl Base {
                 }
             })
         });
-        crate::http::ops_router(self.settings.service.name(), vec![("database", db), ("broker", broker)])
+        let mut checks = vec![("database", db), ("broker", broker)];
+        checks.extend(self.checks.iter().cloned());
+        crate::http::ops_router(self.settings.service.name(), checks)
     }
 
     /// Bind the service's port and serve `api` (plus the ops endpoints and

@@ -162,8 +162,8 @@ pub async fn create(
 /// for the log's decision.
 async fn reserve(s: &AppState, buyer: &str, tt: TicketType, q: Quantity) -> ApiResult<(StatusCode, serde_json::Value)> {
     let category = s
-        .shop
-        .availability(tt)
+        .availability
+        .category(tt)
         .await
         .map_err(|e| ApiError::Unavailable(format!("catalogue unavailable: {e:#}")))?
         .ok_or_else(|| ApiError::NotFound(format!("no match {}", tt.match_number)))?;

@@ -16,6 +16,10 @@ pub struct ReservationConfig {
     pub shop_url: String,
     /// How often expiry and the decision poller run (`SWEEP_INTERVAL_MS`, default 1000).
     pub sweep_interval: Duration,
+    /// How long the shop's availability of a match is reused for the fast
+    /// "sold out" answer (`AVAILABILITY_TTL_MS`, default 100; 0 asks the shop
+    /// on every request). Only the fast answer uses it: the log decides.
+    pub availability_ttl: Duration,
     /// `SALES_PROTOCOL=naive`: the course's naive protocol, for the benchmark
     /// baseline only — decide on this platform's own copy and publish
     /// without a hold id. It can oversell; never run it for real sales.
@@ -40,6 +44,10 @@ impl ReservationConfig {
         if !(10..=60_000).contains(&sweep) {
             return Err(env.error("SWEEP_INTERVAL_MS", "must be between 10 and 60000"));
         }
+        let availability_ttl: u64 = env.parse("AVAILABILITY_TTL_MS", 100)?;
+        if availability_ttl > 10_000 {
+            return Err(env.error("AVAILABILITY_TTL_MS", "must be at most 10000"));
+        }
         let shop_url = settings.peer_url(Service::Shop, env)?;
         let naive = match env.string("SALES_PROTOCOL", "ledger").as_str() {
             "ledger" => false,
@@ -52,6 +60,7 @@ impl ReservationConfig {
             decision_wait: Duration::from_millis(wait),
             shop_url,
             sweep_interval: Duration::from_millis(sweep),
+            availability_ttl: Duration::from_millis(availability_ttl),
         })
     }
 }

@@ -5,12 +5,14 @@
 //!
 //! - `api`: the public API (`/api/reservations`), buyers authenticated by JWT.
 //! - `internal`: confirm-after-payment and decision intake.
+//! - `availability`: the shop's availability, reused briefly for the fast answer.
 //! - `store`: reservation SQL and the outbox rows each transition writes.
 //! - `idempotency`: `Idempotency-Key` handling.
 //! - `outbox`: the relay to Kafka.
 //! - `workers`: hold expiry and the decision poller.
 
 pub mod api;
+pub mod availability;
 pub mod config;
 pub mod idempotency;
 pub mod internal;
@@ -38,6 +40,7 @@ pub struct AppState {
     pub config: Arc<config::ReservationConfig>,
     pub keys: Arc<JwtKeys>,
     pub shop: shop::ShopClient,
+    pub availability: availability::AvailabilityCache,
     pub waiters: waiters::Waiters,
     /// Wakes the outbox relay after a commit.
     pub outbox_ready: Arc<tokio::sync::Notify>,
@@ -66,11 +69,13 @@ pub async fn start_with(
     shutdown: CancellationToken,
 ) -> anyhow::Result<Running> {
     let base = Base::connect(settings, &MIGRATOR).await?;
+    let shop = shop::ShopClient::new(&config.shop_url, &base.settings.internal_token)?;
     let state = AppState {
         pool: base.pool.clone(),
+        availability: availability::AvailabilityCache::new(shop.clone(), config.availability_ttl),
         settings: Arc::new(base.settings.clone()),
         keys: Arc::new(JwtKeys::new(&base.settings.jwt_secret)),
-        shop: shop::ShopClient::new(&config.shop_url, &base.settings.internal_token)?,
+        shop,
         config: Arc::new(config.clone()),
         waiters: waiters::Waiters::default(),
         outbox_ready: Arc::new(tokio::sync::Notify::new()),

@@ -7,7 +7,7 @@ use std::time::Duration;
 use anyhow::Context;
 use serde::Deserialize;
 use ticktak_core::ledger::HoldStatus;
-use ticktak_core::{HoldId, TicketType};
+use ticktak_core::{HoldId, MatchNumber};
 
 #[derive(Clone)]
 pub struct ShopClient {
@@ -46,16 +46,17 @@ impl ShopClient {
         })
     }
 
-    /// The category's price and availability; `None` when the match is unknown.
-    pub async fn availability(&self, tt: TicketType) -> anyhow::Result<Option<CategoryAvailability>> {
-        let url = format!("{}/api/matches/{}/availability", self.base, tt.match_number);
+    /// Price and availability of every category of match `m`; `None` when
+    /// the match is unknown.
+    pub async fn availability(&self, m: MatchNumber) -> anyhow::Result<Option<Vec<CategoryAvailability>>> {
+        let url = format!("{}/api/matches/{m}/availability", self.base);
         let res = self.http.get(&url).send().await.with_context(|| format!("shop unreachable at {url}"))?;
         if res.status() == reqwest::StatusCode::NOT_FOUND {
             return Ok(None);
         }
         anyhow::ensure!(res.status().is_success(), "shop answered {} at {url}", res.status());
         let a: Availability = res.json().await.context("unexpected availability")?;
-        Ok(a.categories.into_iter().find(|c| c.category == tt.category.get()))
+        Ok(Some(a.categories))
     }
 
     /// The log's decision on a hold, if the shop has applied it yet.

@@ -55,6 +55,20 @@ pub async fn start_with(
         .transpose()?;
     let group = consumer_group(&base.settings);
     let pump = pump::Pump::new(base.settings.clone(), group, shop, forward, base.pool.clone());
+    let following = pump.following();
+    let base = base.with_ready_check(
+        "consumer",
+        std::sync::Arc::new(move || {
+            let following = following.load(std::sync::atomic::Ordering::Acquire);
+            Box::pin(async move {
+                if following {
+                    Ok(())
+                } else {
+                    Err("still reading the master list".to_string())
+                }
+            })
+        }),
+    );
     let server = base.serve(axum::Router::new(), shutdown.clone()).await?;
     let addr = server.addr;
     let token = shutdown.clone();

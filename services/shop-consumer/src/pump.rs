@@ -38,6 +38,9 @@ pub struct Pump {
     /// `CONSUMER_START=beginning` (default) or `committed`.
     start_from_beginning: bool,
     gaps: std::sync::Mutex<GapTracker>,
+    /// Set once the master list is read and the sales topic is followed;
+    /// `/ready` answers 503 until then.
+    following: Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// One gathered batch, owned (no borrowed Kafka messages across awaits).
@@ -71,7 +74,21 @@ impl Pump {
     ) -> Self {
         let start_from_beginning =
             ticktak_kit::config::Env::process().string("CONSUMER_START", "beginning") != "committed";
-        Self { settings, group, shop, forward, pool, start_from_beginning, gaps: Default::default() }
+        Self {
+            settings,
+            group,
+            shop,
+            forward,
+            pool,
+            start_from_beginning,
+            gaps: Default::default(),
+            following: Default::default(),
+        }
+    }
+
+    /// True once the pump follows the sales topic (the master list is read).
+    pub fn following(&self) -> Arc<std::sync::atomic::AtomicBool> {
+        self.following.clone()
     }
 
     pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
@@ -82,6 +99,7 @@ impl Pump {
         self.assign_all(&consumer).await?;
         let lag = tokio::spawn(report_lag(consumer.clone(), shutdown.clone()));
         tracing::info!(group = %self.group, from_beginning = self.start_from_beginning, "following the master-list and ticket-sales topics");
+        self.following.store(true, std::sync::atomic::Ordering::Release);
 
         let mut committed: HashMap<(String, i32), i64> = HashMap::new();
         loop {
