@@ -84,6 +84,8 @@ pub struct RaceReport {
     pub latency_ms: Percentiles,
     /// Granted on platform a → applied on platform b.
     pub propagation_ms: Option<(f64, f64)>,
+    /// Where a hold's time goes on platform a: (hop, p50 ms, p99 ms).
+    pub hops_ms: Vec<(String, f64, f64)>,
     pub oversell: i64,
     pub ledgers_equal: bool,
     pub peak_rss_mib: Vec<(String, f64)>,
@@ -134,6 +136,11 @@ impl RaceReport {
             (
                 "propagation a → b p50 / p99",
                 self.propagation_ms.map(|(a, b)| format!("{a:.1} / {b:.1} ms")).unwrap_or_else(|| "n/a".into()),
+            ),
+            (
+                "hops on a p50 / p99: request → published · published → shop applies · shop applies → decided",
+                self.hops_ms.iter().map(|(_, a, b)| format!("{a:.1} / {b:.1}")).collect::<Vec<_>>().join(" · ")
+                    + " ms",
             ),
             ("oversell (market-wide)", self.oversell.to_string()),
             ("ledgers equal on every platform", self.ledgers_equal.to_string()),
@@ -384,6 +391,7 @@ async fn race(o: &RaceOptions, market: &tokio::sync::Mutex<Market>) -> anyhow::R
             max: h.max() as f64 / 1000.0,
         },
         propagation_ms: None,
+        hops_ms: Vec::new(),
         oversell: 0,
         ledgers_equal: false,
         peak_rss_mib: Vec::new(),
@@ -393,6 +401,31 @@ async fn race(o: &RaceOptions, market: &tokio::sync::Mutex<Market>) -> anyhow::R
         killed: Vec::new(),
         left_requested: 0,
     })
+}
+
+/// Per-hop latency of the holds decided on one platform, from the
+/// timestamps the services store: the reservation's insert (`created_at`),
+/// the publish (`produced-at` header, kept by the shop), the shop's apply
+/// transaction (`decided_at`) and the reservation's decision (`updated_at`).
+async fn hops(pool: &sqlx::PgPool) -> anyhow::Result<Vec<(String, f64, f64)>> {
+    let mut out = Vec::new();
+    for (name, from, to) in [
+        ("request → published", "r.created_at", "h.produced_at"),
+        ("published → shop applies", "h.produced_at", "h.decided_at"),
+        ("shop applies → reservation decided", "h.decided_at", "r.updated_at"),
+    ] {
+        let row: (Option<f64>, Option<f64>) = sqlx::query_as(&format!(
+            "SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY ms), percentile_cont(0.99) WITHIN GROUP (ORDER BY ms) \
+             FROM (SELECT extract(epoch FROM {to} - {from}) * 1000 AS ms FROM reservations.reservations r \
+                   JOIN shop.holds h ON h.hold_id = r.id WHERE r.status IN ('HELD', 'REJECTED')) t"
+        ))
+        .fetch_one(pool)
+        .await?;
+        if let (Some(p50), Some(p99)) = row {
+            out.push((name.to_string(), p50, p99));
+        }
+    }
+    Ok(out)
 }
 
 fn cpu_snapshot(market: &Market) -> Vec<(String, f64)> {
@@ -469,6 +502,7 @@ async fn settle_and_check(o: &RaceOptions, market: Market, mut report: RaceRepor
     } else {
         None
     };
+    let hops_ms = hops(&pools[0]).await?;
     let peak_rss_mib = market.peak_rss_mib();
     for pool in pools {
         pool.close().await;
@@ -479,6 +513,7 @@ async fn settle_and_check(o: &RaceOptions, market: Market, mut report: RaceRepor
     report.ledgers_equal = ledgers_equal;
     report.left_requested = left_requested;
     report.propagation_ms = propagation;
+    report.hops_ms = hops_ms;
     report.peak_rss_mib = peak_rss_mib;
     Ok(report)
 }

@@ -367,3 +367,35 @@ async fn the_race_survives_killing_one_platforms_relay_and_consumer() {
         p.stop().await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reservation_committed_but_never_published_is_published_by_the_relay() {
+    use reservations::store::{self, Origin, Reservation, Status};
+    use ticktak_core::{Category, MatchNumber, PlatformId, Price, Quantity, TicketType};
+
+    let platforms = start_market(&["a"], 10, Duration::from_secs(600)).await;
+    let p = &platforms[0];
+    // What a crash between the commit and the publish leaves behind: the
+    // reservation and its outbox row, and nothing in the log.
+    let options: sqlx::postgres::PgConnectOptions = database_url(&p.env.database).parse().unwrap();
+    let pool = sqlx::PgPool::connect_with(options.options([("search_path", "reservations")])).await.unwrap();
+    let origin =
+        Origin { topic: p.env.topics().sales, platform: PlatformId::new(p.env.platform_id.clone()).unwrap(), naive: false };
+    let tt = TicketType::new(MatchNumber::new(1).unwrap(), Category::new(3).unwrap());
+    let r = Reservation::new("carol", tt, Quantity::new(2).unwrap(), Price::new(40).unwrap(), Status::Requested, None);
+    store::insert_new(&pool, &origin, &r).await.unwrap();
+
+    let view = decided(p, "carol", &r.id.to_string()).await;
+    assert_eq!(view["status"], "HELD", "{view}");
+    counts_when(p, 3, "the hold in the ledger", |c| c["held"] == 2).await;
+    eventually(Duration::from_secs(30), "the outbox row marked sent", || async {
+        let unsent: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM outbox WHERE sent_at IS NULL").fetch_one(&pool).await.ok()?;
+        (unsent == 0).then_some(())
+    })
+    .await;
+    pool.close().await;
+    for p in platforms {
+        p.stop().await;
+    }
+}

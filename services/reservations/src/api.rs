@@ -189,13 +189,15 @@ async fn reserve(s: &AppState, buyer: &str, tt: TicketType, q: Quantity) -> ApiR
     }
     let r = Reservation::new(buyer, tt, q, price, Status::Requested, None);
     let decided = s.waiters.register(r.id);
-    let inserted = store::insert_new(&s.pool, &s.origin, &r).await;
-    if let Err(e) = inserted {
-        s.waiters.remove(r.id);
-        return Err(e.into());
-    }
+    let queued = match store::insert_new(&s.pool, &s.origin, &r).await {
+        Ok(queued) => queued,
+        Err(e) => {
+            s.waiters.remove(r.id);
+            return Err(e.into());
+        }
+    };
     metrics::counter!("reservations_requested_total").increment(1);
-    s.outbox_ready.notify_one();
+    s.outbox.publish(vec![queued]);
     let now = match tokio::time::timeout(s.config.decision_wait, decided).await {
         Ok(Ok((status, expires_at))) => Reservation { status, expires_at, ..r },
         _ => {
@@ -240,8 +242,8 @@ async fn reserve_naive(
             serde_json::to_value(ReservationView { id: None, ..ReservationView::of(&r) }).expect("serialises"),
         ));
     }
-    store::insert_new(&s.pool, &s.origin, &r).await?;
-    s.outbox_ready.notify_one();
+    let queued = store::insert_new(&s.pool, &s.origin, &r).await?;
+    s.outbox.publish(vec![queued]);
     Ok((StatusCode::CREATED, serde_json::to_value(ReservationView::of(&r)).expect("serialises")))
 }
 
@@ -294,10 +296,10 @@ pub async fn cancel(
     };
     match r.status {
         Status::Held => {
-            let cancelled =
+            let (cancelled, queued) =
                 store::transition(&mut tx, &s.origin, &r, Status::Cancelled, Action::TicketCancelled).await?;
             tx.commit().await?;
-            s.outbox_ready.notify_one();
+            s.outbox.publish(vec![queued]);
             metrics::counter!("reservations_cancelled_total").increment(1);
             Ok(Json(ReservationView::of(&cancelled)))
         }

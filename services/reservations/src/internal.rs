@@ -29,18 +29,19 @@ async fn confirm(State(s): State<AppState>, Path(id): Path<String>) -> ApiResult
     let r = store::lock(&mut tx, id).await?.ok_or_else(|| ApiError::NotFound("no such reservation".into()))?;
     match r.status {
         Status::Held if r.expires_at.is_some_and(|t| t > chrono::Utc::now()) => {
-            let confirmed =
+            let (confirmed, queued) =
                 store::transition(&mut tx, &s.origin, &r, Status::Confirmed, Action::TicketReserved).await?;
             tx.commit().await?;
-            s.outbox_ready.notify_one();
+            s.outbox.publish(vec![queued]);
             metrics::counter!("reservations_confirmed_total").increment(1);
             Ok(Json(ReservationView::of(&confirmed)))
         }
         Status::Held => {
             // Time is up but the sweeper has not run yet: expire it now.
-            store::transition(&mut tx, &s.origin, &r, Status::Expired, Action::TicketCancelled).await?;
+            let (_, queued) =
+                store::transition(&mut tx, &s.origin, &r, Status::Expired, Action::TicketCancelled).await?;
             tx.commit().await?;
-            s.outbox_ready.notify_one();
+            s.outbox.publish(vec![queued]);
             Err(ApiError::Conflict("the hold has expired".into()))
         }
         Status::Confirmed => Ok(Json(ReservationView::of(&r))),

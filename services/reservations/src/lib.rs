@@ -1,5 +1,6 @@
 //! reservations (:3020): buyers' holds. A reservation is written with its
-//! TICKET_PENDING in one transaction (the outbox); the relay publishes it;
+//! TICKET_PENDING in one transaction (the outbox) and published right after
+//! the commit (the relay re-publishes what did not get through);
 //! the decision comes back from the shared log (forwarded by shop-consumer,
 //! or fetched from the shop by the decision poller); unpaid holds expire.
 //!
@@ -8,7 +9,7 @@
 //! - `availability`: the shop's availability, reused briefly for the fast answer.
 //! - `store`: reservation SQL and the outbox rows each transition writes.
 //! - `idempotency`: `Idempotency-Key` handling.
-//! - `outbox`: the relay to Kafka.
+//! - `outbox`: publishing committed outbox rows; marking them sent; the relay.
 //! - `workers`: hold expiry and the decision poller.
 
 pub mod api;
@@ -42,8 +43,8 @@ pub struct AppState {
     pub shop: shop::ShopClient,
     pub availability: availability::AvailabilityCache,
     pub waiters: waiters::Waiters,
-    /// Wakes the outbox relay after a commit.
-    pub outbox_ready: Arc<tokio::sync::Notify>,
+    /// Publishes outbox rows once their transaction committed.
+    pub outbox: outbox::Outbox,
     /// Where and how sales are published.
     pub origin: Arc<store::Origin>,
     /// Under the naive protocol only: this platform's own copy of what is
@@ -69,6 +70,7 @@ pub async fn start_with(
     shutdown: CancellationToken,
 ) -> anyhow::Result<Running> {
     let base = Base::connect(settings, &MIGRATOR).await?;
+    let (outbox, delivered) = outbox::Outbox::new(base.producer.clone());
     let shop = shop::ShopClient::new(&config.shop_url, &base.settings.internal_token)?;
     let state = AppState {
         pool: base.pool.clone(),
@@ -78,7 +80,7 @@ pub async fn start_with(
         shop,
         config: Arc::new(config.clone()),
         waiters: waiters::Waiters::default(),
-        outbox_ready: Arc::new(tokio::sync::Notify::new()),
+        outbox,
         origin: Arc::new(store::Origin {
             topic: base.settings.topics.sales.clone(),
             platform: base.settings.platform_id.clone(),
@@ -86,7 +88,9 @@ pub async fn start_with(
         }),
         naive_copy: Default::default(),
     };
-    let relay = tokio::spawn(outbox::relay(state.clone(), base.producer.clone(), shutdown.clone()));
+    let relay = tokio::spawn(outbox::relay(state.pool.clone(), state.outbox.clone(), shutdown.clone()));
+    let marker =
+        tokio::spawn(outbox::marker(state.pool.clone(), state.outbox.clone(), delivered, shutdown.clone()));
     let sweeper = tokio::spawn(workers::expire_holds(state.clone(), shutdown.clone()));
     let poller = tokio::spawn(workers::poll_decisions(state.clone(), shutdown.clone()));
     let internal = ticktak_kit::internal::protect(internal::router(), &state.settings.internal_token);
@@ -95,7 +99,7 @@ pub async fn start_with(
     let addr = server.addr;
     let task = tokio::spawn(async move {
         let served = server.wait().await;
-        for worker in [relay, sweeper, poller] {
+        for worker in [relay, marker, sweeper, poller] {
             let _ = worker.await;
         }
         served

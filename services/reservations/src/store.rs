@@ -9,6 +9,8 @@ use ticktak_core::headers::SaleHeaders;
 use ticktak_core::{Action, Category, HoldId, MatchNumber, PlatformId, Price, Quantity, SaleMessage, TicketType};
 use uuid::Uuid;
 
+use crate::outbox::Queued;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum Status {
@@ -108,7 +110,7 @@ pub struct Origin {
 }
 
 /// The outbox row of the sales message of `action` on `r`: key, payload,
-/// headers (`produced-at` is stamped by the relay when it publishes).
+/// headers (`produced-at` is stamped when it is published).
 fn outgoing(origin: &Origin, r: &Reservation, action: Action) -> (String, Vec<u8>, serde_json::Value) {
     let sale = SaleMessage::single(action, r.ticket_type, r.quantity, r.unit_price);
     let mut headers = SaleHeaders::for_hold(&origin.platform, HoldId(r.id));
@@ -121,34 +123,40 @@ fn outgoing(origin: &Origin, r: &Reservation, action: Action) -> (String, Vec<u8
     (sale.kafka_key(), sale.to_json(), serde_json::Value::Object(headers))
 }
 
-/// Queue the sales message of `action` on `r` for the relay.
+fn queued(origin: &Origin, seq: i64, (key, payload, headers): (String, Vec<u8>, serde_json::Value)) -> Queued {
+    Queued { seq, topic: origin.topic.clone(), key, payload, headers: crate::outbox::headers_from_json(&headers) }
+}
+
+/// Queue the sales message of `action` on `r`; publish the returned row
+/// once the transaction committed.
 pub async fn enqueue(
     tx: &mut Transaction<'_, Postgres>,
     origin: &Origin,
     r: &Reservation,
     action: Action,
-) -> sqlx::Result<()> {
-    let (key, payload, headers) = outgoing(origin, r, action);
-    sqlx::query("INSERT INTO outbox (topic, key, payload, headers) VALUES ($1, $2, $3, $4)")
-        .bind(&origin.topic)
-        .bind(key)
-        .bind(payload)
-        .bind(headers)
-        .execute(&mut **tx)
-        .await?;
-    Ok(())
+) -> sqlx::Result<Queued> {
+    let row = outgoing(origin, r, action);
+    let seq: i64 =
+        sqlx::query_scalar("INSERT INTO outbox (topic, key, payload, headers) VALUES ($1, $2, $3, $4) RETURNING seq")
+            .bind(&origin.topic)
+            .bind(&row.0)
+            .bind(&row.1)
+            .bind(&row.2)
+            .fetch_one(&mut **tx)
+            .await?;
+    Ok(queued(origin, seq, row))
 }
 
 /// A new reservation (REQUESTED, or HELD until `r.expires_at` under the
 /// naive protocol) and its TICKET_PENDING, in one statement (one round
-/// trip, one implicit transaction).
-pub async fn insert_new(pool: &PgPool, origin: &Origin, r: &Reservation) -> sqlx::Result<()> {
-    let (key, payload, headers) = outgoing(origin, r, Action::TicketPending);
-    sqlx::query(
+/// trip, one implicit transaction). Returns the outbox row to publish.
+pub async fn insert_new(pool: &PgPool, origin: &Origin, r: &Reservation) -> sqlx::Result<Queued> {
+    let row = outgoing(origin, r, Action::TicketPending);
+    let seq: i64 = sqlx::query_scalar(
         "WITH reservation AS ( \
            INSERT INTO reservations (id, buyer_id, match_number, category, quantity, unit_price, status, expires_at) \
            VALUES ($1, $2, $3, $4, $5, $6, $11, $12)) \
-         INSERT INTO outbox (topic, key, payload, headers) VALUES ($7, $8, $9, $10)",
+         INSERT INTO outbox (topic, key, payload, headers) VALUES ($7, $8, $9, $10) RETURNING seq",
     )
     .bind(r.id)
     .bind(&r.buyer_id)
@@ -157,14 +165,14 @@ pub async fn insert_new(pool: &PgPool, origin: &Origin, r: &Reservation) -> sqlx
     .bind(i16::from(r.quantity.get()))
     .bind(r.unit_price.get() as i32)
     .bind(&origin.topic)
-    .bind(key)
-    .bind(payload)
-    .bind(headers)
+    .bind(&row.0)
+    .bind(&row.1)
+    .bind(&row.2)
     .bind(r.status.as_str())
     .bind(r.expires_at)
-    .execute(pool)
+    .fetch_one(pool)
     .await?;
-    Ok(())
+    Ok(queued(origin, seq, row))
 }
 
 pub async fn get(pool: &PgPool, id: Uuid) -> sqlx::Result<Option<Reservation>> {
@@ -193,21 +201,22 @@ pub async fn list_for(pool: &PgPool, buyer: &str, limit: i64) -> sqlx::Result<Ve
 }
 
 /// Move a locked reservation to `status` and queue the sales message that
-/// tells the market (`TICKET_RESERVED` or `TICKET_CANCELLED`).
+/// tells the market (`TICKET_RESERVED` or `TICKET_CANCELLED`); publish the
+/// returned row once the transaction committed.
 pub async fn transition(
     tx: &mut Transaction<'_, Postgres>,
     origin: &Origin,
     r: &Reservation,
     status: Status,
     action: Action,
-) -> sqlx::Result<Reservation> {
+) -> sqlx::Result<(Reservation, Queued)> {
     sqlx::query("UPDATE reservations SET status = $2, updated_at = now() WHERE id = $1")
         .bind(r.id)
         .bind(status.as_str())
         .execute(&mut **tx)
         .await?;
-    enqueue(tx, origin, r, action).await?;
-    Ok(Reservation { status, ..r.clone() })
+    let queued = enqueue(tx, origin, r, action).await?;
+    Ok((Reservation { status, ..r.clone() }, queued))
 }
 
 /// Record the log's decisions on requested reservations; returns those that
@@ -235,8 +244,9 @@ pub async fn apply_decisions(
 }
 
 /// Expire held reservations whose time is up, queueing their
-/// TICKET_CANCELLED; returns how many expired.
-pub async fn expire_due(pool: &PgPool, origin: &Origin, limit: i64) -> sqlx::Result<usize> {
+/// TICKET_CANCELLED; returns the outbox rows to publish (one per expired
+/// hold).
+pub async fn expire_due(pool: &PgPool, origin: &Origin, limit: i64) -> sqlx::Result<Vec<Queued>> {
     let mut tx = pool.begin().await?;
     let rows = sqlx::query(&format!(
         "UPDATE reservations SET status = 'EXPIRED', updated_at = now() WHERE id IN ( \
@@ -246,11 +256,12 @@ pub async fn expire_due(pool: &PgPool, origin: &Origin, limit: i64) -> sqlx::Res
     .bind(limit)
     .fetch_all(&mut *tx)
     .await?;
+    let mut queued = Vec::with_capacity(rows.len());
     for r in rows.iter().map(from_row) {
-        enqueue(&mut tx, origin, &r, Action::TicketCancelled).await?;
+        queued.push(enqueue(&mut tx, origin, &r, Action::TicketCancelled).await?);
     }
     tx.commit().await?;
-    Ok(rows.len())
+    Ok(queued)
 }
 
 /// Requested reservations older than `age` (their decision may have been

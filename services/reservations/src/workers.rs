@@ -17,10 +17,10 @@ pub async fn expire_holds(state: AppState, shutdown: CancellationToken) {
             _ = tokio::time::sleep(state.config.sweep_interval) => {}
         }
         match store::expire_due(&state.pool, &state.origin, 500).await {
-            Ok(0) => {}
-            Ok(n) => {
-                metrics::counter!("reservations_expired_total").increment(n as u64);
-                state.outbox_ready.notify_one();
+            Ok(queued) if queued.is_empty() => {}
+            Ok(queued) => {
+                metrics::counter!("reservations_expired_total").increment(queued.len() as u64);
+                state.outbox.publish(queued);
             }
             Err(e) => tracing::warn!(error = %e, "hold expiry failed"),
         }
