@@ -7,8 +7,10 @@
 //!   memory measurements that ride along.
 //! - `backlog`: how fast one platform applies a backlog of the sales log.
 //! - `reads`: scenario 3, the read path under wrk.
+//! - `broker`: the broker alone, the baseline of the race's latency.
 
 pub mod backlog;
+pub mod broker;
 pub mod market;
 pub mod race;
 pub mod reads;

@@ -1,6 +1,7 @@
 //! ticktak-bench: see BENCHMARKS.md for every command and its results.
 //!
 //!     ticktak-bench backlog [MESSAGES]
+//!     ticktak-bench broker [--rate R] [--seconds S] [--producers P]
 //!     ticktak-bench race [--platforms P] [--capacity C] [--oversubscribe X]
 //!                        [--buyers N] [--rate R] [--with-reads] [--chaos SECONDS [--chaos-broker]] [--naive] [--json FILE]
 //!
@@ -25,6 +26,14 @@ async fn main() -> anyhow::Result<()> {
         Some("backlog") => {
             let n = args.get(1).map(|s| s.parse()).transpose()?.unwrap_or(100_000);
             ticktak_bench::backlog::run(n).await
+        }
+        Some("broker") => {
+            let opts = ticktak_bench::broker::BrokerOptions {
+                rate: flag(&args, "--rate", 1000.0)?,
+                seconds: flag(&args, "--seconds", 20.0)?,
+                producers: flag(&args, "--producers", 2)?,
+            };
+            ticktak_bench::broker::run(&opts).await
         }
         Some("race") => {
             let opts = RaceOptions {
@@ -53,7 +62,7 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
         _ => {
-            eprintln!("usage: ticktak-bench backlog [MESSAGES] | race [--platforms P] [--capacity C] [--oversubscribe X] [--buyers N] [--rate R] [--with-reads] [--chaos SECONDS [--chaos-broker]] [--naive] [--json FILE]");
+            eprintln!("usage: ticktak-bench backlog [MESSAGES] | broker [--rate R] [--seconds S] [--producers P] | race [--platforms P] [--capacity C] [--oversubscribe X] [--buyers N] [--rate R] [--with-reads] [--chaos SECONDS [--chaos-broker]] [--naive] [--json FILE]");
             std::process::exit(2);
         }
     }

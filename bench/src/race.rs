@@ -86,6 +86,10 @@ pub struct RaceReport {
     pub propagation_ms: Option<(f64, f64)>,
     /// Where a hold's time goes on platform a: (hop, p50 ms, p99 ms).
     pub hops_ms: Vec<(String, f64, f64)>,
+    /// Platform a's shop-consumer: produced → received, and the shop's apply
+    /// of a batch (p50 ms, p99 ms).
+    pub receive_delay_ms: Option<(f64, f64)>,
+    pub batch_apply_ms: Option<(f64, f64)>,
     pub oversell: i64,
     pub ledgers_equal: bool,
     pub peak_rss_mib: Vec<(String, f64)>,
@@ -140,6 +144,15 @@ impl RaceReport {
             (
                 "hops on a p50 / p99: request → published · published → shop applies · shop applies → decided",
                 self.hops_ms.iter().map(|(_, a, b)| format!("{a:.1} / {b:.1}")).collect::<Vec<_>>().join(" · ")
+                    + " ms",
+            ),
+            (
+                "consumer on a p50 / p99: produced → received · batch applied by the shop",
+                [self.receive_delay_ms, self.batch_apply_ms]
+                    .iter()
+                    .map(|q| q.map(|(a, b)| format!("{a:.1} / {b:.1}")).unwrap_or_else(|| "n/a".into()))
+                    .collect::<Vec<_>>()
+                    .join(" · ")
                     + " ms",
             ),
             ("oversell (market-wide)", self.oversell.to_string()),
@@ -221,7 +234,17 @@ impl Shared {
 }
 
 pub async fn run(o: &RaceOptions) -> anyhow::Result<RaceReport> {
-    let extra: &[(&str, &str)] = if o.naive { &[("SALES_PROTOCOL", "naive")] } else { &[] };
+    let mut extra: Vec<(&str, String)> = Vec::new();
+    if o.naive {
+        extra.push(("SALES_PROTOCOL", "naive".into()));
+    }
+    // Broker tuning passed on to every service (see README).
+    for var in ["KAFKA_LINGER_MS", "KAFKA_FETCH_WAIT_MS"] {
+        if let Ok(v) = std::env::var(var) {
+            extra.push((var, v));
+        }
+    }
+    let extra: Vec<(&str, &str)> = extra.iter().map(|(k, v)| (*k, v.as_str())).collect();
     // Chaos kills the broker too, so the run needs a broker of its own with
     // durable storage.
     let broker = if o.chaos_every_s > 0.0 && o.chaos_broker {
@@ -231,7 +254,7 @@ pub async fn run(o: &RaceOptions) -> anyhow::Result<RaceReport> {
     } else {
         None
     };
-    let mut m = Market::start(o.platforms, 1, o.capacity, extra).await?;
+    let mut m = Market::start(o.platforms, 1, o.capacity, &extra).await?;
     m.broker = broker;
     let market = Arc::new(tokio::sync::Mutex::new(m));
     let (report_result, killed) = {
@@ -392,6 +415,8 @@ async fn race(o: &RaceOptions, market: &tokio::sync::Mutex<Market>) -> anyhow::R
         },
         propagation_ms: None,
         hops_ms: Vec::new(),
+        receive_delay_ms: None,
+        batch_apply_ms: None,
         oversell: 0,
         ledgers_equal: false,
         peak_rss_mib: Vec::new(),
@@ -401,6 +426,17 @@ async fn race(o: &RaceOptions, market: &tokio::sync::Mutex<Market>) -> anyhow::R
         killed: Vec::new(),
         left_requested: 0,
     })
+}
+
+/// p50 and p99 (in ms) of a Prometheus summary given in seconds.
+fn summary_ms(text: &str, name: &str) -> Option<(f64, f64)> {
+    let quantile = |q: &str| {
+        text.lines()
+            .find(|l| l.starts_with(&format!("{name}{{quantile=\"{q}\"}}")))
+            .and_then(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .map(|s| s * 1000.0)
+    };
+    quantile("0.5").zip(quantile("0.99"))
 }
 
 /// Per-hop latency of the holds decided on one platform, from the
@@ -503,6 +539,16 @@ async fn settle_and_check(o: &RaceOptions, market: Market, mut report: RaceRepor
         None
     };
     let hops_ms = hops(&pools[0]).await?;
+    let consumer_metrics = reqwest::get(format!("{}/metrics", market.platforms[0].consumer_url))
+        .await
+        .map(|r| r.text())
+        .ok();
+    let consumer_metrics = match consumer_metrics {
+        Some(text) => text.await.unwrap_or_default(),
+        None => String::new(),
+    };
+    report.receive_delay_ms = summary_ms(&consumer_metrics, "consumer_receive_delay_seconds");
+    report.batch_apply_ms = summary_ms(&consumer_metrics, "consumer_apply_seconds");
     let peak_rss_mib = market.peak_rss_mib();
     for pool in pools {
         pool.close().await;

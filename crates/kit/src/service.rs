@@ -99,6 +99,8 @@ impl Base {
         crate::kafka::ensure_topics(&settings.kafka, &[&settings.topics.masterlist, &settings.topics.sales])
             .await
             .map_err(|e| anyhow::anyhow!("broker at {} not usable: {e:#}", settings.kafka.brokers))?;
+        // The first sale should not wait for the producer to learn the topic.
+        crate::kafka::warm_up(&producer, &settings.topics.sales).await;
         Ok(Self { settings, pool, producer, checks: Vec::new() })
     }
 

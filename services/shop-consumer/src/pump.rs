@@ -217,6 +217,11 @@ impl Pump {
             reason
         } else if topic == self.settings.topics.sales {
             let (entry, reason) = decode::sales(m);
+            if let Some(at) = entry.produced_at {
+                // How long after it was produced (on any platform) a sale reached us.
+                let delay = (chrono::Utc::now() - at).num_microseconds().unwrap_or(0).max(0) as f64 / 1e6;
+                metrics::histogram!("consumer_receive_delay_seconds").record(delay);
+            }
             batch.sales.messages.push(entry);
             reason
         } else {

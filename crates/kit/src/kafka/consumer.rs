@@ -18,7 +18,7 @@ pub fn consumer(settings: &KafkaSettings, group_id: &str) -> anyhow::Result<Stre
         .set("enable.partition.eof", "false")
         .set("session.timeout.ms", "10000")
         .set("heartbeat.interval.ms", "1000")
-        .set("fetch.wait.max.ms", "3")
+        .set("fetch.wait.max.ms", settings.fetch_wait_ms.to_string())
         .create()
         .context("cannot create Kafka consumer")
 }

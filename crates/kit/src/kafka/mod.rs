@@ -7,7 +7,7 @@ mod producer;
 
 pub use admin::{ensure_topics, probe};
 pub use consumer::{consumer, header_pairs};
-pub use producer::{producer, send, Record};
+pub use producer::{producer, send, warm_up, Record};
 
 use rdkafka::ClientConfig;
 
@@ -27,6 +27,14 @@ pub struct KafkaSettings {
     pub partitions: i32,
     /// Replication factor of topics this platform creates (`KAFKA_REPLICATION`).
     pub replication: i32,
+    /// How long a producer gathers messages into one batch (`KAFKA_LINGER_MS`,
+    /// default 2): more means fewer, larger batches and that much latency.
+    pub linger_ms: u32,
+    /// How long the broker may hold a fetch that has no new data
+    /// (`KAFKA_FETCH_WAIT_MS`, default 3). Apache Kafka answers as soon as
+    /// data arrives, so a larger value costs nothing there; tansu 0.6 holds
+    /// every fetch for the whole wait, so it is a floor on latency.
+    pub fetch_wait_ms: u32,
 }
 
 impl KafkaSettings {
@@ -53,7 +61,17 @@ impl KafkaSettings {
         if !(1..=10).contains(&replication) {
             return Err(env.error("KAFKA_REPLICATION", "must be between 1 and 10"));
         }
+        let linger_ms: u32 = env.parse("KAFKA_LINGER_MS", 2)?;
+        if linger_ms > 1000 {
+            return Err(env.error("KAFKA_LINGER_MS", "must be at most 1000"));
+        }
+        let fetch_wait_ms: u32 = env.parse("KAFKA_FETCH_WAIT_MS", 3)?;
+        if !(1..=1000).contains(&fetch_wait_ms) {
+            return Err(env.error("KAFKA_FETCH_WAIT_MS", "must be between 1 and 1000"));
+        }
         Ok(Self {
+            linger_ms,
+            fetch_wait_ms,
             brokers: env.string("KAFKA_BROKERS", "127.0.0.1:9092"),
             security_protocol,
             sasl_mechanism,
@@ -74,6 +92,8 @@ impl KafkaSettings {
             sasl_password: None,
             partitions: 3,
             replication: 1,
+            linger_ms: 2,
+            fetch_wait_ms: 3,
         }
     }
 

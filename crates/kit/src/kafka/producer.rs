@@ -7,7 +7,7 @@ use std::time::Duration;
 use anyhow::Context;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Header, OwnedHeaders};
-use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 
 use super::KafkaSettings;
 
@@ -18,10 +18,22 @@ pub fn producer(settings: &KafkaSettings, client_id: &str) -> anyhow::Result<Fut
         .set("enable.idempotence", "true")
         .set("acks", "all")
         .set("partitioner", "murmur2_random")
-        .set("linger.ms", "2")
+        .set("linger.ms", settings.linger_ms.to_string())
         .set("message.timeout.ms", "30000")
         .create()
         .context("cannot create Kafka producer")
+}
+
+/// Learn `topic`'s partitions now rather than on the first send, which would
+/// otherwise wait for that metadata (and the idempotent producer's id).
+pub async fn warm_up(producer: &FutureProducer, topic: &str) {
+    let (p, t) = (producer.clone(), topic.to_string());
+    let fetched =
+        tokio::task::spawn_blocking(move || p.client().fetch_metadata(Some(&t), Duration::from_secs(5)).map(|_| ()))
+            .await;
+    if !matches!(fetched, Ok(Ok(()))) {
+        tracing::debug!(topic, "producer warm-up failed; the first send will fetch the metadata");
+    }
 }
 
 /// One message to produce.

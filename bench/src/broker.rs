@@ -1,0 +1,110 @@
+//! The broker alone, as the baseline of the race's latency: one producer
+//! per platform at the race's rate, all on one partition (one hot ticket
+//! type), with the services' producer and consumer settings; one consumer
+//! reads them back. Prints produce → receive latency per window of the
+//! run, so how it changes as the log grows is visible.
+
+use std::time::{Duration, Instant};
+
+use hdrhistogram::Histogram;
+use rdkafka::consumer::Consumer;
+use rdkafka::message::Message;
+use rdkafka::{Offset, TopicPartitionList};
+use ticktak_kit::kafka::{self, Record};
+use ticktak_tests::{ensure_topics, unique, PlatformEnv};
+
+pub struct BrokerOptions {
+    /// Messages per second, over all producers.
+    pub rate: f64,
+    pub seconds: f64,
+    pub producers: usize,
+}
+
+pub async fn run(o: &BrokerOptions) -> anyhow::Result<()> {
+    let mut env = PlatformEnv::new("a", &unique("broker"));
+    for var in ["KAFKA_LINGER_MS", "KAFKA_FETCH_WAIT_MS"] {
+        if let Ok(v) = std::env::var(var) {
+            env.extra.insert(var.into(), v);
+        }
+    }
+    let topics = env.topics();
+    ensure_topics(&topics).await;
+    let settings = env.settings(ticktak_kit::Service::ShopConsumer).kafka;
+    let consumer = kafka::consumer(&settings, &unique("bench-broker"))?;
+    let mut tpl = TopicPartitionList::new();
+    for partition in 0..settings.partitions {
+        tpl.add_partition_offset(&topics.sales, partition, Offset::Offset(0))?;
+    }
+    consumer.assign(&tpl)?;
+
+    let total = (o.rate * o.seconds) as usize;
+    let mut producers = Vec::new();
+    for p in 0..o.producers {
+        let producer = kafka::producer(&settings, &format!("bench-broker-{p}"))?;
+        kafka::warm_up(&producer, &topics.sales).await;
+        producers.push(producer);
+    }
+    let started = Instant::now();
+    let mut sends = Vec::new();
+    for (p, producer) in producers.into_iter().enumerate() {
+        let topic = topics.sales.clone();
+        let (producers, rate) = (o.producers, o.rate);
+        sends.push(tokio::spawn(async move {
+            let mut inflight = Vec::new();
+            for i in (p..total).step_by(producers) {
+                let due = started + Duration::from_secs_f64(i as f64 / rate);
+                tokio::time::sleep_until(due.into()).await;
+                let producer = producer.clone();
+                let topic = topic.clone();
+                inflight.push(tokio::spawn(async move {
+                    // The payload is the send time in µs since the start; one
+                    // key, so every message lands on one partition.
+                    let payload = (started.elapsed().as_micros() as u64).to_string();
+                    let record = Record { topic: &topic, key: "hot", payload: payload.as_bytes(), headers: &[] };
+                    kafka::send(&producer, &record).await
+                }));
+            }
+            for f in inflight {
+                let _ = f.await;
+            }
+        }));
+    }
+
+    let window = Duration::from_secs(5);
+    let mut windows: Vec<Histogram<u64>> = Vec::new();
+    let mut received = 0usize;
+    let deadline = Instant::now() + Duration::from_secs_f64(o.seconds) + Duration::from_secs(30);
+    while received < total && Instant::now() < deadline {
+        let Ok(Ok(m)) = tokio::time::timeout(Duration::from_secs(1), consumer.recv()).await else { continue };
+        let Some(sent) = m.payload().and_then(|p| std::str::from_utf8(p).ok()?.parse::<u64>().ok()) else {
+            continue;
+        };
+        let now = started.elapsed();
+        let w = (Duration::from_micros(sent).as_secs_f64() / window.as_secs_f64()) as usize;
+        while windows.len() <= w {
+            windows.push(Histogram::new(3)?);
+        }
+        windows[w].record(now.as_micros().saturating_sub(u128::from(sent)) as u64)?;
+        received += 1;
+    }
+    for s in sends {
+        let _ = s.await;
+    }
+    println!("| broker alone: {} msg/s from {} producers to one partition | |", o.rate, o.producers);
+    println!("|---|---|");
+    for (i, h) in windows.iter().enumerate() {
+        println!(
+            "| produce → receive, {:>3}–{:<3} s ({} messages, log so far ≈ {}) | p50 {:.1} / p99 {:.1} / max {:.1} ms |",
+            i * 5,
+            (i + 1) * 5,
+            h.len(),
+            (i as f64 * window.as_secs_f64() * o.rate) as u64,
+            h.value_at_quantile(0.5) as f64 / 1000.0,
+            h.value_at_quantile(0.99) as f64 / 1000.0,
+            h.max() as f64 / 1000.0
+        );
+    }
+    println!("| received | {received} of {total} |");
+    anyhow::ensure!(received == total, "the broker delivered {received} of {total} messages");
+    Ok(())
+}
