@@ -22,7 +22,7 @@ pub struct BrokerOptions {
 
 pub async fn run(o: &BrokerOptions) -> anyhow::Result<()> {
     let mut env = PlatformEnv::new("a", &unique("broker"));
-    for var in ["KAFKA_LINGER_MS", "KAFKA_FETCH_WAIT_MS"] {
+    for var in ["KAFKA_LINGER_MS", "KAFKA_FETCH_WAIT_MS", "KAFKA_IDEMPOTENCE"] {
         if let Ok(v) = std::env::var(var) {
             env.extra.insert(var.into(), v);
         }

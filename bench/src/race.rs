@@ -143,8 +143,7 @@ impl RaceReport {
             ),
             (
                 "hops on a p50 / p99: request → published · published → shop applies · shop applies → decided",
-                self.hops_ms.iter().map(|(_, a, b)| format!("{a:.1} / {b:.1}")).collect::<Vec<_>>().join(" · ")
-                    + " ms",
+                self.hops_ms.iter().map(|(_, a, b)| format!("{a:.1} / {b:.1}")).collect::<Vec<_>>().join(" · ") + " ms",
             ),
             (
                 "consumer on a p50 / p99: produced → received · batch applied by the shop",
@@ -238,8 +237,13 @@ pub async fn run(o: &RaceOptions) -> anyhow::Result<RaceReport> {
     if o.naive {
         extra.push(("SALES_PROTOCOL", "naive".into()));
     }
+    if o.chaos_broker {
+        // The run's own broker stores to sqlite, whose idempotence check can
+        // panic (see README, KAFKA_IDEMPOTENCE).
+        extra.push(("KAFKA_IDEMPOTENCE", "false".into()));
+    }
     // Broker tuning passed on to every service (see README).
-    for var in ["KAFKA_LINGER_MS", "KAFKA_FETCH_WAIT_MS"] {
+    for var in ["KAFKA_LINGER_MS", "KAFKA_FETCH_WAIT_MS", "KAFKA_IDEMPOTENCE"] {
         if let Ok(v) = std::env::var(var) {
             extra.push((var, v));
         }
@@ -539,10 +543,8 @@ async fn settle_and_check(o: &RaceOptions, market: Market, mut report: RaceRepor
         None
     };
     let hops_ms = hops(&pools[0]).await?;
-    let consumer_metrics = reqwest::get(format!("{}/metrics", market.platforms[0].consumer_url))
-        .await
-        .map(|r| r.text())
-        .ok();
+    let consumer_metrics =
+        reqwest::get(format!("{}/metrics", market.platforms[0].consumer_url)).await.map(|r| r.text()).ok();
     let consumer_metrics = match consumer_metrics {
         Some(text) => text.await.unwrap_or_default(),
         None => String::new(),

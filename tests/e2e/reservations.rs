@@ -379,8 +379,11 @@ async fn a_reservation_committed_but_never_published_is_published_by_the_relay()
     // reservation and its outbox row, and nothing in the log.
     let options: sqlx::postgres::PgConnectOptions = database_url(&p.env.database).parse().unwrap();
     let pool = sqlx::PgPool::connect_with(options.options([("search_path", "reservations")])).await.unwrap();
-    let origin =
-        Origin { topic: p.env.topics().sales, platform: PlatformId::new(p.env.platform_id.clone()).unwrap(), naive: false };
+    let origin = Origin {
+        topic: p.env.topics().sales,
+        platform: PlatformId::new(p.env.platform_id.clone()).unwrap(),
+        naive: false,
+    };
     let tt = TicketType::new(MatchNumber::new(1).unwrap(), Category::new(3).unwrap());
     let r = Reservation::new("carol", tt, Quantity::new(2).unwrap(), Price::new(40).unwrap(), Status::Requested, None);
     store::insert_new(&pool, &origin, &r).await.unwrap();

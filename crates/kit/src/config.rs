@@ -234,6 +234,10 @@ mod tests {
         assert_eq!(s.kafka.brokers, "127.0.0.1:9092");
         assert_eq!(s.topics.sales, "fifa-world-cup-2022-ticket-sales-dev");
         assert_eq!(s.topics.masterlist, "fifa-world-cup-2022-masterlist-dev");
+        assert_eq!((s.kafka.linger_ms, s.kafka.fetch_wait_ms, s.kafka.idempotence), (2, 3, true));
+        let e = env(&[("KAFKA_LINGER_MS", "10"), ("KAFKA_FETCH_WAIT_MS", "50"), ("KAFKA_IDEMPOTENCE", "false")]);
+        let s = Settings::from(Service::Reservations, &e).unwrap();
+        assert_eq!((s.kafka.linger_ms, s.kafka.fetch_wait_ms, s.kafka.idempotence), (10, 50, false));
     }
 
     #[test]
@@ -262,6 +266,9 @@ mod tests {
             ("PLATFORM_ID", "Not Valid"),
             ("DATABASE_URL", "mysql://x"),
             ("KAFKA_PARTITIONS", "0"),
+            ("KAFKA_LINGER_MS", "fast"),
+            ("KAFKA_FETCH_WAIT_MS", "0"),
+            ("KAFKA_IDEMPOTENCE", "maybe"),
             ("KAFKA_SECURITY_PROTOCOL", "carrier-pigeon"),
             ("BIND_ADDR", "here"),
             ("LOG_FORMAT", "xml"),

@@ -89,8 +89,7 @@ pub async fn start_with(
         naive_copy: Default::default(),
     };
     let relay = tokio::spawn(outbox::relay(state.pool.clone(), state.outbox.clone(), shutdown.clone()));
-    let marker =
-        tokio::spawn(outbox::marker(state.pool.clone(), state.outbox.clone(), delivered, shutdown.clone()));
+    let marker = tokio::spawn(outbox::marker(state.pool.clone(), state.outbox.clone(), delivered, shutdown.clone()));
     let sweeper = tokio::spawn(workers::expire_holds(state.clone(), shutdown.clone()));
     let poller = tokio::spawn(workers::poll_decisions(state.clone(), shutdown.clone()));
     let internal = ticktak_kit::internal::protect(internal::router(), &state.settings.internal_token);

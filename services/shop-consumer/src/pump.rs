@@ -4,7 +4,8 @@
 //!    capacity, so no sale is applied before the list is known).
 //! 2. Then follow both topics with the platform's consumer group: gather a
 //!    batch (up to `BATCH_MAX` messages or `LINGER`), hand it to the shop,
-//!    retry until the shop acknowledges, and only then commit the offsets.
+//!    retry until the shop acknowledges; only acknowledged offsets are
+//!    committed (at most every `COMMIT_EVERY`, and at shutdown).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -26,6 +27,8 @@ use crate::shop_client::ShopClient;
 
 const BATCH_MAX: usize = 1000;
 const LINGER: Duration = Duration::from_millis(2);
+/// How often acknowledged offsets are committed to the consumer group.
+const COMMIT_EVERY: Duration = Duration::from_secs(1);
 /// The master list is read to its end, known when nothing arrives for this long.
 const MASTERLIST_IDLE: Duration = Duration::from_millis(1500);
 
@@ -101,7 +104,11 @@ impl Pump {
         tracing::info!(group = %self.group, from_beginning = self.start_from_beginning, "following the master-list and ticket-sales topics");
         self.following.store(true, std::sync::atomic::Ordering::Release);
 
-        let mut committed: HashMap<(String, i32), i64> = HashMap::new();
+        // Next offset per partition the shop acknowledged, and what was last
+        // committed to the group.
+        let mut acknowledged: HashMap<(String, i32), i64> = HashMap::new();
+        let mut committed = acknowledged.clone();
+        let mut last_commit = Instant::now();
         loop {
             let mut batch = Batch::default();
             let first = tokio::select! {
@@ -131,22 +138,28 @@ impl Pump {
                 break; // shutdown before the shop acknowledged: do not commit
             }
             Self::rewind(&consumer, &batch.rewind).await;
-            let mut tpl = TopicPartitionList::new();
             for ((topic, partition), next) in &batch.next {
-                tpl.add_partition_offset(topic, *partition, Offset::Offset(*next))?;
-                committed.insert((topic.clone(), *partition), *next);
+                acknowledged.insert((topic.clone(), *partition), *next);
             }
-            if tpl.count() == 0 {
-                continue;
-            }
-            if let Err(e) = consumer.commit(&tpl, CommitMode::Async) {
-                tracing::warn!(error = %e, "offset commit failed; the shop's offsets keep the apply exactly-once");
+            // Offsets go to the group at most every COMMIT_EVERY: a commit is
+            // a write on the broker, and the shop's own offsets already make
+            // a replay from older ones harmless.
+            if acknowledged != committed && last_commit.elapsed() >= COMMIT_EVERY {
+                let mut tpl = TopicPartitionList::new();
+                for ((topic, partition), next) in &acknowledged {
+                    tpl.add_partition_offset(topic, *partition, Offset::Offset(*next))?;
+                }
+                if let Err(e) = consumer.commit(&tpl, CommitMode::Async) {
+                    tracing::warn!(error = %e, "offset commit failed; the shop's offsets keep the apply exactly-once");
+                }
+                committed = acknowledged.clone();
+                last_commit = Instant::now();
             }
         }
         lag.abort();
-        if !committed.is_empty() {
+        if acknowledged != committed {
             let mut tpl = TopicPartitionList::new();
-            for ((topic, partition), next) in &committed {
+            for ((topic, partition), next) in &acknowledged {
                 tpl.add_partition_offset(topic, *partition, Offset::Offset(*next))?;
             }
             if let Err(e) = consumer.commit(&tpl, CommitMode::Sync) {

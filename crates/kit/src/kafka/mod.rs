@@ -35,6 +35,12 @@ pub struct KafkaSettings {
     /// data arrives, so a larger value costs nothing there; tansu 0.6 holds
     /// every fetch for the whole wait, so it is a floor on latency.
     pub fetch_wait_ms: u32,
+    /// Idempotent producers (`KAFKA_IDEMPOTENCE`, default true). Nothing here
+    /// depends on it — a duplicate hold message is a no-op by its hold id —
+    /// but it keeps retries from duplicating. Turn it off for tansu with
+    /// sqlite storage, whose idempotence check can panic and stop the broker
+    /// (tansu-storage 0.6 `lite.rs`, "more or less than one row").
+    pub idempotence: bool,
 }
 
 impl KafkaSettings {
@@ -69,7 +75,13 @@ impl KafkaSettings {
         if !(1..=1000).contains(&fetch_wait_ms) {
             return Err(env.error("KAFKA_FETCH_WAIT_MS", "must be between 1 and 1000"));
         }
+        let idempotence = match env.string("KAFKA_IDEMPOTENCE", "true").as_str() {
+            "true" | "1" => true,
+            "false" | "0" => false,
+            _ => return Err(env.error("KAFKA_IDEMPOTENCE", "must be true or false")),
+        };
         Ok(Self {
+            idempotence,
             linger_ms,
             fetch_wait_ms,
             brokers: env.string("KAFKA_BROKERS", "127.0.0.1:9092"),
@@ -94,6 +106,7 @@ impl KafkaSettings {
             replication: 1,
             linger_ms: 2,
             fetch_wait_ms: 3,
+            idempotence: true,
         }
     }
 

@@ -1,4 +1,4 @@
-//! The producer every service uses: idempotent, `acks=all`, and the
+//! The producer every service uses: idempotent (unless `KAFKA_IDEMPOTENCE=false`), `acks=all`, and the
 //! Java-compatible murmur2 partitioner so one ticket type lands on one
 //! partition whichever client (librdkafka, KafkaJS, Java) produced it.
 
@@ -15,7 +15,7 @@ pub fn producer(settings: &KafkaSettings, client_id: &str) -> anyhow::Result<Fut
     settings
         .client_config()
         .set("client.id", client_id)
-        .set("enable.idempotence", "true")
+        .set("enable.idempotence", settings.idempotence.to_string())
         .set("acks", "all")
         .set("partitioner", "murmur2_random")
         .set("linger.ms", settings.linger_ms.to_string())
