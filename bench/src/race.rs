@@ -242,8 +242,8 @@ pub async fn run(o: &RaceOptions) -> anyhow::Result<RaceReport> {
         // panic (see README, KAFKA_IDEMPOTENCE).
         extra.push(("KAFKA_IDEMPOTENCE", "false".into()));
     }
-    // Broker tuning passed on to every service (see README).
-    for var in ["KAFKA_LINGER_MS", "KAFKA_FETCH_WAIT_MS", "KAFKA_IDEMPOTENCE"] {
+    // Tuning passed on to every service (see README).
+    for var in ["KAFKA_LINGER_MS", "KAFKA_FETCH_WAIT_MS", "KAFKA_IDEMPOTENCE", "DATABASE_POOL_SIZE"] {
         if let Ok(v) = std::env::var(var) {
             extra.push((var, v));
         }

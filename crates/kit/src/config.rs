@@ -140,6 +140,8 @@ pub struct Settings {
     pub service: Service,
     pub platform_id: PlatformId,
     pub database_url: String,
+    /// Connections of the service's pool (`DATABASE_POOL_SIZE`, default 10).
+    pub database_pool_size: u32,
     pub kafka: KafkaSettings,
     pub topics: Topics,
     pub bind_addr: IpAddr,
@@ -165,6 +167,10 @@ impl Settings {
         if !(database_url.starts_with("postgres://") || database_url.starts_with("postgresql://")) {
             return Err(env.error("DATABASE_URL", "must start with postgres:// or postgresql://"));
         }
+        let database_pool_size: u32 = env.parse("DATABASE_POOL_SIZE", 10)?;
+        if !(1..=200).contains(&database_pool_size) {
+            return Err(env.error("DATABASE_POOL_SIZE", "must be between 1 and 200"));
+        }
         let port_offset: u16 = env.parse("PORT_OFFSET", 0)?;
         let port = Self::port_of(service, port_offset, env)?;
         let internal_token = env.string("INTERNAL_TOKEN", DEV_INTERNAL_TOKEN);
@@ -187,6 +193,7 @@ impl Settings {
             topics: Topics::from_env(env)?,
             platform_id,
             database_url,
+            database_pool_size,
             bind_addr: env.parse("BIND_ADDR", IpAddr::from([127, 0, 0, 1]))?,
             port_offset,
             port,
@@ -266,6 +273,7 @@ mod tests {
             ("PLATFORM_ID", "Not Valid"),
             ("DATABASE_URL", "mysql://x"),
             ("KAFKA_PARTITIONS", "0"),
+            ("DATABASE_POOL_SIZE", "0"),
             ("KAFKA_LINGER_MS", "fast"),
             ("KAFKA_FETCH_WAIT_MS", "0"),
             ("KAFKA_IDEMPOTENCE", "maybe"),

@@ -80,7 +80,7 @@ pub async fn apply(s: &AppState, decisions: &[HoldDecision]) -> ApiResult<usize>
     if pairs.is_empty() {
         return Ok(0);
     }
-    let changed = store::apply_decisions(&s.pool, s.config.hold_ttl, &pairs).await?;
+    let changed = store::apply_decisions(&s.background_pool, s.config.hold_ttl, &pairs).await?;
     for (id, status, expires_at) in &changed {
         s.waiters.wake(*id, (*status, *expires_at));
     }

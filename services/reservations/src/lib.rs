@@ -37,6 +37,10 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/rese
 #[derive(Clone)]
 pub struct AppState {
     pub pool: sqlx::PgPool,
+    /// A few connections of their own for the log's decisions and outbox
+    /// marks, so they never queue behind a burst of new reservations (the
+    /// buyers waiting on those decisions are what the burst is made of).
+    pub background_pool: sqlx::PgPool,
     pub settings: Arc<Settings>,
     pub config: Arc<config::ReservationConfig>,
     pub keys: Arc<JwtKeys>,
@@ -72,8 +76,13 @@ pub async fn start_with(
     let base = Base::connect(settings, &MIGRATOR).await?;
     let (outbox, delivered) = outbox::Outbox::new(base.producer.clone());
     let shop = shop::ShopClient::new(&config.shop_url, &base.settings.internal_token)?;
+    let background_pool = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(3)
+        .acquire_timeout(std::time::Duration::from_secs(5))
+        .connect_lazy_with(base.pool.connect_options().as_ref().clone());
     let state = AppState {
         pool: base.pool.clone(),
+        background_pool,
         availability: availability::AvailabilityCache::new(shop.clone(), config.availability_ttl),
         settings: Arc::new(base.settings.clone()),
         keys: Arc::new(JwtKeys::new(&base.settings.jwt_secret)),
@@ -89,7 +98,8 @@ pub async fn start_with(
         naive_copy: Default::default(),
     };
     let relay = tokio::spawn(outbox::relay(state.pool.clone(), state.outbox.clone(), shutdown.clone()));
-    let marker = tokio::spawn(outbox::marker(state.pool.clone(), state.outbox.clone(), delivered, shutdown.clone()));
+    let marker =
+        tokio::spawn(outbox::marker(state.background_pool.clone(), state.outbox.clone(), delivered, shutdown.clone()));
     let sweeper = tokio::spawn(workers::expire_holds(state.clone(), shutdown.clone()));
     let poller = tokio::spawn(workers::poll_decisions(state.clone(), shutdown.clone()));
     let internal = ticktak_kit::internal::protect(internal::router(), &state.settings.internal_token);

@@ -31,6 +31,10 @@ const GRACE: Duration = Duration::from_millis(1000);
 const RELAY_INTERVAL: Duration = Duration::from_millis(500);
 const RELAY_BATCH: i64 = 500;
 const MARK_BATCH: usize = 2000;
+/// How long the marker gathers delivery reports into one UPDATE: marking is
+/// off every critical path, and one statement per report would cost the
+/// database a commit per message.
+const MARK_LINGER: Duration = Duration::from_millis(20);
 
 /// One committed outbox row, ready to publish.
 #[derive(Debug, Clone)]
@@ -143,6 +147,9 @@ pub async fn marker(
                 }
                 _ = tokio::time::sleep(Duration::from_millis(50)), if stop_by.is_some() => {}
             }
+        }
+        if stop_by.is_none() {
+            tokio::time::sleep(MARK_LINGER).await;
         }
         while pending.len() < MARK_BATCH {
             match delivered.try_recv() {
