@@ -8,6 +8,7 @@ BENCH_BROKER_PORT="${BENCH_BROKER_PORT:-19093}"
 
 ensure_build_deps
 ensure_postgres
+drop_test_databases
 ensure_tansu
 apt_install wrk
 start_broker "$BENCH_BROKER_PORT" "memory://tansu/" bench-broker

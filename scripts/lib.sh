@@ -106,6 +106,18 @@ ensure_tansu() {
 # start_broker PORT STORAGE_URL NAME: start tansu unless something already
 # listens on PORT. Sets BROKER_PID when this call started it.
 BROKER_PID=""
+# Databases of earlier test and benchmark runs (`t_<platform>_<hex>`) pile
+# up otherwise, and autovacuum visits every one of them. Those still in use
+# (a run going on beside this one) cannot be dropped and are left alone.
+drop_test_databases() {
+  local sql
+  sql="$(PGPASSWORD=ticktak psql -h 127.0.0.1 -p "$PG_PORT" -U ticktak -d postgres -tAc \
+    "SELECT format('DROP DATABASE IF EXISTS %I;', datname) FROM pg_database WHERE datname ~ '^t_[a-z0-9-]+_[0-9a-f]+$'")"
+  [ -z "$sql" ] && return 0
+  log "dropping $(wc -l <<<"$sql") databases of earlier runs"
+  PGPASSWORD=ticktak psql -q -h 127.0.0.1 -p "$PG_PORT" -U ticktak -d postgres <<<"$sql" >/dev/null 2>&1 || true
+}
+
 start_broker() {
   local port="$1" storage="$2" name="$3"
   if port_open "$port"; then

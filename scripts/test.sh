@@ -9,6 +9,7 @@ TEST_BROKER_PORT="${TEST_BROKER_PORT:-19092}"
 
 ensure_build_deps
 ensure_postgres
+drop_test_databases
 ensure_tansu
 start_broker "$TEST_BROKER_PORT" "memory://tansu/" test-broker
 cleanup() {
