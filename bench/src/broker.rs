@@ -1,6 +1,7 @@
 //! The broker alone, as the baseline of the race's latency: one producer
 //! per platform at the race's rate, all on one partition (one hot ticket
-//! type), with the services' producer and consumer settings; one consumer
+//! type), with the services' producer and consumer settings and a hold's
+//! four headers; one consumer
 //! reads them back. Prints produce → receive latency per window of the
 //! run, so how it changes as the log grows is visible.
 
@@ -60,7 +61,15 @@ pub async fn run(o: &BrokerOptions) -> anyhow::Result<()> {
                     // The payload is the send time in µs since the start; one
                     // key, so every message lands on one partition.
                     let payload = (started.elapsed().as_micros() as u64).to_string();
-                    let record = Record { topic: &topic, key: "hot", payload: payload.as_bytes(), headers: &[] };
+                    // The headers a hold carries (ids, origin, time), so the broker
+                    // stores what it stores in the race.
+                    let headers = [
+                        ("client-id", "bench".to_string()),
+                        ("event-id", format!("{p}-{i}")),
+                        ("hold-id", format!("{p}-{i}")),
+                        ("produced-at", payload.clone()),
+                    ];
+                    let record = Record { topic: &topic, key: "hot", payload: payload.as_bytes(), headers: &headers };
                     kafka::send(&producer, &record).await
                 }));
             }
