@@ -122,6 +122,20 @@ impl<'a> Env<'a> {
         }
     }
 
+    /// Parse a value that must lie in `range`, or use `default` when unset.
+    pub fn parse_in<T>(&self, var: &str, default: T, range: std::ops::RangeInclusive<T>) -> Result<T, ConfigError>
+    where
+        T: FromStr + PartialOrd + std::fmt::Display,
+        T::Err: std::fmt::Display,
+    {
+        let value = self.parse(var, default)?;
+        if range.contains(&value) {
+            Ok(value)
+        } else {
+            Err(self.error(var, format!("must be between {} and {}", range.start(), range.end())))
+        }
+    }
+
     pub fn error(&self, var: &str, reason: impl Into<String>) -> ConfigError {
         ConfigError { var: var.to_string(), reason: reason.into() }
     }
@@ -167,10 +181,7 @@ impl Settings {
         if !(database_url.starts_with("postgres://") || database_url.starts_with("postgresql://")) {
             return Err(env.error("DATABASE_URL", "must start with postgres:// or postgresql://"));
         }
-        let database_pool_size: u32 = env.parse("DATABASE_POOL_SIZE", 10)?;
-        if !(1..=200).contains(&database_pool_size) {
-            return Err(env.error("DATABASE_POOL_SIZE", "must be between 1 and 200"));
-        }
+        let database_pool_size: u32 = env.parse_in("DATABASE_POOL_SIZE", 10, 1..=200)?;
         let port_offset: u16 = env.parse("PORT_OFFSET", 0)?;
         let port = Self::port_of(service, port_offset, env)?;
         let internal_token = env.string("INTERNAL_TOKEN", DEV_INTERNAL_TOKEN);

@@ -32,22 +32,10 @@ impl ReservationConfig {
     }
 
     pub fn from(settings: &Settings, env: &Env<'_>) -> Result<Self, ConfigError> {
-        let ttl: u64 = env.parse("HOLD_TTL_SECS", 600)?;
-        if !(1..=86_400).contains(&ttl) {
-            return Err(env.error("HOLD_TTL_SECS", "must be between 1 and 86400"));
-        }
-        let wait: u64 = env.parse("DECISION_WAIT_MS", 2000)?;
-        if wait > 30_000 {
-            return Err(env.error("DECISION_WAIT_MS", "must be at most 30000"));
-        }
-        let sweep: u64 = env.parse("SWEEP_INTERVAL_MS", 1000)?;
-        if !(10..=60_000).contains(&sweep) {
-            return Err(env.error("SWEEP_INTERVAL_MS", "must be between 10 and 60000"));
-        }
-        let availability_ttl: u64 = env.parse("AVAILABILITY_TTL_MS", 100)?;
-        if availability_ttl > 10_000 {
-            return Err(env.error("AVAILABILITY_TTL_MS", "must be at most 10000"));
-        }
+        let ttl: u64 = env.parse_in("HOLD_TTL_SECS", 600, 1..=86_400)?;
+        let wait: u64 = env.parse_in("DECISION_WAIT_MS", 2000, 0..=30_000)?;
+        let sweep: u64 = env.parse_in("SWEEP_INTERVAL_MS", 1000, 10..=60_000)?;
+        let availability_ttl: u64 = env.parse_in("AVAILABILITY_TTL_MS", 100, 0..=10_000)?;
         let shop_url = settings.peer_url(Service::Shop, env)?;
         let naive = match env.string("SALES_PROTOCOL", "ledger").as_str() {
             "ledger" => false,

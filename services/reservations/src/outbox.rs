@@ -241,7 +241,12 @@ async fn relay_pass(pool: &PgPool, outbox: &Outbox, grace: Duration) -> anyhow::
     Ok(n)
 }
 
-/// Headers as stored in the outbox (a JSON object of strings).
+/// Headers as the outbox stores them: a JSON object of strings.
+pub fn headers_to_json(headers: &[(String, String)]) -> serde_json::Value {
+    serde_json::Value::Object(headers.iter().map(|(k, v)| (k.clone(), v.clone().into())).collect())
+}
+
+/// Headers back from the outbox's JSON object.
 pub fn headers_from_json(headers: &serde_json::Value) -> Vec<(String, String)> {
     headers
         .as_object()

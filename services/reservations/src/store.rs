@@ -109,22 +109,22 @@ pub struct Origin {
     pub naive: bool,
 }
 
-/// The outbox row of the sales message of `action` on `r`: key, payload,
-/// headers (`produced-at` is stamped when it is published).
-fn outgoing(origin: &Origin, r: &Reservation, action: Action) -> (String, Vec<u8>, serde_json::Value) {
+/// The outbox row of the sales message of `action` on `r`, not yet numbered
+/// (`produced-at` is stamped when it is published).
+fn outgoing(origin: &Origin, r: &Reservation, action: Action) -> Queued {
     let sale = SaleMessage::single(action, r.ticket_type, r.quantity, r.unit_price);
     let mut headers = SaleHeaders::for_hold(&origin.platform, HoldId(r.id));
     headers.produced_at = None;
     if origin.naive {
         headers.hold_id = None;
     }
-    let headers: serde_json::Map<String, serde_json::Value> =
-        headers.to_pairs().into_iter().map(|(k, v)| (k.to_string(), v.into())).collect();
-    (sale.kafka_key(), sale.to_json(), serde_json::Value::Object(headers))
-}
-
-fn queued(origin: &Origin, seq: i64, (key, payload, headers): (String, Vec<u8>, serde_json::Value)) -> Queued {
-    Queued { seq, topic: origin.topic.clone(), key, payload, headers: crate::outbox::headers_from_json(&headers) }
+    Queued {
+        seq: 0,
+        topic: origin.topic.clone(),
+        key: sale.kafka_key(),
+        payload: sale.to_json(),
+        headers: headers.to_pairs().into_iter().map(|(k, v)| (k.to_string(), v)).collect(),
+    }
 }
 
 /// Queue the sales message of `action` on `r`; publish the returned row
@@ -135,24 +135,24 @@ pub async fn enqueue(
     r: &Reservation,
     action: Action,
 ) -> sqlx::Result<Queued> {
-    let row = outgoing(origin, r, action);
-    let seq: i64 =
+    let mut row = outgoing(origin, r, action);
+    row.seq =
         sqlx::query_scalar("INSERT INTO outbox (topic, key, payload, headers) VALUES ($1, $2, $3, $4) RETURNING seq")
-            .bind(&origin.topic)
-            .bind(&row.0)
-            .bind(&row.1)
-            .bind(&row.2)
+            .bind(&row.topic)
+            .bind(&row.key)
+            .bind(&row.payload)
+            .bind(crate::outbox::headers_to_json(&row.headers))
             .fetch_one(&mut **tx)
             .await?;
-    Ok(queued(origin, seq, row))
+    Ok(row)
 }
 
 /// A new reservation (REQUESTED, or HELD until `r.expires_at` under the
 /// naive protocol) and its TICKET_PENDING, in one statement (one round
 /// trip, one implicit transaction). Returns the outbox row to publish.
 pub async fn insert_new(pool: &PgPool, origin: &Origin, r: &Reservation) -> sqlx::Result<Queued> {
-    let row = outgoing(origin, r, Action::TicketPending);
-    let seq: i64 = sqlx::query_scalar(
+    let mut row = outgoing(origin, r, Action::TicketPending);
+    row.seq = sqlx::query_scalar(
         "WITH reservation AS ( \
            INSERT INTO reservations (id, buyer_id, match_number, category, quantity, unit_price, status, expires_at) \
            VALUES ($1, $2, $3, $4, $5, $6, $11, $12)) \
@@ -164,15 +164,15 @@ pub async fn insert_new(pool: &PgPool, origin: &Origin, r: &Reservation) -> sqlx
     .bind(i16::from(r.ticket_type.category.get()))
     .bind(i16::from(r.quantity.get()))
     .bind(r.unit_price.get() as i32)
-    .bind(&origin.topic)
-    .bind(&row.0)
-    .bind(&row.1)
-    .bind(&row.2)
+    .bind(&row.topic)
+    .bind(&row.key)
+    .bind(&row.payload)
+    .bind(crate::outbox::headers_to_json(&row.headers))
     .bind(r.status.as_str())
     .bind(r.expires_at)
     .fetch_one(pool)
     .await?;
-    Ok(queued(origin, seq, row))
+    Ok(row)
 }
 
 pub async fn get(pool: &PgPool, id: Uuid) -> sqlx::Result<Option<Reservation>> {

@@ -59,22 +59,10 @@ impl KafkaSettings {
         if sasl && sasl_password.is_none() {
             return Err(env.error("KAFKA_SASL_PASSWORD", "required when KAFKA_SECURITY_PROTOCOL is SASL_*"));
         }
-        let partitions: i32 = env.parse("KAFKA_PARTITIONS", 3)?;
-        if !(1..=1000).contains(&partitions) {
-            return Err(env.error("KAFKA_PARTITIONS", "must be between 1 and 1000"));
-        }
-        let replication: i32 = env.parse("KAFKA_REPLICATION", 1)?;
-        if !(1..=10).contains(&replication) {
-            return Err(env.error("KAFKA_REPLICATION", "must be between 1 and 10"));
-        }
-        let linger_ms: u32 = env.parse("KAFKA_LINGER_MS", 2)?;
-        if linger_ms > 1000 {
-            return Err(env.error("KAFKA_LINGER_MS", "must be at most 1000"));
-        }
-        let fetch_wait_ms: u32 = env.parse("KAFKA_FETCH_WAIT_MS", 3)?;
-        if !(1..=1000).contains(&fetch_wait_ms) {
-            return Err(env.error("KAFKA_FETCH_WAIT_MS", "must be between 1 and 1000"));
-        }
+        let partitions: i32 = env.parse_in("KAFKA_PARTITIONS", 3, 1..=1000)?;
+        let replication: i32 = env.parse_in("KAFKA_REPLICATION", 1, 1..=10)?;
+        let linger_ms: u32 = env.parse_in("KAFKA_LINGER_MS", 2, 0..=1000)?;
+        let fetch_wait_ms: u32 = env.parse_in("KAFKA_FETCH_WAIT_MS", 3, 1..=1000)?;
         let idempotence = match env.string("KAFKA_IDEMPOTENCE", "true").as_str() {
             "true" | "1" => true,
             "false" | "0" => false,
