@@ -9,9 +9,9 @@ BENCH_BROKER_PORT="${BENCH_BROKER_PORT:-19093}"
 ensure_build_deps
 ensure_postgres
 drop_test_databases
-ensure_tansu
+ensure_nisshi
 apt_install wrk
-start_broker "$BENCH_BROKER_PORT" "memory://tansu/" bench-broker
+throwaway_broker "$BENCH_BROKER_PORT" bench-broker "${BENCH_BROKER_STORAGE:-postgres}"
 cleanup() {
   if [ -n "$BROKER_PID" ]; then kill -TERM "$BROKER_PID" 2>/dev/null || true; wait "$BROKER_PID" 2>/dev/null || true; fi
 }
@@ -22,6 +22,6 @@ cargo build --quiet --release --bins
 export TEST_DATABASE_URL="postgres://ticktak:ticktak@127.0.0.1:$PG_PORT/postgres"
 export TEST_KAFKA_BROKERS="127.0.0.1:$BENCH_BROKER_PORT"
 export TICKTAK_BIN_DIR="$ROOT/target/release"
-export TANSU_BIN="$(tansu_bin)"
+export NISSHI_BIN="$(nisshi_bin)"
 export TEST_SERVICE_LOG="${TEST_SERVICE_LOG:-warn}"
 "$ROOT/target/release/ticktak-bench" "$@"

@@ -9,7 +9,7 @@ VAR="$ROOT/var"
 mkdir -p "$VAR/log"
 
 PG_PORT="${PG_PORT:-5432}"
-TANSU_VERSION="0.6.0"
+NISSHI_VERSION="0.8.1"
 
 log() { printf '\033[1m==>\033[0m %s\n' "$*" >&2; }
 
@@ -90,22 +90,62 @@ ensure_postgres() {
   fi
 }
 
-tansu_bin() {
-  if command -v tansu >/dev/null 2>&1; then command -v tansu; else echo "${CARGO_HOME:-$HOME/.cargo}/bin/tansu"; fi
+nisshi_bin() {
+  if command -v nisshi >/dev/null 2>&1; then command -v nisshi; else echo "${CARGO_HOME:-$HOME/.cargo}/bin/nisshi"; fi
 }
 
-# The tansu broker from crates.io (about 10 minutes to build on 2 cores, once).
-ensure_tansu() {
+# The nisshi broker (Kafka protocol, the renamed tansu) from crates.io: about
+# 20 minutes to build on 2 cores, once. It declares rustc 1.96 through one of
+# its dependencies but builds and runs on 1.95, hence --ignore-rust-version.
+ensure_nisshi() {
   local bin
-  bin="$(tansu_bin)"
-  if [ -x "$bin" ] && "$bin" --version 2>/dev/null | grep -q "$TANSU_VERSION"; then return 0; fi
-  log "installing the tansu broker $TANSU_VERSION (cargo install, about 10 minutes on 2 cores)"
-  cargo install tansu --version "$TANSU_VERSION" --locked --features libsql,dynostore
+  bin="$(nisshi_bin)"
+  if [ -x "$bin" ] && "$bin" --version 2>/dev/null | grep -q "$NISSHI_VERSION"; then return 0; fi
+  log "installing the nisshi broker $NISSHI_VERSION (cargo install, about 20 minutes on 2 cores, once)"
+  cargo install nisshi --version "$NISSHI_VERSION" --locked --ignore-rust-version
 }
 
-# start_broker PORT STORAGE_URL NAME: start tansu unless something already
-# listens on PORT. Sets BROKER_PID when this call started it.
-BROKER_PID=""
+# ensure_database NAME: create a database owned by ticktak unless it exists.
+ensure_database() {
+  local exists
+  exists="$(PGPASSWORD=ticktak psql -h 127.0.0.1 -p "$PG_PORT" -U ticktak -d postgres -tAc \
+    "SELECT 1 FROM pg_database WHERE datname = '$1'")"
+  [ "$exists" = 1 ] && return 0
+  log "creating database $1"
+  PGPASSWORD=ticktak psql -q -h 127.0.0.1 -p "$PG_PORT" -U ticktak -d postgres -c "CREATE DATABASE \"$1\""
+}
+
+# fresh_database NAME: drop NAME if it exists (and nobody uses it) and
+# create it empty.
+fresh_database() {
+  PGPASSWORD=ticktak psql -q -h 127.0.0.1 -p "$PG_PORT" -U ticktak -d postgres \
+    -c "DROP DATABASE IF EXISTS \"$1\" WITH (FORCE)" >/dev/null
+  ensure_database "$1"
+}
+
+# The PostgreSQL storage URL of the broker's own database NAME.
+broker_storage() {
+  echo "postgres://ticktak:ticktak@127.0.0.1:$PG_PORT/$1?sslmode=disable"
+}
+
+# throwaway_broker PORT NAME STORAGE: a broker for one test or benchmark run
+# on PORT, unless one already listens there; STORAGE is `postgres` (a fresh
+# database `ticktak_NAME`) or `memory`.
+throwaway_broker() {
+  local port="$1" name="$2" storage="$3"
+  if port_open "$port"; then
+    log "reusing the broker already listening on 127.0.0.1:$port"
+    return 0
+  fi
+  case "$storage" in
+    postgres)
+      fresh_database "ticktak_${name//-/_}"
+      start_broker "$port" "$(broker_storage "ticktak_${name//-/_}")" "$name" ;;
+    memory) start_broker "$port" "memory://nisshi/" "$name" ;;
+    *) log "unknown broker storage '$storage' (postgres or memory)"; return 2 ;;
+  esac
+}
+
 # Databases of earlier test and benchmark runs (`t_<platform>_<hex>`) pile
 # up otherwise, and autovacuum visits every one of them. Those still in use
 # (a run going on beside this one) cannot be dropped and are left alone.
@@ -118,21 +158,24 @@ drop_test_databases() {
   PGPASSWORD=ticktak psql -q -h 127.0.0.1 -p "$PG_PORT" -U ticktak -d postgres <<<"$sql" >/dev/null 2>&1 || true
 }
 
+# start_broker PORT STORAGE_URL NAME: start nisshi unless something already
+# listens on PORT. Sets BROKER_PID when this call started it.
+BROKER_PID=""
 start_broker() {
   local port="$1" storage="$2" name="$3"
   if port_open "$port"; then
     log "reusing the broker already listening on 127.0.0.1:$port"
     return 0
   fi
-  log "starting tansu on 127.0.0.1:$port ($storage)"
+  log "starting nisshi on 127.0.0.1:$port (${storage%%:*} storage)"
   (
     cd "$VAR"
-    exec "$(tansu_bin)" broker \
+    exec "$(nisshi_bin)" broker \
       --listener-url "tcp://127.0.0.1:$port" \
       --advertised-listener-url "tcp://127.0.0.1:$port" \
       --storage-engine "$storage" \
       --kafka-cluster-id ticktak
   ) >"$VAR/log/$name.log" 2>&1 &
   BROKER_PID=$!
-  wait_port "$port" 30 "tansu" || { tail -20 "$VAR/log/$name.log" >&2; return 1; }
+  wait_port "$port" 30 "nisshi" || { tail -20 "$VAR/log/$name.log" >&2; return 1; }
 }

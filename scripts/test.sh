@@ -10,8 +10,8 @@ TEST_BROKER_PORT="${TEST_BROKER_PORT:-19092}"
 ensure_build_deps
 ensure_postgres
 drop_test_databases
-ensure_tansu
-start_broker "$TEST_BROKER_PORT" "memory://tansu/" test-broker
+ensure_nisshi
+throwaway_broker "$TEST_BROKER_PORT" test-broker "${TEST_BROKER_STORAGE:-postgres}"
 cleanup() {
   if [ -n "$BROKER_PID" ]; then kill -TERM "$BROKER_PID" 2>/dev/null || true; wait "$BROKER_PID" 2>/dev/null || true; fi
 }
@@ -20,6 +20,7 @@ trap cleanup EXIT
 export TEST_DATABASE_URL="postgres://ticktak:ticktak@127.0.0.1:$PG_PORT/postgres"
 export TEST_KAFKA_BROKERS="127.0.0.1:$TEST_BROKER_PORT"
 export TICKTAK_BIN_DIR="$ROOT/target/debug"
+export NISSHI_BIN="$(nisshi_bin)"
 
 cd "$ROOT"
 # The end-to-end tests run the service binaries as processes.

@@ -3,7 +3,7 @@
 //!     ticktak-bench backlog [MESSAGES]
 //!     ticktak-bench broker [--rate R] [--seconds S] [--producers P]
 //!     ticktak-bench race [--platforms P] [--capacity C] [--oversubscribe X]
-//!                        [--buyers N] [--rate R] [--with-reads] [--chaos SECONDS [--chaos-broker]] [--naive] [--json FILE]
+//!                        [--buyers N] [--rate R] [--with-reads] [--chaos SECONDS [--chaos-broker | --chaos-broker-only]] [--naive] [--json FILE]
 //!
 //! `race` is closed-loop (N buyers, each sending its next request when the
 //! previous one is answered) unless `--rate` sets an open-loop arrival rate
@@ -45,7 +45,8 @@ async fn main() -> anyhow::Result<()> {
                 with_reads: args.iter().any(|a| a == "--with-reads"),
                 chaos_every_s: flag(&args, "--chaos", 0.0)?,
                 naive: args.iter().any(|a| a == "--naive"),
-                chaos_broker: args.iter().any(|a| a == "--chaos-broker"),
+                chaos_broker: args.iter().any(|a| a.starts_with("--chaos-broker")),
+                chaos_broker_only: args.iter().any(|a| a == "--chaos-broker-only"),
             };
             let report = race::run(&opts).await?;
             report.print();
@@ -62,7 +63,7 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
         _ => {
-            eprintln!("usage: ticktak-bench backlog [MESSAGES] | broker [--rate R] [--seconds S] [--producers P] | race [--platforms P] [--capacity C] [--oversubscribe X] [--buyers N] [--rate R] [--with-reads] [--chaos SECONDS [--chaos-broker]] [--naive] [--json FILE]");
+            eprintln!("usage: ticktak-bench backlog [MESSAGES] | broker [--rate R] [--seconds S] [--producers P] | race [--platforms P] [--capacity C] [--oversubscribe X] [--buyers N] [--rate R] [--with-reads] [--chaos SECONDS [--chaos-broker | --chaos-broker-only]] [--naive] [--json FILE]");
             std::process::exit(2);
         }
     }

@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
+use ticktak_tests::broker::OwnedBroker;
 use ticktak_tests::process::{free_port, spawn, terminate, wait_ready};
 use ticktak_tests::{database_url, ensure_topics, masterlist_with_capacity, publish_masterlist, unique, PlatformEnv};
 use tokio::process::Child;
@@ -21,64 +22,7 @@ pub struct Market {
     pub platforms: Vec<PlatformProcs>,
     pub topic_env: String,
     /// A broker this run started itself (so chaos can kill it too).
-    pub broker: Option<Broker>,
-}
-
-/// A tansu broker owned by the benchmark, with durable (sqlite) storage so
-/// it can be killed and restarted without losing the log.
-pub struct Broker {
-    pub port: u16,
-    dir: std::path::PathBuf,
-    child: Child,
-}
-
-impl Broker {
-    pub async fn start() -> anyhow::Result<Self> {
-        let port = free_port();
-        let dir = std::env::temp_dir().join(unique("ticktak-bench-broker-"));
-        std::fs::create_dir_all(&dir)?;
-        let child = Self::spawn(port, &dir)?;
-        let b = Self { port, dir, child };
-        b.wait_listening().await?;
-        Ok(b)
-    }
-
-    fn spawn(port: u16, dir: &std::path::Path) -> anyhow::Result<Child> {
-        let bin = std::env::var("TANSU_BIN").unwrap_or_else(|_| "tansu".into());
-        let url = format!("tcp://127.0.0.1:{port}");
-        tokio::process::Command::new(bin)
-            .current_dir(dir)
-            .args(["broker", "--listener-url", &url, "--advertised-listener-url", &url])
-            .args(["--storage-engine", "sqlite://tansu.db", "--kafka-cluster-id", "ticktak-bench"])
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .kill_on_drop(true)
-            .spawn()
-            .map_err(|e| anyhow::anyhow!("cannot start tansu (TANSU_BIN): {e}"))
-    }
-
-    async fn wait_listening(&self) -> anyhow::Result<()> {
-        for _ in 0..300 {
-            if tokio::net::TcpStream::connect(("127.0.0.1", self.port)).await.is_ok() {
-                return Ok(());
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        anyhow::bail!("tansu did not listen on {}", self.port)
-    }
-
-    pub async fn kill_and_restart(&mut self) -> anyhow::Result<()> {
-        let _ = self.child.start_kill();
-        let _ = self.child.wait().await;
-        self.child = Self::spawn(self.port, &self.dir)?;
-        self.wait_listening().await
-    }
-
-    pub async fn stop(mut self) {
-        let _ = self.child.start_kill();
-        let _ = self.child.wait().await;
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
+    pub broker: Option<OwnedBroker>,
 }
 
 impl Market {

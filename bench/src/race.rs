@@ -29,9 +29,11 @@ pub struct RaceOptions {
     pub chaos_every_s: f64,
     /// Scenario 5: run the platforms with the naive course protocol.
     pub naive: bool,
-    /// With chaos: run an own broker with durable (sqlite) storage and kill
-    /// it too.
+    /// With chaos: run an own broker with durable (PostgreSQL) storage and
+    /// kill it too.
     pub chaos_broker: bool,
+    /// With chaos and `chaos_broker`: kill only the broker, no service.
+    pub chaos_broker_only: bool,
 }
 
 #[derive(Debug, Default, Clone, Copy)]
@@ -100,6 +102,9 @@ pub struct RaceReport {
     pub reads_during_race: Option<crate::reads::ReadResult>,
     /// Scenario 4: the processes killed (and restarted) during the race.
     pub killed: Vec<String>,
+    /// Scenario 4: seconds from the last kill until every reservation was
+    /// decided and every ledger equal.
+    pub settled_after_last_kill_s: Option<f64>,
     /// Reservations still REQUESTED once everything settled (must be 0).
     pub left_requested: i64,
 }
@@ -167,6 +172,9 @@ impl RaceReport {
         }
         if !self.killed.is_empty() {
             println!("| killed and restarted during the race | {} |", self.killed.join(", "));
+            if let Some(s) = self.settled_after_last_kill_s {
+                println!("| settled after the last kill | {s:.1} s |");
+            }
         }
         let cpu: Vec<String> = self.cpu_s.iter().map(|(n, s)| format!("{n} {s:.1}")).collect();
         println!("| CPU seconds during the run | {} |", cpu.join(", "));
@@ -237,11 +245,6 @@ pub async fn run(o: &RaceOptions) -> anyhow::Result<RaceReport> {
     if o.naive {
         extra.push(("SALES_PROTOCOL", "naive".into()));
     }
-    if o.chaos_broker {
-        // The run's own broker stores to sqlite, whose idempotence check can
-        // panic (see README, KAFKA_IDEMPOTENCE).
-        extra.push(("KAFKA_IDEMPOTENCE", "false".into()));
-    }
     // Tuning passed on to every service (see README).
     for var in ["KAFKA_LINGER_MS", "KAFKA_FETCH_WAIT_MS", "KAFKA_IDEMPOTENCE", "DATABASE_POOL_SIZE"] {
         if let Ok(v) = std::env::var(var) {
@@ -252,8 +255,8 @@ pub async fn run(o: &RaceOptions) -> anyhow::Result<RaceReport> {
     // Chaos kills the broker too, so the run needs a broker of its own with
     // durable storage.
     let broker = if o.chaos_every_s > 0.0 && o.chaos_broker {
-        let b = crate::market::Broker::start().await?;
-        anyhow::ensure!(ticktak_tests::override_brokers(format!("127.0.0.1:{}", b.port)), "broker already chosen");
+        let b = ticktak_tests::broker::OwnedBroker::start().await?;
+        anyhow::ensure!(ticktak_tests::override_brokers(b.addr()), "broker already chosen");
         Some(b)
     } else {
         None
@@ -261,31 +264,40 @@ pub async fn run(o: &RaceOptions) -> anyhow::Result<RaceReport> {
     let mut m = Market::start(o.platforms, 1, o.capacity, &extra).await?;
     m.broker = broker;
     let market = Arc::new(tokio::sync::Mutex::new(m));
-    let (report_result, killed) = {
+    let (report_result, (killed, last_kill)) = {
         let done = Arc::new(tokio::sync::Notify::new());
-        let chaos = (o.chaos_every_s > 0.0).then(|| tokio::spawn(chaos(market.clone(), o.chaos_every_s, done.clone())));
+        let only_broker = o.chaos_broker && o.chaos_broker_only;
+        let chaos = (o.chaos_every_s > 0.0)
+            .then(|| tokio::spawn(chaos(market.clone(), o.chaos_every_s, only_broker, done.clone())));
         let result = race(o, &market).await;
         done.notify_one();
         let killed = match chaos {
             Some(t) => t.await.unwrap_or_default(),
-            None => Vec::new(),
+            None => (Vec::new(), None),
         };
         (result, killed)
     };
     let market = Arc::try_unwrap(market).map_err(|_| anyhow::anyhow!("market still shared"))?.into_inner();
     let mut report = report_result?;
     report.killed = killed;
-    settle_and_check(o, market, report).await
+    settle_and_check(o, market, report, last_kill).await
 }
 
 /// Every `every_s` seconds until `done`: SIGKILL a random service of a
-/// random platform and restart it.
-async fn chaos(market: Arc<tokio::sync::Mutex<Market>>, every_s: f64, done: Arc<tokio::sync::Notify>) -> Vec<String> {
+/// random platform, or the run's own broker, and restart it. Returns what
+/// was killed and when the last kill's restart was done.
+async fn chaos(
+    market: Arc<tokio::sync::Mutex<Market>>,
+    every_s: f64,
+    only_broker: bool,
+    done: Arc<tokio::sync::Notify>,
+) -> (Vec<String>, Option<Instant>) {
     let mut killed = Vec::new();
+    let mut last = None;
     let mut seed = std::process::id() as u64 | 1;
     loop {
         tokio::select! {
-            _ = done.notified() => return killed,
+            _ = done.notified() => return (killed, last),
             _ = tokio::time::sleep(Duration::from_secs_f64(every_s)) => {}
         }
         seed ^= seed << 13;
@@ -293,13 +305,14 @@ async fn chaos(market: Arc<tokio::sync::Mutex<Market>>, every_s: f64, done: Arc<
         seed ^= seed << 17;
         let mut m = market.lock().await;
         // One chance in four for the broker, else a random service.
-        if m.broker.is_some() && seed.is_multiple_of(4) {
+        if m.broker.is_some() && (only_broker || seed.is_multiple_of(4)) {
             killed.push(m.kill_and_restart_broker().await);
-            continue;
+        } else {
+            let platform = ((seed >> 4) % m.platforms.len() as u64) as usize;
+            let which = ((seed >> 8) % m.platforms[platform].children.len() as u64) as usize;
+            killed.push(m.kill_and_restart(platform, which).await);
         }
-        let platform = ((seed >> 4) % m.platforms.len() as u64) as usize;
-        let which = ((seed >> 8) % m.platforms[platform].children.len() as u64) as usize;
-        killed.push(m.kill_and_restart(platform, which).await);
+        last = Some(Instant::now());
     }
 }
 
@@ -428,6 +441,7 @@ async fn race(o: &RaceOptions, market: &tokio::sync::Mutex<Market>) -> anyhow::R
         reads_idle,
         reads_during_race,
         killed: Vec::new(),
+        settled_after_last_kill_s: None,
         left_requested: 0,
     })
 }
@@ -471,14 +485,19 @@ async fn hops(pool: &sqlx::PgPool) -> anyhow::Result<Vec<(String, f64, f64)>> {
 fn cpu_snapshot(market: &Market) -> Vec<(String, f64)> {
     let mut v = market.cpu_seconds();
     v.push(("postgres (all)".into(), crate::market::cpu_of_processes("postgres")));
-    v.push(("tansu broker".into(), crate::market::cpu_of_processes("tansu")));
+    v.push(("nisshi broker".into(), crate::market::cpu_of_processes("nisshi")));
     v.push(("bench client".into(), crate::market::cpu_of(std::process::id())));
     v
 }
 
 /// Wait until every reservation is decided and every ledger is equal, then
 /// check for oversell and collect propagation and memory.
-async fn settle_and_check(o: &RaceOptions, market: Market, mut report: RaceReport) -> anyhow::Result<RaceReport> {
+async fn settle_and_check(
+    o: &RaceOptions,
+    market: Market,
+    mut report: RaceReport,
+    last_kill: Option<Instant>,
+) -> anyhow::Result<RaceReport> {
     // Settle: every reservation decided, every platform's ledger equal.
     let mut pools = Vec::new();
     for i in 0..market.platforms.len() {
@@ -516,6 +535,7 @@ async fn settle_and_check(o: &RaceOptions, market: Market, mut report: RaceRepor
         }
         let equal = digests.windows(2).all(|w| w[0] == w[1]) && counts.windows(2).all(|w| w[0] == w[1]);
         if requested == 0 && equal && counts[0].0 as i64 == held {
+            report.settled_after_last_kill_s = last_kill.map(|at| at.elapsed().as_secs_f64());
             break (held, true, 0);
         }
         if settle.elapsed() > Duration::from_secs(120) {

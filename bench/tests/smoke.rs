@@ -15,6 +15,7 @@ async fn a_short_hot_category_race_never_oversells() {
         chaos_every_s: 0.0,
         naive: false,
         chaos_broker: false,
+        chaos_broker_only: false,
     })
     .await
     .expect("the race runs");

@@ -8,3 +8,4 @@ mod masterlist;
 mod reservations;
 mod services;
 mod shop_api;
+mod topics;

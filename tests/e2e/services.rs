@@ -1,10 +1,12 @@
 //! Every service starts, migrates its own schema and answers its
-//! operational endpoints; SIGTERM stops a service with exit code 0.
+//! operational endpoints; SIGTERM stops a service with exit code 0, within
+//! 10 s even when the broker is gone.
 
 use std::time::Duration;
 
 use ticktak_kit::Service;
-use ticktak_tests::process::{spawn, terminate};
+use ticktak_tests::broker::OwnedBroker;
+use ticktak_tests::process::{free_port, spawn, terminate, wait_ready};
 use ticktak_tests::*;
 use tokio_util::sync::CancellationToken;
 
@@ -27,12 +29,6 @@ async fn all_six_services_answer_health_ready_and_metrics() {
     for (service, r) in Service::ALL.iter().zip(&running) {
         let (status, body) = get_json(&http, &format!("{}/health", r.url())).await;
         assert_eq!((status, body["service"].as_str()), (200, Some(service.name())));
-        if *service == Service::ShopConsumer {
-            // Not ready until the master list is read and sales are followed
-            // (the catch-up waits for the master-list topic to go quiet).
-            let (status, body) = get_json(&http, &format!("{}/ready", r.url())).await;
-            assert_eq!((status, body["failures"]["consumer"].is_string()), (503, true), "{body}");
-        }
         eventually(Duration::from_secs(30), "ready", || async {
             let (status, _) = get_json(&http, &format!("{}/ready", r.url())).await;
             (status == 200).then_some(())
@@ -77,4 +73,41 @@ async fn sigterm_stops_a_service_process_with_exit_code_0() {
     terminate(&child);
     let status = tokio::time::timeout(Duration::from_secs(20), child.wait()).await.expect("stops in time").unwrap();
     assert_eq!(status.code(), Some(0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_service_stops_within_10_s_of_sigterm_after_the_broker_died() {
+    let broker = OwnedBroker::start().await.expect("own broker");
+    let env = PlatformEnv::new("a", &unique("gone"));
+    let mut vars = env.vars();
+    vars.insert("KAFKA_BROKERS".into(), broker.addr());
+    let mut urls = Vec::new();
+    for service in Service::ALL {
+        let port = free_port();
+        vars.insert(service.port_var(), port.to_string());
+        urls.push(format!("http://127.0.0.1:{port}"));
+    }
+    vars.insert("SHOP_URL".into(), urls[0].clone());
+    vars.insert(
+        "RESERVATIONS_URL".into(),
+        urls[Service::ALL.iter().position(|s| *s == Service::Reservations).unwrap()].clone(),
+    );
+    let mut children = Vec::new();
+    for (service, url) in Service::ALL.iter().zip(&urls) {
+        children.push((service.name(), spawn(service.name(), &vars)));
+        wait_ready(&format!("{url}/ready")).await;
+    }
+    // The broker goes away while every service is connected to it.
+    broker.stop().await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    for (_, child) in &children {
+        terminate(child);
+    }
+    for (name, mut child) in children {
+        let status = tokio::time::timeout(Duration::from_secs(10), child.wait())
+            .await
+            .unwrap_or_else(|_| panic!("{name} still running 10 s after SIGTERM"))
+            .unwrap();
+        assert_eq!(status.code(), Some(0), "{name} exits cleanly");
+    }
 }

@@ -5,6 +5,7 @@
 //! `make test` starts PostgreSQL and a throw-away broker and sets
 //! `TEST_DATABASE_URL` and `TEST_KAFKA_BROKERS`.
 
+pub mod broker;
 pub mod log;
 pub mod process;
 

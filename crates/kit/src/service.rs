@@ -65,6 +65,9 @@ where
         tracing::info!(service = service.name(), %platform, addr = %running.addr, "listening");
         running.wait().await
     });
+    // Blocking calls still waiting on a broker or database that is gone
+    // (metadata, a commit) must not hold up the exit.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(1));
     match result {
         Ok(()) => {
             tracing::info!(service = service.name(), "stopped");

@@ -4,10 +4,12 @@
 //! It commits offsets to Kafka only after the shop has acknowledged a batch;
 //! the shop's own offset tracking makes a batch delivered again harmless.
 //!
+//! - `commits`: acknowledged offsets → the consumer group, in the background.
 //! - `decode`: Kafka message → shop batch entry (invalid ones recorded).
 //! - `pump`: the consume → apply → commit loop.
 //! - `shop_client`: the shop's internal API.
 
+pub mod commits;
 pub mod decode;
 pub mod forward;
 pub mod gaps;
@@ -54,7 +56,8 @@ pub async fn start_with(
         })
         .transpose()?;
     let group = consumer_group(&base.settings);
-    let pump = pump::Pump::new(base.settings.clone(), group, shop, forward, base.pool.clone());
+    let start = pump::Start::from_env(&ticktak_kit::config::Env::process())?;
+    let pump = pump::Pump::new(base.settings.clone(), group, shop, forward, base.pool.clone(), start);
     let following = pump.following();
     let base = base.with_ready_check(
         "consumer",

@@ -2,17 +2,19 @@
 //!
 //! 1. At start, read the master-list topic to its end (decisions depend on
 //!    capacity, so no sale is applied before the list is known).
-//! 2. Then follow both topics with the platform's consumer group: gather a
+//! 2. Then follow both topics from where the shop's applied offsets end
+//!    (`CONSUMER_START=applied`, the default) or from offset 0
+//!    (`beginning`), with the platform's consumer group: gather a
 //!    batch (up to `BATCH_MAX` messages or `LINGER`), hand it to the shop,
 //!    retry until the shop acknowledges; only acknowledged offsets are
-//!    committed (at most every `COMMIT_EVERY`, and at shutdown).
+//!    committed (`commits`: at most every `COMMIT_EVERY`, and at shutdown).
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
+use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::message::{BorrowedMessage, Message};
 use rdkafka::{Offset, TopicPartitionList};
 use shop::ledger::api::{MasterListBatch, SalesBatch};
@@ -20,6 +22,7 @@ use sqlx::PgPool;
 use ticktak_kit::Settings;
 use tokio_util::sync::CancellationToken;
 
+use crate::commits::Committer;
 use crate::decode;
 use crate::forward::DecisionForwarder;
 use crate::gaps::{GapTracker, Verdict};
@@ -32,14 +35,38 @@ const COMMIT_EVERY: Duration = Duration::from_secs(1);
 /// The master list is read to its end, known when nothing arrives for this long.
 const MASTERLIST_IDLE: Duration = Duration::from_millis(1500);
 
+/// Where the pump starts reading the topics at start-up (`CONSUMER_START`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Start {
+    /// Right after the last offset the shop applied, per partition (the
+    /// default). The shop stores its offsets in the same transaction as the
+    /// effects, so this is the exact resume point: the group's committed
+    /// offsets trail it by up to `COMMIT_EVERY` and are ahead of it when a
+    /// platform's database was rebuilt, so they are only reported, not used.
+    Applied,
+    /// From offset 0 of every partition: a full replay, which the shop's
+    /// offsets make harmless (a check of the whole log, or a broker that
+    /// cannot resume mid-batch).
+    Beginning,
+}
+
+impl Start {
+    pub fn from_env(env: &ticktak_kit::config::Env<'_>) -> Result<Self, ticktak_kit::config::ConfigError> {
+        match env.string("CONSUMER_START", "applied").as_str() {
+            "applied" => Ok(Self::Applied),
+            "beginning" => Ok(Self::Beginning),
+            _ => Err(env.error("CONSUMER_START", "must be applied or beginning")),
+        }
+    }
+}
+
 pub struct Pump {
     settings: Settings,
     group: String,
     shop: ShopClient,
     forward: Option<DecisionForwarder>,
     pool: PgPool,
-    /// `CONSUMER_START=beginning` (default) or `committed`.
-    start_from_beginning: bool,
+    start: Start,
     gaps: std::sync::Mutex<GapTracker>,
     /// Set once the master list is read and the sales topic is followed;
     /// `/ready` answers 503 until then.
@@ -74,19 +101,9 @@ impl Pump {
         shop: ShopClient,
         forward: Option<DecisionForwarder>,
         pool: PgPool,
+        start: Start,
     ) -> Self {
-        let start_from_beginning =
-            ticktak_kit::config::Env::process().string("CONSUMER_START", "beginning") != "committed";
-        Self {
-            settings,
-            group,
-            shop,
-            forward,
-            pool,
-            start_from_beginning,
-            gaps: Default::default(),
-            following: Default::default(),
-        }
+        Self { settings, group, shop, forward, pool, start, gaps: Default::default(), following: Default::default() }
     }
 
     /// True once the pump follows the sales topic (the master list is read).
@@ -99,16 +116,15 @@ impl Pump {
             return Ok(());
         }
         let consumer = Arc::new(ticktak_kit::kafka::consumer(&self.settings.kafka, &self.group)?);
-        self.assign_all(&consumer).await?;
+        let Some(resumed) = self.resume_points(&shutdown).await else {
+            return Ok(());
+        };
+        self.assign_all(&consumer, &resumed).await?;
         let lag = tokio::spawn(report_lag(consumer.clone(), shutdown.clone()));
-        tracing::info!(group = %self.group, from_beginning = self.start_from_beginning, "following the master-list and ticket-sales topics");
+        tracing::info!(group = %self.group, start = ?self.start, "following the master-list and ticket-sales topics");
         self.following.store(true, std::sync::atomic::Ordering::Release);
 
-        // Next offset per partition the shop acknowledged, and what was last
-        // committed to the group.
-        let mut acknowledged: HashMap<(String, i32), i64> = HashMap::new();
-        let mut committed = acknowledged.clone();
-        let mut last_commit = Instant::now();
+        let committer = Committer::start(consumer.clone(), COMMIT_EVERY);
         loop {
             let mut batch = Batch::default();
             let first = tokio::select! {
@@ -139,64 +155,49 @@ impl Pump {
             }
             Self::rewind(&consumer, &batch.rewind).await;
             for ((topic, partition), next) in &batch.next {
-                acknowledged.insert((topic.clone(), *partition), *next);
-            }
-            // Offsets go to the group at most every COMMIT_EVERY: a commit is
-            // a write on the broker, and the shop's own offsets already make
-            // a replay from older ones harmless.
-            if acknowledged != committed && last_commit.elapsed() >= COMMIT_EVERY {
-                let mut tpl = TopicPartitionList::new();
-                for ((topic, partition), next) in &acknowledged {
-                    tpl.add_partition_offset(topic, *partition, Offset::Offset(*next))?;
-                }
-                if let Err(e) = consumer.commit(&tpl, CommitMode::Async) {
-                    tracing::warn!(error = %e, "offset commit failed; the shop's offsets keep the apply exactly-once");
-                }
-                committed = acknowledged.clone();
-                last_commit = Instant::now();
+                committer.acknowledge(topic, *partition, *next);
             }
         }
         lag.abort();
-        if acknowledged != committed {
-            let mut tpl = TopicPartitionList::new();
-            for ((topic, partition), next) in &acknowledged {
-                tpl.add_partition_offset(topic, *partition, Offset::Offset(*next))?;
-            }
-            if let Err(e) = consumer.commit(&tpl, CommitMode::Sync) {
-                tracing::warn!(error = %e, "final offset commit failed");
-            }
-        }
+        committer.finish().await;
         Ok(())
     }
 
-    /// Assign every partition of both topics to this consumer, from the
-    /// beginning (default) or from the group's committed offsets.
+    /// Where each partition resumes: the offset after the last one the
+    /// shop applied (`Start::Applied`), else nothing (every partition from
+    /// 0). Asks the shop until it answers; `None` when shutdown came first.
+    async fn resume_points(&self, shutdown: &CancellationToken) -> Option<HashMap<(String, i32), i64>> {
+        if self.start == Start::Beginning {
+            return Some(HashMap::new());
+        }
+        let applied = retry(shutdown, "applied offsets", || self.shop.applied_offsets()).await?;
+        Some(applied.into_iter().map(|o| ((o.topic, o.partition), o.last_offset + 1)).collect())
+    }
+
+    /// Assign every partition of both topics to this consumer, each from its
+    /// resume point (0 where there is none).
     ///
     /// Why assign instead of subscribing: a platform runs one consumer, so a
-    /// group rebalance buys nothing, and the tansu broker can stall a
-    /// rejoining member after its predecessor was killed. Why from the
-    /// beginning: tansu returns nothing for a fetch that starts in the middle
-    /// of a record batch and moves on to the next batch, so resuming at a
-    /// committed offset inside a producer's batch would silently skip the
-    /// rest of it. Reading from the beginning costs a replay (cheap: offsets
-    /// the shop already applied only take a lock) and loses nothing. With
-    /// Apache Kafka, `CONSUMER_START=committed` resumes where the group was.
-    async fn assign_all(&self, consumer: &Arc<StreamConsumer>) -> anyhow::Result<()> {
+    /// group rebalance buys nothing. The group still receives the
+    /// acknowledged offsets, so an operator's lag tools see the platform.
+    async fn assign_all(
+        &self,
+        consumer: &Arc<StreamConsumer>,
+        resume: &HashMap<(String, i32), i64>,
+    ) -> anyhow::Result<()> {
         let c = consumer.clone();
         let topics = vec![self.settings.topics.masterlist.clone(), self.settings.topics.sales.clone()];
-        // Offset 0, not `Beginning`: tansu answers offset look-ups wrongly
-        // (it reported a high watermark of 1 after 200 messages), so the
-        // start is named, and the gap tracker expects it.
-        let start = if self.start_from_beginning { Offset::Offset(0) } else { Offset::Stored };
-        let assigned = tokio::task::spawn_blocking(move || -> anyhow::Result<Vec<(String, i32)>> {
+        let resume = resume.clone();
+        let assigned = tokio::task::spawn_blocking(move || -> anyhow::Result<Vec<(String, i32, i64)>> {
             let mut tpl = TopicPartitionList::new();
             let mut assigned = Vec::new();
             for topic in &topics {
                 let md = c.fetch_metadata(Some(topic), Duration::from_secs(10))?;
                 for t in md.topics() {
                     for p in t.partitions() {
-                        tpl.add_partition_offset(topic, p.id(), start)?;
-                        assigned.push((topic.clone(), p.id()));
+                        let from = resume.get(&(topic.clone(), p.id())).copied().unwrap_or(0);
+                        tpl.add_partition_offset(topic, p.id(), Offset::Offset(from))?;
+                        assigned.push((topic.clone(), p.id(), from));
                     }
                 }
             }
@@ -204,11 +205,9 @@ impl Pump {
             Ok(assigned)
         })
         .await??;
-        if self.start_from_beginning {
-            let mut gaps = self.gaps.lock().expect("gap tracker");
-            for (topic, partition) in assigned {
-                gaps.expect_from(&topic, partition, 0);
-            }
+        let mut gaps = self.gaps.lock().expect("gap tracker");
+        for (topic, partition, from) in assigned {
+            gaps.expect_from(&topic, partition, from);
         }
         Ok(())
     }
@@ -277,7 +276,8 @@ impl Pump {
             let ok = retry(shutdown, "master list", || async {
                 self.shop.apply_masterlist(&batch.masterlist).await.map(|_| ())
             })
-            .await;
+            .await
+            .is_some();
             if !ok {
                 return false;
             }
@@ -293,7 +293,8 @@ impl Pump {
                 }
                 Ok(())
             })
-            .await;
+            .await
+            .is_some();
             if !ok {
                 return false;
             }
@@ -323,28 +324,42 @@ impl Pump {
     }
 
     /// Read the master-list topic from the beginning up to the end it had at
-    /// start. Returns false when shutdown came first.
+    /// start: its high watermarks, or, where the broker cannot tell them,
+    /// the point after which nothing arrives for `MASTERLIST_IDLE`. Returns
+    /// false when shutdown came first.
     async fn catch_up_masterlist(&self, shutdown: &CancellationToken) -> anyhow::Result<bool> {
         let topic = self.settings.topics.masterlist.clone();
         let consumer = Arc::new(ticktak_kit::kafka::consumer(&self.settings.kafka, &self.group)?);
-        let partitions = {
+        let ends = {
             let consumer = consumer.clone();
             let topic = topic.clone();
-            tokio::task::spawn_blocking(move || -> anyhow::Result<Vec<i32>> {
+            tokio::task::spawn_blocking(move || -> anyhow::Result<Vec<(i32, Option<i64>)>> {
                 let md = consumer.fetch_metadata(Some(&topic), Duration::from_secs(10))?;
-                Ok(md.topics().iter().flat_map(|t| t.partitions().iter().map(|p| p.id())).collect())
+                let partitions: Vec<i32> =
+                    md.topics().iter().flat_map(|t| t.partitions().iter().map(|p| p.id())).collect();
+                Ok(partitions
+                    .into_iter()
+                    .map(|p| {
+                        (p, consumer.fetch_watermarks(&topic, p, Duration::from_secs(5)).ok().map(|(_, high)| high))
+                    })
+                    .collect())
             })
             .await??
         };
         let mut tpl = TopicPartitionList::new();
-        for p in &partitions {
+        for (p, _) in &ends {
             tpl.add_partition_offset(&topic, *p, Offset::Offset(0))?;
         }
         consumer.assign(&tpl)?;
-        // The end of the topic is where nothing more arrives for a while:
-        // tansu's high watermarks cannot be trusted (see `assign_all`).
+        // Next offset to read per partition, and where each ends (`None`
+        // when its watermark is unknown: then only idleness tells).
+        let mut next: HashMap<i32, i64> = ends.iter().map(|(p, _)| (*p, 0)).collect();
+        let ends: HashMap<i32, Option<i64>> = ends.into_iter().collect();
+        let at_end = |next: &HashMap<i32, i64>| {
+            ends.iter().all(|(p, end)| end.is_some_and(|end| next.get(p).is_some_and(|n| *n >= end)))
+        };
         let mut total = 0usize;
-        loop {
+        while !at_end(&next) {
             let mut batch = Batch::default();
             let first = tokio::select! {
                 _ = shutdown.cancelled() => return Ok(false),
@@ -369,6 +384,9 @@ impl Pump {
                 return Ok(false);
             }
             Self::rewind(&consumer, &batch.rewind).await;
+            for ((_, partition), n) in &batch.next {
+                next.insert(*partition, *n);
+            }
         }
         tracing::info!(messages = total, "master list read");
         Ok(true)
@@ -383,22 +401,23 @@ fn topic_label(settings: &Settings, topic: &str) -> &'static str {
     }
 }
 
-async fn retry<F, Fut>(shutdown: &CancellationToken, what: &str, mut call: F) -> bool
+/// Call until it succeeds; `None` when shutdown came first.
+async fn retry<T, F, Fut>(shutdown: &CancellationToken, what: &str, mut call: F) -> Option<T>
 where
     F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = anyhow::Result<()>>,
+    Fut: std::future::Future<Output = anyhow::Result<T>>,
 {
     let mut backoff = Duration::from_millis(50);
     loop {
         match call().await {
-            Ok(_) => return true,
+            Ok(v) => return Some(v),
             Err(e) => {
                 tracing::warn!(error = %format!("{e:#}"), batch = what, "shop did not take the batch; retrying");
                 metrics::counter!("consumer_shop_errors_total").increment(1);
             }
         }
         tokio::select! {
-            _ = shutdown.cancelled() => return false,
+            _ = shutdown.cancelled() => return None,
             _ = tokio::time::sleep(backoff) => {}
         }
         backoff = (backoff * 2).min(Duration::from_secs(5));

@@ -5,7 +5,7 @@ use std::time::Duration;
 use anyhow::Context;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
-use shop::ledger::api::{MasterListBatch, MasterListResult, SalesBatch, SalesBatchResult};
+use shop::ledger::api::{AppliedOffset, MasterListBatch, MasterListResult, SalesBatch, SalesBatchResult};
 
 #[derive(Clone)]
 pub struct ShopClient {
@@ -42,6 +42,23 @@ impl ShopClient {
         if !status.is_success() {
             let text = res.text().await.unwrap_or_default();
             anyhow::bail!("shop answered {status} at {url}: {text}");
+        }
+        res.json().await.with_context(|| format!("unexpected answer from {url}"))
+    }
+
+    /// The last applied offset of every partition the shop has seen.
+    pub async fn applied_offsets(&self) -> anyhow::Result<Vec<AppliedOffset>> {
+        let url = format!("{}/internal/offsets", self.base);
+        let res = self
+            .http
+            .get(&url)
+            .header("authorization", &self.auth)
+            .send()
+            .await
+            .with_context(|| format!("shop unreachable at {url}"))?;
+        let status = res.status();
+        if !status.is_success() {
+            anyhow::bail!("shop answered {status} at {url}");
         }
         res.json().await.with_context(|| format!("unexpected answer from {url}"))
     }

@@ -5,7 +5,7 @@ mod admin;
 mod consumer;
 mod producer;
 
-pub use admin::{ensure_topics, probe};
+pub use admin::{ensure_topics, probe, UNLIMITED_RETENTION};
 pub use consumer::{consumer, header_pairs};
 pub use producer::{producer, send, warm_up, Record};
 

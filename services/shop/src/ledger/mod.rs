@@ -10,6 +10,8 @@
 //! - `GET /internal/holds/{holdId}`: the log's decision on one hold.
 //! - `GET /internal/ledger`: every ticket type's counters and a digest of the
 //!   whole ledger, to compare platforms.
+//! - `GET /internal/offsets`: the last applied offset of every partition,
+//!   where shop-consumer resumes after a restart.
 
 pub mod api;
 pub mod store;
@@ -22,7 +24,7 @@ use ticktak_kit::http::{Json, Path};
 use ticktak_kit::{ApiError, ApiResult};
 
 use crate::AppState;
-use api::{HoldView, LedgerSnapshot, MasterListBatch, SalesBatch, SalesBatchResult};
+use api::{AppliedOffset, HoldView, LedgerSnapshot, MasterListBatch, SalesBatch, SalesBatchResult};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -30,6 +32,7 @@ pub fn router() -> Router<AppState> {
         .route("/internal/sales", post(apply_sales))
         .route("/internal/holds/{hold_id}", get(hold))
         .route("/internal/ledger", get(snapshot))
+        .route("/internal/offsets", get(offsets))
 }
 
 async fn apply_masterlist(
@@ -67,4 +70,8 @@ async fn hold(State(state): State<AppState>, Path(id): Path<String>) -> ApiResul
 
 async fn snapshot(State(state): State<AppState>) -> ApiResult<Json<LedgerSnapshot>> {
     Ok(Json(store::snapshot(&state.pool).await?))
+}
+
+async fn offsets(State(state): State<AppState>) -> ApiResult<Json<Vec<AppliedOffset>>> {
+    Ok(Json(store::applied_offsets(&state.pool).await?))
 }

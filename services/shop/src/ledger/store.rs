@@ -387,8 +387,16 @@ pub async fn snapshot(pool: &PgPool) -> sqlx::Result<LedgerSnapshot> {
     )
     .fetch_one(&mut *tx)
     .await?;
-    let offsets = sqlx::query("SELECT topic, partition, last_offset FROM applied_offsets ORDER BY topic, partition")
-        .fetch_all(&mut *tx)
+    let offsets = applied_offsets(&mut *tx).await?;
+    tx.commit().await?;
+    Ok(LedgerSnapshot { digest: row.get("digest"), holds: row.get("holds"), types, offsets })
+}
+
+/// The last applied offset of every topic partition: where shop-consumer
+/// resumes after a restart.
+pub async fn applied_offsets<'e, E: sqlx::PgExecutor<'e>>(db: E) -> sqlx::Result<Vec<AppliedOffset>> {
+    Ok(sqlx::query("SELECT topic, partition, last_offset FROM applied_offsets ORDER BY topic, partition")
+        .fetch_all(db)
         .await?
         .iter()
         .map(|r| AppliedOffset {
@@ -396,7 +404,5 @@ pub async fn snapshot(pool: &PgPool) -> sqlx::Result<LedgerSnapshot> {
             partition: r.get("partition"),
             last_offset: r.get("last_offset"),
         })
-        .collect();
-    tx.commit().await?;
-    Ok(LedgerSnapshot { digest: row.get("digest"), holds: row.get("holds"), types, offsets })
+        .collect())
 }

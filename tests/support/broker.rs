@@ -1,0 +1,79 @@
+//! A nisshi broker owned by one test or benchmark run, with PostgreSQL
+//! storage in a database of its own (`t_broker_<hex>`, dropped by the next
+//! `make test`/`make bench`), so it can be SIGKILLed and restarted without
+//! losing what it acknowledged.
+
+use std::time::Duration;
+
+use tokio::process::Child;
+
+use crate::process::free_port;
+use crate::{database_url, unique};
+
+pub struct OwnedBroker {
+    pub port: u16,
+    storage: String,
+    child: Child,
+}
+
+impl OwnedBroker {
+    /// Start a broker on a free port (`NISSHI_BIN`, default `nisshi` on PATH).
+    pub async fn start() -> anyhow::Result<Self> {
+        let port = free_port();
+        let database = unique("t_broker_");
+        create_database(&database).await?;
+        let storage = format!("{}?sslmode=disable", database_url(&database));
+        let child = Self::spawn(port, &storage)?;
+        let b = Self { port, storage, child };
+        b.wait_listening().await?;
+        Ok(b)
+    }
+
+    /// `host:port` for `KAFKA_BROKERS`.
+    pub fn addr(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    fn spawn(port: u16, storage: &str) -> anyhow::Result<Child> {
+        let bin = std::env::var("NISSHI_BIN").unwrap_or_else(|_| "nisshi".into());
+        let url = format!("tcp://127.0.0.1:{port}");
+        tokio::process::Command::new(bin)
+            .args(["broker", "--listener-url", &url, "--advertised-listener-url", &url])
+            .args(["--storage-engine", storage, "--kafka-cluster-id", "ticktak-owned"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .map_err(|e| anyhow::anyhow!("cannot start nisshi (NISSHI_BIN): {e}"))
+    }
+
+    async fn wait_listening(&self) -> anyhow::Result<()> {
+        for _ in 0..300 {
+            if tokio::net::TcpStream::connect(("127.0.0.1", self.port)).await.is_ok() {
+                return Ok(());
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        anyhow::bail!("nisshi did not listen on {}", self.port)
+    }
+
+    /// SIGKILL the broker and start it again on the same port and storage.
+    pub async fn kill_and_restart(&mut self) -> anyhow::Result<()> {
+        let _ = self.child.start_kill();
+        let _ = self.child.wait().await;
+        self.child = Self::spawn(self.port, &self.storage)?;
+        self.wait_listening().await
+    }
+
+    pub async fn stop(mut self) {
+        let _ = self.child.start_kill();
+        let _ = self.child.wait().await;
+    }
+}
+
+async fn create_database(name: &str) -> anyhow::Result<()> {
+    use sqlx::Connection;
+    let mut admin = sqlx::PgConnection::connect(&crate::database_admin_url()).await?;
+    sqlx::query(&format!("CREATE DATABASE \"{name}\"")).execute(&mut admin).await?;
+    Ok(())
+}
