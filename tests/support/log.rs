@@ -1,6 +1,7 @@
 //! A mixed ticket-sales log for agreement tests: this platform's and other
 //! platforms' holds (with our headers), other teams' header-less course
-//! messages in both `tickets` forms, duplicates and invalid messages — and
+//! messages in both `tickets` forms (some with keys the course format does
+//! not have), duplicates and invalid messages — and
 //! the reference fold of that log computed here with the core rule.
 
 use std::collections::BTreeMap;
@@ -77,7 +78,14 @@ pub fn generate(seed: u64, n: usize, list: &[MasterListMatch], platforms: &[&str
             let action =
                 [Action::TicketPending, Action::TicketReserved, Action::TicketCancelled][rng.below(3) as usize];
             let q = Quantity::new(1 + rng.below(2) as i64).unwrap();
-            anonymous(action, list, tt, q, rng.below(3) == 0)
+            let mut m = anonymous(action, list, tt, q, rng.below(3) == 0);
+            if rng.below(4) == 0 {
+                // A peer's extra key: applied all the same.
+                let mut body: serde_json::Value = serde_json::from_slice(&m.body).unwrap();
+                body["body"]["channel"] = serde_json::json!("box-office");
+                m.body = serde_json::to_vec(&body).unwrap();
+            }
+            m
         } else {
             let tt = types[rng.below(types.len() as u64) as usize];
             let body = if rng.below(2) == 0 {

@@ -1,9 +1,11 @@
 //! The ticket-sales topic: course-format bodies
 //! `{"meta":{"action":…},"body":{"matchNumber":…,"tickets":{…}}}`.
 //!
-//! On input the older form where `tickets` is an array is accepted too; on
-//! output we always write the single-object form with exactly the course's
-//! keys.
+//! On input the older form where `tickets` is an array is accepted too, and
+//! keys the course format does not have are ignored (and reported, so they
+//! can be counted): a peer that adds a field must not vanish from the
+//! market. On output we always write the single-object form with exactly
+//! the course's keys.
 
 use serde::{Deserialize, Serialize};
 
@@ -29,7 +31,6 @@ impl Action {
 
 /// One line of tickets of a sale.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct TicketLine {
     pub category: Category,
     pub quantity: Quantity,
@@ -46,20 +47,18 @@ pub struct SaleMessage {
 }
 
 #[derive(Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 struct Wire<T> {
     meta: Meta,
     body: Body<T>,
 }
 
 #[derive(Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 struct Meta {
     action: Action,
 }
 
 #[derive(Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "camelCase")]
 struct Body<T> {
     match_number: MatchNumber,
     tickets: T,
@@ -77,8 +76,17 @@ impl SaleMessage {
 
     /// Parse a message body; the error names what is wrong with it.
     pub fn from_json(bytes: &[u8]) -> Result<Self, String> {
-        let wire: Wire<serde_json::Value> =
+        Self::parse(bytes).map(|(sale, _)| sale)
+    }
+
+    /// Parse a message body and name the keys (as paths such as
+    /// `body.tickets.seat`) that the course format does not have.
+    pub fn parse(bytes: &[u8]) -> Result<(Self, Vec<String>), String> {
+        let value: serde_json::Value =
             serde_json::from_slice(bytes).map_err(|e| format!("invalid sale message: {e}"))?;
+        let unknown = unknown_keys(&value);
+        let wire: Wire<serde_json::Value> =
+            serde_json::from_value(value).map_err(|e| format!("invalid sale message: {e}"))?;
         let lines = match wire.body.tickets {
             serde_json::Value::Array(items) => {
                 items.into_iter().map(serde_json::from_value).collect::<Result<Vec<TicketLine>, _>>()
@@ -89,7 +97,7 @@ impl SaleMessage {
         if lines.is_empty() {
             return Err("invalid tickets: the array is empty".into());
         }
-        Ok(Self { action: wire.meta.action, match_number: wire.body.match_number, lines })
+        Ok((Self { action: wire.meta.action, match_number: wire.body.match_number, lines }, unknown))
     }
 
     /// The course-format body: the object form for one line, the array form
@@ -108,6 +116,27 @@ impl SaleMessage {
     pub fn kafka_key(&self) -> String {
         TicketType::new(self.match_number, self.lines[0].category).kafka_key()
     }
+}
+
+/// Keys of a sale body outside the course format, as dotted paths.
+fn unknown_keys(value: &serde_json::Value) -> Vec<String> {
+    fn extra(out: &mut Vec<String>, at: &str, value: &serde_json::Value, known: &[&str]) {
+        if let Some(object) = value.as_object() {
+            out.extend(object.keys().filter(|k| !known.contains(&k.as_str())).map(|k| format!("{at}{k}")));
+        }
+    }
+    let mut out = Vec::new();
+    extra(&mut out, "", value, &["meta", "body"]);
+    extra(&mut out, "meta.", &value["meta"], &["action"]);
+    extra(&mut out, "body.", &value["body"], &["matchNumber", "tickets"]);
+    let line = ["category", "quantity", "price"];
+    match &value["body"]["tickets"] {
+        serde_json::Value::Array(lines) => lines.iter().for_each(|l| extra(&mut out, "body.tickets.", l, &line)),
+        single => extra(&mut out, "body.tickets.", single, &line),
+    }
+    out.sort();
+    out.dedup();
+    out
 }
 
 #[cfg(test)]
@@ -141,12 +170,26 @@ mod tests {
             br#"{"meta":{"action":"TICKET_PENDING"},"body":{"matchNumber":1,"tickets":{"category":1,"quantity":3,"price":75}}}"#,
             br#"{"meta":{"action":"TICKET_PENDING"},"body":{"matchNumber":1,"tickets":{"category":4,"quantity":1,"price":75}}}"#,
             br#"{"meta":{"action":"TICKET_PENDING"},"body":{"matchNumber":0,"tickets":{"category":1,"quantity":1,"price":75}}}"#,
-            br#"{"meta":{"action":"TICKET_PENDING"},"body":{"matchNumber":1,"tickets":{"category":1,"quantity":1,"price":75,"x":1}}}"#,
             br#"{"meta":{"action":"TICKET_PENDING"},"body":{"matchNumber":1,"tickets":[]}}"#,
             br#"{"meta":{"action":"TICKET_PENDING"},"body":{"matchNumber":"1","tickets":{"category":1,"quantity":1,"price":75}}}"#,
             br#"not json"#,
         ] {
             assert!(SaleMessage::from_json(bad).is_err(), "{}", String::from_utf8_lossy(bad));
         }
+    }
+
+    #[test]
+    fn accepts_unknown_keys_on_input_and_names_them() {
+        let body = br#"{"meta":{"action":"TICKET_PENDING","source":"web"},"body":{"matchNumber":1,"tickets":[{"category":1,"quantity":1,"price":75,"seat":"A1"}],"note":"x"},"v":2}"#;
+        let (m, unknown) = SaleMessage::parse(body).unwrap();
+        assert_eq!(m.lines[0].quantity.get(), 1);
+        assert_eq!(unknown, ["body.note", "body.tickets.seat", "meta.source", "v"]);
+        assert_eq!(
+            String::from_utf8(m.to_json()).unwrap(),
+            r#"{"meta":{"action":"TICKET_PENDING"},"body":{"matchNumber":1,"tickets":{"category":1,"quantity":1,"price":75}}}"#,
+            "output stays exactly the course format"
+        );
+        let exact = br#"{"meta":{"action":"TICKET_PENDING"},"body":{"matchNumber":1,"tickets":{"category":1,"quantity":1,"price":75}}}"#;
+        assert!(SaleMessage::parse(exact).unwrap().1.is_empty());
     }
 }

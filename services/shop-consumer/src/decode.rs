@@ -49,7 +49,12 @@ pub fn sales<M: Message>(msg: &M) -> (SalesEntry, Option<String>) {
 
 fn decode_sale<M: Message>(msg: &M) -> Result<(SaleMessage, SaleHeaders), String> {
     let payload = msg.payload().ok_or("empty payload")?;
-    let sale = SaleMessage::from_json(payload)?;
+    let (sale, unknown) = SaleMessage::parse(payload)?;
+    if !unknown.is_empty() {
+        // Accepted (a peer's extra field must not hide its sale), but counted.
+        tracing::debug!(partition = msg.partition(), offset = msg.offset(), keys = ?unknown, "sale with unknown keys");
+        metrics::counter!("consumer_messages_with_unknown_keys_total").increment(1);
+    }
     let headers = SaleHeaders::from_pairs(ticktak_kit::kafka::header_pairs(msg)).map_err(|e| e.0)?;
     if headers.hold_id.is_some() && sale.lines.len() != 1 {
         return Err("a message with a hold-id must carry exactly one ticket line".into());
