@@ -111,3 +111,42 @@ async fn every_service_stops_within_10_s_of_sigterm_after_the_broker_died() {
         assert_eq!(status.code(), Some(0), "{name} exits cleanly");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_service_exports_http_process_and_build_metrics_from_its_first_scrape() {
+    let env = PlatformEnv::new("a", &unique("metrics"));
+    let mut vars = env.vars();
+    let mut urls = Vec::new();
+    for service in Service::ALL {
+        let port = free_port();
+        vars.insert(service.port_var(), port.to_string());
+        urls.push(format!("http://127.0.0.1:{port}"));
+    }
+    vars.insert("SHOP_URL".into(), urls[0].clone());
+    let mut children = Vec::new();
+    for (service, url) in Service::ALL.iter().zip(&urls) {
+        children.push(spawn(service.name(), &vars));
+        wait_ready(&format!("{url}/ready")).await;
+    }
+    let http = reqwest::Client::new();
+    for (service, url) in Service::ALL.iter().zip(&urls) {
+        let text = http.get(format!("{url}/metrics")).send().await.unwrap().text().await.unwrap();
+        for expected in [
+            "process_resident_memory_bytes",
+            "process_cpu_seconds_total",
+            "process_open_fds",
+            &format!("build_info{{service=\"{}\"", service.name()),
+            // wait_ready's own requests, by route template and status.
+            "http_requests_total{method=\"GET\",route=\"/ready\",status=\"200\"}",
+            "http_request_duration_seconds_bucket{method=\"GET\",route=\"/ready\",status=\"200\",le=\"0.005\"}",
+        ] {
+            assert!(text.contains(expected), "{}: no {expected} in\n{text}", service.name());
+        }
+    }
+    for child in &children {
+        terminate(child);
+    }
+    for mut child in children {
+        let _ = child.wait().await;
+    }
+}

@@ -153,6 +153,9 @@ async fn ready(State(checks): State<std::sync::Arc<Vec<(&'static str, ReadyCheck
 /// limit, timeout, panic → 500 JSON, request tracing.
 pub fn finish(router: Router) -> Router {
     router
+        // Only matched routes, so the label is the route's template and an
+        // attacker's random paths cannot grow the metrics without bound.
+        .route_layer(axum::middleware::from_fn(record_request))
         .fallback(|| async { ApiError::NotFound("no such endpoint".into()) })
         .method_not_allowed_fallback(|| async {
             (StatusCode::METHOD_NOT_ALLOWED, axum::Json(serde_json::json!({"error": "method_not_allowed", "message": "method not allowed on this endpoint"})))
@@ -165,6 +168,27 @@ pub fn finish(router: Router) -> Router {
         // A 5xx answer is logged where it is made (`ApiError`); a 503 from
         // `/ready` while a service starts is no error worth a log line.
         .layer(TraceLayer::new_for_http().on_failure(DefaultOnFailure::new().level(tracing::Level::DEBUG)))
+}
+
+/// Seconds from request to response, by method, route and status.
+pub const HTTP_DURATION: &str = "http_request_duration_seconds";
+
+/// Count and time one request: `http_requests_total` and
+/// `http_request_duration_seconds`, labelled by method, route template and
+/// status.
+async fn record_request(request: Request, next: axum::middleware::Next) -> Response {
+    let started = std::time::Instant::now();
+    let method = request.method().as_str().to_owned();
+    let route = request
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map(|p| p.as_str().to_owned())
+        .unwrap_or_else(|| "unmatched".into());
+    let response = next.run(request).await;
+    let labels = [("method", method), ("route", route), ("status", response.status().as_u16().to_string())];
+    metrics::counter!("http_requests_total", &labels).increment(1);
+    metrics::histogram!(HTTP_DURATION, &labels).record(started.elapsed().as_secs_f64());
+    response
 }
 
 /// A bound listener, ready to serve.

@@ -51,6 +51,7 @@ where
     };
     crate::telemetry::init_logs(settings.log_json);
     crate::telemetry::init_metrics();
+    crate::telemetry::record_build_info(service.name());
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(r) => r,
         Err(e) => {

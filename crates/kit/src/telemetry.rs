@@ -1,9 +1,10 @@
 //! Logs (`tracing`, text or JSON, filtered by `RUST_LOG`) and the Prometheus
-//! metrics registry behind `/metrics`.
+//! metrics registry behind `/metrics`: each service's own metrics, HTTP
+//! traffic by route (`http`), process metrics and build info.
 
 use std::sync::OnceLock;
 
-use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use tracing_subscriber::EnvFilter;
 
 /// Install the log subscriber; later calls (tests) are no-ops.
@@ -14,27 +15,48 @@ pub fn init_logs(json: bool) {
     let _ = if json { builder.json().try_init() } else { builder.try_init() };
 }
 
-fn handle() -> &'static PrometheusHandle {
-    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
-    HANDLE.get_or_init(|| {
-        let recorder = PrometheusBuilder::new().build_recorder();
+/// Buckets of `http_request_duration_seconds` (exported as a histogram, so
+/// an operator can aggregate it over instances).
+const HTTP_BUCKETS: [f64; 14] = [0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0];
+
+struct Registry {
+    handle: PrometheusHandle,
+    process: metrics_process::Collector,
+}
+
+fn registry() -> &'static Registry {
+    static REGISTRY: OnceLock<Registry> = OnceLock::new();
+    REGISTRY.get_or_init(|| {
+        let recorder = PrometheusBuilder::new()
+            .set_buckets_for_metric(Matcher::Full(crate::http::HTTP_DURATION.into()), &HTTP_BUCKETS)
+            .expect("buckets are not empty")
+            .build_recorder();
         let handle = recorder.handle();
         // Several in-process services in one test share one registry.
         let _ = metrics::set_global_recorder(recorder);
-        handle
+        let process = metrics_process::Collector::default();
+        process.describe();
+        Registry { handle, process }
     })
 }
 
 /// Install the metrics registry (idempotent).
 pub fn init_metrics() {
-    handle();
+    registry();
 }
 
-/// The Prometheus text exposition of every metric recorded so far.
+/// `build_info{service, version} 1`, so every scrape names what runs.
+pub fn record_build_info(service: &'static str) {
+    metrics::gauge!("build_info", "service" => service, "version" => env!("CARGO_PKG_VERSION")).set(1.0);
+}
+
+/// The Prometheus text exposition of every metric recorded so far, with
+/// the process's own (CPU, resident memory, open files, threads) read now.
 pub fn render_metrics() -> String {
-    let h = handle();
-    h.run_upkeep();
-    h.render()
+    let r = registry();
+    r.process.collect();
+    r.handle.run_upkeep();
+    r.handle.render()
 }
 
 /// Logs for tests: captured by the test harness, shown for failing tests.
