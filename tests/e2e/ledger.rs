@@ -194,3 +194,105 @@ async fn killing_the_consumer_and_the_shop_mid_stream_loses_nothing_and_applies_
     assert_eq!(consumer.wait().await.unwrap().code(), Some(0));
     assert_eq!(shop.wait().await.unwrap().code(), Some(0));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn offsets_count_as_committed_only_once_the_broker_took_them() {
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    let mut broker = ticktak_tests::broker::OwnedBroker::start().await.expect("own broker");
+    let mut env = PlatformEnv::new("a", &unique("commit"));
+    env.extra.insert("KAFKA_BROKERS".into(), broker.addr());
+    let group = unique("commit-group-");
+    env.extra.insert("CONSUMER_GROUP".into(), group.clone());
+    let topics = env.topics();
+    let settings = env.settings(ticktak_kit::Service::ShopConsumer).kafka;
+    let list = masterlist_with_capacity(2, 100);
+    ticktak_kit::kafka::ensure_topics(&settings, &[&topics.masterlist, &topics.sales]).await.unwrap();
+    let producer = ticktak_kit::kafka::producer(&settings, "commit-test").unwrap();
+    for m in &list {
+        let (key, payload) = (m.kafka_key(), m.to_json());
+        let record =
+            ticktak_kit::kafka::Record { topic: &topics.masterlist, key: &key, payload: &payload, headers: &[] };
+        ticktak_kit::kafka::send(&producer, &record).await.unwrap();
+    }
+
+    let (shop_port, consumer_port) = (free_port(), free_port());
+    let shop_url = format!("http://127.0.0.1:{shop_port}");
+    let consumer_url = format!("http://127.0.0.1:{consumer_port}");
+    let vars = with(
+        &env.vars(),
+        &[
+            ("SHOP_PORT", shop_port.to_string()),
+            ("SHOP_CONSUMER_PORT", consumer_port.to_string()),
+            ("SHOP_URL", shop_url.clone()),
+        ],
+    );
+    let mut shop = spawn("shop", &vars);
+    wait_ready(&format!("{shop_url}/ready")).await;
+    let mut consumer = spawn("shop-consumer", &vars);
+    wait_ready(&format!("{consumer_url}/ready")).await;
+
+    // Sales produced through the owned broker, applied and committed.
+    let produce = |messages: Vec<ticktak_tests::log::Message>| {
+        let (producer, topic) = (producer.clone(), topics.sales.clone());
+        async move {
+            for m in messages {
+                let record =
+                    ticktak_kit::kafka::Record { topic: &topic, key: &m.key, payload: &m.body, headers: &m.headers };
+                ticktak_kit::kafka::send(&producer, &record).await.unwrap();
+            }
+        }
+    };
+    produce(generate(21, 50, &list, &["b"])).await;
+    eventually(Duration::from_secs(60), "first commits", || async {
+        (metric(&consumer_url, "consumer_commits_total").await >= 1.0).then_some(())
+    })
+    .await;
+
+    // The broker dies: commits fail and are counted, not recorded as done.
+    broker.kill().await;
+    eventually(Duration::from_secs(60), "a failed commit", || async {
+        (metric(&consumer_url, "consumer_commit_failures_total").await >= 1.0).then_some(())
+    })
+    .await;
+    broker.restart().await.unwrap();
+    produce(generate(22, 50, &list, &["b"])).await;
+    let applied = eventually(Duration::from_secs(60), "all 100 applied", || async {
+        let n = applied_sales(&shop_url, &topics.sales).await;
+        (n >= 100).then_some(n)
+    })
+    .await;
+    assert_eq!(applied, 100);
+
+    // Once the broker is back, the group holds exactly what the shop applied.
+    let applied_next: std::collections::BTreeMap<i32, i64> = snapshot(&shop_url).await["offsets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|o| o["topic"] == topics.sales.as_str())
+        .map(|o| (o["partition"].as_i64().unwrap() as i32, o["lastOffset"].as_i64().unwrap() + 1))
+        .collect();
+    let reader: BaseConsumer = settings.client_config().set("group.id", &group).create().unwrap();
+    let mut wanted = rdkafka::TopicPartitionList::new();
+    for p in applied_next.keys() {
+        wanted.add_partition(&topics.sales, *p);
+    }
+    eventually(Duration::from_secs(30), "the group's offsets caught up", || async {
+        let committed = reader.committed_offsets(wanted.clone(), Duration::from_secs(5)).ok()?;
+        let got: std::collections::BTreeMap<i32, i64> = committed
+            .elements()
+            .iter()
+            .filter_map(|e| match e.offset() {
+                rdkafka::Offset::Offset(o) => Some((e.partition(), o)),
+                _ => None,
+            })
+            .collect();
+        (got == applied_next).then_some(())
+    })
+    .await;
+
+    terminate(&consumer);
+    terminate(&shop);
+    assert_eq!(consumer.wait().await.unwrap().code(), Some(0));
+    assert_eq!(shop.wait().await.unwrap().code(), Some(0));
+    broker.stop().await;
+}

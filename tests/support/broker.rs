@@ -59,8 +59,18 @@ impl OwnedBroker {
 
     /// SIGKILL the broker and start it again on the same port and storage.
     pub async fn kill_and_restart(&mut self) -> anyhow::Result<()> {
+        self.kill().await;
+        self.restart().await
+    }
+
+    /// SIGKILL the broker (it stays down until `restart`).
+    pub async fn kill(&mut self) {
         let _ = self.child.start_kill();
         let _ = self.child.wait().await;
+    }
+
+    /// Start the broker again on the same port and storage.
+    pub async fn restart(&mut self) -> anyhow::Result<()> {
         self.child = Self::spawn(self.port, &self.storage)?;
         self.wait_listening().await
     }
