@@ -244,18 +244,33 @@ async fn offsets_count_as_committed_only_once_the_broker_took_them() {
     };
     produce(generate(21, 50, &list, &["b"])).await;
     eventually(Duration::from_secs(60), "first commits", || async {
-        (metric(&consumer_url, "consumer_commits_total").await >= 1.0).then_some(())
+        (applied_sales(&shop_url, &topics.sales).await >= 50
+            && metric(&consumer_url, "consumer_commits_total").await >= 1.0)
+            .then_some(())
     })
     .await;
 
-    // The broker dies: commits fail and are counted, not recorded as done.
+    // The next sales are fetched while the shop is paused, so they are
+    // acknowledged only after the broker died: that commit must fail, be
+    // counted, and not be recorded as done.
+    let signal = |sig: &str| {
+        std::process::Command::new("kill").arg(sig).arg(shop.id().unwrap().to_string()).status().unwrap();
+    };
+    signal("-STOP");
+    produce(generate(22, 50, &list, &["b"])).await;
+    eventually(Duration::from_secs(60), "some of the next 50 fetched", || async {
+        // 2 master-list messages, 50 sales, and more.
+        (metric(&consumer_url, "consumer_messages_total").await > 52.0).then_some(())
+    })
+    .await;
     broker.kill().await;
+    signal("-CONT");
     eventually(Duration::from_secs(60), "a failed commit", || async {
         (metric(&consumer_url, "consumer_commit_failures_total").await >= 1.0).then_some(())
     })
     .await;
+    assert!(applied_sales(&shop_url, &topics.sales).await > 50, "the fetched batch was applied");
     broker.restart().await.unwrap();
-    produce(generate(22, 50, &list, &["b"])).await;
     let applied = eventually(Duration::from_secs(60), "all 100 applied", || async {
         let n = applied_sales(&shop_url, &topics.sales).await;
         (n >= 100).then_some(n)
