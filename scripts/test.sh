@@ -1,7 +1,13 @@
 #!/usr/bin/env bash
 # `make test`: install what is missing, start PostgreSQL and a throw-away
-# broker for tests (in memory, on 127.0.0.1:19092), run every test.
-# Each test makes its own database, topic names and consumer groups.
+# broker for tests (on 127.0.0.1:19092), run every test. Each test makes its
+# own database, topic names and consumer groups.
+#
+# The shared test broker keeps its log in memory (TEST_BROKER_STORAGE=memory,
+# the default; `postgres` for a fresh database): the suite runs 3× faster
+# (e2e 35 s against 114 s), and every test whose claim rests on durability
+# (broker SIGKILLed and restarted) starts a broker of its own on PostgreSQL
+# storage (tests/support/broker.rs).
 
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
@@ -11,7 +17,7 @@ ensure_build_deps
 ensure_postgres
 drop_test_databases
 ensure_nisshi
-throwaway_broker "$TEST_BROKER_PORT" test-broker "${TEST_BROKER_STORAGE:-postgres}"
+throwaway_broker "$TEST_BROKER_PORT" test-broker "${TEST_BROKER_STORAGE:-memory}"
 cleanup() {
   if [ -n "$BROKER_PID" ]; then kill -TERM "$BROKER_PID" 2>/dev/null || true; wait "$BROKER_PID" 2>/dev/null || true; fi
 }
