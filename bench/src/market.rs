@@ -169,11 +169,24 @@ pub fn cpu_of(pid: u32) -> f64 {
 /// CPU seconds used by every process whose command name starts with `prefix`
 /// (PostgreSQL backends, the broker).
 pub fn cpu_of_processes(prefix: &str) -> f64 {
+    cpu_of_processes_with(prefix, "")
+}
+
+/// CPU seconds of the processes whose command name starts with `prefix` and
+/// whose command line contains `title` (a PostgreSQL backend's command line
+/// names its database: `postgres: ticktak ticktak_bench_broker …`).
+pub fn cpu_of_processes_with(prefix: &str, title: &str) -> f64 {
     let Ok(dir) = std::fs::read_dir("/proc") else { return 0.0 };
     dir.filter_map(|e| e.ok())
         .filter_map(|e| e.file_name().to_str().and_then(|n| n.parse::<u32>().ok()))
         .filter(|pid| {
             std::fs::read_to_string(format!("/proc/{pid}/comm")).map(|c| c.trim().starts_with(prefix)).unwrap_or(false)
+        })
+        .filter(|pid| {
+            title.is_empty()
+                || std::fs::read(format!("/proc/{pid}/cmdline"))
+                    .map(|c| String::from_utf8_lossy(&c).contains(title))
+                    .unwrap_or(false)
         })
         .map(cpu_of)
         .sum()

@@ -485,6 +485,12 @@ async fn hops(pool: &sqlx::PgPool) -> anyhow::Result<Vec<(String, f64, f64)>> {
 fn cpu_snapshot(market: &Market) -> Vec<(String, f64)> {
     let mut v = market.cpu_seconds();
     v.push(("postgres (all)".into(), crate::market::cpu_of_processes("postgres")));
+    // The broker's own database: the bench's broker or a chaos run's own.
+    v.push((
+        "postgres (broker's database)".into(),
+        crate::market::cpu_of_processes_with("postgres", "ticktak_bench_broker")
+            + crate::market::cpu_of_processes_with("postgres", "t_broker_"),
+    ));
     v.push(("nisshi broker".into(), crate::market::cpu_of_processes("nisshi")));
     v.push(("bench client".into(), crate::market::cpu_of(std::process::id())));
     v

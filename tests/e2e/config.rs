@@ -22,6 +22,8 @@ async fn malformed_settings_exit_2_with_one_line_naming_the_variable() {
         ("payments", "KAFKA_SECURITY_PROTOCOL", "SASL_SSL"),
         ("security", "SECURITY_PORT", "99999"),
         ("analytics", "LOG_FORMAT", "yaml"),
+        ("shop-consumer", "CONSUMER_START", "committed"),
+        ("reservations", "HOLD_TTL_SECS", "0"),
     ] {
         let (code, stderr) = run_with(service, &[(var, value)]).await;
         assert_eq!(code, Some(2), "{service} {var}={value}: {stderr}");

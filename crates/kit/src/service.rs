@@ -35,8 +35,9 @@ impl Running {
 }
 
 /// config → telemetry → start → wait for SIGTERM/Ctrl-C → drain. A bad
-/// setting is one line on stderr and exit code 2; a failure at start or at
-/// run time is exit code 1.
+/// setting (common, or the service's own read by `start`) is one line on
+/// stderr and exit code 2; any other failure at start or at run time is
+/// exit code 1.
 pub fn main<F, Fut>(service: Service, start: F) -> ExitCode
 where
     F: FnOnce(Settings, CancellationToken) -> Fut,
@@ -73,6 +74,12 @@ where
         Ok(()) => {
             tracing::info!(service = service.name(), "stopped");
             ExitCode::SUCCESS
+        }
+        // A service's own setting, read at start: the same one line and
+        // exit code as the common ones.
+        Err(e) if e.downcast_ref::<crate::ConfigError>().is_some() => {
+            eprintln!("{}: {e}", service.name());
+            ExitCode::from(2)
         }
         Err(e) => {
             tracing::error!(service = service.name(), error = ?e, "failed");

@@ -12,7 +12,6 @@
 pub mod commits;
 pub mod decode;
 pub mod forward;
-pub mod gaps;
 pub mod pump;
 pub mod shop_client;
 
@@ -48,6 +47,7 @@ pub async fn start_with(
     reservations_url: Option<String>,
     shutdown: CancellationToken,
 ) -> anyhow::Result<Running> {
+    let start = pump::Start::from_env(&ticktak_kit::config::Env::process())?;
     let base = Base::connect(settings, &MIGRATOR).await?;
     let shop = shop_client::ShopClient::new(shop_url, &base.settings.internal_token)?;
     let forward = reservations_url
@@ -56,7 +56,6 @@ pub async fn start_with(
         })
         .transpose()?;
     let group = consumer_group(&base.settings);
-    let start = pump::Start::from_env(&ticktak_kit::config::Env::process())?;
     let pump = pump::Pump::new(base.settings.clone(), group, shop, forward, base.pool.clone(), start);
     let following = pump.following();
     let base = base.with_ready_check(

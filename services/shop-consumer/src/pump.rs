@@ -25,7 +25,6 @@ use tokio_util::sync::CancellationToken;
 use crate::commits::Committer;
 use crate::decode;
 use crate::forward::DecisionForwarder;
-use crate::gaps::{GapTracker, Verdict};
 use crate::shop_client::ShopClient;
 
 const BATCH_MAX: usize = 1000;
@@ -67,7 +66,6 @@ pub struct Pump {
     forward: Option<DecisionForwarder>,
     pool: PgPool,
     start: Start,
-    gaps: std::sync::Mutex<GapTracker>,
     /// Set once the master list is read and the sales topic is followed;
     /// `/ready` answers 503 until then.
     following: Arc<std::sync::atomic::AtomicBool>,
@@ -81,8 +79,6 @@ struct Batch {
     invalid: Vec<Invalid>,
     /// Next offset to commit per (topic, partition).
     next: HashMap<(String, i32), i64>,
-    /// Partitions to rewind once this batch is delivered.
-    rewind: std::collections::HashSet<(String, i32)>,
     len: usize,
 }
 
@@ -103,7 +99,7 @@ impl Pump {
         pool: PgPool,
         start: Start,
     ) -> Self {
-        Self { settings, group, shop, forward, pool, start, gaps: Default::default(), following: Default::default() }
+        Self { settings, group, shop, forward, pool, start, following: Default::default() }
     }
 
     /// True once the pump follows the sales topic (the master list is read).
@@ -153,7 +149,6 @@ impl Pump {
             if !self.deliver(&batch, &shutdown).await {
                 break; // shutdown before the shop acknowledged: do not commit
             }
-            Self::rewind(&consumer, &batch.rewind).await;
             for ((topic, partition), next) in &batch.next {
                 committer.acknowledge(topic, *partition, *next);
             }
@@ -188,41 +183,25 @@ impl Pump {
         let c = consumer.clone();
         let topics = vec![self.settings.topics.masterlist.clone(), self.settings.topics.sales.clone()];
         let resume = resume.clone();
-        let assigned = tokio::task::spawn_blocking(move || -> anyhow::Result<Vec<(String, i32, i64)>> {
+        tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
             let mut tpl = TopicPartitionList::new();
-            let mut assigned = Vec::new();
             for topic in &topics {
                 let md = c.fetch_metadata(Some(topic), Duration::from_secs(10))?;
                 for t in md.topics() {
                     for p in t.partitions() {
                         let from = resume.get(&(topic.clone(), p.id())).copied().unwrap_or(0);
                         tpl.add_partition_offset(topic, p.id(), Offset::Offset(from))?;
-                        assigned.push((topic.clone(), p.id(), from));
                     }
                 }
             }
-            c.assign(&tpl).context("cannot assign partitions")?;
-            Ok(assigned)
+            c.assign(&tpl).context("cannot assign partitions")
         })
-        .await??;
-        let mut gaps = self.gaps.lock().expect("gap tracker");
-        for (topic, partition, from) in assigned {
-            gaps.expect_from(&topic, partition, from);
-        }
-        Ok(())
+        .await?
     }
 
     fn add(&self, batch: &mut Batch, m: &BorrowedMessage<'_>) {
         let topic = m.topic().to_string();
         batch.len += 1;
-        match self.gaps.lock().expect("gap tracker").check(&topic, m.partition(), m.offset()) {
-            Verdict::Take => {}
-            Verdict::Skip => return,
-            Verdict::Rewind => {
-                batch.rewind.insert((topic, m.partition()));
-                return;
-            }
-        }
         let reason = if topic == self.settings.topics.masterlist {
             let (entry, reason) = decode::masterlist(m);
             batch.masterlist.messages.push(entry);
@@ -250,19 +229,6 @@ impl Pump {
         }
         metrics::counter!("consumer_messages_total", "topic" => topic_label(&self.settings, &topic)).increment(1);
         batch.next.insert((topic, m.partition()), m.offset() + 1);
-    }
-
-    /// Seek the partitions where the broker skipped records back to their
-    /// beginning (see `gaps`).
-    async fn rewind(consumer: &Arc<StreamConsumer>, partitions: &std::collections::HashSet<(String, i32)>) {
-        for (topic, partition) in partitions {
-            let (c, t, p) = (consumer.clone(), topic.clone(), *partition);
-            let sought =
-                tokio::task::spawn_blocking(move || c.seek(&t, p, Offset::Offset(0), Duration::from_secs(5))).await;
-            if !matches!(sought, Ok(Ok(()))) {
-                tracing::warn!(topic, partition, "rewind failed; the gap will be seen again");
-            }
-        }
     }
 
     /// Hand the batch to the shop, retrying until it acknowledges. Returns
@@ -383,7 +349,6 @@ impl Pump {
             if !self.deliver(&batch, shutdown).await {
                 return Ok(false);
             }
-            Self::rewind(&consumer, &batch.rewind).await;
             for ((_, partition), n) in &batch.next {
                 next.insert(*partition, *n);
             }

@@ -37,9 +37,7 @@ pub struct KafkaSettings {
     pub fetch_wait_ms: u32,
     /// Idempotent producers (`KAFKA_IDEMPOTENCE`, default true). Nothing here
     /// depends on it — a duplicate hold message is a no-op by its hold id —
-    /// but it keeps retries from duplicating. Turn it off for tansu with
-    /// sqlite storage, whose idempotence check can panic and stop the broker
-    /// (tansu-storage 0.6 `lite.rs`, "more or less than one row").
+    /// but it keeps retries from duplicating.
     pub idempotence: bool,
 }
 
