@@ -28,12 +28,18 @@ pub struct KafkaSettings {
     /// Replication factor of topics this platform creates (`KAFKA_REPLICATION`).
     pub replication: i32,
     /// How long a producer gathers messages into one batch (`KAFKA_LINGER_MS`,
-    /// default 2): more means fewer, larger batches and that much latency.
+    /// default 10): more means fewer, larger batches and that much latency.
+    /// Each produce request is one transaction of the broker's storage, and
+    /// the holds of one hot ticket type all go to one partition, so fewer,
+    /// larger batches are what keeps the broker's latency flat (BENCHMARKS.md:
+    /// produce → receive p50 43 ms at 2 ms, 20 ms at 10 ms).
     pub linger_ms: u32,
     /// How long the broker may hold a fetch that has no new data
-    /// (`KAFKA_FETCH_WAIT_MS`, default 3). Apache Kafka answers as soon as
-    /// data arrives, so a larger value costs nothing there; tansu 0.6 holds
-    /// every fetch for the whole wait, so it is a floor on latency.
+    /// (`KAFKA_FETCH_WAIT_MS`, default 20). Apache Kafka answers as soon as
+    /// data arrives; nisshi re-reads its storage after half the remaining
+    /// wait, again and again, so a very short wait turns every idle consumer
+    /// into a storm of queries (3 ms stalled the broker: BENCHMARKS.md) and
+    /// a long one adds up to half of it to the latency.
     pub fetch_wait_ms: u32,
     /// Idempotent producers (`KAFKA_IDEMPOTENCE`, default true). Nothing here
     /// depends on it — a duplicate hold message is a no-op by its hold id —
@@ -59,8 +65,8 @@ impl KafkaSettings {
         }
         let partitions: i32 = env.parse_in("KAFKA_PARTITIONS", 3, 1..=1000)?;
         let replication: i32 = env.parse_in("KAFKA_REPLICATION", 1, 1..=10)?;
-        let linger_ms: u32 = env.parse_in("KAFKA_LINGER_MS", 2, 0..=1000)?;
-        let fetch_wait_ms: u32 = env.parse_in("KAFKA_FETCH_WAIT_MS", 3, 1..=1000)?;
+        let linger_ms: u32 = env.parse_in("KAFKA_LINGER_MS", 10, 0..=1000)?;
+        let fetch_wait_ms: u32 = env.parse_in("KAFKA_FETCH_WAIT_MS", 20, 1..=1000)?;
         let idempotence = match env.string("KAFKA_IDEMPOTENCE", "true").as_str() {
             "true" | "1" => true,
             "false" | "0" => false,
@@ -90,8 +96,8 @@ impl KafkaSettings {
             sasl_password: None,
             partitions: 3,
             replication: 1,
-            linger_ms: 2,
-            fetch_wait_ms: 3,
+            linger_ms: 10,
+            fetch_wait_ms: 20,
             idempotence: true,
         }
     }
