@@ -251,8 +251,13 @@ pub fn producer() -> rdkafka::producer::FutureProducer {
     kafka::producer(&KafkaSettings::plaintext(brokers()), &unique("test-producer-")).expect("producer")
 }
 
+/// Create both topics (`KAFKA_PARTITIONS` partitions when set, for benchmarks).
 pub async fn ensure_topics(topics: &Topics) {
-    kafka::ensure_topics(&KafkaSettings::plaintext(brokers()), &[&topics.masterlist, &topics.sales])
+    let mut settings = KafkaSettings::plaintext(brokers());
+    if let Some(n) = std::env::var("KAFKA_PARTITIONS").ok().and_then(|n| n.parse().ok()) {
+        settings.partitions = n;
+    }
+    kafka::ensure_topics(&settings, &[&topics.masterlist, &topics.sales])
         .await
         .expect("topics created");
 }

@@ -252,7 +252,7 @@ mod tests {
         assert_eq!(s.kafka.brokers, "127.0.0.1:9092");
         assert_eq!(s.topics.sales, "fifa-world-cup-2022-ticket-sales-dev");
         assert_eq!(s.topics.masterlist, "fifa-world-cup-2022-masterlist-dev");
-        assert_eq!((s.kafka.linger_ms, s.kafka.fetch_wait_ms, s.kafka.idempotence), (10, 20, true));
+        assert_eq!((s.kafka.linger_ms, s.kafka.fetch_wait_ms, s.kafka.idempotence), (10, 100, true));
         let e = env(&[("KAFKA_LINGER_MS", "5"), ("KAFKA_FETCH_WAIT_MS", "50"), ("KAFKA_IDEMPOTENCE", "false")]);
         let s = Settings::from(Service::Reservations, &e).unwrap();
         assert_eq!((s.kafka.linger_ms, s.kafka.fetch_wait_ms, s.kafka.idempotence), (5, 50, false));

@@ -35,11 +35,11 @@ pub struct KafkaSettings {
     /// produce → receive p50 43 ms at 2 ms, 20 ms at 10 ms).
     pub linger_ms: u32,
     /// How long the broker may hold a fetch that has no new data
-    /// (`KAFKA_FETCH_WAIT_MS`, default 20). Apache Kafka answers as soon as
-    /// data arrives; nisshi re-reads its storage after half the remaining
-    /// wait, again and again, so a very short wait turns every idle consumer
-    /// into a storm of queries (3 ms stalled the broker: BENCHMARKS.md) and
-    /// a long one adds up to half of it to the latency.
+    /// (`KAFKA_FETCH_WAIT_MS`, default 100). Apache Kafka answers as soon as
+    /// data arrives; nisshi re-reads every fetched partition from its storage
+    /// after half the remaining wait, again and again, and those reads
+    /// contend with produces: with 3 ms the broker stalled, with 20 ms the
+    /// two-platform race stalled, with 100 ms it runs (BENCHMARKS.md).
     pub fetch_wait_ms: u32,
     /// Idempotent producers (`KAFKA_IDEMPOTENCE`, default true). Nothing here
     /// depends on it — a duplicate hold message is a no-op by its hold id —
@@ -66,7 +66,7 @@ impl KafkaSettings {
         let partitions: i32 = env.parse_in("KAFKA_PARTITIONS", 3, 1..=1000)?;
         let replication: i32 = env.parse_in("KAFKA_REPLICATION", 1, 1..=10)?;
         let linger_ms: u32 = env.parse_in("KAFKA_LINGER_MS", 10, 0..=1000)?;
-        let fetch_wait_ms: u32 = env.parse_in("KAFKA_FETCH_WAIT_MS", 20, 1..=1000)?;
+        let fetch_wait_ms: u32 = env.parse_in("KAFKA_FETCH_WAIT_MS", 100, 1..=1000)?;
         let idempotence = match env.string("KAFKA_IDEMPOTENCE", "true").as_str() {
             "true" | "1" => true,
             "false" | "0" => false,
@@ -97,7 +97,7 @@ impl KafkaSettings {
             partitions: 3,
             replication: 1,
             linger_ms: 10,
-            fetch_wait_ms: 20,
+            fetch_wait_ms: 100,
             idempotence: true,
         }
     }
