@@ -305,7 +305,7 @@ async fn chaos(
         seed ^= seed << 17;
         let mut m = market.lock().await;
         // One chance in four for the broker, else a random service.
-        if m.broker.is_some() && (only_broker || seed.is_multiple_of(4)) {
+        if m.broker.is_some() && (only_broker || (seed >> 20).is_multiple_of(4)) {
             killed.push(m.kill_and_restart_broker().await);
         } else {
             let platform = ((seed >> 4) % m.platforms.len() as u64) as usize;
