@@ -246,7 +246,8 @@ pub async fn run(o: &RaceOptions) -> anyhow::Result<RaceReport> {
         extra.push(("SALES_PROTOCOL", "naive".into()));
     }
     // Tuning passed on to every service (see README).
-    for var in ["KAFKA_LINGER_MS", "KAFKA_FETCH_WAIT_MS", "KAFKA_IDEMPOTENCE", "KAFKA_PARTITIONS", "DATABASE_POOL_SIZE"] {
+    for var in ["KAFKA_LINGER_MS", "KAFKA_FETCH_WAIT_MS", "KAFKA_IDEMPOTENCE", "KAFKA_PARTITIONS", "DATABASE_POOL_SIZE"]
+    {
         if let Ok(v) = std::env::var(var) {
             extra.push((var, v));
         }

@@ -257,9 +257,7 @@ pub async fn ensure_topics(topics: &Topics) {
     if let Some(n) = std::env::var("KAFKA_PARTITIONS").ok().and_then(|n| n.parse().ok()) {
         settings.partitions = n;
     }
-    kafka::ensure_topics(&settings, &[&topics.masterlist, &topics.sales])
-        .await
-        .expect("topics created");
+    kafka::ensure_topics(&settings, &[&topics.masterlist, &topics.sales]).await.expect("topics created");
 }
 
 /// Publish a master list, one message per match.
