@@ -81,22 +81,7 @@ async fn every_service_stops_within_10_s_of_sigterm_after_the_broker_died() {
     let env = PlatformEnv::new("a", &unique("gone"));
     let mut vars = env.vars();
     vars.insert("KAFKA_BROKERS".into(), broker.addr());
-    let mut urls = Vec::new();
-    for service in Service::ALL {
-        let port = free_port();
-        vars.insert(service.port_var(), port.to_string());
-        urls.push(format!("http://127.0.0.1:{port}"));
-    }
-    vars.insert("SHOP_URL".into(), urls[0].clone());
-    vars.insert(
-        "RESERVATIONS_URL".into(),
-        urls[Service::ALL.iter().position(|s| *s == Service::Reservations).unwrap()].clone(),
-    );
-    let mut children = Vec::new();
-    for (service, url) in Service::ALL.iter().zip(&urls) {
-        children.push((service.name(), spawn(service.name(), &vars)));
-        wait_ready(&format!("{url}/ready")).await;
-    }
+    let children: Vec<_> = spawn_all(vars).await.into_iter().map(|(s, child, _)| (s.name(), child)).collect();
     // The broker goes away while every service is connected to it.
     broker.stop().await;
     tokio::time::sleep(Duration::from_millis(500)).await;
@@ -115,21 +100,9 @@ async fn every_service_stops_within_10_s_of_sigterm_after_the_broker_died() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_service_exports_http_process_and_build_metrics_from_its_first_scrape() {
     let env = PlatformEnv::new("a", &unique("metrics"));
-    let mut vars = env.vars();
-    let mut urls = Vec::new();
-    for service in Service::ALL {
-        let port = free_port();
-        vars.insert(service.port_var(), port.to_string());
-        urls.push(format!("http://127.0.0.1:{port}"));
-    }
-    vars.insert("SHOP_URL".into(), urls[0].clone());
-    let mut children = Vec::new();
-    for (service, url) in Service::ALL.iter().zip(&urls) {
-        children.push(spawn(service.name(), &vars));
-        wait_ready(&format!("{url}/ready")).await;
-    }
+    let running = spawn_all(env.vars()).await;
     let http = reqwest::Client::new();
-    for (service, url) in Service::ALL.iter().zip(&urls) {
+    for (service, _, url) in &running {
         let text = http.get(format!("{url}/metrics")).send().await.unwrap().text().await.unwrap();
         for expected in [
             "process_resident_memory_bytes",
@@ -143,10 +116,35 @@ async fn every_service_exports_http_process_and_build_metrics_from_its_first_scr
             assert!(text.contains(expected), "{}: no {expected} in\n{text}", service.name());
         }
     }
-    for child in &children {
+    for (_, child, _) in &running {
         terminate(child);
     }
-    for mut child in children {
+    for (_, mut child, _) in running {
         let _ = child.wait().await;
     }
+}
+
+/// All six services as processes on free ports, each ready before the next
+/// starts: (service, process, base URL).
+async fn spawn_all(
+    mut vars: std::collections::HashMap<String, String>,
+) -> Vec<(Service, tokio::process::Child, String)> {
+    let urls: Vec<String> = Service::ALL
+        .iter()
+        .map(|service| {
+            let port = free_port();
+            vars.insert(service.port_var(), port.to_string());
+            format!("http://127.0.0.1:{port}")
+        })
+        .collect();
+    let url_of = |wanted: Service| urls[Service::ALL.iter().position(|s| *s == wanted).unwrap()].clone();
+    vars.insert("SHOP_URL".into(), url_of(Service::Shop));
+    vars.insert("RESERVATIONS_URL".into(), url_of(Service::Reservations));
+    let mut running = Vec::new();
+    for (service, url) in Service::ALL.into_iter().zip(urls.clone()) {
+        let child = spawn(service.name(), &vars);
+        wait_ready(&format!("{url}/ready")).await;
+        running.push((service, child, url));
+    }
+    running
 }
