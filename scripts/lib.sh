@@ -94,7 +94,7 @@ nisshi_bin() {
   if command -v nisshi >/dev/null 2>&1; then command -v nisshi; else echo "${CARGO_HOME:-$HOME/.cargo}/bin/nisshi"; fi
 }
 
-# The nisshi broker (Kafka protocol, the renamed tansu) from crates.io: about
+# The nisshi broker (Kafka protocol, the renamed tansu) from the Rust package registry: about
 # 20 minutes to build on 2 cores, once. It declares rustc 1.96 through one of
 # its dependencies but builds and runs on 1.95, hence --ignore-rust-version.
 ensure_nisshi() {
