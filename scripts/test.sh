@@ -6,9 +6,10 @@
 # The shared test broker keeps its log in PostgreSQL, like `make up`'s
 # (TEST_BROKER_STORAGE=postgres, the default: a fresh database each run;
 # `memory` for a quicker, less faithful run). The in-memory store ran the
-# suite 2.4× faster (54 s against 130 s once built) but its fetch cost grows
-# with the partition and it lost 6 of 60,000 acknowledged messages in the
-# broker benchmark (BENCHMARKS.md), so tests would not be honest on it.
+# suite 2.4× faster (54 s against 130 s once built, with the settings of the
+# time) but its fetch cost grows with the partition and it lost 6 of 60,000
+# acknowledged messages in the broker benchmark (BENCHMARKS.md), so tests
+# would not be honest on it.
 # Tests that kill the broker start their own (tests/support/broker.rs).
 
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
