@@ -230,7 +230,7 @@ pub async fn read_back(topics: &Topics, generated: &[Message], partitions: i32) 
             .client_config()
             .set("group.id", crate::unique("read-back-"))
             .set("enable.auto.commit", "false")
-            .set("fetch.wait.max.ms", "10")
+            .set("fetch.wait.max.ms", settings.fetch_wait_ms.to_string())
             .create()
             .expect("consumer");
         let mut tpl = TopicPartitionList::new();
