@@ -311,3 +311,36 @@ async fn offsets_count_as_committed_only_once_the_broker_took_them() {
     assert_eq!(shop.wait().await.unwrap().code(), Some(0));
     broker.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_sale_with_an_extra_key_or_a_wrong_price_is_applied_and_counted() {
+    let env = PlatformEnv::new("a", &unique("postel"));
+    let topics = env.topics();
+    ensure_topics(&topics).await;
+    publish_masterlist(&topics, &masterlist_with_capacity(1, 10)).await;
+    let p = Platform::start(env).await;
+    let producer = producer();
+    // Match 1, category 1 costs 75. A peer adds a key of its own to one
+    // sale and states a wrong price in another.
+    let sales = [
+        r#"{"meta":{"action":"TICKET_PENDING"},"body":{"matchNumber":1,"tickets":{"category":1,"quantity":2,"price":75},"channel":"box-office"}}"#,
+        r#"{"meta":{"action":"TICKET_PENDING"},"body":{"matchNumber":1,"tickets":{"category":1,"quantity":1,"price":1}}}"#,
+    ];
+    let before = metric(&p.shop.url(), "ledger_price_mismatches_total").await;
+    let unknown_before = metric(&p.consumer.url(), "consumer_messages_with_unknown_keys_total").await;
+    for body in sales {
+        let record =
+            ticktak_kit::kafka::Record { topic: &topics.sales, key: "1-1", payload: body.as_bytes(), headers: &[] };
+        ticktak_kit::kafka::send(&producer, &record).await.unwrap();
+    }
+    eventually(Duration::from_secs(60), "both sales applied", || async {
+        let (_, a) = p.get("/api/matches/1/availability").await;
+        (a["categories"][0]["held"] == 3).then_some(())
+    })
+    .await;
+    let after = metric(&p.shop.url(), "ledger_price_mismatches_total").await;
+    assert!(after - before >= 1.0, "the wrong price is counted: {before} → {after}");
+    let unknown_after = metric(&p.consumer.url(), "consumer_messages_with_unknown_keys_total").await;
+    assert!(unknown_after - unknown_before >= 1.0, "the extra key is counted");
+    p.stop().await;
+}

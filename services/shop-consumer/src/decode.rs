@@ -36,6 +36,7 @@ pub fn sales<M: Message>(msg: &M) -> (SalesEntry, Option<String>) {
                     match_number: sale.match_number.get(),
                     category: l.category.get(),
                     quantity: l.quantity.get(),
+                    price: l.price.get(),
                 })
                 .collect();
             entry.hold_id = headers.hold_id;

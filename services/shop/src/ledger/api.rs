@@ -50,6 +50,8 @@ pub struct SalesLine {
     pub match_number: u8,
     pub category: u8,
     pub quantity: u8,
+    /// The unit price the message states (checked against the master list).
+    pub price: u32,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -60,6 +62,9 @@ pub struct SalesBatchResult {
     pub redelivered: u64,
     /// Anomalies the batch revealed.
     pub anomalies: u64,
+    /// Ticket lines whose price is not the master list's price of their
+    /// ticket type (applied all the same: the log says the sale happened).
+    pub price_mismatches: u64,
     /// Holds the batch granted.
     pub granted: u64,
     /// Holds the batch rejected.

@@ -58,6 +58,7 @@ async fn apply_sales(
     metrics::counter!("ledger_messages_applied_total").increment(result.applied);
     metrics::counter!("ledger_messages_redelivered_total").increment(result.redelivered);
     metrics::counter!("ledger_anomalies_total").increment(result.anomalies);
+    metrics::counter!("ledger_price_mismatches_total").increment(result.price_mismatches);
     metrics::counter!("ledger_holds_granted_total").increment(result.granted);
     metrics::counter!("ledger_holds_rejected_total").increment(result.rejected);
     Ok(Json(result))

@@ -197,7 +197,7 @@ pub async fn apply_sales(
     let (ms, cs): (Vec<i16>, Vec<i16>) =
         types.iter().map(|t| (i16::from(t.match_number.get()), i16::from(t.category.get()))).unzip();
     let rows = sqlx::query(
-        "SELECT match_number, category, capacity, held, sold, anonymous_held, anomalies FROM ticket_types \
+        "SELECT match_number, category, capacity, price, held, sold, anonymous_held, anomalies FROM ticket_types \
          WHERE (match_number, category) IN (SELECT * FROM UNNEST($1::smallint[], $2::smallint[])) \
          ORDER BY match_number, category FOR UPDATE",
     )
@@ -206,10 +206,12 @@ pub async fn apply_sales(
     .fetch_all(&mut *tx)
     .await?;
     let mut loaded_types = Vec::with_capacity(rows.len());
+    let mut prices: HashMap<(u8, u8), u32> = HashMap::with_capacity(rows.len());
     for r in &rows {
         let tt = type_of_row(r);
         ledger.insert_counts(tt, counts_from_row(r));
         loaded_types.push(tt);
+        prices.insert((tt.match_number.get(), tt.category.get()), r.get::<i32, _>("price") as u32);
     }
 
     let rows =
@@ -233,6 +235,11 @@ pub async fn apply_sales(
             result.redelivered += 1;
         } else {
             result.applied += 1;
+            result.price_mismatches += entry
+                .lines
+                .iter()
+                .filter(|l| prices.get(&(l.match_number, l.category)).is_some_and(|p| *p != l.price))
+                .count() as u64;
         }
         result.anomalies += outcomes.iter().filter(|o| o.anomaly().is_some()).count() as u64;
         for o in &outcomes {
