@@ -61,6 +61,34 @@ fn with(vars: &HashMap<String, String>, extra: &[(&str, String)]) -> HashMap<Str
     v
 }
 
+/// A platform's shop and shop-consumer as processes, both ready.
+struct Processes {
+    vars: HashMap<String, String>,
+    shop_url: String,
+    consumer_url: String,
+    shop: tokio::process::Child,
+    consumer: tokio::process::Child,
+}
+
+async fn start_processes(env: &PlatformEnv) -> Processes {
+    let (shop_port, consumer_port) = (free_port(), free_port());
+    let shop_url = format!("http://127.0.0.1:{shop_port}");
+    let consumer_url = format!("http://127.0.0.1:{consumer_port}");
+    let vars = with(
+        &env.vars(),
+        &[
+            ("SHOP_PORT", shop_port.to_string()),
+            ("SHOP_CONSUMER_PORT", consumer_port.to_string()),
+            ("SHOP_URL", shop_url.clone()),
+        ],
+    );
+    let shop = spawn("shop", &vars);
+    wait_ready(&format!("{shop_url}/ready")).await;
+    let consumer = spawn("shop-consumer", &vars);
+    wait_ready(&format!("{consumer_url}/ready")).await;
+    Processes { vars, shop_url, consumer_url, shop, consumer }
+}
+
 async fn applied_sales(shop_url: &str, topic: &str) -> i64 {
     let http = reqwest::Client::new();
     let res = http
@@ -96,21 +124,7 @@ async fn killing_the_consumer_and_the_shop_mid_stream_loses_nothing_and_applies_
     ensure_topics(&topics).await;
     publish_masterlist(&topics, &list).await;
 
-    let (shop_port, consumer_port) = (free_port(), free_port());
-    let shop_url = format!("http://127.0.0.1:{shop_port}");
-    let consumer_url = format!("http://127.0.0.1:{consumer_port}");
-    let vars = with(
-        &env.vars(),
-        &[
-            ("SHOP_PORT", shop_port.to_string()),
-            ("SHOP_CONSUMER_PORT", consumer_port.to_string()),
-            ("SHOP_URL", shop_url.clone()),
-        ],
-    );
-    let mut shop = spawn("shop", &vars);
-    wait_ready(&format!("{shop_url}/ready")).await;
-    let mut consumer = spawn("shop-consumer", &vars);
-    wait_ready(&format!("{consumer_url}/ready")).await;
+    let Processes { vars, shop_url, consumer_url, mut shop, mut consumer } = start_processes(&env).await;
 
     let messages = generate(11, 4000, &list, &["a", "b"]);
     let total = messages.len() as i64;
@@ -215,21 +229,7 @@ async fn offsets_count_as_committed_only_once_the_broker_took_them() {
         ticktak_kit::kafka::send(&producer, &record).await.unwrap();
     }
 
-    let (shop_port, consumer_port) = (free_port(), free_port());
-    let shop_url = format!("http://127.0.0.1:{shop_port}");
-    let consumer_url = format!("http://127.0.0.1:{consumer_port}");
-    let vars = with(
-        &env.vars(),
-        &[
-            ("SHOP_PORT", shop_port.to_string()),
-            ("SHOP_CONSUMER_PORT", consumer_port.to_string()),
-            ("SHOP_URL", shop_url.clone()),
-        ],
-    );
-    let mut shop = spawn("shop", &vars);
-    wait_ready(&format!("{shop_url}/ready")).await;
-    let mut consumer = spawn("shop-consumer", &vars);
-    wait_ready(&format!("{consumer_url}/ready")).await;
+    let Processes { shop_url, consumer_url, mut shop, mut consumer, .. } = start_processes(&env).await;
 
     // Sales produced through the owned broker, applied and committed.
     let produce = |messages: Vec<ticktak_tests::log::Message>| {

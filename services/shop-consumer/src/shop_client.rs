@@ -28,13 +28,11 @@ impl ShopClient {
         })
     }
 
-    async fn post<B: Serialize, R: DeserializeOwned>(&self, path: &str, body: &B) -> anyhow::Result<R> {
-        let url = format!("{}{path}", self.base);
-        let res = self
-            .http
-            .post(&url)
+    /// Send an internal request and read its JSON answer; a non-2xx answer
+    /// is an error carrying the shop's message.
+    async fn call<R: DeserializeOwned>(&self, request: reqwest::RequestBuilder, url: &str) -> anyhow::Result<R> {
+        let res = request
             .header("authorization", &self.auth)
-            .json(body)
             .send()
             .await
             .with_context(|| format!("shop unreachable at {url}"))?;
@@ -46,21 +44,15 @@ impl ShopClient {
         res.json().await.with_context(|| format!("unexpected answer from {url}"))
     }
 
+    async fn post<B: Serialize, R: DeserializeOwned>(&self, path: &str, body: &B) -> anyhow::Result<R> {
+        let url = format!("{}{path}", self.base);
+        self.call(self.http.post(&url).json(body), &url).await
+    }
+
     /// The last applied offset of every partition the shop has seen.
     pub async fn applied_offsets(&self) -> anyhow::Result<Vec<AppliedOffset>> {
         let url = format!("{}/internal/offsets", self.base);
-        let res = self
-            .http
-            .get(&url)
-            .header("authorization", &self.auth)
-            .send()
-            .await
-            .with_context(|| format!("shop unreachable at {url}"))?;
-        let status = res.status();
-        if !status.is_success() {
-            anyhow::bail!("shop answered {status} at {url}");
-        }
-        res.json().await.with_context(|| format!("unexpected answer from {url}"))
+        self.call(self.http.get(&url), &url).await
     }
 
     pub async fn apply_masterlist(&self, batch: &MasterListBatch) -> anyhow::Result<MasterListResult> {
