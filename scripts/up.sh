@@ -44,8 +44,24 @@ stop_all() {
 }
 trap stop_all INT TERM EXIT
 
+# The platform's token signing key: generated once into var/, given to the
+# security service only (the others verify with its published public keys).
+KEY_FILE="$VAR/$PLATFORM_ID/jwt-signing-key.pem"
+if [ -z "${JWT_SIGNING_KEY:-}" ]; then
+  if [ ! -s "$KEY_FILE" ]; then
+    mkdir -p "$VAR/$PLATFORM_ID"
+    (umask 077 && "$BIN/security" generate-signing-key >"$KEY_FILE")
+    log "generated the token signing key of platform $PLATFORM_ID in var/$PLATFORM_ID/jwt-signing-key.pem"
+  fi
+  JWT_SIGNING_KEY="$(cat "$KEY_FILE")"
+fi
+
 for s in "${SERVICES[@]}"; do
-  "$BIN/$s" >"$VAR/log/$PLATFORM_ID/$s.log" 2>&1 &
+  if [ "$s" = security ]; then
+    JWT_SIGNING_KEY="$JWT_SIGNING_KEY" "$BIN/$s" >"$VAR/log/$PLATFORM_ID/$s.log" 2>&1 &
+  else
+    env -u JWT_SIGNING_KEY "$BIN/$s" >"$VAR/log/$PLATFORM_ID/$s.log" 2>&1 &
+  fi
   PIDS+=($!)
 done
 
@@ -80,9 +96,9 @@ cat <<INFO
 ticktak platform '$PLATFORM_ID' is up (logs in var/log/$PLATFORM_ID/):
   shop           http://127.0.0.1:$shop/api/matches   (OpenAPI: /api/openapi.json)
   shop-consumer  http://127.0.0.1:$((3010 + PORT_OFFSET))/health
-  reservations   http://127.0.0.1:$((3020 + PORT_OFFSET))/health
+  reservations   http://127.0.0.1:$((3020 + PORT_OFFSET))/api/reservations   (OpenAPI: /api/openapi.json)
   payments       http://127.0.0.1:$((3040 + PORT_OFFSET))/health
-  security       http://127.0.0.1:$((3050 + PORT_OFFSET))/health
+  security       http://127.0.0.1:$((3050 + PORT_OFFSET))/api/auth/register   (OpenAPI: /api/openapi.json)
   analytics      http://127.0.0.1:$((3060 + PORT_OFFSET))/health
   broker         $KAFKA_BROKERS   database  $DATABASE_URL
 Every service also serves /ready and /metrics. Ctrl-C stops everything.

@@ -10,7 +10,8 @@ use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
 use serde::Serialize;
-use ticktak_kit::auth::{JwtKeys, Role};
+
+use ticktak_tests::dev_token;
 
 use crate::market::Market;
 
@@ -204,7 +205,8 @@ fn classify(status: u16, body: &serde_json::Value) -> Tally {
 struct Shared {
     http: reqwest::Client,
     urls: Vec<String>,
-    tokens: Vec<String>,
+    /// Per buyer, a token for each platform (its issuer and audience).
+    tokens: Vec<Vec<String>>,
     histogram: Mutex<Histogram<u64>>,
     tally: Mutex<Tally>,
     granted: AtomicUsize,
@@ -215,7 +217,7 @@ struct Shared {
 impl Shared {
     async fn request(&self, i: usize, intended: Instant) {
         let url = &self.urls[i % self.urls.len()];
-        let token = &self.tokens[i % self.tokens.len()];
+        let token = &self.tokens[i % self.tokens.len()][i % self.urls.len()];
         let res = self
             .http
             .post(url)
@@ -318,20 +320,20 @@ async fn chaos(
 }
 
 async fn race(o: &RaceOptions, market: &tokio::sync::Mutex<Market>) -> anyhow::Result<RaceReport> {
-    let (urls, shop_url) = {
+    let (urls, platform_ids, shop_url) = {
         let m = market.lock().await;
         (
             m.platforms.iter().map(|p| format!("{}/api/reservations", p.reservations_url)).collect::<Vec<_>>(),
+            m.platforms.iter().map(|p| p.env.platform_id.clone()).collect::<Vec<_>>(),
             m.platforms[0].shop_url.clone(),
         )
     };
-    let keys = JwtKeys::new(ticktak_kit::config::DEV_JWT_SECRET);
     let total = (o.capacity as usize) * (o.oversubscribe as usize);
     let shared = Arc::new(Shared {
         http: reqwest::Client::builder().pool_max_idle_per_host(o.buyers).timeout(Duration::from_secs(30)).build()?,
         urls,
         tokens: (0..o.buyers)
-            .map(|b| keys.mint(&format!("bench-buyer-{b}"), Role::Buyer, Duration::from_secs(7200)))
+            .map(|b| platform_ids.iter().map(|p| dev_token(&format!("bench-buyer-{b}"), p)).collect())
             .collect(),
         histogram: Mutex::new(Histogram::new_with_bounds(1, 120_000_000, 3)?),
         tally: Mutex::new(Tally::default()),

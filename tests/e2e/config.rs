@@ -46,3 +46,33 @@ async fn an_unreachable_database_is_one_clear_error_not_a_panic() {
     assert!(stderr.contains("cannot connect to Postgres"), "{stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
 }
+
+#[tokio::test]
+async fn production_refuses_development_secrets() {
+    let real_db = "postgres://ticktak:not-the-dev-password@127.0.0.1:1/none";
+    for (service, vars, var) in [
+        ("shop", vec![("APP_ENV", "production")], "INTERNAL_TOKEN"),
+        ("reservations", vec![("APP_ENV", "production"), ("INTERNAL_TOKEN", "a-real-internal-token")], "DATABASE_URL"),
+        (
+            "security",
+            vec![("APP_ENV", "production"), ("INTERNAL_TOKEN", "a-real-internal-token"), ("DATABASE_URL", real_db)],
+            "JWT_SIGNING_KEY",
+        ),
+        (
+            "security",
+            vec![
+                ("APP_ENV", "production"),
+                ("INTERNAL_TOKEN", "a-real-internal-token"),
+                ("DATABASE_URL", real_db),
+                ("JWT_SIGNING_KEY", ticktak_kit::auth::keys::DEV_SIGNING_KEY),
+            ],
+            "JWT_SIGNING_KEY",
+        ),
+    ] {
+        let (code, stderr) = run_with(service, &vars).await;
+        assert_eq!(code, Some(2), "{service}: {stderr}");
+        assert_eq!(stderr.trim().lines().count(), 1, "one line: {stderr}");
+        assert!(stderr.contains(var), "{service} names {var}: {stderr}");
+        assert!(!stderr.contains("not-the-dev-password") && !stderr.contains("a-real-internal-token"), "{stderr}");
+    }
+}

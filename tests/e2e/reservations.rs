@@ -199,19 +199,36 @@ async fn buyers_see_only_their_own_reservations_and_bad_input_is_a_json_4xx() {
     // No token, a forged token, an expired token: 401 JSON.
     let (status, body) = p.as_buyer(Method::GET, "/api/reservations", None).await;
     assert_eq!((status, body["error"].as_str()), (401, Some("unauthorized")));
-    let forged = ticktak_kit::auth::JwtKeys::new("some-other-secret-of-enough-length-xx").mint(
-        "alice",
-        ticktak_kit::auth::Role::Buyer,
-        Duration::from_secs(60),
-    );
-    let expired = {
-        // exp in the past beyond the leeway
-        let keys = ticktak_kit::auth::JwtKeys::new(ticktak_kit::config::DEV_JWT_SECRET);
-        let t = keys.mint("alice", ticktak_kit::auth::Role::Buyer, Duration::from_secs(0));
-        tokio::time::sleep(Duration::from_secs(7)).await;
-        t
+    let claims = |ttl: i64| {
+        let subject = ticktak_kit::auth::Subject {
+            sub: "alice".into(),
+            email: "alice@example.com".into(),
+            role: ticktak_kit::auth::Role::Buyer,
+            country: "QA".into(),
+        };
+        let mut c = ticktak_kit::auth::Claims::issue(subject, "ticktak-a", &["ticktak-a".into()], Duration::ZERO);
+        c.exp = c.iat + ttl;
+        c
     };
-    for token in [forged.as_str(), expired.as_str(), "garbage"] {
+    let forged = ticktak_kit::auth::SigningKey::generate().sign(&claims(60));
+    // exp in the past beyond the leeway
+    let expired = ticktak_kit::auth::SigningKey::dev().sign(&claims(-60));
+    let wrong_audience = {
+        let mut c = claims(60);
+        c.aud = vec!["ticktak-b".into()];
+        ticktak_kit::auth::SigningKey::dev().sign(&c)
+    };
+    // HS256 keyed with the published public key, and an unsigned token.
+    let kid = ticktak_kit::auth::SigningKey::dev().kid().to_string();
+    let mut hs256 = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256);
+    hs256.kid = Some(kid.clone());
+    let hs256 =
+        jsonwebtoken::encode(&hs256, &claims(60), &jsonwebtoken::EncodingKey::from_secret(dev_jwks().as_bytes()))
+            .unwrap();
+    let valid = p.token("alice");
+    let unsigned_header = base64_url(&format!(r#"{{"alg":"none","typ":"JWT","kid":"{kid}"}}"#));
+    let alg_none = format!("{unsigned_header}.{}.", valid.split('.').nth(1).unwrap());
+    for token in [forged.as_str(), expired.as_str(), "garbage", &wrong_audience, &hs256, &alg_none] {
         let res =
             p.http.get(format!("{}/api/reservations", p.reservations.url())).bearer_auth(token).send().await.unwrap();
         assert_eq!(res.status(), 401);
@@ -219,7 +236,7 @@ async fn buyers_see_only_their_own_reservations_and_bad_input_is_a_json_4xx() {
 
     // Bad bodies.
     let url = format!("{}/api/reservations", p.reservations.url());
-    let token = Platform::token("alice");
+    let token = p.token("alice");
     for (body, content_type, expected) in [
         (r#"{"matchNumber":1,"category":1,"quantity":0}"#, "application/json", 422),
         (r#"{"matchNumber":1,"category":1,"quantity":99}"#, "application/json", 422),
@@ -310,7 +327,7 @@ async fn the_race_survives_killing_one_platforms_relay_and_consumer() {
                 // Requests to c may fail while its processes are down.
                 let _ = reqwest::Client::new()
                     .post(format!("{c_url}/api/reservations"))
-                    .bearer_auth(Platform::token(&buyer))
+                    .bearer_auth(ticktak_tests::dev_token(&buyer, "c"))
                     .json(&serde_json::json!({"matchNumber": 1, "category": 1, "quantity": 1}))
                     .send()
                     .await;
@@ -409,4 +426,9 @@ async fn a_reservation_committed_but_never_published_is_published_by_the_relay()
     for p in platforms {
         p.stop().await;
     }
+}
+
+fn base64_url(text: &str) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(text)
 }

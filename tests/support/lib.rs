@@ -88,6 +88,9 @@ impl PlatformEnv {
         for s in Service::ALL {
             v.insert(s.port_var(), "0".into());
         }
+        // Services verify tokens with the development key's public half
+        // (no security service needed); tests mint with [`dev_token`].
+        v.insert("JWT_PUBLIC_KEYS".into(), dev_jwks());
         v.extend(self.extra.clone());
         v
     }
@@ -144,13 +147,9 @@ impl Platform {
         Self { env, shop, reservations, consumer, http: reqwest::Client::new() }
     }
 
-    /// A buyer token for `sub` signed with the dev secret.
-    pub fn token(sub: &str) -> String {
-        ticktak_kit::auth::JwtKeys::new(ticktak_kit::config::DEV_JWT_SECRET).mint(
-            sub,
-            ticktak_kit::auth::Role::Buyer,
-            Duration::from_secs(3600),
-        )
+    /// A buyer token of this platform for `sub`.
+    pub fn token(&self, sub: &str) -> String {
+        dev_token(sub, &self.env.platform_id)
     }
 
     /// `POST /api/reservations` as `buyer`.
@@ -165,7 +164,7 @@ impl Platform {
         let mut req = self
             .http
             .post(format!("{}/api/reservations", self.reservations.url()))
-            .bearer_auth(Self::token(buyer))
+            .bearer_auth(self.token(buyer))
             .json(&serde_json::json!({"matchNumber": match_number, "category": category, "quantity": quantity}));
         if let Some(k) = key {
             req = req.header("idempotency-key", k);
@@ -179,7 +178,7 @@ impl Platform {
     pub async fn as_buyer(&self, method: reqwest::Method, path: &str, buyer: Option<&str>) -> (u16, serde_json::Value) {
         let mut req = self.http.request(method, format!("{}{path}", self.reservations.url()));
         if let Some(b) = buyer {
-            req = req.bearer_auth(Self::token(b));
+            req = req.bearer_auth(self.token(b));
         }
         let res = req.send().await.expect("reservations answers");
         let status = res.status().as_u16();
@@ -221,6 +220,22 @@ impl Platform {
         self.reservations.stop().await.expect("reservations stops cleanly");
         self.shop.stop().await.expect("shop stops cleanly");
     }
+}
+
+/// A buyer access token for `sub` on `platform`, signed with the development
+/// key like the security service signs them (valid 2 hours).
+pub fn dev_token(sub: &str, platform: &str) -> String {
+    use ticktak_kit::auth::{Claims, Role, SigningKey, Subject};
+    let subject =
+        Subject { sub: sub.into(), email: format!("{sub}@example.com"), role: Role::Buyer, country: "QA".into() };
+    let issuer = format!("ticktak-{platform}");
+    SigningKey::dev().sign(&Claims::issue(subject, &issuer, std::slice::from_ref(&issuer), Duration::from_secs(7200)))
+}
+
+/// The JWKS of the development key (`JWT_PUBLIC_KEYS` of test platforms).
+pub fn dev_jwks() -> String {
+    let key = ticktak_kit::auth::SigningKey::dev();
+    serde_json::to_string(&ticktak_kit::auth::jwks(&[&key])).expect("JWKS serializes")
 }
 
 pub async fn get_json(http: &reqwest::Client, url: &str) -> (u16, serde_json::Value) {

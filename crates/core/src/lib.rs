@@ -4,12 +4,14 @@
 //! Nothing here performs I/O, so the rule can be property-tested and every
 //! service (and every platform) applies exactly the same code.
 
+pub mod country;
 pub mod headers;
 pub mod ids;
 pub mod ledger;
 pub mod masterlist;
 pub mod sales;
 
+pub use country::Country;
 pub use ids::{Category, HoldId, MatchNumber, PlatformId, Price, Quantity, TicketType};
 pub use ledger::{Decision, Hold, HoldStatus, Ledger, LedgerOp, LogPosition, Outcome, Status, TicketCounts};
 pub use masterlist::MasterListMatch;

@@ -5,8 +5,10 @@
 use std::net::IpAddr;
 use std::str::FromStr;
 
+use secrecy::{ExposeSecret, SecretString};
 use ticktak_core::PlatformId;
 
+use crate::auth::AuthSettings;
 use crate::kafka::{KafkaSettings, Topics};
 
 /// The six services of a platform and their base ports.
@@ -145,15 +147,16 @@ impl<'a> Env<'a> {
 /// `INTERNAL_TOKEN`.
 pub const DEV_INTERNAL_TOKEN: &str = "dev-internal-token";
 
-/// Development default of `JWT_SECRET`; production must set its own.
-pub const DEV_JWT_SECRET: &str = "dev-jwt-secret-change-me-in-production";
+/// The password of the development database role, refused in production.
+pub const DEV_DATABASE_PASSWORD: &str = "ticktak";
 
 /// Settings every service reads.
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub service: Service,
     pub platform_id: PlatformId,
-    pub database_url: String,
+    /// `DATABASE_URL`; a secret (it holds the password).
+    pub database_url: SecretString,
     /// Connections of the service's pool (`DATABASE_POOL_SIZE`, default 10).
     pub database_pool_size: u32,
     pub kafka: KafkaSettings,
@@ -162,10 +165,12 @@ pub struct Settings {
     pub port_offset: u16,
     /// The port this service listens on (0 = any free port, for tests).
     pub port: u16,
-    /// Bearer credential of the internal endpoints.
-    pub internal_token: String,
-    /// HS256 secret of buyer tokens (`JWT_SECRET`).
-    pub jwt_secret: String,
+    /// Bearer credential of the internal endpoints (`INTERNAL_TOKEN`).
+    pub internal_token: SecretString,
+    /// `APP_ENV=production`: development defaults of secrets are refused.
+    pub production: bool,
+    /// Which access tokens the service accepts.
+    pub auth: AuthSettings,
     pub log_json: bool,
 }
 
@@ -184,14 +189,28 @@ impl Settings {
         let database_pool_size: u32 = env.parse_in("DATABASE_POOL_SIZE", 10, 1..=200)?;
         let port_offset: u16 = env.parse("PORT_OFFSET", 0)?;
         let port = Self::port_of(service, port_offset, env)?;
+        let production = match env.string("APP_ENV", "development").as_str() {
+            "development" => false,
+            "production" => true,
+            _ => return Err(env.error("APP_ENV", "must be development or production")),
+        };
         let internal_token = env.string("INTERNAL_TOKEN", DEV_INTERNAL_TOKEN);
         if internal_token.len() < 16 {
             return Err(env.error("INTERNAL_TOKEN", "must be at least 16 characters"));
         }
-        let jwt_secret = env.string("JWT_SECRET", DEV_JWT_SECRET);
-        if jwt_secret.len() < 32 {
-            return Err(env.error("JWT_SECRET", "must be at least 32 characters"));
+        if production {
+            if internal_token == DEV_INTERNAL_TOKEN {
+                return Err(env.error("INTERNAL_TOKEN", "the development default is refused in production"));
+            }
+            if database_password(&database_url).as_deref() == Some(DEV_DATABASE_PASSWORD) {
+                return Err(env.error("DATABASE_URL", "the development password is refused in production"));
+            }
         }
+        let security_url = match env.get("SECURITY_URL") {
+            Some(url) => url,
+            None => format!("http://127.0.0.1:{}", Self::port_of(Service::Security, port_offset, env)?),
+        };
+        let auth = AuthSettings::from_env(platform_id.as_str(), &security_url, production, env)?;
         let log_format = env.string("LOG_FORMAT", "text");
         let log_json = match log_format.as_str() {
             "text" => false,
@@ -203,15 +222,21 @@ impl Settings {
             kafka: KafkaSettings::from_env(env)?,
             topics: Topics::from_env(env)?,
             platform_id,
-            database_url,
+            database_url: database_url.into(),
             database_pool_size,
             bind_addr: env.parse("BIND_ADDR", IpAddr::from([127, 0, 0, 1]))?,
             port_offset,
             port,
-            internal_token,
-            jwt_secret,
+            internal_token: internal_token.into(),
+            production,
+            auth,
             log_json,
         })
+    }
+
+    /// The internal credential as its clients send it.
+    pub fn internal_token(&self) -> &str {
+        self.internal_token.expose_secret()
     }
 
     /// Where another service of this platform listens: its `*_URL` variable
@@ -233,6 +258,13 @@ impl Settings {
     }
 }
 
+/// The password in a `postgres://user:password@host/db` URL.
+fn database_password(url: &str) -> Option<String> {
+    let authority = url.split_once("://")?.1.split('/').next()?;
+    let credentials = authority.rsplit_once('@')?.0;
+    Some(credentials.split_once(':')?.1.to_string())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -248,7 +280,7 @@ mod tests {
         let s = Settings::from(Service::Reservations, &env(&[])).unwrap();
         assert_eq!(s.platform_id.as_str(), "a");
         assert_eq!(s.port, 3020);
-        assert_eq!(s.database_url, "postgres://ticktak:ticktak@127.0.0.1:5432/ticktak_a");
+        assert_eq!(s.database_url.expose_secret(), "postgres://ticktak:ticktak@127.0.0.1:5432/ticktak_a");
         assert_eq!(s.kafka.brokers, "127.0.0.1:9092");
         assert_eq!(s.topics.sales, "fifa-world-cup-2022-ticket-sales-dev");
         assert_eq!(s.topics.masterlist, "fifa-world-cup-2022-masterlist-dev");
@@ -263,7 +295,7 @@ mod tests {
         let e = env(&[("PORT_OFFSET", "100"), ("PLATFORM_ID", "b")]);
         let s = Settings::from(Service::Analytics, &e).unwrap();
         assert_eq!(s.port, 3160);
-        assert!(s.database_url.ends_with("/ticktak_b"));
+        assert!(s.database_url.expose_secret().ends_with("/ticktak_b"));
         assert_eq!(Settings::port_of(Service::Shop, 100, &e).unwrap(), 3100);
     }
 
@@ -292,13 +324,39 @@ mod tests {
             ("BIND_ADDR", "here"),
             ("LOG_FORMAT", "xml"),
             ("INTERNAL_TOKEN", "short"),
-            ("JWT_SECRET", "too-short"),
+            ("APP_ENV", "staging"),
+            ("JWT_PUBLIC_KEYS", "{}"),
+            ("JWT_TRUSTED_ISSUERS", "ticktak-b"),
             ("TOPIC_ENV", "has space"),
         ] {
             let err = Settings::from(Service::Shop, &env(&[(var, value)])).unwrap_err();
             assert_eq!(err.var, var, "{err}");
             assert!(err.to_string().starts_with(&format!("invalid configuration: {var}:")));
         }
+    }
+
+    #[test]
+    fn production_refuses_development_secrets_and_debug_output_hides_secrets() {
+        let e = env(&[("APP_ENV", "production")]);
+        assert_eq!(Settings::from(Service::Shop, &e).unwrap_err().var, "INTERNAL_TOKEN");
+        let e = env(&[("APP_ENV", "production"), ("INTERNAL_TOKEN", "a-real-internal-token")]);
+        assert_eq!(Settings::from(Service::Shop, &e).unwrap_err().var, "DATABASE_URL");
+        let dev_keys = serde_json::to_string(&crate::auth::jwks(&[&crate::auth::SigningKey::dev()])).unwrap();
+        let real = [
+            ("APP_ENV", "production"),
+            ("INTERNAL_TOKEN", "a-real-internal-token"),
+            ("DATABASE_URL", "postgres://ticktak:s3cr3t-pw@db:5432/ticktak_a"),
+            ("KAFKA_SECURITY_PROTOCOL", "SASL_SSL"),
+            ("KAFKA_SASL_USERNAME", "platform-a"),
+            ("KAFKA_SASL_PASSWORD", "kafka-pw-secret"),
+        ];
+        let s = Settings::from(Service::Shop, &env(&real)).unwrap();
+        let debug = format!("{s:?}");
+        for secret in ["a-real-internal-token", "s3cr3t-pw", "kafka-pw-secret"] {
+            assert!(!debug.contains(secret), "{secret} in {debug}");
+        }
+        let with_dev_keys: Vec<_> = real.iter().copied().chain([("JWT_PUBLIC_KEYS", dev_keys.as_str())]).collect();
+        assert_eq!(Settings::from(Service::Shop, &env(&with_dev_keys)).unwrap_err().var, "JWT_PUBLIC_KEYS");
     }
 
     #[test]

@@ -104,8 +104,13 @@ impl Base {
     /// Connect to Postgres and the broker, migrate, create the topics.
     pub async fn connect(settings: Settings, migrator: &sqlx::migrate::Migrator) -> anyhow::Result<Self> {
         let service = settings.service;
-        let pool =
-            crate::db::connect(&settings.database_url, service.schema(), migrator, settings.database_pool_size).await?;
+        let pool = crate::db::connect(
+            secrecy::ExposeSecret::expose_secret(&settings.database_url),
+            service.schema(),
+            migrator,
+            settings.database_pool_size,
+        )
+        .await?;
         let client_id = format!("ticktak-{}-{}", settings.platform_id, service.name());
         let producer = crate::kafka::producer(&settings.kafka, &client_id)?;
         crate::kafka::ensure_topics(&settings.kafka, &[&settings.topics.masterlist, &settings.topics.sales])

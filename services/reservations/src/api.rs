@@ -9,7 +9,7 @@ use axum::Router;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use ticktak_core::{Action, Category, MatchNumber, Price, Quantity, TicketType};
-use ticktak_kit::auth::Caller;
+use ticktak_kit::auth::{BearerAuth, Caller};
 use ticktak_kit::http::{Json, Path};
 use ticktak_kit::{ApiError, ApiResult};
 use utoipa::ToSchema;
@@ -35,19 +35,6 @@ pub fn router() -> Router<AppState> {
     modifiers(&BearerAuth)
 )]
 pub struct ApiDoc;
-
-struct BearerAuth;
-
-impl utoipa::Modify for BearerAuth {
-    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
-        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
-        let components = openapi.components.get_or_insert_with(Default::default);
-        components.add_security_scheme(
-            "bearer",
-            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("JWT").build()),
-        );
-    }
-}
 
 /// Body of `POST /api/reservations`. The price comes from the master list.
 #[derive(Debug, Deserialize, ToSchema)]

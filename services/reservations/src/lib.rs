@@ -26,7 +26,7 @@ pub mod workers;
 use std::sync::Arc;
 
 use axum::extract::FromRef;
-use ticktak_kit::auth::JwtKeys;
+use ticktak_kit::auth::Verifier;
 use ticktak_kit::service::{Base, Running};
 use ticktak_kit::Settings;
 use tokio_util::sync::CancellationToken;
@@ -43,7 +43,8 @@ pub struct AppState {
     pub background_pool: sqlx::PgPool,
     pub settings: Arc<Settings>,
     pub config: Arc<config::ReservationConfig>,
-    pub keys: Arc<JwtKeys>,
+    /// Verifies buyers' access tokens.
+    pub verifier: Arc<Verifier>,
     pub shop: shop::ShopClient,
     pub availability: availability::AvailabilityCache,
     pub waiters: waiters::Waiters,
@@ -56,9 +57,9 @@ pub struct AppState {
     pub naive_copy: Arc<std::sync::Mutex<std::collections::HashMap<ticktak_core::TicketType, i64>>>,
 }
 
-impl FromRef<AppState> for Arc<JwtKeys> {
+impl FromRef<AppState> for Arc<Verifier> {
     fn from_ref(s: &AppState) -> Self {
-        s.keys.clone()
+        s.verifier.clone()
     }
 }
 
@@ -73,9 +74,10 @@ pub async fn start_with(
     config: config::ReservationConfig,
     shutdown: CancellationToken,
 ) -> anyhow::Result<Running> {
-    let base = Base::connect(settings, &MIGRATOR).await?;
+    let verifier = Verifier::start(&settings.auth, shutdown.clone()).await;
+    let base = Base::connect(settings, &MIGRATOR).await?.with_ready_check("token keys", verifier.ready_check());
     let (outbox, delivered) = outbox::Outbox::new(base.producer.clone());
-    let shop = shop::ShopClient::new(&config.shop_url, &base.settings.internal_token)?;
+    let shop = shop::ShopClient::new(&config.shop_url, base.settings.internal_token())?;
     let background_pool = sqlx::postgres::PgPoolOptions::new()
         .max_connections(3)
         .acquire_timeout(std::time::Duration::from_secs(5))
@@ -85,7 +87,7 @@ pub async fn start_with(
         background_pool,
         availability: availability::AvailabilityCache::new(shop.clone(), config.availability_ttl),
         settings: Arc::new(base.settings.clone()),
-        keys: Arc::new(JwtKeys::new(&base.settings.jwt_secret)),
+        verifier,
         shop,
         config: Arc::new(config.clone()),
         waiters: waiters::Waiters::default(),
@@ -102,7 +104,7 @@ pub async fn start_with(
         tokio::spawn(outbox::marker(state.background_pool.clone(), state.outbox.clone(), delivered, shutdown.clone()));
     let sweeper = tokio::spawn(workers::expire_holds(state.clone(), shutdown.clone()));
     let poller = tokio::spawn(workers::poll_decisions(state.clone(), shutdown.clone()));
-    let internal = ticktak_kit::internal::protect(internal::router(), &state.settings.internal_token);
+    let internal = ticktak_kit::internal::protect(internal::router(), state.settings.internal_token());
     let router = axum::Router::new().merge(api::router()).merge(internal).with_state(state);
     let server = base.serve(router, shutdown.clone()).await?;
     let addr = server.addr;

@@ -1,14 +1,116 @@
-//! security (:3050): identity, request screening and abuse control. This build runs the
-//! service's plumbing (schema, migrations, broker connection, operational
-//! endpoints); its API arrives with its feature.
+//! security (:3050): identity — accounts, sign-in, token keys — and, with
+//! its feature, request screening and abuse control.
+//!
+//! - `accounts`: sign-up, `/api/me`, the admins' account management.
+//! - `sessions`: sign-in, refresh-token rotation, sign-out.
+//! - `passwords`: the password policy and argon2id hashing.
+//! - `throttle`: back-off after failed sign-ins.
+//! - `config`: signing keys, token lifetimes, admin e-mails.
+//! - `cli`: operator commands (`security grant-role EMAIL ROLE`, …).
+//! - `openapi`: the description served at `/api/openapi.json`.
+//!
+//! `GET /.well-known/jwks.json` publishes the public keys every other
+//! service verifies access tokens with; only this service holds the
+//! private key.
 
+pub mod accounts;
+pub mod cli;
+pub mod config;
+pub mod openapi;
+pub mod passwords;
+pub mod sessions;
+pub mod throttle;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::{FromRef, State};
+use axum::response::IntoResponse;
+use axum::routing::get;
+use ticktak_kit::auth::{self, AuthSettings, KeySource, Role, Verifier};
 use ticktak_kit::service::{Base, Running};
 use ticktak_kit::Settings;
 use tokio_util::sync::CancellationToken;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/security");
 
+/// Shared by every handler.
+#[derive(Clone)]
+pub struct AppState {
+    pub pool: sqlx::PgPool,
+    pub settings: Arc<Settings>,
+    pub config: Arc<config::SecurityConfig>,
+    pub passwords: passwords::Passwords,
+    /// Verifies this platform's own access tokens (with its own keys).
+    pub verifier: Arc<Verifier>,
+}
+
+impl FromRef<AppState> for Arc<Verifier> {
+    fn from_ref(s: &AppState) -> Self {
+        s.verifier.clone()
+    }
+}
+
 pub async fn start(settings: Settings, shutdown: CancellationToken) -> anyhow::Result<Running> {
+    let config = config::SecurityConfig::from_env(&settings)?;
+    start_with(settings, config, shutdown).await
+}
+
+/// Start with explicit security settings (tests).
+pub async fn start_with(
+    settings: Settings,
+    config: config::SecurityConfig,
+    shutdown: CancellationToken,
+) -> anyhow::Result<Running> {
     let base = Base::connect(settings, &MIGRATOR).await?;
-    base.serve(axum::Router::new(), shutdown).await
+    for email in &config.admin_emails {
+        if accounts::store::set_role_by_email(&base.pool, email, Role::Admin).await?.is_some() {
+            tracing::info!(%email, "admin from ADMIN_EMAILS");
+        }
+    }
+    let own_keys = AuthSettings {
+        keys: KeySource::Fixed(auth::jwks(&config.public_keys())),
+        trusted: Vec::new(),
+        ..base.settings.auth.clone()
+    };
+    let state = AppState {
+        pool: base.pool.clone(),
+        settings: Arc::new(base.settings.clone()),
+        verifier: Arc::new(Verifier::new(&own_keys)),
+        config: Arc::new(config),
+        passwords: passwords::Passwords::new(),
+    };
+    tokio::spawn(sweep(state.pool.clone(), shutdown.clone()));
+    base.serve(router(state), shutdown).await
+}
+
+/// Every route of the security service except the operational ones.
+pub fn router(state: AppState) -> axum::Router {
+    axum::Router::new()
+        .route("/.well-known/jwks.json", get(jwks))
+        .merge(accounts::router())
+        .merge(sessions::router())
+        .merge(openapi::router())
+        .with_state(state)
+}
+
+/// The public keys of access tokens: the signing key and the one before it.
+async fn jwks(State(s): State<AppState>) -> impl IntoResponse {
+    ([("cache-control", "public, max-age=60")], axum::Json(auth::jwks(&s.config.public_keys())))
+}
+
+/// Hourly: forget expired refresh tokens and old sign-in failures.
+async fn sweep(pool: sqlx::PgPool, shutdown: CancellationToken) {
+    loop {
+        if let Err(e) = sessions::store::delete_expired(&pool).await {
+            tracing::warn!(error = %e, "cannot delete expired refresh tokens");
+        }
+        if let Err(e) = throttle::forget_old(&pool).await {
+            tracing::warn!(error = %e, "cannot forget old sign-in failures");
+        }
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tokio::time::sleep(Duration::from_secs(3600)) => {}
+        }
+    }
 }

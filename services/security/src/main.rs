@@ -1,3 +1,8 @@
 fn main() -> std::process::ExitCode {
-    ticktak_kit::service::main(ticktak_kit::Service::Security, security::start)
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.is_empty() {
+        ticktak_kit::service::main(ticktak_kit::Service::Security, security::start)
+    } else {
+        security::cli::run(&args)
+    }
 }

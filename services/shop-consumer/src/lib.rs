@@ -49,10 +49,10 @@ pub async fn start_with(
 ) -> anyhow::Result<Running> {
     let start = pump::Start::from_env(&ticktak_kit::config::Env::process())?;
     let base = Base::connect(settings, &MIGRATOR).await?;
-    let shop = shop_client::ShopClient::new(shop_url, &base.settings.internal_token)?;
+    let shop = shop_client::ShopClient::new(shop_url, base.settings.internal_token())?;
     let forward = reservations_url
         .map(|url| {
-            forward::DecisionForwarder::new(&url, &base.settings.internal_token, base.settings.platform_id.as_str())
+            forward::DecisionForwarder::new(&url, base.settings.internal_token(), base.settings.platform_id.as_str())
         })
         .transpose()?;
     let group = consumer_group(&base.settings);

@@ -38,6 +38,6 @@ pub async fn start(settings: Settings, shutdown: CancellationToken) -> anyhow::R
 
 /// Every route of the shop except the operational ones.
 pub fn router(state: AppState) -> axum::Router {
-    let internal = ticktak_kit::internal::protect(ledger::router(), &state.settings.internal_token);
+    let internal = ticktak_kit::internal::protect(ledger::router(), state.settings.internal_token());
     axum::Router::new().merge(matches::router()).merge(openapi::router()).merge(internal).with_state(state)
 }

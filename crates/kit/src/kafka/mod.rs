@@ -22,7 +22,7 @@ pub struct KafkaSettings {
     pub security_protocol: String,
     pub sasl_mechanism: Option<String>,
     pub sasl_username: Option<String>,
-    pub sasl_password: Option<String>,
+    pub sasl_password: Option<secrecy::SecretString>,
     /// Partitions of topics this platform creates (`KAFKA_PARTITIONS`).
     pub partitions: i32,
     /// Replication factor of topics this platform creates (`KAFKA_REPLICATION`).
@@ -56,7 +56,7 @@ impl KafkaSettings {
         let sasl = security_protocol.starts_with("SASL");
         let sasl_mechanism = env.get("KAFKA_SASL_MECHANISM").or_else(|| sasl.then(|| "PLAIN".into()));
         let sasl_username = env.get("KAFKA_SASL_USERNAME");
-        let sasl_password = env.get("KAFKA_SASL_PASSWORD");
+        let sasl_password = env.get("KAFKA_SASL_PASSWORD").map(secrecy::SecretString::from);
         if sasl && sasl_username.is_none() {
             return Err(env.error("KAFKA_SASL_USERNAME", "required when KAFKA_SECURITY_PROTOCOL is SASL_*"));
         }
@@ -118,7 +118,7 @@ impl KafkaSettings {
             c.set("sasl.username", u);
         }
         if let Some(p) = &self.sasl_password {
-            c.set("sasl.password", p);
+            c.set("sasl.password", secrecy::ExposeSecret::expose_secret(p));
         }
         c
     }

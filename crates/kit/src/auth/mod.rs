@@ -1,0 +1,249 @@
+//! Who is calling a public endpoint: `Authorization: Bearer <JWT>`, an
+//! EdDSA (Ed25519) access token issued by a security service.
+//!
+//! - `keys`: signing keys (the security service and `mint-token` only).
+//! - `verify`: the [`Verifier`] every other service uses, public keys only.
+//!
+//! Handlers take a [`Caller`] (any signed-in account) or an [`Admin`]
+//! (role `admin`, else 403).
+
+pub mod keys;
+pub mod verify;
+
+use std::sync::Arc;
+
+use axum::extract::{FromRef, FromRequestParts};
+use axum::http::request::Parts;
+use serde::{Deserialize, Deserializer, Serialize};
+
+pub use keys::SigningKey;
+pub use verify::{AuthSettings, KeySource, Verifier};
+
+use crate::error::ApiError;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Buyer,
+    /// Checks tickets in at the gate.
+    Staff,
+    Admin,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Buyer => "buyer",
+            Role::Staff => "staff",
+            Role::Admin => "admin",
+        }
+    }
+}
+
+impl std::str::FromStr for Role {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "buyer" => Ok(Role::Buyer),
+            "staff" => Ok(Role::Staff),
+            "admin" => Ok(Role::Admin),
+            other => Err(format!("role must be buyer, staff or admin, got {other:?}")),
+        }
+    }
+}
+
+/// The claims of an access token.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Claims {
+    /// The account id.
+    pub sub: String,
+    pub email: String,
+    pub role: Role,
+    /// ISO 3166-1 alpha-2 code the buyer gave at sign-up.
+    pub country: String,
+    pub iss: String,
+    /// The platforms that accept the token (`ticktak-{PLATFORM_ID}`).
+    #[serde(deserialize_with = "one_or_many")]
+    pub aud: Vec<String>,
+    pub iat: i64,
+    pub exp: i64,
+    /// Unique per token.
+    pub jti: String,
+}
+
+/// Who a token is for, before it is stamped with issuer and lifetime.
+#[derive(Debug, Clone)]
+pub struct Subject {
+    pub sub: String,
+    pub email: String,
+    pub role: Role,
+    pub country: String,
+}
+
+impl Claims {
+    /// Claims for `subject`, issued now by `iss` for `aud`, valid for `ttl`.
+    pub fn issue(subject: Subject, iss: &str, aud: &[String], ttl: std::time::Duration) -> Self {
+        let now = chrono::Utc::now().timestamp();
+        Self {
+            sub: subject.sub,
+            email: subject.email,
+            role: subject.role,
+            country: subject.country,
+            iss: iss.to_string(),
+            aud: aud.to_vec(),
+            iat: now,
+            exp: now + ttl.as_secs() as i64,
+            jti: uuid::Uuid::now_v7().to_string(),
+        }
+    }
+}
+
+/// `aud` is a string or an array of strings (RFC 7519 §4.1.3).
+fn one_or_many<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum OneOrMany {
+        One(String),
+        Many(Vec<String>),
+    }
+    Ok(match OneOrMany::deserialize(d)? {
+        OneOrMany::One(s) => vec![s],
+        OneOrMany::Many(v) => v,
+    })
+}
+
+/// The authenticated caller of a public endpoint; 401 JSON without a valid
+/// token.
+#[derive(Debug, Clone)]
+pub struct Caller(pub Claims);
+
+impl<S> FromRequestParts<S> for Caller
+where
+    Arc<Verifier>: FromRef<S>,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let verifier = Arc::<Verifier>::from_ref(state);
+        let header = parts.headers.get("authorization").and_then(|v| v.to_str().ok()).ok_or(ApiError::Unauthorized)?;
+        let token = header.strip_prefix("Bearer ").ok_or(ApiError::Unauthorized)?;
+        verifier.verify(token.trim()).await.map(Caller)
+    }
+}
+
+/// A caller with the admin role; 401 without a valid token, 403 for any
+/// other role.
+#[derive(Debug, Clone)]
+pub struct Admin(pub Claims);
+
+impl<S> FromRequestParts<S> for Admin
+where
+    Arc<Verifier>: FromRef<S>,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let Caller(claims) = Caller::from_request_parts(parts, state).await?;
+        if claims.role != Role::Admin {
+            return Err(ApiError::Forbidden("this endpoint is for admins".into()));
+        }
+        Ok(Admin(claims))
+    }
+}
+
+/// Adds the `bearer` security scheme (JWT) to an OpenAPI description:
+/// `modifiers(&ticktak_kit::auth::BearerAuth)`.
+pub struct BearerAuth;
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("JWT").build()),
+        );
+    }
+}
+
+/// A JWKS document of the public halves of `keys`.
+pub fn jwks(keys: &[&SigningKey]) -> jsonwebtoken::jwk::JwkSet {
+    jsonwebtoken::jwk::JwkSet { keys: keys.iter().map(|k| k.jwk()).collect() }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use jsonwebtoken::{Algorithm, EncodingKey, Header};
+
+    use super::*;
+
+    fn settings_with(keys: &[&SigningKey]) -> AuthSettings {
+        AuthSettings {
+            issuer: "ticktak-a".into(),
+            audience: "ticktak-a".into(),
+            keys: KeySource::Fixed(jwks(keys)),
+            trusted: vec![],
+        }
+    }
+
+    fn claims(aud: &str, ttl_secs: i64) -> Claims {
+        let subject =
+            Subject { sub: "alice".into(), email: "alice@example.com".into(), role: Role::Buyer, country: "AR".into() };
+        let mut c = Claims::issue(subject, "ticktak-a", &[aud.to_string()], Duration::from_secs(60));
+        c.exp = c.iat + ttl_secs;
+        c
+    }
+
+    #[tokio::test]
+    async fn only_eddsa_tokens_of_a_trusted_key_for_this_audience_verify() {
+        let key = SigningKey::generate();
+        let verifier = Verifier::new(&settings_with(&[&key]));
+        let good = key.sign(&claims("ticktak-a", 60));
+        assert_eq!(verifier.verify(&good).await.unwrap().sub, "alice");
+
+        let other = SigningKey::generate();
+        let forged = other.sign(&claims("ticktak-a", 60));
+        let expired = key.sign(&claims("ticktak-a", -60));
+        let wrong_audience = key.sign(&claims("ticktak-b", 60));
+        let mut wrong_issuer = claims("ticktak-a", 60);
+        wrong_issuer.iss = "ticktak-b".into();
+        let wrong_issuer = key.sign(&wrong_issuer);
+        // HS256 keyed with the public key's bytes, naming the real kid.
+        let mut hs = Header::new(Algorithm::HS256);
+        hs.kid = Some(key.kid().to_string());
+        let public = serde_json::to_string(&key.jwk()).unwrap();
+        let hs256 =
+            jsonwebtoken::encode(&hs, &claims("ticktak-a", 60), &EncodingKey::from_secret(public.as_bytes())).unwrap();
+        // alg none: the signed token's payload with an unsigned header.
+        let payload = good.split('.').nth(1).unwrap();
+        let none_header = base64::Engine::encode(
+            &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+            format!(r#"{{"alg":"none","typ":"JWT","kid":"{}"}}"#, key.kid()),
+        );
+        let alg_none = format!("{none_header}.{payload}.");
+        for (what, token) in [
+            ("forged", forged.as_str()),
+            ("expired", &expired),
+            ("wrong audience", &wrong_audience),
+            ("wrong issuer", &wrong_issuer),
+            ("HS256", &hs256),
+            ("alg none", &alg_none),
+            ("garbage", "not.a.token"),
+        ] {
+            assert!(verifier.verify(token).await.is_err(), "{what} accepted");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_previous_key_still_verifies_during_rotation() {
+        let (old, new) = (SigningKey::generate(), SigningKey::generate());
+        let verifier = Verifier::new(&settings_with(&[&new, &old]));
+        assert!(verifier.verify(&old.sign(&claims("ticktak-a", 60))).await.is_ok());
+        assert!(verifier.verify(&new.sign(&claims("ticktak-a", 60))).await.is_ok());
+    }
+}

@@ -1,0 +1,260 @@
+//! Verifying access tokens with public keys only.
+//!
+//! A token is accepted when its header names an Ed25519 key (`kid`) of an
+//! issuer this platform trusts, its signature verifies with that key (the
+//! algorithm is pinned to EdDSA: `none`, HS256 and the rest are refused), its
+//! `iss` is that key's issuer, its `aud` contains this platform's audience and
+//! it has not expired.
+//!
+//! The keys of this platform's issuer come from its security service's
+//! `GET /.well-known/jwks.json` (or `JWT_PUBLIC_KEYS`); other platforms'
+//! issuers are trusted only when listed in `JWT_TRUSTED_ISSUERS`. Fetched
+//! key sets are refreshed every minute, and at once (at most every 5 s) when
+//! a token names a key not seen yet, so a key rotation logs nobody out.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, JwkSet};
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use tokio_util::sync::CancellationToken;
+
+use super::{Claims, SigningKey};
+use crate::config::{ConfigError, Env};
+use crate::error::ApiError;
+
+/// How often fetched key sets are read again.
+const REFRESH_EVERY: Duration = Duration::from_secs(60);
+/// The least time between two fetches of one issuer's keys.
+const REFETCH_AFTER: Duration = Duration::from_secs(5);
+/// Longest token looked at.
+const MAX_TOKEN_BYTES: usize = 8 * 1024;
+
+/// Where an issuer's public keys come from.
+#[derive(Debug, Clone)]
+pub enum KeySource {
+    /// A JWKS document fetched (and refreshed) from this URL.
+    Url(String),
+    /// A key set the operator configured (`JWT_PUBLIC_KEYS`).
+    Fixed(JwkSet),
+}
+
+/// Who may sign tokens this platform accepts, and for which audience.
+#[derive(Debug, Clone)]
+pub struct AuthSettings {
+    /// This platform's issuer, `ticktak-{PLATFORM_ID}`: the `iss` its
+    /// security service writes.
+    pub issuer: String,
+    /// The audience every service of this platform requires in `aud`,
+    /// `ticktak-{PLATFORM_ID}`.
+    pub audience: String,
+    /// The keys of this platform's issuer.
+    pub keys: KeySource,
+    /// Other platforms' issuers and their JWKS URLs (`JWT_TRUSTED_ISSUERS`).
+    pub trusted: Vec<(String, String)>,
+}
+
+impl AuthSettings {
+    /// `JWT_PUBLIC_KEYS` (a JWKS document; default: fetch from
+    /// `{security_url}/.well-known/jwks.json`) and `JWT_TRUSTED_ISSUERS`
+    /// (`ticktak-b=http://b-security:3050/.well-known/jwks.json,…`).
+    /// In production the development key is refused.
+    pub fn from_env(platform: &str, security_url: &str, production: bool, env: &Env<'_>) -> Result<Self, ConfigError> {
+        let keys = match env.get("JWT_PUBLIC_KEYS") {
+            None => KeySource::Url(format!("{}/.well-known/jwks.json", security_url.trim_end_matches('/'))),
+            Some(raw) => {
+                let set: JwkSet = serde_json::from_str(&raw)
+                    .map_err(|e| env.error("JWT_PUBLIC_KEYS", format!("not a JWKS document: {e}")))?;
+                let usable = decoding_keys(&set);
+                if usable.is_empty() {
+                    return Err(env.error("JWT_PUBLIC_KEYS", "holds no Ed25519 key with a kid"));
+                }
+                if production && usable.contains_key(SigningKey::dev().kid()) {
+                    return Err(env.error("JWT_PUBLIC_KEYS", "trusts the development key in production"));
+                }
+                KeySource::Fixed(set)
+            }
+        };
+        let mut trusted = Vec::new();
+        for pair in env.get("JWT_TRUSTED_ISSUERS").unwrap_or_default().split(',').filter(|p| !p.trim().is_empty()) {
+            let Some((issuer, url)) = pair.split_once('=') else {
+                return Err(env.error("JWT_TRUSTED_ISSUERS", "expected ISSUER=JWKS_URL pairs separated by commas"));
+            };
+            let (issuer, url) = (issuer.trim(), url.trim());
+            if issuer.is_empty() || !(url.starts_with("http://") || url.starts_with("https://")) {
+                return Err(env.error("JWT_TRUSTED_ISSUERS", format!("{pair:?}: expected ISSUER=http(s)://…")));
+            }
+            trusted.push((issuer.to_string(), url.to_string()));
+        }
+        Ok(Self { issuer: format!("ticktak-{platform}"), audience: format!("ticktak-{platform}"), keys, trusted })
+    }
+}
+
+/// The usable keys of a set: Ed25519 keys with a `kid`.
+fn decoding_keys(set: &JwkSet) -> HashMap<String, DecodingKey> {
+    set.keys
+        .iter()
+        .filter(|k| matches!(&k.algorithm, AlgorithmParameters::OctetKeyPair(p) if p.curve == EllipticCurve::Ed25519))
+        .filter_map(|k| Some((k.common.key_id.clone()?, DecodingKey::from_jwk(k).ok()?)))
+        .collect()
+}
+
+/// One trusted issuer and the keys known for it.
+struct Issuer {
+    name: String,
+    url: Option<String>,
+    keys: RwLock<HashMap<String, DecodingKey>>,
+    /// When the keys were last fetched; held during a fetch, so concurrent
+    /// requests wait for one fetch instead of starting their own.
+    fetched: tokio::sync::Mutex<Option<Instant>>,
+}
+
+/// Verifies access tokens; shared by every handler of a service.
+pub struct Verifier {
+    audience: String,
+    issuers: Vec<Issuer>,
+    http: reqwest::Client,
+}
+
+impl std::fmt::Debug for Verifier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Verifier").field("audience", &self.audience).finish_non_exhaustive()
+    }
+}
+
+impl Verifier {
+    /// A verifier for `settings`: fetches the key sets once (a failure is
+    /// logged, not fatal: the security service may start later) and keeps
+    /// them fresh until `shutdown`.
+    pub async fn start(settings: &AuthSettings, shutdown: CancellationToken) -> Arc<Self> {
+        let verifier = Arc::new(Self::new(settings));
+        for issuer in &verifier.issuers {
+            verifier.refresh(issuer, Duration::ZERO).await;
+        }
+        let background = verifier.clone();
+        tokio::spawn(async move {
+            loop {
+                // Every second until the platform's own keys are known (its
+                // security service may start after this service).
+                let wait = if background.has_own_keys() { REFRESH_EVERY } else { Duration::from_secs(1) };
+                tokio::select! {
+                    _ = shutdown.cancelled() => return,
+                    _ = tokio::time::sleep(wait) => {}
+                }
+                for issuer in &background.issuers {
+                    background.refresh(issuer, wait.min(REFETCH_AFTER)).await;
+                }
+            }
+        });
+        verifier
+    }
+
+    /// A verifier without background refresh (fixed keys, tests).
+    pub fn new(settings: &AuthSettings) -> Self {
+        let own = match &settings.keys {
+            KeySource::Url(url) => Issuer::fetched(&settings.issuer, url),
+            KeySource::Fixed(set) => Issuer::fixed(&settings.issuer, decoding_keys(set)),
+        };
+        let others = settings.trusted.iter().map(|(name, url)| Issuer::fetched(name, url));
+        Self {
+            audience: settings.audience.clone(),
+            issuers: std::iter::once(own).chain(others).collect(),
+            http: reqwest::Client::builder().timeout(Duration::from_secs(2)).build().expect("HTTP client"),
+        }
+    }
+
+    fn has_own_keys(&self) -> bool {
+        !self.issuers[0].keys.read().expect("keys lock").is_empty()
+    }
+
+    /// Ready once this platform's own issuer has keys: until then no buyer
+    /// can be authenticated.
+    pub fn ready_check(self: &Arc<Self>) -> crate::http::ReadyCheck {
+        let verifier = self.clone();
+        Arc::new(move || {
+            let has_keys = verifier.has_own_keys();
+            Box::pin(async move {
+                if has_keys {
+                    Ok(())
+                } else {
+                    Err("no token keys yet".to_string())
+                }
+            })
+        })
+    }
+
+    /// The claims of a valid token, else 401.
+    pub async fn verify(&self, token: &str) -> Result<Claims, ApiError> {
+        if token.len() > MAX_TOKEN_BYTES {
+            return Err(ApiError::Unauthorized);
+        }
+        let header = jsonwebtoken::decode_header(token).map_err(|_| ApiError::Unauthorized)?;
+        if header.alg != Algorithm::EdDSA {
+            return Err(ApiError::Unauthorized);
+        }
+        let kid = header.kid.filter(|k| k.len() <= 128).ok_or(ApiError::Unauthorized)?;
+        let (issuer, key) = match self.find(&kid) {
+            Some(found) => found,
+            None => {
+                for issuer in &self.issuers {
+                    self.refresh(issuer, REFETCH_AFTER).await;
+                }
+                self.find(&kid).ok_or(ApiError::Unauthorized)?
+            }
+        };
+        let mut validation = Validation::new(Algorithm::EdDSA);
+        validation.leeway = 5;
+        validation.set_audience(&[&self.audience]);
+        validation.set_issuer(&[issuer]);
+        validation.set_required_spec_claims(&["exp", "iat", "sub", "iss", "aud"]);
+        let data = jsonwebtoken::decode::<Claims>(token, &key, &validation).map_err(|_| ApiError::Unauthorized)?;
+        if data.claims.sub.is_empty() || data.claims.sub.len() > 200 {
+            return Err(ApiError::Unauthorized);
+        }
+        Ok(data.claims)
+    }
+
+    fn find(&self, kid: &str) -> Option<(&str, DecodingKey)> {
+        self.issuers
+            .iter()
+            .find_map(|i| i.keys.read().expect("keys lock").get(kid).map(|k| (i.name.as_str(), k.clone())))
+    }
+
+    /// Fetch an issuer's keys unless they were fetched less than `fresh` ago.
+    async fn refresh(&self, issuer: &Issuer, fresh: Duration) {
+        let Some(url) = &issuer.url else { return };
+        let mut fetched = issuer.fetched.lock().await;
+        if fetched.is_some_and(|at| at.elapsed() < fresh) {
+            return;
+        }
+        *fetched = Some(Instant::now());
+        match self.fetch(url).await {
+            Ok(keys) => *issuer.keys.write().expect("keys lock") = keys,
+            Err(e) => {
+                metrics::counter!("auth_key_fetch_failures_total", "issuer" => issuer.name.clone()).increment(1);
+                tracing::warn!(issuer = %issuer.name, %url, error = %e, "cannot fetch token keys; keeping the last ones");
+            }
+        }
+    }
+
+    async fn fetch(&self, url: &str) -> anyhow::Result<HashMap<String, DecodingKey>> {
+        let set: JwkSet = self.http.get(url).send().await?.error_for_status()?.json().await?;
+        Ok(decoding_keys(&set))
+    }
+}
+
+impl Issuer {
+    fn fetched(name: &str, url: &str) -> Self {
+        Self {
+            name: name.to_string(),
+            url: Some(url.to_string()),
+            keys: RwLock::new(HashMap::new()),
+            fetched: tokio::sync::Mutex::new(None),
+        }
+    }
+
+    fn fixed(name: &str, keys: HashMap<String, DecodingKey>) -> Self {
+        Self { name: name.to_string(), url: None, keys: RwLock::new(keys), fetched: tokio::sync::Mutex::new(None) }
+    }
+}

@@ -1,0 +1,109 @@
+//! Settings of the security service beyond the common ones.
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use ticktak_kit::auth::SigningKey;
+use ticktak_kit::config::Env;
+use ticktak_kit::{ConfigError, Settings};
+
+#[derive(Debug, Clone)]
+pub struct SecurityConfig {
+    /// Signs access tokens (`JWT_SIGNING_KEY`, PKCS#8 Ed25519 in PEM or one
+    /// base64 line; the public development key when unset, refused in
+    /// production). `make up` generates one per platform.
+    pub signing_key: SigningKey,
+    /// The key before the last rotation (`JWT_PREVIOUS_SIGNING_KEY`): no
+    /// longer signs, still published so its tokens stay valid until expiry.
+    pub previous_key: Option<SigningKey>,
+    /// Lifetime of access tokens (`ACCESS_TOKEN_TTL_SECS`, default 900).
+    pub access_ttl: Duration,
+    /// Lifetime of refresh tokens (`REFRESH_TOKEN_TTL_SECS`, default 30 days).
+    pub refresh_ttl: Duration,
+    /// The `aud` of issued tokens: this platform, plus the platforms that
+    /// accept its sign-ins (`JWT_EXTRA_AUDIENCES`, e.g. `ticktak-b`).
+    pub audiences: Vec<String>,
+    /// Accounts that are admins (`ADMIN_EMAILS`, comma-separated, lower case).
+    pub admin_emails: HashSet<String>,
+}
+
+impl SecurityConfig {
+    pub fn from_env(settings: &Settings) -> Result<Self, ConfigError> {
+        Self::from(settings, &Env::process())
+    }
+
+    pub fn from(settings: &Settings, env: &Env<'_>) -> Result<Self, ConfigError> {
+        let key = |var: &str| -> Result<Option<SigningKey>, ConfigError> {
+            env.get(var).map(|raw| SigningKey::parse(&raw).map_err(|e| env.error(var, e))).transpose()
+        };
+        let signing_key = match key("JWT_SIGNING_KEY")? {
+            Some(k) if settings.production && k.is_dev() => {
+                return Err(env.error("JWT_SIGNING_KEY", "the development key is refused in production"))
+            }
+            Some(k) => k,
+            None if settings.production => return Err(env.error("JWT_SIGNING_KEY", "required in production")),
+            None => SigningKey::dev(),
+        };
+        let previous_key = key("JWT_PREVIOUS_SIGNING_KEY")?;
+        let access: u64 = env.parse_in("ACCESS_TOKEN_TTL_SECS", 900, 1..=86_400)?;
+        let refresh: u64 = env.parse_in("REFRESH_TOKEN_TTL_SECS", 30 * 86_400, 60..=365 * 86_400)?;
+        let mut audiences = vec![settings.auth.audience.clone()];
+        audiences.extend(list(env, "JWT_EXTRA_AUDIENCES").filter(|a| *a != settings.auth.audience));
+        Ok(Self {
+            signing_key,
+            previous_key,
+            access_ttl: Duration::from_secs(access),
+            refresh_ttl: Duration::from_secs(refresh),
+            audiences,
+            admin_emails: list(env, "ADMIN_EMAILS").map(|e| e.to_lowercase()).collect(),
+        })
+    }
+
+    /// The keys published at `/.well-known/jwks.json`.
+    pub fn public_keys(&self) -> Vec<&SigningKey> {
+        std::iter::once(&self.signing_key).chain(self.previous_key.as_ref()).collect()
+    }
+}
+
+fn list(env: &Env<'_>, var: &str) -> impl Iterator<Item = String> {
+    let raw = env.get(var).unwrap_or_default();
+    raw.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect::<Vec<_>>().into_iter()
+}
+
+#[cfg(test)]
+mod tests {
+    use ticktak_kit::Service;
+
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Env<'static> {
+        let map: std::collections::HashMap<String, String> =
+            pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        Env::from_fn(move |k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn development_signs_with_the_dev_key_production_requires_a_real_one() {
+        let dev = env(&[("ADMIN_EMAILS", " Ops@Example.com ,"), ("JWT_EXTRA_AUDIENCES", "ticktak-b")]);
+        let settings = Settings::from(Service::Security, &dev).unwrap();
+        let c = SecurityConfig::from(&settings, &dev).unwrap();
+        assert!(c.signing_key.is_dev());
+        assert_eq!(c.audiences, ["ticktak-a", "ticktak-b"]);
+        assert!(c.admin_emails.contains("ops@example.com"));
+        assert_eq!(c.access_ttl, Duration::from_secs(900));
+
+        let prod = [
+            ("APP_ENV", "production"),
+            ("INTERNAL_TOKEN", "a-real-internal-token"),
+            ("DATABASE_URL", "postgres://ticktak:real-pw@db/ticktak_a"),
+        ];
+        let settings = Settings::from(Service::Security, &env(&prod)).unwrap();
+        assert_eq!(SecurityConfig::from(&settings, &env(&prod)).unwrap_err().var, "JWT_SIGNING_KEY");
+        let with_dev: Vec<_> =
+            prod.iter().copied().chain([("JWT_SIGNING_KEY", ticktak_kit::auth::keys::DEV_SIGNING_KEY)]).collect();
+        assert_eq!(SecurityConfig::from(&settings, &env(&with_dev)).unwrap_err().var, "JWT_SIGNING_KEY");
+        let pem = SigningKey::generate().to_pem();
+        let with_real: Vec<_> = prod.iter().copied().chain([("JWT_SIGNING_KEY", pem.as_str())]).collect();
+        assert!(!SecurityConfig::from(&settings, &env(&with_real)).unwrap().signing_key.is_dev());
+    }
+}

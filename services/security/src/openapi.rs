@@ -1,0 +1,26 @@
+//! The OpenAPI description of the security service's public API, served at
+//! `GET /api/openapi.json`.
+
+use axum::routing::get;
+use axum::Router;
+use utoipa::OpenApi;
+
+use ticktak_kit::auth::BearerAuth;
+
+use crate::{accounts, sessions, AppState};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "ticktak security", description = "Sign-up, sign-in, token refresh and the accounts admins manage. \
+        Access tokens are EdDSA JWTs; their public keys are at /.well-known/jwks.json."),
+    paths(accounts::register, accounts::me, accounts::list, accounts::set_role,
+        sessions::login, sessions::refresh, sessions::logout),
+    components(schemas(accounts::Register, accounts::AccountView, accounts::AccountList, accounts::SetRole,
+        sessions::Login, sessions::RefreshRequest, sessions::TokenPair)),
+    modifiers(&BearerAuth)
+)]
+pub struct ApiDoc;
+
+pub fn router() -> Router<AppState> {
+    Router::new().route("/api/openapi.json", get(|| async { axum::Json(ApiDoc::openapi()) }))
+}

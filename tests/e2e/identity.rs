@@ -1,0 +1,307 @@
+//! Identity end to end: sign-up, sign-in, tokens that reservations accept
+//! (on this platform, and on another only when it trusts this issuer),
+//! refresh rotation with reuse detection, back-off after failed sign-ins,
+//! roles and the operator's `grant-role`.
+
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+use ticktak_kit::auth::SigningKey;
+use ticktak_kit::config::Env;
+use ticktak_kit::service::Running;
+use ticktak_kit::{Service, Settings};
+use ticktak_tests::*;
+use tokio_util::sync::CancellationToken;
+
+/// A platform's security service running in this process.
+struct Identity {
+    security: Running,
+    http: reqwest::Client,
+}
+
+impl Identity {
+    /// Start the security service of `env` (its extra variables included).
+    async fn start(env: &PlatformEnv) -> Self {
+        ticktak_kit::telemetry::init_test_logs();
+        let vars = env.vars();
+        let e = Env::from_fn(move |k| vars.get(k).cloned());
+        let settings = Settings::from(Service::Security, &e).expect("settings");
+        let config = security::config::SecurityConfig::from(&settings, &e).expect("security settings");
+        let security = security::start_with(settings, config, CancellationToken::new()).await.expect("security starts");
+        Self { security, http: reqwest::Client::new() }
+    }
+
+    fn jwks_url(&self) -> String {
+        format!("{}/.well-known/jwks.json", self.security.url())
+    }
+
+    async fn post(&self, path: &str, body: Value) -> (StatusCode, Value) {
+        let res = self.http.post(format!("{}{path}", self.security.url())).json(&body).send().await.unwrap();
+        (res.status(), res.json().await.unwrap_or(Value::Null))
+    }
+
+    async fn call(&self, method: reqwest::Method, path: &str, token: &str, body: Option<Value>) -> (StatusCode, Value) {
+        let mut req = self.http.request(method, format!("{}{path}", self.security.url())).bearer_auth(token);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let res = req.send().await.unwrap();
+        (res.status(), res.json().await.unwrap_or(Value::Null))
+    }
+
+    async fn register(&self, email: &str) -> Value {
+        let body = json!({"email": email, "password": "a long enough secret", "name": "A Fan", "country": "ar"});
+        let (status, account) = self.post("/api/auth/register", body).await;
+        assert_eq!(status, StatusCode::CREATED, "{account}");
+        account
+    }
+
+    /// Sign in; the token pair.
+    async fn login(&self, email: &str, password: &str) -> (StatusCode, Value) {
+        self.post("/api/auth/login", json!({"email": email, "password": password})).await
+    }
+
+    async fn access_token(&self, email: &str) -> String {
+        let (status, pair) = self.login(email, "a long enough secret").await;
+        assert_eq!(status, StatusCode::OK, "{pair}");
+        pair["accessToken"].as_str().unwrap().to_string()
+    }
+}
+
+/// `env` verifying tokens with its security service's published keys
+/// instead of the development key.
+fn with_fetched_keys(env: &mut PlatformEnv) {
+    env.extra.insert("JWT_PUBLIC_KEYS".into(), String::new());
+    env.extra.insert("JWT_SIGNING_KEY".into(), SigningKey::generate().to_pem());
+}
+
+async fn reserve_with(http: &reqwest::Client, reservations_url: &str, token: &str) -> (StatusCode, Value) {
+    let res = http
+        .post(format!("{reservations_url}/api/reservations"))
+        .bearer_auth(token)
+        .json(&json!({"matchNumber": 1, "category": 1, "quantity": 1}))
+        .send()
+        .await
+        .unwrap();
+    (res.status(), res.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_buyer_signs_up_signs_in_and_reserves_here_and_where_the_issuer_is_trusted() {
+    let topic_env = unique("identity");
+    let mut env_a = PlatformEnv::new("a", &topic_env);
+    with_fetched_keys(&mut env_a);
+    // a's sign-ins are meant for b and c too; only b trusts a.
+    env_a.extra.insert("JWT_EXTRA_AUDIENCES".into(), "ticktak-b,ticktak-c".into());
+    let identity = Identity::start(&env_a).await;
+    env_a.extra.insert("SECURITY_URL".into(), identity.security.url());
+
+    let mut env_b = PlatformEnv::new("b", &topic_env);
+    with_fetched_keys(&mut env_b);
+    env_b.extra.insert("SECURITY_URL".into(), format!("http://127.0.0.1:{}", process::free_port()));
+    env_b.extra.insert("JWT_TRUSTED_ISSUERS".into(), format!("ticktak-a={}", identity.jwks_url()));
+    let mut env_c = env_b.clone();
+    env_c.platform_id = "c".into();
+    env_c.database = unique("t_c_");
+    env_c.extra.remove("JWT_TRUSTED_ISSUERS");
+
+    ensure_topics(&env_a.topics()).await;
+    publish_masterlist(&env_a.topics(), &masterlist_with_capacity(2, 10)).await;
+    let a = Platform::start(env_a).await;
+    let b = Platform::start(env_b).await;
+    let c = Platform::start(env_c).await;
+    for p in [&a, &b, &c] {
+        eventually(Duration::from_secs(60), "master list", || async {
+            let (_, m) = p.get("/api/matches/1/availability").await;
+            (m["categories"][0]["capacity"] == 10).then_some(())
+        })
+        .await;
+    }
+
+    let account = identity.register("  Alice@Example.com ").await;
+    assert_eq!(account["email"], "Alice@Example.com");
+    assert_eq!((account["country"].as_str(), account["role"].as_str()), (Some("AR"), Some("buyer")));
+    let (status, pair) = identity.login("alice@example.com", "a long enough secret").await;
+    assert_eq!(status, StatusCode::OK, "{pair}");
+    assert_eq!(pair["expiresIn"], 900);
+    let token = pair["accessToken"].as_str().unwrap();
+
+    let (status, me) = identity.call(reqwest::Method::GET, "/api/me", token, None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(me["id"], account["id"]);
+
+    let (status, held) = reserve_with(&a.http, &a.reservations.url(), token).await;
+    assert!(matches!(status.as_u16(), 201 | 202), "{status} {held}");
+    let (status, held) = reserve_with(&b.http, &b.reservations.url(), token).await;
+    assert!(matches!(status.as_u16(), 201 | 202), "b trusts a: {status} {held}");
+    let (status, refused) = reserve_with(&c.http, &c.reservations.url(), token).await;
+    assert_eq!((status, refused["error"].as_str()), (StatusCode::UNAUTHORIZED, Some("unauthorized")));
+
+    // The keys are published, the private key is not.
+    let jwks: Value = reqwest::get(identity.jwks_url()).await.unwrap().json().await.unwrap();
+    assert_eq!(jwks["keys"][0]["kty"], "OKP");
+    assert_eq!(jwks["keys"][0]["crv"], "Ed25519");
+    assert!(jwks["keys"][0].get("d").is_none());
+
+    for p in [a, b, c] {
+        p.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refresh_tokens_rotate_and_a_reused_one_revokes_its_family() {
+    let identity = Identity::start(&PlatformEnv::new("a", &unique("refresh"))).await;
+    identity.register("rotor@example.com").await;
+    let (_, first) = identity.login("rotor@example.com", "a long enough secret").await;
+    let r1 = first["refreshToken"].as_str().unwrap().to_string();
+
+    let (status, second) = identity.post("/api/auth/refresh", json!({"refreshToken": r1})).await;
+    assert_eq!(status, StatusCode::OK, "{second}");
+    let r2 = second["refreshToken"].as_str().unwrap().to_string();
+    assert_ne!(r1, r2);
+    let access = second["accessToken"].as_str().unwrap();
+    assert_eq!(identity.call(reqwest::Method::GET, "/api/me", access, None).await.0, StatusCode::OK);
+
+    // r1 again: someone holds a copy. r1 and its successor r2 both stop working.
+    assert_eq!(identity.post("/api/auth/refresh", json!({"refreshToken": r1})).await.0, StatusCode::UNAUTHORIZED);
+    assert_eq!(identity.post("/api/auth/refresh", json!({"refreshToken": r2})).await.0, StatusCode::UNAUTHORIZED);
+
+    // Sign-out revokes the session's family; other sessions live on.
+    let (_, s1) = identity.login("rotor@example.com", "a long enough secret").await;
+    let (_, s2) = identity.login("rotor@example.com", "a long enough secret").await;
+    let (status, _) = identity.post("/api/auth/logout", json!({"refreshToken": s1["refreshToken"]})).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let refresh = |pair: &Value| json!({"refreshToken": pair["refreshToken"]});
+    assert_eq!(identity.post("/api/auth/refresh", refresh(&s1)).await.0, StatusCode::UNAUTHORIZED);
+    assert_eq!(identity.post("/api/auth/refresh", refresh(&s2)).await.0, StatusCode::OK);
+    for unknown in ["", "x", &"y".repeat(10_000)] {
+        assert_eq!(
+            identity.post("/api/auth/refresh", json!({"refreshToken": unknown})).await.0,
+            StatusCode::UNAUTHORIZED
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sign_up_refuses_bad_input_and_a_taken_email_in_any_case() {
+    let identity = Identity::start(&PlatformEnv::new("a", &unique("signup"))).await;
+    identity.register("dup@example.com").await;
+    let body = |email: &str, password: &str, country: &str| json!({"email": email, "password": password, "name": "Fan", "country": country});
+    for (what, req, expected) in [
+        ("taken, other case", body(" DUP@example.COM", "another long secret", "QA"), 409),
+        ("common password", body("new@example.com", "qwertyuiop", "QA"), 422),
+        ("short password", body("new@example.com", "short", "QA"), 422),
+        ("password is the e-mail", body("newfan@example.com", "newfan@example.com", "QA"), 422),
+        ("unknown country", body("new@example.com", "a long enough secret", "XX"), 422),
+        ("not an e-mail", body("new.example.com", "a long enough secret", "QA"), 422),
+        ("wrong type", json!({"email": 1, "password": "a long enough secret", "name": "x", "country": "QA"}), 422),
+        (
+            "unknown field",
+            json!({"email": "n@example.com", "password": "a long enough secret", "name": "x", "country": "QA", "role": "admin"}),
+            422,
+        ),
+    ] {
+        let (status, answer) = identity.post("/api/auth/register", req).await;
+        assert_eq!(status.as_u16(), expected, "{what}: {answer}");
+        assert!(answer["message"].is_string(), "{what}: {answer}");
+    }
+    let url = format!("{}/api/auth/register", identity.security.url());
+    let res = identity.http.post(&url).header("content-type", "application/json").body("{nope").send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+    let res = identity.http.post(&url).header("content-type", "text/plain").body("{}").send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_sign_ins_answer_alike_and_back_off() {
+    let identity = Identity::start(&PlatformEnv::new("a", &unique("backoff"))).await;
+    identity.register("carol@example.com").await;
+    let (status, unknown) = identity.login("nobody@example.com", "a long enough secret").await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (status, wrong) = identity.login("carol@example.com", "not her password").await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(unknown, wrong, "an unknown e-mail and a wrong password answer alike");
+
+    // Five failures for carol are free, the sixth starts the back-off.
+    for _ in 0..5 {
+        assert_eq!(identity.login("carol@example.com", "not her password").await.0, StatusCode::UNAUTHORIZED);
+    }
+    let res = identity
+        .http
+        .post(format!("{}/api/auth/login", identity.security.url()))
+        .json(&json!({"email": "carol@example.com", "password": "a long enough secret"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS, "even the right password waits");
+    let retry_after: u64 = res.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!((1..=60).contains(&retry_after), "{retry_after}");
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["error"], "too_many_requests");
+
+    // The owner gets in once the short wait is over.
+    tokio::time::sleep(Duration::from_secs(retry_after)).await;
+    let (status, _) = eventually(Duration::from_secs(10), "the back-off to end", || async {
+        let r = identity.login("carol@example.com", "a long enough secret").await;
+        (r.0 != StatusCode::TOO_MANY_REQUESTS).then_some(r)
+    })
+    .await;
+    assert_eq!(status, StatusCode::OK);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admins_manage_roles_buyers_get_403_and_operators_grant_roles() {
+    let mut env = PlatformEnv::new("a", &unique("roles"));
+    env.extra.insert("ADMIN_EMAILS".into(), "Boss@Example.com".into());
+    let identity = Identity::start(&env).await;
+    let boss = identity.register("boss@example.com").await;
+    let bob = identity.register("bob@example.com").await;
+    assert_eq!((boss["role"].as_str(), bob["role"].as_str()), (Some("admin"), Some("buyer")));
+
+    use reqwest::Method;
+    let bob_token = identity.access_token("bob@example.com").await;
+    let (status, body) = identity.call(Method::GET, "/api/admin/accounts", &bob_token, None).await;
+    assert_eq!((status, body["error"].as_str()), (StatusCode::FORBIDDEN, Some("forbidden")));
+
+    let boss_token = identity.access_token("boss@example.com").await;
+    let (status, found) = identity.call(Method::GET, "/api/admin/accounts?q=BOB", &boss_token, None).await;
+    assert_eq!(status, StatusCode::OK, "{found}");
+    assert_eq!((found["total"].as_i64(), &found["accounts"][0]["id"]), (Some(1), &bob["id"]));
+
+    let bob_role = format!("/api/admin/accounts/{}/role", bob["id"].as_str().unwrap());
+    let (status, changed) = identity.call(Method::PUT, &bob_role, &boss_token, Some(json!({"role": "staff"}))).await;
+    assert_eq!((status, changed["role"].as_str()), (StatusCode::OK, Some("staff")));
+    let (status, _) = identity.call(Method::PUT, &bob_role, &boss_token, Some(json!({"role": "emperor"}))).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    let own = format!("/api/admin/accounts/{}/role", boss["id"].as_str().unwrap());
+    assert_eq!(
+        identity.call(Method::PUT, &own, &boss_token, Some(json!({"role": "buyer"}))).await.0,
+        StatusCode::CONFLICT
+    );
+    let nobody = format!("/api/admin/accounts/{}/role", uuid::Uuid::now_v7());
+    assert_eq!(
+        identity.call(Method::PUT, &nobody, &boss_token, Some(json!({"role": "staff"}))).await.0,
+        StatusCode::NOT_FOUND
+    );
+    // Bob's next sign-in carries the new role.
+    let bob_token = identity.access_token("bob@example.com").await;
+    assert_eq!(identity.call(Method::GET, "/api/me", &bob_token, None).await.1["role"], "staff");
+
+    // The operator's command, on the platform's database.
+    let grant = |email: &str| {
+        std::process::Command::new(process::bin("security"))
+            .args(["grant-role", email, "admin"])
+            .env_clear()
+            .env("DATABASE_URL", database_url(&env.database))
+            .output()
+            .unwrap()
+    };
+    let out = grant("BOB@example.com");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let bob_token = identity.access_token("bob@example.com").await;
+    assert_eq!(identity.call(Method::GET, "/api/me", &bob_token, None).await.1["role"], "admin");
+    let out = grant("ghost@example.com");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no account"));
+}
