@@ -127,8 +127,8 @@ impl Run {
         let (shop_port, consumer_port) = (free_port(), free_port());
         let shop_url = format!("http://127.0.0.1:{shop_port}");
         let mut vars: HashMap<String, String> = env.vars();
-        vars.insert("SHOP_PORT".into(), shop_port.to_string());
-        vars.insert("SHOP_CONSUMER_PORT".into(), consumer_port.to_string());
+        vars.insert("SHOP_INTERNAL_PORT".into(), shop_port.to_string());
+        vars.insert("SHOP_CONSUMER_INTERNAL_PORT".into(), consumer_port.to_string());
         vars.insert("SHOP_URL".into(), shop_url.clone());
         vars.insert("CONSUMER_START".into(), consumer_start.into());
         let shop = spawn("shop", &vars);

@@ -39,16 +39,18 @@ impl Market {
         for name in &names[..n] {
             let env = PlatformEnv::new(name, &topic_env);
             let (shop_port, res_port, con_port) = (free_port(), free_port(), free_port());
+            let res_internal_port = free_port();
             let shop_url = format!("http://127.0.0.1:{shop_port}");
             let reservations_url = format!("http://127.0.0.1:{res_port}");
             let consumer_url = format!("http://127.0.0.1:{con_port}");
             let mut vars: HashMap<String, String> = env.vars();
             for (k, v) in [
-                ("SHOP_PORT", shop_port.to_string()),
+                ("SHOP_INTERNAL_PORT", shop_port.to_string()),
                 ("RESERVATIONS_PORT", res_port.to_string()),
-                ("SHOP_CONSUMER_PORT", con_port.to_string()),
+                ("RESERVATIONS_INTERNAL_PORT", res_internal_port.to_string()),
+                ("SHOP_CONSUMER_INTERNAL_PORT", con_port.to_string()),
                 ("SHOP_URL", shop_url.clone()),
-                ("RESERVATIONS_URL", reservations_url.clone()),
+                ("RESERVATIONS_URL", format!("http://127.0.0.1:{res_internal_port}")),
                 ("HOLD_TTL_SECS", "3600".into()),
             ] {
                 vars.insert(k.into(), v);

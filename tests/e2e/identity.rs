@@ -95,7 +95,7 @@ async fn a_buyer_signs_up_signs_in_and_reserves_here_and_where_the_issuer_is_tru
     // a's sign-ins are meant for b and c too; only b trusts a.
     env_a.extra.insert("JWT_EXTRA_AUDIENCES".into(), "ticktak-b,ticktak-c".into());
     let identity = Identity::start(&env_a).await;
-    env_a.extra.insert("SECURITY_URL".into(), identity.security.url());
+    env_a.extra.insert("SECURITY_URL".into(), identity.security.internal_url());
 
     let mut env_b = PlatformEnv::new("b", &topic_env);
     with_fetched_keys(&mut env_b);

@@ -61,7 +61,8 @@ fn with(vars: &HashMap<String, String>, extra: &[(&str, String)]) -> HashMap<Str
     v
 }
 
-/// A platform's shop and shop-consumer as processes, both ready.
+/// A platform's shop and shop-consumer as processes, both ready; their
+/// URLs are those of their internal listeners.
 struct Processes {
     vars: HashMap<String, String>,
     shop_url: String,
@@ -77,8 +78,8 @@ async fn start_processes(env: &PlatformEnv) -> Processes {
     let vars = with(
         &env.vars(),
         &[
-            ("SHOP_PORT", shop_port.to_string()),
-            ("SHOP_CONSUMER_PORT", consumer_port.to_string()),
+            ("SHOP_INTERNAL_PORT", shop_port.to_string()),
+            ("SHOP_CONSUMER_INTERNAL_PORT", consumer_port.to_string()),
             ("SHOP_URL", shop_url.clone()),
         ],
     );

@@ -296,9 +296,9 @@ async fn the_race_survives_killing_one_platforms_relay_and_consumer() {
     let ports: Vec<u16> = (0..3).map(|_| free_port()).collect();
     let url = |i: usize| format!("http://127.0.0.1:{}", ports[i]);
     let mut vars = env_c.vars();
-    vars.insert("SHOP_PORT".into(), ports[0].to_string());
-    vars.insert("RESERVATIONS_PORT".into(), ports[1].to_string());
-    vars.insert("SHOP_CONSUMER_PORT".into(), ports[2].to_string());
+    vars.insert("SHOP_INTERNAL_PORT".into(), ports[0].to_string());
+    vars.insert("RESERVATIONS_INTERNAL_PORT".into(), ports[1].to_string());
+    vars.insert("SHOP_CONSUMER_INTERNAL_PORT".into(), ports[2].to_string());
     vars.insert("SHOP_URL".into(), url(0));
     vars.insert("RESERVATIONS_URL".into(), url(1));
     vars.insert("SWEEP_INTERVAL_MS".into(), "200".into());

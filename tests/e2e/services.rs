@@ -16,9 +16,14 @@ async fn all_six_services_answer_health_ready_and_metrics() {
     ticktak_kit::telemetry::init_metrics();
     let shop = shop::start(env.settings(Service::Shop), CancellationToken::new()).await.unwrap();
     let mut running = vec![
-        shop_consumer::start_with(env.settings(Service::ShopConsumer), shop.url(), None, CancellationToken::new())
-            .await
-            .unwrap(),
+        shop_consumer::start_with(
+            env.settings(Service::ShopConsumer),
+            shop.internal_url(),
+            None,
+            CancellationToken::new(),
+        )
+        .await
+        .unwrap(),
         reservations::start(env.settings(Service::Reservations), CancellationToken::new()).await.unwrap(),
         payments::start(env.settings(Service::Payments), CancellationToken::new()).await.unwrap(),
         security::start(env.settings(Service::Security), CancellationToken::new()).await.unwrap(),
@@ -125,7 +130,7 @@ async fn every_service_exports_http_process_and_build_metrics_from_its_first_scr
 }
 
 /// All six services as processes on free ports, each ready before the next
-/// starts: (service, process, base URL).
+/// starts: (service, process, base URL of its internal listener).
 async fn spawn_all(
     mut vars: std::collections::HashMap<String, String>,
 ) -> Vec<(Service, tokio::process::Child, String)> {
@@ -133,7 +138,7 @@ async fn spawn_all(
         .iter()
         .map(|service| {
             let port = free_port();
-            vars.insert(service.port_var(), port.to_string());
+            vars.insert(service.internal_port_var(), port.to_string());
             format!("http://127.0.0.1:{port}")
         })
         .collect();

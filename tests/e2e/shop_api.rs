@@ -91,8 +91,17 @@ async fn bad_requests_get_json_errors_and_internal_endpoints_need_the_credential
     }
 
     let http = reqwest::Client::new();
+    // Internal endpoints are not on the public listener at all…
+    let res = http
+        .get(format!("{}/internal/ledger", p.shop.url()))
+        .header("authorization", ticktak_kit::internal::bearer(ticktak_kit::config::DEV_INTERNAL_TOKEN))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 404);
+    // …and on the internal one they need the credential.
     for auth in [None, Some("Bearer wrong-token-of-enough-length"), Some("dev-internal-token")] {
-        let mut req = http.get(format!("{}/internal/ledger", p.shop.url()));
+        let mut req = http.get(format!("{}/internal/ledger", p.shop.internal_url()));
         if let Some(a) = auth {
             req = req.header("authorization", a);
         }
@@ -100,7 +109,7 @@ async fn bad_requests_get_json_errors_and_internal_endpoints_need_the_credential
         assert_eq!(res.status(), 401, "{auth:?}");
     }
     let res = http
-        .post(format!("{}/internal/sales", p.shop.url()))
+        .post(format!("{}/internal/sales", p.shop.internal_url()))
         .header("content-type", "application/json")
         .body(r#"{"messages":[]}"#)
         .send()

@@ -87,6 +87,7 @@ impl PlatformEnv {
         .collect();
         for s in Service::ALL {
             v.insert(s.port_var(), "0".into());
+            v.insert(s.internal_port_var(), "0".into());
         }
         // Services verify tokens with the development key's public half
         // (no security service needed); tests mint with [`dev_token`].
@@ -127,7 +128,7 @@ impl Platform {
         let config = reservations::config::ReservationConfig {
             hold_ttl,
             decision_wait: Duration::from_secs(2),
-            shop_url: shop.url(),
+            shop_url: shop.internal_url(),
             sweep_interval: Duration::from_millis(200),
             availability_ttl: Duration::from_millis(100),
             naive: false,
@@ -138,8 +139,8 @@ impl Platform {
                 .expect("reservations starts");
         let consumer = shop_consumer::start_with(
             env.settings(Service::ShopConsumer),
-            shop.url(),
-            Some(reservations.url()),
+            shop.internal_url(),
+            Some(reservations.internal_url()),
             CancellationToken::new(),
         )
         .await
@@ -189,7 +190,7 @@ impl Platform {
     pub async fn confirm(&self, id: &str) -> (u16, serde_json::Value) {
         let res = self
             .http
-            .post(format!("{}/internal/reservations/{id}/confirm", self.reservations.url()))
+            .post(format!("{}/internal/reservations/{id}/confirm", self.reservations.internal_url()))
             .header("authorization", ticktak_kit::internal::bearer(ticktak_kit::config::DEV_INTERNAL_TOKEN))
             .send()
             .await
@@ -206,7 +207,7 @@ impl Platform {
     pub async fn ledger(&self) -> serde_json::Value {
         let res = self
             .http
-            .get(format!("{}/internal/ledger", self.shop.url()))
+            .get(format!("{}/internal/ledger", self.shop.internal_url()))
             .header("authorization", ticktak_kit::internal::bearer(ticktak_kit::config::DEV_INTERNAL_TOKEN))
             .send()
             .await

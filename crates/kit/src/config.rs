@@ -66,6 +66,18 @@ impl Service {
     pub fn port_var(self) -> String {
         format!("{}_PORT", self.schema().to_ascii_uppercase())
     }
+
+    /// The port of the internal listener (the base port + 5): the service's
+    /// public routes plus `/internal/*`, for the platform's own services
+    /// only — never published to the host.
+    pub fn base_internal_port(self) -> u16 {
+        self.base_port() + 5
+    }
+
+    /// The variable that overrides the internal port, e.g. `SHOP_INTERNAL_PORT`.
+    pub fn internal_port_var(self) -> String {
+        format!("{}_INTERNAL_PORT", self.schema().to_ascii_uppercase())
+    }
 }
 
 /// A setting that could not be read.
@@ -163,8 +175,11 @@ pub struct Settings {
     pub topics: Topics,
     pub bind_addr: IpAddr,
     pub port_offset: u16,
-    /// The port this service listens on (0 = any free port, for tests).
+    /// The port of the public listener (0 = any free port, for tests).
     pub port: u16,
+    /// The port of the internal listener (`/internal/*` besides the public
+    /// routes; 0 = any free port).
+    pub internal_port: u16,
     /// Bearer credential of the internal endpoints (`INTERNAL_TOKEN`).
     pub internal_token: SecretString,
     /// `APP_ENV=production`: development defaults of secrets are refused.
@@ -189,6 +204,7 @@ impl Settings {
         let database_pool_size: u32 = env.parse_in("DATABASE_POOL_SIZE", 10, 1..=200)?;
         let port_offset: u16 = env.parse("PORT_OFFSET", 0)?;
         let port = Self::port_of(service, port_offset, env)?;
+        let internal_port = Self::internal_port_of(service, port_offset, env)?;
         let production = match env.string("APP_ENV", "development").as_str() {
             "development" => false,
             "production" => true,
@@ -208,7 +224,7 @@ impl Settings {
         }
         let security_url = match env.get("SECURITY_URL") {
             Some(url) => url,
-            None => format!("http://127.0.0.1:{}", Self::port_of(Service::Security, port_offset, env)?),
+            None => format!("http://127.0.0.1:{}", Self::internal_port_of(Service::Security, port_offset, env)?),
         };
         let auth = AuthSettings::from_env(platform_id.as_str(), &security_url, production, env)?;
         let log_format = env.string("LOG_FORMAT", "text");
@@ -227,6 +243,7 @@ impl Settings {
             bind_addr: env.parse("BIND_ADDR", IpAddr::from([127, 0, 0, 1]))?,
             port_offset,
             port,
+            internal_port,
             internal_token: internal_token.into(),
             production,
             auth,
@@ -239,14 +256,23 @@ impl Settings {
         self.internal_token.expose_secret()
     }
 
-    /// Where another service of this platform listens: its `*_URL` variable
-    /// (e.g. `SHOP_URL`), else its port on this machine.
+    /// Where this platform's services reach another one: its `*_URL`
+    /// variable (e.g. `SHOP_URL`), else its internal port on this machine.
+    /// The internal listener serves the public routes too.
     pub fn peer_url(&self, peer: Service, env: &Env<'_>) -> Result<String, ConfigError> {
         let var = format!("{}_URL", peer.schema().to_ascii_uppercase());
         match env.get(&var) {
             Some(url) => Ok(url),
-            None => Ok(format!("http://127.0.0.1:{}", Self::port_of(peer, self.port_offset, env)?)),
+            None => Ok(format!("http://127.0.0.1:{}", Self::internal_port_of(peer, self.port_offset, env)?)),
         }
+    }
+
+    /// The internal port of any service of this platform: its
+    /// `*_INTERNAL_PORT` variable or its base internal port, plus `PORT_OFFSET`.
+    pub fn internal_port_of(service: Service, offset: u16, env: &Env<'_>) -> Result<u16, ConfigError> {
+        let var = service.internal_port_var();
+        let base: u16 = env.parse(&var, service.base_internal_port())?;
+        base.checked_add(offset).ok_or_else(|| env.error("PORT_OFFSET", format!("{var} + PORT_OFFSET exceeds 65535")))
     }
 
     /// The port of any service of this platform: its `*_PORT` variable or its
@@ -304,7 +330,8 @@ mod tests {
         let e = env(&[("PORT_OFFSET", "100"), ("SHOP_URL", "http://shop:3000")]);
         let s = Settings::from(Service::ShopConsumer, &e).unwrap();
         assert_eq!(s.peer_url(Service::Shop, &e).unwrap(), "http://shop:3000");
-        assert_eq!(s.peer_url(Service::Reservations, &e).unwrap(), "http://127.0.0.1:3120");
+        assert_eq!(s.peer_url(Service::Reservations, &e).unwrap(), "http://127.0.0.1:3125");
+        assert_eq!(s.internal_port, 3115);
     }
 
     #[test]

@@ -12,14 +12,35 @@ use crate::config::{Service, Settings};
 /// A service started by its `start` function: where it listens and how to
 /// stop it. Tests start services in-process on port 0 through this.
 pub struct Running {
+    /// The public listener.
     pub addr: SocketAddr,
+    /// The internal listener: the public routes plus `/internal/*`.
+    pub internal_addr: SocketAddr,
     pub shutdown: CancellationToken,
     pub task: JoinHandle<anyhow::Result<()>>,
 }
 
 impl Running {
+    /// The public base URL.
     pub fn url(&self) -> String {
         format!("http://{}", self.addr)
+    }
+
+    /// The base URL the platform's other services use.
+    pub fn internal_url(&self) -> String {
+        format!("http://{}", self.internal_addr)
+    }
+
+    /// The same listeners, finished by `finish` (which gets this server's
+    /// own wait): how a service joins its workers to its server.
+    pub fn then<F, Fut>(self, finish: F) -> Self
+    where
+        F: FnOnce(Self) -> Fut,
+        Fut: Future<Output = anyhow::Result<()>> + Send + 'static,
+    {
+        let (addr, internal_addr, shutdown) = (self.addr, self.internal_addr, self.shutdown.clone());
+        let task = tokio::spawn(finish(self));
+        Self { addr, internal_addr, shutdown, task }
     }
 
     /// Ask the service to stop and wait until it has.
@@ -64,7 +85,7 @@ where
         let shutdown = crate::shutdown::on_signal();
         let platform = settings.platform_id.clone();
         let running = start(settings, shutdown).await?;
-        tracing::info!(service = service.name(), %platform, addr = %running.addr, "listening");
+        tracing::info!(service = service.name(), %platform, addr = %running.addr, internal = %running.internal_addr, "listening");
         running.wait().await
     });
     // Blocking calls still waiting on a broker or database that is gone
@@ -152,14 +173,40 @@ impl Base {
         crate::http::ops_router(self.settings.service.name(), checks)
     }
 
-    /// Bind the service's port and serve `api` (plus the ops endpoints and
-    /// common layers) until `shutdown`.
-    pub async fn serve(&self, api: axum::Router, shutdown: CancellationToken) -> anyhow::Result<Running> {
-        let router = crate::http::finish(self.ops_router().merge(api));
-        let listener = crate::http::bind(SocketAddr::new(self.settings.bind_addr, self.settings.port)).await?;
-        let addr = listener.local_addr()?;
-        let token = shutdown.clone();
-        let task = tokio::spawn(crate::http::serve(listener, router, token));
-        Ok(Running { addr, shutdown, task })
+    /// Serve until `shutdown`: on the public port the ops endpoints and
+    /// `public`; on the internal port the same plus `internal`, which also
+    /// requires the internal credential. Only the public port is for the
+    /// outside world.
+    pub async fn serve(
+        &self,
+        public: axum::Router,
+        internal: axum::Router,
+        shutdown: CancellationToken,
+    ) -> anyhow::Result<Running> {
+        let protected = crate::internal::protect(internal, self.settings.internal_token());
+        let outside = crate::http::finish(self.ops_router().merge(public.clone()));
+        let inside = crate::http::finish(self.ops_router().merge(public).merge(protected));
+        let bind = |port| crate::http::bind(SocketAddr::new(self.settings.bind_addr, port));
+        let (outside_listener, inside_listener) =
+            (bind(self.settings.port).await?, bind(self.settings.internal_port).await?);
+        let addr = outside_listener.local_addr()?;
+        let internal_addr = inside_listener.local_addr()?;
+        // One listener failing stops the other: the service is not whole.
+        let run = |listener, router, token: CancellationToken| {
+            tokio::spawn(async move {
+                let served = crate::http::serve(listener, router, token.clone()).await;
+                token.cancel();
+                served
+            })
+        };
+        let outside_task = run(outside_listener, outside, shutdown.clone());
+        let inside_task = run(inside_listener, inside, shutdown.clone());
+        let task = tokio::spawn(async move {
+            let (a, b) = tokio::join!(outside_task, inside_task);
+            a.map_err(|e| anyhow::anyhow!("public listener failed: {e}"))??;
+            b.map_err(|e| anyhow::anyhow!("internal listener failed: {e}"))??;
+            Ok(())
+        });
+        Ok(Running { addr, internal_addr, shutdown, task })
     }
 }

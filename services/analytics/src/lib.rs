@@ -10,5 +10,5 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/anal
 
 pub async fn start(settings: Settings, shutdown: CancellationToken) -> anyhow::Result<Running> {
     let base = Base::connect(settings, &MIGRATOR).await?;
-    base.serve(axum::Router::new(), shutdown).await
+    base.serve(axum::Router::new(), axum::Router::new(), shutdown).await
 }

@@ -104,16 +104,13 @@ pub async fn start_with(
         tokio::spawn(outbox::marker(state.background_pool.clone(), state.outbox.clone(), delivered, shutdown.clone()));
     let sweeper = tokio::spawn(workers::expire_holds(state.clone(), shutdown.clone()));
     let poller = tokio::spawn(workers::poll_decisions(state.clone(), shutdown.clone()));
-    let internal = ticktak_kit::internal::protect(internal::router(), state.settings.internal_token());
-    let router = axum::Router::new().merge(api::router()).merge(internal).with_state(state);
-    let server = base.serve(router, shutdown.clone()).await?;
-    let addr = server.addr;
-    let task = tokio::spawn(async move {
+    let server =
+        base.serve(api::router().with_state(state.clone()), internal::router().with_state(state), shutdown).await?;
+    Ok(server.then(|server| async move {
         let served = server.wait().await;
         for worker in [relay, marker, sweeper, poller] {
             let _ = worker.await;
         }
         served
-    });
-    Ok(Running { addr, shutdown, task })
+    }))
 }

@@ -81,7 +81,7 @@ pub async fn start_with(
         passwords: passwords::Passwords::new(),
     };
     tokio::spawn(sweep(state.pool.clone(), shutdown.clone()));
-    base.serve(router(state), shutdown).await
+    base.serve(router(state), axum::Router::new(), shutdown).await
 }
 
 /// Every route of the security service except the operational ones.

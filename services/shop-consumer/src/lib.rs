@@ -71,10 +71,9 @@ pub async fn start_with(
             })
         }),
     );
-    let server = base.serve(axum::Router::new(), shutdown.clone()).await?;
-    let addr = server.addr;
-    let token = shutdown.clone();
-    let task = tokio::spawn(async move {
+    let server = base.serve(axum::Router::new(), axum::Router::new(), shutdown).await?;
+    Ok(server.then(|server| async move {
+        let token = server.shutdown.clone();
         let pumped = pump.run(token.clone()).await;
         if pumped.is_err() {
             // Without its pump the service is useless: stop serving too.
@@ -84,6 +83,5 @@ pub async fn start_with(
         pumped?;
         served.map_err(|_| anyhow::anyhow!("server did not stop in time"))??;
         Ok(())
-    });
-    Ok(Running { addr, shutdown, task })
+    }))
 }

@@ -33,11 +33,6 @@ pub async fn start(settings: Settings, shutdown: CancellationToken) -> anyhow::R
         settings: std::sync::Arc::new(base.settings.clone()),
         availability: Default::default(),
     };
-    base.serve(router(state), shutdown).await
-}
-
-/// Every route of the shop except the operational ones.
-pub fn router(state: AppState) -> axum::Router {
-    let internal = ticktak_kit::internal::protect(ledger::router(), state.settings.internal_token());
-    axum::Router::new().merge(matches::router()).merge(openapi::router()).merge(internal).with_state(state)
+    let public = axum::Router::new().merge(matches::router()).merge(openapi::router()).with_state(state.clone());
+    base.serve(public, ledger::router().with_state(state), shutdown).await
 }
