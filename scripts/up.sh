@@ -100,7 +100,7 @@ ticktak platform '$PLATFORM_ID' is up (logs in var/log/$PLATFORM_ID/):
   payments       http://127.0.0.1:$((3040 + PORT_OFFSET))/health
   security       http://127.0.0.1:$((3050 + PORT_OFFSET))/api/auth/register   (OpenAPI: /api/openapi.json)
   analytics      http://127.0.0.1:$((3060 + PORT_OFFSET))/health
-  broker         $KAFKA_BROKERS   database  $DATABASE_URL
+  broker         $KAFKA_BROKERS   database  ${DATABASE_URL##*@}
 Every service also serves /ready and /metrics. Ctrl-C stops everything.
 INFO
 

@@ -8,9 +8,11 @@
 //! - `backlog`: how fast one platform applies a backlog of the sales log.
 //! - `reads`: scenario 3, the read path under wrk.
 //! - `broker`: the broker alone, the baseline of the race's latency.
+//! - `login`: sign-in costs the same for unknown and known e-mail addresses.
 
 pub mod backlog;
 pub mod broker;
+pub mod login;
 pub mod market;
 pub mod race;
 pub mod reads;

@@ -2,6 +2,7 @@
 //!
 //!     ticktak-bench backlog [MESSAGES]
 //!     ticktak-bench broker [--rate R] [--seconds S] [--producers P]
+//!     ticktak-bench login [--samples N]
 //!     ticktak-bench race [--platforms P] [--capacity C] [--oversubscribe X]
 //!                        [--buyers N] [--rate R] [--with-reads] [--chaos SECONDS [--chaos-broker | --chaos-broker-only]] [--naive] [--json FILE]
 //!
@@ -35,6 +36,7 @@ async fn main() -> anyhow::Result<()> {
             };
             ticktak_bench::broker::run(&opts).await
         }
+        Some("login") => ticktak_bench::login::run(flag(&args, "--samples", 200)?).await,
         Some("race") => {
             let opts = RaceOptions {
                 platforms: flag(&args, "--platforms", 2)?,
@@ -63,7 +65,7 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
         _ => {
-            eprintln!("usage: ticktak-bench backlog [MESSAGES] | broker [--rate R] [--seconds S] [--producers P] | race [--platforms P] [--capacity C] [--oversubscribe X] [--buyers N] [--rate R] [--with-reads] [--chaos SECONDS [--chaos-broker | --chaos-broker-only]] [--naive] [--json FILE]");
+            eprintln!("usage: ticktak-bench backlog [MESSAGES] | broker [--rate R] [--seconds S] [--producers P] | login [--samples N] | race [--platforms P] [--capacity C] [--oversubscribe X] [--buyers N] [--rate R] [--with-reads] [--chaos SECONDS [--chaos-broker | --chaos-broker-only]] [--naive] [--json FILE]");
             std::process::exit(2);
         }
     }

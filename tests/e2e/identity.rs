@@ -175,6 +175,20 @@ async fn refresh_tokens_rotate_and_a_reused_one_revokes_its_family() {
     let refresh = |pair: &Value| json!({"refreshToken": pair["refreshToken"]});
     assert_eq!(identity.post("/api/auth/refresh", refresh(&s1)).await.0, StatusCode::UNAUTHORIZED);
     assert_eq!(identity.post("/api/auth/refresh", refresh(&s2)).await.0, StatusCode::OK);
+    // The API description covers every identity endpoint.
+    let doc: Value =
+        reqwest::get(format!("{}/api/openapi.json", identity.security.url())).await.unwrap().json().await.unwrap();
+    for path in [
+        "/api/auth/register",
+        "/api/auth/login",
+        "/api/auth/refresh",
+        "/api/auth/logout",
+        "/api/me",
+        "/api/admin/accounts",
+        "/api/admin/accounts/{id}/role",
+    ] {
+        assert!(doc["paths"][path].is_object(), "{path} missing from the OpenAPI description");
+    }
     for unknown in ["", "x", &"y".repeat(10_000)] {
         assert_eq!(
             identity.post("/api/auth/refresh", json!({"refreshToken": unknown})).await.0,

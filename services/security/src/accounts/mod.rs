@@ -33,7 +33,8 @@ pub fn router() -> Router<AppState> {
 }
 
 /// Body of `POST /api/auth/register`.
-#[derive(Debug, Deserialize, ToSchema)]
+// No `Debug`: it holds a secret.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Register {
     pub email: String,

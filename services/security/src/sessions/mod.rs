@@ -35,14 +35,16 @@ pub fn router() -> Router<AppState> {
         .route("/api/auth/logout", post(logout))
 }
 
-#[derive(Debug, Deserialize, ToSchema)]
+// No `Debug`: it holds a secret.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Login {
     pub email: String,
     pub password: String,
 }
 
-#[derive(Debug, Deserialize, ToSchema)]
+// No `Debug`: it holds a secret.
+#[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct RefreshRequest {
     pub refresh_token: String,
