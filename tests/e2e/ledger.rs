@@ -345,3 +345,67 @@ async fn a_peer_sale_with_an_extra_key_or_a_wrong_price_is_applied_and_counted()
     assert!(unknown_after - unknown_before >= 1.0, "the extra key is counted");
     p.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_the_platform_that_placed_a_hold_can_close_it() {
+    let env = PlatformEnv::new("a", &unique("forge"));
+    let topics = env.topics();
+    ensure_topics(&topics).await;
+    publish_masterlist(&topics, &masterlist_with_capacity(1, 10)).await;
+    let p = Platform::start(env).await;
+    eventually(Duration::from_secs(60), "the master list", || async {
+        let (_, a) = p.get("/api/matches/1/availability").await;
+        (a["categories"][0]["capacity"] == 10).then_some(())
+    })
+    .await;
+    let (status, held) = p.reserve("alice", 1, 1, 2, None).await;
+    assert_eq!(status, 201, "{held}");
+    let hold = ticktak_core::HoldId(held["id"].as_str().unwrap().parse().unwrap());
+    let type_of = |ledger: &serde_json::Value| {
+        ledger["types"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["matchNumber"] == 1 && t["category"] == 1)
+            .cloned()
+            .unwrap()
+    };
+    let anomalies_before = type_of(&p.ledger().await)["anomalies"].as_u64().unwrap();
+
+    // A peer cancels alice's hold under its own name, and confirms it with no name.
+    let producer = producer();
+    let tt = ticktak_core::TicketType::new(
+        ticktak_core::MatchNumber::new(1).unwrap(),
+        ticktak_core::Category::new(1).unwrap(),
+    );
+    let q = ticktak_core::Quantity::new(2).unwrap();
+    let price = ticktak_core::Price::new(75).unwrap();
+    let mallory = ticktak_core::PlatformId::new("mallory").unwrap();
+    let mut nameless = ticktak_core::headers::SaleHeaders::for_hold(&mallory, hold);
+    nameless.client_id = None;
+    for (action, headers) in [
+        (ticktak_core::Action::TicketCancelled, ticktak_core::headers::SaleHeaders::for_hold(&mallory, hold)),
+        (ticktak_core::Action::TicketReserved, nameless),
+    ] {
+        produce_sale(&producer, &topics, &ticktak_core::SaleMessage::single(action, tt, q, price), Some(&headers))
+            .await;
+    }
+    let ledger = eventually(Duration::from_secs(60), "both forgeries applied", || async {
+        let l = p.ledger().await;
+        (type_of(&l)["anomalies"].as_u64().unwrap() == anomalies_before + 2).then_some(l)
+    })
+    .await;
+    let counts = type_of(&ledger);
+    assert_eq!((counts["held"].as_u64(), counts["sold"].as_u64()), (Some(2), Some(0)), "{counts}");
+    let (_, mine) = p.as_buyer(reqwest::Method::GET, &format!("/api/reservations/{}", hold.0), Some("alice")).await;
+    assert_eq!(mine["status"], "HELD");
+
+    // The owner still confirms it.
+    assert_eq!(p.confirm(&hold.0.to_string()).await.0, 200);
+    eventually(Duration::from_secs(60), "the owner's confirmation applied", || async {
+        let l = p.ledger().await;
+        (type_of(&l)["sold"] == 2).then_some(())
+    })
+    .await;
+    p.stop().await;
+}

@@ -181,6 +181,40 @@ async fn an_idempotency_key_gives_one_reservation_and_the_first_answer() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_disconnects_mid_request_leaves_no_stuck_idempotency_key() {
+    let platforms = start_market(&["a"], 20, Duration::from_secs(600)).await;
+    let p = &platforms[0];
+    // Without shop-consumer no decision comes back: a reservation waits the
+    // whole decision wait (2 s) before it answers.
+    p.consumer.shutdown.cancel();
+    let url = format!("{}/api/reservations", p.reservations.url());
+    let body = serde_json::json!({"matchNumber": 1, "category": 2, "quantity": 1});
+    let impatient = reqwest::Client::builder().timeout(Duration::from_millis(300)).build().unwrap();
+    let gone = impatient
+        .post(&url)
+        .bearer_auth(p.token("frank"))
+        .header("idempotency-key", "order-7")
+        .json(&body)
+        .send()
+        .await;
+    assert!(gone.is_err(), "the client gave up before the answer");
+
+    let started = std::time::Instant::now();
+    let (status, again) = p.reserve("frank", 1, 2, 1, Some("order-7")).await;
+    assert_eq!(status, 202, "the repeat gets the reservation the first request made: {again}");
+    assert!(started.elapsed() < Duration::from_secs(5), "no wait for a key that never finishes");
+    let (_, list) = p.as_buyer(Method::GET, "/api/reservations", Some("frank")).await;
+    let list = list["reservations"].as_array().unwrap().clone();
+    assert_eq!(list.len(), 1, "one reservation for one key: {list:?}");
+    assert_eq!(list[0]["id"], again["id"]);
+    // Later repeats get the first request's own answer, stored once it ended.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let (status, last) = p.reserve("frank", 1, 2, 1, Some("order-7")).await;
+    assert_eq!((status, &last["id"]), (202, &again["id"]));
+    platforms.into_iter().next().unwrap().stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn buyers_see_only_their_own_reservations_and_bad_input_is_a_json_4xx() {
     let platforms = start_market(&["a"], 20, Duration::from_secs(600)).await;
     let p = &platforms[0];
@@ -411,7 +445,7 @@ async fn a_reservation_committed_but_never_published_is_published_by_the_relay()
     };
     let tt = TicketType::new(MatchNumber::new(1).unwrap(), Category::new(3).unwrap());
     let r = Reservation::new("carol", tt, Quantity::new(2).unwrap(), Price::new(40).unwrap(), Status::Requested, None);
-    store::insert_new(&pool, &origin, &r).await.unwrap();
+    store::insert_new(&pool, &origin, &r, None).await.unwrap();
 
     let view = decided(p, "carol", &r.id.to_string()).await;
     assert_eq!(view["status"], "HELD", "{view}");

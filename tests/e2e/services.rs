@@ -62,10 +62,7 @@ async fn all_six_services_answer_health_ready_and_metrics() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_stops_a_service_process_with_exit_code_0() {
     let env = PlatformEnv::new("a", &unique("term"));
-    let port = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap().port()
-    };
+    let port = free_port();
     let mut vars = env.vars();
     vars.insert("PAYMENTS_PORT".into(), port.to_string());
     let mut child = spawn("payments", &vars);

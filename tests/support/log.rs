@@ -113,7 +113,7 @@ fn ours(
         key: sale.kafka_key(),
         body: sale.to_json(),
         headers: SaleHeaders::for_hold(platform, id).to_pairs(),
-        ops: vec![LedgerOp { action, ticket_type: tt, quantity: q, hold: Some(id) }],
+        ops: vec![LedgerOp { action, ticket_type: tt, quantity: q, hold: Some(id), producer: Some(platform.clone()) }],
     }
 }
 
@@ -121,9 +121,9 @@ fn ours(
 /// lines of the same ticket type.
 pub fn anonymous(action: Action, list: &[MasterListMatch], tt: TicketType, q: Quantity, array: bool) -> Message {
     let price = price_of(list, tt);
-    let op = LedgerOp { action, ticket_type: tt, quantity: q, hold: None };
+    let op = LedgerOp { action, ticket_type: tt, quantity: q, hold: None, producer: None };
     let line = serde_json::json!({"category": tt.category.get(), "quantity": q.get(), "price": price.get()});
-    let (tickets, ops) = if array { (serde_json::json!([line, line]), vec![op, op]) } else { (line, vec![op]) };
+    let (tickets, ops) = if array { (serde_json::json!([line, line]), vec![op.clone(), op]) } else { (line, vec![op]) };
     let body = serde_json::json!({"meta": {"action": action.as_str()}, "body": {"matchNumber": tt.match_number.get(), "tickets": tickets}});
     Message { key: tt.kafka_key(), body: serde_json::to_vec(&body).unwrap(), headers: vec![], ops }
 }

@@ -43,10 +43,18 @@ pub fn terminate(child: &Child) {
     }
 }
 
-/// A port nothing listens on right now.
+/// A port nothing listens on right now, below Linux's ephemeral range
+/// (32768–60999): listeners on port 0 — every in-process service, and the
+/// public listeners of processes — get ports from that range, so they can
+/// never take a port handed out here before its process binds it.
 pub fn free_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    l.local_addr().expect("addr").port()
+    loop {
+        let random = uuid::Uuid::now_v7().as_u128() & 0xffff_ffff;
+        let port = 20_000 + (random % 12_000) as u16;
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
 }
 
 /// Wait until `url` answers 200.

@@ -11,6 +11,10 @@
 //! - `RESERVED(q, h)`: a granted open hold becomes sold.
 //! - `CANCELLED(q, h)`: a granted open hold is released; a rejected one is
 //!   left alone.
+//! - Only the hold's owner closes it: `RESERVED`/`CANCELLED` count only when
+//!   their `client-id` is the one that published the hold's `PENDING` (no
+//!   `client-id` matches only no `client-id`). Anyone else's is an anomaly
+//!   and changes nothing — on every platform alike.
 //! - Messages without a hold id (other teams') are applied by counts against
 //!   an anonymous pool, clamped so no counter goes negative; what would push
 //!   `sold + held` past `capacity` is still recorded and counted an anomaly.
@@ -21,7 +25,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use serde::{Deserialize, Serialize};
 
-use crate::ids::{HoldId, Quantity, TicketType};
+use crate::ids::{HoldId, PlatformId, Quantity, TicketType};
 use crate::sales::Action;
 
 /// Counters of one ticket type.
@@ -93,21 +97,25 @@ pub enum Decision {
 }
 
 /// A hold as the ledger remembers it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Hold {
     pub ticket_type: TicketType,
     pub quantity: Quantity,
     pub status: HoldStatus,
+    /// The `client-id` of its `PENDING`: the only producer that may close it.
+    pub owner: Option<PlatformId>,
 }
 
 /// One ticket line of a sales message, ready for the rule.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LedgerOp {
     pub action: Action,
     pub ticket_type: TicketType,
     pub quantity: Quantity,
     /// `None` for messages without our `hold-id` header.
     pub hold: Option<HoldId>,
+    /// The message's `client-id` header.
+    pub producer: Option<PlatformId>,
 }
 
 /// A message's place in the log.
@@ -132,6 +140,8 @@ pub enum Anomaly {
     UnknownHold,
     /// A message for a hold that does not fit its state or ticket type.
     HoldMismatch,
+    /// `RESERVED`/`CANCELLED` for a hold from a producer that is not its owner.
+    NotOwner,
 }
 
 /// What applying one op did.
@@ -260,12 +270,16 @@ fn apply_hold(counts: &mut TicketCounts, holds: &mut HashMap<HoldId, Hold>, id: 
             } else {
                 HoldStatus::Rejected
             };
-            holds.insert(id, Hold { ticket_type: op.ticket_type, quantity: op.quantity, status });
+            holds.insert(
+                id,
+                Hold { ticket_type: op.ticket_type, quantity: op.quantity, status, owner: op.producer.clone() },
+            );
             let decision = if granted { Decision::Granted } else { Decision::Rejected };
             Outcome::Decided { decision }
         }
         (Action::TicketPending, Some(_)) => Outcome::Duplicate,
         (_, None) => Outcome::Anomalous { anomaly: Anomaly::UnknownHold },
+        (_, Some(hold)) if hold.owner != op.producer => Outcome::Anomalous { anomaly: Anomaly::NotOwner },
         (_, Some(hold)) if hold.ticket_type != op.ticket_type => Outcome::Anomalous { anomaly: Anomaly::HoldMismatch },
         (Action::TicketReserved, Some(hold)) => match hold.status {
             HoldStatus::Granted => {

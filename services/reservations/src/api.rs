@@ -131,23 +131,45 @@ pub async fn create(
     let key = idempotency::key(&headers)?;
     if let Some(key) = &key {
         let hash = format!("POST /api/reservations {}-{}x{}", tt.match_number, tt.category, q.get());
-        if let Begin::Replay(status, body) = idempotency::begin(&s.pool, &caller.sub, key, &hash).await? {
-            return Ok(respond(status, body));
+        match idempotency::begin(&s.pool, &caller.sub, key, &hash).await? {
+            Begin::Started => {}
+            Begin::Replay(status, body) => return Ok(respond(status, body)),
+            Begin::Created(id) => {
+                let r =
+                    store::get(&s.pool, id).await?.ok_or_else(|| ApiError::NotFound("no such reservation".into()))?;
+                return Ok(respond(
+                    status_code(r.status),
+                    serde_json::to_value(ReservationView::of(&r)).expect("serialises"),
+                ));
+            }
         }
     }
-    let answer = reserve(&s, &caller.sub, tt, q).await;
-    match (&key, &answer) {
-        (Some(key), Ok((status, body))) => idempotency::finish(&s.pool, &caller.sub, key, *status, body).await?,
-        (Some(key), Err(_)) => idempotency::release(&s.pool, &caller.sub, key).await,
-        _ => {}
-    }
-    let (status, body) = answer?;
+    // The work runs to its end even when the client goes away mid-request,
+    // so its key is finished or released on every path.
+    let work = tokio::spawn(async move {
+        let answer = reserve(&s, &caller.sub, tt, q, key.as_deref()).await;
+        if let Some(key) = &key {
+            match &answer {
+                Ok((status, body)) => idempotency::finish(&s.pool, &caller.sub, key, *status, body).await?,
+                Err(_) => idempotency::release(&s.pool, &caller.sub, key).await,
+            }
+        }
+        answer
+    });
+    let (status, body) =
+        work.await.map_err(|e| ApiError::Internal(anyhow::anyhow!("reservation task failed: {e}")))??;
     Ok(respond(status, body))
 }
 
 /// Fast local check, then REQUESTED + TICKET_PENDING, then wait (bounded)
 /// for the log's decision.
-async fn reserve(s: &AppState, buyer: &str, tt: TicketType, q: Quantity) -> ApiResult<(StatusCode, serde_json::Value)> {
+async fn reserve(
+    s: &AppState,
+    buyer: &str,
+    tt: TicketType,
+    q: Quantity,
+    idempotency_key: Option<&str>,
+) -> ApiResult<(StatusCode, serde_json::Value)> {
     let category = s
         .availability
         .category(tt)
@@ -172,11 +194,11 @@ async fn reserve(s: &AppState, buyer: &str, tt: TicketType, q: Quantity) -> ApiR
         return Ok((StatusCode::CONFLICT, serde_json::to_value(view).expect("serialises")));
     }
     if s.config.naive {
-        return reserve_naive(s, buyer, tt, q, price, category.sellable).await;
+        return reserve_naive(s, buyer, tt, q, price, category.sellable, idempotency_key).await;
     }
     let r = Reservation::new(buyer, tt, q, price, Status::Requested, None);
     let decided = s.waiters.register(r.id);
-    let queued = match store::insert_new(&s.pool, &s.origin, &r).await {
+    let queued = match store::insert_new(&s.pool, &s.origin, &r, idempotency_key).await {
         Ok(queued) => queued,
         Err(e) => {
             s.waiters.remove(r.id);
@@ -209,6 +231,7 @@ async fn reserve_naive(
     q: Quantity,
     price: Price,
     shop_sellable: u32,
+    idempotency_key: Option<&str>,
 ) -> ApiResult<(StatusCode, serde_json::Value)> {
     let granted = {
         let mut copy = s.naive_copy.lock().expect("naive copy lock");
@@ -229,7 +252,7 @@ async fn reserve_naive(
             serde_json::to_value(ReservationView { id: None, ..ReservationView::of(&r) }).expect("serialises"),
         ));
     }
-    let queued = store::insert_new(&s.pool, &s.origin, &r).await?;
+    let queued = store::insert_new(&s.pool, &s.origin, &r, idempotency_key).await?;
     s.outbox.publish(vec![queued]);
     Ok((StatusCode::CREATED, serde_json::to_value(ReservationView::of(&r)).expect("serialises")))
 }

@@ -1,14 +1,25 @@
 //! `Idempotency-Key`: the first response to a (buyer, key) is stored and
 //! returned again to every repeat; the same key with a different body is a
 //! 422. Concurrent repeats wait for the first to finish.
+//!
+//! A key never sticks: the reservation a first request creates is recorded
+//! on its key in the same statement (a repeat answers from it even if the
+//! first request never finished), the handler's work runs to its end even
+//! when the client goes away, a key left without a reservation by a crash
+//! is taken over after 30 s, and keys are forgotten after 24 hours.
 
 use std::time::{Duration, Instant};
 
 use axum::http::{HeaderMap, StatusCode};
 use sqlx::{PgPool, Row};
 use ticktak_kit::ApiError;
+use uuid::Uuid;
 
 pub const HEADER: &str = "idempotency-key";
+
+/// A key still in progress and without a reservation after this long was
+/// abandoned (its process died): a repeat takes it over.
+const ABANDONED_AFTER_SECS: f64 = 30.0;
 
 /// The key of a request, if it sent one.
 pub fn key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
@@ -25,6 +36,9 @@ pub enum Begin {
     Started,
     /// The stored first response.
     Replay(StatusCode, serde_json::Value),
+    /// The first request created this reservation but has not answered
+    /// (yet, or ever): answer with the reservation as it stands.
+    Created(Uuid),
 }
 
 /// Claim the key, or return the first response to it.
@@ -42,11 +56,16 @@ pub async fn begin(pool: &PgPool, buyer: &str, key: &str, request_hash: &str) ->
     }
     let started = Instant::now();
     loop {
-        let row = sqlx::query("SELECT request_hash, status, body FROM idempotency WHERE buyer_id = $1 AND key = $2")
-            .bind(buyer)
-            .bind(key)
-            .fetch_optional(pool)
-            .await?;
+        let row = sqlx::query(
+            "SELECT request_hash, status, body, reservation_id, \
+                    created_at < now() - make_interval(secs => $3) AS abandoned \
+             FROM idempotency WHERE buyer_id = $1 AND key = $2",
+        )
+        .bind(buyer)
+        .bind(key)
+        .bind(ABANDONED_AFTER_SECS)
+        .fetch_optional(pool)
+        .await?;
         let Some(row) = row else {
             // The first request failed and released the key: take it.
             return Box::pin(begin(pool, buyer, key, request_hash)).await;
@@ -59,6 +78,13 @@ pub async fn begin(pool: &PgPool, buyer: &str, key: &str, request_hash: &str) ->
         {
             let status = StatusCode::from_u16(status as u16).unwrap_or(StatusCode::OK);
             return Ok(Begin::Replay(status, body));
+        }
+        if let Some(id) = row.get::<Option<Uuid>, _>("reservation_id") {
+            return Ok(Begin::Created(id));
+        }
+        if row.get::<bool, _>("abandoned") {
+            release(pool, buyer, key).await;
+            continue;
         }
         if started.elapsed() > Duration::from_secs(10) {
             return Err(ApiError::Conflict("a request with this Idempotency-Key is still in progress".into()));
@@ -87,9 +113,18 @@ pub async fn finish(
 
 /// The first request failed without an answer worth repeating: free the key.
 pub async fn release(pool: &PgPool, buyer: &str, key: &str) {
-    let _ = sqlx::query("DELETE FROM idempotency WHERE buyer_id = $1 AND key = $2 AND status IS NULL")
-        .bind(buyer)
-        .bind(key)
-        .execute(pool)
-        .await;
+    let _ = sqlx::query(
+        "DELETE FROM idempotency WHERE buyer_id = $1 AND key = $2 AND status IS NULL AND reservation_id IS NULL",
+    )
+    .bind(buyer)
+    .bind(key)
+    .execute(pool)
+    .await;
+}
+
+/// Forget keys older than 24 hours.
+pub async fn forget_old(pool: &PgPool) -> sqlx::Result<u64> {
+    let done =
+        sqlx::query("DELETE FROM idempotency WHERE created_at < now() - interval '24 hours'").execute(pool).await?;
+    Ok(done.rows_affected())
 }

@@ -150,12 +150,20 @@ pub async fn enqueue(
 /// A new reservation (REQUESTED, or HELD until `r.expires_at` under the
 /// naive protocol) and its TICKET_PENDING, in one statement (one round
 /// trip, one implicit transaction). Returns the outbox row to publish.
-pub async fn insert_new(pool: &PgPool, origin: &Origin, r: &Reservation) -> sqlx::Result<Queued> {
+/// A new reservation, its outbox row and (with an `Idempotency-Key`) the
+/// key's note of it, in one statement.
+pub async fn insert_new(
+    pool: &PgPool,
+    origin: &Origin,
+    r: &Reservation,
+    idempotency_key: Option<&str>,
+) -> sqlx::Result<Queued> {
     let mut row = outgoing(origin, r, Action::TicketPending);
     row.seq = sqlx::query_scalar(
         "WITH reservation AS ( \
            INSERT INTO reservations (id, buyer_id, match_number, category, quantity, unit_price, status, expires_at) \
-           VALUES ($1, $2, $3, $4, $5, $6, $11, $12)) \
+           VALUES ($1, $2, $3, $4, $5, $6, $11, $12)), \
+         keyed AS (UPDATE idempotency SET reservation_id = $1 WHERE buyer_id = $2 AND key = $13) \
          INSERT INTO outbox (topic, key, payload, headers) VALUES ($7, $8, $9, $10) RETURNING seq",
     )
     .bind(r.id)
@@ -170,6 +178,7 @@ pub async fn insert_new(pool: &PgPool, origin: &Origin, r: &Reservation) -> sqlx
     .bind(crate::outbox::headers_to_json(&row.headers))
     .bind(r.status.as_str())
     .bind(r.expires_at)
+    .bind(idempotency_key)
     .fetch_one(pool)
     .await?;
     Ok(row)

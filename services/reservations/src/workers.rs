@@ -9,7 +9,8 @@ use tokio_util::sync::CancellationToken;
 use crate::internal::{apply, HoldDecision};
 use crate::{store, AppState};
 
-/// Every sweep interval: HELD past `expiresAt` → EXPIRED + TICKET_CANCELLED.
+/// Every sweep interval: HELD past `expiresAt` → EXPIRED + TICKET_CANCELLED;
+/// idempotency keys older than 24 hours forgotten.
 pub async fn expire_holds(state: AppState, shutdown: CancellationToken) {
     loop {
         tokio::select! {
@@ -23,6 +24,9 @@ pub async fn expire_holds(state: AppState, shutdown: CancellationToken) {
                 state.outbox.publish(queued);
             }
             Err(e) => tracing::warn!(error = %e, "hold expiry failed"),
+        }
+        if let Err(e) = crate::idempotency::forget_old(&state.pool).await {
+            tracing::warn!(error = %e, "cannot forget old idempotency keys");
         }
     }
 }

@@ -7,6 +7,15 @@ fn ticket_type(i: u8) -> TicketType {
     TicketType::new(MatchNumber::new(1 + i64::from(i)).unwrap(), Category::new(1).unwrap())
 }
 
+fn producer(i: u8) -> PlatformId {
+    PlatformId::new(format!("p{i}")).unwrap()
+}
+
+/// A producer that owns no hold.
+fn forger() -> PlatformId {
+    PlatformId::new("mallory").unwrap()
+}
+
 fn q(n: u8) -> Quantity {
     Quantity::new(i64::from(n)).unwrap()
 }
@@ -31,6 +40,11 @@ enum Intent {
     Republish {
         of: usize,
     },
+    /// Another producer tries to close someone else's hold.
+    Forge {
+        of: usize,
+        reserve: bool,
+    },
 }
 
 fn intent() -> impl Strategy<Value = Intent> {
@@ -40,6 +54,7 @@ fn intent() -> impl Strategy<Value = Intent> {
         2 => any::<usize>().prop_map(|of| Intent::Reserve { of }),
         2 => any::<usize>().prop_map(|of| Intent::Cancel { of }),
         1 => any::<usize>().prop_map(|of| Intent::Republish { of }),
+        1 => (any::<usize>(), any::<bool>()).prop_map(|(of, reserve)| Intent::Forge { of, reserve }),
     ]
 }
 
@@ -57,12 +72,13 @@ fn build_log(intents: &[Intent]) -> Vec<(LogPosition, LedgerOp)> {
                     ticket_type: ticket_type(ty),
                     quantity: q(qty),
                     hold: (!anonymous).then(HoldId::new),
+                    producer: Some(producer(ty)),
                 };
-                pendings.push(op);
+                pendings.push(op.clone());
                 op
             }
             Intent::Reserve { of } | Intent::Cancel { of } if !pendings.is_empty() => {
-                let p = pendings[of % pendings.len()];
+                let p = pendings[of % pendings.len()].clone();
                 let action = if matches!(intent, Intent::Reserve { .. }) {
                     Action::TicketReserved
                 } else {
@@ -70,7 +86,12 @@ fn build_log(intents: &[Intent]) -> Vec<(LogPosition, LedgerOp)> {
                 };
                 LedgerOp { action, ..p }
             }
-            Intent::Republish { of } if !log.is_empty() => log[of % log.len()].1,
+            Intent::Republish { of } if !log.is_empty() => log[of % log.len()].1.clone(),
+            Intent::Forge { of, reserve } if pendings.iter().any(|p| p.hold.is_some()) => {
+                let held: Vec<&LedgerOp> = pendings.iter().filter(|p| p.hold.is_some()).collect();
+                let action = if reserve { Action::TicketReserved } else { Action::TicketCancelled };
+                LedgerOp { action, producer: Some(forger()), ..held[of % held.len()].clone() }
+            }
             _ => continue,
         };
         let partition = op.ticket_type.match_number.get() as usize - 1;
@@ -146,6 +167,25 @@ proptest! {
     }
 
     #[test]
+    fn closes_forged_by_another_producer_change_no_count_and_no_hold((caps, intents) in scenario()) {
+        let log = build_log(&intents);
+        let mut with_forgeries = fresh(&caps);
+        apply_all(&mut with_forgeries, &log);
+        let honest: Vec<_> = log.iter().filter(|(_, op)| op.producer != Some(forger())).cloned().collect();
+        let mut without = fresh(&caps);
+        apply_all(&mut without, &honest);
+        for ((tt, a), (_, b)) in with_forgeries.types().zip(without.types()) {
+            prop_assert_eq!((a.held, a.sold, a.anonymous_held), (b.held, b.sold, b.anonymous_held), "{:?}", tt);
+        }
+        let holds = |l: &Ledger| l.holds().map(|(id, h)| (*id, h.clone())).collect::<HashMap<_, _>>();
+        prop_assert_eq!(holds(&with_forgeries), holds(&without));
+        // Each forged close is counted as an anomaly.
+        let forged = (log.len() - honest.len()) as u32;
+        let anomalies = |l: &Ledger| l.types().map(|(_, c)| c.anomalies).sum::<u32>();
+        prop_assert_eq!(anomalies(&with_forgeries), anomalies(&without) + forged);
+    }
+
+    #[test]
     fn feeding_any_prefix_twice_changes_nothing((caps, intents) in scenario(), cut in any::<prop::sample::Index>()) {
         let log = build_log(&intents);
         let mut once = fresh(&caps);
@@ -171,7 +211,7 @@ proptest! {
         // Replica b reads the two partitions interleaved differently.
         let mut parts: Vec<std::collections::VecDeque<_>> = vec![Default::default(); TYPES as usize];
         for entry in &log {
-            parts[entry.0.partition as usize].push_back(*entry);
+            parts[entry.0.partition as usize].push_back(entry.clone());
         }
         let mut b = fresh(&caps);
         let mut picks = picks.into_iter();
@@ -194,6 +234,7 @@ fn last_ticket_goes_to_the_first_pending_in_the_log() {
         ticket_type: ticket_type(0),
         quantity: q(1),
         hold: Some(hold),
+        producer: Some(producer(0)),
     };
     let p = |offset| LogPosition { partition: 0, offset };
     assert_eq!(ledger.apply(p(0), &[op(first)])[0], Outcome::Decided { decision: Decision::Granted });
@@ -211,9 +252,37 @@ fn last_ticket_goes_to_the_first_pending_in_the_log() {
 }
 
 #[test]
+fn only_the_producer_of_the_pending_closes_a_hold() {
+    let mut ledger = fresh(&[1]);
+    let id = HoldId::new();
+    let op = |action, by: &str| LedgerOp {
+        action,
+        ticket_type: ticket_type(0),
+        quantity: q(1),
+        hold: Some(id),
+        producer: Some(PlatformId::new(by).unwrap()),
+    };
+    let p = |offset| LogPosition { partition: 0, offset };
+    assert_eq!(
+        ledger.apply(p(0), &[op(Action::TicketPending, "a")])[0],
+        Outcome::Decided { decision: Decision::Granted }
+    );
+    for (offset, action) in [(1, Action::TicketCancelled), (2, Action::TicketReserved)] {
+        assert_eq!(
+            ledger.apply(p(offset), &[op(action, "mallory")])[0],
+            Outcome::Anomalous { anomaly: Anomaly::NotOwner }
+        );
+    }
+    let counts = *ledger.counts(ticket_type(0)).unwrap();
+    assert_eq!((counts.held, counts.sold, counts.anomalies), (1, 0, 2));
+    assert_eq!(ledger.apply(p(3), &[op(Action::TicketReserved, "a")])[0], Outcome::Confirmed);
+    assert_eq!(ledger.counts(ticket_type(0)).unwrap().sold, 1);
+}
+
+#[test]
 fn anonymous_counts_are_clamped_and_oversell_is_recorded_as_an_anomaly() {
     let mut ledger = fresh(&[1]);
-    let anon = |action, n| LedgerOp { action, ticket_type: ticket_type(0), quantity: q(n), hold: None };
+    let anon = |action, n| LedgerOp { action, ticket_type: ticket_type(0), quantity: q(n), hold: None, producer: None };
     let p = |offset| LogPosition { partition: 0, offset };
     assert_eq!(
         ledger.apply(p(0), &[anon(Action::TicketCancelled, 2)])[0],
@@ -237,6 +306,7 @@ fn a_capacity_correction_keeps_the_counts() {
         ticket_type: ticket_type(0),
         quantity: q(2),
         hold: Some(HoldId::new()),
+        producer: None,
     };
     ledger.apply(LogPosition { partition: 0, offset: 0 }, &[hold]);
     ledger.set_capacity(ticket_type(0), 3);
@@ -247,9 +317,18 @@ fn a_capacity_correction_keeps_the_counts() {
 #[test]
 fn unknown_ticket_types_move_the_offset_and_count_nothing() {
     let mut ledger = fresh(&[5]);
-    let op = LedgerOp { action: Action::TicketPending, ticket_type: ticket_type(1), quantity: q(1), hold: None };
+    let op = LedgerOp {
+        action: Action::TicketPending,
+        ticket_type: ticket_type(1),
+        quantity: q(1),
+        hold: None,
+        producer: None,
+    };
     let pos = LogPosition { partition: 1, offset: 7 };
-    assert_eq!(ledger.apply(pos, &[op])[0], Outcome::Anomalous { anomaly: Anomaly::UnknownTicketType });
+    assert_eq!(
+        ledger.apply(pos, std::slice::from_ref(&op))[0],
+        Outcome::Anomalous { anomaly: Anomaly::UnknownTicketType }
+    );
     assert!(ledger.is_applied(pos));
     assert_eq!(ledger.apply(pos, &[op])[0], Outcome::Redelivered);
 }

@@ -8,7 +8,7 @@ use std::collections::{BTreeSet, HashMap};
 use sqlx::postgres::PgRow;
 use sqlx::{PgPool, Postgres, Row, Transaction};
 use ticktak_core::ledger::{Hold, HoldStatus, LedgerOp, LogPosition, Outcome};
-use ticktak_core::{Category, Decision, HoldId, Ledger, MatchNumber, Quantity, TicketCounts, TicketType};
+use ticktak_core::{Category, Decision, HoldId, Ledger, MatchNumber, PlatformId, Quantity, TicketCounts, TicketType};
 use uuid::Uuid;
 
 use super::api::{
@@ -170,6 +170,7 @@ fn ops_of(entry: &SalesEntry) -> Option<Vec<LedgerOp>> {
                 ),
                 quantity: Quantity::new(i64::from(l.quantity)).ok()?,
                 hold: entry.hold_id,
+                producer: entry.origin.as_deref().and_then(|o| PlatformId::new(o).ok()),
             })
         })
         .collect()
@@ -214,11 +215,12 @@ pub async fn apply_sales(
         prices.insert((tt.match_number.get(), tt.category.get()), r.get::<i32, _>("price") as u32);
     }
 
-    let rows =
-        sqlx::query("SELECT hold_id, match_number, category, quantity, status FROM holds WHERE hold_id = ANY($1)")
-            .bind(&hold_ids)
-            .fetch_all(&mut *tx)
-            .await?;
+    let rows = sqlx::query(
+        "SELECT hold_id, match_number, category, quantity, status, origin FROM holds WHERE hold_id = ANY($1)",
+    )
+    .bind(&hold_ids)
+    .fetch_all(&mut *tx)
+    .await?;
     let mut before: HashMap<HoldId, HoldStatus> = HashMap::new();
     for r in &rows {
         let id = HoldId(r.get("hold_id"));
@@ -228,7 +230,7 @@ pub async fn apply_sales(
     }
 
     let mut result = SalesBatchResult::default();
-    let mut meta: HashMap<HoldId, (&Option<String>, &Option<chrono::DateTime<chrono::Utc>>)> = HashMap::new();
+    let mut produced_at: HashMap<HoldId, Option<chrono::DateTime<chrono::Utc>>> = HashMap::new();
     for (entry, ops) in batch.messages.iter().zip(&ops) {
         let outcomes = ledger.apply(LogPosition { partition: entry.partition, offset: entry.offset }, ops);
         if outcomes.first() == Some(&Outcome::Redelivered) {
@@ -250,7 +252,7 @@ pub async fn apply_sales(
             }
         }
         if let Some(h) = entry.hold_id {
-            meta.entry(h).or_insert((&entry.origin, &entry.produced_at));
+            produced_at.entry(h).or_insert(entry.produced_at);
         }
     }
 
@@ -285,14 +287,13 @@ pub async fn apply_sales(
         if before.get(id) == Some(&hold.status) {
             continue;
         }
-        let (origin, produced_at) = meta.get(id).copied().unwrap_or((&None, &None));
         h.0.push(id.0);
         h.1.push(i16::from(hold.ticket_type.match_number.get()));
         h.2.push(i16::from(hold.ticket_type.category.get()));
         h.3.push(i16::from(hold.quantity.get()));
         h.4.push(status_text(hold.status));
-        h.5.push(origin.clone());
-        h.6.push(*produced_at);
+        h.5.push(hold.owner.as_ref().map(|o| o.as_str().to_string()));
+        h.6.push(produced_at.get(id).copied().flatten());
     }
     if !h.0.is_empty() {
         sqlx::query(
@@ -318,7 +319,7 @@ pub async fn apply_sales(
         .iter()
         .filter_map(|id| {
             let id = HoldId(*id);
-            ledger.hold(id).map(|hold| view(id, hold, meta.get(&id).and_then(|m| m.0.clone())))
+            ledger.hold(id).map(|hold| view(id, hold))
         })
         .collect();
     let counts = loaded_types.iter().filter_map(|tt| ledger.counts(*tt).map(|c| (*tt, *c))).collect();
@@ -337,17 +338,18 @@ fn hold_of_row(r: &PgRow) -> Hold {
         ticket_type: type_of_row(r),
         quantity: Quantity::new(i64::from(r.get::<i16, _>("quantity"))).expect("checked by the schema"),
         status: status_from_text(r.get("status")),
+        owner: r.get::<Option<String>, _>("origin").and_then(|o| PlatformId::new(o).ok()),
     }
 }
 
-fn view(id: HoldId, hold: &Hold, origin: Option<String>) -> HoldView {
+fn view(id: HoldId, hold: &Hold) -> HoldView {
     HoldView {
         hold_id: id,
         match_number: hold.ticket_type.match_number.get(),
         category: hold.ticket_type.category.get(),
         quantity: hold.quantity.get(),
         status: hold.status,
-        origin,
+        origin: hold.owner.as_ref().map(|o| o.as_str().to_string()),
     }
 }
 
@@ -357,7 +359,7 @@ pub async fn hold(pool: &PgPool, id: HoldId) -> sqlx::Result<Option<HoldView>> {
             .bind(id.0)
             .fetch_optional(pool)
             .await?;
-    Ok(row.map(|r| view(id, &hold_of_row(&r), r.get("origin"))))
+    Ok(row.map(|r| view(id, &hold_of_row(&r))))
 }
 
 /// The whole ledger, read in one consistent snapshot (counters, holds and
