@@ -462,6 +462,103 @@ async fn a_reservation_committed_but_never_published_is_published_by_the_relay()
     }
 }
 
+/// A REQUESTED reservation of `buyer` whose TICKET_PENDING was lost: in the
+/// reservations table, nowhere in the outbox or the log.
+async fn lost_request(p: &Platform, buyer: &str, category: u8) -> uuid::Uuid {
+    let options: sqlx::postgres::PgConnectOptions = database_url(&p.env.database).parse().unwrap();
+    let pool = sqlx::PgPool::connect_with(options.options([("search_path", "reservations")])).await.unwrap();
+    let id = uuid::Uuid::now_v7();
+    sqlx::query(
+        "INSERT INTO reservations (id, buyer_id, match_number, category, quantity, unit_price, status) \
+         VALUES ($1, $2, 1, $3, 1, 40, 'REQUESTED')",
+    )
+    .bind(id)
+    .bind(buyer)
+    .bind(i16::from(category))
+    .execute(&pool)
+    .await
+    .unwrap();
+    pool.close().await;
+    id
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_pending_is_published_again_until_the_log_decides() {
+    let topic_env = unique("republish");
+    let env = PlatformEnv::new("a", &topic_env);
+    ensure_topics(&env.topics()).await;
+    publish_masterlist(&env.topics(), &masterlist_with_capacity(2, 10)).await;
+    let p = Platform::start_configured(env, |c| c.republish_after = Duration::from_secs(1)).await;
+    counts_when(&p, 2, "master list", |c| c["capacity"] == 10).await;
+    let id = lost_request(&p, "gina", 2).await;
+    let view = decided(&p, "gina", &id.to_string()).await;
+    assert_eq!(view["status"], "HELD", "{view}");
+    counts_when(&p, 2, "the hold in the ledger", |c| c["held"] == 1).await;
+    assert!(process::metric(&p.reservations.url(), "reservations_republished_total").await >= 1.0);
+    p.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_never_decided_is_rejected_and_its_late_pending_holds_nothing() {
+    let topic_env = unique("timeout");
+    let env = PlatformEnv::new("a", &topic_env);
+    let topics = env.topics();
+    ensure_topics(&topics).await;
+    publish_masterlist(&topics, &masterlist_with_capacity(2, 10)).await;
+    let p = Platform::start_configured(env, |c| {
+        c.republish_after = Duration::from_secs(3600);
+        c.request_timeout = Duration::from_secs(2);
+    })
+    .await;
+    counts_when(&p, 2, "master list", |c| c["capacity"] == 10).await;
+    let id = lost_request(&p, "hank", 2).await;
+    let view = decided(&p, "hank", &id.to_string()).await;
+    assert_eq!((view["status"].as_str(), view["reason"].as_str()), (Some("REJECTED"), Some("not decided in time")));
+    assert!(process::metric(&p.reservations.url(), "reservations_timed_out_total").await >= 1.0);
+
+    // The cancel reaches the ledger, which remembers the hold as refused…
+    let hold_url = format!("{}/internal/holds/{id}", p.shop.internal_url());
+    eventually(Duration::from_secs(60), "the cancel in the ledger", || async {
+        let res = p
+            .http
+            .get(&hold_url)
+            .header("authorization", ticktak_kit::internal::bearer(ticktak_kit::config::DEV_INTERNAL_TOKEN))
+            .send()
+            .await
+            .ok()?;
+        let hold: serde_json::Value = res.json().await.ok()?;
+        (hold["status"] == "REJECTED").then_some(())
+    })
+    .await;
+    // …so the lost PENDING, turning up after all, holds nothing.
+    let tt = ticktak_core::TicketType::new(
+        ticktak_core::MatchNumber::new(1).unwrap(),
+        ticktak_core::Category::new(2).unwrap(),
+    );
+    let pending = ticktak_core::SaleMessage::single(
+        ticktak_core::Action::TicketPending,
+        tt,
+        ticktak_core::Quantity::new(1).unwrap(),
+        ticktak_core::Price::new(40).unwrap(),
+    );
+    let platform = ticktak_core::PlatformId::new("a").unwrap();
+    let headers = ticktak_core::headers::SaleHeaders::for_hold(&platform, ticktak_core::HoldId(id));
+    let (partition, offset) = produce_sale(&producer(), &topics, &pending, Some(&headers)).await;
+    let ledger = eventually(Duration::from_secs(60), "the late PENDING applied", || async {
+        let l = p.ledger().await;
+        let applied = l["offsets"].as_array()?.iter().any(|o| {
+            o["topic"] == topics.sales.as_str()
+                && o["partition"] == partition
+                && o["lastOffset"].as_i64() >= Some(offset)
+        });
+        applied.then_some(l)
+    })
+    .await;
+    let c = ledger["types"].as_array().unwrap().iter().find(|t| t["matchNumber"] == 1 && t["category"] == 2).unwrap();
+    assert_eq!(c["held"], 0, "no ghost hold: {c}");
+    p.stop().await;
+}
+
 fn base64_url(text: &str) -> String {
     use base64::Engine as _;
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(text)

@@ -122,17 +122,29 @@ impl Platform {
     }
 
     pub async fn start_with_hold_ttl(env: PlatformEnv, hold_ttl: Duration) -> Self {
+        Self::start_configured(env, |c| c.hold_ttl = hold_ttl).await
+    }
+
+    /// Start with the test defaults of the reservations service changed by
+    /// `adjust`.
+    pub async fn start_configured(
+        env: PlatformEnv,
+        adjust: impl FnOnce(&mut reservations::config::ReservationConfig),
+    ) -> Self {
         ticktak_kit::telemetry::init_test_logs();
         ticktak_kit::telemetry::init_metrics();
         let shop = shop::start(env.settings(Service::Shop), CancellationToken::new()).await.expect("shop starts");
-        let config = reservations::config::ReservationConfig {
-            hold_ttl,
+        let mut config = reservations::config::ReservationConfig {
+            hold_ttl: Duration::from_secs(600),
             decision_wait: Duration::from_secs(2),
             shop_url: shop.internal_url(),
             sweep_interval: Duration::from_millis(200),
             availability_ttl: Duration::from_millis(100),
+            republish_after: Duration::from_secs(10),
+            request_timeout: Duration::from_secs(120),
             naive: false,
         };
+        adjust(&mut config);
         let reservations =
             reservations::start_with(env.settings(Service::Reservations), config, CancellationToken::new())
                 .await

@@ -11,6 +11,9 @@
 //! - `RESERVED(q, h)`: a granted open hold becomes sold.
 //! - `CANCELLED(q, h)`: a granted open hold is released; a rejected one is
 //!   left alone.
+//! - `CANCELLED(q, h)` for a hold not seen yet (it overtook its `PENDING`,
+//!   or the `PENDING` never came): remembered as a refused hold, so a
+//!   `PENDING` of `h` arriving later holds nothing. Counted as an anomaly.
 //! - Only the hold's owner closes it: `RESERVED`/`CANCELLED` count only when
 //!   their `client-id` is the one that published the hold's `PENDING` (no
 //!   `client-id` matches only no `client-id`). Anyone else's is an anomaly
@@ -278,6 +281,16 @@ fn apply_hold(counts: &mut TicketCounts, holds: &mut HashMap<HoldId, Hold>, id: 
             Outcome::Decided { decision }
         }
         (Action::TicketPending, Some(_)) => Outcome::Duplicate,
+        (Action::TicketCancelled, None) => {
+            let tombstone = Hold {
+                ticket_type: op.ticket_type,
+                quantity: op.quantity,
+                status: HoldStatus::Rejected,
+                owner: op.producer.clone(),
+            };
+            holds.insert(id, tombstone);
+            Outcome::Anomalous { anomaly: Anomaly::UnknownHold }
+        }
         (_, None) => Outcome::Anomalous { anomaly: Anomaly::UnknownHold },
         (_, Some(hold)) if hold.owner != op.producer => Outcome::Anomalous { anomaly: Anomaly::NotOwner },
         (_, Some(hold)) if hold.ticket_type != op.ticket_type => Outcome::Anomalous { anomaly: Anomaly::HoldMismatch },

@@ -61,7 +61,7 @@ pub struct ReservationView {
     pub unit_price: u32,
     pub total: u32,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub reason: Option<&'static str>,
+    pub reason: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub created_at: Option<DateTime<Utc>>,
 }
@@ -77,7 +77,8 @@ impl ReservationView {
             quantity: r.quantity.get(),
             unit_price: r.unit_price.get(),
             total: r.unit_price.get() * u32::from(r.quantity.get()),
-            reason: (r.status == Status::Rejected).then_some("sold out or temporarily unavailable"),
+            reason: (r.status == Status::Rejected)
+                .then(|| r.reason.clone().unwrap_or_else(|| "sold out or temporarily unavailable".into())),
             created_at: Some(r.created_at),
         }
     }
@@ -188,7 +189,7 @@ async fn reserve(
             quantity: q.get(),
             unit_price: price.get(),
             total: price.get() * u32::from(q.get()),
-            reason: Some(if category.status == "SOLD_OUT" { "sold out" } else { "temporarily unavailable" }),
+            reason: Some(if category.status == "SOLD_OUT" { "sold out" } else { "temporarily unavailable" }.into()),
             created_at: None,
         };
         return Ok((StatusCode::CONFLICT, serde_json::to_value(view).expect("serialises")));

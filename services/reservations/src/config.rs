@@ -20,6 +20,14 @@ pub struct ReservationConfig {
     /// "sold out" answer (`AVAILABILITY_TTL_MS`, default 100; 0 asks the shop
     /// on every request). Only the fast answer uses it: the log decides.
     pub availability_ttl: Duration,
+    /// A request the shop has not seen after this long has its
+    /// TICKET_PENDING published again, and again after as long
+    /// (`REPUBLISH_AFTER_SECS`, default 10).
+    pub republish_after: Duration,
+    /// A request still undecided after this long is rejected ("not decided
+    /// in time") and its hold cancelled in the log (`REQUEST_TIMEOUT_SECS`,
+    /// default 120).
+    pub request_timeout: Duration,
     /// `SALES_PROTOCOL=naive`: the course's naive protocol, for the benchmark
     /// baseline only — decide on this platform's own copy and publish
     /// without a hold id. It can oversell; never run it for real sales.
@@ -36,6 +44,8 @@ impl ReservationConfig {
         let wait: u64 = env.parse_in("DECISION_WAIT_MS", 2000, 0..=30_000)?;
         let sweep: u64 = env.parse_in("SWEEP_INTERVAL_MS", 1000, 10..=60_000)?;
         let availability_ttl: u64 = env.parse_in("AVAILABILITY_TTL_MS", 100, 0..=10_000)?;
+        let republish_after: u64 = env.parse_in("REPUBLISH_AFTER_SECS", 10, 1..=3600)?;
+        let request_timeout: u64 = env.parse_in("REQUEST_TIMEOUT_SECS", 120, 2..=86_400)?;
         let shop_url = settings.peer_url(Service::Shop, env)?;
         let naive = match env.string("SALES_PROTOCOL", "ledger").as_str() {
             "ledger" => false,
@@ -49,6 +59,8 @@ impl ReservationConfig {
             shop_url,
             sweep_interval: Duration::from_millis(sweep),
             availability_ttl: Duration::from_millis(availability_ttl),
+            republish_after: Duration::from_secs(republish_after),
+            request_timeout: Duration::from_secs(request_timeout),
         })
     }
 }

@@ -56,6 +56,8 @@ pub struct Reservation {
     pub status: Status,
     pub expires_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
+    /// Why it was rejected, when not by the log (e.g. not decided in time).
+    pub reason: Option<String>,
 }
 
 impl Reservation {
@@ -77,11 +79,13 @@ impl Reservation {
             status,
             expires_at,
             created_at: Utc::now(),
+            reason: None,
         }
     }
 }
 
-const COLUMNS: &str = "id, buyer_id, match_number, category, quantity, unit_price, status, expires_at, created_at";
+const COLUMNS: &str =
+    "id, buyer_id, match_number, category, quantity, unit_price, status, expires_at, created_at, reason";
 
 fn from_row(r: &PgRow) -> Reservation {
     Reservation {
@@ -96,6 +100,7 @@ fn from_row(r: &PgRow) -> Reservation {
         status: Status::parse(r.get("status")),
         expires_at: r.get("expires_at"),
         created_at: r.get("created_at"),
+        reason: r.get("reason"),
     }
 }
 
@@ -284,4 +289,62 @@ pub async fn requested_before(pool: &PgPool, age: std::time::Duration, limit: i6
     .bind(limit)
     .fetch_all(pool)
     .await
+}
+
+/// Why a request the log never decided was rejected.
+pub const NOT_DECIDED: &str = "not decided in time";
+
+/// Queue the TICKET_PENDING of the requested reservations `ids` (which the
+/// shop has not seen) again, for those waiting `every` since their last
+/// publication; returns the outbox rows to publish.
+pub async fn republish(
+    pool: &PgPool,
+    origin: &Origin,
+    ids: &[Uuid],
+    every: std::time::Duration,
+) -> sqlx::Result<Vec<Queued>> {
+    let mut tx = pool.begin().await?;
+    let rows = sqlx::query(&format!(
+        "UPDATE reservations SET republished_at = now() \
+         WHERE id = ANY($1) AND status = 'REQUESTED' \
+           AND coalesce(republished_at, created_at) < now() - make_interval(secs => $2) RETURNING {COLUMNS}"
+    ))
+    .bind(ids)
+    .bind(every.as_secs_f64())
+    .fetch_all(&mut *tx)
+    .await?;
+    let mut queued = Vec::with_capacity(rows.len());
+    for r in rows.iter().map(from_row) {
+        queued.push(enqueue(&mut tx, origin, &r, Action::TicketPending).await?);
+    }
+    tx.commit().await?;
+    Ok(queued)
+}
+
+/// Reject requests still undecided after `timeout` and queue their hold's
+/// TICKET_CANCELLED: a PENDING the log granted meanwhile is released, one
+/// that arrives later holds nothing (the ledger remembers the cancel).
+pub async fn time_out(
+    pool: &PgPool,
+    origin: &Origin,
+    timeout: std::time::Duration,
+    limit: i64,
+) -> sqlx::Result<Vec<Queued>> {
+    let mut tx = pool.begin().await?;
+    let rows = sqlx::query(&format!(
+        "UPDATE reservations SET status = 'REJECTED', reason = $3, updated_at = now() WHERE id IN ( \
+           SELECT id FROM reservations WHERE status = 'REQUESTED' AND created_at < now() - make_interval(secs => $1) \
+           ORDER BY created_at LIMIT $2 FOR UPDATE SKIP LOCKED) RETURNING {COLUMNS}"
+    ))
+    .bind(timeout.as_secs_f64())
+    .bind(limit)
+    .bind(NOT_DECIDED)
+    .fetch_all(&mut *tx)
+    .await?;
+    let mut queued = Vec::with_capacity(rows.len());
+    for r in rows.iter().map(from_row) {
+        queued.push(enqueue(&mut tx, origin, &r, Action::TicketCancelled).await?);
+    }
+    tx.commit().await?;
+    Ok(queued)
 }

@@ -32,7 +32,9 @@ pub async fn expire_holds(state: AppState, shutdown: CancellationToken) {
 }
 
 /// Every sweep interval: ask the shop about reservations still REQUESTED
-/// after a second.
+/// after a second; publish again the PENDING of those the shop has not seen
+/// after `REPUBLISH_AFTER_SECS`; reject those undecided after
+/// `REQUEST_TIMEOUT_SECS`.
 pub async fn poll_decisions(state: AppState, shutdown: CancellationToken) {
     loop {
         tokio::select! {
@@ -47,10 +49,11 @@ pub async fn poll_decisions(state: AppState, shutdown: CancellationToken) {
             }
         };
         let mut decisions = Vec::new();
+        let mut unseen = Vec::new();
         for id in ids {
             match state.shop.hold_status(HoldId(id)).await {
                 Ok(Some(status)) => decisions.push(HoldDecision { hold_id: HoldId(id), status }),
-                Ok(None) => {}
+                Ok(None) => unseen.push(id),
                 Err(e) => {
                     tracing::debug!(error = %format!("{e:#}"), "shop not reachable for decisions");
                     break;
@@ -60,5 +63,31 @@ pub async fn poll_decisions(state: AppState, shutdown: CancellationToken) {
         if let Err(e) = apply(&state, &decisions).await {
             tracing::warn!(error = %e, "cannot record polled decisions");
         }
+        undecided(&state, &unseen).await;
+    }
+}
+
+/// Requests the log has not decided: publish their PENDING again, or give
+/// up on them.
+async fn undecided(state: &AppState, unseen: &[uuid::Uuid]) {
+    if !unseen.is_empty() {
+        match store::republish(&state.pool, &state.origin, unseen, state.config.republish_after).await {
+            Ok(queued) if queued.is_empty() => {}
+            Ok(queued) => {
+                tracing::info!(count = queued.len(), "publishing undecided requests again");
+                metrics::counter!("reservations_republished_total").increment(queued.len() as u64);
+                state.outbox.publish(queued);
+            }
+            Err(e) => tracing::warn!(error = %e, "cannot publish undecided requests again"),
+        }
+    }
+    match store::time_out(&state.pool, &state.origin, state.config.request_timeout, 200).await {
+        Ok(queued) if queued.is_empty() => {}
+        Ok(queued) => {
+            tracing::warn!(count = queued.len(), "requests not decided in time: rejected, their holds cancelled");
+            metrics::counter!("reservations_timed_out_total").increment(queued.len() as u64);
+            state.outbox.publish(queued);
+        }
+        Err(e) => tracing::warn!(error = %e, "cannot time out undecided requests"),
     }
 }

@@ -280,6 +280,28 @@ fn only_the_producer_of_the_pending_closes_a_hold() {
 }
 
 #[test]
+fn a_cancel_that_overtakes_its_pending_leaves_no_ghost_hold() {
+    let mut ledger = fresh(&[1]);
+    let id = HoldId::new();
+    let op = |action| LedgerOp {
+        action,
+        ticket_type: ticket_type(0),
+        quantity: q(1),
+        hold: Some(id),
+        producer: Some(producer(0)),
+    };
+    let p = |offset| LogPosition { partition: 0, offset };
+    assert_eq!(
+        ledger.apply(p(0), &[op(Action::TicketCancelled)])[0],
+        Outcome::Anomalous { anomaly: Anomaly::UnknownHold }
+    );
+    assert_eq!(ledger.apply(p(1), &[op(Action::TicketPending)])[0], Outcome::Duplicate);
+    let counts = ledger.counts(ticket_type(0)).unwrap();
+    assert_eq!((counts.held, counts.sellable()), (0, 1), "the late PENDING holds nothing");
+    assert_eq!(ledger.hold(id).unwrap().status, HoldStatus::Rejected);
+}
+
+#[test]
 fn anonymous_counts_are_clamped_and_oversell_is_recorded_as_an_anomaly() {
     let mut ledger = fresh(&[1]);
     let anon = |action, n| LedgerOp { action, ticket_type: ticket_type(0), quantity: q(n), hold: None, producer: None };
