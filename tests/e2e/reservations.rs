@@ -462,6 +462,38 @@ async fn a_reservation_committed_but_never_published_is_published_by_the_relay()
     }
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn decisions_reach_buyers_through_the_poller_when_the_push_fails() {
+    let topic_env = unique("poller");
+    let env = PlatformEnv::new("a", &topic_env);
+    ensure_topics(&env.topics()).await;
+    publish_masterlist(&env.topics(), &masterlist_with_capacity(2, 20)).await;
+    let p = std::sync::Arc::new(Platform::start_configured(env, |o| o.push_decisions = false).await);
+    counts_when(&p, 1, "master list", |c| c["capacity"] == 20).await;
+    let tasks: Vec<_> = (0..30)
+        .map(|i| {
+            let p = p.clone();
+            tokio::spawn(async move { p.reserve(&format!("poll-{i}"), 1, 1, 1, None).await })
+        })
+        .collect();
+    let mut ids = Vec::new();
+    for (i, t) in tasks.into_iter().enumerate() {
+        let (status, body) = t.await.unwrap();
+        assert!(matches!(status, 201 | 202 | 409), "{status} {body}");
+        if let Some(id) = body["id"].as_str() {
+            ids.push((format!("poll-{i}"), id.to_string()));
+        }
+    }
+    let mut held = 0;
+    for (buyer, id) in &ids {
+        let view = decided(&p, buyer, id).await;
+        held += usize::from(view["status"] == "HELD");
+    }
+    assert_eq!(held, 20, "every ticket held once, every decision delivered by the poller");
+    assert!(process::metric(&p.consumer.url(), "consumer_decisions_forward_errors_total").await >= 1.0);
+    std::sync::Arc::try_unwrap(p).ok().unwrap().stop().await;
+}
+
 /// A REQUESTED reservation of `buyer` whose TICKET_PENDING was lost: in the
 /// reservations table, nowhere in the outbox or the log.
 async fn lost_request(p: &Platform, buyer: &str, category: u8) -> uuid::Uuid {
@@ -488,7 +520,7 @@ async fn a_lost_pending_is_published_again_until_the_log_decides() {
     let env = PlatformEnv::new("a", &topic_env);
     ensure_topics(&env.topics()).await;
     publish_masterlist(&env.topics(), &masterlist_with_capacity(2, 10)).await;
-    let p = Platform::start_configured(env, |c| c.republish_after = Duration::from_secs(1)).await;
+    let p = Platform::start_configured(env, |o| o.reservations.republish_after = Duration::from_secs(1)).await;
     counts_when(&p, 2, "master list", |c| c["capacity"] == 10).await;
     let id = lost_request(&p, "gina", 2).await;
     let view = decided(&p, "gina", &id.to_string()).await;
@@ -505,9 +537,9 @@ async fn a_request_never_decided_is_rejected_and_its_late_pending_holds_nothing(
     let topics = env.topics();
     ensure_topics(&topics).await;
     publish_masterlist(&topics, &masterlist_with_capacity(2, 10)).await;
-    let p = Platform::start_configured(env, |c| {
-        c.republish_after = Duration::from_secs(3600);
-        c.request_timeout = Duration::from_secs(2);
+    let p = Platform::start_configured(env, |o| {
+        o.reservations.republish_after = Duration::from_secs(3600);
+        o.reservations.request_timeout = Duration::from_secs(2);
     })
     .await;
     counts_when(&p, 2, "master list", |c| c["capacity"] == 10).await;

@@ -116,43 +116,58 @@ pub struct Platform {
     pub http: reqwest::Client,
 }
 
+/// What a test may change about a platform it starts.
+pub struct PlatformOptions {
+    pub reservations: reservations::config::ReservationConfig,
+    /// Whether shop-consumer pushes decisions to reservations (else only
+    /// the reservations service's poller brings them).
+    pub push_decisions: bool,
+}
+
 impl Platform {
     pub async fn start(env: PlatformEnv) -> Self {
         Self::start_with_hold_ttl(env, Duration::from_secs(600)).await
     }
 
     pub async fn start_with_hold_ttl(env: PlatformEnv, hold_ttl: Duration) -> Self {
-        Self::start_configured(env, |c| c.hold_ttl = hold_ttl).await
+        Self::start_configured(env, |o| o.reservations.hold_ttl = hold_ttl).await
     }
 
-    /// Start with the test defaults of the reservations service changed by
-    /// `adjust`.
-    pub async fn start_configured(
-        env: PlatformEnv,
-        adjust: impl FnOnce(&mut reservations::config::ReservationConfig),
-    ) -> Self {
+    /// Start with the test defaults changed by `adjust`.
+    pub async fn start_configured(env: PlatformEnv, adjust: impl FnOnce(&mut PlatformOptions)) -> Self {
         ticktak_kit::telemetry::init_test_logs();
         ticktak_kit::telemetry::init_metrics();
         let shop = shop::start(env.settings(Service::Shop), CancellationToken::new()).await.expect("shop starts");
-        let mut config = reservations::config::ReservationConfig {
-            hold_ttl: Duration::from_secs(600),
-            decision_wait: Duration::from_secs(2),
-            shop_url: shop.internal_url(),
-            sweep_interval: Duration::from_millis(200),
-            availability_ttl: Duration::from_millis(100),
-            republish_after: Duration::from_secs(10),
-            request_timeout: Duration::from_secs(120),
-            naive: false,
+        let mut options = PlatformOptions {
+            reservations: reservations::config::ReservationConfig {
+                hold_ttl: Duration::from_secs(600),
+                decision_wait: Duration::from_secs(2),
+                shop_url: shop.internal_url(),
+                sweep_interval: Duration::from_millis(200),
+                availability_ttl: Duration::from_millis(100),
+                republish_after: Duration::from_secs(10),
+                request_timeout: Duration::from_secs(120),
+                naive: false,
+            },
+            push_decisions: true,
         };
-        adjust(&mut config);
-        let reservations =
-            reservations::start_with(env.settings(Service::Reservations), config, CancellationToken::new())
-                .await
-                .expect("reservations starts");
+        adjust(&mut options);
+        let reservations = reservations::start_with(
+            env.settings(Service::Reservations),
+            options.reservations,
+            CancellationToken::new(),
+        )
+        .await
+        .expect("reservations starts");
+        // Without the push, decisions go to a port nothing listens on.
+        let push_to = match options.push_decisions {
+            true => reservations.internal_url(),
+            false => format!("http://127.0.0.1:{}", process::free_port()),
+        };
         let consumer = shop_consumer::start_with(
             env.settings(Service::ShopConsumer),
             shop.internal_url(),
-            Some(reservations.internal_url()),
+            Some(push_to),
             CancellationToken::new(),
         )
         .await

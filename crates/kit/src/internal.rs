@@ -1,5 +1,6 @@
 //! The internal credential: endpoints meant for the platform's own services
-//! (`/internal/...`) require `Authorization: Bearer <INTERNAL_TOKEN>`.
+//! (`/internal/...`) require `Authorization: Bearer <INTERNAL_TOKEN>`; and
+//! [`Client`], how one service calls another's internal listener.
 
 use axum::extract::{Request, State};
 use axum::middleware::Next;
@@ -36,4 +37,68 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 /// The header value a client of an internal endpoint sends.
 pub fn bearer(token: &str) -> String {
     format!("Bearer {token}")
+}
+
+/// A client of another service of this platform: its internal listener's
+/// base URL and the internal credential. A non-2xx answer is an error that
+/// carries the peer's JSON message.
+#[derive(Clone)]
+pub struct Client {
+    http: reqwest::Client,
+    base: String,
+    auth: String,
+}
+
+impl Client {
+    pub fn new(base: &str, token: &str, timeout: std::time::Duration) -> anyhow::Result<Self> {
+        let http = reqwest::Client::builder()
+            .timeout(timeout)
+            .pool_max_idle_per_host(16)
+            .build()
+            .map_err(|e| anyhow::anyhow!("cannot build an HTTP client: {e}"))?;
+        Ok(Self { http, base: base.trim_end_matches('/').to_string(), auth: bearer(token) })
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// `GET path`; `None` on 404.
+    pub async fn get<R: serde::de::DeserializeOwned>(&self, path: &str) -> anyhow::Result<Option<R>> {
+        self.call(self.http.get(self.url(path)), path).await
+    }
+
+    /// `POST path` with a JSON body.
+    pub async fn post<B: serde::Serialize, R: serde::de::DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &B,
+    ) -> anyhow::Result<R> {
+        self.call(self.http.post(self.url(path)).json(body), path)
+            .await?
+            .ok_or_else(|| anyhow::anyhow!("{} answered 404", self.url(path)))
+    }
+
+    async fn call<R: serde::de::DeserializeOwned>(
+        &self,
+        request: reqwest::RequestBuilder,
+        path: &str,
+    ) -> anyhow::Result<Option<R>> {
+        let url = self.url(path);
+        let res = request
+            .header("authorization", &self.auth)
+            .send()
+            .await
+            .map_err(|e| anyhow::anyhow!("unreachable at {url}: {e}"))?;
+        let status = res.status();
+        if status == reqwest::StatusCode::NOT_FOUND {
+            return Ok(None);
+        }
+        if !status.is_success() {
+            let text = res.text().await.unwrap_or_default();
+            anyhow::bail!("{url} answered {status}: {text}");
+        }
+        let body = res.json().await.map_err(|e| anyhow::anyhow!("unexpected answer from {url}: {e}"))?;
+        Ok(Some(body))
+    }
 }

@@ -189,7 +189,10 @@ async fn reserve(
             quantity: q.get(),
             unit_price: price.get(),
             total: price.get() * u32::from(q.get()),
-            reason: Some(if category.status == "SOLD_OUT" { "sold out" } else { "temporarily unavailable" }.into()),
+            reason: Some(
+                if category.status == ticktak_core::Status::SoldOut { "sold out" } else { "temporarily unavailable" }
+                    .into(),
+            ),
             created_at: None,
         };
         return Ok((StatusCode::CONFLICT, serde_json::to_value(view).expect("serialises")));

@@ -10,9 +10,11 @@ use std::time::{Duration, Instant};
 
 use ticktak_core::{MatchNumber, TicketType};
 
-use crate::shop::{CategoryAvailability, ShopClient};
+use ticktak_contracts::catalogue::CategoryView;
 
-type Entry = Arc<tokio::sync::Mutex<Option<(Instant, Option<Vec<CategoryAvailability>>)>>>;
+use crate::shop::ShopClient;
+
+type Entry = Arc<tokio::sync::Mutex<Option<(Instant, Option<Vec<CategoryView>>)>>>;
 
 #[derive(Clone)]
 pub struct AvailabilityCache {
@@ -27,8 +29,8 @@ impl AvailabilityCache {
     }
 
     /// The category of `tt`; `None` when the match is unknown.
-    pub async fn category(&self, tt: TicketType) -> anyhow::Result<Option<CategoryAvailability>> {
-        let find = |categories: &Option<Vec<CategoryAvailability>>| {
+    pub async fn category(&self, tt: TicketType) -> anyhow::Result<Option<CategoryView>> {
+        let find = |categories: &Option<Vec<CategoryView>>| {
             categories.as_ref().and_then(|cs| cs.iter().find(|c| c.category == tt.category.get()).cloned())
         };
         if self.ttl.is_zero() {

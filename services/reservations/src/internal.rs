@@ -7,9 +7,9 @@
 use axum::extract::State;
 use axum::routing::post;
 use axum::Router;
-use serde::{Deserialize, Serialize};
+use ticktak_contracts::decisions::{self, Decisions, DecisionsApplied, HoldDecision};
 use ticktak_core::ledger::HoldStatus;
-use ticktak_core::{Action, HoldId};
+use ticktak_core::Action;
 use ticktak_kit::http::{Json, Path};
 use ticktak_kit::{ApiError, ApiResult};
 
@@ -18,9 +18,7 @@ use crate::store::{self, Status};
 use crate::AppState;
 
 pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/internal/reservations/{id}/confirm", post(confirm))
-        .route("/internal/decisions", post(decisions))
+    Router::new().route("/internal/reservations/{id}/confirm", post(confirm)).route(decisions::DECISIONS, post(intake))
 }
 
 async fn confirm(State(s): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<ReservationView>> {
@@ -50,27 +48,9 @@ async fn confirm(State(s): State<AppState>, Path(id): Path<String>) -> ApiResult
     }
 }
 
-/// One decision of the log on a hold.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct HoldDecision {
-    pub hold_id: HoldId,
-    pub status: HoldStatus,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Decisions {
-    pub decisions: Vec<HoldDecision>,
-}
-
-#[derive(Serialize)]
-struct Applied {
-    updated: usize,
-}
-
-async fn decisions(State(s): State<AppState>, Json(body): Json<Decisions>) -> ApiResult<Json<Applied>> {
+async fn intake(State(s): State<AppState>, Json(body): Json<Decisions>) -> ApiResult<Json<DecisionsApplied>> {
     let updated = apply(&s, &body.decisions).await?;
-    Ok(Json(Applied { updated }))
+    Ok(Json(DecisionsApplied { updated }))
 }
 
 /// Move requested reservations to HELD/REJECTED and wake their waiters.

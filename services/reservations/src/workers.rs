@@ -3,10 +3,11 @@
 
 use std::time::Duration;
 
+use ticktak_contracts::decisions::HoldDecision;
 use ticktak_core::HoldId;
 use tokio_util::sync::CancellationToken;
 
-use crate::internal::{apply, HoldDecision};
+use crate::internal::apply;
 use crate::{store, AppState};
 
 /// Every sweep interval: HELD past `expiresAt` → EXPIRED + TICKET_CANCELLED;
@@ -48,39 +49,44 @@ pub async fn poll_decisions(state: AppState, shutdown: CancellationToken) {
                 continue;
             }
         };
-        let mut decisions = Vec::new();
-        let mut unseen = Vec::new();
-        for id in ids {
-            match state.shop.hold_status(HoldId(id)).await {
-                Ok(Some(status)) => decisions.push(HoldDecision { hold_id: HoldId(id), status }),
-                Ok(None) => unseen.push(id),
-                Err(e) => {
-                    tracing::debug!(error = %format!("{e:#}"), "shop not reachable for decisions");
-                    break;
+        if !ids.is_empty() {
+            let hold_ids: Vec<HoldId> = ids.iter().copied().map(HoldId).collect();
+            match state.shop.holds(&hold_ids).await {
+                Ok(found) => {
+                    let decisions: Vec<HoldDecision> =
+                        found.iter().map(|h| HoldDecision { hold_id: h.hold_id, status: h.status }).collect();
+                    if let Err(e) = apply(&state, &decisions).await {
+                        tracing::warn!(error = %e, "cannot record polled decisions");
+                    }
+                    let seen: std::collections::HashSet<uuid::Uuid> = found.iter().map(|h| h.hold_id.0).collect();
+                    let unseen: Vec<uuid::Uuid> = ids.into_iter().filter(|id| !seen.contains(id)).collect();
+                    republish(&state, &unseen).await;
                 }
+                Err(e) => tracing::debug!(error = %format!("{e:#}"), "shop not reachable for decisions"),
             }
         }
-        if let Err(e) = apply(&state, &decisions).await {
-            tracing::warn!(error = %e, "cannot record polled decisions");
-        }
-        undecided(&state, &unseen).await;
+        time_out(&state).await;
     }
 }
 
-/// Requests the log has not decided: publish their PENDING again, or give
-/// up on them.
-async fn undecided(state: &AppState, unseen: &[uuid::Uuid]) {
-    if !unseen.is_empty() {
-        match store::republish(&state.pool, &state.origin, unseen, state.config.republish_after).await {
-            Ok(queued) if queued.is_empty() => {}
-            Ok(queued) => {
-                tracing::info!(count = queued.len(), "publishing undecided requests again");
-                metrics::counter!("reservations_republished_total").increment(queued.len() as u64);
-                state.outbox.publish(queued);
-            }
-            Err(e) => tracing::warn!(error = %e, "cannot publish undecided requests again"),
-        }
+/// Requests the shop has not seen: publish their PENDING again.
+async fn republish(state: &AppState, unseen: &[uuid::Uuid]) {
+    if unseen.is_empty() {
+        return;
     }
+    match store::republish(&state.pool, &state.origin, unseen, state.config.republish_after).await {
+        Ok(queued) if queued.is_empty() => {}
+        Ok(queued) => {
+            tracing::info!(count = queued.len(), "publishing undecided requests again");
+            metrics::counter!("reservations_republished_total").increment(queued.len() as u64);
+            state.outbox.publish(queued);
+        }
+        Err(e) => tracing::warn!(error = %e, "cannot publish undecided requests again"),
+    }
+}
+
+/// Requests undecided for too long: give up on them.
+async fn time_out(state: &AppState) {
     match store::time_out(&state.pool, &state.origin, state.config.request_timeout, 200).await {
         Ok(queued) if queued.is_empty() => {}
         Ok(queued) => {

@@ -3,7 +3,7 @@
 //! returned for logging, metrics and the `invalid_messages` table.
 
 use rdkafka::message::Message;
-use shop::ledger::api::{MasterListEntry, SalesEntry, SalesLine};
+use ticktak_contracts::ledger::{MasterListEntry, SalesEntry, SalesLine};
 use ticktak_core::headers::SaleHeaders;
 use ticktak_core::{MasterListMatch, SaleMessage};
 

@@ -17,8 +17,8 @@ use anyhow::Context;
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::message::{BorrowedMessage, Message};
 use rdkafka::{Offset, TopicPartitionList};
-use shop::ledger::api::{MasterListBatch, SalesBatch};
 use sqlx::PgPool;
+use ticktak_contracts::ledger::{MasterListBatch, SalesBatch};
 use ticktak_kit::Settings;
 use tokio_util::sync::CancellationToken;
 

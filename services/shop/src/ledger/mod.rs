@@ -7,13 +7,16 @@
 //!   rule; the last applied offset per partition is stored in the same
 //!   transaction, so a batch delivered again changes nothing and is answered
 //!   with the stored decisions.
-//! - `GET /internal/holds/{holdId}`: the log's decision on one hold.
+//! - `POST /internal/holds`: the log's decisions on the holds asked for (the
+//!   reservations service's poller, one request for every waiting hold);
+//!   `GET /internal/holds/{holdId}` for one.
 //! - `GET /internal/ledger`: every ticket type's counters and a digest of the
 //!   whole ledger, to compare platforms.
 //! - `GET /internal/offsets`: the last applied offset of every partition,
 //!   where shop-consumer resumes after a restart.
+//!
+//! Bodies and paths: `ticktak_contracts::ledger`.
 
-pub mod api;
 pub mod store;
 
 use axum::extract::State;
@@ -23,16 +26,24 @@ use ticktak_core::HoldId;
 use ticktak_kit::http::{Json, Path};
 use ticktak_kit::{ApiError, ApiResult};
 
+use ticktak_contracts::ledger::{
+    self as api, AppliedOffset, HoldView, HoldsFound, HoldsQuery, LedgerSnapshot, MasterListBatch, SalesBatch,
+    SalesBatchResult,
+};
+
 use crate::AppState;
-use api::{AppliedOffset, HoldView, LedgerSnapshot, MasterListBatch, SalesBatch, SalesBatchResult};
+
+/// Most holds one `POST /internal/holds` may ask about.
+const MAX_HOLDS_PER_QUERY: usize = 1000;
 
 pub fn router() -> Router<AppState> {
     Router::new()
-        .route("/internal/masterlist", post(apply_masterlist))
-        .route("/internal/sales", post(apply_sales))
+        .route(api::MASTERLIST, post(apply_masterlist))
+        .route(api::SALES, post(apply_sales))
+        .route(api::HOLDS, post(holds))
         .route("/internal/holds/{hold_id}", get(hold))
-        .route("/internal/ledger", get(snapshot))
-        .route("/internal/offsets", get(offsets))
+        .route(api::LEDGER, get(snapshot))
+        .route(api::OFFSETS, get(offsets))
 }
 
 async fn apply_masterlist(
@@ -67,6 +78,13 @@ async fn apply_sales(
 async fn hold(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<HoldView>> {
     let id = HoldId::parse(&id).map_err(|e| ApiError::BadRequest(e.0))?;
     store::hold(&state.pool, id).await?.map(Json).ok_or_else(|| ApiError::NotFound(format!("no hold {id}")))
+}
+
+async fn holds(State(state): State<AppState>, Json(query): Json<HoldsQuery>) -> ApiResult<Json<HoldsFound>> {
+    if query.hold_ids.len() > MAX_HOLDS_PER_QUERY {
+        return Err(ApiError::Unprocessable(format!("at most {MAX_HOLDS_PER_QUERY} holds per query")));
+    }
+    Ok(Json(HoldsFound { holds: store::holds(&state.pool, &query.hold_ids).await? }))
 }
 
 async fn snapshot(State(state): State<AppState>) -> ApiResult<Json<LedgerSnapshot>> {

@@ -11,11 +11,11 @@ use ticktak_core::ledger::{Hold, HoldStatus, LedgerOp, LogPosition, Outcome};
 use ticktak_core::{Category, Decision, HoldId, Ledger, MatchNumber, PlatformId, Quantity, TicketCounts, TicketType};
 use uuid::Uuid;
 
-use super::api::{
-    AppliedOffset, HoldView, LedgerSnapshot, MasterListBatch, MasterListResult, SalesBatch, SalesBatchResult,
-    SalesEntry, TypeCounts,
-};
 use crate::search::normalize;
+use ticktak_contracts::ledger::{
+    AppliedOffset, HoldView, LedgerSnapshot, MasterListBatch, MasterListResult, SalesBatch, SalesBatchResult,
+    SalesEntry, SalesLine, TypeCounts,
+};
 
 pub fn counts_from_row(r: &PgRow) -> TicketCounts {
     TicketCounts {
@@ -177,7 +177,8 @@ fn ops_of(entry: &SalesEntry) -> Option<Vec<LedgerOp>> {
 }
 
 /// Apply a batch; returns the answer for shop-consumer and the new counters
-/// of the ticket types it touched.
+/// of the ticket types it touched. One transaction: lock the partitions'
+/// offsets, load what the batch touches, apply the rule, write back.
 pub async fn apply_sales(
     pool: &PgPool,
     topic: &str,
@@ -185,16 +186,50 @@ pub async fn apply_sales(
 ) -> sqlx::Result<(SalesBatchResult, Vec<(TicketType, TicketCounts)>)> {
     let ops: Vec<Vec<LedgerOp>> = batch.messages.iter().map(|e| ops_of(e).unwrap_or_default()).collect();
     let types: BTreeSet<TicketType> = ops.iter().flatten().map(|op| op.ticket_type).collect();
-    let hold_ids: Vec<Uuid> =
-        batch.messages.iter().filter_map(|e| e.hold_id).map(|h| h.0).collect::<BTreeSet<_>>().into_iter().collect();
+    let hold_ids: Vec<HoldId> =
+        batch.messages.iter().filter_map(|e| e.hold_id).collect::<BTreeSet<_>>().into_iter().collect();
 
     let mut tx = pool.begin().await?;
     let offsets = lock_offsets(&mut tx, topic, &partitions_of(batch.messages.iter().map(|m| m.partition))).await?;
-    let mut ledger = Ledger::new();
+    let mut loaded = Loaded::default();
     for (p, o) in &offsets {
-        ledger.insert_applied(*p, *o);
+        loaded.ledger.insert_applied(*p, *o);
     }
+    load_types(&mut tx, &types, &mut loaded).await?;
+    load_holds(&mut tx, &hold_ids, &mut loaded).await?;
 
+    let (mut result, produced_at) = apply_batch(&mut loaded, batch, &ops);
+
+    write_counts(&mut tx, &loaded).await?;
+    write_holds(&mut tx, &loaded, &produced_at).await?;
+    store_offsets(&mut tx, topic, &loaded.ledger.applied().collect()).await?;
+    tx.commit().await?;
+
+    let ledger = &loaded.ledger;
+    result.holds = hold_ids.iter().filter_map(|id| ledger.hold(*id).map(|hold| view(*id, hold))).collect();
+    let counts = loaded.types.iter().filter_map(|tt| ledger.counts(*tt).map(|c| (*tt, *c))).collect();
+    Ok((result, counts))
+}
+
+/// The part of the ledger a batch touches, as loaded from storage.
+#[derive(Default)]
+struct Loaded {
+    ledger: Ledger,
+    /// The ticket types loaded (locked), in lock order.
+    types: Vec<TicketType>,
+    /// The master list's unit price of each loaded ticket type.
+    prices: HashMap<TicketType, u32>,
+    /// Each loaded hold's status before the batch: only changed holds are
+    /// written back.
+    hold_status_before: HashMap<HoldId, HoldStatus>,
+}
+
+/// Lock and load the counters and prices of `types`.
+async fn load_types(
+    tx: &mut Transaction<'_, Postgres>,
+    types: &BTreeSet<TicketType>,
+    loaded: &mut Loaded,
+) -> sqlx::Result<()> {
     let (ms, cs): (Vec<i16>, Vec<i16>) =
         types.iter().map(|t| (i16::from(t.match_number.get()), i16::from(t.category.get()))).unzip();
     let rows = sqlx::query(
@@ -204,44 +239,49 @@ pub async fn apply_sales(
     )
     .bind(&ms)
     .bind(&cs)
-    .fetch_all(&mut *tx)
+    .fetch_all(&mut **tx)
     .await?;
-    let mut loaded_types = Vec::with_capacity(rows.len());
-    let mut prices: HashMap<(u8, u8), u32> = HashMap::with_capacity(rows.len());
     for r in &rows {
         let tt = type_of_row(r);
-        ledger.insert_counts(tt, counts_from_row(r));
-        loaded_types.push(tt);
-        prices.insert((tt.match_number.get(), tt.category.get()), r.get::<i32, _>("price") as u32);
+        loaded.ledger.insert_counts(tt, counts_from_row(r));
+        loaded.types.push(tt);
+        loaded.prices.insert(tt, r.get::<i32, _>("price") as u32);
     }
+    Ok(())
+}
 
+/// Load the holds the batch mentions.
+async fn load_holds(tx: &mut Transaction<'_, Postgres>, ids: &[HoldId], loaded: &mut Loaded) -> sqlx::Result<()> {
+    let ids: Vec<Uuid> = ids.iter().map(|h| h.0).collect();
     let rows = sqlx::query(
         "SELECT hold_id, match_number, category, quantity, status, origin FROM holds WHERE hold_id = ANY($1)",
     )
-    .bind(&hold_ids)
-    .fetch_all(&mut *tx)
+    .bind(&ids)
+    .fetch_all(&mut **tx)
     .await?;
-    let mut before: HashMap<HoldId, HoldStatus> = HashMap::new();
     for r in &rows {
         let id = HoldId(r.get("hold_id"));
         let hold = hold_of_row(r);
-        before.insert(id, hold.status);
-        ledger.insert_hold(id, hold);
+        loaded.hold_status_before.insert(id, hold.status);
+        loaded.ledger.insert_hold(id, hold);
     }
+    Ok(())
+}
 
+/// When each hold's first message in the batch was produced.
+type ProducedAt = HashMap<HoldId, Option<chrono::DateTime<chrono::Utc>>>;
+
+/// Apply every message with the rule, tallying the answer.
+fn apply_batch(loaded: &mut Loaded, batch: &SalesBatch, ops: &[Vec<LedgerOp>]) -> (SalesBatchResult, ProducedAt) {
     let mut result = SalesBatchResult::default();
-    let mut produced_at: HashMap<HoldId, Option<chrono::DateTime<chrono::Utc>>> = HashMap::new();
-    for (entry, ops) in batch.messages.iter().zip(&ops) {
-        let outcomes = ledger.apply(LogPosition { partition: entry.partition, offset: entry.offset }, ops);
+    let mut produced_at = ProducedAt::new();
+    for (entry, ops) in batch.messages.iter().zip(ops) {
+        let outcomes = loaded.ledger.apply(LogPosition { partition: entry.partition, offset: entry.offset }, ops);
         if outcomes.first() == Some(&Outcome::Redelivered) {
             result.redelivered += 1;
         } else {
             result.applied += 1;
-            result.price_mismatches += entry
-                .lines
-                .iter()
-                .filter(|l| prices.get(&(l.match_number, l.category)).is_some_and(|p| *p != l.price))
-                .count() as u64;
+            result.price_mismatches += entry.lines.iter().filter(|l| price_differs(&loaded.prices, l)).count() as u64;
         }
         result.anomalies += outcomes.iter().filter(|o| o.anomaly().is_some()).count() as u64;
         for o in &outcomes {
@@ -255,17 +295,38 @@ pub async fn apply_sales(
             produced_at.entry(h).or_insert(entry.produced_at);
         }
     }
+    (result, produced_at)
+}
 
-    // Write back what changed.
-    let mut upd = (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
-    for tt in &loaded_types {
-        let c = ledger.counts(*tt).expect("loaded");
-        upd.0.push(i16::from(tt.match_number.get()));
-        upd.1.push(i16::from(tt.category.get()));
-        upd.2.push(c.held as i32);
-        upd.3.push(c.sold as i32);
-        upd.4.push(c.anonymous_held as i32);
-        upd.5.push(c.anomalies as i32);
+/// Whether a line states a price other than the master list's.
+fn price_differs(prices: &HashMap<TicketType, u32>, line: &SalesLine) -> bool {
+    let (Ok(m), Ok(c)) = (MatchNumber::new(i64::from(line.match_number)), Category::new(i64::from(line.category)))
+    else {
+        return false;
+    };
+    prices.get(&TicketType::new(m, c)).is_some_and(|p| *p != line.price)
+}
+
+/// Write back the counters of the loaded ticket types that changed.
+async fn write_counts(tx: &mut Transaction<'_, Postgres>, loaded: &Loaded) -> sqlx::Result<()> {
+    #[derive(Default)]
+    struct Columns {
+        match_number: Vec<i16>,
+        category: Vec<i16>,
+        held: Vec<i32>,
+        sold: Vec<i32>,
+        anonymous_held: Vec<i32>,
+        anomalies: Vec<i32>,
+    }
+    let mut c = Columns::default();
+    for tt in &loaded.types {
+        let counts = loaded.ledger.counts(*tt).expect("loaded");
+        c.match_number.push(i16::from(tt.match_number.get()));
+        c.category.push(i16::from(tt.category.get()));
+        c.held.push(counts.held as i32);
+        c.sold.push(counts.sold as i32);
+        c.anonymous_held.push(counts.anonymous_held as i32);
+        c.anomalies.push(counts.anomalies as i32);
     }
     sqlx::query(
         "UPDATE ticket_types AS t SET held = u.held, sold = u.sold, anonymous_held = u.anon, anomalies = u.anom \
@@ -273,57 +334,64 @@ pub async fn apply_sales(
          WHERE t.match_number = u.m AND t.category = u.c \
            AND (t.held, t.sold, t.anonymous_held, t.anomalies) IS DISTINCT FROM (u.held, u.sold, u.anon, u.anom)",
     )
-    .bind(&upd.0)
-    .bind(&upd.1)
-    .bind(&upd.2)
-    .bind(&upd.3)
-    .bind(&upd.4)
-    .bind(&upd.5)
-    .execute(&mut *tx)
+    .bind(&c.match_number)
+    .bind(&c.category)
+    .bind(&c.held)
+    .bind(&c.sold)
+    .bind(&c.anonymous_held)
+    .bind(&c.anomalies)
+    .execute(&mut **tx)
     .await?;
+    Ok(())
+}
 
-    let mut h = (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
-    for (id, hold) in ledger.holds() {
-        if before.get(id) == Some(&hold.status) {
+/// Insert new holds and update those whose status changed.
+async fn write_holds(
+    tx: &mut Transaction<'_, Postgres>,
+    loaded: &Loaded,
+    produced_at: &ProducedAt,
+) -> sqlx::Result<()> {
+    #[derive(Default)]
+    struct Columns {
+        hold_id: Vec<Uuid>,
+        match_number: Vec<i16>,
+        category: Vec<i16>,
+        quantity: Vec<i16>,
+        status: Vec<&'static str>,
+        origin: Vec<Option<String>>,
+        produced_at: Vec<Option<chrono::DateTime<chrono::Utc>>>,
+    }
+    let mut c = Columns::default();
+    for (id, hold) in loaded.ledger.holds() {
+        if loaded.hold_status_before.get(id) == Some(&hold.status) {
             continue;
         }
-        h.0.push(id.0);
-        h.1.push(i16::from(hold.ticket_type.match_number.get()));
-        h.2.push(i16::from(hold.ticket_type.category.get()));
-        h.3.push(i16::from(hold.quantity.get()));
-        h.4.push(status_text(hold.status));
-        h.5.push(hold.owner.as_ref().map(|o| o.as_str().to_string()));
-        h.6.push(produced_at.get(id).copied().flatten());
+        c.hold_id.push(id.0);
+        c.match_number.push(i16::from(hold.ticket_type.match_number.get()));
+        c.category.push(i16::from(hold.ticket_type.category.get()));
+        c.quantity.push(i16::from(hold.quantity.get()));
+        c.status.push(status_text(hold.status));
+        c.origin.push(hold.owner.as_ref().map(|o| o.as_str().to_string()));
+        c.produced_at.push(produced_at.get(id).copied().flatten());
     }
-    if !h.0.is_empty() {
-        sqlx::query(
-            "INSERT INTO holds (hold_id, match_number, category, quantity, status, origin, produced_at) \
-             SELECT * FROM UNNEST($1::uuid[], $2::smallint[], $3::smallint[], $4::smallint[], $5::text[], $6::text[], $7::timestamptz[]) \
-             ON CONFLICT (hold_id) DO UPDATE SET status = EXCLUDED.status, updated_at = now()",
-        )
-        .bind(&h.0)
-        .bind(&h.1)
-        .bind(&h.2)
-        .bind(&h.3)
-        .bind(&h.4)
-        .bind(&h.5)
-        .bind(&h.6)
-        .execute(&mut *tx)
-        .await?;
+    if c.hold_id.is_empty() {
+        return Ok(());
     }
-    let new_offsets: HashMap<i32, i64> = ledger.applied().collect();
-    store_offsets(&mut tx, topic, &new_offsets).await?;
-    tx.commit().await?;
-
-    result.holds = hold_ids
-        .iter()
-        .filter_map(|id| {
-            let id = HoldId(*id);
-            ledger.hold(id).map(|hold| view(id, hold))
-        })
-        .collect();
-    let counts = loaded_types.iter().filter_map(|tt| ledger.counts(*tt).map(|c| (*tt, *c))).collect();
-    Ok((result, counts))
+    sqlx::query(
+        "INSERT INTO holds (hold_id, match_number, category, quantity, status, origin, produced_at) \
+         SELECT * FROM UNNEST($1::uuid[], $2::smallint[], $3::smallint[], $4::smallint[], $5::text[], $6::text[], $7::timestamptz[]) \
+         ON CONFLICT (hold_id) DO UPDATE SET status = EXCLUDED.status, updated_at = now()",
+    )
+    .bind(&c.hold_id)
+    .bind(&c.match_number)
+    .bind(&c.category)
+    .bind(&c.quantity)
+    .bind(&c.status)
+    .bind(&c.origin)
+    .bind(&c.produced_at)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
 }
 
 fn type_of_row(r: &PgRow) -> TicketType {
@@ -351,6 +419,18 @@ fn view(id: HoldId, hold: &Hold) -> HoldView {
         status: hold.status,
         origin: hold.owner.as_ref().map(|o| o.as_str().to_string()),
     }
+}
+
+/// The holds among `ids` the ledger has applied.
+pub async fn holds(pool: &PgPool, ids: &[HoldId]) -> sqlx::Result<Vec<HoldView>> {
+    let ids: Vec<Uuid> = ids.iter().map(|h| h.0).collect();
+    let rows = sqlx::query(
+        "SELECT hold_id, match_number, category, quantity, status, origin FROM holds WHERE hold_id = ANY($1)",
+    )
+    .bind(&ids)
+    .fetch_all(pool)
+    .await?;
+    Ok(rows.iter().map(|r| view(HoldId(r.get("hold_id")), &hold_of_row(r))).collect())
 }
 
 pub async fn hold(pool: &PgPool, id: HoldId) -> sqlx::Result<Option<HoldView>> {

@@ -11,7 +11,9 @@ use std::sync::{Arc, RwLock};
 use sqlx::PgPool;
 use ticktak_core::{TicketCounts, TicketType};
 
-use super::store::{self, CategoryView};
+use ticktak_contracts::catalogue::CategoryView;
+
+use super::store;
 
 #[derive(Clone, Default)]
 pub struct AvailabilityCache {

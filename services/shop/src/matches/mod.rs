@@ -14,7 +14,8 @@ use ticktak_kit::{ApiError, ApiResult};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::AppState;
-pub use store::{CategoryView, MatchView};
+pub use store::MatchView;
+pub use ticktak_contracts::catalogue::{Availability, CategoryView};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -57,14 +58,6 @@ pub struct MatchPage {
     pub total: i64,
     pub limit: u32,
     pub offset: u32,
-}
-
-/// `GET /api/matches/{n}/availability`.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct Availability {
-    pub match_number: u8,
-    pub categories: Vec<CategoryView>,
 }
 
 #[utoipa::path(get, path = "/api/matches", params(ListQuery), tag = "matches",

@@ -3,8 +3,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use sqlx::{PgPool, QueryBuilder, Row};
-use ticktak_core::ledger::Status;
-use ticktak_core::TicketCounts;
+use ticktak_contracts::catalogue::CategoryView;
 use ticktak_kit::ApiError;
 use utoipa::ToSchema;
 
@@ -26,44 +25,6 @@ pub struct MatchView {
     /// `null` for knock-out matches.
     pub group: Option<String>,
     pub categories: Vec<CategoryView>,
-}
-
-/// One category of a match as buyers see it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct CategoryView {
-    pub category: u8,
-    pub price: u32,
-    pub capacity: u32,
-    /// Market-wide tickets held by open reservations.
-    pub held: u32,
-    /// Market-wide tickets sold.
-    pub sold: u32,
-    /// Tickets a new reservation can still take: capacity − sold − held.
-    pub sellable: u32,
-    /// AVAILABLE, TEMPORARILY_UNAVAILABLE or SOLD_OUT.
-    #[schema(value_type = String)]
-    pub status: Status,
-    /// The course's vocabulary: capacity − sold.
-    pub available: u32,
-    /// The course's vocabulary: same as `sellable`.
-    pub pending: u32,
-}
-
-impl CategoryView {
-    pub fn new(category: u8, price: u32, counts: TicketCounts) -> Self {
-        Self {
-            category,
-            price,
-            capacity: counts.capacity,
-            held: counts.held,
-            sold: counts.sold,
-            sellable: counts.sellable(),
-            status: counts.status(),
-            available: counts.unsold(),
-            pending: counts.sellable(),
-        }
-    }
 }
 
 /// Validated filters.

@@ -1,8 +1,22 @@
-//! Bodies of the shop's internal ledger API, shared with shop-consumer.
+//! The shop's internal ledger API: shop-consumer hands over the logs in
+//! order (`MASTERLIST`, `SALES`) and resumes at `OFFSETS`; reservations asks
+//! for the log's decisions on its holds (`HOLDS`); tests and operators read
+//! `LEDGER`.
 
 use serde::{Deserialize, Serialize};
 use ticktak_core::ledger::HoldStatus;
 use ticktak_core::{Action, HoldId, MasterListMatch};
+
+/// `POST`: a [`MasterListBatch`] → [`MasterListResult`].
+pub const MASTERLIST: &str = "/internal/masterlist";
+/// `POST`: a [`SalesBatch`] → [`SalesBatchResult`].
+pub const SALES: &str = "/internal/sales";
+/// `GET`: every partition's last applied offset → `Vec<AppliedOffset>`.
+pub const OFFSETS: &str = "/internal/offsets";
+/// `GET`: the whole ledger → [`LedgerSnapshot`].
+pub const LEDGER: &str = "/internal/ledger";
+/// `POST`: [`HoldsQuery`] → [`HoldsFound`], the holds the shop has applied.
+pub const HOLDS: &str = "/internal/holds";
 
 /// Master-list messages in log order.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -117,4 +131,17 @@ pub struct AppliedOffset {
     pub topic: String,
     pub partition: i32,
     pub last_offset: i64,
+}
+
+/// Which holds the caller wants the log's decision on (at most 1,000).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HoldsQuery {
+    pub hold_ids: Vec<HoldId>,
+}
+
+/// The asked holds the shop has applied; the others are not in the log yet.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct HoldsFound {
+    pub holds: Vec<HoldView>,
 }

@@ -1,0 +1,15 @@
+//! The contracts between a platform's own services, defined once and used by
+//! both ends: every body and path of an internal call.
+//!
+//! - `ledger`: shop-consumer → shop (the logs in batches, applied offsets,
+//!   the ledger snapshot) and reservations → shop (the log's decisions on holds).
+//! - `decisions`: shop-consumer → reservations (decisions on own holds).
+//! - `catalogue`: the shop's availability view, which reservations reads for
+//!   its fast "sold out" answer.
+//!
+//! The wire formats shared with other platforms (Kafka bodies and headers)
+//! live in `ticktak_core`.
+
+pub mod catalogue;
+pub mod decisions;
+pub mod ledger;
