@@ -409,3 +409,102 @@ async fn only_the_platform_that_placed_a_hold_can_close_it() {
     .await;
     p.stop().await;
 }
+
+/// A peer's sale body in the course format, produced to `partition` without
+/// our headers.
+async fn peer_sale(
+    producer: &rdkafka::producer::FutureProducer,
+    topics: &ticktak_kit::kafka::Topics,
+    partition: i32,
+    action: &str,
+    lines: &[(u8, u8)],
+) {
+    let tickets: Vec<serde_json::Value> = lines
+        .iter()
+        .map(|(category, quantity)| {
+            let price = [75, 125, 40][usize::from(*category) - 1];
+            serde_json::json!({"category": category, "quantity": quantity, "price": price})
+        })
+        .collect();
+    let body = serde_json::json!({"meta": {"action": action}, "body": {"matchNumber": 1, "tickets": tickets}});
+    let payload = serde_json::to_vec(&body).unwrap();
+    let record = ticktak_kit::kafka::Record { topic: &topics.sales, key: "", payload: &payload, headers: &[] };
+    ticktak_kit::kafka::send_to_partition(producer, &record, partition).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mis_partitioned_and_mixed_peer_sales_are_rehomed_and_counted_once_during_a_race() {
+    use ticktak_core::partition::home_partition;
+    let topic_env = unique("rehome");
+    let envs = [PlatformEnv::new("a", &topic_env), PlatformEnv::new("b", &topic_env)];
+    let topics = envs[0].topics();
+    let partitions = envs[0].settings(ticktak_kit::Service::Shop).kafka.partitions;
+    ensure_topics(&topics).await;
+    publish_masterlist(&topics, &masterlist_with_capacity(1, 12)).await;
+    let mut platforms = Vec::new();
+    for env in envs {
+        platforms.push(Platform::start(env).await);
+    }
+    for p in &platforms {
+        eventually(Duration::from_secs(60), "the master list", || async {
+            let (_, a) = p.get("/api/matches/1/availability").await;
+            (a["categories"][0]["capacity"] == 12).then_some(())
+        })
+        .await;
+    }
+    let home = |category: i64| {
+        let tt = ticktak_core::TicketType::new(
+            ticktak_core::MatchNumber::new(1).unwrap(),
+            ticktak_core::Category::new(category).unwrap(),
+        );
+        home_partition(tt, partitions)
+    };
+    let away = |category: i64| (home(category) + 1) % partitions;
+
+    // Buyers on both platforms race for category 1 while the peer sends:
+    let platforms = std::sync::Arc::new(platforms);
+    let race: Vec<_> = (0..30)
+        .map(|i| {
+            let platforms = platforms.clone();
+            tokio::spawn(async move { platforms[i % 2].reserve(&format!("racer-{i}"), 1, 1, 1, None).await })
+        })
+        .collect();
+    let producer = producer();
+    // four keyless single-line pendings of category 2, off its home;
+    for _ in 0..4 {
+        peer_sale(&producer, &topics, away(2), "TICKET_PENDING", &[(2, 1)]).await;
+    }
+    // one message mixing all three categories, on category 3's home;
+    peer_sale(&producer, &topics, home(3), "TICKET_PENDING", &[(1, 1), (2, 1), (3, 2)]).await;
+    // a cancel of category 3 on its home, ahead of its pending sent off home.
+    peer_sale(&producer, &topics, home(3), "TICKET_CANCELLED", &[(3, 1)]).await;
+    peer_sale(&producer, &topics, away(3), "TICKET_PENDING", &[(3, 1)]).await;
+    for r in race {
+        let (status, body) = r.await.unwrap();
+        assert!(matches!(status, 201 | 202 | 409), "{status} {body}");
+    }
+
+    // Every peer line counted once, though both platforms re-published it;
+    // the cancel ahead of its pending leaves nothing held.
+    let expected_anonymous = [(1, 1), (2, 5), (3, 2)];
+    let ledgers = eventually(Duration::from_secs(90), "equal ledgers with every peer line", || async {
+        let (a, b) = (platforms[0].ledger().await, platforms[1].ledger().await);
+        let types = a["types"].as_array()?.clone();
+        let complete = expected_anonymous.iter().all(|(category, anonymous)| {
+            types.iter().any(|t| t["category"] == *category && t["anonymousHeld"] == *anonymous)
+        });
+        (complete && a["digest"] == b["digest"]).then_some((a, b))
+    })
+    .await;
+    for t in ledgers.0["types"].as_array().unwrap() {
+        let (held, sold, anonymous) =
+            (t["held"].as_u64().unwrap(), t["sold"].as_u64().unwrap(), t["anonymousHeld"].as_u64().unwrap());
+        assert!(held - anonymous <= 12, "ticktak holds never exceed capacity: {t}");
+        assert_eq!(t["anonymousCredit"], 0, "{t}");
+        assert!(sold + held <= 13, "{t}");
+    }
+    assert!(process::metric(&platforms[0].consumer.url(), "consumer_lines_rehomed_total").await >= 1.0);
+    for p in std::sync::Arc::try_unwrap(platforms).ok().unwrap() {
+        p.stop().await;
+    }
+}

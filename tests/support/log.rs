@@ -113,7 +113,14 @@ fn ours(
         key: sale.kafka_key(),
         body: sale.to_json(),
         headers: SaleHeaders::for_hold(platform, id).to_pairs(),
-        ops: vec![LedgerOp { action, ticket_type: tt, quantity: q, hold: Some(id), producer: Some(platform.clone()) }],
+        ops: vec![LedgerOp {
+            action,
+            ticket_type: tt,
+            quantity: q,
+            hold: Some(id),
+            producer: Some(platform.clone()),
+            rehomed_from: None,
+        }],
     }
 }
 
@@ -121,7 +128,7 @@ fn ours(
 /// lines of the same ticket type.
 pub fn anonymous(action: Action, list: &[MasterListMatch], tt: TicketType, q: Quantity, array: bool) -> Message {
     let price = price_of(list, tt);
-    let op = LedgerOp { action, ticket_type: tt, quantity: q, hold: None, producer: None };
+    let op = LedgerOp { action, ticket_type: tt, quantity: q, hold: None, producer: None, rehomed_from: None };
     let line = serde_json::json!({"category": tt.category.get(), "quantity": q.get(), "price": price.get()});
     let (tickets, ops) = if array { (serde_json::json!([line, line]), vec![op.clone(), op]) } else { (line, vec![op]) };
     let body = serde_json::json!({"meta": {"action": action.as_str()}, "body": {"matchNumber": tt.match_number.get(), "tickets": tickets}});
@@ -172,7 +179,8 @@ pub fn reference_types(ledger: &Ledger) -> Vec<serde_json::Value> {
         .map(|(tt, c)| {
             serde_json::json!({
                 "matchNumber": tt.match_number.get(), "category": tt.category.get(), "capacity": c.capacity,
-                "held": c.held, "sold": c.sold, "anonymousHeld": c.anonymous_held, "anomalies": c.anomalies,
+                "held": c.held, "sold": c.sold, "anonymousHeld": c.anonymous_held, "anonymousCredit": c.anonymous_credit,
+                "anomalies": c.anomalies,
             })
         })
         .collect()

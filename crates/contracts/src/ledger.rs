@@ -4,7 +4,7 @@
 //! `LEDGER`.
 
 use serde::{Deserialize, Serialize};
-use ticktak_core::ledger::HoldStatus;
+use ticktak_core::ledger::{HoldStatus, LineOrigin};
 use ticktak_core::{Action, HoldId, MasterListMatch};
 
 /// `POST`: a [`MasterListBatch`] → [`MasterListResult`].
@@ -56,6 +56,9 @@ pub struct SalesEntry {
     pub hold_id: Option<HoldId>,
     pub origin: Option<String>,
     pub produced_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// Set on a line re-published to its home partition (`rehomed-from`).
+    #[serde(default)]
+    pub rehomed_from: Option<LineOrigin>,
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize)]
@@ -108,6 +111,7 @@ pub struct TypeCounts {
     pub held: u32,
     pub sold: u32,
     pub anonymous_held: u32,
+    pub anonymous_credit: u32,
     pub anomalies: u32,
 }
 

@@ -6,11 +6,16 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use crate::ids::{HoldId, InvalidValue, PlatformId};
+use crate::ledger::LineOrigin;
 
 pub const CLIENT_ID: &str = "client-id";
 pub const EVENT_ID: &str = "event-id";
 pub const HOLD_ID: &str = "hold-id";
 pub const PRODUCED_AT: &str = "produced-at";
+/// On a ticket line re-published to its home partition: where it was first
+/// published, `"{partition}:{offset}:{line}"` (line = index in the body's
+/// `tickets`, 0 for the single-object form).
+pub const REHOMED_FROM: &str = "rehomed-from";
 
 /// Our metadata of one sales message.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -19,6 +24,7 @@ pub struct SaleHeaders {
     pub event_id: Option<Uuid>,
     pub hold_id: Option<HoldId>,
     pub produced_at: Option<DateTime<Utc>>,
+    pub rehomed_from: Option<LineOrigin>,
 }
 
 impl SaleHeaders {
@@ -29,6 +35,7 @@ impl SaleHeaders {
             event_id: Some(Uuid::now_v7()),
             hold_id: Some(hold),
             produced_at: Some(Utc::now()),
+            rehomed_from: None,
         }
     }
 
@@ -42,6 +49,7 @@ impl SaleHeaders {
             let text = std::str::from_utf8(value).map_err(|_| InvalidValue(format!("header {name} is not UTF-8")));
             match name {
                 HOLD_ID => h.hold_id = Some(HoldId::parse(text?.trim())?),
+                REHOMED_FROM => h.rehomed_from = Some(LineOrigin::parse(text?.trim())?),
                 CLIENT_ID => h.client_id = PlatformId::new(text?.trim()).ok(),
                 EVENT_ID => h.event_id = text.ok().and_then(|t| Uuid::parse_str(t.trim()).ok()),
                 PRODUCED_AT => {
@@ -71,6 +79,9 @@ impl SaleHeaders {
         if let Some(p) = self.produced_at {
             out.push((PRODUCED_AT, p.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)));
         }
+        if let Some(o) = self.rehomed_from {
+            out.push((REHOMED_FROM, o.to_string()));
+        }
         out
     }
 }
@@ -93,6 +104,12 @@ mod tests {
     #[test]
     fn malformed_hold_id_is_refused_other_headers_are_lenient() {
         assert!(SaleHeaders::from_pairs([(HOLD_ID, Some(&b"nope"[..]))]).is_err());
+        assert!(SaleHeaders::from_pairs([(REHOMED_FROM, Some(&b"1:2"[..]))]).is_err());
+        let o = LineOrigin { partition: 2, offset: 41, line: 1 };
+        let h = SaleHeaders { rehomed_from: Some(o), ..Default::default() };
+        let pairs = h.to_pairs();
+        let back = SaleHeaders::from_pairs(pairs.iter().map(|(k, v)| (*k, Some(v.as_bytes())))).unwrap();
+        assert_eq!(back.rehomed_from, Some(o));
         let h = SaleHeaders::from_pairs([
             (CLIENT_ID, Some(&b"NOT VALID"[..])),
             ("x-other", Some(&b"1"[..])),

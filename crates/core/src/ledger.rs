@@ -21,6 +21,13 @@
 //! - Messages without a hold id (other teams') are applied by counts against
 //!   an anonymous pool, clamped so no counter goes negative; what would push
 //!   `sold + held` past `capacity` is still recorded and counted an anomaly.
+//!   An anonymous `CANCELLED` beyond the pool (it overtook its `PENDING`) is
+//!   kept as a credit that the next anonymous `PENDING` of the type uses up,
+//!   so it never holds a ticket for nobody.
+//! - A ticket line is applied only on its ticket type's home partition
+//!   (`crate::partition`). shop-consumer re-publishes a line found elsewhere
+//!   to its home with its origin (`rehomed-from`); every platform does, and
+//!   the ledger applies the first copy of each origin and ignores the rest.
 //! - Every message has a log position; a position at or before the last one
 //!   applied on its partition is a redelivery and changes nothing.
 
@@ -44,6 +51,9 @@ pub struct TicketCounts {
     pub anonymous_held: u32,
     /// Messages that could not be applied as the rule expects.
     pub anomalies: u32,
+    /// Anonymous tickets cancelled before their `PENDING` arrived: the next
+    /// anonymous `PENDING`s of the type use these up instead of holding.
+    pub anonymous_credit: u32,
 }
 
 /// What buyers are told about a ticket type.
@@ -119,6 +129,43 @@ pub struct LedgerOp {
     pub hold: Option<HoldId>,
     /// The message's `client-id` header.
     pub producer: Option<PlatformId>,
+    /// Set on a line re-published to its home partition: where it came from.
+    pub rehomed_from: Option<LineOrigin>,
+}
+
+/// Where a ticket line was first published: its message's position and its
+/// index among the message's lines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct LineOrigin {
+    pub partition: i32,
+    pub offset: i64,
+    pub line: u16,
+}
+
+impl LineOrigin {
+    /// `"{partition}:{offset}:{line}"`.
+    pub fn parse(text: &str) -> Result<Self, crate::ids::InvalidValue> {
+        let bad = || crate::ids::InvalidValue(format!("rehomed-from must be partition:offset:line, got {text:?}"));
+        let mut parts = text.split(':');
+        let (Some(p), Some(o), Some(l), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
+            return Err(bad());
+        };
+        let origin = Self {
+            partition: p.parse().map_err(|_| bad())?,
+            offset: o.parse().map_err(|_| bad())?,
+            line: l.parse().map_err(|_| bad())?,
+        };
+        if origin.partition < 0 || origin.offset < 0 {
+            return Err(bad());
+        }
+        Ok(origin)
+    }
+}
+
+impl std::fmt::Display for LineOrigin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}:{}", self.partition, self.offset, self.line)
+    }
 }
 
 /// A message's place in the log.
@@ -137,7 +184,8 @@ pub enum Anomaly {
     UnknownTicketType,
     /// Counts from other platforms pushed `sold + held` past `capacity`.
     Oversold,
-    /// A release of more anonymous tickets than the pool held (clamped).
+    /// A release of more anonymous tickets than the pool held (the rest is
+    /// kept as a credit).
     ClampedRelease,
     /// `RESERVED`/`CANCELLED` for a hold this ledger never saw.
     UnknownHold,
@@ -185,6 +233,8 @@ pub struct Ledger {
     types: BTreeMap<TicketType, TicketCounts>,
     holds: HashMap<HoldId, Hold>,
     applied: BTreeMap<i32, i64>,
+    /// Origins of re-homed lines applied (the loaded ones and this batch's).
+    origins: std::collections::BTreeSet<LineOrigin>,
 }
 
 impl Ledger {
@@ -200,6 +250,16 @@ impl Ledger {
     /// Load a hold read from storage.
     pub fn insert_hold(&mut self, id: HoldId, hold: Hold) {
         self.holds.insert(id, hold);
+    }
+
+    /// Load the origin of a re-homed line applied before.
+    pub fn insert_origin(&mut self, origin: LineOrigin) {
+        self.origins.insert(origin);
+    }
+
+    /// Origins of re-homed lines applied, loaded or new.
+    pub fn origins(&self) -> impl Iterator<Item = &LineOrigin> {
+        self.origins.iter()
     }
 
     /// Load the last applied offset of a partition read from storage.
@@ -251,6 +311,12 @@ impl Ledger {
         let Some(counts) = self.types.get_mut(&op.ticket_type) else {
             return Outcome::Anomalous { anomaly: Anomaly::UnknownTicketType };
         };
+        if let Some(origin) = op.rehomed_from {
+            if !self.origins.insert(origin) {
+                // Another platform's copy of a line already applied.
+                return Outcome::Duplicate;
+            }
+        }
         let outcome = match op.hold {
             Some(id) => apply_hold(counts, &mut self.holds, id, op),
             None => apply_anonymous(counts, op),
@@ -322,8 +388,10 @@ fn apply_anonymous(counts: &mut TicketCounts, op: &LedgerOp) -> Outcome {
     let mut anomaly = None;
     match op.action {
         Action::TicketPending => {
-            counts.held = counts.held.saturating_add(q);
-            counts.anonymous_held = counts.anonymous_held.saturating_add(q);
+            let credited = q.min(counts.anonymous_credit);
+            counts.anonymous_credit -= credited;
+            counts.held = counts.held.saturating_add(q - credited);
+            counts.anonymous_held = counts.anonymous_held.saturating_add(q - credited);
         }
         Action::TicketReserved => {
             let take = q.min(counts.anonymous_held);
@@ -336,6 +404,7 @@ fn apply_anonymous(counts: &mut TicketCounts, op: &LedgerOp) -> Outcome {
             counts.anonymous_held -= take;
             counts.held = counts.held.saturating_sub(take);
             if take < q {
+                counts.anonymous_credit = counts.anonymous_credit.saturating_add(q - take);
                 anomaly = Some(Anomaly::ClampedRelease);
             }
         }

@@ -9,6 +9,7 @@ pub mod headers;
 pub mod ids;
 pub mod ledger;
 pub mod masterlist;
+pub mod partition;
 pub mod sales;
 
 pub use country::Country;

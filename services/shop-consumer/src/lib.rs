@@ -56,7 +56,8 @@ pub async fn start_with(
         })
         .transpose()?;
     let group = consumer_group(&base.settings);
-    let pump = pump::Pump::new(base.settings.clone(), group, shop, forward, base.pool.clone(), start);
+    let pump =
+        pump::Pump::new(base.settings.clone(), group, shop, forward, base.pool.clone(), start, base.producer.clone());
     let following = pump.following();
     let base = base.with_ready_check(
         "consumer",

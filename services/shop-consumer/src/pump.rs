@@ -8,6 +8,9 @@
 //!    batch (up to `BATCH_MAX` messages or `LINGER`), hand it to the shop,
 //!    retry until the shop acknowledges; only acknowledged offsets are
 //!    committed (`commits`: at most every `COMMIT_EVERY`, and at shutdown).
+//! 3. Ticket lines found off their home partition are published to it
+//!    (`decode::Rehome`) before the batch goes to the shop, so a line is
+//!    never acknowledged here before its copy is in the log.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -31,6 +34,9 @@ const BATCH_MAX: usize = 1000;
 const LINGER: Duration = Duration::from_millis(2);
 /// How often acknowledged offsets are committed to the consumer group.
 const COMMIT_EVERY: Duration = Duration::from_secs(1);
+/// The partitions of the sales topic while only the master list is read
+/// (no sales message arrives then).
+const MASTERLIST_ONLY: i32 = 1;
 /// The master list is read to its end, known when nothing arrives for this long.
 const MASTERLIST_IDLE: Duration = Duration::from_millis(1500);
 
@@ -66,6 +72,8 @@ pub struct Pump {
     forward: Option<DecisionForwarder>,
     pool: PgPool,
     start: Start,
+    /// Publishes re-homed ticket lines.
+    producer: rdkafka::producer::FutureProducer,
     /// Set once the master list is read and the sales topic is followed;
     /// `/ready` answers 503 until then.
     following: Arc<std::sync::atomic::AtomicBool>,
@@ -77,6 +85,8 @@ struct Batch {
     masterlist: MasterListBatch,
     sales: SalesBatch,
     invalid: Vec<Invalid>,
+    /// Lines to publish to their home partitions before the batch is applied.
+    rehome: Vec<decode::Rehome>,
     /// Next offset to commit per (topic, partition).
     next: HashMap<(String, i32), i64>,
     len: usize,
@@ -98,8 +108,9 @@ impl Pump {
         forward: Option<DecisionForwarder>,
         pool: PgPool,
         start: Start,
+        producer: rdkafka::producer::FutureProducer,
     ) -> Self {
-        Self { settings, group, shop, forward, pool, start, following: Default::default() }
+        Self { settings, group, shop, forward, pool, start, producer, following: Default::default() }
     }
 
     /// True once the pump follows the sales topic (the master list is read).
@@ -115,7 +126,7 @@ impl Pump {
         let Some(resumed) = self.resume_points(&shutdown).await else {
             return Ok(());
         };
-        self.assign_all(&consumer, &resumed).await?;
+        let partitions = self.assign_all(&consumer, &resumed).await?;
         let lag = tokio::spawn(report_lag(consumer.clone(), shutdown.clone()));
         tracing::info!(group = %self.group, start = ?self.start, "following the master-list and ticket-sales topics");
         self.following.store(true, std::sync::atomic::Ordering::Release);
@@ -128,7 +139,7 @@ impl Pump {
                 m = consumer.recv() => m,
             };
             match first {
-                Ok(m) => self.add(&mut batch, &m),
+                Ok(m) => self.add(&mut batch, &m, partitions),
                 Err(e) => {
                     tracing::warn!(error = %e, "consume error");
                     tokio::time::sleep(Duration::from_millis(200)).await;
@@ -138,7 +149,7 @@ impl Pump {
             let deadline = tokio::time::Instant::now() + LINGER;
             while batch.len < BATCH_MAX {
                 match tokio::time::timeout_at(deadline, consumer.recv()).await {
-                    Ok(Ok(m)) => self.add(&mut batch, &m),
+                    Ok(Ok(m)) => self.add(&mut batch, &m, partitions),
                     Ok(Err(e)) => {
                         tracing::warn!(error = %e, "consume error");
                         break;
@@ -170,7 +181,8 @@ impl Pump {
     }
 
     /// Assign every partition of both topics to this consumer, each from its
-    /// resume point (0 where there is none).
+    /// resume point (0 where there is none). Returns the number of
+    /// partitions of the sales topic (where ticket types have their homes).
     ///
     /// Why assign instead of subscribing: a platform runs one consumer, so a
     /// group rebalance buys nothing. The group still receives the
@@ -179,27 +191,34 @@ impl Pump {
         &self,
         consumer: &Arc<StreamConsumer>,
         resume: &HashMap<(String, i32), i64>,
-    ) -> anyhow::Result<()> {
+    ) -> anyhow::Result<i32> {
         let c = consumer.clone();
-        let topics = vec![self.settings.topics.masterlist.clone(), self.settings.topics.sales.clone()];
+        let sales = self.settings.topics.sales.clone();
+        let topics = vec![self.settings.topics.masterlist.clone(), sales.clone()];
         let resume = resume.clone();
-        tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
+        tokio::task::spawn_blocking(move || -> anyhow::Result<i32> {
             let mut tpl = TopicPartitionList::new();
+            let mut sales_partitions = 0;
             for topic in &topics {
                 let md = c.fetch_metadata(Some(topic), Duration::from_secs(10))?;
                 for t in md.topics() {
                     for p in t.partitions() {
                         let from = resume.get(&(topic.clone(), p.id())).copied().unwrap_or(0);
                         tpl.add_partition_offset(topic, p.id(), Offset::Offset(from))?;
+                        if *topic == sales {
+                            sales_partitions += 1;
+                        }
                     }
                 }
             }
-            c.assign(&tpl).context("cannot assign partitions")
+            anyhow::ensure!(sales_partitions > 0, "the topic {sales} has no partitions");
+            c.assign(&tpl).context("cannot assign partitions")?;
+            Ok(sales_partitions)
         })
         .await?
     }
 
-    fn add(&self, batch: &mut Batch, m: &BorrowedMessage<'_>) {
+    fn add(&self, batch: &mut Batch, m: &BorrowedMessage<'_>, sales_partitions: i32) {
         let topic = m.topic().to_string();
         batch.len += 1;
         let reason = if topic == self.settings.topics.masterlist {
@@ -207,7 +226,8 @@ impl Pump {
             batch.masterlist.messages.push(entry);
             reason
         } else if topic == self.settings.topics.sales {
-            let (entry, reason) = decode::sales(m);
+            let decode::DecodedSale { entry, invalid: reason, rehome } = decode::sales(m, sales_partitions);
+            batch.rehome.extend(rehome);
             if let Some(at) = entry.produced_at {
                 // How long after it was produced (on any platform) a sale reached us.
                 let delay = (chrono::Utc::now() - at).num_microseconds().unwrap_or(0).max(0) as f64 / 1e6;
@@ -248,6 +268,13 @@ impl Pump {
                 return false;
             }
         }
+        if !batch.rehome.is_empty() {
+            let ok = retry(shutdown, "re-homed lines", || self.publish_rehomed(&batch.rehome)).await.is_some();
+            if !ok {
+                return false;
+            }
+            metrics::counter!("consumer_lines_rehomed_total").increment(batch.rehome.len() as u64);
+        }
         if !batch.sales.messages.is_empty() {
             let started = Instant::now();
             let ok = retry(shutdown, "sales", || async {
@@ -269,6 +296,20 @@ impl Pump {
         }
         self.record_invalid(&batch.invalid).await;
         true
+    }
+
+    /// Publish every re-homed line to its home partition and wait for the
+    /// broker's acknowledgements.
+    async fn publish_rehomed(&self, lines: &[decode::Rehome]) -> anyhow::Result<()> {
+        let topic = &self.settings.topics.sales;
+        let sends = lines.iter().map(|r| async move {
+            let record = ticktak_kit::kafka::Record { topic, key: &r.key, payload: &r.payload, headers: &r.headers };
+            ticktak_kit::kafka::send_to_partition(&self.producer, &record, r.partition).await
+        });
+        for sent in futures::future::join_all(sends).await {
+            sent?;
+        }
+        Ok(())
     }
 
     async fn record_invalid(&self, invalid: &[Invalid]) {
@@ -333,7 +374,7 @@ impl Pump {
             };
             match first {
                 Err(_) => break,
-                Ok(Ok(m)) => self.add(&mut batch, &m),
+                Ok(Ok(m)) => self.add(&mut batch, &m, MASTERLIST_ONLY),
                 Ok(Err(e)) => {
                     tracing::warn!(error = %e, "consume error");
                     continue;
@@ -341,7 +382,7 @@ impl Pump {
             }
             while batch.len < BATCH_MAX {
                 match tokio::time::timeout(LINGER, consumer.recv()).await {
-                    Ok(Ok(m)) => self.add(&mut batch, &m),
+                    Ok(Ok(m)) => self.add(&mut batch, &m, MASTERLIST_ONLY),
                     _ => break,
                 }
             }

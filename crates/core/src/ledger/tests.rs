@@ -73,6 +73,7 @@ fn build_log(intents: &[Intent]) -> Vec<(LogPosition, LedgerOp)> {
                     quantity: q(qty),
                     hold: (!anonymous).then(HoldId::new),
                     producer: Some(producer(ty)),
+                    rehomed_from: None,
                 };
                 pendings.push(op.clone());
                 op
@@ -235,6 +236,7 @@ fn last_ticket_goes_to_the_first_pending_in_the_log() {
         quantity: q(1),
         hold: Some(hold),
         producer: Some(producer(0)),
+        rehomed_from: None,
     };
     let p = |offset| LogPosition { partition: 0, offset };
     assert_eq!(ledger.apply(p(0), &[op(first)])[0], Outcome::Decided { decision: Decision::Granted });
@@ -261,6 +263,7 @@ fn only_the_producer_of_the_pending_closes_a_hold() {
         quantity: q(1),
         hold: Some(id),
         producer: Some(PlatformId::new(by).unwrap()),
+        rehomed_from: None,
     };
     let p = |offset| LogPosition { partition: 0, offset };
     assert_eq!(
@@ -289,6 +292,7 @@ fn a_cancel_that_overtakes_its_pending_leaves_no_ghost_hold() {
         quantity: q(1),
         hold: Some(id),
         producer: Some(producer(0)),
+        rehomed_from: None,
     };
     let p = |offset| LogPosition { partition: 0, offset };
     assert_eq!(
@@ -302,9 +306,58 @@ fn a_cancel_that_overtakes_its_pending_leaves_no_ghost_hold() {
 }
 
 #[test]
+fn an_anonymous_cancel_ahead_of_its_pending_leaves_nothing_held() {
+    let anon = |action, n| LedgerOp {
+        action,
+        ticket_type: ticket_type(0),
+        quantity: q(n),
+        hold: None,
+        producer: None,
+        rehomed_from: None,
+    };
+    let p = |offset| LogPosition { partition: 0, offset };
+    let mut in_order = fresh(&[5]);
+    in_order.apply(p(0), &[anon(Action::TicketPending, 2)]);
+    in_order.apply(p(1), &[anon(Action::TicketCancelled, 2)]);
+    let mut overtaken = fresh(&[5]);
+    overtaken.apply(p(0), &[anon(Action::TicketCancelled, 2)]);
+    overtaken.apply(p(1), &[anon(Action::TicketPending, 2)]);
+    for ledger in [&in_order, &overtaken] {
+        let c = ledger.counts(ticket_type(0)).unwrap();
+        assert_eq!((c.held, c.anonymous_held, c.anonymous_credit, c.sellable()), (0, 0, 0, 5), "{c:?}");
+    }
+}
+
+#[test]
+fn the_first_copy_of_a_rehomed_line_counts_the_others_do_not() {
+    let mut ledger = fresh(&[5]);
+    let origin = LineOrigin { partition: 2, offset: 17, line: 1 };
+    let copy = LedgerOp {
+        action: Action::TicketPending,
+        ticket_type: ticket_type(0),
+        quantity: q(2),
+        hold: None,
+        producer: None,
+        rehomed_from: Some(origin),
+    };
+    let p = |offset| LogPosition { partition: 0, offset };
+    assert_eq!(ledger.apply(p(0), std::slice::from_ref(&copy))[0], Outcome::Counted);
+    assert_eq!(ledger.apply(p(1), std::slice::from_ref(&copy))[0], Outcome::Duplicate);
+    assert_eq!(ledger.counts(ticket_type(0)).unwrap().held, 2);
+    assert!(ledger.origins().any(|o| *o == origin));
+}
+
+#[test]
 fn anonymous_counts_are_clamped_and_oversell_is_recorded_as_an_anomaly() {
     let mut ledger = fresh(&[1]);
-    let anon = |action, n| LedgerOp { action, ticket_type: ticket_type(0), quantity: q(n), hold: None, producer: None };
+    let anon = |action, n| LedgerOp {
+        action,
+        ticket_type: ticket_type(0),
+        quantity: q(n),
+        hold: None,
+        producer: None,
+        rehomed_from: None,
+    };
     let p = |offset| LogPosition { partition: 0, offset };
     assert_eq!(
         ledger.apply(p(0), &[anon(Action::TicketCancelled, 2)])[0],
@@ -329,6 +382,7 @@ fn a_capacity_correction_keeps_the_counts() {
         quantity: q(2),
         hold: Some(HoldId::new()),
         producer: None,
+        rehomed_from: None,
     };
     ledger.apply(LogPosition { partition: 0, offset: 0 }, &[hold]);
     ledger.set_capacity(ticket_type(0), 3);
@@ -345,6 +399,7 @@ fn unknown_ticket_types_move_the_offset_and_count_nothing() {
         quantity: q(1),
         hold: None,
         producer: None,
+        rehomed_from: None,
     };
     let pos = LogPosition { partition: 1, offset: 7 };
     assert_eq!(

@@ -7,7 +7,7 @@ mod producer;
 
 pub use admin::{ensure_topics, probe, UNLIMITED_RETENTION};
 pub use consumer::{consumer, header_pairs};
-pub use producer::{producer, send, warm_up, Record};
+pub use producer::{producer, send, send_to_partition, warm_up, Record};
 
 use rdkafka::ClientConfig;
 

@@ -47,12 +47,32 @@ pub struct Record<'a> {
 /// Produce and wait for the delivery report. Retries while the local queue
 /// is full (back-pressure); any other error is returned.
 pub async fn send(producer: &FutureProducer, record: &Record<'_>) -> anyhow::Result<(i32, i64)> {
+    send_with(producer, record, None).await
+}
+
+/// [`send`] to an explicit partition instead of the key's.
+pub async fn send_to_partition(
+    producer: &FutureProducer,
+    record: &Record<'_>,
+    partition: i32,
+) -> anyhow::Result<(i32, i64)> {
+    send_with(producer, record, Some(partition)).await
+}
+
+async fn send_with(
+    producer: &FutureProducer,
+    record: &Record<'_>,
+    partition: Option<i32>,
+) -> anyhow::Result<(i32, i64)> {
     loop {
         let mut headers = OwnedHeaders::new_with_capacity(record.headers.len());
         for (key, value) in record.headers {
             headers = headers.insert(Header { key, value: Some(value.as_bytes()) });
         }
-        let future_record = FutureRecord::to(record.topic).key(record.key).payload(record.payload).headers(headers);
+        let mut future_record = FutureRecord::to(record.topic).key(record.key).payload(record.payload).headers(headers);
+        if let Some(p) = partition {
+            future_record = future_record.partition(p);
+        }
         match producer.send(future_record, Duration::from_secs(0)).await {
             Ok(delivered) => return Ok(delivered),
             Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => {

@@ -7,7 +7,7 @@ use std::collections::{BTreeSet, HashMap};
 
 use sqlx::postgres::PgRow;
 use sqlx::{PgPool, Postgres, Row, Transaction};
-use ticktak_core::ledger::{Hold, HoldStatus, LedgerOp, LogPosition, Outcome};
+use ticktak_core::ledger::{Hold, HoldStatus, LedgerOp, LineOrigin, LogPosition, Outcome};
 use ticktak_core::{Category, Decision, HoldId, Ledger, MatchNumber, PlatformId, Quantity, TicketCounts, TicketType};
 use uuid::Uuid;
 
@@ -23,6 +23,7 @@ pub fn counts_from_row(r: &PgRow) -> TicketCounts {
         held: r.get::<i32, _>("held") as u32,
         sold: r.get::<i32, _>("sold") as u32,
         anonymous_held: r.get::<i32, _>("anonymous_held") as u32,
+        anonymous_credit: r.get::<i32, _>("anonymous_credit") as u32,
         anomalies: r.get::<i32, _>("anomalies") as u32,
     }
 }
@@ -171,6 +172,7 @@ fn ops_of(entry: &SalesEntry) -> Option<Vec<LedgerOp>> {
                 quantity: Quantity::new(i64::from(l.quantity)).ok()?,
                 hold: entry.hold_id,
                 producer: entry.origin.as_deref().and_then(|o| PlatformId::new(o).ok()),
+                rehomed_from: entry.rehomed_from,
             })
         })
         .collect()
@@ -197,11 +199,13 @@ pub async fn apply_sales(
     }
     load_types(&mut tx, &types, &mut loaded).await?;
     load_holds(&mut tx, &hold_ids, &mut loaded).await?;
+    load_origins(&mut tx, batch, &mut loaded).await?;
 
     let (mut result, produced_at) = apply_batch(&mut loaded, batch, &ops);
 
     write_counts(&mut tx, &loaded).await?;
     write_holds(&mut tx, &loaded, &produced_at).await?;
+    write_origins(&mut tx, &loaded).await?;
     store_offsets(&mut tx, topic, &loaded.ledger.applied().collect()).await?;
     tx.commit().await?;
 
@@ -233,7 +237,7 @@ async fn load_types(
     let (ms, cs): (Vec<i16>, Vec<i16>) =
         types.iter().map(|t| (i16::from(t.match_number.get()), i16::from(t.category.get()))).unzip();
     let rows = sqlx::query(
-        "SELECT match_number, category, capacity, price, held, sold, anonymous_held, anomalies FROM ticket_types \
+        "SELECT match_number, category, capacity, price, held, sold, anonymous_held, anonymous_credit, anomalies FROM ticket_types \
          WHERE (match_number, category) IN (SELECT * FROM UNNEST($1::smallint[], $2::smallint[])) \
          ORDER BY match_number, category FOR UPDATE",
     )
@@ -265,6 +269,53 @@ async fn load_holds(tx: &mut Transaction<'_, Postgres>, ids: &[HoldId], loaded: 
         loaded.hold_status_before.insert(id, hold.status);
         loaded.ledger.insert_hold(id, hold);
     }
+    Ok(())
+}
+
+/// Load which of the batch's re-homed lines were applied before.
+async fn load_origins(tx: &mut Transaction<'_, Postgres>, batch: &SalesBatch, loaded: &mut Loaded) -> sqlx::Result<()> {
+    let origins: Vec<LineOrigin> = batch.messages.iter().filter_map(|e| e.rehomed_from).collect();
+    if origins.is_empty() {
+        return Ok(());
+    }
+    let partitions: Vec<i32> = origins.iter().map(|o| o.partition).collect();
+    let offsets: Vec<i64> = origins.iter().map(|o| o.offset).collect();
+    let lines: Vec<i16> = origins.iter().map(|o| o.line as i16).collect();
+    let rows = sqlx::query(
+        "SELECT r.partition, r.\"offset\", r.line FROM rehomed_lines r \
+         JOIN UNNEST($1::int[], $2::bigint[], $3::smallint[]) AS u(p, o, l) \
+           ON r.partition = u.p AND r.\"offset\" = u.o AND r.line = u.l",
+    )
+    .bind(&partitions)
+    .bind(&offsets)
+    .bind(&lines)
+    .fetch_all(&mut **tx)
+    .await?;
+    for r in &rows {
+        loaded.ledger.insert_origin(LineOrigin {
+            partition: r.get("partition"),
+            offset: r.get("offset"),
+            line: r.get::<i16, _>("line") as u16,
+        });
+    }
+    Ok(())
+}
+
+/// Remember the origins of the re-homed lines applied.
+async fn write_origins(tx: &mut Transaction<'_, Postgres>, loaded: &Loaded) -> sqlx::Result<()> {
+    let origins: Vec<&LineOrigin> = loaded.ledger.origins().collect();
+    if origins.is_empty() {
+        return Ok(());
+    }
+    sqlx::query(
+        "INSERT INTO rehomed_lines (partition, \"offset\", line) \
+         SELECT * FROM UNNEST($1::int[], $2::bigint[], $3::smallint[]) ON CONFLICT DO NOTHING",
+    )
+    .bind(origins.iter().map(|o| o.partition).collect::<Vec<_>>())
+    .bind(origins.iter().map(|o| o.offset).collect::<Vec<_>>())
+    .bind(origins.iter().map(|o| o.line as i16).collect::<Vec<_>>())
+    .execute(&mut **tx)
+    .await?;
     Ok(())
 }
 
@@ -316,6 +367,7 @@ async fn write_counts(tx: &mut Transaction<'_, Postgres>, loaded: &Loaded) -> sq
         held: Vec<i32>,
         sold: Vec<i32>,
         anonymous_held: Vec<i32>,
+        anonymous_credit: Vec<i32>,
         anomalies: Vec<i32>,
     }
     let mut c = Columns::default();
@@ -326,19 +378,24 @@ async fn write_counts(tx: &mut Transaction<'_, Postgres>, loaded: &Loaded) -> sq
         c.held.push(counts.held as i32);
         c.sold.push(counts.sold as i32);
         c.anonymous_held.push(counts.anonymous_held as i32);
+        c.anonymous_credit.push(counts.anonymous_credit as i32);
         c.anomalies.push(counts.anomalies as i32);
     }
     sqlx::query(
-        "UPDATE ticket_types AS t SET held = u.held, sold = u.sold, anonymous_held = u.anon, anomalies = u.anom \
-         FROM UNNEST($1::smallint[], $2::smallint[], $3::int[], $4::int[], $5::int[], $6::int[]) AS u(m, c, held, sold, anon, anom) \
+        "UPDATE ticket_types AS t SET held = u.held, sold = u.sold, anonymous_held = u.anon, anonymous_credit = u.credit, \
+           anomalies = u.anom \
+         FROM UNNEST($1::smallint[], $2::smallint[], $3::int[], $4::int[], $5::int[], $6::int[], $7::int[]) \
+           AS u(m, c, held, sold, anon, credit, anom) \
          WHERE t.match_number = u.m AND t.category = u.c \
-           AND (t.held, t.sold, t.anonymous_held, t.anomalies) IS DISTINCT FROM (u.held, u.sold, u.anon, u.anom)",
+           AND (t.held, t.sold, t.anonymous_held, t.anonymous_credit, t.anomalies) \
+               IS DISTINCT FROM (u.held, u.sold, u.anon, u.credit, u.anom)",
     )
     .bind(&c.match_number)
     .bind(&c.category)
     .bind(&c.held)
     .bind(&c.sold)
     .bind(&c.anonymous_held)
+    .bind(&c.anonymous_credit)
     .bind(&c.anomalies)
     .execute(&mut **tx)
     .await?;
@@ -448,7 +505,7 @@ pub async fn snapshot(pool: &PgPool) -> sqlx::Result<LedgerSnapshot> {
     let mut tx = pool.begin().await?;
     sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY").execute(&mut *tx).await?;
     let rows = sqlx::query(
-        "SELECT match_number, category, capacity, held, sold, anonymous_held, anomalies FROM ticket_types ORDER BY match_number, category",
+        "SELECT match_number, category, capacity, held, sold, anonymous_held, anonymous_credit, anomalies FROM ticket_types ORDER BY match_number, category",
     )
     .fetch_all(&mut *tx)
     .await?;
@@ -463,13 +520,14 @@ pub async fn snapshot(pool: &PgPool) -> sqlx::Result<LedgerSnapshot> {
                 held: c.held,
                 sold: c.sold,
                 anonymous_held: c.anonymous_held,
+                anonymous_credit: c.anonymous_credit,
                 anomalies: c.anomalies,
             }
         })
         .collect();
     let row = sqlx::query(
         "SELECT md5( \
-           coalesce((SELECT string_agg(format('%s-%s:%s/%s/%s/%s/%s', match_number, category, capacity, held, sold, anonymous_held, anomalies), ',' ORDER BY match_number, category) FROM ticket_types), '') \
+           coalesce((SELECT string_agg(format('%s-%s:%s/%s/%s/%s/%s/%s', match_number, category, capacity, held, sold, anonymous_held, anonymous_credit, anomalies), ',' ORDER BY match_number, category) FROM ticket_types), '') \
            || '|' || \
            coalesce((SELECT string_agg(format('%s:%s-%s:%s:%s', hold_id, match_number, category, quantity, status), ',' ORDER BY hold_id) FROM holds), '') \
          ) AS digest, (SELECT count(*) FROM holds) AS holds",

@@ -163,7 +163,7 @@ fn match_from_row(r: &sqlx::postgres::PgRow, categories: Vec<CategoryView>) -> M
 pub async fn categories(pool: &PgPool, numbers: &[u8]) -> sqlx::Result<Vec<(u8, CategoryView)>> {
     let numbers: Vec<i16> = numbers.iter().map(|n| i16::from(*n)).collect();
     let rows = sqlx::query(
-        "SELECT match_number, category, price, capacity, held, sold, anonymous_held, anomalies \
+        "SELECT match_number, category, price, capacity, held, sold, anonymous_held, anonymous_credit, anomalies \
          FROM ticket_types WHERE match_number = ANY($1) ORDER BY match_number, category",
     )
     .bind(&numbers)
