@@ -2,6 +2,7 @@
 //! both). Every test uses its own databases, topic names and consumer groups.
 
 mod config;
+mod deploy;
 mod identity;
 mod interop;
 mod ledger;

@@ -1,0 +1,205 @@
+//! The container set-up, checked without a container engine:
+//! `docker-compose.yml` is parsed and every service's environment goes
+//! through the services' own configuration code; ports, health checks,
+//! start order and secrets are asserted; `deploy/Dockerfile` is checked
+//! against the workspace and the binaries the build makes.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use ticktak_kit::config::Env;
+use ticktak_kit::{Service, Settings};
+use yaml_rust2::{Yaml, YamlLoader};
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// `docker-compose.yml` with its `<<:` merge keys applied.
+fn compose() -> Yaml {
+    let text = std::fs::read_to_string(repo().join("docker-compose.yml")).expect("docker-compose.yml");
+    merge(YamlLoader::load_from_str(&text).expect("valid YAML").remove(0))
+}
+
+fn merge(y: Yaml) -> Yaml {
+    match y {
+        Yaml::Hash(h) => {
+            let mut out = yaml_rust2::yaml::Hash::new();
+            if let Some(Yaml::Hash(base)) = h.get(&Yaml::String("<<".into())).cloned().map(merge) {
+                out.extend(base);
+            }
+            for (k, v) in h {
+                if k != Yaml::String("<<".into()) {
+                    out.insert(k, merge(v));
+                }
+            }
+            Yaml::Hash(out)
+        }
+        Yaml::Array(a) => Yaml::Array(a.into_iter().map(merge).collect()),
+        other => other,
+    }
+}
+
+/// A service's environment with `${VAR:?…}` (required: a stand-in secret)
+/// and `${VAR:-default}` resolved; the names of the required ones.
+fn environment(service: &Yaml) -> (HashMap<String, String>, Vec<String>) {
+    let mut required = Vec::new();
+    let mut env = HashMap::new();
+    let Some(map) = service["environment"].as_hash() else { return (env, required) };
+    for (k, v) in map {
+        let raw = match v {
+            Yaml::String(s) => s.clone(),
+            Yaml::Integer(i) => i.to_string(),
+            other => panic!("{k:?}: unexpected value {other:?}"),
+        };
+        let mut value = String::new();
+        let mut rest = raw.as_str();
+        while let Some(start) = rest.find("${") {
+            value.push_str(&rest[..start]);
+            let end = rest[start..].find('}').expect("closing brace") + start;
+            let inner = &rest[start + 2..end];
+            if let Some((var, _message)) = inner.split_once(":?") {
+                required.push(var.to_string());
+                value.push_str(&stand_in(var));
+            } else if let Some((_, default)) = inner.split_once(":-") {
+                value.push_str(default);
+            } else {
+                panic!("{inner}: every variable needs :? (required) or :- (default)");
+            }
+            rest = &rest[end + 1..];
+        }
+        value.push_str(rest);
+        env.insert(k.as_str().unwrap().to_string(), value);
+    }
+    (env, required)
+}
+
+fn stand_in(var: &str) -> String {
+    match var {
+        "JWT_SIGNING_KEY" => ticktak_kit::auth::SigningKey::generate().to_pem(),
+        _ => format!("stand-in-{}-secret-value", var.to_lowercase()),
+    }
+}
+
+fn strings(y: &Yaml) -> Vec<String> {
+    y.as_vec().map(|v| v.iter().filter_map(|s| s.as_str().map(String::from)).collect()).unwrap_or_default()
+}
+
+#[test]
+fn every_service_of_the_compose_file_starts_with_its_settings_and_shows_only_public_ports() {
+    let compose = compose();
+    let services = &compose["services"];
+    for service in Service::ALL {
+        let name = service.name();
+        let s = &services[name];
+        assert_eq!(s["command"].as_str(), Some(name), "{name}: command");
+        let (vars, required) = environment(s);
+        let env = Env::from_fn(|k| vars.get(k).cloned());
+
+        // The services' own configuration code accepts it, in production.
+        assert_eq!(vars.get("APP_ENV").map(String::as_str), Some("production"), "{name}");
+        let settings = Settings::from(service, &env).unwrap_or_else(|e| panic!("{name}: {e}"));
+        match service {
+            Service::Reservations => {
+                reservations::config::ReservationConfig::from(&settings, &env).unwrap();
+            }
+            Service::Security => {
+                security::config::SecurityConfig::from(&settings, &env).unwrap();
+            }
+            Service::ShopConsumer => {
+                shop_consumer::pump::Start::from_env(&env).unwrap();
+            }
+            _ => {}
+        }
+        for secret in ["INTERNAL_TOKEN", "POSTGRES_PASSWORD"] {
+            assert!(required.iter().any(|r| r == secret), "{name}: {secret} must be required, not defaulted");
+        }
+        assert_eq!(required.iter().any(|r| r == "JWT_SIGNING_KEY"), service == Service::Security, "{name}");
+
+        // Peers are reached on their internal listeners.
+        for (var, peer) in [
+            ("SHOP_URL", Service::Shop),
+            ("RESERVATIONS_URL", Service::Reservations),
+            ("SECURITY_URL", Service::Security),
+        ] {
+            let expected = format!("http://{}:{}", peer.name(), peer.base_internal_port());
+            assert_eq!(vars.get(var), Some(&expected), "{name}: {var}");
+        }
+
+        // Only the public port is published; never the internal one.
+        let ports = strings(&s["ports"]);
+        let public = service.base_port();
+        match service {
+            Service::ShopConsumer => assert!(ports.is_empty(), "{name} has no public API: {ports:?}"),
+            _ => assert_eq!(ports, [format!("{public}:{public}")], "{name}"),
+        }
+        assert!(!ports.iter().any(|p| p.contains(&service.base_internal_port().to_string())), "{name}");
+
+        // Healthy once ready; started after its database and broker are.
+        let check = strings(&s["healthcheck"]["test"]).join(" ");
+        assert!(check.contains(&format!(":{}/ready", service.base_internal_port())), "{name}: {check}");
+        for dependency in ["postgres", "kafka"] {
+            assert_eq!(
+                s["depends_on"][dependency]["condition"].as_str(),
+                Some("service_healthy"),
+                "{name} waits for {dependency}"
+            );
+        }
+    }
+    // The one-shot publish waits for a healthy broker.
+    let publish = &services["publish-masterlist"];
+    assert_eq!(publish["depends_on"]["kafka"]["condition"].as_str(), Some("service_healthy"));
+    assert_eq!(publish["restart"].as_str(), Some("no"));
+    // Kafka's log lives in its volume.
+    let kafka = &services["kafka"];
+    let log_dirs = kafka["environment"]["KAFKA_LOG_DIRS"].as_str().expect("KAFKA_LOG_DIRS");
+    assert!(strings(&kafka["volumes"]).iter().any(|v| v.ends_with(&format!(":{log_dirs}"))), "{log_dirs}");
+    for infra in ["postgres", "kafka"] {
+        assert!(!services[infra]["healthcheck"]["test"].is_badvalue(), "{infra} has a health check");
+    }
+}
+
+#[test]
+fn the_dockerfile_caches_every_crates_dependencies_and_ships_the_binaries_the_build_makes() {
+    let dockerfile = std::fs::read_to_string(repo().join("deploy/Dockerfile")).expect("Dockerfile");
+    for member in &workspace_members() {
+        let manifest = format!("COPY {member}/Cargo.toml {member}/");
+        assert!(dockerfile.contains(&manifest), "the dependency layer copies {member}/Cargo.toml");
+        assert!(dockerfile.contains(member.as_str()), "{member} gets stub sources");
+    }
+    // Every binary the image ships is one `cargo build --bins` makes, and
+    // every compose command is one the image ships.
+    let shipped: Vec<String> = dockerfile
+        .split_whitespace()
+        .filter_map(|w| w.strip_prefix("/src/target/release/").map(String::from))
+        .collect();
+    for bin in &shipped {
+        let built = ticktak_tests::process::bin(bin);
+        assert!(built.exists(), "{bin} is built");
+    }
+    let compose = compose();
+    for (name, service) in compose["services"].as_hash().unwrap() {
+        if service["image"].as_str() == Some("ticktak:latest") {
+            let command = service["command"].as_str().unwrap();
+            assert!(shipped.iter().any(|b| b == command), "{name:?}: {command} is in the image");
+        }
+    }
+    let ignore = std::fs::read_to_string(repo().join(".dockerignore")).expect(".dockerignore");
+    for excluded in ["target/", "var/", ".git/"] {
+        assert!(ignore.lines().any(|l| l.trim() == excluded), ".dockerignore leaves out {excluded}");
+    }
+}
+
+/// The workspace's member paths (`[workspace] members`).
+fn workspace_members() -> Vec<String> {
+    #[derive(serde::Deserialize)]
+    struct Manifest {
+        workspace: Workspace,
+    }
+    #[derive(serde::Deserialize)]
+    struct Workspace {
+        members: Vec<String>,
+    }
+    let text = std::fs::read_to_string(repo().join("Cargo.toml")).expect("Cargo.toml");
+    toml::from_str::<Manifest>(&text).expect("the workspace manifest").workspace.members
+}
