@@ -90,6 +90,19 @@ ensure_postgres() {
   fi
 }
 
+# Node.js and the AsyncAPI parser that checks docs/asyncapi.yaml in the
+# tests (tests/asyncapi, pinned by its package-lock.json).
+ensure_asyncapi_parser() {
+  if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+    apt_install nodejs npm
+  fi
+  local dir="$ROOT/tests/asyncapi"
+  if [ ! -d "$dir/node_modules/@asyncapi/parser" ] || [ "$dir/package-lock.json" -nt "$dir/node_modules/.package-lock.json" ]; then
+    log "installing the AsyncAPI parser (npm ci in tests/asyncapi)"
+    (cd "$dir" && npm ci --no-audit --no-fund --ignore-scripts >/dev/null)
+  fi
+}
+
 nisshi_bin() {
   if command -v nisshi >/dev/null 2>&1; then command -v nisshi; else echo "${CARGO_HOME:-$HOME/.cargo}/bin/nisshi"; fi
 }

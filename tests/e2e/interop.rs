@@ -10,7 +10,7 @@ fn validator(schema: &str) -> jsonschema::Validator {
 
 #[test]
 fn every_sale_body_we_produce_passes_the_strict_course_schema() {
-    let v = validator(include_str!("../schemas/ticket-sale.schema.json"));
+    let v = validator(include_str!("../../docs/schemas/ticket-sale.schema.json"));
     let prices = [75, 125, 195];
     for action in [Action::TicketPending, Action::TicketReserved, Action::TicketCancelled] {
         for m in [1, 33, 64] {
@@ -37,10 +37,90 @@ fn every_sale_body_we_produce_passes_the_strict_course_schema() {
 
 #[test]
 fn every_master_list_message_we_publish_passes_the_strict_course_schema() {
-    let v = validator(include_str!("../schemas/masterlist-match.schema.json"));
+    let v = validator(include_str!("../../docs/schemas/masterlist-match.schema.json"));
     for m in ticktak_core::masterlist::fixture() {
         let body: serde_json::Value = serde_json::from_slice(&m.to_json()).unwrap();
         let errors: Vec<String> = v.iter_errors(&body).map(|e| e.to_string()).collect();
         assert!(errors.is_empty(), "match {}: {errors:?}", m.match_number);
     }
+}
+
+/// `node tests/asyncapi/check.mjs docs/asyncapi.yaml [samples]`: the
+/// AsyncAPI parser (installed by `make test`).
+fn asyncapi_check(samples: Option<&std::path::Path>) -> std::process::Output {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    assert!(
+        root.join("tests/asyncapi/node_modules/@asyncapi/parser").exists(),
+        "the AsyncAPI parser is not installed: run `make test` (npm ci in tests/asyncapi)"
+    );
+    let mut command = std::process::Command::new("node");
+    command.current_dir(&root).arg("tests/asyncapi/check.mjs").arg("docs/asyncapi.yaml");
+    if let Some(s) = samples {
+        command.arg(s);
+    }
+    command.output().expect("node runs")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_asyncapi_document_describes_every_message_the_platform_publishes() {
+    use reqwest::Method;
+    use ticktak_tests::*;
+
+    let env = PlatformEnv::new("a", &unique("asyncapi"));
+    let topics = env.topics();
+    let partitions = env.settings(ticktak_kit::Service::Shop).kafka.partitions;
+    ensure_topics(&topics).await;
+    publish_masterlist(&topics, &masterlist_with_capacity(2, 10)).await;
+    let p = Platform::start(env).await;
+    eventually(std::time::Duration::from_secs(60), "the master list", || async {
+        let (_, a) = p.get("/api/matches/1/availability").await;
+        (a["categories"][0]["capacity"] == 10).then_some(())
+    })
+    .await;
+    // A hold paid, a hold cancelled, and a peer's line off its home
+    // partition (re-homed by the platform).
+    let (_, paid) = p.reserve("ada", 1, 1, 2, None).await;
+    assert_eq!(p.confirm(paid["id"].as_str().unwrap()).await.0, 200);
+    let (_, dropped) = p.reserve("ada", 1, 3, 1, None).await;
+    let path = format!("/api/reservations/{}", dropped["id"].as_str().unwrap());
+    assert_eq!(p.as_buyer(Method::DELETE, &path, Some("ada")).await.0, 200);
+    let tt = TicketType::new(MatchNumber::new(1).unwrap(), Category::new(2).unwrap());
+    let off_home = (ticktak_core::partition::home_partition(tt, partitions) + 1) % partitions;
+    let stray = br#"{"meta":{"action":"TICKET_PENDING"},"body":{"matchNumber":1,"tickets":[{"category":2,"quantity":1,"price":125}]}}"#;
+    let record = ticktak_kit::kafka::Record { topic: &topics.sales, key: "", payload: stray, headers: &[] };
+    ticktak_kit::kafka::send_to_partition(&producer(), &record, off_home).await.unwrap();
+
+    let sales = eventually(std::time::Duration::from_secs(60), "every message in the log", || async {
+        let sales = log::read_topic(&topics.sales, partitions).await;
+        let ours = sales.iter().filter(|m| m.headers.iter().any(|(k, v)| k == "client-id" && v == "a")).count();
+        let rehomed = sales.iter().any(|m| m.headers.iter().any(|(k, _)| k == "rehomed-from"));
+        (ours >= 4 && rehomed).then_some(sales)
+    })
+    .await;
+    let masterlist = log::read_topic(&topics.masterlist, partitions).await;
+    p.stop().await;
+
+    let sample = |message: &str, m: &log::Raw| {
+        let headers: serde_json::Map<String, serde_json::Value> =
+            m.headers.iter().map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone()))).collect();
+        serde_json::json!({
+            "message": message,
+            "key": m.key,
+            "headers": headers,
+            "payload": serde_json::from_slice::<serde_json::Value>(&m.payload).unwrap(),
+        })
+    };
+    let mut samples: Vec<serde_json::Value> = masterlist.iter().map(|m| sample("MasterListMatch", m)).collect();
+    // What this platform published (the peer's own message is not ours to describe).
+    let published_here = |m: &&log::Raw| m.headers.iter().any(|(k, _)| k == "client-id" || k == "rehomed-from");
+    samples.extend(sales.iter().filter(published_here).map(|m| sample("TicketSale", m)));
+    let actions: std::collections::BTreeSet<String> =
+        samples.iter().filter_map(|s| s["payload"]["meta"]["action"].as_str().map(String::from)).collect();
+    assert_eq!(actions.len(), 3, "every action published: {actions:?}");
+
+    let file = std::env::temp_dir().join(format!("{}.json", unique("asyncapi-samples-")));
+    std::fs::write(&file, serde_json::to_vec(&samples).unwrap()).unwrap();
+    let out = asyncapi_check(Some(&file));
+    let _ = std::fs::remove_file(&file);
+    assert!(out.status.success(), "{}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
 }

@@ -150,3 +150,69 @@ async fn spawn_all(
     }
     running
 }
+
+/// The metric names the Grafana dashboard in `deploy/grafana/` queries.
+fn dashboard_metrics() -> std::collections::BTreeSet<String> {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/grafana/ticktak-dashboard.json");
+    let dashboard: serde_json::Value = serde_json::from_slice(&std::fs::read(path).expect("dashboard")).expect("JSON");
+    let mut names = std::collections::BTreeSet::new();
+    for panel in dashboard["panels"].as_array().expect("panels") {
+        for target in panel["targets"].as_array().expect("targets") {
+            let expr = target["expr"].as_str().expect("expr");
+            for token in expr.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_')) {
+                let suffixes = ["_total", "_seconds", "_bytes", "_messages", "_bucket"];
+                if suffixes.iter().any(|s| token.ends_with(s)) {
+                    names.insert(token.to_string());
+                }
+            }
+        }
+    }
+    names
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_grafana_dashboard_queries_only_metrics_the_services_export() {
+    let wanted = dashboard_metrics();
+    assert!(wanted.len() >= 15, "{wanted:?}");
+    let env = PlatformEnv::new("a", &unique("dashboard"));
+    ensure_topics(&env.topics()).await;
+    publish_masterlist(&env.topics(), &masterlist_with_capacity(1, 10)).await;
+    let running = spawn_all(env.vars()).await;
+    let url_of = |wanted: Service| running.iter().find(|(s, _, _)| *s == wanted).unwrap().2.clone();
+    let http = reqwest::Client::new();
+    // One hold through the platform, so the ledger and the outbox have run.
+    eventually(Duration::from_secs(60), "a hold", || async {
+        let res = http
+            .post(format!("{}/api/reservations", url_of(Service::Reservations)))
+            .bearer_auth(dev_token("grafana", "a"))
+            .json(&serde_json::json!({"matchNumber": 1, "category": 1, "quantity": 1}))
+            .send()
+            .await
+            .ok()?;
+        matches!(res.status().as_u16(), 201 | 202).then_some(())
+    })
+    .await;
+    // Gauges appear with their first report (the consumer lag every 5 s).
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let missing = loop {
+        let mut exported = String::new();
+        for (_, _, url) in &running {
+            let text = http.get(format!("{url}/metrics")).send().await.unwrap().text().await.unwrap();
+            exported.push_str(&text);
+        }
+        let names: std::collections::BTreeSet<&str> =
+            exported.lines().filter(|l| !l.starts_with('#')).filter_map(|l| l.split(['{', ' ']).next()).collect();
+        let missing: Vec<String> = wanted.iter().filter(|w| !names.contains(w.as_str())).cloned().collect();
+        if missing.is_empty() || std::time::Instant::now() > deadline {
+            break missing;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    assert!(missing.is_empty(), "the dashboard queries metrics no service exports: {missing:?}");
+    for (_, child, _) in &running {
+        terminate(child);
+    }
+    for (_, mut child, _) in running {
+        let _ = child.wait().await;
+    }
+}

@@ -273,3 +273,62 @@ pub async fn read_back(topics: &Topics, generated: &[Message], partitions: i32) 
     .await
     .expect("read back")
 }
+
+/// One message as the broker holds it.
+#[derive(Debug, Clone)]
+pub struct Raw {
+    pub partition: i32,
+    pub offset: i64,
+    pub key: Option<String>,
+    pub headers: Vec<(String, String)>,
+    pub payload: Vec<u8>,
+}
+
+/// Every message of `topic` (its `partitions` partitions) from offset 0,
+/// until nothing new arrives for 2 s.
+pub async fn read_topic(topic: &str, partitions: i32) -> Vec<Raw> {
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    use rdkafka::message::{Headers, Message as _};
+    use rdkafka::{Offset, TopicPartitionList};
+
+    let topic = topic.to_string();
+    let settings = ticktak_kit::kafka::KafkaSettings::plaintext(crate::brokers());
+    tokio::task::spawn_blocking(move || {
+        let consumer: BaseConsumer = settings
+            .client_config()
+            .set("group.id", crate::unique("read-topic-"))
+            .set("enable.auto.commit", "false")
+            .set("fetch.wait.max.ms", settings.fetch_wait_ms.to_string())
+            .create()
+            .expect("consumer");
+        let mut tpl = TopicPartitionList::new();
+        for p in 0..partitions {
+            tpl.add_partition_offset(&topic, p, Offset::Offset(0)).unwrap();
+        }
+        consumer.assign(&tpl).expect("assign");
+        let mut out = Vec::new();
+        let mut idle_since = std::time::Instant::now();
+        while idle_since.elapsed() < std::time::Duration::from_secs(2) {
+            let Some(Ok(m)) = consumer.poll(std::time::Duration::from_millis(100)) else { continue };
+            idle_since = std::time::Instant::now();
+            let headers = m
+                .headers()
+                .map(|h| {
+                    h.iter()
+                        .map(|h| (h.key.to_string(), String::from_utf8_lossy(h.value.unwrap_or_default()).into_owned()))
+                        .collect()
+                })
+                .unwrap_or_default();
+            out.push(Raw {
+                partition: m.partition(),
+                offset: m.offset(),
+                key: m.key().map(|k| String::from_utf8_lossy(k).into_owned()),
+                headers,
+                payload: m.payload().unwrap_or_default().to_vec(),
+            });
+        }
+        out
+    })
+    .await
+    .expect("reader")
+}

@@ -52,6 +52,15 @@ pub fn record_build_info(service: &'static str) {
 
 /// The Prometheus text exposition of every metric recorded so far, with
 /// the process's own (CPU, resident memory, open files, threads) read now.
+/// Export counters of rare events at zero from the start, so a dashboard's
+/// `rate()` sees them before the first event: `(name, labels)`.
+pub fn zero_counters(counters: &[(&'static str, &[(&'static str, &'static str)])]) {
+    for (name, labels) in counters {
+        let labels: Vec<(&'static str, &'static str)> = labels.to_vec();
+        metrics::counter!(*name, &labels).increment(0);
+    }
+}
+
 pub fn render_metrics() -> String {
     let r = registry();
     r.process.collect();

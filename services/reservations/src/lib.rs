@@ -99,6 +99,13 @@ pub async fn start_with(
         }),
         naive_copy: Default::default(),
     };
+    ticktak_kit::telemetry::zero_counters(&[
+        ("reservations_fast_rejected_total", &[]),
+        ("reservations_expired_total", &[]),
+        ("reservations_republished_total", &[]),
+        ("reservations_timed_out_total", &[]),
+        ("outbox_errors_total", &[]),
+    ]);
     let relay = tokio::spawn(outbox::relay(state.pool.clone(), state.outbox.clone(), shutdown.clone()));
     let marker =
         tokio::spawn(outbox::marker(state.background_pool.clone(), state.outbox.clone(), delivered, shutdown.clone()));

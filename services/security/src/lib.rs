@@ -63,6 +63,12 @@ pub async fn start_with(
     shutdown: CancellationToken,
 ) -> anyhow::Result<Running> {
     let base = Base::connect(settings, &MIGRATOR).await?;
+    ticktak_kit::telemetry::zero_counters(&[
+        ("logins_total", &[("outcome", "succeeded")]),
+        ("logins_total", &[("outcome", "failed")]),
+        ("logins_total", &[("outcome", "throttled")]),
+        ("refresh_token_reuse_total", &[]),
+    ]);
     for email in &config.admin_emails {
         if accounts::store::set_role_by_email(&base.pool, email, Role::Admin).await?.is_some() {
             tracing::info!(%email, "admin from ADMIN_EMAILS");

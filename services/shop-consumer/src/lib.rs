@@ -55,6 +55,12 @@ pub async fn start_with(
             forward::DecisionForwarder::new(&url, base.settings.internal_token(), base.settings.platform_id.as_str())
         })
         .transpose()?;
+    ticktak_kit::telemetry::zero_counters(&[
+        ("consumer_lines_rehomed_total", &[]),
+        ("consumer_decisions_forward_errors_total", &[]),
+        ("consumer_messages_invalid_total", &[("topic", "masterlist")]),
+        ("consumer_messages_invalid_total", &[("topic", "sales")]),
+    ]);
     let group = consumer_group(&base.settings);
     let pump =
         pump::Pump::new(base.settings.clone(), group, shop, forward, base.pool.clone(), start, base.producer.clone());

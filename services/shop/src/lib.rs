@@ -28,6 +28,12 @@ pub struct AppState {
 
 pub async fn start(settings: Settings, shutdown: CancellationToken) -> anyhow::Result<Running> {
     let base = Base::connect(settings, &MIGRATOR).await?;
+    ticktak_kit::telemetry::zero_counters(&[
+        ("ledger_holds_granted_total", &[]),
+        ("ledger_holds_rejected_total", &[]),
+        ("ledger_anomalies_total", &[]),
+        ("ledger_price_mismatches_total", &[]),
+    ]);
     let state = AppState {
         pool: base.pool.clone(),
         settings: std::sync::Arc::new(base.settings.clone()),
