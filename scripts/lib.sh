@@ -90,17 +90,20 @@ ensure_postgres() {
   fi
 }
 
-# Node.js and the AsyncAPI parser that checks docs/asyncapi.yaml in the
-# tests (tests/asyncapi, pinned by its package-lock.json).
-ensure_asyncapi_parser() {
+# Node.js and the packages the tests run with it, each pinned by its
+# package-lock.json: the AsyncAPI parser (tests/asyncapi) and a KafkaJS peer
+# platform (tests/peer).
+ensure_node_tools() {
   if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
     apt_install nodejs npm
   fi
-  local dir="$ROOT/tests/asyncapi"
-  if [ ! -d "$dir/node_modules/@asyncapi/parser" ] || [ "$dir/package-lock.json" -nt "$dir/node_modules/.package-lock.json" ]; then
-    log "installing the AsyncAPI parser (npm ci in tests/asyncapi)"
-    (cd "$dir" && npm ci --no-audit --no-fund --ignore-scripts >/dev/null)
-  fi
+  local dir
+  for dir in "$ROOT/tests/asyncapi" "$ROOT/tests/peer"; do
+    if [ ! -f "$dir/node_modules/.package-lock.json" ] || [ "$dir/package-lock.json" -nt "$dir/node_modules/.package-lock.json" ]; then
+      log "installing node packages of ${dir#"$ROOT"/} (npm ci)"
+      (cd "$dir" && npm ci --no-audit --no-fund --ignore-scripts >/dev/null)
+    fi
+  done
 }
 
 nisshi_bin() {

@@ -20,7 +20,7 @@ ensure_build_deps
 ensure_postgres
 drop_test_databases
 ensure_nisshi
-ensure_asyncapi_parser
+ensure_node_tools
 throwaway_broker "$TEST_BROKER_PORT" test-broker "${TEST_BROKER_STORAGE:-postgres}"
 cleanup() {
   if [ -n "$BROKER_PID" ]; then kill -TERM "$BROKER_PID" 2>/dev/null || true; wait "$BROKER_PID" 2>/dev/null || true; fi
