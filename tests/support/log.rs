@@ -217,61 +217,23 @@ pub fn caught_up(snapshot: &serde_json::Value, topic: &str, end: &BTreeMap<i32, 
 /// Each record is matched to the generated message with the same key, body
 /// and headers to know its ops.
 pub async fn read_back(topics: &Topics, generated: &[Message], partitions: i32) -> Vec<Produced> {
-    use rdkafka::consumer::{BaseConsumer, Consumer};
-    use rdkafka::message::{Headers, Message as _};
-    use rdkafka::{Offset, TopicPartitionList};
-
     type Content = (String, Vec<u8>, Vec<(String, String)>);
-    let by_content: std::collections::HashMap<Content, Message> = generated
+    let by_content: std::collections::HashMap<Content, &Message> = generated
         .iter()
         .map(|m| {
-            (
-                (m.key.clone(), m.body.clone(), m.headers.iter().map(|(k, v)| (k.to_string(), v.clone())).collect()),
-                m.clone(),
-            )
+            ((m.key.clone(), m.body.clone(), m.headers.iter().map(|(k, v)| (k.to_string(), v.clone())).collect()), m)
         })
         .collect();
-    let topic = topics.sales.clone();
-    let settings = ticktak_kit::kafka::KafkaSettings::plaintext(crate::brokers());
-    tokio::task::spawn_blocking(move || {
-        let consumer: BaseConsumer = settings
-            .client_config()
-            .set("group.id", crate::unique("read-back-"))
-            .set("enable.auto.commit", "false")
-            .set("fetch.wait.max.ms", settings.fetch_wait_ms.to_string())
-            .create()
-            .expect("consumer");
-        let mut tpl = TopicPartitionList::new();
-        for p in 0..partitions {
-            tpl.add_partition_offset(&topic, p, Offset::Offset(0)).unwrap();
-        }
-        consumer.assign(&tpl).expect("assign");
-        let mut out = Vec::new();
-        let mut next: BTreeMap<i32, i64> = (0..partitions).map(|p| (p, 0)).collect();
-        let mut idle_since = std::time::Instant::now();
-        while idle_since.elapsed() < std::time::Duration::from_secs(2) {
-            let Some(Ok(m)) = consumer.poll(std::time::Duration::from_millis(100)) else { continue };
-            idle_since = std::time::Instant::now();
-            assert_eq!(m.offset(), next[&m.partition()], "the log has no holes");
-            next.insert(m.partition(), m.offset() + 1);
-            let headers: Vec<(String, String)> = m
-                .headers()
-                .map(|h| {
-                    h.iter()
-                        .map(|h| (h.key.to_string(), String::from_utf8_lossy(h.value.unwrap_or_default()).into_owned()))
-                        .collect()
-                })
-                .unwrap_or_default();
-            let key = String::from_utf8_lossy(m.key().unwrap_or_default()).into_owned();
-            let body = m.payload().unwrap_or_default().to_vec();
-            let message =
-                by_content.get(&(key, body, headers)).cloned().expect("every record in the log was generated");
-            out.push(Produced { position: LogPosition { partition: m.partition(), offset: m.offset() }, message });
-        }
-        out
-    })
-    .await
-    .expect("read back")
+    let mut next: BTreeMap<i32, i64> = (0..partitions).map(|p| (p, 0)).collect();
+    let mut out = Vec::new();
+    for raw in read_topic(&topics.sales, partitions).await {
+        assert_eq!(raw.offset, next[&raw.partition], "the log has no holes");
+        next.insert(raw.partition, raw.offset + 1);
+        let content = (raw.key.unwrap_or_default(), raw.payload, raw.headers);
+        let message = by_content.get(&content).map(|m| (*m).clone()).expect("every record in the log was generated");
+        out.push(Produced { position: LogPosition { partition: raw.partition, offset: raw.offset }, message });
+    }
+    out
 }
 
 /// One message as the broker holds it.

@@ -112,6 +112,13 @@ impl<'a> Env<'a> {
         Self { lookup: Box::new(lookup) }
     }
 
+    /// Exactly these variables (tests).
+    pub fn from_pairs(pairs: &[(&str, &str)]) -> Env<'static> {
+        let map: std::collections::HashMap<String, String> =
+            pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        Env::from_fn(move |k| map.get(k).cloned())
+    }
+
     /// The raw value; an empty value counts as unset.
     pub fn get(&self, var: &str) -> Option<String> {
         (self.lookup)(var).filter(|v| !v.trim().is_empty())
@@ -296,9 +303,7 @@ mod tests {
     use super::*;
 
     fn env(pairs: &[(&str, &str)]) -> Env<'static> {
-        let map: std::collections::HashMap<String, String> =
-            pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-        Env::from_fn(move |k| map.get(k).cloned())
+        Env::from_pairs(pairs)
     }
 
     #[test]

@@ -257,6 +257,22 @@ pub async fn apply_decisions(
     Ok(rows.iter().map(|r| (r.get("id"), Status::parse(r.get("status")), r.get("expires_at"))).collect())
 }
 
+/// Queue the sales message of `action` for every reservation row, commit,
+/// and return the outbox rows to publish.
+async fn enqueue_all_and_commit(
+    mut tx: Transaction<'_, Postgres>,
+    origin: &Origin,
+    rows: &[PgRow],
+    action: Action,
+) -> sqlx::Result<Vec<Queued>> {
+    let mut queued = Vec::with_capacity(rows.len());
+    for r in rows.iter().map(from_row) {
+        queued.push(enqueue(&mut tx, origin, &r, action).await?);
+    }
+    tx.commit().await?;
+    Ok(queued)
+}
+
 /// Expire held reservations whose time is up, queueing their
 /// TICKET_CANCELLED; returns the outbox rows to publish (one per expired
 /// hold).
@@ -270,12 +286,7 @@ pub async fn expire_due(pool: &PgPool, origin: &Origin, limit: i64) -> sqlx::Res
     .bind(limit)
     .fetch_all(&mut *tx)
     .await?;
-    let mut queued = Vec::with_capacity(rows.len());
-    for r in rows.iter().map(from_row) {
-        queued.push(enqueue(&mut tx, origin, &r, Action::TicketCancelled).await?);
-    }
-    tx.commit().await?;
-    Ok(queued)
+    enqueue_all_and_commit(tx, origin, &rows, Action::TicketCancelled).await
 }
 
 /// Requested reservations older than `age` (their decision may have been
@@ -313,12 +324,7 @@ pub async fn republish(
     .bind(every.as_secs_f64())
     .fetch_all(&mut *tx)
     .await?;
-    let mut queued = Vec::with_capacity(rows.len());
-    for r in rows.iter().map(from_row) {
-        queued.push(enqueue(&mut tx, origin, &r, Action::TicketPending).await?);
-    }
-    tx.commit().await?;
-    Ok(queued)
+    enqueue_all_and_commit(tx, origin, &rows, Action::TicketPending).await
 }
 
 /// Reject requests still undecided after `timeout` and queue their hold's
@@ -341,10 +347,5 @@ pub async fn time_out(
     .bind(NOT_DECIDED)
     .fetch_all(&mut *tx)
     .await?;
-    let mut queued = Vec::with_capacity(rows.len());
-    for r in rows.iter().map(from_row) {
-        queued.push(enqueue(&mut tx, origin, &r, Action::TicketCancelled).await?);
-    }
-    tx.commit().await?;
-    Ok(queued)
+    enqueue_all_and_commit(tx, origin, &rows, Action::TicketCancelled).await
 }

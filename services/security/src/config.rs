@@ -77,9 +77,7 @@ mod tests {
     use super::*;
 
     fn env(pairs: &[(&str, &str)]) -> Env<'static> {
-        let map: std::collections::HashMap<String, String> =
-            pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-        Env::from_fn(move |k| map.get(k).cloned())
+        Env::from_pairs(pairs)
     }
 
     #[test]
