@@ -52,6 +52,9 @@ impl Market {
                 ("SHOP_URL", shop_url.clone()),
                 ("RESERVATIONS_URL", format!("http://127.0.0.1:{res_internal_port}")),
                 ("HOLD_TTL_SECS", "3600".into()),
+                // A few hundred buyers place the race's thousands of holds.
+                ("MAX_TICKETS_PER_MATCH", "0".into()),
+                ("MAX_OPEN_HOLDS", "0".into()),
             ] {
                 vars.insert(k.into(), v);
             }

@@ -215,6 +215,54 @@ async fn a_client_that_disconnects_mid_request_leaves_no_stuck_idempotency_key()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_account_holds_at_most_4_tickets_per_match_and_2_unpaid_holds() {
+    let platforms = start_market(&["a"], 20, Duration::from_secs(600)).await;
+    let p = &platforms[0];
+    eventually(Duration::from_secs(60), "match 3", || async {
+        let (_, a) = p.get("/api/matches/3/availability").await;
+        (a["categories"][0]["capacity"] == 20).then_some(())
+    })
+    .await;
+    let (first, _) = p.reserve("greedy", 1, 1, 2, None).await;
+    let (second, held) = p.reserve("greedy", 1, 2, 2, None).await;
+    assert_eq!((first, second), (201, 201));
+    // Two unpaid holds: a third waits until one is paid or cancelled.
+    let (status, body) = p.reserve("greedy", 3, 1, 1, None).await;
+    assert_eq!((status, body["error"].as_str()), (409, Some("purchase_limit")), "{body}");
+    assert!(body["message"].as_str().unwrap().contains("2 unpaid holds"));
+    assert_eq!(p.confirm(held["id"].as_str().unwrap()).await.0, 200);
+    // Four tickets of match 1 already (held and paid): no fifth.
+    let (status, body) = p.reserve("greedy", 1, 3, 1, None).await;
+    assert_eq!((status, body["error"].as_str()), (409, Some("purchase_limit")), "{body}");
+    assert!(body["message"].as_str().unwrap().contains("4 tickets per match"));
+    // Another match is fine.
+    assert_eq!(p.reserve("greedy", 3, 1, 1, None).await.0, 201);
+
+    // Ten at once from one account: exactly two unpaid holds.
+    let p = std::sync::Arc::new(platforms.into_iter().next().unwrap());
+    let burst: Vec<_> = (0..10)
+        .map(|_| {
+            let p = p.clone();
+            tokio::spawn(async move { p.reserve("burst", 3, 2, 1, None).await.0 })
+        })
+        .collect();
+    let mut placed = 0;
+    for b in burst {
+        let status = b.await.unwrap();
+        assert!(matches!(status, 201 | 202 | 409), "{status}");
+        placed += usize::from(status != 409);
+    }
+    assert_eq!(placed, 2);
+    let (_, list) = p.as_buyer(Method::GET, "/api/reservations", Some("burst")).await;
+    assert_eq!(list["reservations"].as_array().unwrap().len(), 2);
+    // A cancelled hold gives its place back.
+    let id = list["reservations"][0]["id"].as_str().unwrap().to_string();
+    assert_eq!(p.as_buyer(Method::DELETE, &format!("/api/reservations/{id}"), Some("burst")).await.0, 200);
+    assert_eq!(p.reserve("burst", 3, 2, 1, None).await.0, 201);
+    std::sync::Arc::try_unwrap(p).ok().unwrap().stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn buyers_see_only_their_own_reservations_and_bad_input_is_a_json_4xx() {
     let platforms = start_market(&["a"], 20, Duration::from_secs(600)).await;
     let p = &platforms[0];
@@ -445,7 +493,8 @@ async fn a_reservation_committed_but_never_published_is_published_by_the_relay()
     };
     let tt = TicketType::new(MatchNumber::new(1).unwrap(), Category::new(3).unwrap());
     let r = Reservation::new("carol", tt, Quantity::new(2).unwrap(), Price::new(40).unwrap(), Status::Requested, None);
-    store::insert_new(&pool, &origin, &r, None).await.unwrap();
+    let caps = store::Caps { tickets_per_match: 0, open_holds: 0 };
+    store::insert_new(&pool, &origin, &r, None, caps).await.unwrap().expect("no caps");
 
     let view = decided(p, "carol", &r.id.to_string()).await;
     assert_eq!(view["status"], "HELD", "{view}");

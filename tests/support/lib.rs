@@ -147,6 +147,7 @@ impl Platform {
                 availability_ttl: Duration::from_millis(100),
                 republish_after: Duration::from_secs(10),
                 request_timeout: Duration::from_secs(120),
+                caps: reservations::store::Caps { tickets_per_match: 4, open_holds: 2 },
                 naive: false,
             },
             push_decisions: true,

@@ -119,7 +119,7 @@ fn parse(req: &CreateReservation) -> ApiResult<(TicketType, Quantity)> {
     responses(
         (status = 201, description = "held: pay before expiresAt", body = ReservationView),
         (status = 202, description = "still being decided; poll the Location", body = ReservationView),
-        (status = 409, description = "rejected: sold out or temporarily unavailable", body = ReservationView),
+        (status = 409, description = "rejected: sold out or temporarily unavailable (a reservation view), or over a purchase cap (error `purchase_limit`)", body = ReservationView),
         (status = 401, description = "no or bad token"), (status = 404, description = "unknown match"),
         (status = 422, description = "invalid body, or Idempotency-Key reused with another body")))]
 pub async fn create(
@@ -202,8 +202,12 @@ async fn reserve(
     }
     let r = Reservation::new(buyer, tt, q, price, Status::Requested, None);
     let decided = s.waiters.register(r.id);
-    let queued = match store::insert_new(&s.pool, &s.origin, &r, idempotency_key).await {
-        Ok(queued) => queued,
+    let queued = match store::insert_new(&s.pool, &s.origin, &r, idempotency_key, s.config.caps).await {
+        Ok(Ok(queued)) => queued,
+        Ok(Err(over)) => {
+            s.waiters.remove(r.id);
+            return Err(over_cap(s.config.caps, over));
+        }
         Err(e) => {
             s.waiters.remove(r.id);
             return Err(e.into());
@@ -223,6 +227,22 @@ async fn reserve(
     };
     let view = ReservationView::of(&now);
     Ok((status_code(now.status), serde_json::to_value(view).expect("serialises")))
+}
+
+/// The answer to a reservation its buyer's caps refused.
+fn over_cap(caps: store::Caps, over: store::OverCap) -> ApiError {
+    metrics::counter!("reservations_over_cap_total").increment(1);
+    ApiError::PurchaseLimit(match over {
+        store::OverCap::TicketsPerMatch => {
+            format!(
+                "at most {} tickets per match per account, counting open and paid reservations",
+                caps.tickets_per_match
+            )
+        }
+        store::OverCap::OpenHolds => {
+            format!("at most {} unpaid holds per account: pay for or cancel one first", caps.open_holds)
+        }
+    })
 }
 
 /// The naive course protocol (benchmark baseline): decide on this
@@ -256,7 +276,9 @@ async fn reserve_naive(
             serde_json::to_value(ReservationView { id: None, ..ReservationView::of(&r) }).expect("serialises"),
         ));
     }
-    let queued = store::insert_new(&s.pool, &s.origin, &r, idempotency_key).await?;
+    let queued = store::insert_new(&s.pool, &s.origin, &r, idempotency_key, s.config.caps)
+        .await?
+        .map_err(|over| over_cap(s.config.caps, over))?;
     s.outbox.publish(vec![queued]);
     Ok((StatusCode::CREATED, serde_json::to_value(ReservationView::of(&r)).expect("serialises")))
 }

@@ -28,6 +28,10 @@ pub struct ReservationConfig {
     /// in time") and its hold cancelled in the log (`REQUEST_TIMEOUT_SECS`,
     /// default 120).
     pub request_timeout: Duration,
+    /// Purchase caps per account (`MAX_TICKETS_PER_MATCH`, default 4, over
+    /// its requested, held and paid reservations; `MAX_OPEN_HOLDS`, default
+    /// 2, unpaid holds); 0 lifts a cap.
+    pub caps: crate::store::Caps,
     /// `SALES_PROTOCOL=naive`: the course's naive protocol, for the benchmark
     /// baseline only — decide on this platform's own copy and publish
     /// without a hold id. It can oversell; never run it for real sales.
@@ -46,6 +50,10 @@ impl ReservationConfig {
         let availability_ttl: u64 = env.parse_in("AVAILABILITY_TTL_MS", 100, 0..=10_000)?;
         let republish_after: u64 = env.parse_in("REPUBLISH_AFTER_SECS", 10, 1..=3600)?;
         let request_timeout: u64 = env.parse_in("REQUEST_TIMEOUT_SECS", 120, 2..=86_400)?;
+        let caps = crate::store::Caps {
+            tickets_per_match: env.parse_in("MAX_TICKETS_PER_MATCH", 4, 0..=10_000)?,
+            open_holds: env.parse_in("MAX_OPEN_HOLDS", 2, 0..=10_000)?,
+        };
         let shop_url = settings.peer_url(Service::Shop, env)?;
         let naive = match env.string("SALES_PROTOCOL", "ledger").as_str() {
             "ledger" => false,
@@ -61,6 +69,7 @@ impl ReservationConfig {
             availability_ttl: Duration::from_millis(availability_ttl),
             republish_after: Duration::from_secs(republish_after),
             request_timeout: Duration::from_secs(request_timeout),
+            caps,
         })
     }
 }

@@ -152,24 +152,45 @@ pub async fn enqueue(
     Ok(row)
 }
 
+/// Purchase caps per buyer; 0 means no cap.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Caps {
+    pub tickets_per_match: u32,
+    pub open_holds: u32,
+}
+
+/// Why a reservation was not placed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OverCap {
+    /// The buyer's tickets for the match would pass the cap.
+    TicketsPerMatch,
+    /// The buyer's unpaid holds would pass the cap.
+    OpenHolds,
+}
+
 /// A new reservation (REQUESTED, or HELD until `r.expires_at` under the
-/// naive protocol) and its TICKET_PENDING, in one statement (one round
-/// trip, one implicit transaction). Returns the outbox row to publish.
-/// A new reservation, its outbox row and (with an `Idempotency-Key`) the
-/// key's note of it, in one statement.
+/// naive protocol), counted against its buyer's purchase caps, with its
+/// TICKET_PENDING in the outbox and (with an `Idempotency-Key`) the key's
+/// note of it — one statement, so all of it or none. Returns the outbox row
+/// to publish, or which cap refused it.
 pub async fn insert_new(
     pool: &PgPool,
     origin: &Origin,
     r: &Reservation,
     idempotency_key: Option<&str>,
-) -> sqlx::Result<Queued> {
+    caps: Caps,
+) -> sqlx::Result<Result<Queued, OverCap>> {
     let mut row = outgoing(origin, r, Action::TicketPending);
-    row.seq = sqlx::query_scalar(
-        "WITH reservation AS ( \
+    let (verdict, seq): (String, Option<i64>) = sqlx::query_as(
+        "WITH caps AS (SELECT take_purchase_caps($2, $3, $5::int, $14, $15) AS verdict), \
+         reservation AS ( \
            INSERT INTO reservations (id, buyer_id, match_number, category, quantity, unit_price, status, expires_at) \
-           VALUES ($1, $2, $3, $4, $5, $6, $11, $12)), \
-         keyed AS (UPDATE idempotency SET reservation_id = $1 WHERE buyer_id = $2 AND key = $13) \
-         INSERT INTO outbox (topic, key, payload, headers) VALUES ($7, $8, $9, $10) RETURNING seq",
+           SELECT $1, $2, $3, $4, $5, $6, $11, $12 FROM caps WHERE verdict = 'ok'), \
+         keyed AS (UPDATE idempotency SET reservation_id = $1 WHERE buyer_id = $2 AND key = $13 \
+           AND (SELECT verdict FROM caps) = 'ok'), \
+         queued AS (INSERT INTO outbox (topic, key, payload, headers) \
+           SELECT $7, $8, $9, $10 FROM caps WHERE verdict = 'ok' RETURNING seq) \
+         SELECT caps.verdict, queued.seq FROM caps LEFT JOIN queued ON true",
     )
     .bind(r.id)
     .bind(&r.buyer_id)
@@ -184,9 +205,18 @@ pub async fn insert_new(
     .bind(r.status.as_str())
     .bind(r.expires_at)
     .bind(idempotency_key)
+    .bind(caps.tickets_per_match as i32)
+    .bind(caps.open_holds as i32)
     .fetch_one(pool)
     .await?;
-    Ok(row)
+    Ok(match (verdict.as_str(), seq) {
+        ("ok", Some(seq)) => {
+            row.seq = seq;
+            Ok(row)
+        }
+        ("holds", _) => Err(OverCap::OpenHolds),
+        _ => Err(OverCap::TicketsPerMatch),
+    })
 }
 
 pub async fn get(pool: &PgPool, id: Uuid) -> sqlx::Result<Option<Reservation>> {
