@@ -319,3 +319,42 @@ async fn admins_manage_roles_buyers_get_403_and_operators_grant_roles() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("no account"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn behind_a_trusted_proxy_each_client_address_backs_off_on_its_own() {
+    let mut env = PlatformEnv::new("a", &unique("proxy"));
+    env.extra.insert("TRUSTED_PROXIES".into(), "127.0.0.1".into());
+    let identity = Identity::start(&env).await;
+    let url = format!("{}/api/auth/login", identity.security.url());
+    let attempt = |from: &'static str, n: usize| {
+        let http = identity.http.clone();
+        let url = url.clone();
+        async move {
+            let body = json!({"email": format!("nobody-{n}@example.com"), "password": "a long enough secret"});
+            let res = http.post(&url).header("x-forwarded-for", from).json(&body).send().await.unwrap();
+            res.status()
+        }
+    };
+    // Ten failures from one address are free (each for another e-mail);
+    // the eleventh starts its back-off.
+    for n in 0..11 {
+        assert_eq!(attempt("198.51.100.7", n).await, StatusCode::UNAUTHORIZED);
+    }
+    assert_eq!(attempt("198.51.100.7", 11).await, StatusCode::TOO_MANY_REQUESTS);
+    // Another client behind the same proxy is not slowed by it.
+    assert_eq!(attempt("203.0.113.20", 12).await, StatusCode::UNAUTHORIZED);
+
+    // Without a trusted proxy the header is ignored: all of it is the peer's.
+    let identity = Identity::start(&PlatformEnv::new("a", &unique("noproxy"))).await;
+    let url = format!("{}/api/auth/login", identity.security.url());
+    for n in 0..11 {
+        let from = format!("198.51.100.{n}");
+        let body = json!({"email": format!("nobody-{n}@example.com"), "password": "a long enough secret"});
+        let status =
+            identity.http.post(&url).header("x-forwarded-for", from).json(&body).send().await.unwrap().status();
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+    }
+    let body = json!({"email": "nobody-x@example.com", "password": "a long enough secret"});
+    let res = identity.http.post(&url).header("x-forwarded-for", "192.0.2.1").json(&body).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS, "a forged header does not escape the back-off");
+}

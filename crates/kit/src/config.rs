@@ -193,6 +193,8 @@ pub struct Settings {
     pub production: bool,
     /// Which access tokens the service accepts.
     pub auth: AuthSettings,
+    /// Proxies whose `X-Forwarded-For` names the client (`TRUSTED_PROXIES`).
+    pub trusted_proxies: crate::client_ip::TrustedProxies,
     pub log_json: bool,
 }
 
@@ -254,6 +256,7 @@ impl Settings {
             internal_token: internal_token.into(),
             production,
             auth,
+            trusted_proxies: crate::client_ip::TrustedProxies::from_env(env)?,
             log_json,
         })
     }

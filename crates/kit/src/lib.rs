@@ -4,6 +4,7 @@
 //! and graceful shutdown.
 
 pub mod auth;
+pub mod client_ip;
 pub mod config;
 pub mod db;
 pub mod error;

@@ -69,10 +69,13 @@ pub struct TokenPair {
 pub async fn login(
     State(s): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: axum::http::HeaderMap,
     Json(req): Json<Login>,
 ) -> ApiResult<Json<TokenPair>> {
     let email = req.email.trim().to_lowercase();
-    let attempt = Attempt::new(peer.ip(), &email);
+    let forwarded_for = headers.get("x-forwarded-for").and_then(|v| v.to_str().ok());
+    let client = s.settings.trusted_proxies.client_ip(peer.ip(), forwarded_for);
+    let attempt = Attempt::new(client, &email);
     if let Some(wait) = throttle::locked_for(&s.pool, &attempt).await? {
         metrics::counter!("logins_total", "outcome" => "throttled").increment(1);
         return Err(ApiError::TooManyRequests { retry_after_secs: wait });
