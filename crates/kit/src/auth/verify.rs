@@ -92,11 +92,14 @@ impl AuthSettings {
 }
 
 /// The usable keys of a set: Ed25519 keys with a `kid`.
-fn decoding_keys(set: &JwkSet) -> HashMap<String, DecodingKey> {
+/// Keys by `kid`, shared so a request takes one without copying it.
+type Keys = HashMap<String, Arc<DecodingKey>>;
+
+fn decoding_keys(set: &JwkSet) -> Keys {
     set.keys
         .iter()
         .filter(|k| matches!(&k.algorithm, AlgorithmParameters::OctetKeyPair(p) if p.curve == EllipticCurve::Ed25519))
-        .filter_map(|k| Some((k.common.key_id.clone()?, DecodingKey::from_jwk(k).ok()?)))
+        .filter_map(|k| Some((k.common.key_id.clone()?, Arc::new(DecodingKey::from_jwk(k).ok()?))))
         .collect()
 }
 
@@ -104,7 +107,9 @@ fn decoding_keys(set: &JwkSet) -> HashMap<String, DecodingKey> {
 struct Issuer {
     name: String,
     url: Option<String>,
-    keys: RwLock<HashMap<String, DecodingKey>>,
+    keys: RwLock<Keys>,
+    /// What a token of this issuer must satisfy (built once, not per request).
+    validation: Validation,
     /// When the keys were last fetched; held during a fetch, so concurrent
     /// requests wait for one fetch instead of starting their own.
     fetched: tokio::sync::Mutex<Option<Instant>>,
@@ -153,10 +158,11 @@ impl Verifier {
     /// A verifier without background refresh (fixed keys, tests).
     pub fn new(settings: &AuthSettings) -> Self {
         let own = match &settings.keys {
-            KeySource::Url(url) => Issuer::fetched(&settings.issuer, url),
-            KeySource::Fixed(set) => Issuer::fixed(&settings.issuer, decoding_keys(set)),
+            KeySource::Url(url) => Issuer::new(&settings.issuer, &settings.audience, Some(url), Keys::new()),
+            KeySource::Fixed(set) => Issuer::new(&settings.issuer, &settings.audience, None, decoding_keys(set)),
         };
-        let others = settings.trusted.iter().map(|(name, url)| Issuer::fetched(name, url));
+        let others =
+            settings.trusted.iter().map(|(name, url)| Issuer::new(name, &settings.audience, Some(url), Keys::new()));
         Self {
             audience: settings.audience.clone(),
             issuers: std::iter::once(own).chain(others).collect(),
@@ -194,7 +200,7 @@ impl Verifier {
             return Err(ApiError::Unauthorized);
         }
         let kid = header.kid.filter(|k| k.len() <= 128).ok_or(ApiError::Unauthorized)?;
-        let (issuer, key) = match self.find(&kid) {
+        let (validation, key) = match self.find(&kid) {
             Some(found) => found,
             None => {
                 for issuer in &self.issuers {
@@ -203,22 +209,16 @@ impl Verifier {
                 self.find(&kid).ok_or(ApiError::Unauthorized)?
             }
         };
-        let mut validation = Validation::new(Algorithm::EdDSA);
-        validation.leeway = 5;
-        validation.set_audience(&[&self.audience]);
-        validation.set_issuer(&[issuer]);
-        validation.set_required_spec_claims(&["exp", "iat", "sub", "iss", "aud"]);
-        let data = jsonwebtoken::decode::<Claims>(token, &key, &validation).map_err(|_| ApiError::Unauthorized)?;
+        let data = jsonwebtoken::decode::<Claims>(token, &key, validation).map_err(|_| ApiError::Unauthorized)?;
         if data.claims.sub.is_empty() || data.claims.sub.len() > 200 {
             return Err(ApiError::Unauthorized);
         }
         Ok(data.claims)
     }
 
-    fn find(&self, kid: &str) -> Option<(&str, DecodingKey)> {
-        self.issuers
-            .iter()
-            .find_map(|i| i.keys.read().expect("keys lock").get(kid).map(|k| (i.name.as_str(), k.clone())))
+    /// The validation and key of the issuer that published `kid`.
+    fn find(&self, kid: &str) -> Option<(&Validation, Arc<DecodingKey>)> {
+        self.issuers.iter().find_map(|i| i.keys.read().expect("keys lock").get(kid).map(|k| (&i.validation, k.clone())))
     }
 
     /// Fetch an issuer's keys unless they were fetched less than `fresh` ago.
@@ -238,23 +238,25 @@ impl Verifier {
         }
     }
 
-    async fn fetch(&self, url: &str) -> anyhow::Result<HashMap<String, DecodingKey>> {
+    async fn fetch(&self, url: &str) -> anyhow::Result<Keys> {
         let set: JwkSet = self.http.get(url).send().await?.error_for_status()?.json().await?;
         Ok(decoding_keys(&set))
     }
 }
 
 impl Issuer {
-    fn fetched(name: &str, url: &str) -> Self {
+    fn new(name: &str, audience: &str, url: Option<&str>, keys: Keys) -> Self {
+        let mut validation = Validation::new(Algorithm::EdDSA);
+        validation.leeway = 5;
+        validation.set_audience(&[audience]);
+        validation.set_issuer(&[name]);
+        validation.set_required_spec_claims(&["exp", "iat", "sub", "iss", "aud"]);
         Self {
             name: name.to_string(),
-            url: Some(url.to_string()),
-            keys: RwLock::new(HashMap::new()),
+            url: url.map(String::from),
+            keys: RwLock::new(keys),
+            validation,
             fetched: tokio::sync::Mutex::new(None),
         }
-    }
-
-    fn fixed(name: &str, keys: HashMap<String, DecodingKey>) -> Self {
-        Self { name: name.to_string(), url: None, keys: RwLock::new(keys), fetched: tokio::sync::Mutex::new(None) }
     }
 }

@@ -226,6 +226,9 @@ struct Loaded {
     /// Each loaded hold's status before the batch: only changed holds are
     /// written back.
     hold_status_before: HashMap<HoldId, HoldStatus>,
+    /// Origins of re-homed lines applied before the batch: only new ones
+    /// are written back.
+    origins_before: BTreeSet<LineOrigin>,
 }
 
 /// Lock and load the counters and prices of `types`.
@@ -292,18 +295,17 @@ async fn load_origins(tx: &mut Transaction<'_, Postgres>, batch: &SalesBatch, lo
     .fetch_all(&mut **tx)
     .await?;
     for r in &rows {
-        loaded.ledger.insert_origin(LineOrigin {
-            partition: r.get("partition"),
-            offset: r.get("offset"),
-            line: r.get::<i16, _>("line") as u16,
-        });
+        let origin =
+            LineOrigin { partition: r.get("partition"), offset: r.get("offset"), line: r.get::<i16, _>("line") as u16 };
+        loaded.ledger.insert_origin(origin);
+        loaded.origins_before.insert(origin);
     }
     Ok(())
 }
 
-/// Remember the origins of the re-homed lines applied.
+/// Remember the origins of the re-homed lines this batch applied.
 async fn write_origins(tx: &mut Transaction<'_, Postgres>, loaded: &Loaded) -> sqlx::Result<()> {
-    let origins: Vec<&LineOrigin> = loaded.ledger.origins().collect();
+    let origins: Vec<&LineOrigin> = loaded.ledger.origins().filter(|o| !loaded.origins_before.contains(o)).collect();
     if origins.is_empty() {
         return Ok(());
     }
