@@ -98,12 +98,61 @@ ensure_node_tools() {
     apt_install nodejs npm
   fi
   local dir
-  for dir in "$ROOT/tests/asyncapi" "$ROOT/tests/peer"; do
+  for dir in "$ROOT/tests/asyncapi" "$ROOT/tests/peer" "$ROOT/tools/maildev"; do
     if [ ! -f "$dir/node_modules/.package-lock.json" ] || [ "$dir/package-lock.json" -nt "$dir/node_modules/.package-lock.json" ]; then
       log "installing node packages of ${dir#"$ROOT"/} (npm ci)"
       (cd "$dir" && npm ci --no-audit --no-fund --ignore-scripts >/dev/null)
     fi
   done
+}
+
+# A Python virtual environment under var/venv with the Stripe stand-in
+# (localstripe, PyPI).
+LOCALSTRIPE_VERSION="1.15.10"
+VENV="$VAR/venv"
+ensure_python_tools() {
+  apt_install python3 python3-venv
+  [ -x "$VENV/bin/python" ] || python3 -m venv "$VENV"
+  if ! "$VENV/bin/pip" show localstripe 2>/dev/null | grep -q "^Version: $LOCALSTRIPE_VERSION$"; then
+    log "installing localstripe $LOCALSTRIPE_VERSION into var/venv"
+    "$VENV/bin/pip" install -q "localstripe==$LOCALSTRIPE_VERSION"
+  fi
+}
+
+# start_stripe_standin PORT: the Stripe stand-in (deploy/stripe-standin) on
+# 127.0.0.1:PORT unless something listens there already (a second platform
+# on this machine shares it). Sets STANDIN_PID when this call started it.
+STANDIN_PID=""
+start_stripe_standin() {
+  local port="$1"
+  if port_open "$port"; then
+    log "reusing the Stripe stand-in already listening on 127.0.0.1:$port"
+    return 0
+  fi
+  log "starting the Stripe stand-in (localstripe) on 127.0.0.1:$port"
+  "$VENV/bin/python" "$ROOT/deploy/stripe-standin/standin.py" --port "$port" --from-scratch \
+    >"$VAR/log/stripe-standin.log" 2>&1 &
+  STANDIN_PID=$!
+  wait_port "$port" 30 "the Stripe stand-in" || { tail -20 "$VAR/log/stripe-standin.log" >&2; return 1; }
+}
+
+# start_maildev SMTP_PORT WEB_PORT: the SMTP sink (maildev, npm) unless
+# something listens on SMTP_PORT already. Mail is kept in var/maildev
+# (maildev empties that folder when it starts). Sets MAILDEV_PID.
+MAILDEV_PID=""
+start_maildev() {
+  local smtp="$1" web="$2"
+  if port_open "$smtp"; then
+    log "reusing the SMTP sink already listening on 127.0.0.1:$smtp"
+    return 0
+  fi
+  log "starting maildev: SMTP 127.0.0.1:$smtp, web and API http://127.0.0.1:$web"
+  mkdir -p "$VAR/maildev"
+  node "$ROOT/tools/maildev/node_modules/maildev/bin/maildev" --ip 127.0.0.1 --smtp "$smtp" --web "$web" \
+    --mail-directory "$VAR/maildev" >"$VAR/log/maildev.log" 2>&1 &
+  MAILDEV_PID=$!
+  wait_port "$smtp" 30 "maildev" || { tail -20 "$VAR/log/maildev.log" >&2; return 1; }
+  wait_port "$web" 30 "maildev" || { tail -20 "$VAR/log/maildev.log" >&2; return 1; }
 }
 
 nisshi_bin() {

@@ -2,10 +2,16 @@
 //! as buyers see it and as reservations reads it for its fast "sold out"
 //! answer.
 
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use ticktak_core::ledger::Status;
 use ticktak_core::TicketCounts;
 use utoipa::ToSchema;
+
+/// The path of a match (`GET /api/matches/{n}`, a [`MatchView`]).
+pub fn match_path(match_number: u8) -> String {
+    format!("/api/matches/{match_number}")
+}
 
 /// The path of a match's availability.
 pub fn availability_path(match_number: u8) -> String {
@@ -57,3 +63,19 @@ impl CategoryView {
         }
     }
 }
+
+/// A match with its three categories.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct MatchView {
+    pub match_number: u8,
+    pub round_number: u8,
+    pub date_utc: DateTime<Utc>,
+    pub location: String,
+    pub home_team: String,
+    pub away_team: String,
+    /// `null` for knock-out matches.
+    pub group: Option<String>,
+    pub categories: Vec<CategoryView>,
+}
+

@@ -4,8 +4,11 @@
 //! - `ledger`: shop-consumer → shop (the logs in batches, applied offsets,
 //!   the ledger snapshot) and reservations → shop (the log's decisions on holds).
 //! - `decisions`: shop-consumer → reservations (decisions on own holds).
-//! - `catalogue`: the shop's availability view, which reservations reads for
-//!   its fast "sold out" answer.
+//! - `catalogue`: the shop's match and availability views, which
+//!   reservations reads for its fast "sold out" answer, kick-off times and
+//!   e-mails.
+//! - `reservations`: payments → reservations (read a reservation, confirm
+//!   it once paid, refund it).
 //!
 //! The wire formats shared with other platforms (Kafka bodies and headers)
 //! live in `ticktak_core`.
@@ -13,3 +16,4 @@
 pub mod catalogue;
 pub mod decisions;
 pub mod ledger;
+pub mod reservations;

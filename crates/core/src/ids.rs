@@ -145,6 +145,12 @@ impl Price {
     pub fn get(self) -> u32 {
         self.0
     }
+
+    /// The price in minor units (cents): master-list prices are whole units
+    /// of the currency; money moves in minor units everywhere else.
+    pub fn minor_units(self) -> i64 {
+        i64::from(self.0) * 100
+    }
 }
 
 impl TryFrom<i64> for Price {

@@ -9,8 +9,9 @@
 //! - `PENDING(q, hold h)`: granted when `q ≤ sellable` (`held += q`), else
 //!   rejected. A hold id seen before is a duplicate: no change.
 //! - `RESERVED(q, h)`: a granted open hold becomes sold.
-//! - `CANCELLED(q, h)`: a granted open hold is released; a rejected one is
-//!   left alone.
+//! - `CANCELLED(q, h)`: a granted open hold is released; a confirmed (paid)
+//!   one is refunded and its tickets go back on sale (`sold −= q`); a
+//!   rejected one is left alone.
 //! - `CANCELLED(q, h)` for a hold not seen yet (it overtook its `PENDING`,
 //!   or the `PENDING` never came): remembered as a refused hold, so a
 //!   `PENDING` of `h` arriving later holds nothing. Counted as an anomaly.
@@ -99,6 +100,8 @@ pub enum HoldStatus {
     Confirmed,
     /// Granted, then cancelled or expired: its tickets are back on sale.
     Released,
+    /// Confirmed, then cancelled (refunded): its tickets are back on sale.
+    Refunded,
 }
 
 /// The decision the log made on a `PENDING` for a hold.
@@ -209,6 +212,8 @@ pub enum Outcome {
     Confirmed,
     /// A granted hold went back on sale.
     Released,
+    /// A confirmed hold was refunded: its tickets went back on sale.
+    Refunded,
     /// An anonymous message was applied by counts.
     Counted,
     /// The message changed nothing because it did not fit.
@@ -369,7 +374,9 @@ fn apply_hold(counts: &mut TicketCounts, holds: &mut HashMap<HoldId, Hold>, id: 
                 Outcome::Confirmed
             }
             HoldStatus::Confirmed => Outcome::Duplicate,
-            HoldStatus::Rejected | HoldStatus::Released => Outcome::Anomalous { anomaly: Anomaly::HoldMismatch },
+            HoldStatus::Rejected | HoldStatus::Released | HoldStatus::Refunded => {
+                Outcome::Anomalous { anomaly: Anomaly::HoldMismatch }
+            }
         },
         (Action::TicketCancelled, Some(hold)) => match hold.status {
             HoldStatus::Granted => {
@@ -377,8 +384,12 @@ fn apply_hold(counts: &mut TicketCounts, holds: &mut HashMap<HoldId, Hold>, id: 
                 hold.status = HoldStatus::Released;
                 Outcome::Released
             }
-            HoldStatus::Released | HoldStatus::Rejected => Outcome::Duplicate,
-            HoldStatus::Confirmed => Outcome::Anomalous { anomaly: Anomaly::HoldMismatch },
+            HoldStatus::Confirmed => {
+                counts.sold = counts.sold.saturating_sub(u32::from(hold.quantity.get()));
+                hold.status = HoldStatus::Refunded;
+                Outcome::Refunded
+            }
+            HoldStatus::Released | HoldStatus::Rejected | HoldStatus::Refunded => Outcome::Duplicate,
         },
     }
 }

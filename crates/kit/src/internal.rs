@@ -39,6 +39,14 @@ pub fn bearer(token: &str) -> String {
     format!("Bearer {token}")
 }
 
+/// A peer's 4xx answer: the request was understood and refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    pub status: u16,
+    /// The `message` of the peer's JSON error.
+    pub message: String,
+}
+
 /// A client of another service of this platform: its internal listener's
 /// base URL and the internal credential. A non-2xx answer is an error that
 /// carries the peer's JSON message.
@@ -77,6 +85,39 @@ impl Client {
         self.call(self.http.post(self.url(path)).json(body), path)
             .await?
             .ok_or_else(|| anyhow::anyhow!("{} answered 404", self.url(path)))
+    }
+
+    /// `POST path` with a JSON body, telling a refusal (a 4xx answer: the
+    /// peer understood and said no) from a failure to get an answer (an
+    /// error: try again later).
+    pub async fn post_or_refusal<B: serde::Serialize, R: serde::de::DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &B,
+    ) -> anyhow::Result<Result<R, Refusal>> {
+        let url = self.url(path);
+        let res = self
+            .http
+            .post(&url)
+            .json(body)
+            .header("authorization", &self.auth)
+            .send()
+            .await
+            .map_err(|e| anyhow::anyhow!("unreachable at {url}: {e}"))?;
+        let status = res.status();
+        if status.is_client_error() {
+            let text = res.text().await.unwrap_or_default();
+            let message = serde_json::from_str::<serde_json::Value>(&text)
+                .ok()
+                .and_then(|v| v.get("message").and_then(|m| m.as_str()).map(str::to_string))
+                .unwrap_or(text);
+            return Ok(Err(Refusal { status: status.as_u16(), message }));
+        }
+        if !status.is_success() {
+            let text = res.text().await.unwrap_or_default();
+            anyhow::bail!("{url} answered {status}: {text}");
+        }
+        Ok(Ok(res.json().await.map_err(|e| anyhow::anyhow!("unexpected answer from {url}: {e}"))?))
     }
 
     async fn call<R: serde::de::DeserializeOwned>(

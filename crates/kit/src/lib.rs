@@ -11,6 +11,7 @@ pub mod error;
 pub mod http;
 pub mod internal;
 pub mod kafka;
+pub mod mail;
 pub mod service;
 pub mod shutdown;
 pub mod telemetry;

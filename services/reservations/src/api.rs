@@ -29,9 +29,11 @@ pub fn router() -> Router<AppState> {
 /// The OpenAPI description served at `GET /api/openapi.json`.
 #[derive(utoipa::OpenApi)]
 #[openapi(
-    info(title = "ticktak reservations", description = "Hold tickets, see and cancel your reservations."),
-    paths(create, one, list, cancel),
-    components(schemas(CreateReservation, ReservationView, ReservationList)),
+    info(title = "ticktak reservations", description = "Hold tickets, see and cancel your reservations, get their tickets, check tickets in at the gate."),
+    paths(create, one, list, cancel, crate::tickets::of_reservation, crate::tickets::qr_svg, crate::tickets::qr_png,
+        crate::tickets::check_in, crate::tickets::public_key),
+    components(schemas(CreateReservation, ReservationView, ReservationList, crate::tickets::Ticket,
+        crate::tickets::TicketList, crate::tickets::CheckIn, crate::tickets::CheckInResult, crate::tickets::PublicKey)),
     modifiers(&BearerAuth)
 )]
 pub struct ApiDoc;
@@ -51,7 +53,7 @@ pub struct CreateReservation {
 pub struct ReservationView {
     /// `null` when refused before anything was published.
     pub id: Option<Uuid>,
-    /// REQUESTED, HELD, CONFIRMED, REJECTED, EXPIRED or CANCELLED.
+    /// REQUESTED, HELD, CONFIRMED, REJECTED, EXPIRED, CANCELLED or REFUNDED.
     #[schema(value_type = String)]
     pub status: Status,
     pub expires_at: Option<DateTime<Utc>>,
@@ -148,7 +150,7 @@ pub async fn create(
     // The work runs to its end even when the client goes away mid-request,
     // so its key is finished or released on every path.
     let work = tokio::spawn(async move {
-        let answer = reserve(&s, &caller.sub, tt, q, key.as_deref()).await;
+        let answer = reserve(&s, &caller, tt, q, key.as_deref()).await;
         if let Some(key) = &key {
             match &answer {
                 Ok((status, body)) => idempotency::finish(&s.pool, &caller.sub, key, *status, body).await?,
@@ -166,7 +168,7 @@ pub async fn create(
 /// for the log's decision.
 async fn reserve(
     s: &AppState,
-    buyer: &str,
+    buyer: &ticktak_kit::auth::Claims,
     tt: TicketType,
     q: Quantity,
     idempotency_key: Option<&str>,
@@ -198,9 +200,9 @@ async fn reserve(
         return Ok((StatusCode::CONFLICT, serde_json::to_value(view).expect("serialises")));
     }
     if s.config.naive {
-        return reserve_naive(s, buyer, tt, q, price, category.sellable, idempotency_key).await;
+        return reserve_naive(s, &buyer.sub, tt, q, price, category.sellable, idempotency_key).await;
     }
-    let r = Reservation::new(buyer, tt, q, price, Status::Requested, None);
+    let r = Reservation::new(&buyer.sub, tt, q, price, Status::Requested, None).with_email(&buyer.email);
     let decided = s.waiters.register(r.id);
     let queued = match store::insert_new(&s.pool, &s.origin, &r, idempotency_key, s.config.caps).await {
         Ok(Ok(queued)) => queued,
@@ -343,8 +345,10 @@ pub async fn cancel(
         Status::Requested => {
             Err(ApiError::Conflict("the reservation is still being decided; try again in a moment".into()))
         }
-        Status::Confirmed => Err(ApiError::Conflict("the reservation is paid and can no longer be cancelled".into())),
-        Status::Rejected | Status::Expired => {
+        Status::Confirmed => Err(ApiError::Conflict(
+            "the reservation is paid: ask for a refund of its payment (POST /api/payments/{id}/refund)".into(),
+        )),
+        Status::Rejected | Status::Expired | Status::Refunded => {
             Err(ApiError::Conflict(format!("the reservation is {}", r.status.as_str())))
         }
     }

@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use ticktak_kit::auth::SigningKey;
 use ticktak_kit::config::Env;
 use ticktak_kit::{ConfigError, Service, Settings};
 
@@ -36,6 +37,14 @@ pub struct ReservationConfig {
     /// baseline only — decide on this platform's own copy and publish
     /// without a hold id. It can oversell; never run it for real sales.
     pub naive: bool,
+    /// Signs ticket codes (`TICKET_SIGNING_KEY`, PKCS#8 Ed25519 PEM; the
+    /// development key outside production).
+    pub ticket_key: ticktak_kit::auth::SigningKey,
+    /// Paid reservations can be refunded until this long before kick-off
+    /// (`REFUND_CUTOFF_HOURS`, default 48).
+    pub refund_cutoff: chrono::Duration,
+    /// Where ticket e-mails go (`SMTP_URL`, `MAIL_FROM`).
+    pub mail: ticktak_kit::mail::MailSettings,
 }
 
 impl ReservationConfig {
@@ -60,7 +69,22 @@ impl ReservationConfig {
             "naive" => true,
             _ => return Err(env.error("SALES_PROTOCOL", "must be ledger or naive")),
         };
+        let ticket_key = match env.get("TICKET_SIGNING_KEY") {
+            Some(pem) => {
+                let key = SigningKey::parse(&pem).map_err(|e| env.error("TICKET_SIGNING_KEY", e))?;
+                if settings.production && key.is_dev() {
+                    return Err(env.error("TICKET_SIGNING_KEY", "the development key is refused in production"));
+                }
+                key
+            }
+            None if settings.production => return Err(env.error("TICKET_SIGNING_KEY", "is required in production")),
+            None => SigningKey::dev(),
+        };
+        let cutoff_hours: i64 = env.parse_in("REFUND_CUTOFF_HOURS", 48, 0..=24 * 365)?;
         Ok(Self {
+            ticket_key,
+            refund_cutoff: chrono::Duration::hours(cutoff_hours),
+            mail: ticktak_kit::mail::MailSettings::from_env(settings.production, env)?,
             naive,
             hold_ttl: Duration::from_secs(ttl),
             decision_wait: Duration::from_millis(wait),

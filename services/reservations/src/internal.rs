@@ -1,38 +1,80 @@
 //! Internal endpoints (internal credential only):
-//! - `POST /internal/reservations/{id}/confirm`: payment landed → CONFIRMED
-//!   and TICKET_RESERVED published; refused once the hold expired.
+//! - `GET  /internal/reservations/{id}`: what payments needs to charge it.
+//! - `POST /internal/reservations/{id}/confirm`: payment landed → CONFIRMED,
+//!   tickets issued and mailed, TICKET_RESERVED published; refused once the
+//!   hold expired.
+//! - `POST /internal/reservations/{id}/refund`: money going back → REFUNDED,
+//!   tickets revoked, TICKET_CANCELLED published; refused past the cut-off.
 //! - `POST /internal/decisions`: the log's decisions on this platform's
 //!   holds, forwarded by shop-consumer.
+//!
+//! Bodies and paths: `ticktak_contracts::reservations`.
 
 use axum::extract::State;
-use axum::routing::post;
+use axum::routing::{get, post};
 use axum::Router;
+use ticktak_contracts::catalogue::MatchView;
 use ticktak_contracts::decisions::{self, Decisions, DecisionsApplied, HoldDecision};
+use ticktak_contracts::reservations::ReservationRecord;
 use ticktak_core::ledger::HoldStatus;
 use ticktak_core::Action;
 use ticktak_kit::http::{Json, Path};
 use ticktak_kit::{ApiError, ApiResult};
 
-use crate::api::ReservationView;
-use crate::store::{self, Status};
-use crate::AppState;
+use crate::store::{self, Reservation, Status};
+use crate::{tickets, AppState};
 
 pub fn router() -> Router<AppState> {
-    Router::new().route("/internal/reservations/{id}/confirm", post(confirm)).route(decisions::DECISIONS, post(intake))
+    Router::new()
+        .route("/internal/reservations/{id}", get(record))
+        .route("/internal/reservations/{id}/confirm", post(confirm))
+        .route("/internal/reservations/{id}/refund", post(refund))
+        .route(decisions::DECISIONS, post(intake))
 }
 
-async fn confirm(State(s): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<ReservationView>> {
-    let id = uuid::Uuid::parse_str(&id).map_err(|_| ApiError::NotFound("no such reservation".into()))?;
+fn reservation_id(raw: &str) -> ApiResult<uuid::Uuid> {
+    uuid::Uuid::parse_str(raw).map_err(|_| ApiError::NotFound("no such reservation".into()))
+}
+
+async fn record(State(s): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<ReservationRecord>> {
+    let id = reservation_id(&id)?;
+    let r = store::get(&s.pool, id).await?.ok_or_else(|| ApiError::NotFound("no such reservation".into()))?;
+    Ok(Json(r.record()))
+}
+
+/// The match of `r` as the shop describes it, for e-mails and the refund
+/// cut-off; `None` when the shop does not answer.
+async fn match_of(s: &AppState, r: &Reservation) -> Option<MatchView> {
+    s.shop
+        .match_view(r.ticket_type.match_number)
+        .await
+        .inspect_err(|e| tracing::warn!(error = %e, "match details unavailable"))
+        .ok()
+        .flatten()
+}
+
+async fn confirm(State(s): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<ReservationRecord>> {
+    let id = reservation_id(&id)?;
+    let before = store::get(&s.pool, id).await?.ok_or_else(|| ApiError::NotFound("no such reservation".into()))?;
+    let details = match before.status {
+        Status::Held => match_of(&s, &before).await,
+        _ => None,
+    };
     let mut tx = s.pool.begin().await?;
     let r = store::lock(&mut tx, id).await?.ok_or_else(|| ApiError::NotFound("no such reservation".into()))?;
     match r.status {
         Status::Held if r.expires_at.is_some_and(|t| t > chrono::Utc::now()) => {
             let (confirmed, queued) =
                 store::transition(&mut tx, &s.origin, &r, Status::Confirmed, Action::TicketReserved).await?;
+            let issued = tickets::store::issue(&mut tx, &s.config.ticket_key, &confirmed).await?;
+            if let Some(mail) = tickets::mail::tickets(&confirmed, details.as_ref(), &issued) {
+                ticktak_kit::mail::enqueue(&mut tx, &mail).await?;
+            }
             tx.commit().await?;
             s.outbox.publish(vec![queued]);
             metrics::counter!("reservations_confirmed_total").increment(1);
-            Ok(Json(ReservationView::of(&confirmed)))
+            metrics::counter!("tickets_issued_total").increment(issued.len() as u64);
+            Ok(Json(confirmed.record()))
         }
         Status::Held => {
             // Time is up but the sweeper has not run yet: expire it now.
@@ -42,9 +84,49 @@ async fn confirm(State(s): State<AppState>, Path(id): Path<String>) -> ApiResult
             s.outbox.publish(vec![queued]);
             Err(ApiError::Conflict("the hold has expired".into()))
         }
-        Status::Confirmed => Ok(Json(ReservationView::of(&r))),
+        Status::Confirmed => Ok(Json(r.record())),
         Status::Expired => Err(ApiError::Conflict("the hold has expired".into())),
         other => Err(ApiError::Conflict(format!("the reservation is {}", other.as_str()))),
+    }
+}
+
+async fn refund(State(s): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<ReservationRecord>> {
+    let id = reservation_id(&id)?;
+    let before = store::get(&s.pool, id).await?.ok_or_else(|| ApiError::NotFound("no such reservation".into()))?;
+    if before.status == Status::Refunded {
+        return Ok(Json(before.record()));
+    }
+    if before.status != Status::Confirmed {
+        return Err(ApiError::Conflict(format!("only a paid reservation is refunded; it is {}", before.status.as_str())));
+    }
+    // The cut-off needs the kick-off: no answer from the shop, no refund yet.
+    let details = match_of(&s, &before)
+        .await
+        .ok_or_else(|| ApiError::Unavailable("the match's kick-off is unknown right now; try again".into()))?;
+    if chrono::Utc::now() + s.config.refund_cutoff > details.date_utc {
+        return Err(ApiError::Conflict(format!(
+            "refunds close {} h before kick-off ({})",
+            s.config.refund_cutoff.num_hours(),
+            details.date_utc.format("%Y-%m-%d %H:%M UTC")
+        )));
+    }
+    let mut tx = s.pool.begin().await?;
+    let r = store::lock(&mut tx, id).await?.ok_or_else(|| ApiError::NotFound("no such reservation".into()))?;
+    match r.status {
+        Status::Confirmed => {
+            let (refunded, queued) =
+                store::transition(&mut tx, &s.origin, &r, Status::Refunded, Action::TicketCancelled).await?;
+            tickets::store::revoke(&mut tx, r.id).await?;
+            if let Some(mail) = tickets::mail::refunded(&refunded, Some(&details)) {
+                ticktak_kit::mail::enqueue(&mut tx, &mail).await?;
+            }
+            tx.commit().await?;
+            s.outbox.publish(vec![queued]);
+            metrics::counter!("reservations_refunded_total").increment(1);
+            Ok(Json(refunded.record()))
+        }
+        Status::Refunded => Ok(Json(r.record())),
+        other => Err(ApiError::Conflict(format!("only a paid reservation is refunded; it is {}", other.as_str()))),
     }
 }
 

@@ -11,6 +11,8 @@
 //! - `idempotency`: `Idempotency-Key` handling.
 //! - `outbox`: publishing committed outbox rows; marking them sent; the relay.
 //! - `workers`: hold expiry and the decision poller.
+//! - `tickets`: tickets of paid reservations — signed codes, QR codes,
+//!   e-mail, check-in at the gate.
 
 pub mod api;
 pub mod availability;
@@ -20,6 +22,7 @@ pub mod internal;
 pub mod outbox;
 pub mod shop;
 pub mod store;
+pub mod tickets;
 pub mod waiters;
 pub mod workers;
 
@@ -105,17 +108,28 @@ pub async fn start_with(
         ("reservations_republished_total", &[]),
         ("reservations_timed_out_total", &[]),
         ("outbox_errors_total", &[]),
+        ("reservations_confirmed_total", &[]),
+        ("reservations_refunded_total", &[]),
+        ("tickets_issued_total", &[]),
+        ("mail_sent_total", &[]),
+        ("mail_failures_total", &[]),
     ]);
     let relay = tokio::spawn(outbox::relay(state.pool.clone(), state.outbox.clone(), shutdown.clone()));
     let marker =
         tokio::spawn(outbox::marker(state.background_pool.clone(), state.outbox.clone(), delivered, shutdown.clone()));
     let sweeper = tokio::spawn(workers::expire_holds(state.clone(), shutdown.clone()));
     let poller = tokio::spawn(workers::poll_decisions(state.clone(), shutdown.clone()));
-    let server =
-        base.serve(api::router().with_state(state.clone()), internal::router().with_state(state), shutdown).await?;
+    let mailer = tokio::spawn(ticktak_kit::mail::deliver(
+        state.pool.clone(),
+        state.config.mail.clone(),
+        std::time::Duration::from_millis(500),
+        shutdown.clone(),
+    ));
+    let public = api::router().merge(tickets::router()).with_state(state.clone());
+    let server = base.serve(public, internal::router().with_state(state), shutdown).await?;
     Ok(server.then(|server| async move {
         let served = server.wait().await;
-        for worker in [relay, marker, sweeper, poller] {
+        for worker in [relay, marker, sweeper, poller, mailer] {
             let _ = worker.await;
         }
         served

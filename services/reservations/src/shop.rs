@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use ticktak_contracts::catalogue::{self, Availability, CategoryView};
+use ticktak_contracts::catalogue::{self, Availability, CategoryView, MatchView};
 use ticktak_contracts::ledger::{self, HoldView, HoldsFound, HoldsQuery};
 use ticktak_core::{HoldId, MatchNumber};
 
@@ -23,6 +23,11 @@ impl ShopClient {
     pub async fn availability(&self, m: MatchNumber) -> anyhow::Result<Option<Vec<CategoryView>>> {
         let found: Option<Availability> = self.client.get(&catalogue::availability_path(m.get())).await?;
         Ok(found.map(|a| a.categories))
+    }
+
+    /// Match `m` (teams, venue, kick-off); `None` when unknown.
+    pub async fn match_view(&self, m: MatchNumber) -> anyhow::Result<Option<MatchView>> {
+        self.client.get(&catalogue::match_path(m.get())).await
     }
 
     /// The log's decisions on `ids`, for those the shop has applied.

@@ -20,6 +20,8 @@ pub enum Status {
     Rejected,
     Expired,
     Cancelled,
+    /// Confirmed, then refunded: its tickets are revoked and back on sale.
+    Refunded,
 }
 
 impl Status {
@@ -31,6 +33,7 @@ impl Status {
             Status::Rejected => "REJECTED",
             Status::Expired => "EXPIRED",
             Status::Cancelled => "CANCELLED",
+            Status::Refunded => "REFUNDED",
         }
     }
 
@@ -41,6 +44,7 @@ impl Status {
             "REJECTED" => Status::Rejected,
             "EXPIRED" => Status::Expired,
             "CANCELLED" => Status::Cancelled,
+            "REFUNDED" => Status::Refunded,
             _ => Status::Requested,
         }
     }
@@ -50,6 +54,8 @@ impl Status {
 pub struct Reservation {
     pub id: Uuid,
     pub buyer_id: String,
+    /// Where the tickets are mailed (the token's `email` claim).
+    pub buyer_email: Option<String>,
     pub ticket_type: TicketType,
     pub quantity: Quantity,
     pub unit_price: Price,
@@ -73,6 +79,7 @@ impl Reservation {
         Self {
             id: Uuid::now_v7(),
             buyer_id: buyer.to_string(),
+            buyer_email: None,
             ticket_type,
             quantity,
             unit_price,
@@ -82,15 +89,40 @@ impl Reservation {
             reason: None,
         }
     }
+
+    pub fn with_email(self, email: &str) -> Self {
+        Self { buyer_email: Some(email.to_string()), ..self }
+    }
+
+    /// What it costs, in minor units.
+    pub fn amount(&self) -> i64 {
+        self.unit_price.minor_units() * i64::from(self.quantity.get())
+    }
+
+    /// The view payments reads.
+    pub fn record(&self) -> ticktak_contracts::reservations::ReservationRecord {
+        ticktak_contracts::reservations::ReservationRecord {
+            id: self.id.to_string(),
+            buyer_id: self.buyer_id.clone(),
+            status: self.status.as_str().to_string(),
+            expires_at: self.expires_at,
+            match_number: self.ticket_type.match_number.get(),
+            category: self.ticket_type.category.get(),
+            quantity: self.quantity.get(),
+            unit_price: self.unit_price.get(),
+            amount: self.amount(),
+        }
+    }
 }
 
 const COLUMNS: &str =
-    "id, buyer_id, match_number, category, quantity, unit_price, status, expires_at, created_at, reason";
+    "id, buyer_id, buyer_email, match_number, category, quantity, unit_price, status, expires_at, created_at, reason";
 
 fn from_row(r: &PgRow) -> Reservation {
     Reservation {
         id: r.get("id"),
         buyer_id: r.get("buyer_id"),
+        buyer_email: r.get("buyer_email"),
         ticket_type: TicketType::new(
             MatchNumber::new(i64::from(r.get::<i16, _>("match_number"))).expect("checked by the schema"),
             Category::new(i64::from(r.get::<i16, _>("category"))).expect("checked by the schema"),
@@ -184,8 +216,8 @@ pub async fn insert_new(
     let (verdict, seq): (String, Option<i64>) = sqlx::query_as(
         "WITH caps AS (SELECT take_purchase_caps($2, $3, $5::int, $14, $15) AS verdict), \
          reservation AS ( \
-           INSERT INTO reservations (id, buyer_id, match_number, category, quantity, unit_price, status, expires_at) \
-           SELECT $1, $2, $3, $4, $5, $6, $11, $12 FROM caps WHERE verdict = 'ok'), \
+           INSERT INTO reservations (id, buyer_id, match_number, category, quantity, unit_price, status, expires_at, buyer_email) \
+           SELECT $1, $2, $3, $4, $5, $6, $11, $12, $16 FROM caps WHERE verdict = 'ok'), \
          keyed AS (UPDATE idempotency SET reservation_id = $1 WHERE buyer_id = $2 AND key = $13 \
            AND (SELECT verdict FROM caps) = 'ok'), \
          queued AS (INSERT INTO outbox (topic, key, payload, headers) \
@@ -207,6 +239,7 @@ pub async fn insert_new(
     .bind(idempotency_key)
     .bind(caps.tickets_per_match as i32)
     .bind(caps.open_holds as i32)
+    .bind(&r.buyer_email)
     .fetch_one(pool)
     .await?;
     Ok(match (verdict.as_str(), seq) {

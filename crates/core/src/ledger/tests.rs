@@ -168,6 +168,23 @@ proptest! {
     }
 
     #[test]
+    fn sold_is_exactly_the_confirmed_holds_not_refunded((caps, intents) in scenario()) {
+        let log = build_log(&intents);
+        let mut ledger = fresh(&caps);
+        apply_all(&mut ledger, &log);
+        let anonymous: std::collections::HashSet<_> =
+            log.iter().filter(|(_, op)| op.hold.is_none()).map(|(_, op)| op.ticket_type).collect();
+        for (tt, counts) in ledger.types().filter(|(tt, _)| !anonymous.contains(*tt)) {
+            let confirmed: u32 = ledger
+                .holds()
+                .filter(|(_, h)| h.ticket_type == *tt && h.status == HoldStatus::Confirmed)
+                .map(|(_, h)| u32::from(h.quantity.get()))
+                .sum();
+            prop_assert_eq!(counts.sold, confirmed, "{:?}", tt);
+        }
+    }
+
+    #[test]
     fn closes_forged_by_another_producer_change_no_count_and_no_hold((caps, intents) in scenario()) {
         let log = build_log(&intents);
         let mut with_forgeries = fresh(&caps);
@@ -408,4 +425,33 @@ fn unknown_ticket_types_move_the_offset_and_count_nothing() {
     );
     assert!(ledger.is_applied(pos));
     assert_eq!(ledger.apply(pos, &[op])[0], Outcome::Redelivered);
+}
+
+#[test]
+fn cancelling_a_confirmed_hold_refunds_it_and_puts_its_tickets_back_on_sale() {
+    let mut ledger = fresh(&[2]);
+    let op = |action| LedgerOp {
+        action,
+        ticket_type: ticket_type(0),
+        quantity: q(2),
+        hold: Some(HoldId::new()),
+        producer: Some(producer(0)),
+        rehomed_from: None,
+    };
+    let pending = op(Action::TicketPending);
+    let p = |offset| LogPosition { partition: 0, offset };
+    ledger.apply(p(0), std::slice::from_ref(&pending));
+    ledger.apply(p(1), &[LedgerOp { action: Action::TicketReserved, ..pending.clone() }]);
+    assert_eq!(ledger.counts(ticket_type(0)).unwrap().status(), Status::SoldOut);
+
+    let cancel = LedgerOp { action: Action::TicketCancelled, ..pending.clone() };
+    assert_eq!(ledger.apply(p(2), std::slice::from_ref(&cancel))[0], Outcome::Refunded);
+    let counts = ledger.counts(ticket_type(0)).unwrap();
+    assert_eq!((counts.sold, counts.held, counts.sellable()), (0, 0, 2));
+    // Published again (a relay's retry), it frees nothing more.
+    assert_eq!(ledger.apply(p(3), &[cancel])[0], Outcome::Duplicate);
+    // A RESERVED for a refunded hold does not sell it again.
+    let reserve = LedgerOp { action: Action::TicketReserved, ..pending };
+    assert_eq!(ledger.apply(p(4), &[reserve])[0], Outcome::Anomalous { anomaly: Anomaly::HoldMismatch });
+    assert_eq!(ledger.counts(ticket_type(0)).unwrap().sold, 0);
 }

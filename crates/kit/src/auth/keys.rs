@@ -103,6 +103,19 @@ impl SigningKey {
         }
     }
 
+    /// The raw 32-byte Ed25519 public key.
+    pub fn public_key(&self) -> &[u8] {
+        &self.public
+    }
+
+    /// A raw Ed25519 signature of `message` (64 bytes), for what is not a
+    /// token (e.g. ticket codes).
+    pub fn sign_bytes(&self, message: &[u8]) -> Vec<u8> {
+        let pair = ring::signature::Ed25519KeyPair::from_pkcs8_maybe_unchecked(&self.pkcs8)
+            .expect("checked when the key was read");
+        pair.sign(message).as_ref().to_vec()
+    }
+
     /// A signed token carrying `claims`, with this key's `kid`.
     pub fn sign(&self, claims: &Claims) -> String {
         let mut header = Header::new(Algorithm::EdDSA);

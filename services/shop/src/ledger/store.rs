@@ -34,6 +34,7 @@ fn status_text(s: HoldStatus) -> &'static str {
         HoldStatus::Rejected => "REJECTED",
         HoldStatus::Confirmed => "CONFIRMED",
         HoldStatus::Released => "RELEASED",
+        HoldStatus::Refunded => "REFUNDED",
     }
 }
 
@@ -42,6 +43,7 @@ fn status_from_text(s: &str) -> HoldStatus {
         "GRANTED" => HoldStatus::Granted,
         "CONFIRMED" => HoldStatus::Confirmed,
         "RELEASED" => HoldStatus::Released,
+        "REFUNDED" => HoldStatus::Refunded,
         _ => HoldStatus::Rejected,
     }
 }

@@ -1,31 +1,15 @@
 //! SQL of the catalogue.
 
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
 use sqlx::{PgPool, QueryBuilder, Row};
+pub use ticktak_contracts::catalogue::MatchView;
 use ticktak_contracts::catalogue::CategoryView;
 use ticktak_kit::ApiError;
-use utoipa::ToSchema;
 
 use super::ListQuery;
 use crate::search::normalize;
 
 pub const MAX_LIMIT: u32 = 100;
-
-/// A match with its three categories.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct MatchView {
-    pub match_number: u8,
-    pub round_number: u8,
-    pub date_utc: DateTime<Utc>,
-    pub location: String,
-    pub home_team: String,
-    pub away_team: String,
-    /// `null` for knock-out matches.
-    pub group: Option<String>,
-    pub categories: Vec<CategoryView>,
-}
 
 /// Validated filters.
 #[derive(Debug, Clone)]

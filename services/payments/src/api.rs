@@ -1,0 +1,236 @@
+//! The public API: `POST /api/payments`, `GET /api/payments/{id}`,
+//! `POST /api/payments/{id}/refund` (the buyer's own), and
+//! `GET /api/admin/payments?status=` (admins).
+
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::{get, post};
+use axum::Router;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use ticktak_contracts::reservations::{self as contract, ReservationRecord};
+use ticktak_kit::auth::{Admin, BearerAuth, Caller};
+use ticktak_kit::http::{Json, Path, Query};
+use ticktak_kit::{ApiError, ApiResult};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use crate::provider::ProviderError;
+use crate::store::{self, Payment, Status};
+use crate::{settle, AppState};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/payments", post(create))
+        .route("/api/payments/{id}", get(one))
+        .route("/api/payments/{id}/refund", post(refund))
+        .route("/api/admin/payments", get(admin_list))
+        .route("/api/openapi.json", get(|| async { axum::Json(<ApiDoc as utoipa::OpenApi>::openapi()) }))
+}
+
+/// The OpenAPI description served at `GET /api/openapi.json`.
+#[derive(utoipa::OpenApi)]
+#[openapi(
+    info(title = "ticktak payments", description = "Pay for a held reservation with Stripe; refunds."),
+    paths(create, one, refund, admin_list, crate::webhook::receive),
+    components(schemas(CreatePayment, PaymentView, PaymentList, Status)),
+    modifiers(&BearerAuth)
+)]
+pub struct ApiDoc;
+
+/// Body of `POST /api/payments`. The amount comes from the reservation.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CreatePayment {
+    pub reservation_id: String,
+}
+
+/// A payment as its buyer (or an admin) sees it.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PaymentView {
+    pub payment_id: Uuid,
+    pub reservation_id: Uuid,
+    /// For Stripe.js to confirm the payment in the browser.
+    pub client_secret: Option<String>,
+    /// Minor units (cents).
+    pub amount: i64,
+    /// ISO 4217, lower case.
+    pub currency: String,
+    pub status: Status,
+    /// Why the last attempt failed (e.g. `card_declined`).
+    pub last_error: Option<String>,
+    /// `buyer` or `hold_ended`, once refunded.
+    pub refund_reason: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl PaymentView {
+    fn of(p: &Payment) -> Self {
+        Self {
+            payment_id: p.id,
+            reservation_id: p.reservation_id,
+            client_secret: (p.status == Status::Open).then(|| p.client_secret.clone()).flatten(),
+            amount: p.amount,
+            currency: p.currency.clone(),
+            status: p.status,
+            last_error: p.last_error.clone(),
+            refund_reason: p.refund_reason.clone(),
+            created_at: p.created_at,
+            updated_at: p.updated_at,
+        }
+    }
+}
+
+fn no_reservation() -> ApiError {
+    ApiError::NotFound("no such reservation".into())
+}
+
+fn no_payment() -> ApiError {
+    ApiError::NotFound("no such payment".into())
+}
+
+/// Longest `Idempotency-Key` accepted.
+const MAX_KEY_LEN: usize = 255;
+
+#[utoipa::path(post, path = "/api/payments", tag = "payments", security(("bearer" = [])),
+    request_body = CreatePayment,
+    params(("Idempotency-Key" = Option<String>, Header, description = "retries return the same payment")),
+    responses((status = 201, description = "created: confirm it with Stripe.js and the clientSecret", body = PaymentView),
+        (status = 200, description = "the reservation's payment, created before", body = PaymentView),
+        (status = 404, description = "not yours or no such reservation"),
+        (status = 409, description = "the reservation is not held (expired, paid, cancelled)"),
+        (status = 503, description = "the payment provider is unreachable; try again")))]
+pub async fn create(
+    State(s): State<AppState>,
+    Caller(caller): Caller,
+    headers: HeaderMap,
+    Json(req): Json<CreatePayment>,
+) -> ApiResult<(StatusCode, Json<PaymentView>)> {
+    if let Some(key) = headers.get("idempotency-key") {
+        // One payment per reservation makes every retry return the same
+        // payment; the key only has to be sane.
+        if key.to_str().map_or(true, |k| k.is_empty() || k.len() > MAX_KEY_LEN) {
+            return Err(ApiError::Unprocessable(format!("Idempotency-Key must be 1 to {MAX_KEY_LEN} visible characters")));
+        }
+    }
+    let reservation_id = Uuid::parse_str(req.reservation_id.trim()).map_err(|_| no_reservation())?;
+    if let Some(existing) = store::of_reservation(&s.pool, reservation_id).await? {
+        return match existing.buyer_id == caller.sub {
+            true => Ok((StatusCode::OK, Json(PaymentView::of(&existing)))),
+            false => Err(no_reservation()),
+        };
+    }
+    let reservation: ReservationRecord = s
+        .reservations
+        .get(&contract::reservation_path(&reservation_id.to_string()))
+        .await
+        .map_err(|e| ApiError::Unavailable(format!("reservations unavailable: {e:#}")))?
+        .filter(|r: &ReservationRecord| r.buyer_id == caller.sub)
+        .ok_or_else(no_reservation)?;
+    let open = reservation.status == "HELD" && reservation.expires_at.is_some_and(|t| t > Utc::now());
+    if !open {
+        let status = if reservation.status == "HELD" { "EXPIRED" } else { reservation.status.as_str() };
+        return Err(ApiError::Conflict(format!("only a held reservation can be paid; it is {status}")));
+    }
+    let payment_id = Uuid::now_v7();
+    let intent = s
+        .provider
+        .create_intent(&payment_id.to_string(), &reservation.id, reservation.amount)
+        .await
+        .map_err(|e| match e {
+            ProviderError::Unreachable(e) => ApiError::Unavailable(format!("the payment provider is unreachable: {e}")),
+            ProviderError::Refused(e) => ApiError::Internal(anyhow::anyhow!("the payment provider refused: {e}")),
+        })?;
+    let now = Utc::now();
+    let payment = store::insert(
+        &s.pool,
+        &Payment {
+            id: payment_id,
+            reservation_id,
+            buyer_id: caller.sub.clone(),
+            buyer_email: Some(caller.email.clone()),
+            intent_id: intent.id.clone(),
+            client_secret: intent.client_secret.clone(),
+            amount: reservation.amount,
+            currency: s.provider.currency(),
+            status: Status::Open,
+            last_error: None,
+            refund_reason: None,
+            created_at: now,
+            updated_at: now,
+        },
+    )
+    .await?;
+    metrics::counter!("payments_created_total").increment(1);
+    let status = if payment.id == payment_id { StatusCode::CREATED } else { StatusCode::OK };
+    Ok((status, Json(PaymentView::of(&payment))))
+}
+
+/// The caller's own payment `raw`.
+async fn own(s: &AppState, sub: &str, raw: &str) -> ApiResult<Payment> {
+    let id = Uuid::parse_str(raw).map_err(|_| no_payment())?;
+    match store::get(&s.pool, id).await? {
+        Some(p) if p.buyer_id == sub => Ok(p),
+        _ => Err(no_payment()),
+    }
+}
+
+#[utoipa::path(get, path = "/api/payments/{id}", tag = "payments", security(("bearer" = [])),
+    params(("id" = Uuid, Path)),
+    responses((status = 200, body = PaymentView), (status = 404, description = "not yours or no such payment")))]
+pub async fn one(State(s): State<AppState>, Caller(caller): Caller, Path(id): Path<String>) -> ApiResult<Json<PaymentView>> {
+    Ok(Json(PaymentView::of(&own(&s, &caller.sub, &id).await?)))
+}
+
+#[utoipa::path(post, path = "/api/payments/{id}/refund", tag = "payments", security(("bearer" = [])),
+    params(("id" = Uuid, Path)),
+    responses((status = 200, description = "REFUNDED, or REFUNDING while the provider finishes", body = PaymentView),
+        (status = 404, description = "not yours or no such payment"),
+        (status = 409, description = "not paid, or past the refund cut-off before kick-off")))]
+pub async fn refund(
+    State(s): State<AppState>,
+    Caller(caller): Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<PaymentView>> {
+    let p = own(&s, &caller.sub, &id).await?;
+    settle::refund_by_buyer(&s, p.id).await?;
+    Ok(Json(PaymentView::of(&store::get(&s.pool, p.id).await?.ok_or_else(no_payment)?)))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct AdminQuery {
+    pub status: Option<String>,
+    pub limit: Option<i64>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PaymentList {
+    pub payments: Vec<PaymentView>,
+}
+
+#[utoipa::path(get, path = "/api/admin/payments", tag = "admin", security(("bearer" = [])),
+    params(("status" = Option<String>, Query, description = "OPEN, SUCCEEDED, REFUNDING, REFUNDED or CANCELED"),
+        ("limit" = Option<i64>, Query, description = "1..=500, default 100")),
+    responses((status = 200, description = "newest first", body = PaymentList), (status = 403, description = "not an admin"),
+        (status = 400, description = "unknown status")))]
+pub async fn admin_list(
+    State(s): State<AppState>,
+    Admin(_): Admin,
+    Query(q): Query<AdminQuery>,
+) -> ApiResult<Json<PaymentList>> {
+    let status = match q.status.as_deref().map(|t| t.trim().to_ascii_uppercase()) {
+        None => None,
+        Some(t) if t.is_empty() => None,
+        Some(t) => Some(Status::parse(&t).ok_or_else(|| {
+            ApiError::BadRequest("status must be OPEN, SUCCEEDED, REFUNDING, REFUNDED or CANCELED".into())
+        })?),
+    };
+    let limit = q.limit.unwrap_or(100);
+    if !(1..=500).contains(&limit) {
+        return Err(ApiError::BadRequest("limit must be between 1 and 500".into()));
+    }
+    let payments = store::list(&s.pool, status, limit).await?;
+    Ok(Json(PaymentList { payments: payments.iter().map(PaymentView::of).collect() }))
+}

@@ -1,0 +1,169 @@
+//! How a payment moves, whoever notices the change first: the webhook, the
+//! reconciler or the buyer. Every step locks the payment row, so they take
+//! turns, and every outside call is idempotent (the reservation's confirm
+//! and refund, the provider's refund under a key), so a step cut short is
+//! simply done again.
+//!
+//! ```text
+//! OPEN ──intent succeeded──▶ confirm reservation ──ok──▶ SUCCEEDED
+//!   │                              └─hold ended─▶ REFUNDING ─▶ REFUNDED (+ e-mail)
+//!   └──intent canceled──▶ CANCELED
+//! SUCCEEDED ──buyer asks, before the cut-off──▶ refund reservation ─▶ REFUNDING ─▶ REFUNDED
+//! ```
+
+use ticktak_contracts::reservations::{self as contract, ReservationRecord};
+use ticktak_kit::mail::Mail;
+use ticktak_kit::{ApiError, ApiResult};
+use uuid::Uuid;
+
+use crate::provider::{Intent, IntentStatus, ProviderError};
+use crate::store::{self, Payment, Status};
+use crate::AppState;
+
+/// Why a step could not finish now; the reconciler tries again.
+#[derive(Debug, thiserror::Error)]
+pub enum Later {
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+    #[error("{0}")]
+    Unreachable(String),
+}
+
+impl From<Later> for ApiError {
+    fn from(e: Later) -> Self {
+        match e {
+            Later::Database(e) => ApiError::from(e),
+            Later::Unreachable(m) => ApiError::Unavailable(m),
+        }
+    }
+}
+
+/// Bring payment `id` up to date with what the provider says of its intent.
+pub async fn apply_intent(s: &AppState, id: Uuid, intent: &Intent) -> Result<Status, Later> {
+    let mut tx = s.pool.begin().await?;
+    let Some(p) = store::lock(&mut tx, id).await? else {
+        return Ok(Status::Canceled);
+    };
+    match (p.status, intent.status) {
+        (Status::Open, IntentStatus::Succeeded) => {
+            let matches = intent.amount == p.amount && intent.currency.eq_ignore_ascii_case(&p.currency);
+            let confirmed = if matches {
+                let reservation = p.reservation_id.to_string();
+                s.reservations
+                    .post_or_refusal::<_, ReservationRecord>(&contract::confirm_path(&reservation), &())
+                    .await
+                    .map_err(|e| Later::Unreachable(format!("{e:#}")))?
+            } else {
+                tracing::error!(payment = %p.id, intent.amount, p.amount, "paid amount differs from the reservation's");
+                metrics::counter!("payments_amount_mismatch_total").increment(1);
+                Err(ticktak_kit::internal::Refusal { status: 409, message: "paid amount differs".into() })
+            };
+            match confirmed {
+                Ok(_) => {
+                    store::set_status(&mut tx, p.id, Status::Succeeded, None, None).await?;
+                    tx.commit().await?;
+                    metrics::counter!("payments_succeeded_total").increment(1);
+                    Ok(Status::Succeeded)
+                }
+                Err(refusal) => {
+                    // Paid for a hold that is gone: the money goes back.
+                    tracing::info!(payment = %p.id, reason = %refusal.message, "paid too late; refunding");
+                    store::set_status(&mut tx, p.id, Status::Refunding, None, Some(store::REFUND_HOLD_ENDED))
+                        .await?;
+                    tx.commit().await?;
+                    finish_refund(s, p.id).await
+                }
+            }
+        }
+        (Status::Open, IntentStatus::Canceled) => {
+            store::set_status(&mut tx, p.id, Status::Canceled, intent.last_error.as_deref(), None).await?;
+            tx.commit().await?;
+            Ok(Status::Canceled)
+        }
+        (Status::Open, _) => {
+            // Still waiting; note why the last attempt failed (a declined card).
+            // The update also moves the payment to the back of the
+            // reconciler's queue.
+            store::set_status(&mut tx, p.id, Status::Open, intent.last_error.as_deref(), None).await?;
+            tx.commit().await?;
+            Ok(Status::Open)
+        }
+        (settled, _) => Ok(settled),
+    }
+}
+
+/// Finish a refund: the provider's refund (once per payment), then
+/// REFUNDED, and the buyer told when they did not ask for it.
+pub async fn finish_refund(s: &AppState, id: Uuid) -> Result<Status, Later> {
+    let mut tx = s.pool.begin().await?;
+    let Some(p) = store::lock(&mut tx, id).await? else {
+        return Ok(Status::Canceled);
+    };
+    if p.status != Status::Refunding {
+        return Ok(p.status);
+    }
+    let refund = match s.provider.refund(&p.id.to_string(), &p.intent_id).await {
+        Ok(refund) => refund,
+        Err(ProviderError::Unreachable(e)) => return Err(Later::Unreachable(e)),
+        Err(ProviderError::Refused(e)) => {
+            // Nothing we can retry into success: leave it for an operator.
+            tracing::error!(payment = %p.id, error = %e, "the provider refused the refund");
+            metrics::counter!("payments_refund_refused_total").increment(1);
+            store::set_status(&mut tx, p.id, Status::Refunding, Some(&e), None).await?;
+            tx.commit().await?;
+            return Ok(Status::Refunding);
+        }
+    };
+    store::set_refund_ref(&mut tx, p.id, &refund).await?;
+    store::set_status(&mut tx, p.id, Status::Refunded, None, None).await?;
+    if p.refund_reason.as_deref() == Some(store::REFUND_HOLD_ENDED) {
+        if let Some(mail) = late_payment_mail(&p) {
+            ticktak_kit::mail::enqueue(&mut tx, &mail).await?;
+        }
+    }
+    tx.commit().await?;
+    metrics::counter!("payments_refunded_total").increment(1);
+    Ok(Status::Refunded)
+}
+
+/// The buyer asks for their money back.
+pub async fn refund_by_buyer(s: &AppState, id: Uuid) -> ApiResult<Status> {
+    let mut tx = s.pool.begin().await?;
+    let p = store::lock(&mut tx, id).await?.ok_or_else(|| ApiError::NotFound("no such payment".into()))?;
+    match p.status {
+        Status::Succeeded => {
+            let reservation = p.reservation_id.to_string();
+            let answer = s
+                .reservations
+                .post_or_refusal::<_, ReservationRecord>(&contract::refund_path(&reservation), &())
+                .await
+                .map_err(|e| ApiError::Unavailable(format!("reservations unavailable: {e:#}")))?;
+            if let Err(refusal) = answer {
+                return Err(ApiError::Conflict(refusal.message));
+            }
+            store::set_status(&mut tx, p.id, Status::Refunding, None, Some(store::REFUND_BY_BUYER)).await?;
+            tx.commit().await?;
+            // A provider outage leaves it REFUNDING; the reconciler finishes.
+            Ok(finish_refund(s, p.id).await.unwrap_or(Status::Refunding))
+        }
+        Status::Refunding | Status::Refunded => Ok(p.status),
+        Status::Open | Status::Canceled => Err(ApiError::Conflict("the payment did not go through".into())),
+    }
+}
+
+fn late_payment_mail(p: &Payment) -> Option<Mail> {
+    Some(Mail {
+        dedupe_key: format!("late-payment-refunded:{}", p.id),
+        to: p.buyer_email.clone()?,
+        subject: "Your payment was refunded: the hold had ended".into(),
+        body: format!(
+            "Your payment of {}.{:02} {} for reservation {} arrived after its hold had expired or was cancelled,\n\
+             so no tickets were issued and the whole amount is on its way back to your card.\n",
+            p.amount / 100,
+            p.amount % 100,
+            p.currency.to_ascii_uppercase(),
+            p.reservation_id
+        ),
+        attachments: vec![],
+    })
+}

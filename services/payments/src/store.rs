@@ -1,0 +1,208 @@
+//! Payment rows.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use sqlx::postgres::PgRow;
+use sqlx::{PgPool, Postgres, Row, Transaction};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+/// Where a payment stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Status {
+    /// Waiting for the buyer's card (or a webhook).
+    Open,
+    /// Paid; the reservation is confirmed.
+    Succeeded,
+    /// Money is going back; the reconciler finishes it if a call failed.
+    Refunding,
+    Refunded,
+    /// Never paid: the intent was cancelled (the hold ended first).
+    Canceled,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Open => "OPEN",
+            Status::Succeeded => "SUCCEEDED",
+            Status::Refunding => "REFUNDING",
+            Status::Refunded => "REFUNDED",
+            Status::Canceled => "CANCELED",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "OPEN" => Status::Open,
+            "SUCCEEDED" => Status::Succeeded,
+            "REFUNDING" => Status::Refunding,
+            "REFUNDED" => Status::Refunded,
+            "CANCELED" => Status::Canceled,
+            _ => return None,
+        })
+    }
+}
+
+/// Why money went back.
+pub const REFUND_BY_BUYER: &str = "buyer";
+pub const REFUND_HOLD_ENDED: &str = "hold_ended";
+
+#[derive(Debug, Clone)]
+pub struct Payment {
+    pub id: Uuid,
+    pub reservation_id: Uuid,
+    pub buyer_id: String,
+    pub buyer_email: Option<String>,
+    /// The provider's intent id.
+    pub intent_id: String,
+    pub client_secret: Option<String>,
+    /// Minor units.
+    pub amount: i64,
+    pub currency: String,
+    pub status: Status,
+    pub last_error: Option<String>,
+    pub refund_reason: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+const COLUMNS: &str = "id, reservation_id, buyer_id, buyer_email, provider_ref, client_secret, amount, currency, \
+                       status, last_error, refund_reason, created_at, updated_at";
+
+fn from_row(r: &PgRow) -> Payment {
+    Payment {
+        id: r.get("id"),
+        reservation_id: r.get("reservation_id"),
+        buyer_id: r.get("buyer_id"),
+        buyer_email: r.get("buyer_email"),
+        intent_id: r.get::<Option<String>, _>("provider_ref").unwrap_or_default(),
+        client_secret: r.get("client_secret"),
+        amount: i64::from(r.get::<i32, _>("amount")),
+        currency: r.get("currency"),
+        status: Status::parse(r.get("status")).expect("checked by the schema"),
+        last_error: r.get("last_error"),
+        refund_reason: r.get("refund_reason"),
+        created_at: r.get("created_at"),
+        updated_at: r.get("updated_at"),
+    }
+}
+
+/// Record a new payment; when the reservation already has one (a race of
+/// two requests), that one is returned instead.
+pub async fn insert(pool: &PgPool, p: &Payment) -> sqlx::Result<Payment> {
+    sqlx::query(
+        "INSERT INTO payments (id, reservation_id, buyer_id, buyer_email, provider_ref, client_secret, amount, currency, status) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (reservation_id) DO NOTHING",
+    )
+    .bind(p.id)
+    .bind(p.reservation_id)
+    .bind(&p.buyer_id)
+    .bind(&p.buyer_email)
+    .bind(&p.intent_id)
+    .bind(&p.client_secret)
+    .bind(p.amount as i32)
+    .bind(&p.currency)
+    .bind(p.status.as_str())
+    .execute(pool)
+    .await?;
+    Ok(of_reservation(pool, p.reservation_id).await?.expect("inserted or already there"))
+}
+
+pub async fn get(pool: &PgPool, id: Uuid) -> sqlx::Result<Option<Payment>> {
+    let row = sqlx::query(&format!("SELECT {COLUMNS} FROM payments WHERE id = $1")).bind(id).fetch_optional(pool).await?;
+    Ok(row.as_ref().map(from_row))
+}
+
+pub async fn of_reservation(pool: &PgPool, reservation: Uuid) -> sqlx::Result<Option<Payment>> {
+    let row = sqlx::query(&format!("SELECT {COLUMNS} FROM payments WHERE reservation_id = $1"))
+        .bind(reservation)
+        .fetch_optional(pool)
+        .await?;
+    Ok(row.as_ref().map(from_row))
+}
+
+pub async fn of_intent(pool: &PgPool, intent: &str) -> sqlx::Result<Option<Payment>> {
+    let row = sqlx::query(&format!("SELECT {COLUMNS} FROM payments WHERE provider_ref = $1"))
+        .bind(intent)
+        .fetch_optional(pool)
+        .await?;
+    Ok(row.as_ref().map(from_row))
+}
+
+/// Lock a payment for a transition (the webhook, the reconciler and the
+/// buyer may act on it at once).
+pub async fn lock(tx: &mut Transaction<'_, Postgres>, id: Uuid) -> sqlx::Result<Option<Payment>> {
+    let row = sqlx::query(&format!("SELECT {COLUMNS} FROM payments WHERE id = $1 FOR UPDATE"))
+        .bind(id)
+        .fetch_optional(&mut **tx)
+        .await?;
+    Ok(row.as_ref().map(from_row))
+}
+
+/// Move a locked payment to `status`, noting the last error and why it was
+/// refunded (each kept when `None`).
+pub async fn set_status(
+    tx: &mut Transaction<'_, Postgres>,
+    id: Uuid,
+    status: Status,
+    last_error: Option<&str>,
+    refund_reason: Option<&str>,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "UPDATE payments SET status = $2, last_error = coalesce($3, last_error), \
+         refund_reason = coalesce($4, refund_reason), updated_at = now() WHERE id = $1",
+    )
+    .bind(id)
+    .bind(status.as_str())
+    .bind(last_error)
+    .bind(refund_reason)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+pub async fn set_refund_ref(tx: &mut Transaction<'_, Postgres>, id: Uuid, refund: &str) -> sqlx::Result<()> {
+    sqlx::query("UPDATE payments SET refund_ref = $2, updated_at = now() WHERE id = $1")
+        .bind(id)
+        .bind(refund)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+/// Payments for the admin list, newest first.
+pub async fn list(pool: &PgPool, status: Option<Status>, limit: i64) -> sqlx::Result<Vec<Payment>> {
+    let rows = sqlx::query(&format!(
+        "SELECT {COLUMNS} FROM payments WHERE $1::text IS NULL OR status = $1 ORDER BY created_at DESC LIMIT $2"
+    ))
+    .bind(status.map(Status::as_str))
+    .bind(limit)
+    .fetch_all(pool)
+    .await?;
+    Ok(rows.iter().map(from_row).collect())
+}
+
+/// Open payments and unfinished refunds older than `age`: the reconciler's
+/// work.
+pub async fn unsettled(pool: &PgPool, age: std::time::Duration, limit: i64) -> sqlx::Result<Vec<Uuid>> {
+    sqlx::query_scalar(
+        "SELECT id FROM payments WHERE status IN ('OPEN', 'REFUNDING') \
+         AND updated_at <= now() - make_interval(secs => $1) ORDER BY updated_at LIMIT $2",
+    )
+    .bind(age.as_secs_f64())
+    .bind(limit)
+    .fetch_all(pool)
+    .await
+}
+
+/// Note a webhook event; false when it was seen before.
+pub async fn first_sight_of_event(tx: &mut Transaction<'_, Postgres>, id: &str, kind: &str) -> sqlx::Result<bool> {
+    let done = sqlx::query("INSERT INTO webhook_events (id, type) VALUES ($1, $2) ON CONFLICT (id) DO NOTHING")
+        .bind(id)
+        .bind(kind)
+        .execute(&mut **tx)
+        .await?;
+    Ok(done.rows_affected() == 1)
+}

@@ -1,0 +1,80 @@
+//! The e-mails about a reservation's tickets: the tickets themselves on
+//! confirmation (QR codes attached as PNG), and the notice of a refund.
+
+use ticktak_contracts::catalogue::MatchView;
+use ticktak_kit::mail::{Attachment, Mail};
+
+use super::{qr, Ticket};
+use crate::store::Reservation;
+
+/// "Match 7: Brazil v Serbia, Lusail Stadium, 2022-11-24 19:00 UTC" when the
+/// shop answered, else "Match 7".
+fn describe(r: &Reservation, m: Option<&MatchView>) -> String {
+    match m {
+        Some(m) => format!(
+            "Match {}: {} v {}, {}, {}",
+            m.match_number,
+            m.home_team,
+            m.away_team,
+            m.location,
+            m.date_utc.format("%Y-%m-%d %H:%M UTC")
+        ),
+        None => format!("Match {}", r.ticket_type.match_number),
+    }
+}
+
+fn money(minor: i64) -> String {
+    format!("{}.{:02}", minor / 100, minor % 100)
+}
+
+/// The tickets of a confirmed reservation; `None` when no address is known.
+pub fn tickets(r: &Reservation, m: Option<&MatchView>, tickets: &[Ticket]) -> Option<Mail> {
+    let to = r.buyer_email.clone()?;
+    let what = describe(r, m);
+    let mut body = format!(
+        "Thank you for your order.\n\n{what}\nCategory {}, {} ticket(s) at {} each, total {}.\nReservation {}\n\n",
+        r.ticket_type.category,
+        r.quantity.get(),
+        money(r.unit_price.minor_units()),
+        money(r.amount()),
+        r.id
+    );
+    body.push_str("Show one QR code per person at the gate (attached). Your ticket codes:\n");
+    for t in tickets {
+        body.push_str(&format!("  Seat {}: {}\n", t.seat, t.code));
+    }
+    Some(Mail {
+        dedupe_key: format!("tickets:{}", r.id),
+        to,
+        subject: format!("Your tickets — {what}"),
+        body,
+        attachments: tickets
+            .iter()
+            .map(|t| Attachment {
+                filename: format!("ticket-{}-seat-{}.png", r.id, t.seat),
+                content_type: "image/png".into(),
+                data: qr::png(&t.code),
+            })
+            .collect(),
+    })
+}
+
+/// The notice that a confirmed reservation was refunded.
+pub fn refunded(r: &Reservation, m: Option<&MatchView>) -> Option<Mail> {
+    let to = r.buyer_email.clone()?;
+    let what = describe(r, m);
+    Some(Mail {
+        dedupe_key: format!("refunded:{}", r.id),
+        to,
+        subject: format!("Refund of your tickets — {what}"),
+        body: format!(
+            "Your reservation {} ({what}, category {}, {} ticket(s)) was cancelled.\n\
+             {} is on its way back to your card; its tickets no longer admit anyone.\n",
+            r.id,
+            r.ticket_type.category,
+            r.quantity.get(),
+            money(r.amount())
+        ),
+        attachments: vec![],
+    })
+}

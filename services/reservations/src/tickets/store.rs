@@ -1,0 +1,138 @@
+//! Ticket rows: issued with the confirmation, revoked with the refund,
+//! used once at the gate.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use sqlx::postgres::PgRow;
+use sqlx::{PgPool, Postgres, Row, Transaction};
+use ticktak_kit::auth::SigningKey;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use super::code::{self, CodeClaims};
+use crate::store::Reservation;
+
+/// A ticket as its holder (and the gate) sees it.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Ticket {
+    pub id: Uuid,
+    pub reservation_id: Uuid,
+    /// 1.. within its reservation.
+    pub seat: u8,
+    /// The signed code the QR code holds.
+    pub code: String,
+    pub match_number: u8,
+    pub category: u8,
+    /// The buyer's e-mail address (else account id).
+    pub holder: String,
+    /// VALID, USED or REVOKED.
+    pub status: String,
+    pub used_at: Option<DateTime<Utc>>,
+}
+
+const COLUMNS: &str = "id, reservation_id, seat, code, match_number, category, holder, status, used_at";
+
+fn from_row(r: &PgRow) -> Ticket {
+    Ticket {
+        id: r.get("id"),
+        reservation_id: r.get("reservation_id"),
+        seat: r.get::<i16, _>("seat") as u8,
+        code: r.get("code"),
+        match_number: r.get::<i16, _>("match_number") as u8,
+        category: r.get::<i16, _>("category") as u8,
+        holder: r.get("holder"),
+        status: r.get("status"),
+        used_at: r.get("used_at"),
+    }
+}
+
+/// Issue one ticket per seat of `r`, signed with `key`; issuing again
+/// returns the tickets issued before.
+pub async fn issue(tx: &mut Transaction<'_, Postgres>, key: &SigningKey, r: &Reservation) -> sqlx::Result<Vec<Ticket>> {
+    let holder = r.buyer_email.clone().unwrap_or_else(|| r.buyer_id.clone());
+    for seat in 1..=r.quantity.get() {
+        let claims = CodeClaims {
+            ticket_id: Uuid::new_v4(),
+            match_number: r.ticket_type.match_number.get(),
+            category: r.ticket_type.category.get(),
+        };
+        sqlx::query(
+            "INSERT INTO tickets (id, reservation_id, seat, match_number, category, holder, code) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (reservation_id, seat) DO NOTHING",
+        )
+        .bind(claims.ticket_id)
+        .bind(r.id)
+        .bind(i16::from(seat))
+        .bind(i16::from(claims.match_number))
+        .bind(i16::from(claims.category))
+        .bind(&holder)
+        .bind(code::issue(key, &claims))
+        .execute(&mut **tx)
+        .await?;
+    }
+    let rows = sqlx::query(&format!("SELECT {COLUMNS} FROM tickets WHERE reservation_id = $1 ORDER BY seat"))
+        .bind(r.id)
+        .fetch_all(&mut **tx)
+        .await?;
+    Ok(rows.iter().map(from_row).collect())
+}
+
+/// Revoke the tickets of a refunded reservation (used ones stay used).
+pub async fn revoke(tx: &mut Transaction<'_, Postgres>, reservation: Uuid) -> sqlx::Result<u64> {
+    let done = sqlx::query("UPDATE tickets SET status = 'REVOKED' WHERE reservation_id = $1 AND status = 'VALID'")
+        .bind(reservation)
+        .execute(&mut **tx)
+        .await?;
+    Ok(done.rows_affected())
+}
+
+pub async fn of_reservation(pool: &PgPool, reservation: Uuid) -> sqlx::Result<Vec<Ticket>> {
+    let rows = sqlx::query(&format!("SELECT {COLUMNS} FROM tickets WHERE reservation_id = $1 ORDER BY seat"))
+        .bind(reservation)
+        .fetch_all(pool)
+        .await?;
+    Ok(rows.iter().map(from_row).collect())
+}
+
+/// A ticket with the account id of its buyer.
+pub async fn get(pool: &PgPool, id: Uuid) -> sqlx::Result<Option<(Ticket, String)>> {
+    let row = sqlx::query(&format!(
+        "SELECT {COLUMNS}, (SELECT buyer_id FROM reservations r WHERE r.id = t.reservation_id) AS buyer_id \
+         FROM tickets t WHERE id = $1"
+    ))
+    .bind(id)
+    .fetch_optional(pool)
+    .await?;
+    Ok(row.map(|r| (from_row(&r), r.get("buyer_id"))))
+}
+
+/// What a scan at the gate found.
+#[derive(Debug)]
+pub enum Scan {
+    Admitted(Ticket),
+    AlreadyUsed(Ticket),
+    Revoked(Ticket),
+    Unknown,
+}
+
+/// Admit the ticket `id` once: the first scan marks it used; the status
+/// check and the mark are one statement, so two gates scanning the same
+/// code at the same moment admit it once.
+pub async fn check_in(pool: &PgPool, id: Uuid) -> sqlx::Result<Scan> {
+    let admitted = sqlx::query(&format!(
+        "UPDATE tickets SET status = 'USED', used_at = now() WHERE id = $1 AND status = 'VALID' RETURNING {COLUMNS}"
+    ))
+    .bind(id)
+    .fetch_optional(pool)
+    .await?;
+    if let Some(row) = admitted {
+        return Ok(Scan::Admitted(from_row(&row)));
+    }
+    let row = sqlx::query(&format!("SELECT {COLUMNS} FROM tickets WHERE id = $1")).bind(id).fetch_optional(pool).await?;
+    Ok(match row.as_ref().map(from_row) {
+        Some(t) if t.status == "USED" => Scan::AlreadyUsed(t),
+        Some(t) => Scan::Revoked(t),
+        None => Scan::Unknown,
+    })
+}
