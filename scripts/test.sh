@@ -21,9 +21,17 @@ ensure_postgres
 drop_test_databases
 ensure_nisshi
 ensure_node_tools
+ensure_python_tools
 throwaway_broker "$TEST_BROKER_PORT" test-broker "${TEST_BROKER_STORAGE:-postgres}"
+# The Stripe stand-in and the SMTP sink, shared by every test (each tells
+# its own apart by metadata and recipients); reused when already running.
+start_stripe_standin 8420
+start_maildev 1025 1080
 cleanup() {
-  if [ -n "$BROKER_PID" ]; then kill -TERM "$BROKER_PID" 2>/dev/null || true; wait "$BROKER_PID" 2>/dev/null || true; fi
+  local pid
+  for pid in "$BROKER_PID" "$STANDIN_PID" "$MAILDEV_PID"; do
+    if [ -n "$pid" ]; then kill -TERM "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; fi
+  done
 }
 trap cleanup EXIT
 
@@ -31,6 +39,10 @@ export TEST_DATABASE_URL="postgres://ticktak:ticktak@127.0.0.1:$PG_PORT/postgres
 export TEST_KAFKA_BROKERS="127.0.0.1:$TEST_BROKER_PORT"
 export TICKTAK_BIN_DIR="$ROOT/target/debug"
 export NISSHI_BIN="$(nisshi_bin)"
+export TEST_STRIPE_API_BASE="http://127.0.0.1:8420/"
+export TEST_SMTP_URL="smtp://127.0.0.1:1025"
+export TEST_MAILDEV_URL="http://127.0.0.1:1080"
+export MAILDEV_BIN="$ROOT/tools/maildev/node_modules/maildev/bin/maildev"
 
 cd "$ROOT"
 # The end-to-end tests run the service binaries as processes.

@@ -4,8 +4,11 @@ the payments service runs the same calls against it as against Stripe.
 
 - Replies gain the fields async-stripe's types require and localstripe
   leaves out (PaymentIntent amount_capturable, amount_received,
-  confirmation_method, payment_method_types; Charge amount_captured,
-  billing_details, disputed; Event pending_webhooks).
+  confirmation_method, payment_method_types, last_payment_error.type;
+  Charge amount_captured, billing_details, disputed; Event
+  pending_webhooks).
+- After a declined card, another card can be attached and confirmed, as
+  with Stripe.
 - `Idempotency-Key` is honoured: a POST repeated with the same key (and API
   key) gets the first answer back instead of a second object.
 - State lives in memory only: a restarted stand-in starts empty.
@@ -42,6 +45,32 @@ add_fields(resources.PaymentIntent, {
     "confirmation_method": lambda o: "automatic",
     "payment_method_types": lambda o: ["card"],
 })
+_intent_export = resources.PaymentIntent._export
+
+
+def _intent_with_error_type(self, expand=None):
+    obj = _intent_export(self, expand=expand)
+    error = obj.get("last_payment_error")
+    if isinstance(error, dict) and "type" not in error:
+        obj["last_payment_error"] = dict(error, type="card_error")
+    return obj
+
+
+resources.PaymentIntent._export = _intent_with_error_type
+
+_intent_update = resources.PaymentIntent._update
+
+
+def _update_after_decline(self, **data):
+    # Stripe lets a buyer try another card after a decline; localstripe keeps
+    # the failed charge and refuses to confirm again.
+    if "payment_method" in data and self.latest_charge is not None and self.latest_charge.status == "failed":
+        self.latest_charge = None
+    return _intent_update(self, **data)
+
+
+resources.PaymentIntent._update = _update_after_decline
+
 add_fields(resources.Charge, {
     "amount_captured": lambda o: o["amount"] if o.get("captured") and succeeded(o) else 0,
     "billing_details": lambda o: {"address": None, "email": None, "name": None, "phone": None},

@@ -7,6 +7,7 @@ mod identity;
 mod interop;
 mod ledger;
 mod masterlist;
+mod payments;
 mod reservations;
 mod services;
 mod shop_api;

@@ -6,7 +6,9 @@
 //! `TEST_DATABASE_URL` and `TEST_KAFKA_BROKERS`.
 
 pub mod broker;
+pub mod checkout;
 pub mod log;
+pub mod mail;
 pub mod process;
 
 use std::collections::HashMap;
@@ -149,6 +151,9 @@ impl Platform {
                 request_timeout: Duration::from_secs(120),
                 caps: reservations::store::Caps { tickets_per_match: 4, open_holds: 2 },
                 naive: false,
+                ticket_key: ticktak_kit::auth::SigningKey::dev(),
+                refund_cutoff: chrono::Duration::hours(48),
+                mail: mail::settings(&mail::smtp_url()),
             },
             push_decisions: true,
         };
@@ -254,9 +259,13 @@ impl Platform {
 /// A buyer access token for `sub` on `platform`, signed with the development
 /// key like the security service signs them (valid 2 hours).
 pub fn dev_token(sub: &str, platform: &str) -> String {
-    use ticktak_kit::auth::{Claims, Role, SigningKey, Subject};
-    let subject =
-        Subject { sub: sub.into(), email: format!("{sub}@example.com"), role: Role::Buyer, country: "QA".into() };
+    dev_token_as(sub, platform, ticktak_kit::auth::Role::Buyer)
+}
+
+/// A token of `platform` for `sub` (e-mail `{sub}@example.com`) with `role`.
+pub fn dev_token_as(sub: &str, platform: &str, role: ticktak_kit::auth::Role) -> String {
+    use ticktak_kit::auth::{Claims, SigningKey, Subject};
+    let subject = Subject { sub: sub.into(), email: format!("{sub}@example.com"), role, country: "QA".into() };
     let issuer = format!("ticktak-{platform}");
     SigningKey::dev().sign(&Claims::issue(subject, &issuer, std::slice::from_ref(&issuer), Duration::from_secs(7200)))
 }
@@ -333,6 +342,16 @@ pub async fn produce_sale(
 
 /// A master list of `n` matches (from the fixture) with every category's
 /// capacity set to `capacity`.
+/// `masterlist_with_capacity` with match 1 kicking off years from now (the
+/// fixture's dates are in 2022): refunds of match 1 are open, of the others
+/// (match 3 is the second of the fixture) closed.
+pub fn masterlist_match_1_in_future(n: usize, capacity: u32) -> Vec<MasterListMatch> {
+    let mut list = masterlist_with_capacity(n, capacity);
+    let first = ticktak_core::masterlist::years_later(list[..1].to_vec(), 6);
+    list[0] = first[0].clone();
+    list
+}
+
 pub fn masterlist_with_capacity(n: usize, capacity: u32) -> Vec<MasterListMatch> {
     let mut list = ticktak_core::masterlist::fixture();
     list.truncate(n);

@@ -78,4 +78,3 @@ pub struct MatchView {
     pub group: Option<String>,
     pub categories: Vec<CategoryView>,
 }
-

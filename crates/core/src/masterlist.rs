@@ -95,6 +95,18 @@ pub fn fixture() -> Vec<MasterListMatch> {
     parse_list(FIXTURE_JSON).expect("the bundled master list is valid")
 }
 
+/// `list` with every kick-off moved `years` years on (same day and time;
+/// 29 February falls back to the 28th).
+pub fn years_later(mut list: Vec<MasterListMatch>, years: u32) -> Vec<MasterListMatch> {
+    use chrono::Datelike as _;
+    for m in &mut list {
+        let year = m.date_utc.year() + years as i32;
+        m.date_utc =
+            m.date_utc.with_year(year).or_else(|| m.date_utc.with_day(28)?.with_year(year)).unwrap_or(m.date_utc);
+    }
+    list
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

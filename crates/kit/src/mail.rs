@@ -152,7 +152,11 @@ pub async fn deliver(pool: PgPool, settings: MailSettings, every: Duration, shut
 
 /// Claim the messages that are due, send each, and mark it sent or
 /// scheduled again; returns how many were tried.
-async fn send_due(pool: &PgPool, transport: &AsyncSmtpTransport<Tokio1Executor>, from: &Mailbox) -> sqlx::Result<usize> {
+async fn send_due(
+    pool: &PgPool,
+    transport: &AsyncSmtpTransport<Tokio1Executor>,
+    from: &Mailbox,
+) -> sqlx::Result<usize> {
     let rows = sqlx::query(
         "UPDATE mail_outbox SET next_attempt_at = now() + make_interval(secs => $1), attempts = attempts + 1 \
          WHERE id IN (SELECT id FROM mail_outbox WHERE sent_at IS NULL AND next_attempt_at <= now() \

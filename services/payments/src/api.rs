@@ -112,7 +112,9 @@ pub async fn create(
         // One payment per reservation makes every retry return the same
         // payment; the key only has to be sane.
         if key.to_str().map_or(true, |k| k.is_empty() || k.len() > MAX_KEY_LEN) {
-            return Err(ApiError::Unprocessable(format!("Idempotency-Key must be 1 to {MAX_KEY_LEN} visible characters")));
+            return Err(ApiError::Unprocessable(format!(
+                "Idempotency-Key must be 1 to {MAX_KEY_LEN} visible characters"
+            )));
         }
     }
     let reservation_id = Uuid::parse_str(req.reservation_id.trim()).map_err(|_| no_reservation())?;
@@ -135,13 +137,14 @@ pub async fn create(
         return Err(ApiError::Conflict(format!("only a held reservation can be paid; it is {status}")));
     }
     let payment_id = Uuid::now_v7();
-    let intent = s
-        .provider
-        .create_intent(&payment_id.to_string(), &reservation.id, reservation.amount)
-        .await
-        .map_err(|e| match e {
-            ProviderError::Unreachable(e) => ApiError::Unavailable(format!("the payment provider is unreachable: {e}")),
-            ProviderError::Refused(e) => ApiError::Internal(anyhow::anyhow!("the payment provider refused: {e}")),
+    let intent =
+        s.provider.create_intent(&payment_id.to_string(), &reservation.id, reservation.amount).await.map_err(|e| {
+            match e {
+                ProviderError::Unreachable(e) => {
+                    ApiError::Unavailable(format!("the payment provider is unreachable: {e}"))
+                }
+                ProviderError::Refused(e) => ApiError::Internal(anyhow::anyhow!("the payment provider refused: {e}")),
+            }
         })?;
     let now = Utc::now();
     let payment = store::insert(
@@ -180,7 +183,11 @@ async fn own(s: &AppState, sub: &str, raw: &str) -> ApiResult<Payment> {
 #[utoipa::path(get, path = "/api/payments/{id}", tag = "payments", security(("bearer" = [])),
     params(("id" = Uuid, Path)),
     responses((status = 200, body = PaymentView), (status = 404, description = "not yours or no such payment")))]
-pub async fn one(State(s): State<AppState>, Caller(caller): Caller, Path(id): Path<String>) -> ApiResult<Json<PaymentView>> {
+pub async fn one(
+    State(s): State<AppState>,
+    Caller(caller): Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<PaymentView>> {
     Ok(Json(PaymentView::of(&own(&s, &caller.sub, &id).await?)))
 }
 

@@ -68,8 +68,7 @@ pub async fn apply_intent(s: &AppState, id: Uuid, intent: &Intent) -> Result<Sta
                 Err(refusal) => {
                     // Paid for a hold that is gone: the money goes back.
                     tracing::info!(payment = %p.id, reason = %refusal.message, "paid too late; refunding");
-                    store::set_status(&mut tx, p.id, Status::Refunding, None, Some(store::REFUND_HOLD_ENDED))
-                        .await?;
+                    store::set_status(&mut tx, p.id, Status::Refunding, None, Some(store::REFUND_HOLD_ENDED)).await?;
                     tx.commit().await?;
                     finish_refund(s, p.id).await
                 }

@@ -111,7 +111,8 @@ pub async fn insert(pool: &PgPool, p: &Payment) -> sqlx::Result<Payment> {
 }
 
 pub async fn get(pool: &PgPool, id: Uuid) -> sqlx::Result<Option<Payment>> {
-    let row = sqlx::query(&format!("SELECT {COLUMNS} FROM payments WHERE id = $1")).bind(id).fetch_optional(pool).await?;
+    let row =
+        sqlx::query(&format!("SELECT {COLUMNS} FROM payments WHERE id = $1")).bind(id).fetch_optional(pool).await?;
     Ok(row.as_ref().map(from_row))
 }
 

@@ -76,7 +76,9 @@ pub async fn receive(
     let Ok(event) = serde_json::from_str::<Event>(&body) else {
         return answer("ignored");
     };
-    if !ACTED_ON.contains(&event.kind.as_str()) || event.data.object.get("object").and_then(|o| o.as_str()) != Some("payment_intent") {
+    if !ACTED_ON.contains(&event.kind.as_str())
+        || event.data.object.get("object").and_then(|o| o.as_str()) != Some("payment_intent")
+    {
         return answer("ignored");
     }
     let intent = match serde_json::from_value::<stripe::PaymentIntent>(event.data.object) {

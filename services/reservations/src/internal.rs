@@ -97,7 +97,10 @@ async fn refund(State(s): State<AppState>, Path(id): Path<String>) -> ApiResult<
         return Ok(Json(before.record()));
     }
     if before.status != Status::Confirmed {
-        return Err(ApiError::Conflict(format!("only a paid reservation is refunded; it is {}", before.status.as_str())));
+        return Err(ApiError::Conflict(format!(
+            "only a paid reservation is refunded; it is {}",
+            before.status.as_str()
+        )));
     }
     // The cut-off needs the kick-off: no answer from the shop, no refund yet.
     let details = match_of(&s, &before)

@@ -58,7 +58,9 @@ pub async fn of_reservation(
 ) -> ApiResult<Json<TicketList>> {
     let id = Uuid::parse_str(&id).map_err(|_| not_found())?;
     match crate::store::get(&s.pool, id).await? {
-        Some(r) if r.buyer_id == caller.sub => Ok(Json(TicketList { tickets: store::of_reservation(&s.pool, id).await? })),
+        Some(r) if r.buyer_id == caller.sub => {
+            Ok(Json(TicketList { tickets: store::of_reservation(&s.pool, id).await? }))
+        }
         _ => Err(not_found()),
     }
 }

@@ -14,11 +14,7 @@ fn qr(code: &str) -> QrCode {
 
 /// The QR code of `code` as an SVG document.
 pub fn svg(code: &str) -> String {
-    qr(code)
-        .render::<qrcode::render::svg::Color<'_>>()
-        .min_dimensions(240, 240)
-        .quiet_zone(true)
-        .build()
+    qr(code).render::<qrcode::render::svg::Color<'_>>().min_dimensions(240, 240).quiet_zone(true).build()
 }
 
 /// The QR code of `code` as a greyscale PNG.

@@ -129,7 +129,8 @@ pub async fn check_in(pool: &PgPool, id: Uuid) -> sqlx::Result<Scan> {
     if let Some(row) = admitted {
         return Ok(Scan::Admitted(from_row(&row)));
     }
-    let row = sqlx::query(&format!("SELECT {COLUMNS} FROM tickets WHERE id = $1")).bind(id).fetch_optional(pool).await?;
+    let row =
+        sqlx::query(&format!("SELECT {COLUMNS} FROM tickets WHERE id = $1")).bind(id).fetch_optional(pool).await?;
     Ok(match row.as_ref().map(from_row) {
         Some(t) if t.status == "USED" => Scan::AlreadyUsed(t),
         Some(t) => Scan::Revoked(t),

@@ -1,6 +1,10 @@
 //! publish-masterlist: plays the organisers' role. Sends a master list (the
-//! bundled 64-match fixture, or a JSON file given as the only argument) to
-//! the master-list topic, one message per match, key = matchNumber.
+//! bundled 64-match fixture, or a JSON file given as argument) to the
+//! master-list topic, one message per match, key = matchNumber.
+//!
+//! `--years-later N` moves every kick-off N years on (the fixture's are in
+//! 2022): for a demo of what depends on the kick-off, such as the refund
+//! cut-off. Publishing again with other dates updates them everywhere.
 //! Publishing the same list again changes nothing on any platform.
 //!
 //! Reads `KAFKA_BROKERS`, `TOPIC_PREFIX`, `TOPIC_ENV` and the optional
@@ -22,14 +26,28 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let list = match std::env::args().nth(1) {
+    let mut args: Vec<String> = std::env::args().skip(1).collect();
+    let years_later = match args.iter().position(|a| a == "--years-later") {
+        Some(i) => match args.get(i + 1).and_then(|n| n.parse::<u32>().ok()) {
+            Some(n) => {
+                args.drain(i..=i + 1);
+                n
+            }
+            None => {
+                eprintln!("publish-masterlist: --years-later needs a number of years");
+                return ExitCode::from(2);
+            }
+        },
+        None => 0,
+    };
+    let list = match args.first() {
         None => Ok(masterlist::fixture()),
         Some(path) => std::fs::read_to_string(&path)
             .map_err(|e| format!("cannot read {path}: {e}"))
             .and_then(|text| masterlist::parse_list(&text)),
     };
     let list = match list {
-        Ok(l) => l,
+        Ok(l) => masterlist::years_later(l, years_later),
         Err(e) => {
             eprintln!("publish-masterlist: {e}");
             return ExitCode::from(2);

@@ -2,8 +2,8 @@
 
 use chrono::{DateTime, Utc};
 use sqlx::{PgPool, QueryBuilder, Row};
-pub use ticktak_contracts::catalogue::MatchView;
 use ticktak_contracts::catalogue::CategoryView;
+pub use ticktak_contracts::catalogue::MatchView;
 use ticktak_kit::ApiError;
 
 use super::ListQuery;

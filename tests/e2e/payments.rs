@@ -1,0 +1,430 @@
+//! The purchase end to end, on the real Stripe client against the Stripe
+//! stand-in and a real SMTP sink: hold → pay → webhook → CONFIRMED →
+//! tickets by e-mail whose QR codes the gate admits once → sold on every
+//! platform; declined cards, forged and repeated webhooks, lost webhooks,
+//! payments after the hold ended, refunds, a dead SMTP server, and other
+//! buyers' payments.
+
+use std::time::Duration;
+
+use reqwest::Method;
+use serde_json::{json, Value};
+use ticktak_kit::auth::Role;
+use ticktak_tests::checkout::{self, Payments, CARD_DECLINED, CARD_OK};
+use ticktak_tests::*;
+
+const WAIT: Duration = Duration::from_secs(30);
+
+async fn market(names: &[&str], hold_ttl: Duration) -> Vec<Platform> {
+    let topic_env = unique("pay");
+    let envs: Vec<PlatformEnv> = names.iter().map(|n| PlatformEnv::new(n, &topic_env)).collect();
+    ensure_topics(&envs[0].topics()).await;
+    publish_masterlist(&envs[0].topics(), &masterlist_match_1_in_future(2, 10)).await;
+    let mut platforms = Vec::new();
+    for env in envs {
+        platforms.push(Platform::start_with_hold_ttl(env, hold_ttl).await);
+    }
+    for p in &platforms {
+        eventually(WAIT, "the master list", || async {
+            let (_, a) = p.get("/api/matches/3/availability").await;
+            (a["categories"][0]["capacity"] == 10).then_some(())
+        })
+        .await;
+    }
+    platforms
+}
+
+/// A held reservation of `quantity` tickets of match `m`, category 1.
+async fn hold(p: &Platform, buyer: &str, m: u8, quantity: u8) -> String {
+    let (status, r) = p.reserve(buyer, m, 1, quantity, None).await;
+    assert_eq!(status, 201, "{r}");
+    r["id"].as_str().unwrap().to_string()
+}
+
+async fn sold(p: &Platform, m: u8, expected: u64) {
+    eventually(WAIT, &format!("sold = {expected} on {}", p.env.platform_id), || async {
+        let (_, a) = p.get(&format!("/api/matches/{m}/availability")).await;
+        (a["categories"][0]["sold"] == expected && a["categories"][0]["held"] == 0).then_some(())
+    })
+    .await;
+}
+
+async fn reservation(p: &Platform, buyer: &str, id: &str) -> Value {
+    p.as_buyer(Method::GET, &format!("/api/reservations/{id}"), Some(buyer)).await.1
+}
+
+async fn check_in(p: &Platform, code: &str) -> (u16, Value) {
+    let res = p
+        .http
+        .post(format!("{}/api/tickets/check-in", p.reservations.url()))
+        .bearer_auth(dev_token_as("gate-1", &p.env.platform_id, Role::Staff))
+        .json(&json!({ "code": code }))
+        .send()
+        .await
+        .unwrap();
+    (res.status().as_u16(), res.json().await.unwrap())
+}
+
+/// The texts of the QR codes in a PNG.
+fn qr_texts(png_bytes: &[u8]) -> Vec<String> {
+    let decoder = png::Decoder::new(std::io::Cursor::new(png_bytes));
+    let mut reader = decoder.read_info().expect("a PNG");
+    let mut buf = vec![0; reader.output_buffer_size().expect("sized")];
+    let info = reader.next_frame(&mut buf).expect("a frame");
+    let (w, h) = (info.width as usize, info.height as usize);
+    let channels = info.color_type.samples();
+    let mut img = rqrr::PreparedImage::prepare_from_greyscale(w, h, |x, y| buf[(y * w + x) * channels]);
+    img.detect_grids().iter().map(|g| g.decode().expect("a readable QR code").1).collect()
+}
+
+async fn pay_and_wait(pay: &Payments, p: &Platform, buyer: &str, reservation_id: &str) -> Value {
+    let (status, created) =
+        pay.call(p, Method::POST, "/api/payments", buyer, Some(json!({ "reservationId": reservation_id }))).await;
+    assert_eq!(status, 201, "{created}");
+    checkout::pay(created["clientSecret"].as_str().unwrap(), CARD_OK).await;
+    pay.wait_status(p, buyer, created["paymentId"].as_str().unwrap(), "SUCCEEDED", WAIT).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_buyer_pays_gets_tickets_by_mail_and_the_gate_admits_each_ticket_once() {
+    let platforms = market(&["a", "b"], Duration::from_secs(600)).await;
+    let (a, b) = (&platforms[0], &platforms[1]);
+    let pay = Payments::start(a, true, |_| {}).await;
+    let buyer = unique("fan");
+    let id = hold(a, &buyer, 3, 2).await;
+
+    let (status, created) =
+        pay.call(a, Method::POST, "/api/payments", &buyer, Some(json!({ "reservationId": id }))).await;
+    assert_eq!(status, 201, "{created}");
+    // Category 1 of match 3 costs 75 (whole dollars): 2 tickets = 15000 cents.
+    assert_eq!((created["amount"].as_i64(), created["currency"].as_str()), (Some(15000), Some("usd")), "{created}");
+    assert_eq!(created["status"], "OPEN");
+    // A repeat gives the same payment back.
+    let (again, same) = pay.call(a, Method::POST, "/api/payments", &buyer, Some(json!({ "reservationId": id }))).await;
+    assert_eq!((again, &same["paymentId"]), (200, &created["paymentId"]));
+
+    checkout::pay(created["clientSecret"].as_str().unwrap(), CARD_OK).await;
+    let paid = pay.wait_status(a, &buyer, created["paymentId"].as_str().unwrap(), "SUCCEEDED", WAIT).await;
+    assert_eq!(paid["status"], "SUCCEEDED", "{paid}");
+    assert_eq!(reservation(a, &buyer, &id).await["status"], "CONFIRMED");
+
+    let (_, tickets) = a.as_buyer(Method::GET, &format!("/api/reservations/{id}/tickets"), Some(&buyer)).await;
+    let tickets = tickets["tickets"].as_array().unwrap().clone();
+    assert_eq!(tickets.len(), 2);
+    let mut codes: Vec<String> = tickets.iter().map(|t| t["code"].as_str().unwrap().to_string()).collect();
+    codes.sort();
+
+    // The e-mail carries one QR code per ticket, and they decode to the codes.
+    let to = format!("{buyer}@example.com");
+    let mails = mail::wait_for(&mail::maildev_url(), &to, 1, WAIT).await;
+    assert_eq!(mails.len(), 1, "one ticket e-mail");
+    let attachments = mails[0].attachments.clone().unwrap_or_default();
+    assert_eq!(attachments.len(), 2, "{:?}", mails[0]);
+    let mut decoded = Vec::new();
+    for a in &attachments {
+        assert_eq!(a.content_type, "image/png");
+        decoded.extend(qr_texts(&mail::attachment(&mail::maildev_url(), &mails[0], &a.generated_file_name).await));
+    }
+    decoded.sort();
+    assert_eq!(decoded, codes);
+
+    // The gate admits each ticket once.
+    let (status, first) = check_in(a, &codes[0]).await;
+    assert_eq!((status, first["result"].as_str()), (200, Some("ADMITTED")), "{first}");
+    let (status, second) = check_in(a, &codes[0]).await;
+    assert_eq!((status, second["result"].as_str()), (409, Some("ALREADY_USED")), "{second}");
+    let mut forged = codes[1].clone();
+    forged.replace_range(6..8, if &forged[6..8] == "AA" { "BB" } else { "AA" });
+    let (status, bad) = check_in(a, &forged).await;
+    assert_eq!((status, bad["result"].as_str()), (422, Some("INVALID")), "{bad}");
+    // Buyers cannot check tickets in.
+    let res = a
+        .http
+        .post(format!("{}/api/tickets/check-in", a.reservations.url()))
+        .bearer_auth(a.token(&buyer))
+        .json(&json!({ "code": codes[1] }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 403);
+
+    // The QR code is served to its owner only.
+    let ticket = tickets[0]["id"].as_str().unwrap();
+    let res = a
+        .http
+        .get(format!("{}/api/tickets/{ticket}/qr.png", a.reservations.url()))
+        .bearer_auth(a.token(&buyer))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 200);
+    assert_eq!(qr_texts(&res.bytes().await.unwrap()).len(), 1);
+    let (status, _) = a.as_buyer(Method::GET, &format!("/api/tickets/{ticket}/qr.svg"), Some("someone-else")).await;
+    assert_eq!(status, 404);
+
+    // Every platform counts them sold.
+    sold(a, 3, 2).await;
+    sold(b, 3, 2).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_declined_card_leaves_the_hold_open_and_another_card_pays() {
+    let platforms = market(&["a"], Duration::from_secs(600)).await;
+    let a = &platforms[0];
+    let pay = Payments::start(a, true, |_| {}).await;
+    let buyer = unique("fan");
+    let id = hold(a, &buyer, 3, 1).await;
+    let (_, created) = pay.call(a, Method::POST, "/api/payments", &buyer, Some(json!({ "reservationId": id }))).await;
+    let payment = created["paymentId"].as_str().unwrap();
+    checkout::pay(created["clientSecret"].as_str().unwrap(), CARD_DECLINED).await;
+    let failed = eventually(WAIT, "the decline noted", || async {
+        let (_, p) = pay.call(a, Method::GET, &format!("/api/payments/{payment}"), &buyer, None).await;
+        p["lastError"].is_string().then_some(p)
+    })
+    .await;
+    assert_eq!(failed["status"], "OPEN", "{failed}");
+    assert_eq!(reservation(a, &buyer, &id).await["status"], "HELD");
+
+    checkout::pay(created["clientSecret"].as_str().unwrap(), CARD_OK).await;
+    let paid = pay.wait_status(a, &buyer, payment, "SUCCEEDED", WAIT).await;
+    assert_eq!(paid["status"], "SUCCEEDED", "{paid}");
+    assert_eq!(reservation(a, &buyer, &id).await["status"], "CONFIRMED");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webhooks_are_checked_for_their_signature_and_applied_once() {
+    let platforms = market(&["a"], Duration::from_secs(600)).await;
+    let a = &platforms[0];
+    // No webhook registered: this test delivers them itself.
+    let pay = Payments::start(a, false, |_| {}).await;
+    let buyer = unique("fan");
+    let id = hold(a, &buyer, 3, 1).await;
+    let (_, created) = pay.call(a, Method::POST, "/api/payments", &buyer, Some(json!({ "reservationId": id }))).await;
+    let payment = created["paymentId"].as_str().unwrap();
+    let intent_id = checkout::intent_of(created["clientSecret"].as_str().unwrap());
+    checkout::pay(created["clientSecret"].as_str().unwrap(), CARD_OK).await;
+    let intent = checkout::intent(&intent_id).await;
+    assert_eq!(intent["status"], "succeeded");
+    let event = json!({"id": unique("evt"), "object": "event", "type": "payment_intent.succeeded",
+        "data": {"object": intent}, "created": 1, "livemode": false, "pending_webhooks": 1})
+    .to_string();
+    let post = |body: String, signature: String| {
+        let http = pay.http.clone();
+        let url = format!("{}/webhooks/stripe", pay.running.url());
+        async move {
+            let res = http.post(url).header("stripe-signature", signature).body(body).send().await.unwrap();
+            (res.status().as_u16(), res.json::<Value>().await.unwrap_or(Value::Null))
+        }
+    };
+    let now = chrono::Utc::now().timestamp();
+
+    // Forged (another secret), stale, or missing: 400 and nothing changes.
+    let forged = payments::signature::sign(event.as_bytes(), b"whsec_guess", now);
+    let stale = payments::signature::sign(event.as_bytes(), pay.webhook_secret.as_bytes(), now - 600);
+    for (what, sig) in [("forged", forged), ("stale", stale), ("garbage", "t=1,v1=zz".into())] {
+        let (status, body) = post(event.clone(), sig).await;
+        assert_eq!(status, 400, "{what}: {body}");
+        assert!(body["message"].is_string(), "{what}: {body}");
+    }
+    let res = pay.http.post(format!("{}/webhooks/stripe", pay.running.url())).body(event.clone()).send().await.unwrap();
+    assert_eq!(res.status().as_u16(), 400);
+    let (_, p) = pay.call(a, Method::GET, &format!("/api/payments/{payment}"), &buyer, None).await;
+    assert_eq!(p["status"], "OPEN");
+    assert_eq!(reservation(a, &buyer, &id).await["status"], "HELD");
+
+    // Signed: applied once; the same event again is a duplicate.
+    let signed = payments::signature::sign(event.as_bytes(), pay.webhook_secret.as_bytes(), now);
+    let (status, body) = post(event.clone(), signed.clone()).await;
+    assert_eq!((status, body["outcome"].as_str()), (200, Some("applied")), "{body}");
+    let (status, body) = post(event.clone(), signed).await;
+    assert_eq!((status, body["outcome"].as_str()), (200, Some("duplicate")), "{body}");
+    let (_, p) = pay.call(a, Method::GET, &format!("/api/payments/{payment}"), &buyer, None).await;
+    assert_eq!(p["status"], "SUCCEEDED");
+    assert_eq!(reservation(a, &buyer, &id).await["status"], "CONFIRMED");
+    sold(a, 3, 1).await;
+
+    // Another platform's intent on a shared account: acknowledged, ignored.
+    let mut theirs = intent.clone();
+    theirs["metadata"]["platform_id"] = json!("elsewhere");
+    let other =
+        json!({"id": unique("evt"), "type": "payment_intent.succeeded", "data": {"object": theirs}}).to_string();
+    let sig = payments::signature::sign(other.as_bytes(), pay.webhook_secret.as_bytes(), now);
+    let (status, body) = post(other, sig).await;
+    assert_eq!((status, body["outcome"].as_str()), (200, Some("ignored")), "{body}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_webhook_is_made_good_by_the_reconciler() {
+    let platforms = market(&["a"], Duration::from_secs(600)).await;
+    let a = &platforms[0];
+    let pay = Payments::start(a, false, |c| c.reconcile_after = Duration::from_secs(1)).await;
+    let buyer = unique("fan");
+    let id = hold(a, &buyer, 3, 1).await;
+    let paid = pay_and_wait(&pay, a, &buyer, &id).await;
+    assert_eq!(paid["status"], "SUCCEEDED", "{paid}");
+    assert_eq!(reservation(a, &buyer, &id).await["status"], "CONFIRMED");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_payment_after_the_hold_expired_is_refunded_and_sells_nothing() {
+    let platforms = market(&["a"], Duration::from_secs(3)).await;
+    let a = &platforms[0];
+    let pay = Payments::start(a, true, |_| {}).await;
+    let buyer = unique("late");
+    let id = hold(a, &buyer, 3, 1).await;
+    let unpaid = hold(a, &buyer, 3, 1).await;
+    let (_, created) = pay.call(a, Method::POST, "/api/payments", &buyer, Some(json!({ "reservationId": id }))).await;
+    eventually(WAIT, "the holds expired", || async {
+        let both = [&id, &unpaid];
+        let mut expired = 0;
+        for r in both {
+            expired += usize::from(reservation(a, &buyer, r).await["status"] == "EXPIRED");
+        }
+        (expired == 2).then_some(())
+    })
+    .await;
+    // Paying an expired hold is refused up front…
+    let (status, body) =
+        pay.call(a, Method::POST, "/api/payments", &buyer, Some(json!({ "reservationId": unpaid }))).await;
+    assert_eq!(status, 409, "{body}");
+    // …but a card confirmed in a browser tab left open still goes through.
+    checkout::pay(created["clientSecret"].as_str().unwrap(), CARD_OK).await;
+    let refunded = pay.wait_status(a, &buyer, created["paymentId"].as_str().unwrap(), "REFUNDED", WAIT).await;
+    assert_eq!(
+        (refunded["status"].as_str(), refunded["refundReason"].as_str()),
+        (Some("REFUNDED"), Some("hold_ended"))
+    );
+    assert_eq!(reservation(a, &buyer, &id).await["status"], "EXPIRED");
+    sold(a, 3, 0).await;
+    let mails = mail::wait_for(&mail::maildev_url(), &format!("{buyer}@example.com"), 1, WAIT).await;
+    assert_eq!(mails.len(), 1);
+    assert!(mails[0].subject.contains("refunded"), "{}", mails[0].subject);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refund_revokes_the_tickets_and_puts_them_back_on_sale_on_every_platform() {
+    let platforms = market(&["a", "b"], Duration::from_secs(600)).await;
+    let (a, b) = (&platforms[0], &platforms[1]);
+    let pay = Payments::start(a, true, |_| {}).await;
+    let buyer = unique("fan");
+    // Match 1 kicks off years from now; match 3 in 2022 (past the cut-off).
+    let open = hold(a, &buyer, 1, 2).await;
+    let closed = hold(a, &buyer, 3, 1).await;
+    let paid_open = pay_and_wait(&pay, a, &buyer, &open).await;
+    let paid_closed = pay_and_wait(&pay, a, &buyer, &closed).await;
+    sold(b, 1, 2).await;
+    let (_, tickets) = a.as_buyer(Method::GET, &format!("/api/reservations/{open}/tickets"), Some(&buyer)).await;
+    let code = tickets["tickets"][0]["code"].as_str().unwrap().to_string();
+
+    let path = format!("/api/payments/{}/refund", paid_closed["paymentId"].as_str().unwrap());
+    let (status, body) = pay.call(a, Method::POST, &path, &buyer, None).await;
+    assert_eq!(status, 409, "past the cut-off: {body}");
+    assert!(body["message"].as_str().unwrap().contains("before kick-off"), "{body}");
+    // Someone else's payment is not theirs to refund.
+    let path = format!("/api/payments/{}/refund", paid_open["paymentId"].as_str().unwrap());
+    assert_eq!(pay.call(a, Method::POST, &path, "thief", None).await.0, 404);
+
+    let (status, body) = pay.call(a, Method::POST, &path, &buyer, None).await;
+    assert_eq!((status, body["status"].as_str()), (200, Some("REFUNDED")), "{body}");
+    assert_eq!(reservation(a, &buyer, &open).await["status"], "REFUNDED");
+    let (status, scan) = check_in(a, &code).await;
+    assert_eq!((status, scan["result"].as_str()), (409, Some("REVOKED")), "{scan}");
+    // Back on sale everywhere; the other reservation stays sold.
+    sold(a, 1, 0).await;
+    sold(b, 1, 0).await;
+    sold(b, 3, 1).await;
+    // Asking again changes nothing.
+    let (status, body) = pay.call(a, Method::POST, &path, &buyer, None).await;
+    assert_eq!((status, body["status"].as_str()), (200, Some("REFUNDED")));
+    let to = format!("{buyer}@example.com");
+    let mails = mail::wait_for(&mail::maildev_url(), &to, 3, WAIT).await;
+    assert_eq!(mails.iter().filter(|m| m.subject.starts_with("Refund")).count(), 1, "{mails:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_buyers_reservation_or_payment_is_not_found_and_bad_input_is_a_4xx() {
+    let platforms = market(&["a"], Duration::from_secs(600)).await;
+    let a = &platforms[0];
+    let pay = Payments::start(a, true, |_| {}).await;
+    let buyer = unique("fan");
+    let id = hold(a, &buyer, 3, 1).await;
+    let (status, _) = pay.call(a, Method::POST, "/api/payments", "thief", Some(json!({ "reservationId": id }))).await;
+    assert_eq!(status, 404);
+    let (_, created) = pay.call(a, Method::POST, "/api/payments", &buyer, Some(json!({ "reservationId": id }))).await;
+    let payment = created["paymentId"].as_str().unwrap();
+    assert_eq!(pay.call(a, Method::GET, &format!("/api/payments/{payment}"), "thief", None).await.0, 404);
+    assert_eq!(a.as_buyer(Method::GET, &format!("/api/reservations/{id}/tickets"), Some("thief")).await.0, 404);
+    for (body, expected) in [
+        (json!({ "reservationId": "not-a-uuid" }), 404),
+        (json!({ "reservationId": 7 }), 422),
+        (json!({ "reservationId": id, "amount": 1 }), 422),
+        (json!({}), 422),
+    ] {
+        let (status, answer) = pay.call(a, Method::POST, "/api/payments", &buyer, Some(body.clone())).await;
+        assert_eq!(status, expected, "{body} → {answer}");
+        assert!(answer["message"].is_string(), "{answer}");
+    }
+    // Admins only.
+    assert_eq!(pay.call(a, Method::GET, "/api/admin/payments", &buyer, None).await.0, 403);
+    let res = pay
+        .http
+        .get(format!("{}/api/admin/payments?status=OPEN", pay.running.url()))
+        .bearer_auth(dev_token_as("boss", &a.env.platform_id, Role::Admin))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 200);
+    let list: Value = res.json().await.unwrap();
+    assert!(list["payments"].as_array().unwrap().iter().any(|p| p["paymentId"] == payment));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_the_smtp_server_down_the_ticket_mail_waits_and_arrives_once_it_is_up() {
+    let (smtp, web) = (process::free_port(), process::free_port());
+    let topic_env = unique("smtp");
+    let env = PlatformEnv::new("a", &topic_env);
+    ensure_topics(&env.topics()).await;
+    publish_masterlist(&env.topics(), &masterlist_match_1_in_future(2, 10)).await;
+    let a =
+        Platform::start_configured(env, |o| o.reservations.mail = mail::settings(&format!("smtp://127.0.0.1:{smtp}")))
+            .await;
+    eventually(WAIT, "the master list", || async {
+        let (_, m) = a.get("/api/matches/3/availability").await;
+        (m["categories"][0]["capacity"] == 10).then_some(())
+    })
+    .await;
+    let buyer = unique("patient");
+    let id = hold(&a, &buyer, 3, 1).await;
+    // The sale goes through with no mail server.
+    let (status, confirmed) = a.confirm(&id).await;
+    assert_eq!((status, confirmed["status"].as_str()), (200, Some("CONFIRMED")), "{confirmed}");
+    tokio::time::sleep(Duration::from_secs(3)).await;
+
+    let bin = std::env::var("MAILDEV_BIN").expect("MAILDEV_BIN (make test sets it)");
+    let dir = std::env::temp_dir().join(unique("maildev"));
+    let mut sink = tokio::process::Command::new("node")
+        .arg(bin)
+        .args(["--ip", "127.0.0.1", "--smtp", &smtp.to_string(), "--web", &web.to_string()])
+        .arg("--mail-directory")
+        .arg(&dir)
+        .kill_on_drop(true)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("maildev starts");
+    let base = format!("http://127.0.0.1:{web}");
+    let to = format!("{buyer}@example.com");
+    let mails = eventually(Duration::from_secs(60), "the delayed mail", || async {
+        let found = match reqwest::get(format!("{base}/email")).await {
+            Ok(_) => mail::messages_to(&base, &to).await,
+            Err(_) => vec![],
+        };
+        (!found.is_empty()).then_some(found)
+    })
+    .await;
+    assert_eq!(mails.len(), 1);
+    // And only once, even as the outbox keeps running.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(mail::messages_to(&base, &to).await.len(), 1);
+    let _ = sink.kill().await;
+}

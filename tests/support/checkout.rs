@@ -1,0 +1,154 @@
+//! The payments service of a test platform, against the Stripe stand-in
+//! `make test` starts (`TEST_STRIPE_API_BASE`, default
+//! http://127.0.0.1:8420/), and what a buyer's browser does with Stripe.js:
+//! attach a card to the intent and confirm it.
+
+use std::time::Duration;
+
+use payments::config::PaymentsConfig;
+use serde_json::{json, Value};
+use ticktak_kit::service::Running;
+use ticktak_kit::Service;
+use tokio_util::sync::CancellationToken;
+
+use crate::Platform;
+
+pub fn standin_url() -> String {
+    std::env::var("TEST_STRIPE_API_BASE").unwrap_or_else(|_| "http://127.0.0.1:8420/".into())
+}
+
+/// Cards of the stand-in (Stripe's test numbers).
+pub const CARD_OK: &str = "4242424242424242";
+pub const CARD_DECLINED: &str = "4000000000000341";
+
+/// A running payments service and how to reach it.
+pub struct Payments {
+    pub running: Running,
+    pub webhook_secret: String,
+    pub http: reqwest::Client,
+}
+
+impl Payments {
+    /// Start the payments service of `platform`. Its webhook endpoint is
+    /// registered with the stand-in unless `webhooks` is false (a lost
+    /// webhook); `adjust` changes the test defaults.
+    pub async fn start(platform: &Platform, webhooks: bool, adjust: impl FnOnce(&mut PaymentsConfig)) -> Self {
+        let secret = format!("whsec_{}", crate::unique("t"));
+        let mut config = PaymentsConfig {
+            stripe_secret_key: payments::config::DEV_STRIPE_SECRET_KEY.to_string().into(),
+            stripe_api_base: standin_url(),
+            webhook_secret: secret.clone().into(),
+            currency: "usd".parse().expect("a currency"),
+            reservations_url: platform.reservations.internal_url(),
+            reconcile_every: Duration::from_secs(1),
+            reconcile_after: Duration::from_secs(3600),
+            mail: crate::mail::settings(&crate::mail::smtp_url()),
+        };
+        adjust(&mut config);
+        let running = payments::start_with(platform.env.settings(Service::Payments), config, CancellationToken::new())
+            .await
+            .expect("payments starts");
+        let http = reqwest::Client::new();
+        if webhooks {
+            let id = crate::unique(&platform.env.platform_id);
+            let res = http
+                .post(format!("{}_config/webhooks/{id}", standin_url()))
+                .json(&json!({"url": format!("{}/webhooks/stripe", running.url()), "secret": secret}))
+                .send()
+                .await
+                .expect("the Stripe stand-in answers");
+            assert!(res.status().is_success(), "webhook registered: {}", res.status());
+        }
+        Self { running, webhook_secret: secret, http }
+    }
+
+    /// Call the payments API as `buyer` of `platform`.
+    pub async fn call(
+        &self,
+        platform: &Platform,
+        method: reqwest::Method,
+        path: &str,
+        buyer: &str,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let mut req =
+            self.http.request(method, format!("{}{path}", self.running.url())).bearer_auth(platform.token(buyer));
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let res = req.send().await.expect("payments answers");
+        let status = res.status().as_u16();
+        (status, res.json().await.unwrap_or(Value::Null))
+    }
+
+    /// Wait until the payment `id` of `buyer` reaches `status`; returns it.
+    pub async fn wait_status(
+        &self,
+        platform: &Platform,
+        buyer: &str,
+        id: &str,
+        status: &str,
+        within: Duration,
+    ) -> Value {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            let (_, p) = self.call(platform, reqwest::Method::GET, &format!("/api/payments/{id}"), buyer, None).await;
+            if p["status"] == status || tokio::time::Instant::now() >= deadline {
+                return p;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+}
+
+/// The intent id inside a client secret (`pi_…_secret_…`).
+pub fn intent_of(client_secret: &str) -> String {
+    client_secret.split("_secret_").next().expect("a client secret").to_string()
+}
+
+async fn stripe(path: &str, body: Value) -> Value {
+    let res = reqwest::Client::new()
+        .post(format!("{}v1/{path}", standin_url()))
+        .bearer_auth(payments::config::DEV_STRIPE_SECRET_KEY)
+        .json(&body)
+        .send()
+        .await
+        .expect("the Stripe stand-in answers");
+    let status = res.status();
+    let body: Value = res.json().await.expect("JSON");
+    assert!(status.is_success(), "stand-in {path}: {status} {body}");
+    body
+}
+
+/// What Stripe.js does in the buyer's browser: a card payment method,
+/// attached to the intent, then the confirmation (the stand-in refuses the
+/// card in the confirm call itself, hence two calls).
+pub async fn pay(client_secret: &str, card: &str) -> Value {
+    let intent = intent_of(client_secret);
+    let pm = stripe(
+        "payment_methods",
+        json!({"type": "card", "card": {"number": card, "exp_month": "12", "exp_year": "2034", "cvc": "123"}}),
+    )
+    .await;
+    stripe(&format!("payment_intents/{intent}"), json!({"payment_method": pm["id"]})).await;
+    let res = reqwest::Client::new()
+        .post(format!("{}v1/payment_intents/{intent}/confirm", standin_url()))
+        .bearer_auth(payments::config::DEV_STRIPE_SECRET_KEY)
+        .send()
+        .await
+        .expect("the Stripe stand-in answers");
+    res.json().await.unwrap_or(Value::Null)
+}
+
+/// The intent as the stand-in has it now.
+pub async fn intent(id: &str) -> Value {
+    reqwest::Client::new()
+        .get(format!("{}v1/payment_intents/{id}", standin_url()))
+        .bearer_auth(payments::config::DEV_STRIPE_SECRET_KEY)
+        .send()
+        .await
+        .expect("the Stripe stand-in answers")
+        .json()
+        .await
+        .expect("JSON")
+}
