@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `make up`: run one whole platform in the foreground — PostgreSQL, the
-# broker (reused when one already listens), the six services, the master
-# list published — until Ctrl-C/SIGTERM, then stop what it started.
+# broker (reused when one already listens), the Stripe stand-in and the SMTP
+# sink (both reused likewise), the six services, the master list published —
+# until Ctrl-C/SIGTERM, then stop what it started.
 #
 #   PLATFORM_ID=b PORT_OFFSET=100 make up   # a second platform beside the first
 
@@ -17,6 +18,8 @@ SERVICES=(shop shop-consumer reservations payments security analytics)
 ensure_build_deps
 ensure_postgres
 ensure_nisshi
+ensure_node_tools
+ensure_python_tools
 
 log "building ($PROFILE)"
 cargo build --quiet --profile "$PROFILE" --bins
@@ -38,7 +41,9 @@ stop_all() {
   log "stopping platform $PLATFORM_ID"
   for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
   for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
-  if [ -n "$BROKER_PID" ]; then kill -TERM "$BROKER_PID" 2>/dev/null || true; wait "$BROKER_PID" 2>/dev/null || true; fi
+  for pid in "$BROKER_PID" "$STANDIN_PID" "$MAILDEV_PID"; do
+    if [ -n "$pid" ]; then kill -TERM "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; fi
+  done
   log "stopped"
   exit 0
 }
@@ -55,13 +60,38 @@ if [ -z "${JWT_SIGNING_KEY:-}" ]; then
   fi
   JWT_SIGNING_KEY="$(cat "$KEY_FILE")"
 fi
+# The key that signs ticket codes, likewise, for the reservations service.
+TICKET_KEY_FILE="$VAR/$PLATFORM_ID/ticket-signing-key.pem"
+if [ -z "${TICKET_SIGNING_KEY:-}" ]; then
+  if [ ! -s "$TICKET_KEY_FILE" ]; then
+    (umask 077 && "$BIN/security" generate-signing-key >"$TICKET_KEY_FILE")
+    log "generated the ticket signing key of platform $PLATFORM_ID in var/$PLATFORM_ID/ticket-signing-key.pem"
+  fi
+  export TICKET_SIGNING_KEY="$(cat "$TICKET_KEY_FILE")"
+fi
+
+# Stripe: the real one when STRIPE_SECRET_KEY is set, else the stand-in on
+# 127.0.0.1:8420 (localstripe) with its webhooks sent to this platform.
+if [ -z "${STRIPE_SECRET_KEY:-}" ]; then
+  log "STRIPE_SECRET_KEY is unset: payments go to the Stripe stand-in on 127.0.0.1:8420 (no real money)"
+  start_stripe_standin 8420
+  export STRIPE_WEBHOOK_SECRET="${STRIPE_WEBHOOK_SECRET:-whsec_ticktak_development}"
+  curl -fsS -X POST "http://127.0.0.1:8420/_config/webhooks/ticktak-$PLATFORM_ID" \
+    -d "url=http://127.0.0.1:$((3040 + PORT_OFFSET))/webhooks/stripe" -d "secret=$STRIPE_WEBHOOK_SECRET" >/dev/null
+fi
+# E-mail: any relay given as SMTP_URL, else maildev on 127.0.0.1:1025.
+if [ -z "${SMTP_URL:-}" ]; then
+  start_maildev 1025 1080
+fi
 
 for s in "${SERVICES[@]}"; do
-  if [ "$s" = security ]; then
-    JWT_SIGNING_KEY="$JWT_SIGNING_KEY" "$BIN/$s" >"$VAR/log/$PLATFORM_ID/$s.log" 2>&1 &
-  else
-    env -u JWT_SIGNING_KEY "$BIN/$s" >"$VAR/log/$PLATFORM_ID/$s.log" 2>&1 &
-  fi
+  # Each private key goes to the one service that signs with it.
+  case "$s" in
+    security) keys=(-u TICKET_SIGNING_KEY JWT_SIGNING_KEY="$JWT_SIGNING_KEY") ;;
+    reservations) keys=(-u JWT_SIGNING_KEY) ;;
+    *) keys=(-u JWT_SIGNING_KEY -u TICKET_SIGNING_KEY) ;;
+  esac
+  env "${keys[@]}" "$BIN/$s" >"$VAR/log/$PLATFORM_ID/$s.log" 2>&1 &
   PIDS+=($!)
 done
 
@@ -97,10 +127,12 @@ ticktak platform '$PLATFORM_ID' is up (logs in var/log/$PLATFORM_ID/):
   shop           http://127.0.0.1:$shop/api/matches   (OpenAPI: /api/openapi.json)
   shop-consumer  http://127.0.0.1:$((3010 + PORT_OFFSET))/health
   reservations   http://127.0.0.1:$((3020 + PORT_OFFSET))/api/reservations   (OpenAPI: /api/openapi.json)
-  payments       http://127.0.0.1:$((3040 + PORT_OFFSET))/health
+  payments       http://127.0.0.1:$((3040 + PORT_OFFSET))/api/payments   (OpenAPI: /api/openapi.json)
   security       http://127.0.0.1:$((3050 + PORT_OFFSET))/api/auth/register   (OpenAPI: /api/openapi.json)
   analytics      http://127.0.0.1:$((3060 + PORT_OFFSET))/health
   broker         $KAFKA_BROKERS   database  ${DATABASE_URL##*@}
+  Stripe         ${STRIPE_SECRET_KEY:+api.stripe.com}${STRIPE_SECRET_KEY:-stand-in http://127.0.0.1:8420}
+  e-mail         ${SMTP_URL:+$SMTP_URL}${SMTP_URL:-maildev http://127.0.0.1:1080 (GET /email)}
 Every service also serves /ready and /metrics. Ctrl-C stops everything.
 INFO
 

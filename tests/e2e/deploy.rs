@@ -76,7 +76,9 @@ fn environment(service: &Yaml) -> (HashMap<String, String>, Vec<String>) {
 
 fn stand_in(var: &str) -> String {
     match var {
-        "JWT_SIGNING_KEY" => ticktak_kit::auth::SigningKey::generate().to_pem(),
+        "JWT_SIGNING_KEY" | "TICKET_SIGNING_KEY" => ticktak_kit::auth::SigningKey::generate().to_pem(),
+        "STRIPE_SECRET_KEY" => "sk_live_stand_in".into(),
+        "SMTP_URL" => "smtps://user:password@smtp.example.com".into(),
         _ => format!("stand-in-{}-secret-value", var.to_lowercase()),
     }
 }
@@ -106,6 +108,9 @@ fn every_service_of_the_compose_file_starts_with_its_settings_and_shows_only_pub
             Service::Security => {
                 security::config::SecurityConfig::from(&settings, &env).unwrap();
             }
+            Service::Payments => {
+                payments::config::PaymentsConfig::from(&settings, &env).unwrap();
+            }
             Service::ShopConsumer => {
                 shop_consumer::pump::Start::from_env(&env).unwrap();
             }
@@ -115,6 +120,10 @@ fn every_service_of_the_compose_file_starts_with_its_settings_and_shows_only_pub
             assert!(required.iter().any(|r| r == secret), "{name}: {secret} must be required, not defaulted");
         }
         assert_eq!(required.iter().any(|r| r == "JWT_SIGNING_KEY"), service == Service::Security, "{name}");
+        assert_eq!(required.iter().any(|r| r == "TICKET_SIGNING_KEY"), service == Service::Reservations, "{name}");
+        for secret in ["STRIPE_SECRET_KEY", "STRIPE_WEBHOOK_SECRET"] {
+            assert_eq!(required.iter().any(|r| r == secret), service == Service::Payments, "{name}: {secret}");
+        }
 
         // Peers are reached on their internal listeners.
         for (var, peer) in [

@@ -42,7 +42,7 @@ fn main() -> ExitCode {
     };
     let list = match args.first() {
         None => Ok(masterlist::fixture()),
-        Some(path) => std::fs::read_to_string(&path)
+        Some(path) => std::fs::read_to_string(path)
             .map_err(|e| format!("cannot read {path}: {e}"))
             .and_then(|text| masterlist::parse_list(&text)),
     };
