@@ -113,7 +113,9 @@ VENV="$VAR/venv"
 ensure_python_tools() {
   apt_install python3 python3-venv
   [ -x "$VENV/bin/python" ] || python3 -m venv "$VENV"
-  if ! "$VENV/bin/pip" show localstripe 2>/dev/null | grep -q "^Version: $LOCALSTRIPE_VERSION$"; then
+  local installed
+  installed="$("$VENV/bin/pip" show localstripe 2>/dev/null || true)"
+  if ! grep -q "^Version: $LOCALSTRIPE_VERSION$" <<<"$installed"; then
     log "installing localstripe $LOCALSTRIPE_VERSION into var/venv"
     "$VENV/bin/pip" install -q "localstripe==$LOCALSTRIPE_VERSION"
   fi
