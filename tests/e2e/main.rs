@@ -9,6 +9,7 @@ mod ledger;
 mod masterlist;
 mod payments;
 mod reservations;
+mod screening;
 mod services;
 mod shop_api;
 mod topics;

@@ -94,6 +94,9 @@ impl PlatformEnv {
         // Services verify tokens with the development key's public half
         // (no security service needed); tests mint with [`dev_token`].
         v.insert("JWT_PUBLIC_KEYS".into(), dev_jwks());
+        // Hundreds of test buyers share 127.0.0.1: rate limits are off
+        // unless a test turns them on (`extra`). The blocklist still applies.
+        v.insert("RATE_LIMIT_SCALE".into(), "0".into());
         v.extend(self.extra.clone());
         v
     }

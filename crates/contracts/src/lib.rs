@@ -9,6 +9,8 @@
 //!   e-mails.
 //! - `reservations`: payments → reservations (read a reservation, confirm
 //!   it once paid, refund it).
+//! - `screening`: security ↔ every service (the screening policy's replica,
+//!   the signals reported back).
 //!
 //! The wire formats shared with other platforms (Kafka bodies and headers)
 //! live in `ticktak_core`.
@@ -17,3 +19,4 @@ pub mod catalogue;
 pub mod decisions;
 pub mod ledger;
 pub mod reservations;
+pub mod screening;

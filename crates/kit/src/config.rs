@@ -195,6 +195,10 @@ pub struct Settings {
     pub auth: AuthSettings,
     /// Proxies whose `X-Forwarded-For` names the client (`TRUSTED_PROXIES`).
     pub trusted_proxies: crate::client_ip::TrustedProxies,
+    /// Where the security service's internal listener is (`SECURITY_URL`).
+    pub security_url: String,
+    /// Rate limits of the screening layer (`RATE_*`).
+    pub screen: crate::screen::ScreenSettings,
     pub log_json: bool,
 }
 
@@ -257,6 +261,8 @@ impl Settings {
             production,
             auth,
             trusted_proxies: crate::client_ip::TrustedProxies::from_env(env)?,
+            screen: crate::screen::ScreenSettings::from_env(env)?,
+            security_url,
             log_json,
         })
     }

@@ -111,9 +111,16 @@ where
 /// Checks that tell whether a service can do its work.
 pub type ReadyCheck = std::sync::Arc<dyn Fn() -> BoxFuture<'static, Result<(), String>> + Send + Sync>;
 
-/// `/health` (process up), `/ready` (every check passes, else 503) and
-/// `/metrics` (Prometheus text).
-pub fn ops_router(service: &'static str, checks: Vec<(&'static str, ReadyCheck)>) -> Router {
+/// Something `/ready` reports without failing (e.g. working on stale data).
+pub type ReadyNote = std::sync::Arc<dyn Fn() -> Option<String> + Send + Sync>;
+
+/// `/health` (process up), `/ready` (every check passes, else 503; notes
+/// shown either way) and `/metrics` (Prometheus text).
+pub fn ops_router(
+    service: &'static str,
+    checks: Vec<(&'static str, ReadyCheck)>,
+    notes: Vec<(&'static str, ReadyNote)>,
+) -> Router {
     Router::new()
         .route(
             "/health",
@@ -121,10 +128,15 @@ pub fn ops_router(service: &'static str, checks: Vec<(&'static str, ReadyCheck)>
         )
         .route("/ready", get(ready))
         .route("/metrics", get(|| async { crate::telemetry::render_metrics() }))
-        .with_state(std::sync::Arc::new(checks))
+        .with_state(std::sync::Arc::new((checks, notes)))
 }
 
-async fn ready(State(checks): State<std::sync::Arc<Vec<(&'static str, ReadyCheck)>>>) -> Response {
+type ReadyState = std::sync::Arc<(Vec<(&'static str, ReadyCheck)>, Vec<(&'static str, ReadyNote)>)>;
+
+async fn ready(State(state): State<ReadyState>) -> Response {
+    let (checks, notes) = (&state.0, &state.1);
+    let notes: serde_json::Map<String, serde_json::Value> =
+        notes.iter().filter_map(|(name, note)| note().map(|n| ((*name).to_string(), n.into()))).collect();
     let mut failures = serde_json::Map::new();
     for (name, check) in checks.iter() {
         let result = tokio::time::timeout(Duration::from_secs(3), check()).await;
@@ -138,15 +150,16 @@ async fn ready(State(checks): State<std::sync::Arc<Vec<(&'static str, ReadyCheck
             }
         }
     }
-    if failures.is_empty() {
-        axum::Json(serde_json::json!({"status": "ready"})).into_response()
+    let mut body = if failures.is_empty() {
+        serde_json::json!({"status": "ready"})
     } else {
-        (
-            StatusCode::SERVICE_UNAVAILABLE,
-            axum::Json(serde_json::json!({"status": "unavailable", "failures": failures})),
-        )
-            .into_response()
+        serde_json::json!({"status": "unavailable", "failures": failures})
+    };
+    if !notes.is_empty() {
+        body["notes"] = notes.into();
     }
+    let status = if failures.is_empty() { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    (status, axum::Json(body)).into_response()
 }
 
 /// The layers every service wraps its router in, once: JSON 404/405, body

@@ -12,6 +12,7 @@ pub mod http;
 pub mod internal;
 pub mod kafka;
 pub mod mail;
+pub mod screen;
 pub mod service;
 pub mod shutdown;
 pub mod telemetry;

@@ -119,6 +119,8 @@ pub struct Base {
     pub producer: rdkafka::producer::FutureProducer,
     /// Readiness checks of the service itself, beside database and broker.
     checks: Vec<(&'static str, crate::http::ReadyCheck)>,
+    /// Screens every request to the public listener.
+    pub screen: std::sync::Arc<crate::screen::Screen>,
 }
 
 impl Base {
@@ -139,7 +141,12 @@ impl Base {
             .map_err(|e| anyhow::anyhow!("broker at {} not usable: {e:#}", settings.kafka.brokers))?;
         // The first sale should not wait for the producer to learn the topic.
         crate::kafka::warm_up(&producer, &settings.topics.sales).await;
-        Ok(Self { settings, pool, producer, checks: Vec::new() })
+        let screen = std::sync::Arc::new(crate::screen::Screen::new(
+            service.name(),
+            &settings.screen,
+            settings.trusted_proxies.clone(),
+        ));
+        Ok(Self { settings, pool, producer, checks: Vec::new(), screen })
     }
 
     /// Add a readiness check: `/ready` answers 503 with `name: error` while
@@ -170,7 +177,16 @@ impl Base {
         });
         let mut checks = vec![("database", db), ("broker", broker)];
         checks.extend(self.checks.iter().cloned());
-        crate::http::ops_router(self.settings.service.name(), checks)
+        let screen = self.screen.clone();
+        let screening: crate::http::ReadyNote = std::sync::Arc::new(move || match screen.policy_age() {
+            None => Some("no screening policy from the security service yet; screening with an empty blocklist".into()),
+            Some(age) if age > std::time::Duration::from_secs(3) => Some(format!(
+                "the security service has not answered for {} s; screening with the last policy",
+                age.as_secs()
+            )),
+            Some(_) => None,
+        });
+        crate::http::ops_router(self.settings.service.name(), checks, vec![("screening", screening)])
     }
 
     /// Serve until `shutdown`: on the public port the ops endpoints and
@@ -184,13 +200,39 @@ impl Base {
         shutdown: CancellationToken,
     ) -> anyhow::Result<Running> {
         let protected = crate::internal::protect(internal, self.settings.internal_token());
-        let outside = crate::http::finish(self.ops_router().merge(public.clone()));
+        // Only the public listener is screened (every route and the 404s):
+        // the internal one serves the platform's own services.
+        let outside = crate::http::finish(self.ops_router().merge(public.clone()))
+            .layer(axum::middleware::from_fn_with_state(self.screen.clone(), crate::screen::layer));
         let inside = crate::http::finish(self.ops_router().merge(public).merge(protected));
         let bind = |port| crate::http::bind(SocketAddr::new(self.settings.bind_addr, port));
         let (outside_listener, inside_listener) =
             (bind(self.settings.port).await?, bind(self.settings.internal_port).await?);
         let addr = outside_listener.local_addr()?;
         let internal_addr = inside_listener.local_addr()?;
+        // The screening policy comes from the security service; the security
+        // service reads its own from its internal listener.
+        let security_url = match self.settings.service {
+            crate::Service::Security => {
+                let ip = match internal_addr.ip() {
+                    ip if !ip.is_unspecified() => ip,
+                    std::net::IpAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
+                    std::net::IpAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
+                };
+                format!("http://{}", SocketAddr::new(ip, internal_addr.port()))
+            }
+            _ => self.settings.security_url.clone(),
+        };
+        crate::screen::spawn_sync(
+            self.screen.clone(),
+            crate::internal::Client::new(
+                &security_url,
+                self.settings.internal_token(),
+                std::time::Duration::from_secs(2),
+            )?,
+            self.settings.screen.refresh_every,
+            shutdown.clone(),
+        );
         // One listener failing stops the other: the service is not whole.
         let run = |listener, router, token: CancellationToken| {
             tokio::spawn(async move {

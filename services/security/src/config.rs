@@ -25,6 +25,9 @@ pub struct SecurityConfig {
     pub audiences: Vec<String>,
     /// Accounts that are admins (`ADMIN_EMAILS`, comma-separated, lower case).
     pub admin_emails: HashSet<String>,
+    /// Networks to block from the start (`BLOCKLIST_FILE`, one `CIDR
+    /// reason…` per line).
+    pub blocklist_file: Option<std::path::PathBuf>,
 }
 
 impl SecurityConfig {
@@ -56,6 +59,7 @@ impl SecurityConfig {
             refresh_ttl: Duration::from_secs(refresh),
             audiences,
             admin_emails: list(env, "ADMIN_EMAILS").map(|e| e.to_lowercase()).collect(),
+            blocklist_file: env.get("BLOCKLIST_FILE").filter(|p| !p.trim().is_empty()).map(Into::into),
         })
     }
 

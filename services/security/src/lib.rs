@@ -18,6 +18,7 @@ pub mod cli;
 pub mod config;
 pub mod openapi;
 pub mod passwords;
+pub mod screening;
 pub mod sessions;
 pub mod throttle;
 
@@ -86,8 +87,13 @@ pub async fn start_with(
         config: Arc::new(config),
         passwords: passwords::Passwords::new(),
     };
+    if let Some(path) = &state.config.blocklist_file {
+        let n = screening::load_file(&state.pool, path).await?;
+        tracing::info!(file = %path.display(), networks = n, "blocklist file loaded");
+    }
     tokio::spawn(sweep(state.pool.clone(), shutdown.clone()));
-    base.serve(router(state), axum::Router::new(), shutdown).await
+    let internal = screening::internal_router().with_state(state.clone());
+    base.serve(router(state), internal, shutdown).await
 }
 
 /// Every route of the security service except the operational ones.
@@ -96,6 +102,7 @@ pub fn router(state: AppState) -> axum::Router {
         .route("/.well-known/jwks.json", get(jwks))
         .merge(accounts::router())
         .merge(sessions::router())
+        .merge(screening::router())
         .merge(openapi::router())
         .with_state(state)
 }
@@ -113,6 +120,9 @@ async fn sweep(pool: sqlx::PgPool, shutdown: CancellationToken) {
         }
         if let Err(e) = throttle::forget_old(&pool).await {
             tracing::warn!(error = %e, "cannot forget old sign-in failures");
+        }
+        if let Err(e) = screening::store::forget_old(&pool).await {
+            tracing::warn!(error = %e, "cannot forget old security events");
         }
         tokio::select! {
             _ = shutdown.cancelled() => return,

@@ -7,16 +7,18 @@ use utoipa::OpenApi;
 
 use ticktak_kit::auth::BearerAuth;
 
-use crate::{accounts, sessions, AppState};
+use crate::{accounts, screening, sessions, AppState};
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "ticktak security", description = "Sign-up, sign-in, token refresh and the accounts admins manage. \
+    info(title = "ticktak security", description = "Sign-up, sign-in, token refresh, the accounts admins manage, the blocklist and security events. \
         Access tokens are EdDSA JWTs; their public keys are at /.well-known/jwks.json."),
     paths(accounts::register, accounts::me, accounts::list, accounts::set_role,
-        sessions::login, sessions::refresh, sessions::logout),
+        sessions::login, sessions::refresh, sessions::logout,
+        screening::list, screening::add, screening::remove, screening::events),
     components(schemas(accounts::Register, accounts::AccountView, accounts::AccountList, accounts::SetRole,
-        sessions::Login, sessions::RefreshRequest, sessions::TokenPair)),
+        sessions::Login, sessions::RefreshRequest, sessions::TokenPair,
+        screening::NewBlock, screening::Blocklist, screening::Events, screening::store::Entry, screening::store::Event)),
     modifiers(&BearerAuth)
 )]
 pub struct ApiDoc;

@@ -129,7 +129,13 @@ where
         let verifier = Arc::<Verifier>::from_ref(state);
         let header = parts.headers.get("authorization").and_then(|v| v.to_str().ok()).ok_or(ApiError::Unauthorized)?;
         let token = header.strip_prefix("Bearer ").ok_or(ApiError::Unauthorized)?;
-        verifier.verify(token.trim()).await.map(Caller)
+        let claims = verifier.verify(token.trim()).await?;
+        // On a public listener, the account's own rate limit for this route
+        // class (the client's address was checked before the handler).
+        if let Some(screened) = parts.extensions.get::<crate::screen::Screened>() {
+            screened.check_account(&claims.sub)?;
+        }
+        Ok(Caller(claims))
     }
 }
 

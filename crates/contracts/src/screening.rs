@@ -1,0 +1,68 @@
+//! security ↔ every service: the screening policy each service keeps a
+//! replica of, and the signals each reports back.
+//!
+//! - `GET  /internal/screening/policy` → [`Policy`], polled every 500 ms.
+//! - `POST /internal/screening/signals` [`Signals`] → [`SignalsTaken`],
+//!   batched every second.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+pub const POLICY: &str = "/internal/screening/policy";
+pub const SIGNALS: &str = "/internal/screening/signals";
+
+/// A blocked network.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct BlockedNetwork {
+    /// IPv4 or IPv6 CIDR, e.g. `203.0.113.0/24` or `2001:db8::/32`.
+    pub cidr: String,
+    pub reason: String,
+    /// `null`: until removed.
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+/// What every service screens with.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Policy {
+    pub blocked: Vec<BlockedNetwork>,
+}
+
+/// What a service saw.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum SignalKind {
+    /// A request from a blocked network was refused (403).
+    Blocked,
+    /// A client went past a rate limit (429).
+    Throttled,
+}
+
+/// Requests of one client of one kind in one batch.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Signal {
+    pub kind: SignalKind,
+    /// The client's address.
+    pub ip: String,
+    /// The account, when the limit was the account's.
+    pub account: Option<String>,
+    /// `reads`, `auth`, `holds`, `payments` or `writes`.
+    pub route_class: String,
+    pub count: u64,
+    pub first_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Signals {
+    /// The reporting service.
+    pub service: String,
+    pub signals: Vec<Signal>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SignalsTaken {
+    pub taken: usize,
+}

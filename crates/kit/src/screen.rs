@@ -1,0 +1,487 @@
+//! Screening: every request to a service's public listener passes here
+//! before its handler (`Base::serve` puts the layer on the whole public
+//! router, so no public route can miss it).
+//!
+//! 1. The client's address (`client_ip`: the peer, or behind
+//!    `TRUSTED_PROXIES` the rightmost untrusted `X-Forwarded-For` hop).
+//! 2. A blocked network → 403 `blocked`. The blocklist is the security
+//!    service's; each service keeps a replica, fetched every 500 ms
+//!    (`contracts::screening::POLICY`), and keeps screening with the last one
+//!    it has while the security service is unreachable (`/ready` says so).
+//! 3. The rate limit of the request's route class for the address → 429
+//!    with `Retry-After`; then, once a handler knows the caller's account
+//!    (`auth::Caller`), the account's limit ([`Screened::check_account`]).
+//! 4. Blocks and throttles are counted per client and reported to the
+//!    security service in batches every second (its security events).
+//!
+//! Nothing here calls another service while a request waits.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::num::NonZeroU32;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::Method;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, Utc};
+use governor::clock::{Clock, DefaultClock};
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use ipnet::IpNet;
+use ticktak_contracts::screening::{self, Policy, Signal, SignalKind, Signals};
+use tokio_util::sync::CancellationToken;
+
+use crate::client_ip::TrustedProxies;
+use crate::config::{ConfigError, Env};
+use crate::error::ApiError;
+
+/// Requests grouped by what abusing them costs us.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RouteClass {
+    /// GET and HEAD: catalogue, availability, one's own reservations.
+    Reads,
+    /// Sign-up, sign-in, token refresh (`POST /api/auth/…`).
+    Auth,
+    /// New holds (`POST /api/reservations`).
+    Holds,
+    /// Payments and refunds (`POST /api/payments…`).
+    Payments,
+    /// Every other write.
+    Writes,
+}
+
+impl RouteClass {
+    pub const ALL: [RouteClass; 5] =
+        [RouteClass::Reads, RouteClass::Auth, RouteClass::Holds, RouteClass::Payments, RouteClass::Writes];
+
+    pub fn of(method: &Method, path: &str) -> Self {
+        if method == Method::GET || method == Method::HEAD {
+            RouteClass::Reads
+        } else if path.starts_with("/api/auth/") {
+            RouteClass::Auth
+        } else if path == "/api/reservations" && method == Method::POST {
+            RouteClass::Holds
+        } else if path.starts_with("/api/payments") {
+            RouteClass::Payments
+        } else {
+            RouteClass::Writes
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            RouteClass::Reads => "reads",
+            RouteClass::Auth => "auth",
+            RouteClass::Holds => "holds",
+            RouteClass::Payments => "payments",
+            RouteClass::Writes => "writes",
+        }
+    }
+
+    /// Default requests per minute: per client address, per account.
+    fn defaults(self) -> (u32, u32) {
+        match self {
+            RouteClass::Reads => (6000, 6000),
+            RouteClass::Auth => (30, 0),
+            RouteClass::Holds => (60, 20),
+            RouteClass::Payments => (60, 30),
+            RouteClass::Writes => (300, 120),
+        }
+    }
+
+    fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// Requests per minute of one route class (0: no limit); a client may use
+/// a tenth of a minute's worth at once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rate {
+    pub per_ip: u32,
+    pub per_account: u32,
+}
+
+fn quota(per_minute: u32) -> Option<Quota> {
+    let rate = NonZeroU32::new(per_minute)?;
+    let burst = NonZeroU32::new((per_minute / 10).max(1)).expect("at least 1");
+    Some(Quota::per_minute(rate).allow_burst(burst))
+}
+
+/// `RATE_{CLASS}_PER_MIN` (per client address) and
+/// `RATE_{CLASS}_PER_MIN_PER_ACCOUNT` for each class, 0 meaning no limit;
+/// `RATE_LIMIT_SCALE` multiplies them all (0 turns rate limits off).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScreenSettings {
+    pub rates: [Rate; 5],
+    /// How often the policy replica is refreshed.
+    pub refresh_every: Duration,
+}
+
+impl ScreenSettings {
+    pub fn from_env(env: &Env<'_>) -> Result<Self, ConfigError> {
+        let scale: f64 = env.parse("RATE_LIMIT_SCALE", 1.0)?;
+        if !(0.0..=1000.0).contains(&scale) {
+            return Err(env.error("RATE_LIMIT_SCALE", "must be between 0 and 1000"));
+        }
+        let mut rates = [Rate { per_ip: 0, per_account: 0 }; 5];
+        for class in RouteClass::ALL {
+            let upper = class.name().to_ascii_uppercase();
+            let (ip, account) = class.defaults();
+            let ip: u32 = env.parse(&format!("RATE_{upper}_PER_MIN"), ip)?;
+            let account: u32 = env.parse(&format!("RATE_{upper}_PER_MIN_PER_ACCOUNT"), account)?;
+            let scaled = |n: u32| (f64::from(n) * scale).round().min(f64::from(u32::MAX)) as u32;
+            rates[class.index()] = Rate { per_ip: scaled(ip), per_account: scaled(account) };
+        }
+        Ok(Self { rates, refresh_every: Duration::from_millis(500) })
+    }
+}
+
+struct Limiters {
+    per_ip: Option<DefaultKeyedRateLimiter<IpAddr>>,
+    per_account: Option<DefaultKeyedRateLimiter<String>>,
+}
+
+/// One blocked network of the replica.
+#[derive(Debug, Clone)]
+struct Block {
+    net: IpNet,
+    reason: String,
+    expires_at: Option<DateTime<Utc>>,
+}
+
+/// What a service screens with, and what it saw.
+pub struct Screen {
+    service: &'static str,
+    trusted: TrustedProxies,
+    limiters: [Limiters; 5],
+    blocked: RwLock<Arc<Vec<Block>>>,
+    /// When the replica was last refreshed (ms since `started`); 0: never.
+    refreshed_ms: AtomicU64,
+    started: Instant,
+    seen: Mutex<HashMap<SignalKey, (u64, DateTime<Utc>)>>,
+}
+
+/// Who was refused what: kind, client address, account, route class.
+type SignalKey = (SignalKind, IpAddr, Option<String>, RouteClass);
+
+/// Most distinct clients kept between two reports; beyond, they are counted
+/// only in metrics.
+const MAX_SIGNALS: usize = 10_000;
+
+impl Screen {
+    pub fn new(service: &'static str, settings: &ScreenSettings, trusted: TrustedProxies) -> Self {
+        let limiters = RouteClass::ALL.map(|c| {
+            let rate = settings.rates[c.index()];
+            Limiters {
+                per_ip: quota(rate.per_ip).map(RateLimiter::keyed),
+                per_account: quota(rate.per_account).map(RateLimiter::keyed),
+            }
+        });
+        Self {
+            service,
+            trusted,
+            limiters,
+            blocked: RwLock::new(Arc::new(Vec::new())),
+            refreshed_ms: AtomicU64::new(0),
+            started: Instant::now(),
+            seen: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Replace the replica's blocklist with `policy`'s.
+    pub fn apply(&self, policy: &Policy) {
+        let blocks: Vec<Block> = policy
+            .blocked
+            .iter()
+            .filter_map(|b| {
+                let net = b.cidr.parse::<IpNet>().or_else(|_| b.cidr.parse::<IpAddr>().map(IpNet::from)).ok()?;
+                Some(Block { net: net.trunc(), reason: b.reason.clone(), expires_at: b.expires_at })
+            })
+            .collect();
+        metrics::gauge!("screening_blocked_networks").set(blocks.len() as f64);
+        *self.blocked.write().expect("not poisoned") = Arc::new(blocks);
+        let ms = self.started.elapsed().as_millis().max(1) as u64;
+        self.refreshed_ms.store(ms, Ordering::Relaxed);
+    }
+
+    /// How old the replica is; `None` before the first refresh.
+    pub fn policy_age(&self) -> Option<Duration> {
+        match self.refreshed_ms.load(Ordering::Relaxed) {
+            0 => None,
+            ms => Some(self.started.elapsed().saturating_sub(Duration::from_millis(ms))),
+        }
+    }
+
+    /// Why `ip` is blocked, if it is.
+    pub fn blocked(&self, ip: IpAddr) -> Option<String> {
+        let ip = match ip {
+            IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(ip),
+            v4 => v4,
+        };
+        let now = Utc::now();
+        let blocks = self.blocked.read().expect("not poisoned").clone();
+        blocks.iter().find(|b| b.net.contains(&ip) && b.expires_at.is_none_or(|t| t > now)).map(|b| b.reason.clone())
+    }
+
+    fn note(&self, kind: SignalKind, ip: IpAddr, account: Option<&str>, class: RouteClass) {
+        metrics::counter!("screening_refused_total", "kind" => kind_name(kind), "class" => class.name()).increment(1);
+        let mut seen = self.seen.lock().expect("not poisoned");
+        let key = (kind, ip, account.map(str::to_string), class);
+        if let Some(entry) = seen.get_mut(&key) {
+            entry.0 += 1;
+        } else if seen.len() < MAX_SIGNALS {
+            seen.insert(key, (1, Utc::now()));
+        }
+    }
+
+    /// Everything noted since the last call.
+    pub fn take_signals(&self) -> Vec<Signal> {
+        let seen = std::mem::take(&mut *self.seen.lock().expect("not poisoned"));
+        seen.into_iter()
+            .map(|((kind, ip, account, class), (count, first_at))| Signal {
+                kind,
+                ip: ip.to_string(),
+                account,
+                route_class: class.name().to_string(),
+                count,
+                first_at,
+            })
+            .collect()
+    }
+
+    /// Screen one request from `ip` of `class`: `Err` is the answer to send.
+    pub fn check(&self, ip: IpAddr, class: RouteClass) -> Result<(), ApiError> {
+        if let Some(reason) = self.blocked(ip) {
+            self.note(SignalKind::Blocked, ip, None, class);
+            return Err(ApiError::Blocked(format!("requests from your network are blocked ({reason})")));
+        }
+        if let Some(limiter) = &self.limiters[class.index()].per_ip {
+            if let Err(not_until) = limiter.check_key(&ip) {
+                self.note(SignalKind::Throttled, ip, None, class);
+                return Err(too_many(not_until.wait_time_from(DefaultClock::default().now())));
+            }
+        }
+        Ok(())
+    }
+
+    fn check_account(&self, ip: IpAddr, account: &str, class: RouteClass) -> Result<(), ApiError> {
+        if let Some(limiter) = &self.limiters[class.index()].per_account {
+            if let Err(not_until) = limiter.check_key(&account.to_string()) {
+                self.note(SignalKind::Throttled, ip, Some(account), class);
+                return Err(too_many(not_until.wait_time_from(DefaultClock::default().now())));
+            }
+        }
+        Ok(())
+    }
+
+    /// Forget clients whose limits are full again (memory stays bounded by
+    /// the clients of the last minutes).
+    fn housekeeping(&self) {
+        for l in &self.limiters {
+            if let Some(ip) = &l.per_ip {
+                ip.retain_recent();
+                ip.shrink_to_fit();
+            }
+            if let Some(account) = &l.per_account {
+                account.retain_recent();
+                account.shrink_to_fit();
+            }
+        }
+    }
+}
+
+fn kind_name(kind: SignalKind) -> &'static str {
+    match kind {
+        SignalKind::Blocked => "blocked",
+        SignalKind::Throttled => "throttled",
+    }
+}
+
+fn too_many(wait: Duration) -> ApiError {
+    ApiError::TooManyRequests { retry_after_secs: wait.as_secs() + u64::from(wait.subsec_nanos() > 0) }
+}
+
+/// What the screening layer leaves in a request for the handler: the
+/// account's limit is checked once the caller is known.
+#[derive(Clone)]
+pub struct Screened {
+    screen: Arc<Screen>,
+    ip: IpAddr,
+    class: RouteClass,
+}
+
+impl Screened {
+    pub fn check_account(&self, account: &str) -> Result<(), ApiError> {
+        self.screen.check_account(self.ip, account, self.class)
+    }
+
+    /// The client's address as screening saw it.
+    pub fn ip(&self) -> IpAddr {
+        self.ip
+    }
+}
+
+/// The middleware: `axum::middleware::from_fn_with_state(screen, screen::layer)`.
+pub async fn layer(State(screen): State<Arc<Screen>>, mut req: Request, next: Next) -> Response {
+    let peer =
+        req.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip()).unwrap_or(IpAddr::from([0, 0, 0, 0]));
+    let forwarded = req.headers().get("x-forwarded-for").and_then(|v| v.to_str().ok());
+    let ip = screen.trusted.client_ip(peer, forwarded);
+    let class = RouteClass::of(req.method(), req.uri().path());
+    if let Err(refusal) = screen.check(ip, class) {
+        return refusal.into_response();
+    }
+    req.extensions_mut().insert(Screened { screen: screen.clone(), ip, class });
+    next.run(req).await
+}
+
+/// Keep the replica fresh and report signals until `shutdown`.
+pub fn spawn_sync(
+    screen: Arc<Screen>,
+    security: crate::internal::Client,
+    every: Duration,
+    shutdown: CancellationToken,
+) {
+    let refresh = {
+        let (screen, security, shutdown) = (screen.clone(), security.clone(), shutdown.clone());
+        async move {
+            let mut failing = false;
+            let mut last_housekeeping = Instant::now();
+            while !shutdown.is_cancelled() {
+                match security.get::<Policy>(screening::POLICY).await {
+                    Ok(Some(policy)) => {
+                        screen.apply(&policy);
+                        failing = false;
+                    }
+                    Ok(None) | Err(_) if !failing => {
+                        failing = true;
+                        tracing::warn!(
+                            service = screen.service,
+                            "screening policy not refreshed; keeping the last one"
+                        );
+                    }
+                    _ => {}
+                }
+                if last_housekeeping.elapsed() > Duration::from_secs(60) {
+                    screen.housekeeping();
+                    last_housekeeping = Instant::now();
+                }
+                tokio::select! {
+                    _ = shutdown.cancelled() => break,
+                    _ = tokio::time::sleep(every) => {}
+                }
+            }
+        }
+    };
+    let report = async move {
+        loop {
+            let stopping = tokio::select! {
+                _ = shutdown.cancelled() => true,
+                _ = tokio::time::sleep(Duration::from_secs(1)) => false,
+            };
+            let signals = screen.take_signals();
+            if !signals.is_empty() {
+                let batch = Signals { service: screen.service.to_string(), signals };
+                let sent: anyhow::Result<screening::SignalsTaken> = security.post(screening::SIGNALS, &batch).await;
+                if let Err(e) = sent {
+                    metrics::counter!("screening_signals_dropped_total").increment(batch.signals.len() as u64);
+                    tracing::debug!(error = %e, "screening signals not delivered");
+                }
+            }
+            if stopping {
+                break;
+            }
+        }
+    };
+    tokio::spawn(refresh);
+    tokio::spawn(report);
+}
+
+#[cfg(test)]
+mod tests {
+    use ticktak_contracts::screening::BlockedNetwork;
+
+    use super::*;
+
+    fn screen(pairs: &[(&str, &str)]) -> Screen {
+        let settings = ScreenSettings::from_env(&Env::from_pairs(pairs)).unwrap();
+        Screen::new("test", &settings, TrustedProxies::default())
+    }
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn route_classes() {
+        assert_eq!(RouteClass::of(&Method::GET, "/api/matches"), RouteClass::Reads);
+        assert_eq!(RouteClass::of(&Method::POST, "/api/auth/login"), RouteClass::Auth);
+        assert_eq!(RouteClass::of(&Method::POST, "/api/reservations"), RouteClass::Holds);
+        assert_eq!(RouteClass::of(&Method::POST, "/api/payments/x/refund"), RouteClass::Payments);
+        assert_eq!(RouteClass::of(&Method::DELETE, "/api/reservations/x"), RouteClass::Writes);
+    }
+
+    #[test]
+    fn blocked_networks_v4_v6_and_mapped_until_they_expire() {
+        let s = screen(&[]);
+        let past = Utc::now() - chrono::Duration::seconds(1);
+        s.apply(&Policy {
+            blocked: vec![
+                BlockedNetwork { cidr: "203.0.113.0/24".into(), reason: "botnet".into(), expires_at: None },
+                BlockedNetwork { cidr: "2001:db8::/32".into(), reason: "v6".into(), expires_at: None },
+                BlockedNetwork { cidr: "198.51.100.7".into(), reason: "one".into(), expires_at: None },
+                BlockedNetwork { cidr: "192.0.2.0/24".into(), reason: "over".into(), expires_at: Some(past) },
+            ],
+        });
+        assert_eq!(s.blocked(ip("203.0.113.9")).as_deref(), Some("botnet"));
+        assert_eq!(s.blocked(ip("::ffff:203.0.113.9")).as_deref(), Some("botnet"));
+        assert_eq!(s.blocked(ip("2001:db8::1")).as_deref(), Some("v6"));
+        assert_eq!(s.blocked(ip("198.51.100.7")).as_deref(), Some("one"));
+        assert_eq!(s.blocked(ip("198.51.100.8")), None);
+        assert_eq!(s.blocked(ip("192.0.2.1")), None, "expired");
+        let refused = s.check(ip("203.0.113.1"), RouteClass::Reads).unwrap_err();
+        assert_eq!(refused.code(), "blocked");
+        let signals = s.take_signals();
+        assert_eq!((signals.len(), signals[0].kind, signals[0].count), (1, SignalKind::Blocked, 1));
+    }
+
+    #[test]
+    fn a_client_past_its_rate_is_refused_with_retry_after_and_others_are_not() {
+        let s = screen(&[("RATE_HOLDS_PER_MIN", "20")]);
+        let (a, b) = (ip("127.0.0.2"), ip("127.0.0.3"));
+        // A tenth of a minute's worth at once.
+        for _ in 0..2 {
+            s.check(a, RouteClass::Holds).unwrap();
+        }
+        match s.check(a, RouteClass::Holds) {
+            Err(ApiError::TooManyRequests { retry_after_secs }) => assert!((1..=3).contains(&retry_after_secs)),
+            other => panic!("{other:?}"),
+        }
+        s.check(b, RouteClass::Holds).unwrap();
+        s.check(a, RouteClass::Reads).unwrap();
+        assert_eq!(s.take_signals().iter().map(|x| x.count).sum::<u64>(), 1);
+    }
+
+    #[test]
+    fn accounts_have_limits_of_their_own_and_scale_zero_lifts_all() {
+        let s = screen(&[("RATE_HOLDS_PER_MIN_PER_ACCOUNT", "10")]);
+        let screened = |n: u8| Screened {
+            screen: Arc::new(screen(&[("RATE_HOLDS_PER_MIN_PER_ACCOUNT", "10")])),
+            ip: IpAddr::from([127, 0, 0, n]),
+            class: RouteClass::Holds,
+        };
+        let one = screened(1);
+        one.check_account("alice").unwrap();
+        assert!(one.check_account("alice").is_err());
+        one.check_account("bob").unwrap();
+        drop(s);
+        let off = screen(&[("RATE_LIMIT_SCALE", "0")]);
+        for _ in 0..10_000 {
+            off.check(ip("127.0.0.1"), RouteClass::Auth).unwrap();
+        }
+    }
+}
