@@ -24,3 +24,14 @@ CREATE TABLE security_events (
     detail       text        NOT NULL DEFAULT ''
 );
 CREATE INDEX security_events_at ON security_events (at DESC);
+
+-- Networks whose requests need a solved proof-of-work puzzle, set by the
+-- reputation rules (security's screening/reputation.rs).
+CREATE TABLE verdicts (
+    cidr        cidr PRIMARY KEY,
+    difficulty  bigint      NOT NULL CHECK (difficulty > 0),
+    reason      text        NOT NULL,
+    expires_at  timestamptz NOT NULL,
+    created_at  timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX security_events_ip_kind ON security_events (ip, kind, at DESC);

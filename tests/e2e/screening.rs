@@ -323,3 +323,80 @@ async fn past_a_rate_limit_a_client_gets_429_with_retry_after_per_address_and_pe
     assert!(events.iter().any(|e| e["ip"] == "203.0.113.1" && e["routeClass"] == "holds"), "{events:?}");
     assert!(events.iter().any(|e| e["account"] == "mallory"), "{events:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn credential_stuffing_earns_a_challenge_everywhere_then_a_block() {
+    let s = start_all(&[]).await;
+    let shop = s.others[0].1.url();
+    let stuffer = "203.0.113.50";
+    // Ten accounts tried from one address.
+    for i in 0..10 {
+        let res = s
+            .http
+            .post(format!("{}/api/auth/login", s.security.url()))
+            .header("x-forwarded-for", stuffer)
+            .json(&json!({"email": format!("victim{i}@example.com"), "password": "password123456"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status().as_u16(), 401);
+    }
+    // Now every service asks that address for a solved puzzle.
+    let (status, body) = eventually(Duration::from_secs(5), "a challenge", || async {
+        let (status, body) = s.from(stuffer, Method::GET, &format!("{shop}/api/matches")).await;
+        (status == 428).then_some((status, body))
+    })
+    .await;
+    assert_eq!((status, body["error"].as_str()), (428, Some("challenge_required")), "{body}");
+    assert_eq!(s.from(ALLOWED, Method::GET, &format!("{shop}/api/matches")).await.0, 200);
+
+    // A solved puzzle lets one request through, once.
+    let puzzle: ticktak_kit::challenge::Challenge = s
+        .http
+        .get(format!("{shop}/api/challenge"))
+        .header("x-forwarded-for", stuffer)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(puzzle.maxnumber, 100_000);
+    let number = ticktak_kit::challenge::solve(&puzzle).expect("solvable");
+    let answer = ticktak_kit::challenge::header_value(&puzzle, number);
+    let with = |answer: String| {
+        let http = s.http.clone();
+        let url = format!("{shop}/api/matches");
+        async move {
+            http.get(url)
+                .header("x-forwarded-for", stuffer)
+                .header("x-challenge-solution", answer)
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }
+    };
+    assert_eq!(with(answer.clone()).await, 200);
+    assert_eq!(with(answer).await, 428, "a solution is used once");
+    let wrong = ticktak_kit::challenge::header_value(&puzzle, number + 1);
+    assert_eq!(with(wrong).await, 428);
+
+    // Going on without solving: blocked for an hour.
+    for _ in 0..50 {
+        s.from(stuffer, Method::GET, &format!("{shop}/api/matches")).await;
+    }
+    eventually(Duration::from_secs(10), "an automatic block", || async {
+        (s.from(stuffer, Method::GET, &format!("{shop}/api/matches")).await.0 == 403).then_some(())
+    })
+    .await;
+    let (_, events) = s.admin_call(Method::GET, "/api/admin/security/events?limit=1000", None).await;
+    let kinds: std::collections::HashSet<&str> =
+        events["events"].as_array().unwrap().iter().filter_map(|e| e["kind"].as_str()).collect();
+    for kind in ["login_failed", "challenged", "challenge_failed", "auto_blocked"] {
+        assert!(kinds.contains(kind), "{kind} missing from {kinds:?}");
+    }
+    let (_, list) = s.admin_call(Method::GET, "/api/admin/blocklist", None).await;
+    assert_eq!(list["entries"][0]["createdBy"], "reputation", "{list}");
+}

@@ -23,11 +23,24 @@ pub struct BlockedNetwork {
     pub expires_at: Option<DateTime<Utc>>,
 }
 
+/// A network whose requests need a solved proof-of-work puzzle.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ChallengedNetwork {
+    pub cidr: String,
+    pub reason: String,
+    /// `maxnumber` of its puzzles: the work rises with suspicion.
+    pub difficulty: u64,
+    pub expires_at: DateTime<Utc>,
+}
+
 /// What every service screens with.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Policy {
     pub blocked: Vec<BlockedNetwork>,
+    #[serde(default)]
+    pub challenged: Vec<ChallengedNetwork>,
 }
 
 /// What a service saw.
@@ -38,6 +51,8 @@ pub enum SignalKind {
     Blocked,
     /// A client went past a rate limit (429).
     Throttled,
+    /// A challenged client came without a valid puzzle solution (428).
+    ChallengeFailed,
 }
 
 /// Requests of one client of one kind in one batch.

@@ -22,6 +22,10 @@ pub enum ApiError {
     /// The client's network is on the blocklist (403, code `blocked`).
     #[error("{0}")]
     Blocked(String),
+    /// The client must solve a proof-of-work puzzle first (428, code
+    /// `challenge_required`).
+    #[error("{0}")]
+    ChallengeRequired(String),
     #[error("{0}")]
     NotFound(String),
     #[error("{0}")]
@@ -55,6 +59,7 @@ impl ApiError {
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::Unauthorized | ApiError::InvalidCredentials => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden(_) | ApiError::Blocked(_) => StatusCode::FORBIDDEN,
+            ApiError::ChallengeRequired(_) => StatusCode::PRECONDITION_REQUIRED,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Conflict(_) | ApiError::PurchaseLimit(_) => StatusCode::CONFLICT,
             ApiError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
@@ -74,6 +79,7 @@ impl ApiError {
             ApiError::InvalidCredentials => "invalid_credentials",
             ApiError::Forbidden(_) => "forbidden",
             ApiError::Blocked(_) => "blocked",
+            ApiError::ChallengeRequired(_) => "challenge_required",
             ApiError::NotFound(_) => "not_found",
             ApiError::Conflict(_) => "conflict",
             ApiError::PurchaseLimit(_) => "purchase_limit",

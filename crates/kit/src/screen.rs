@@ -8,10 +8,13 @@
 //!    service's; each service keeps a replica, fetched every 500 ms
 //!    (`contracts::screening::POLICY`), and keeps screening with the last one
 //!    it has while the security service is unreachable (`/ready` says so).
-//! 3. The rate limit of the request's route class for the address → 429
+//! 3. A challenged network (the security service found it suspect) → 428
+//!    `challenge_required` unless the request carries a solved puzzle
+//!    (`crate::challenge`; `GET /api/challenge` hands them out).
+//! 4. The rate limit of the request's route class for the address → 429
 //!    with `Retry-After`; then, once a handler knows the caller's account
 //!    (`auth::Caller`), the account's limit ([`Screened::check_account`]).
-//! 4. Blocks and throttles are counted per client and reported to the
+//! 5. Blocks, failed challenges and throttles are counted per client and reported to the
 //!    security service in batches every second (its security events).
 //!
 //! Nothing here calls another service while a request waits.
@@ -145,12 +148,31 @@ struct Limiters {
     per_account: Option<DefaultKeyedRateLimiter<String>>,
 }
 
-/// One blocked network of the replica.
+/// One blocked or challenged network of the replica.
 #[derive(Debug, Clone)]
 struct Block {
     net: IpNet,
     reason: String,
     expires_at: Option<DateTime<Utc>>,
+    /// Puzzle size, for a challenged network.
+    difficulty: u64,
+}
+
+fn parse_net(cidr: &str) -> Option<IpNet> {
+    cidr.parse::<IpNet>().or_else(|_| cidr.parse::<IpAddr>().map(IpNet::from)).ok().map(|n| n.trunc())
+}
+
+/// IPv4 clients seen on an IPv6 socket count as IPv4.
+fn canonical(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(ip),
+        v4 => v4,
+    }
+}
+
+fn find(list: &[Block], ip: IpAddr) -> Option<&Block> {
+    let (ip, now) = (canonical(ip), Utc::now());
+    list.iter().find(|b| b.net.contains(&ip) && b.expires_at.is_none_or(|t| t > now))
 }
 
 /// What a service screens with, and what it saw.
@@ -159,6 +181,9 @@ pub struct Screen {
     trusted: TrustedProxies,
     limiters: [Limiters; 5],
     blocked: RwLock<Arc<Vec<Block>>>,
+    challenged: RwLock<Arc<Vec<Block>>>,
+    /// Issues and checks proof-of-work puzzles.
+    pub challenges: crate::challenge::Challenges,
     /// When the replica was last refreshed (ms since `started`); 0: never.
     refreshed_ms: AtomicU64,
     started: Instant,
@@ -173,7 +198,12 @@ type SignalKey = (SignalKind, IpAddr, Option<String>, RouteClass);
 const MAX_SIGNALS: usize = 10_000;
 
 impl Screen {
-    pub fn new(service: &'static str, settings: &ScreenSettings, trusted: TrustedProxies) -> Self {
+    pub fn new(
+        service: &'static str,
+        settings: &ScreenSettings,
+        trusted: TrustedProxies,
+        internal_token: &str,
+    ) -> Self {
         let limiters = RouteClass::ALL.map(|c| {
             let rate = settings.rates[c.index()];
             Limiters {
@@ -186,6 +216,8 @@ impl Screen {
             trusted,
             limiters,
             blocked: RwLock::new(Arc::new(Vec::new())),
+            challenged: RwLock::new(Arc::new(Vec::new())),
+            challenges: crate::challenge::Challenges::new(internal_token),
             refreshed_ms: AtomicU64::new(0),
             started: Instant::now(),
             seen: Mutex::new(HashMap::new()),
@@ -198,12 +230,30 @@ impl Screen {
             .blocked
             .iter()
             .filter_map(|b| {
-                let net = b.cidr.parse::<IpNet>().or_else(|_| b.cidr.parse::<IpAddr>().map(IpNet::from)).ok()?;
-                Some(Block { net: net.trunc(), reason: b.reason.clone(), expires_at: b.expires_at })
+                Some(Block {
+                    net: parse_net(&b.cidr)?,
+                    reason: b.reason.clone(),
+                    expires_at: b.expires_at,
+                    difficulty: 0,
+                })
+            })
+            .collect();
+        let challenged: Vec<Block> = policy
+            .challenged
+            .iter()
+            .filter_map(|c| {
+                Some(Block {
+                    net: parse_net(&c.cidr)?,
+                    reason: c.reason.clone(),
+                    expires_at: Some(c.expires_at),
+                    difficulty: c.difficulty,
+                })
             })
             .collect();
         metrics::gauge!("screening_blocked_networks").set(blocks.len() as f64);
+        metrics::gauge!("screening_challenged_networks").set(challenged.len() as f64);
         *self.blocked.write().expect("not poisoned") = Arc::new(blocks);
+        *self.challenged.write().expect("not poisoned") = Arc::new(challenged);
         let ms = self.started.elapsed().as_millis().max(1) as u64;
         self.refreshed_ms.store(ms, Ordering::Relaxed);
     }
@@ -218,13 +268,14 @@ impl Screen {
 
     /// Why `ip` is blocked, if it is.
     pub fn blocked(&self, ip: IpAddr) -> Option<String> {
-        let ip = match ip {
-            IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(ip),
-            v4 => v4,
-        };
-        let now = Utc::now();
         let blocks = self.blocked.read().expect("not poisoned").clone();
-        blocks.iter().find(|b| b.net.contains(&ip) && b.expires_at.is_none_or(|t| t > now)).map(|b| b.reason.clone())
+        find(&blocks, ip).map(|b| b.reason.clone())
+    }
+
+    /// The puzzle size `ip` must solve, if it is challenged.
+    pub fn challenged(&self, ip: IpAddr) -> Option<u64> {
+        let list = self.challenged.read().expect("not poisoned").clone();
+        find(&list, ip).map(|b| b.difficulty)
     }
 
     fn note(&self, kind: SignalKind, ip: IpAddr, account: Option<&str>, class: RouteClass) {
@@ -253,12 +304,39 @@ impl Screen {
             .collect()
     }
 
-    /// Screen one request from `ip` of `class`: `Err` is the answer to send.
-    pub fn check(&self, ip: IpAddr, class: RouteClass) -> Result<(), ApiError> {
-        if let Some(reason) = self.blocked(ip) {
-            self.note(SignalKind::Blocked, ip, None, class);
-            return Err(ApiError::Blocked(format!("requests from your network are blocked ({reason})")));
+    /// Screen one request from `ip` of `class`, carrying `solution` (the
+    /// `X-Challenge-Solution` header): `Err` is the answer to send.
+    pub fn check(&self, ip: IpAddr, class: RouteClass, solution: Option<&str>) -> Result<(), ApiError> {
+        self.check_blocked(ip, class)?;
+        self.check_challenge(ip, class, solution)?;
+        self.rate(ip, class)
+    }
+
+    fn check_blocked(&self, ip: IpAddr, class: RouteClass) -> Result<(), ApiError> {
+        match self.blocked(ip) {
+            Some(reason) => {
+                self.note(SignalKind::Blocked, ip, None, class);
+                Err(ApiError::Blocked(format!("requests from your network are blocked ({reason})")))
+            }
+            None => Ok(()),
         }
+    }
+
+    fn check_challenge(&self, ip: IpAddr, class: RouteClass, solution: Option<&str>) -> Result<(), ApiError> {
+        if self.challenged(ip).is_none() {
+            return Ok(());
+        }
+        let verdict = match solution {
+            None => Err("solve the puzzle from GET /api/challenge and send it in X-Challenge-Solution".to_string()),
+            Some(s) => self.challenges.verify(s, Utc::now().timestamp()).map_err(|e| e.to_string()),
+        };
+        verdict.map_err(|why| {
+            self.note(SignalKind::ChallengeFailed, ip, None, class);
+            ApiError::ChallengeRequired(why)
+        })
+    }
+
+    fn rate(&self, ip: IpAddr, class: RouteClass) -> Result<(), ApiError> {
         if let Some(limiter) = &self.limiters[class.index()].per_ip {
             if let Err(not_until) = limiter.check_key(&ip) {
                 self.note(SignalKind::Throttled, ip, None, class);
@@ -298,6 +376,7 @@ fn kind_name(kind: SignalKind) -> &'static str {
     match kind {
         SignalKind::Blocked => "blocked",
         SignalKind::Throttled => "throttled",
+        SignalKind::ChallengeFailed => "challenge_failed",
     }
 }
 
@@ -332,11 +411,42 @@ pub async fn layer(State(screen): State<Arc<Screen>>, mut req: Request, next: Ne
     let forwarded = req.headers().get("x-forwarded-for").and_then(|v| v.to_str().ok());
     let ip = screen.trusted.client_ip(peer, forwarded);
     let class = RouteClass::of(req.method(), req.uri().path());
-    if let Err(refusal) = screen.check(ip, class) {
+    // The puzzle itself, and the operational endpoints, need none.
+    let path = req.uri().path();
+    let exempt = matches!(path, CHALLENGE_PATH | "/health" | "/ready");
+    let solution = req.headers().get(crate::challenge::HEADER).and_then(|v| v.to_str().ok());
+    let checked = match exempt {
+        true => screen.check_blocked(ip, class).and_then(|()| screen.rate(ip, class)),
+        false => screen.check(ip, class, solution),
+    };
+    if let Err(refusal) = checked {
         return refusal.into_response();
     }
     req.extensions_mut().insert(Screened { screen: screen.clone(), ip, class });
     next.run(req).await
+}
+
+/// Where every service hands out puzzles.
+pub const CHALLENGE_PATH: &str = "/api/challenge";
+
+/// `GET /api/challenge`: a puzzle sized for the caller (larger for a more
+/// suspect network).
+pub fn challenge_router(screen: Arc<Screen>) -> axum::Router {
+    axum::Router::new().route(
+        CHALLENGE_PATH,
+        axum::routing::get(move |req: Request| {
+            let screen = screen.clone();
+            async move {
+                let difficulty = req
+                    .extensions()
+                    .get::<Screened>()
+                    .and_then(|s| screen.challenged(s.ip))
+                    .unwrap_or(crate::challenge::DEFAULT_DIFFICULTY);
+                let puzzle = screen.challenges.issue(difficulty, Utc::now().timestamp());
+                ([(axum::http::header::CACHE_CONTROL, "no-store")], axum::Json(puzzle))
+            }
+        }),
+    )
 }
 
 /// Keep the replica fresh and report signals until `shutdown`.
@@ -409,7 +519,7 @@ mod tests {
 
     fn screen(pairs: &[(&str, &str)]) -> Screen {
         let settings = ScreenSettings::from_env(&Env::from_pairs(pairs)).unwrap();
-        Screen::new("test", &settings, TrustedProxies::default())
+        Screen::new("test", &settings, TrustedProxies::default(), "test-internal-token")
     }
 
     fn ip(s: &str) -> IpAddr {
@@ -430,6 +540,7 @@ mod tests {
         let s = screen(&[]);
         let past = Utc::now() - chrono::Duration::seconds(1);
         s.apply(&Policy {
+            challenged: vec![],
             blocked: vec![
                 BlockedNetwork { cidr: "203.0.113.0/24".into(), reason: "botnet".into(), expires_at: None },
                 BlockedNetwork { cidr: "2001:db8::/32".into(), reason: "v6".into(), expires_at: None },
@@ -443,7 +554,7 @@ mod tests {
         assert_eq!(s.blocked(ip("198.51.100.7")).as_deref(), Some("one"));
         assert_eq!(s.blocked(ip("198.51.100.8")), None);
         assert_eq!(s.blocked(ip("192.0.2.1")), None, "expired");
-        let refused = s.check(ip("203.0.113.1"), RouteClass::Reads).unwrap_err();
+        let refused = s.check(ip("203.0.113.1"), RouteClass::Reads, None).unwrap_err();
         assert_eq!(refused.code(), "blocked");
         let signals = s.take_signals();
         assert_eq!((signals.len(), signals[0].kind, signals[0].count), (1, SignalKind::Blocked, 1));
@@ -455,14 +566,14 @@ mod tests {
         let (a, b) = (ip("127.0.0.2"), ip("127.0.0.3"));
         // A tenth of a minute's worth at once.
         for _ in 0..2 {
-            s.check(a, RouteClass::Holds).unwrap();
+            s.check(a, RouteClass::Holds, None).unwrap();
         }
-        match s.check(a, RouteClass::Holds) {
+        match s.check(a, RouteClass::Holds, None) {
             Err(ApiError::TooManyRequests { retry_after_secs }) => assert!((1..=3).contains(&retry_after_secs)),
             other => panic!("{other:?}"),
         }
-        s.check(b, RouteClass::Holds).unwrap();
-        s.check(a, RouteClass::Reads).unwrap();
+        s.check(b, RouteClass::Holds, None).unwrap();
+        s.check(a, RouteClass::Reads, None).unwrap();
         assert_eq!(s.take_signals().iter().map(|x| x.count).sum::<u64>(), 1);
     }
 
@@ -479,7 +590,40 @@ mod tests {
         one.check_account("bob").unwrap();
         let off = screen(&[("RATE_LIMIT_SCALE", "0")]);
         for _ in 0..10_000 {
-            off.check(ip("127.0.0.1"), RouteClass::Auth).unwrap();
+            off.check(ip("127.0.0.1"), RouteClass::Auth, None).unwrap();
         }
+    }
+}
+
+#[cfg(test)]
+mod challenge_tests {
+    use ticktak_contracts::screening::ChallengedNetwork;
+
+    use super::*;
+    use crate::challenge;
+
+    #[test]
+    fn a_challenged_client_passes_with_a_solved_puzzle_once() {
+        let settings = ScreenSettings::from_env(&Env::from_pairs(&[])).unwrap();
+        let s = Screen::new("test", &settings, TrustedProxies::default(), "test-internal-token");
+        s.apply(&Policy {
+            blocked: vec![],
+            challenged: vec![ChallengedNetwork {
+                cidr: "198.51.100.0/24".into(),
+                reason: "credential stuffing".into(),
+                difficulty: 500,
+                expires_at: Utc::now() + chrono::Duration::minutes(5),
+            }],
+        });
+        let suspect: IpAddr = "198.51.100.4".parse().unwrap();
+        let refused = s.check(suspect, RouteClass::Auth, None).unwrap_err();
+        assert_eq!(refused.code(), "challenge_required");
+        assert_eq!(s.challenged(suspect), Some(500));
+        let puzzle = s.challenges.issue(500, Utc::now().timestamp());
+        let answer = challenge::header_value(&puzzle, challenge::solve(&puzzle).unwrap());
+        s.check(suspect, RouteClass::Auth, Some(&answer)).unwrap();
+        assert_eq!(s.check(suspect, RouteClass::Auth, Some(&answer)).unwrap_err().code(), "challenge_required");
+        // Others are not asked.
+        s.check("192.0.2.1".parse().unwrap(), RouteClass::Auth, None).unwrap();
     }
 }

@@ -145,6 +145,7 @@ impl Base {
             service.name(),
             &settings.screen,
             settings.trusted_proxies.clone(),
+            settings.internal_token(),
         ));
         Ok(Self { settings, pool, producer, checks: Vec::new(), screen })
     }
@@ -202,6 +203,7 @@ impl Base {
         let protected = crate::internal::protect(internal, self.settings.internal_token());
         // Only the public listener is screened (every route and the 404s):
         // the internal one serves the platform's own services.
+        let public = public.merge(crate::screen::challenge_router(self.screen.clone()));
         let outside = crate::http::finish(self.ops_router().merge(public.clone()))
             .layer(axum::middleware::from_fn_with_state(self.screen.clone(), crate::screen::layer));
         let inside = crate::http::finish(self.ops_router().merge(public).merge(protected));

@@ -5,11 +5,14 @@
 //!   `{"cidr","reason","expiresAt"}`, `DELETE /api/admin/blocklist/{id}`
 //!   (admins): the networks every service refuses (403) within a second.
 //! - `GET /api/admin/security/events?kind=&limit=` (admins): blocks,
-//!   throttles and blocklist changes — who, why, when.
+//!   throttles, failed sign-ins and challenges, verdicts and blocklist
+//!   changes — who, why, when.
+//! - `reputation`: suspects are challenged, then blocked.
 //! - `BLOCKLIST_FILE`: networks loaded at start (`CIDR reason…` per line).
 //! - Internal: the policy replica (`GET /internal/screening/policy`) and the
 //!   services' signals (`POST /internal/screening/signals`).
 
+pub mod reputation;
 pub mod store;
 
 use axum::extract::State;
@@ -117,10 +120,19 @@ pub struct Events {
     pub events: Vec<store::Event>,
 }
 
-const EVENT_KINDS: [&str; 4] = ["blocked", "throttled", "blocklist_added", "blocklist_removed"];
+const EVENT_KINDS: [&str; 8] = [
+    "blocked",
+    "throttled",
+    "challenge_failed",
+    "login_failed",
+    "challenged",
+    "auto_blocked",
+    "blocklist_added",
+    "blocklist_removed",
+];
 
 #[utoipa::path(get, path = "/api/admin/security/events", tag = "admin", security(("bearer" = [])),
-    params(("kind" = Option<String>, Query, description = "blocked, throttled, blocklist_added or blocklist_removed"),
+    params(("kind" = Option<String>, Query, description = "blocked, throttled, challenge_failed, login_failed, challenged, auto_blocked, blocklist_added or blocklist_removed"),
         ("limit" = Option<i64>, Query, description = "1..=1000, default 100")),
     responses((status = 200, description = "newest first", body = Events), (status = 400, description = "unknown kind or limit"),
         (status = 403, description = "not an admin")))]
@@ -143,11 +155,17 @@ pub async fn events(
 }
 
 async fn policy(State(s): State<AppState>) -> ApiResult<Json<Policy>> {
-    Ok(Json(Policy { blocked: store::in_force(&s.pool).await? }))
+    Ok(Json(Policy { blocked: store::in_force(&s.pool).await?, challenged: reputation::challenged(&s.pool).await? }))
 }
 
 async fn signals(State(s): State<AppState>, Json(batch): Json<Signals>) -> ApiResult<Json<SignalsTaken>> {
     let taken = store::record_signals(&s.pool, &batch.service, &batch.signals).await?;
+    let mut suspects: Vec<std::net::IpAddr> = batch.signals.iter().filter_map(|x| x.ip.parse().ok()).collect();
+    suspects.sort();
+    suspects.dedup();
+    for ip in suspects {
+        reputation::review(&s.pool, ip).await?;
+    }
     Ok(Json(SignalsTaken { taken }))
 }
 

@@ -1,6 +1,8 @@
 //! Blocklist and security event rows.
 
 use chrono::{DateTime, Utc};
+use std::net::IpAddr;
+
 use ipnet::IpNet;
 use serde::Serialize;
 use sqlx::postgres::PgRow;
@@ -120,6 +122,19 @@ async fn event(
     Ok(())
 }
 
+/// Record one event about `ip`.
+pub async fn note(pool: &PgPool, kind: &str, ip: Option<IpAddr>, detail: &str) -> sqlx::Result<()> {
+    let mut conn = pool.acquire().await?;
+    event(&mut conn, kind, ip.map(|i| i.to_string()).as_deref(), None, None, detail).await
+}
+
+/// A failed sign-in from `ip` for `email` (credential stuffing shows as
+/// many addresses from one client).
+pub async fn login_failed(pool: &PgPool, ip: IpAddr, email: &str) -> sqlx::Result<()> {
+    let mut conn = pool.acquire().await?;
+    event(&mut conn, "login_failed", Some(&ip.to_string()), Some(email), Some("auth"), "").await
+}
+
 /// Record a service's batch of signals as events.
 pub async fn record_signals(pool: &PgPool, service: &str, signals: &[Signal]) -> sqlx::Result<usize> {
     let kinds: Vec<&str> = signals
@@ -127,6 +142,7 @@ pub async fn record_signals(pool: &PgPool, service: &str, signals: &[Signal]) ->
         .map(|s| match s.kind {
             SignalKind::Blocked => "blocked",
             SignalKind::Throttled => "throttled",
+            SignalKind::ChallengeFailed => "challenge_failed",
         })
         .collect();
     let ips: Vec<Option<String>> =

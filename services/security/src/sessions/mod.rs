@@ -78,6 +78,8 @@ pub async fn login(
     let attempt = Attempt::new(client, &email);
     if let Some(wait) = throttle::locked_for(&s.pool, &attempt).await? {
         metrics::counter!("logins_total", "outcome" => "throttled").increment(1);
+        crate::screening::store::note(&s.pool, "throttled", Some(client), "sign-in back-off").await?;
+        crate::screening::reputation::review(&s.pool, client).await?;
         return Err(ApiError::TooManyRequests { retry_after_secs: wait });
     }
     let found = match normalize_email(&email) {
@@ -87,6 +89,8 @@ pub async fn login(
     let (account, hash) = found.map_or((None, None), |(a, h)| (Some(a), Some(h)));
     if !s.passwords.verify(req.password, hash).await? {
         throttle::record_failure(&s.pool, &attempt).await?;
+        crate::screening::store::login_failed(&s.pool, client, &email).await?;
+        crate::screening::reputation::review(&s.pool, client).await?;
         metrics::counter!("logins_total", "outcome" => "failed").increment(1);
         return Err(ApiError::InvalidCredentials);
     }

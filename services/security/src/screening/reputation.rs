@@ -1,0 +1,146 @@
+//! Reputation: what the services report (and failed sign-ins) turns a
+//! client into a suspect, then into a blocked network.
+//!
+//! Per client address, over the last 10 minutes:
+//! - past 20 throttled requests, or failed sign-ins for 10 different
+//!   e-mail addresses (credential stuffing): challenged for 15 minutes,
+//!   puzzles of 100,000 (about 50 ms of a browser's time each);
+//! - past 200 throttled requests, 30 failed sign-in addresses, or 50
+//!   requests refused for want of a solved puzzle: blocked for an hour
+//!   (an entry `created_by = 'reputation'` in the blocklist).
+//!
+//! Each change is a security event (`challenged`, `auto_blocked`).
+
+use std::net::IpAddr;
+
+use sqlx::PgPool;
+
+use super::store;
+
+pub const CHALLENGE_AFTER_THROTTLES: i64 = 20;
+pub const BLOCK_AFTER_THROTTLES: i64 = 200;
+pub const CHALLENGE_AFTER_FAILED_ACCOUNTS: i64 = 10;
+pub const BLOCK_AFTER_FAILED_ACCOUNTS: i64 = 30;
+pub const BLOCK_AFTER_FAILED_CHALLENGES: i64 = 50;
+pub const DIFFICULTY: i64 = 100_000;
+
+/// What the last 10 minutes say about `ip`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Record {
+    pub throttled: i64,
+    pub failed_accounts: i64,
+    pub failed_challenges: i64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    Allow,
+    Challenge,
+    Block,
+}
+
+pub fn judge(r: Record) -> Verdict {
+    if r.throttled >= BLOCK_AFTER_THROTTLES
+        || r.failed_accounts >= BLOCK_AFTER_FAILED_ACCOUNTS
+        || r.failed_challenges >= BLOCK_AFTER_FAILED_CHALLENGES
+    {
+        Verdict::Block
+    } else if r.throttled >= CHALLENGE_AFTER_THROTTLES || r.failed_accounts >= CHALLENGE_AFTER_FAILED_ACCOUNTS {
+        Verdict::Challenge
+    } else {
+        Verdict::Allow
+    }
+}
+
+async fn record(pool: &PgPool, ip: IpAddr) -> sqlx::Result<Record> {
+    let (throttled, failed_accounts, failed_challenges): (i64, i64, i64) = sqlx::query_as(
+        "SELECT coalesce(sum(count) FILTER (WHERE kind = 'throttled'), 0)::bigint, \
+                count(DISTINCT account) FILTER (WHERE kind = 'login_failed'), \
+                coalesce(sum(count) FILTER (WHERE kind = 'challenge_failed'), 0)::bigint \
+         FROM security_events WHERE ip = $1::inet AND at > now() - interval '10 minutes'",
+    )
+    .bind(ip.to_string())
+    .fetch_one(pool)
+    .await?;
+    Ok(Record { throttled, failed_accounts, failed_challenges })
+}
+
+/// Look at `ip` again after new events about it.
+pub async fn review(pool: &PgPool, ip: IpAddr) -> sqlx::Result<Verdict> {
+    let verdict = judge(record(pool, ip).await?);
+    let net = ipnet::IpNet::from(ip).to_string();
+    match verdict {
+        Verdict::Allow => {}
+        Verdict::Challenge => {
+            let new: bool = sqlx::query_scalar(
+                "INSERT INTO verdicts (cidr, difficulty, reason, expires_at) \
+                 VALUES ($1::cidr, $2, 'suspect: rate limits or failed sign-ins', now() + interval '15 minutes') \
+                 ON CONFLICT (cidr) DO UPDATE SET expires_at = EXCLUDED.expires_at \
+                 RETURNING (xmax = 0)",
+            )
+            .bind(&net)
+            .bind(DIFFICULTY)
+            .fetch_one(pool)
+            .await?;
+            if new {
+                store::note(pool, "challenged", Some(ip), "rate limits or failed sign-ins").await?;
+            }
+        }
+        Verdict::Block => {
+            let already: bool = sqlx::query_scalar(
+                "SELECT EXISTS (SELECT 1 FROM blocklist WHERE cidr >>= $1::inet AND (expires_at IS NULL OR expires_at > now()))",
+            )
+            .bind(ip.to_string())
+            .fetch_one(pool)
+            .await?;
+            if !already {
+                let until = chrono::Utc::now() + chrono::Duration::hours(1);
+                store::block(
+                    pool,
+                    ipnet::IpNet::from(ip),
+                    "automatic: abuse went on after a challenge",
+                    Some(until),
+                    "reputation",
+                )
+                .await?;
+                store::note(pool, "auto_blocked", Some(ip), "blocked for an hour").await?;
+            }
+        }
+    }
+    Ok(verdict)
+}
+
+/// The challenged networks in force.
+pub async fn challenged(pool: &PgPool) -> sqlx::Result<Vec<ticktak_contracts::screening::ChallengedNetwork>> {
+    let rows: Vec<(String, i64, String, chrono::DateTime<chrono::Utc>)> =
+        sqlx::query_as("SELECT cidr::text, difficulty, reason, expires_at FROM verdicts WHERE expires_at > now()")
+            .fetch_all(pool)
+            .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(cidr, difficulty, reason, expires_at)| ticktak_contracts::screening::ChallengedNetwork {
+            cidr,
+            reason,
+            difficulty: difficulty as u64,
+            expires_at,
+        })
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn suspicion_rises_to_a_challenge_then_a_block() {
+        let r =
+            |throttled, failed_accounts, failed_challenges| Record { throttled, failed_accounts, failed_challenges };
+        assert_eq!(judge(r(0, 0, 0)), Verdict::Allow);
+        assert_eq!(judge(r(19, 9, 49)), Verdict::Allow);
+        assert_eq!(judge(r(20, 0, 0)), Verdict::Challenge);
+        assert_eq!(judge(r(0, 10, 0)), Verdict::Challenge);
+        assert_eq!(judge(r(200, 0, 0)), Verdict::Block);
+        assert_eq!(judge(r(0, 30, 0)), Verdict::Block);
+        assert_eq!(judge(r(0, 0, 50)), Verdict::Block);
+    }
+}
