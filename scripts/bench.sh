@@ -11,6 +11,8 @@ ensure_postgres
 drop_test_databases
 ensure_nisshi
 apt_install wrk
+ensure_python_tools
+export SCHEMATHESIS_BIN="$VENV/bin/schemathesis"
 throwaway_broker "$BENCH_BROKER_PORT" bench-broker "${BENCH_BROKER_STORAGE:-postgres}"
 cleanup() {
   if [ -n "$BROKER_PID" ]; then kill -TERM "$BROKER_PID" 2>/dev/null || true; wait "$BROKER_PID" 2>/dev/null || true; fi

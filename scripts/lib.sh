@@ -107,8 +107,9 @@ ensure_node_tools() {
 }
 
 # A Python virtual environment under var/venv with the Stripe stand-in
-# (localstripe, PyPI).
+# (localstripe) and the API fuzzer (schemathesis), both from PyPI.
 LOCALSTRIPE_VERSION="1.15.10"
+SCHEMATHESIS_VERSION="4.32.5"
 VENV="$VAR/venv"
 ensure_python_tools() {
   apt_install python3 python3-venv
@@ -118,6 +119,11 @@ ensure_python_tools() {
   if ! grep -q "^Version: $LOCALSTRIPE_VERSION$" <<<"$installed"; then
     log "installing localstripe $LOCALSTRIPE_VERSION into var/venv"
     "$VENV/bin/pip" install -q "localstripe==$LOCALSTRIPE_VERSION"
+  fi
+  installed="$("$VENV/bin/pip" show schemathesis 2>/dev/null || true)"
+  if ! grep -q "^Version: $SCHEMATHESIS_VERSION$" <<<"$installed"; then
+    log "installing schemathesis $SCHEMATHESIS_VERSION into var/venv"
+    "$VENV/bin/pip" install -q "schemathesis==$SCHEMATHESIS_VERSION"
   fi
 }
 

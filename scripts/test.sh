@@ -43,6 +43,7 @@ export TEST_STRIPE_API_BASE="http://127.0.0.1:8420/"
 export TEST_SMTP_URL="smtp://127.0.0.1:1025"
 export TEST_MAILDEV_URL="http://127.0.0.1:1080"
 export MAILDEV_BIN="$ROOT/tools/maildev/node_modules/maildev/bin/maildev"
+export SCHEMATHESIS_BIN="$VENV/bin/schemathesis"
 
 cd "$ROOT"
 # The end-to-end tests run the service binaries as processes.

@@ -9,10 +9,14 @@
 //! - `reads`: scenario 3, the read path under wrk.
 //! - `broker`: the broker alone, the baseline of the race's latency.
 //! - `login`: sign-in costs the same for unknown and known e-mail addresses.
+//! - `screening`: the read path on a screened port against an unscreened one.
+//! - `fuzz`: schemathesis against every service's OpenAPI description.
 
 pub mod backlog;
 pub mod broker;
+pub mod fuzz;
 pub mod login;
 pub mod market;
 pub mod race;
 pub mod reads;
+pub mod screening;

@@ -3,6 +3,7 @@
 
 mod config;
 mod deploy;
+mod fuzz;
 mod identity;
 mod interop;
 mod ledger;

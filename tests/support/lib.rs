@@ -7,6 +7,7 @@
 
 pub mod broker;
 pub mod checkout;
+pub mod fuzz;
 pub mod log;
 pub mod mail;
 pub mod process;

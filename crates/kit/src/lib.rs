@@ -13,6 +13,7 @@ pub mod http;
 pub mod internal;
 pub mod kafka;
 pub mod mail;
+pub mod openapi;
 pub mod screen;
 pub mod service;
 pub mod shutdown;

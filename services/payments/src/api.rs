@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use ticktak_contracts::reservations::{self as contract, ReservationRecord};
 use ticktak_kit::auth::{Admin, BearerAuth, Caller};
 use ticktak_kit::http::{Json, Path, Query};
+use ticktak_kit::openapi::StandardResponses;
 use ticktak_kit::{ApiError, ApiResult};
 use utoipa::ToSchema;
 use uuid::Uuid;
@@ -34,7 +35,7 @@ pub fn router() -> Router<AppState> {
     info(title = "ticktak payments", description = "Pay for a held reservation with Stripe; refunds."),
     paths(create, one, refund, admin_list, crate::webhook::receive),
     components(schemas(CreatePayment, PaymentView, PaymentList, Status)),
-    modifiers(&BearerAuth)
+    modifiers(&BearerAuth, &StandardResponses)
 )]
 pub struct ApiDoc;
 

@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use ticktak_core::{Action, Category, MatchNumber, Price, Quantity, TicketType};
 use ticktak_kit::auth::{BearerAuth, Caller};
 use ticktak_kit::http::{Json, Path};
+use ticktak_kit::openapi::StandardResponses;
 use ticktak_kit::{ApiError, ApiResult};
 use utoipa::ToSchema;
 use uuid::Uuid;
@@ -34,7 +35,7 @@ pub fn router() -> Router<AppState> {
         crate::tickets::check_in, crate::tickets::public_key),
     components(schemas(CreateReservation, ReservationView, ReservationList, crate::tickets::Ticket,
         crate::tickets::TicketList, crate::tickets::CheckIn, crate::tickets::CheckInResult, crate::tickets::PublicKey)),
-    modifiers(&BearerAuth)
+    modifiers(&BearerAuth, &StandardResponses)
 )]
 pub struct ApiDoc;
 

@@ -3,6 +3,7 @@
 
 use axum::routing::get;
 use axum::Router;
+use ticktak_kit::openapi::StandardResponses;
 use utoipa::OpenApi;
 
 use ticktak_kit::auth::BearerAuth;
@@ -19,7 +20,7 @@ use crate::{accounts, screening, sessions, AppState};
     components(schemas(accounts::Register, accounts::AccountView, accounts::AccountList, accounts::SetRole,
         sessions::Login, sessions::RefreshRequest, sessions::TokenPair,
         screening::NewBlock, screening::Blocklist, screening::Events, screening::store::Entry, screening::store::Event)),
-    modifiers(&BearerAuth)
+    modifiers(&BearerAuth, &StandardResponses)
 )]
 pub struct ApiDoc;
 

@@ -3,6 +3,7 @@
 
 use axum::routing::get;
 use axum::Router;
+use ticktak_kit::openapi::StandardResponses;
 use utoipa::OpenApi;
 
 use crate::matches;
@@ -12,7 +13,8 @@ use crate::AppState;
 #[openapi(
     info(title = "ticktak shop", description = "FIFA World Cup Qatar 2022 matches, prices and availability."),
     paths(matches::list, matches::one, matches::availability),
-    components(schemas(matches::MatchPage, matches::MatchView, matches::CategoryView, matches::Availability))
+    components(schemas(matches::MatchPage, matches::MatchView, matches::CategoryView, matches::Availability)),
+    modifiers(&StandardResponses)
 )]
 pub struct ApiDoc;
 

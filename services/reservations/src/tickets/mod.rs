@@ -121,7 +121,7 @@ const MAX_CODE_LEN: usize = 512;
     request_body = CheckIn,
     responses((status = 200, description = "ADMITTED: let the holder in", body = CheckInResult),
         (status = 409, description = "ALREADY_USED or REVOKED (refunded)", body = CheckInResult),
-        (status = 422, description = "INVALID: forged, altered or not a ticket code", body = CheckInResult),
+        (status = 404, description = "INVALID: forged, altered, or not a ticket of this platform", body = CheckInResult),
         (status = 403, description = "not staff")))]
 pub async fn check_in(
     State(s): State<AppState>,
@@ -138,7 +138,7 @@ pub async fn check_in(
         Ok((status, Json(CheckInResult { result, message: message.to_string(), ticket })))
     };
     let Some(claims) = verified else {
-        return answer(StatusCode::UNPROCESSABLE_ENTITY, "INVALID", "not a ticket code of this platform", None);
+        return answer(StatusCode::NOT_FOUND, "INVALID", "not a ticket code of this platform", None);
     };
     match store::check_in(&s.pool, claims.ticket_id).await? {
         store::Scan::Admitted(t) => answer(StatusCode::OK, "ADMITTED", "welcome", Some(t)),
@@ -148,7 +148,7 @@ pub async fn check_in(
         store::Scan::Revoked(t) => answer(StatusCode::CONFLICT, "REVOKED", "this ticket was refunded", Some(t)),
         // Signed by our key but not in our database: a key shared with a
         // platform whose tickets are not ours to admit.
-        store::Scan::Unknown => answer(StatusCode::UNPROCESSABLE_ENTITY, "INVALID", "unknown ticket", None),
+        store::Scan::Unknown => answer(StatusCode::NOT_FOUND, "INVALID", "unknown ticket", None),
     }
 }
 

@@ -72,7 +72,9 @@ pub async fn login(
     headers: axum::http::HeaderMap,
     Json(req): Json<Login>,
 ) -> ApiResult<Json<TokenPair>> {
-    let email = req.email.trim().to_lowercase();
+    // Control characters (a NUL above all) cannot be stored, nor be part
+    // of an address: drop them, and the attempt counts as a wrong one.
+    let email: String = req.email.trim().to_lowercase().chars().filter(|c| !c.is_control()).collect();
     let forwarded_for = headers.get("x-forwarded-for").and_then(|v| v.to_str().ok());
     let client = s.settings.trusted_proxies.client_ip(peer.ip(), forwarded_for);
     let attempt = Attempt::new(client, &email);

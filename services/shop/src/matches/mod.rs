@@ -45,7 +45,8 @@ pub struct ListQuery {
     pub q: Option<String>,
     /// Page size, 1–100 (default 100: the whole tournament fits one page).
     pub limit: Option<u32>,
-    /// Matches to skip.
+    /// Matches to skip, 0–10000.
+    #[param(maximum = 10000)]
     pub offset: Option<u32>,
 }
 

@@ -10,6 +10,8 @@ use super::ListQuery;
 use crate::search::normalize;
 
 pub const MAX_LIMIT: u32 = 100;
+/// Largest `offset` (a tournament has 64 matches).
+pub const MAX_OFFSET: u32 = 10_000;
 
 /// Validated filters.
 #[derive(Debug, Clone)]
@@ -61,7 +63,10 @@ impl TryFrom<ListQuery> for Filter {
             to: q.to,
             q: text(q.q, "q")?.map(|s| normalize(&s)),
             limit,
-            offset: q.offset.unwrap_or(0),
+            offset: match q.offset.unwrap_or(0) {
+                o if o <= MAX_OFFSET => o,
+                o => return Err(ApiError::BadRequest(format!("offset must be at most {MAX_OFFSET}, got {o}"))),
+            },
         })
     }
 }

@@ -1,0 +1,93 @@
+//! `ticktak-bench screening [--seconds S] [--networks N]`: what screening
+//! costs on the read path. One shop serves the same routes on its public
+//! port (screened: blocklist replica of N networks, rate limiter consulted
+//! on every request) and on its internal port (not screened); wrk measures
+//! both in the same run, alternating, so the ratio compares like with like.
+
+use std::collections::HashMap;
+
+use ticktak_kit::auth::Role;
+use ticktak_tests::process::{free_port, spawn, terminate, wait_ready};
+use ticktak_tests::{dev_token_as, unique, PlatformEnv};
+
+use crate::market::Market;
+use crate::reads::{wrk, ReadResult};
+
+pub async fn run(seconds: u32, networks: usize) -> anyhow::Result<()> {
+    // The security service holds the blocklist the shop screens with.
+    let sec_env = PlatformEnv::new("a", &unique("screen"));
+    let (sec_port, sec_internal) = (free_port(), free_port());
+    let mut vars: HashMap<String, String> = sec_env.vars();
+    vars.insert("SECURITY_PORT".into(), sec_port.to_string());
+    vars.insert("SECURITY_INTERNAL_PORT".into(), sec_internal.to_string());
+    let security = spawn("security", &vars);
+    let sec = format!("http://127.0.0.1:{sec_port}");
+    wait_ready(&format!("{sec}/ready")).await;
+    let http = reqwest::Client::new();
+    let admin = dev_token_as("bench-admin", "a", Role::Admin);
+    println!("blocking {networks} networks");
+    for i in 0..networks {
+        let cidr = format!("10.{}.{}.0/24", i / 256, i % 256);
+        let res = http
+            .post(format!("{sec}/api/admin/blocklist"))
+            .bearer_auth(&admin)
+            .json(&serde_json::json!({"cidr": cidr, "reason": "bench"}))
+            .send()
+            .await?;
+        anyhow::ensure!(res.status() == 201, "blocklist answered {}", res.status());
+    }
+
+    let public_port = free_port();
+    let security_url = format!("http://127.0.0.1:{sec_internal}");
+    let public_port_text = public_port.to_string();
+    let extra = [
+        ("SHOP_PORT", public_port_text.as_str()),
+        ("SECURITY_URL", security_url.as_str()),
+        // The limiter runs on every request, with room for wrk's one address.
+        ("RATE_LIMIT_SCALE", "1"),
+        ("RATE_READS_PER_MIN", "1000000000"),
+    ];
+    let market = Market::start(1, 64, 1000, &extra).await?;
+    let public = format!("http://127.0.0.1:{public_port}");
+    let internal = market.platforms[0].shop_url.clone();
+    // The master list applied and the replica loaded.
+    for _ in 0..600 {
+        let ok =
+            http.get(format!("{public}/api/matches/64/availability")).send().await.is_ok_and(|r| r.status() == 200);
+        let ready: serde_json::Value = http.get(format!("{public}/ready")).send().await?.json().await?;
+        if ok && ready.get("notes").is_none() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    println!("{networks} blocked networks in the shop's replica; wrk's 127.0.0.1 is not one of them");
+
+    let paths = ["/api/matches/7/availability", "/api/matches?limit=20", "/api/matches/7"];
+    println!("\n| route | screened req/s | unscreened req/s | ratio | screened p99 ms | unscreened p99 ms |");
+    println!("|---|---|---|---|---|---|");
+    let mut worst: f64 = f64::INFINITY;
+    for path in paths {
+        let mut on: Vec<ReadResult> = Vec::new();
+        let mut off: Vec<ReadResult> = Vec::new();
+        for _ in 0..2 {
+            on.push(wrk(&format!("{public}{path}"), seconds, 64)?);
+            off.push(wrk(&format!("{internal}{path}"), seconds, 64)?);
+        }
+        let mean = |v: &[ReadResult]| v.iter().map(|r| r.requests_per_s).sum::<f64>() / v.len() as f64;
+        let p99 = |v: &[ReadResult]| v.iter().map(|r| r.p99_ms).fold(0.0, f64::max);
+        let ratio = mean(&on) / mean(&off);
+        worst = worst.min(ratio);
+        println!(
+            "| `GET {path}` | {:.0} | {:.0} | {:.3} | {:.2} | {:.2} |",
+            mean(&on),
+            mean(&off),
+            ratio,
+            p99(&on),
+            p99(&off)
+        );
+    }
+    println!("\nworst screened/unscreened ratio: {worst:.3} (target ≥ 0.90)");
+    market.stop().await;
+    terminate(&security);
+    Ok(())
+}
