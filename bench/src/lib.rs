@@ -11,7 +11,9 @@
 //! - `login`: sign-in costs the same for unknown and known e-mail addresses.
 //! - `screening`: the read path on a screened port against an unscreened one.
 //! - `fuzz`: schemathesis against every service's OpenAPI description.
+//! - `attack`: the hot category under a flooder, a credential stuffer and a botnet.
 
+pub mod attack;
 pub mod backlog;
 pub mod broker;
 pub mod fuzz;

@@ -37,6 +37,14 @@ async fn main() -> anyhow::Result<()> {
             ticktak_bench::broker::run(&opts).await
         }
         Some("login") => ticktak_bench::login::run(flag(&args, "--samples", 200)?).await,
+        Some("attack") => {
+            ticktak_bench::attack::run(
+                flag(&args, "--seconds", 30)?,
+                flag(&args, "--honest", 50)?,
+                flag(&args, "--bots", 50)?,
+            )
+            .await
+        }
         Some("fuzz") => ticktak_bench::fuzz::run(flag(&args, "--examples", 1000)?).await,
         Some("screening") => {
             ticktak_bench::screening::run(flag(&args, "--seconds", 5)?, flag(&args, "--networks", 1000)?).await
@@ -69,7 +77,7 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
         _ => {
-            eprintln!("usage: ticktak-bench backlog [MESSAGES] | broker [--rate R] [--seconds S] [--producers P] | login [--samples N] | screening [--seconds S] [--networks N] | fuzz [--examples N] | race [--platforms P] [--capacity C] [--oversubscribe X] [--buyers N] [--rate R] [--with-reads] [--chaos SECONDS [--chaos-broker | --chaos-broker-only]] [--naive] [--json FILE]");
+            eprintln!("usage: ticktak-bench backlog [MESSAGES] | broker [--rate R] [--seconds S] [--producers P] | login [--samples N] | screening [--seconds S] [--networks N] | fuzz [--examples N] | attack [--seconds S] [--honest N] [--bots B] | race [--platforms P] [--capacity C] [--oversubscribe X] [--buyers N] [--rate R] [--with-reads] [--chaos SECONDS [--chaos-broker | --chaos-broker-only]] [--naive] [--json FILE]");
             std::process::exit(2);
         }
     }

@@ -40,6 +40,7 @@ async fn start_all(extra: &[(&str, &str)]) -> Services {
     ticktak_kit::telemetry::init_test_logs();
     let mut env = PlatformEnv::new("a", &unique("scr"));
     env.extra.insert("TRUSTED_PROXIES".into(), PROXY.into());
+    env.extra.insert("REPUTATION".into(), "on".into());
     for (k, v) in extra {
         env.extra.insert(k.to_string(), v.to_string());
     }
@@ -399,4 +400,30 @@ async fn credential_stuffing_earns_a_challenge_everywhere_then_a_block() {
     }
     let (_, list) = s.admin_call(Method::GET, "/api/admin/blocklist", None).await;
     assert_eq!(list["entries"][0]["createdBy"], "reputation", "{list}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_sign_ups_from_one_network_earn_the_network_a_challenge() {
+    let s = start_all(&[]).await;
+    let shop = s.others[0].1.url();
+    for i in 0..5 {
+        let res = s
+            .http
+            .post(format!("{}/api/auth/register", s.security.url()))
+            .header("x-forwarded-for", format!("203.0.113.{}", 60 + i))
+            .json(&json!({"email": format!("farm{i}@example.com"), "password": "a long enough secret",
+                "name": "Farm", "country": "QA"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status().as_u16(), 201);
+    }
+    // Another address of the same /24 is asked for a puzzle; other networks are not.
+    eventually(Duration::from_secs(5), "the network challenged", || async {
+        (s.from("203.0.113.200", Method::GET, &format!("{shop}/api/matches")).await.0 == 428).then_some(())
+    })
+    .await;
+    assert_eq!(s.from("203.0.114.1", Method::GET, &format!("{shop}/api/matches")).await.0, 200);
+    let (_, events) = s.admin_call(Method::GET, "/api/admin/security/events?kind=challenged", None).await;
+    assert!(events["events"][0]["detail"].as_str().unwrap().contains("203.0.113.0/24"), "{events}");
 }

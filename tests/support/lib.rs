@@ -98,6 +98,9 @@ impl PlatformEnv {
         // Hundreds of test buyers share 127.0.0.1: rate limits are off
         // unless a test turns them on (`extra`). The blocklist still applies.
         v.insert("RATE_LIMIT_SCALE".into(), "0".into());
+        // Likewise, sign-ups and failed sign-ins from 127.0.0.1 are no
+        // evidence of anything: reputation is off unless a test turns it on.
+        v.insert("REPUTATION".into(), "off".into());
         v.extend(self.extra.clone());
         v
     }

@@ -28,6 +28,9 @@ pub struct SecurityConfig {
     /// Networks to block from the start (`BLOCKLIST_FILE`, one `CIDR
     /// reason…` per line).
     pub blocklist_file: Option<std::path::PathBuf>,
+    /// Whether suspects are challenged and then blocked automatically
+    /// (`REPUTATION=on|off`, default on).
+    pub reputation: bool,
 }
 
 impl SecurityConfig {
@@ -60,6 +63,11 @@ impl SecurityConfig {
             audiences,
             admin_emails: list(env, "ADMIN_EMAILS").map(|e| e.to_lowercase()).collect(),
             blocklist_file: env.get("BLOCKLIST_FILE").filter(|p| !p.trim().is_empty()).map(Into::into),
+            reputation: match env.string("REPUTATION", "on").as_str() {
+                "on" => true,
+                "off" => false,
+                _ => return Err(env.error("REPUTATION", "must be on or off")),
+            },
         })
     }
 

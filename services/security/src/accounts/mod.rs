@@ -102,6 +102,7 @@ fn normalize_name(raw: &str) -> Result<String, ApiError> {
         (status = 422, description = "invalid e-mail, name or country, or a weak password")))]
 pub async fn register(
     State(s): State<AppState>,
+    screened: Option<axum::Extension<ticktak_kit::screen::Screened>>,
     Json(req): Json<Register>,
 ) -> ApiResult<(StatusCode, Json<AccountView>)> {
     let email = normalize_email(&req.email)?;
@@ -116,6 +117,11 @@ pub async fn register(
         .await?
         .ok_or_else(|| ApiError::Conflict("an account with this e-mail address already exists".into()))?;
     metrics::counter!("accounts_registered_total").increment(1);
+    // Many accounts from one network is a bot farm's signature.
+    if let Some(axum::Extension(screened)) = screened {
+        crate::screening::store::note(&s.pool, "signup", Some(screened.ip()), "").await?;
+        crate::screening::review(&s, screened.ip()).await?;
+    }
     Ok((StatusCode::CREATED, Json(account.into())))
 }
 

@@ -120,7 +120,8 @@ pub struct Events {
     pub events: Vec<store::Event>,
 }
 
-const EVENT_KINDS: [&str; 8] = [
+const EVENT_KINDS: [&str; 9] = [
+    "signup",
     "blocked",
     "throttled",
     "challenge_failed",
@@ -132,7 +133,7 @@ const EVENT_KINDS: [&str; 8] = [
 ];
 
 #[utoipa::path(get, path = "/api/admin/security/events", tag = "admin", security(("bearer" = [])),
-    params(("kind" = Option<String>, Query, description = "blocked, throttled, challenge_failed, login_failed, challenged, auto_blocked, blocklist_added or blocklist_removed"),
+    params(("kind" = Option<String>, Query, description = "blocked, throttled, challenge_failed, login_failed, signup, challenged, auto_blocked, blocklist_added or blocklist_removed"),
         ("limit" = Option<i64>, Query, description = "1..=1000, default 100")),
     responses((status = 200, description = "newest first", body = Events), (status = 400, description = "unknown kind or limit"),
         (status = 403, description = "not an admin")))]
@@ -164,9 +165,17 @@ async fn signals(State(s): State<AppState>, Json(batch): Json<Signals>) -> ApiRe
     suspects.sort();
     suspects.dedup();
     for ip in suspects {
-        reputation::review(&s.pool, ip).await?;
+        review(&s, ip).await?;
     }
     Ok(Json(SignalsTaken { taken }))
+}
+
+/// Judge `ip` again after new events about it, unless `REPUTATION=off`.
+pub async fn review(s: &AppState, ip: std::net::IpAddr) -> sqlx::Result<()> {
+    if s.config.reputation {
+        reputation::review(&s.pool, ip).await?;
+    }
+    Ok(())
 }
 
 /// Load `BLOCKLIST_FILE`: one `CIDR reason…` per line, `#` comments. Its

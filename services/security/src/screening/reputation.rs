@@ -9,6 +9,9 @@
 //!   requests refused for want of a solved puzzle: blocked for an hour
 //!   (an entry `created_by = 'reputation'` in the blocklist).
 //!
+//! Per network (the client's /24, or /64 for IPv6), over the last 10
+//! minutes: 5 new accounts → the network is challenged; 20 → blocked.
+//!
 //! Each change is a security event (`challenged`, `auto_blocked`).
 
 use std::net::IpAddr;
@@ -22,6 +25,8 @@ pub const BLOCK_AFTER_THROTTLES: i64 = 200;
 pub const CHALLENGE_AFTER_FAILED_ACCOUNTS: i64 = 10;
 pub const BLOCK_AFTER_FAILED_ACCOUNTS: i64 = 30;
 pub const BLOCK_AFTER_FAILED_CHALLENGES: i64 = 50;
+pub const CHALLENGE_AFTER_SIGNUPS: i64 = 5;
+pub const BLOCK_AFTER_SIGNUPS: i64 = 20;
 pub const DIFFICULTY: i64 = 100_000;
 
 /// What the last 10 minutes say about `ip`.
@@ -30,6 +35,8 @@ pub struct Record {
     pub throttled: i64,
     pub failed_accounts: i64,
     pub failed_challenges: i64,
+    /// Accounts created from the client's network.
+    pub signups: i64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,38 +50,55 @@ pub fn judge(r: Record) -> Verdict {
     if r.throttled >= BLOCK_AFTER_THROTTLES
         || r.failed_accounts >= BLOCK_AFTER_FAILED_ACCOUNTS
         || r.failed_challenges >= BLOCK_AFTER_FAILED_CHALLENGES
+        || r.signups >= BLOCK_AFTER_SIGNUPS
     {
         Verdict::Block
-    } else if r.throttled >= CHALLENGE_AFTER_THROTTLES || r.failed_accounts >= CHALLENGE_AFTER_FAILED_ACCOUNTS {
+    } else if r.throttled >= CHALLENGE_AFTER_THROTTLES
+        || r.failed_accounts >= CHALLENGE_AFTER_FAILED_ACCOUNTS
+        || r.signups >= CHALLENGE_AFTER_SIGNUPS
+    {
         Verdict::Challenge
     } else {
         Verdict::Allow
     }
 }
 
+/// The network sign-ups are counted over: the /24 of an IPv4 address, the
+/// /64 of an IPv6 one.
+pub fn network_of(ip: IpAddr) -> ipnet::IpNet {
+    let prefix = if ip.is_ipv4() { 24 } else { 64 };
+    ipnet::IpNet::new(ip, prefix).expect("a valid prefix").trunc()
+}
+
 async fn record(pool: &PgPool, ip: IpAddr) -> sqlx::Result<Record> {
-    let (throttled, failed_accounts, failed_challenges): (i64, i64, i64) = sqlx::query_as(
-        "SELECT coalesce(sum(count) FILTER (WHERE kind = 'throttled'), 0)::bigint, \
-                count(DISTINCT account) FILTER (WHERE kind = 'login_failed'), \
-                coalesce(sum(count) FILTER (WHERE kind = 'challenge_failed'), 0)::bigint \
-         FROM security_events WHERE ip = $1::inet AND at > now() - interval '10 minutes'",
+    let (throttled, failed_accounts, failed_challenges, signups): (i64, i64, i64, i64) = sqlx::query_as(
+        "SELECT coalesce(sum(count) FILTER (WHERE kind = 'throttled' AND ip = $1::inet), 0)::bigint, \
+                count(DISTINCT account) FILTER (WHERE kind = 'login_failed' AND ip = $1::inet), \
+                coalesce(sum(count) FILTER (WHERE kind = 'challenge_failed' AND ip = $1::inet), 0)::bigint, \
+                count(*) FILTER (WHERE kind = 'signup') \
+         FROM security_events WHERE ip <<= $2::cidr AND at > now() - interval '10 minutes'",
     )
     .bind(ip.to_string())
+    .bind(network_of(ip).to_string())
     .fetch_one(pool)
     .await?;
-    Ok(Record { throttled, failed_accounts, failed_challenges })
+    Ok(Record { throttled, failed_accounts, failed_challenges, signups })
 }
 
 /// Look at `ip` again after new events about it.
 pub async fn review(pool: &PgPool, ip: IpAddr) -> sqlx::Result<Verdict> {
-    let verdict = judge(record(pool, ip).await?);
-    let net = ipnet::IpNet::from(ip).to_string();
+    let r = record(pool, ip).await?;
+    let verdict = judge(r);
+    // Sign-ups judge the network; everything else the address.
+    let by_network = judge(Record { signups: 0, ..r }) != verdict;
+    let target = if by_network { network_of(ip) } else { ipnet::IpNet::from(ip) };
+    let net = target.to_string();
     match verdict {
         Verdict::Allow => {}
         Verdict::Challenge => {
             let new: bool = sqlx::query_scalar(
                 "INSERT INTO verdicts (cidr, difficulty, reason, expires_at) \
-                 VALUES ($1::cidr, $2, 'suspect: rate limits or failed sign-ins', now() + interval '15 minutes') \
+                 VALUES ($1::cidr, $2, 'suspect: rate limits, failed sign-ins or sign-ups', now() + interval '15 minutes') \
                  ON CONFLICT (cidr) DO UPDATE SET expires_at = EXCLUDED.expires_at \
                  RETURNING (xmax = 0)",
             )
@@ -83,14 +107,15 @@ pub async fn review(pool: &PgPool, ip: IpAddr) -> sqlx::Result<Verdict> {
             .fetch_one(pool)
             .await?;
             if new {
-                store::note(pool, "challenged", Some(ip), "rate limits or failed sign-ins").await?;
+                store::note(pool, "challenged", Some(ip), &format!("{net}: rate limits, failed sign-ins or sign-ups"))
+                    .await?;
             }
         }
         Verdict::Block => {
             let already: bool = sqlx::query_scalar(
-                "SELECT EXISTS (SELECT 1 FROM blocklist WHERE cidr >>= $1::inet AND (expires_at IS NULL OR expires_at > now()))",
+                "SELECT EXISTS (SELECT 1 FROM blocklist WHERE cidr >>= $1::cidr AND (expires_at IS NULL OR expires_at > now()))",
             )
-            .bind(ip.to_string())
+            .bind(&net)
             .fetch_one(pool)
             .await?;
             if !already {

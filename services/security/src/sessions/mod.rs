@@ -81,7 +81,7 @@ pub async fn login(
     if let Some(wait) = throttle::locked_for(&s.pool, &attempt).await? {
         metrics::counter!("logins_total", "outcome" => "throttled").increment(1);
         crate::screening::store::note(&s.pool, "throttled", Some(client), "sign-in back-off").await?;
-        crate::screening::reputation::review(&s.pool, client).await?;
+        crate::screening::review(&s, client).await?;
         return Err(ApiError::TooManyRequests { retry_after_secs: wait });
     }
     let found = match normalize_email(&email) {
@@ -92,7 +92,7 @@ pub async fn login(
     if !s.passwords.verify(req.password, hash).await? {
         throttle::record_failure(&s.pool, &attempt).await?;
         crate::screening::store::login_failed(&s.pool, client, &email).await?;
-        crate::screening::reputation::review(&s.pool, client).await?;
+        crate::screening::review(&s, client).await?;
         metrics::counter!("logins_total", "outcome" => "failed").increment(1);
         return Err(ApiError::InvalidCredentials);
     }
