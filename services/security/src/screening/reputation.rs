@@ -158,9 +158,18 @@ mod tests {
 
     #[test]
     fn suspicion_rises_to_a_challenge_then_a_block() {
-        let r =
-            |throttled, failed_accounts, failed_challenges| Record { throttled, failed_accounts, failed_challenges };
+        let r = |throttled, failed_accounts, failed_challenges| Record {
+            throttled,
+            failed_accounts,
+            failed_challenges,
+            signups: 0,
+        };
         assert_eq!(judge(r(0, 0, 0)), Verdict::Allow);
+        assert_eq!(judge(Record { signups: 4, ..r(0, 0, 0) }), Verdict::Allow);
+        assert_eq!(judge(Record { signups: 5, ..r(0, 0, 0) }), Verdict::Challenge);
+        assert_eq!(judge(Record { signups: 20, ..r(0, 0, 0) }), Verdict::Block);
+        assert_eq!(network_of("203.0.113.77".parse().unwrap()).to_string(), "203.0.113.0/24");
+        assert_eq!(network_of("2001:db8::1".parse().unwrap()).to_string(), "2001:db8::/64");
         assert_eq!(judge(r(19, 9, 49)), Verdict::Allow);
         assert_eq!(judge(r(20, 0, 0)), Verdict::Challenge);
         assert_eq!(judge(r(0, 10, 0)), Verdict::Challenge);
