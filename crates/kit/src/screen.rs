@@ -170,9 +170,61 @@ fn canonical(ip: IpAddr) -> IpAddr {
     }
 }
 
-fn find(list: &[Block], ip: IpAddr) -> Option<&Block> {
-    let (ip, now) = (canonical(ip), Utc::now());
-    list.iter().find(|b| b.net.contains(&ip) && b.expires_at.is_none_or(|t| t > now))
+/// Networks indexed by prefix length: a lookup is one hash probe per
+/// prefix length in use (a handful), however many networks there are.
+#[derive(Default)]
+struct Networks {
+    /// Most specific prefix first.
+    v4: Vec<(u8, HashMap<u32, Block>)>,
+    v6: Vec<(u8, HashMap<u128, Block>)>,
+}
+
+fn mask4(len: u8) -> u32 {
+    u32::MAX.checked_shl(32 - u32::from(len)).unwrap_or(0)
+}
+
+fn mask6(len: u8) -> u128 {
+    u128::MAX.checked_shl(128 - u32::from(len)).unwrap_or(0)
+}
+
+impl Networks {
+    fn build(blocks: Vec<Block>) -> Self {
+        let (mut v4, mut v6): (HashMap<u8, HashMap<u32, Block>>, HashMap<u8, HashMap<u128, Block>>) = Default::default();
+        for b in blocks {
+            match b.net {
+                IpNet::V4(n) => {
+                    v4.entry(n.prefix_len()).or_default().insert(u32::from(n.network()), b);
+                }
+                IpNet::V6(n) => {
+                    v6.entry(n.prefix_len()).or_default().insert(u128::from(n.network()), b);
+                }
+            }
+        }
+        let mut v4: Vec<_> = v4.into_iter().collect();
+        let mut v6: Vec<_> = v6.into_iter().collect();
+        v4.sort_by(|a, b| b.0.cmp(&a.0));
+        v6.sort_by(|a, b| b.0.cmp(&a.0));
+        Self { v4, v6 }
+    }
+
+    fn len(&self) -> usize {
+        self.v4.iter().map(|(_, m)| m.len()).sum::<usize>() + self.v6.iter().map(|(_, m)| m.len()).sum::<usize>()
+    }
+
+    /// The entry covering `ip` that is still in force.
+    fn find(&self, ip: IpAddr) -> Option<&Block> {
+        let live = |b: &&Block| b.expires_at.is_none_or(|t| t > Utc::now());
+        match canonical(ip) {
+            IpAddr::V4(v4) => {
+                let ip = u32::from(v4);
+                self.v4.iter().find_map(|(len, map)| map.get(&(ip & mask4(*len))).filter(live))
+            }
+            IpAddr::V6(v6) => {
+                let ip = u128::from(v6);
+                self.v6.iter().find_map(|(len, map)| map.get(&(ip & mask6(*len))).filter(live))
+            }
+        }
+    }
 }
 
 /// What a service screens with, and what it saw.
@@ -180,8 +232,8 @@ pub struct Screen {
     service: &'static str,
     trusted: TrustedProxies,
     limiters: [Limiters; 5],
-    blocked: RwLock<Arc<Vec<Block>>>,
-    challenged: RwLock<Arc<Vec<Block>>>,
+    blocked: RwLock<Arc<Networks>>,
+    challenged: RwLock<Arc<Networks>>,
     /// Issues and checks proof-of-work puzzles.
     pub challenges: crate::challenge::Challenges,
     /// When the replica was last refreshed (ms since `started`); 0: never.
@@ -215,8 +267,8 @@ impl Screen {
             service,
             trusted,
             limiters,
-            blocked: RwLock::new(Arc::new(Vec::new())),
-            challenged: RwLock::new(Arc::new(Vec::new())),
+            blocked: RwLock::new(Arc::new(Networks::default())),
+            challenged: RwLock::new(Arc::new(Networks::default())),
             challenges: crate::challenge::Challenges::new(internal_token),
             refreshed_ms: AtomicU64::new(0),
             started: Instant::now(),
@@ -250,6 +302,7 @@ impl Screen {
                 })
             })
             .collect();
+        let (blocks, challenged) = (Networks::build(blocks), Networks::build(challenged));
         metrics::gauge!("screening_blocked_networks").set(blocks.len() as f64);
         metrics::gauge!("screening_challenged_networks").set(challenged.len() as f64);
         *self.blocked.write().expect("not poisoned") = Arc::new(blocks);
@@ -268,14 +321,12 @@ impl Screen {
 
     /// Why `ip` is blocked, if it is.
     pub fn blocked(&self, ip: IpAddr) -> Option<String> {
-        let blocks = self.blocked.read().expect("not poisoned").clone();
-        find(&blocks, ip).map(|b| b.reason.clone())
+        self.blocked.read().expect("not poisoned").find(ip).map(|b| b.reason.clone())
     }
 
     /// The puzzle size `ip` must solve, if it is challenged.
     pub fn challenged(&self, ip: IpAddr) -> Option<u64> {
-        let list = self.challenged.read().expect("not poisoned").clone();
-        find(&list, ip).map(|b| b.difficulty)
+        self.challenged.read().expect("not poisoned").find(ip).map(|b| b.difficulty)
     }
 
     fn note(&self, kind: SignalKind, ip: IpAddr, account: Option<&str>, class: RouteClass) {
