@@ -189,7 +189,8 @@ fn mask6(len: u8) -> u128 {
 
 impl Networks {
     fn build(blocks: Vec<Block>) -> Self {
-        let (mut v4, mut v6): (HashMap<u8, HashMap<u32, Block>>, HashMap<u8, HashMap<u128, Block>>) = Default::default();
+        let mut v4: HashMap<u8, HashMap<u32, Block>> = HashMap::new();
+        let mut v6: HashMap<u8, HashMap<u128, Block>> = HashMap::new();
         for b in blocks {
             match b.net {
                 IpNet::V4(n) => {
@@ -202,8 +203,8 @@ impl Networks {
         }
         let mut v4: Vec<_> = v4.into_iter().collect();
         let mut v6: Vec<_> = v6.into_iter().collect();
-        v4.sort_by(|a, b| b.0.cmp(&a.0));
-        v6.sort_by(|a, b| b.0.cmp(&a.0));
+        v4.sort_by_key(|(len, _)| std::cmp::Reverse(*len));
+        v6.sort_by_key(|(len, _)| std::cmp::Reverse(*len));
         Self { v4, v6 }
     }
 
