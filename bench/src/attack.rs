@@ -129,9 +129,7 @@ pub async fn run(seconds: u64, honest: u8, bots: u8) -> anyhow::Result<()> {
     let security_url = format!("http://127.0.0.1:{sec_port}");
     wait_ready(&format!("{security_url}/ready")).await;
     let policy_url = format!("http://127.0.0.1:{sec_internal}");
-    let res_port = free_port().to_string();
     let extra = [
-        ("RESERVATIONS_PORT", res_port.as_str()),
         ("SECURITY_URL", policy_url.as_str()),
         ("RATE_LIMIT_SCALE", "1"),
         ("MAX_TICKETS_PER_MATCH", "4"),
@@ -139,7 +137,8 @@ pub async fn run(seconds: u64, honest: u8, bots: u8) -> anyhow::Result<()> {
     ];
     let market = Market::start(1, 2, 5000, &extra).await?;
     let t = Target {
-        reservations: format!("http://127.0.0.1:{res_port}"),
+        // The market's reservations URL is its public (screened) port.
+        reservations: market.platforms[0].reservations_url.clone(),
         security: security_url.clone(),
         platform: "a".into(),
     };
