@@ -11,7 +11,7 @@ ensure_postgres
 drop_test_databases
 ensure_nisshi
 apt_install wrk
-ensure_python_tools
+ensure_fuzzer
 export SCHEMATHESIS_BIN="$VENV/bin/schemathesis"
 throwaway_broker "$BENCH_BROKER_PORT" bench-broker "${BENCH_BROKER_STORAGE:-postgres}"
 cleanup() {

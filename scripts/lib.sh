@@ -93,12 +93,14 @@ ensure_postgres() {
 # Node.js and the packages the tests run with it, each pinned by its
 # package-lock.json: the AsyncAPI parser (tests/asyncapi) and a KafkaJS peer
 # platform (tests/peer).
-ensure_node_tools() {
+ensure_node_tools() { # [DIR...]: these package folders (default: every one)
   if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
     apt_install nodejs npm
   fi
-  local dir
-  for dir in "$ROOT/tests/asyncapi" "$ROOT/tests/peer" "$ROOT/tools/maildev"; do
+  local dirs=("$@") dir
+  [ ${#dirs[@]} -gt 0 ] || dirs=(tests/asyncapi tests/peer tools/maildev)
+  for dir in "${dirs[@]}"; do
+    dir="$ROOT/$dir"
     if [ ! -f "$dir/node_modules/.package-lock.json" ] || [ "$dir/package-lock.json" -nt "$dir/node_modules/.package-lock.json" ]; then
       log "installing node packages of ${dir#"$ROOT"/} (npm ci)"
       (cd "$dir" && npm ci --no-audit --no-fund --ignore-scripts >/dev/null)
@@ -107,24 +109,31 @@ ensure_node_tools() {
 }
 
 # A Python virtual environment under var/venv with the Stripe stand-in
-# (localstripe) and the API fuzzer (schemathesis), both from PyPI.
+# (localstripe) and, for tests and benchmarks, the API fuzzer
+# (schemathesis), both from PyPI.
 LOCALSTRIPE_VERSION="1.15.10"
 SCHEMATHESIS_VERSION="4.32.5"
 VENV="$VAR/venv"
+
+# pip_pin NAME VERSION: install NAME==VERSION into the venv unless it is there.
+pip_pin() {
+  local installed
+  installed="$("$VENV/bin/pip" show "$1" 2>/dev/null || true)"
+  if ! grep -q "^Version: $2$" <<<"$installed"; then
+    log "installing $1 $2 into var/venv"
+    "$VENV/bin/pip" install -q "$1==$2"
+  fi
+}
+
 ensure_python_tools() {
   apt_install python3 python3-venv
   [ -x "$VENV/bin/python" ] || python3 -m venv "$VENV"
-  local installed
-  installed="$("$VENV/bin/pip" show localstripe 2>/dev/null || true)"
-  if ! grep -q "^Version: $LOCALSTRIPE_VERSION$" <<<"$installed"; then
-    log "installing localstripe $LOCALSTRIPE_VERSION into var/venv"
-    "$VENV/bin/pip" install -q "localstripe==$LOCALSTRIPE_VERSION"
-  fi
-  installed="$("$VENV/bin/pip" show schemathesis 2>/dev/null || true)"
-  if ! grep -q "^Version: $SCHEMATHESIS_VERSION$" <<<"$installed"; then
-    log "installing schemathesis $SCHEMATHESIS_VERSION into var/venv"
-    "$VENV/bin/pip" install -q "schemathesis==$SCHEMATHESIS_VERSION"
-  fi
+  pip_pin localstripe "$LOCALSTRIPE_VERSION"
+}
+
+ensure_fuzzer() {
+  ensure_python_tools
+  pip_pin schemathesis "$SCHEMATHESIS_VERSION"
 }
 
 # start_stripe_standin PORT: the Stripe stand-in (deploy/stripe-standin) on

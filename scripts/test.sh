@@ -21,7 +21,7 @@ ensure_postgres
 drop_test_databases
 ensure_nisshi
 ensure_node_tools
-ensure_python_tools
+ensure_fuzzer
 throwaway_broker "$TEST_BROKER_PORT" test-broker "${TEST_BROKER_STORAGE:-postgres}"
 # The Stripe stand-in and the SMTP sink, shared by every test (each tells
 # its own apart by metadata and recipients); reused when already running.

@@ -18,7 +18,7 @@ SERVICES=(shop shop-consumer reservations payments security analytics)
 ensure_build_deps
 ensure_postgres
 ensure_nisshi
-ensure_node_tools
+ensure_node_tools tools/maildev
 ensure_python_tools
 
 log "building ($PROFILE)"
