@@ -95,29 +95,10 @@ impl Client {
         path: &str,
         body: &B,
     ) -> anyhow::Result<Result<R, Refusal>> {
-        let url = self.url(path);
-        let res = self
-            .http
-            .post(&url)
-            .json(body)
-            .header("authorization", &self.auth)
-            .send()
-            .await
-            .map_err(|e| anyhow::anyhow!("unreachable at {url}: {e}"))?;
-        let status = res.status();
-        if status.is_client_error() {
-            let text = res.text().await.unwrap_or_default();
-            let message = serde_json::from_str::<serde_json::Value>(&text)
-                .ok()
-                .and_then(|v| v.get("message").and_then(|m| m.as_str()).map(str::to_string))
-                .unwrap_or(text);
-            return Ok(Err(Refusal { status: status.as_u16(), message }));
+        match self.send(self.http.post(self.url(path)).json(body), path).await? {
+            Ok(res) => Ok(Ok(Self::body(res, &self.url(path)).await?)),
+            Err(refusal) => Ok(Err(refusal)),
         }
-        if !status.is_success() {
-            let text = res.text().await.unwrap_or_default();
-            anyhow::bail!("{url} answered {status}: {text}");
-        }
-        Ok(Ok(res.json().await.map_err(|e| anyhow::anyhow!("unexpected answer from {url}: {e}"))?))
     }
 
     async fn call<R: serde::de::DeserializeOwned>(
@@ -126,20 +107,42 @@ impl Client {
         path: &str,
     ) -> anyhow::Result<Option<R>> {
         let url = self.url(path);
+        match self.send(request, path).await? {
+            Ok(res) => Ok(Some(Self::body(res, &url).await?)),
+            Err(Refusal { status: 404, .. }) => Ok(None),
+            Err(Refusal { status, message }) => anyhow::bail!("{url} answered {status}: {message}"),
+        }
+    }
+
+    /// Send with the credential: a 2xx answer, a refusal (4xx), or an error
+    /// (no answer, or a 5xx).
+    async fn send(
+        &self,
+        request: reqwest::RequestBuilder,
+        path: &str,
+    ) -> anyhow::Result<Result<reqwest::Response, Refusal>> {
+        let url = self.url(path);
         let res = request
             .header("authorization", &self.auth)
             .send()
             .await
             .map_err(|e| anyhow::anyhow!("unreachable at {url}: {e}"))?;
         let status = res.status();
-        if status == reqwest::StatusCode::NOT_FOUND {
-            return Ok(None);
+        if status.is_success() {
+            return Ok(Ok(res));
         }
-        if !status.is_success() {
-            let text = res.text().await.unwrap_or_default();
+        let text = res.text().await.unwrap_or_default();
+        if !status.is_client_error() {
             anyhow::bail!("{url} answered {status}: {text}");
         }
-        let body = res.json().await.map_err(|e| anyhow::anyhow!("unexpected answer from {url}: {e}"))?;
-        Ok(Some(body))
+        let message = serde_json::from_str::<serde_json::Value>(&text)
+            .ok()
+            .and_then(|v| v.get("message").and_then(|m| m.as_str()).map(str::to_string))
+            .unwrap_or(text);
+        Ok(Err(Refusal { status: status.as_u16(), message }))
+    }
+
+    async fn body<R: serde::de::DeserializeOwned>(res: reqwest::Response, url: &str) -> anyhow::Result<R> {
+        res.json().await.map_err(|e| anyhow::anyhow!("unexpected answer from {url}: {e}"))
     }
 }
