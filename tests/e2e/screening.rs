@@ -44,13 +44,18 @@ async fn start_all(extra: &[(&str, &str)]) -> Services {
     for (k, v) in extra {
         env.extra.insert(k.to_string(), v.to_string());
     }
+    ensure_topics(&env.topics()).await;
+    publish_masterlist(&env.topics(), &masterlist_with_capacity(64, 100)).await;
     let (s, _) = settings(&env, Service::Security);
     let security = security::start(s, CancellationToken::new()).await.expect("security starts");
     env.extra.insert("SECURITY_URL".into(), security.internal_url());
     let shop = shop::start(settings(&env, Service::Shop).0, CancellationToken::new()).await.unwrap();
     env.extra.insert("SHOP_URL".into(), shop.internal_url());
-    let reservations =
-        reservations::start(settings(&env, Service::Reservations).0, CancellationToken::new()).await.unwrap();
+    // Reservations' own settings from the test's variables too (hold TTL).
+    let (rs, vars) = settings(&env, Service::Reservations);
+    let config = reservations::config::ReservationConfig::from(&rs, &Env::from_fn(move |k| vars.get(k).cloned()))
+        .expect("reservation settings");
+    let reservations = reservations::start_with(rs, config, CancellationToken::new()).await.unwrap();
     env.extra.insert("RESERVATIONS_URL".into(), reservations.internal_url());
     let consumer = shop_consumer::start_with(
         settings(&env, Service::ShopConsumer).0,
@@ -426,4 +431,100 @@ async fn many_sign_ups_from_one_network_earn_the_network_a_challenge() {
     assert_eq!(s.from("203.0.114.1", Method::GET, &format!("{shop}/api/matches")).await.0, 200);
     let (_, events) = s.admin_call(Method::GET, "/api/admin/security/events?kind=challenged", None).await;
     assert!(events["events"][0]["detail"].as_str().unwrap().contains("203.0.113.0/24"), "{events}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_account_that_lets_holds_expire_again_and_again_is_challenged_then_blocked_from_holding() {
+    let s = &start_all(&[("HOLD_TTL_SECS", "1"), ("SWEEP_INTERVAL_MS", "200")]).await;
+    let reservations = &s.others.iter().find(|(svc, _)| *svc == Service::Reservations).unwrap().1.url();
+    let hold = |buyer: &'static str, solution: Option<String>| {
+        let http = s.http.clone();
+        let url = format!("{reservations}/api/reservations");
+        let token = dev_token(buyer, &s.env.platform_id);
+        async move {
+            let mut req = http
+                .post(url)
+                .header("x-forwarded-for", ALLOWED)
+                .bearer_auth(token)
+                .json(&json!({"matchNumber": 5, "category": 2, "quantity": 1}));
+            if let Some(answer) = solution {
+                req = req.header(ticktak_kit::challenge::HEADER, answer);
+            }
+            let res = req.send().await.unwrap();
+            (res.status().as_u16(), res.json::<Value>().await.unwrap_or(Value::Null))
+        }
+    };
+    let hold = &hold;
+    let solved = || async {
+        let puzzle: ticktak_kit::challenge::Challenge =
+            s.http.get(format!("{reservations}/api/challenge")).send().await.unwrap().json().await.unwrap();
+        ticktak_kit::challenge::header_value(&puzzle, ticktak_kit::challenge::solve(&puzzle).unwrap())
+    };
+    // One hold placed and left to run out unpaid.
+    let hold_and_abandon = |solution: Option<String>| async move {
+        let (status, body) = eventually(Duration::from_secs(10), "a hold", || async {
+            let (status, body) = hold("careless", solution.clone()).await;
+            (status != 409).then_some((status, body))
+        })
+        .await;
+        assert_eq!(status, 201, "{body}");
+        let id = body["id"].as_str().unwrap().to_string();
+        let mine = dev_token("careless", &s.env.platform_id);
+        eventually(Duration::from_secs(10), "the hold expires", || async {
+            let res = s
+                .http
+                .get(format!("{reservations}/api/reservations/{id}"))
+                .header("x-forwarded-for", ALLOWED)
+                .bearer_auth(&mine)
+                .send()
+                .await
+                .unwrap();
+            let body: Value = res.json().await.unwrap();
+            (body["status"] == "EXPIRED").then_some(())
+        })
+        .await;
+    };
+    let verdict = |kind: &'static str| async move {
+        eventually(Duration::from_secs(10), kind, || async {
+            let (_, body) = s.admin_call(Method::GET, &format!("/api/admin/security/events?kind={kind}"), None).await;
+            body["events"].as_array().and_then(|e| e.iter().find(|e| e["account"] == "careless").cloned())
+        })
+        .await
+    };
+
+    for _ in 0..3 {
+        hold_and_abandon(None).await;
+    }
+    let event = verdict("account_challenged").await;
+    assert!(event["detail"].as_str().unwrap().starts_with("3 holds expired unpaid"), "{event}");
+    // Its next hold needs a solved puzzle; another buyer's does not.
+    let (status, body) = eventually(Duration::from_secs(5), "a challenge", || async {
+        let (status, body) = hold("careless", None).await;
+        (status == 428).then_some((status, body))
+    })
+    .await;
+    assert_eq!((status, body["error"].as_str()), (428, Some("challenge_required")), "{body}");
+    let (status, body) = hold("careful", None).await;
+    assert_eq!(status, 201, "{body}");
+    for _ in 0..3 {
+        hold_and_abandon(Some(solved().await)).await;
+    }
+    verdict("account_blocked").await;
+    // Now no new holds, puzzle or not; reading stays open.
+    let body = eventually(Duration::from_secs(5), "a 403", || async {
+        let (status, body) = hold("careless", Some(solved().await)).await;
+        (status == 403).then_some(body)
+    })
+    .await;
+    assert_eq!(body["error"], "blocked", "{body}");
+    assert!(body["message"].as_str().unwrap().contains("6 holds expired unpaid"), "{body}");
+    let res = s
+        .http
+        .get(format!("{reservations}/api/reservations"))
+        .header("x-forwarded-for", ALLOWED)
+        .bearer_auth(dev_token("careless", &s.env.platform_id))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
 }

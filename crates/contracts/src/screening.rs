@@ -34,6 +34,18 @@ pub struct ChallengedNetwork {
     pub expires_at: DateTime<Utc>,
 }
 
+/// An account that must solve a puzzle for each new hold, or may place
+/// none, until `expiresAt` (it let holds expire unpaid again and again).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AccountVerdict {
+    pub account: String,
+    pub reason: String,
+    /// Puzzle size for a challenged account; 0 for a blocked one.
+    pub difficulty: u64,
+    pub expires_at: DateTime<Utc>,
+}
+
 /// What every service screens with.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -41,6 +53,12 @@ pub struct Policy {
     pub blocked: Vec<BlockedNetwork>,
     #[serde(default)]
     pub challenged: Vec<ChallengedNetwork>,
+    /// Accounts whose holds need a solved puzzle.
+    #[serde(default)]
+    pub challenged_accounts: Vec<AccountVerdict>,
+    /// Accounts that may place no holds for now.
+    #[serde(default)]
+    pub blocked_accounts: Vec<AccountVerdict>,
 }
 
 /// What a service saw.
@@ -53,6 +71,9 @@ pub enum SignalKind {
     Throttled,
     /// A challenged client came without a valid puzzle solution (428).
     ChallengeFailed,
+    /// A hold of the account ended unpaid (reported by reservations; no
+    /// client address).
+    HoldExpired,
 }
 
 /// Requests of one client of one kind in one batch.
@@ -60,8 +81,9 @@ pub enum SignalKind {
 #[serde(rename_all = "camelCase")]
 pub struct Signal {
     pub kind: SignalKind,
-    /// The client's address.
-    pub ip: String,
+    /// The client's address; `None` for what happened without a request
+    /// (a hold expiring).
+    pub ip: Option<String>,
     /// The account, when the limit was the account's.
     pub account: Option<String>,
     /// `reads`, `auth`, `holds`, `payments` or `writes`.

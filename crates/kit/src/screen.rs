@@ -20,21 +20,24 @@
 //! Nothing here calls another service while a request waits.
 
 use std::collections::HashMap;
+use std::convert::Infallible;
 use std::net::{IpAddr, SocketAddr};
 use std::num::NonZeroU32;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use axum::extract::{ConnectInfo, Request, State};
+use arc_swap::ArcSwap;
+use axum::extract::{ConnectInfo, Request};
 use axum::http::Method;
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
+use futures::future::Either;
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use ipnet::IpNet;
-use ticktak_contracts::screening::{self, Policy, Signal, SignalKind, Signals};
+use ticktak_contracts::screening::{self, AccountVerdict, Policy, Signal, SignalKind, Signals};
 use tokio_util::sync::CancellationToken;
 
 use crate::client_ip::TrustedProxies;
@@ -228,13 +231,27 @@ impl Networks {
     }
 }
 
+/// The security service's verdicts as a service screens with them. Each
+/// refresh swaps in a whole new one, so a request reads one consistent
+/// snapshot without waiting for a lock.
+#[derive(Default)]
+struct Replica {
+    blocked: Networks,
+    challenged: Networks,
+    challenged_accounts: HashMap<String, AccountVerdict>,
+    blocked_accounts: HashMap<String, AccountVerdict>,
+}
+
+fn in_force(v: &AccountVerdict) -> bool {
+    v.expires_at > Utc::now()
+}
+
 /// What a service screens with, and what it saw.
 pub struct Screen {
     service: &'static str,
     trusted: TrustedProxies,
     limiters: [Limiters; 5],
-    blocked: RwLock<Arc<Networks>>,
-    challenged: RwLock<Arc<Networks>>,
+    replica: ArcSwap<Replica>,
     /// Issues and checks proof-of-work puzzles.
     pub challenges: crate::challenge::Challenges,
     /// When the replica was last refreshed (ms since `started`); 0: never.
@@ -244,7 +261,7 @@ pub struct Screen {
 }
 
 /// Who was refused what: kind, client address, account, route class.
-type SignalKey = (SignalKind, IpAddr, Option<String>, RouteClass);
+type SignalKey = (SignalKind, Option<IpAddr>, Option<String>, RouteClass);
 
 /// Most distinct clients kept between two reports; beyond, they are counted
 /// only in metrics.
@@ -268,8 +285,7 @@ impl Screen {
             service,
             trusted,
             limiters,
-            blocked: RwLock::new(Arc::new(Networks::default())),
-            challenged: RwLock::new(Arc::new(Networks::default())),
+            replica: ArcSwap::from_pointee(Replica::default()),
             challenges: crate::challenge::Challenges::new(internal_token),
             refreshed_ms: AtomicU64::new(0),
             started: Instant::now(),
@@ -303,11 +319,19 @@ impl Screen {
                 })
             })
             .collect();
-        let (blocks, challenged) = (Networks::build(blocks), Networks::build(challenged));
-        metrics::gauge!("screening_blocked_networks").set(blocks.len() as f64);
-        metrics::gauge!("screening_challenged_networks").set(challenged.len() as f64);
-        *self.blocked.write().expect("not poisoned") = Arc::new(blocks);
-        *self.challenged.write().expect("not poisoned") = Arc::new(challenged);
+        let by_account =
+            |verdicts: &[AccountVerdict]| verdicts.iter().map(|v| (v.account.clone(), v.clone())).collect();
+        let replica = Replica {
+            blocked: Networks::build(blocks),
+            challenged: Networks::build(challenged),
+            challenged_accounts: by_account(&policy.challenged_accounts),
+            blocked_accounts: by_account(&policy.blocked_accounts),
+        };
+        metrics::gauge!("screening_blocked_networks").set(replica.blocked.len() as f64);
+        metrics::gauge!("screening_challenged_networks").set(replica.challenged.len() as f64);
+        metrics::gauge!("screening_restricted_accounts")
+            .set((replica.challenged_accounts.len() + replica.blocked_accounts.len()) as f64);
+        self.replica.store(Arc::new(replica));
         let ms = self.started.elapsed().as_millis().max(1) as u64;
         self.refreshed_ms.store(ms, Ordering::Relaxed);
     }
@@ -322,16 +346,23 @@ impl Screen {
 
     /// Why `ip` is blocked, if it is.
     pub fn blocked(&self, ip: IpAddr) -> Option<String> {
-        self.blocked.read().expect("not poisoned").find(ip).map(|b| b.reason.clone())
+        self.replica.load().blocked.find(ip).map(|b| b.reason.clone())
     }
 
     /// The puzzle size `ip` must solve, if it is challenged.
     pub fn challenged(&self, ip: IpAddr) -> Option<u64> {
-        self.challenged.read().expect("not poisoned").find(ip).map(|b| b.difficulty)
+        self.replica.load().challenged.find(ip).map(|b| b.difficulty)
     }
 
-    fn note(&self, kind: SignalKind, ip: IpAddr, account: Option<&str>, class: RouteClass) {
-        metrics::counter!("screening_refused_total", "kind" => kind_name(kind), "class" => class.name()).increment(1);
+    /// Report that a hold of `account` ended unpaid: accounts that do it
+    /// again and again must solve puzzles for new holds, then may place
+    /// none for a while (the security service decides).
+    pub fn note_hold_expired(&self, account: &str) {
+        self.note(SignalKind::HoldExpired, None, Some(account), RouteClass::Holds);
+    }
+
+    fn note(&self, kind: SignalKind, ip: Option<IpAddr>, account: Option<&str>, class: RouteClass) {
+        metrics::counter!("screening_signals_total", "kind" => kind_name(kind), "class" => class.name()).increment(1);
         let mut seen = self.seen.lock().expect("not poisoned");
         let key = (kind, ip, account.map(str::to_string), class);
         if let Some(entry) = seen.get_mut(&key) {
@@ -347,7 +378,7 @@ impl Screen {
         seen.into_iter()
             .map(|((kind, ip, account, class), (count, first_at))| Signal {
                 kind,
-                ip: ip.to_string(),
+                ip: ip.map(|ip| ip.to_string()),
                 account,
                 route_class: class.name().to_string(),
                 count,
@@ -357,33 +388,53 @@ impl Screen {
     }
 
     /// Screen one request from `ip` of `class`, carrying `solution` (the
-    /// `X-Challenge-Solution` header): `Err` is the answer to send.
-    pub fn check(&self, ip: IpAddr, class: RouteClass, solution: Option<&str>) -> Result<(), ApiError> {
-        self.check_blocked(ip, class)?;
-        self.check_challenge(ip, class, solution)?;
-        self.rate(ip, class)
+    /// `X-Challenge-Solution` header): `Err` is the answer to send; `Ok(true)`
+    /// when the request's puzzle was checked (and used up) here.
+    pub fn check(&self, ip: IpAddr, class: RouteClass, solution: Option<&str>) -> Result<bool, ApiError> {
+        let replica = self.replica.load();
+        self.check_blocked(&replica, ip, class)?;
+        let solved = self.check_challenge(&replica, ip, class, solution)?;
+        self.rate(ip, class)?;
+        Ok(solved)
     }
 
-    fn check_blocked(&self, ip: IpAddr, class: RouteClass) -> Result<(), ApiError> {
-        match self.blocked(ip) {
-            Some(reason) => {
-                self.note(SignalKind::Blocked, ip, None, class);
-                Err(ApiError::Blocked(format!("requests from your network are blocked ({reason})")))
+    fn check_blocked(&self, replica: &Replica, ip: IpAddr, class: RouteClass) -> Result<(), ApiError> {
+        match replica.blocked.find(ip) {
+            Some(block) => {
+                self.note(SignalKind::Blocked, Some(ip), None, class);
+                Err(ApiError::Blocked(format!("requests from your network are blocked ({})", block.reason)))
             }
             None => Ok(()),
         }
     }
 
-    fn check_challenge(&self, ip: IpAddr, class: RouteClass, solution: Option<&str>) -> Result<(), ApiError> {
-        if self.challenged(ip).is_none() {
-            return Ok(());
+    fn check_challenge(
+        &self,
+        replica: &Replica,
+        ip: IpAddr,
+        class: RouteClass,
+        solution: Option<&str>,
+    ) -> Result<bool, ApiError> {
+        if replica.challenged.find(ip).is_none() {
+            return Ok(false);
         }
+        self.verify(solution, Some(ip), None, class).map(|()| true)
+    }
+
+    /// A solved puzzle, or 428 (noted as a failed challenge).
+    fn verify(
+        &self,
+        solution: Option<&str>,
+        ip: Option<IpAddr>,
+        account: Option<&str>,
+        class: RouteClass,
+    ) -> Result<(), ApiError> {
         let verdict = match solution {
             None => Err("solve the puzzle from GET /api/challenge and send it in X-Challenge-Solution".to_string()),
             Some(s) => self.challenges.verify(s, Utc::now().timestamp()).map_err(|e| e.to_string()),
         };
         verdict.map_err(|why| {
-            self.note(SignalKind::ChallengeFailed, ip, None, class);
+            self.note(SignalKind::ChallengeFailed, ip, account, class);
             ApiError::ChallengeRequired(why)
         })
     }
@@ -391,20 +442,66 @@ impl Screen {
     fn rate(&self, ip: IpAddr, class: RouteClass) -> Result<(), ApiError> {
         if let Some(limiter) = &self.limiters[class.index()].per_ip {
             if let Err(not_until) = limiter.check_key(&ip) {
-                self.note(SignalKind::Throttled, ip, None, class);
+                self.note(SignalKind::Throttled, Some(ip), None, class);
                 return Err(too_many(not_until.wait_time_from(DefaultClock::default().now())));
             }
         }
         Ok(())
     }
 
-    fn check_account(&self, ip: IpAddr, account: &str, class: RouteClass) -> Result<(), ApiError> {
+    /// Once the caller is known: a new hold from a blocked account → 403;
+    /// from a challenged one → 428 without a solved puzzle (unless the
+    /// network's check already took one); then the account's rate limit.
+    fn check_account(&self, screened: &Screened, account: &str) -> Result<(), ApiError> {
+        let (ip, class) = (screened.ip, screened.class);
+        if class == RouteClass::Holds {
+            let replica = self.replica.load();
+            if let Some(v) = replica.blocked_accounts.get(account).filter(|v| in_force(v)) {
+                self.note(SignalKind::Blocked, Some(ip), Some(account), class);
+                return Err(ApiError::Blocked(format!(
+                    "this account may place no holds until {} ({})",
+                    v.expires_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                    v.reason
+                )));
+            }
+            if !screened.solved && replica.challenged_accounts.get(account).is_some_and(in_force) {
+                self.verify(screened.solution.as_deref(), Some(ip), Some(account), class)?;
+            }
+        }
         if let Some(limiter) = &self.limiters[class.index()].per_account {
             if let Err(not_until) = limiter.check_key(&account.to_string()) {
-                self.note(SignalKind::Throttled, ip, Some(account), class);
+                self.note(SignalKind::Throttled, Some(ip), Some(account), class);
                 return Err(too_many(not_until.wait_time_from(DefaultClock::default().now())));
             }
         }
+        Ok(())
+    }
+
+    /// Screen a request about to enter the public router; `Err` is the
+    /// answer to send instead.
+    fn admit(self: &Arc<Self>, req: &mut Request) -> Result<(), ApiError> {
+        let peer =
+            req.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip()).unwrap_or(IpAddr::from([0, 0, 0, 0]));
+        let forwarded = req.headers().get("x-forwarded-for").and_then(|v| v.to_str().ok());
+        let ip = self.trusted.client_ip(peer, forwarded);
+        let class = RouteClass::of(req.method(), req.uri().path());
+        let solution = req.headers().get(crate::challenge::HEADER).and_then(|v| v.to_str().ok());
+        // The puzzle itself, and the operational endpoints, need none.
+        let solved = match req.uri().path() {
+            CHALLENGE_PATH | "/health" | "/ready" => {
+                let replica = self.replica.load();
+                self.check_blocked(&replica, ip, class)?;
+                self.rate(ip, class)?;
+                false
+            }
+            _ => self.check(ip, class, solution)?,
+        };
+        // An unused puzzle may still be asked for by the caller's account.
+        let solution = match solved {
+            false => solution.map(str::to_string),
+            true => None,
+        };
+        req.extensions_mut().insert(Screened { screen: self.clone(), ip, class, solved, solution });
         Ok(())
     }
 
@@ -429,6 +526,7 @@ fn kind_name(kind: SignalKind) -> &'static str {
         SignalKind::Blocked => "blocked",
         SignalKind::Throttled => "throttled",
         SignalKind::ChallengeFailed => "challenge_failed",
+        SignalKind::HoldExpired => "hold_expired",
     }
 }
 
@@ -437,17 +535,21 @@ fn too_many(wait: Duration) -> ApiError {
 }
 
 /// What the screening layer leaves in a request for the handler: the
-/// account's limit is checked once the caller is known.
+/// account's verdicts and limit are checked once the caller is known.
 #[derive(Clone)]
 pub struct Screened {
     screen: Arc<Screen>,
     ip: IpAddr,
     class: RouteClass,
+    /// The request's puzzle was already used by the network's challenge.
+    solved: bool,
+    /// The request's puzzle, not yet used.
+    solution: Option<String>,
 }
 
 impl Screened {
     pub fn check_account(&self, account: &str) -> Result<(), ApiError> {
-        self.screen.check_account(self.ip, account, self.class)
+        self.screen.check_account(self, account)
     }
 
     /// The client's address as screening saw it.
@@ -456,26 +558,50 @@ impl Screened {
     }
 }
 
-/// The middleware: `axum::middleware::from_fn_with_state(screen, screen::layer)`.
-pub async fn layer(State(screen): State<Arc<Screen>>, mut req: Request, next: Next) -> Response {
-    let peer =
-        req.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip()).unwrap_or(IpAddr::from([0, 0, 0, 0]));
-    let forwarded = req.headers().get("x-forwarded-for").and_then(|v| v.to_str().ok());
-    let ip = screen.trusted.client_ip(peer, forwarded);
-    let class = RouteClass::of(req.method(), req.uri().path());
-    // The puzzle itself, and the operational endpoints, need none.
-    let path = req.uri().path();
-    let exempt = matches!(path, CHALLENGE_PATH | "/health" | "/ready");
-    let solution = req.headers().get(crate::challenge::HEADER).and_then(|v| v.to_str().ok());
-    let checked = match exempt {
-        true => screen.check_blocked(ip, class).and_then(|()| screen.rate(ip, class)),
-        false => screen.check(ip, class, solution),
-    };
-    if let Err(refusal) = checked {
-        return refusal.into_response();
+/// The screening layer: `router.layer(ScreenLayer::new(screen))`. A plain
+/// tower service rather than `from_fn`, so an admitted request costs no
+/// allocation beyond its `Screened`.
+#[derive(Clone)]
+pub struct ScreenLayer(Arc<Screen>);
+
+impl ScreenLayer {
+    pub fn new(screen: Arc<Screen>) -> Self {
+        Self(screen)
     }
-    req.extensions_mut().insert(Screened { screen: screen.clone(), ip, class });
-    next.run(req).await
+}
+
+impl<S> tower::Layer<S> for ScreenLayer {
+    type Service = ScreenService<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        ScreenService { screen: self.0.clone(), inner }
+    }
+}
+
+#[derive(Clone)]
+pub struct ScreenService<S> {
+    screen: Arc<Screen>,
+    inner: S,
+}
+
+impl<S> tower::Service<Request> for ScreenService<S>
+where
+    S: tower::Service<Request, Response = Response, Error = Infallible>,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = Either<std::future::Ready<Result<Response, Infallible>>, S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut req: Request) -> Self::Future {
+        match self.screen.admit(&mut req) {
+            Ok(()) => Either::Right(self.inner.call(req)),
+            Err(refusal) => Either::Left(std::future::ready(Ok(refusal.into_response()))),
+        }
+    }
 }
 
 /// Where every service hands out puzzles.
@@ -599,6 +725,7 @@ mod tests {
                 BlockedNetwork { cidr: "198.51.100.7".into(), reason: "one".into(), expires_at: None },
                 BlockedNetwork { cidr: "192.0.2.0/24".into(), reason: "over".into(), expires_at: Some(past) },
             ],
+            ..Default::default()
         });
         assert_eq!(s.blocked(ip("203.0.113.9")).as_deref(), Some("botnet"));
         assert_eq!(s.blocked(ip("::ffff:203.0.113.9")).as_deref(), Some("botnet"));
@@ -636,6 +763,8 @@ mod tests {
             screen: Arc::new(screen(&[("RATE_HOLDS_PER_MIN_PER_ACCOUNT", "10")])),
             ip: ip("127.0.0.1"),
             class: RouteClass::Holds,
+            solved: false,
+            solution: None,
         };
         one.check_account("alice").unwrap();
         assert!(one.check_account("alice").is_err());
@@ -666,6 +795,7 @@ mod challenge_tests {
                 difficulty: 500,
                 expires_at: Utc::now() + chrono::Duration::minutes(5),
             }],
+            ..Default::default()
         });
         let suspect: IpAddr = "198.51.100.4".parse().unwrap();
         let refused = s.check(suspect, RouteClass::Auth, None).unwrap_err();
@@ -677,5 +807,59 @@ mod challenge_tests {
         assert_eq!(s.check(suspect, RouteClass::Auth, Some(&answer)).unwrap_err().code(), "challenge_required");
         // Others are not asked.
         s.check("192.0.2.1".parse().unwrap(), RouteClass::Auth, None).unwrap();
+    }
+}
+
+#[cfg(test)]
+mod account_tests {
+    use ticktak_contracts::screening::AccountVerdict;
+
+    use super::*;
+    use crate::challenge;
+
+    fn verdict(account: &str) -> AccountVerdict {
+        AccountVerdict {
+            account: account.into(),
+            reason: "holds expired unpaid".into(),
+            difficulty: 500,
+            expires_at: Utc::now() + chrono::Duration::minutes(5),
+        }
+    }
+
+    #[test]
+    fn restricted_accounts_are_held_back_only_when_they_place_holds() {
+        let settings = ScreenSettings::from_env(&Env::from_pairs(&[])).unwrap();
+        let s = Arc::new(Screen::new("test", &settings, TrustedProxies::default(), "test-internal-token"));
+        s.apply(&Policy {
+            challenged_accounts: vec![verdict("lazy")],
+            blocked_accounts: vec![verdict("hoarder")],
+            ..Default::default()
+        });
+        let request = |class, solution: Option<String>| Screened {
+            screen: s.clone(),
+            ip: "192.0.2.1".parse().unwrap(),
+            class,
+            solved: false,
+            solution,
+        };
+        let hold = request(RouteClass::Holds, None);
+        assert_eq!(hold.check_account("hoarder").unwrap_err().code(), "blocked");
+        assert_eq!(hold.check_account("lazy").unwrap_err().code(), "challenge_required");
+        hold.check_account("someone-else").unwrap();
+        // Reading, paying and cancelling stay open to them.
+        request(RouteClass::Reads, None).check_account("hoarder").unwrap();
+        request(RouteClass::Writes, None).check_account("lazy").unwrap();
+        let puzzle = s.challenges.issue(500, Utc::now().timestamp());
+        let answer = challenge::header_value(&puzzle, challenge::solve(&puzzle).unwrap());
+        request(RouteClass::Holds, Some(answer.clone())).check_account("lazy").unwrap();
+        assert!(request(RouteClass::Holds, Some(answer)).check_account("lazy").is_err(), "single use");
+        let kinds: Vec<SignalKind> = s.take_signals().into_iter().map(|x| x.kind).collect();
+        assert!(kinds.contains(&SignalKind::Blocked) && kinds.contains(&SignalKind::ChallengeFailed));
+        s.note_hold_expired("lazy");
+        let expired = s.take_signals();
+        assert_eq!(
+            (expired[0].kind, expired[0].ip.as_deref(), expired[0].account.as_deref()),
+            (SignalKind::HoldExpired, None, Some("lazy"))
+        );
     }
 }

@@ -205,7 +205,7 @@ impl Base {
         // the internal one serves the platform's own services.
         let public = public.merge(crate::screen::challenge_router(self.screen.clone()));
         let outside = crate::http::finish(self.ops_router().merge(public.clone()))
-            .layer(axum::middleware::from_fn_with_state(self.screen.clone(), crate::screen::layer));
+            .layer(crate::screen::ScreenLayer::new(self.screen.clone()));
         let inside = crate::http::finish(self.ops_router().merge(public).merge(protected));
         let bind = |port| crate::http::bind(SocketAddr::new(self.settings.bind_addr, port));
         let (outside_listener, inside_listener) =

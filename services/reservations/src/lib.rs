@@ -58,6 +58,8 @@ pub struct AppState {
     /// Under the naive protocol only: this platform's own copy of what is
     /// left per ticket type.
     pub naive_copy: Arc<std::sync::Mutex<std::collections::HashMap<ticktak_core::TicketType, i64>>>,
+    /// The screening replica; holds that expire unpaid are reported through it.
+    pub screen: Arc<ticktak_kit::screen::Screen>,
 }
 
 impl FromRef<AppState> for Arc<Verifier> {
@@ -101,6 +103,7 @@ pub async fn start_with(
             naive: config.naive,
         }),
         naive_copy: Default::default(),
+        screen: base.screen.clone(),
     };
     ticktak_kit::telemetry::zero_counters(&[
         ("reservations_fast_rejected_total", &[]),

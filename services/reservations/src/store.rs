@@ -336,10 +336,17 @@ async fn enqueue_all_and_commit(
     Ok(queued)
 }
 
+/// Holds that ran out unpaid.
+pub struct Expired {
+    /// The outbox rows to publish, one TICKET_CANCELLED per hold.
+    pub queued: Vec<Queued>,
+    /// Whose holds they were, one entry per hold.
+    pub buyers: Vec<String>,
+}
+
 /// Expire held reservations whose time is up, queueing their
-/// TICKET_CANCELLED; returns the outbox rows to publish (one per expired
-/// hold).
-pub async fn expire_due(pool: &PgPool, origin: &Origin, limit: i64) -> sqlx::Result<Vec<Queued>> {
+/// TICKET_CANCELLED.
+pub async fn expire_due(pool: &PgPool, origin: &Origin, limit: i64) -> sqlx::Result<Expired> {
     let mut tx = pool.begin().await?;
     let rows = sqlx::query(&format!(
         "UPDATE reservations SET status = 'EXPIRED', updated_at = now() WHERE id IN ( \
@@ -349,7 +356,9 @@ pub async fn expire_due(pool: &PgPool, origin: &Origin, limit: i64) -> sqlx::Res
     .bind(limit)
     .fetch_all(&mut *tx)
     .await?;
-    enqueue_all_and_commit(tx, origin, &rows, Action::TicketCancelled).await
+    let buyers = rows.iter().map(|r| r.get("buyer_id")).collect();
+    let queued = enqueue_all_and_commit(tx, origin, &rows, Action::TicketCancelled).await?;
+    Ok(Expired { queued, buyers })
 }
 
 /// Requested reservations older than `age` (their decision may have been

@@ -10,8 +10,9 @@ use tokio_util::sync::CancellationToken;
 use crate::internal::apply;
 use crate::{store, AppState};
 
-/// Every sweep interval: HELD past `expiresAt` → EXPIRED + TICKET_CANCELLED;
-/// idempotency keys older than 24 hours forgotten.
+/// Every sweep interval: HELD past `expiresAt` → EXPIRED + TICKET_CANCELLED,
+/// each reported to screening (accounts that let holds expire again and
+/// again are held back); idempotency keys older than 24 hours forgotten.
 pub async fn expire_holds(state: AppState, shutdown: CancellationToken) {
     loop {
         tokio::select! {
@@ -19,10 +20,13 @@ pub async fn expire_holds(state: AppState, shutdown: CancellationToken) {
             _ = tokio::time::sleep(state.config.sweep_interval) => {}
         }
         match store::expire_due(&state.pool, &state.origin, 500).await {
-            Ok(queued) if queued.is_empty() => {}
-            Ok(queued) => {
-                metrics::counter!("reservations_expired_total").increment(queued.len() as u64);
-                state.outbox.publish(queued);
+            Ok(expired) if expired.queued.is_empty() => {}
+            Ok(expired) => {
+                metrics::counter!("reservations_expired_total").increment(expired.queued.len() as u64);
+                state.outbox.publish(expired.queued);
+                for buyer in &expired.buyers {
+                    state.screen.note_hold_expired(buyer);
+                }
             }
             Err(e) => tracing::warn!(error = %e, "hold expiry failed"),
         }

@@ -1,8 +1,10 @@
 //! Operator commands of the `security` binary (without arguments it runs
 //! the service):
 //!
-//!     security grant-role EMAIL ROLE      # buyer, staff or admin
-//!     security generate-signing-key       # a new JWT_SIGNING_KEY (PEM) on stdout
+//! ```text
+//! security grant-role EMAIL ROLE      # buyer, staff or admin
+//! security generate-signing-key       # a new JWT_SIGNING_KEY (PEM) on stdout
+//! ```
 //!
 //! `grant-role` reads `DATABASE_URL`/`PLATFORM_ID` like the service.
 

@@ -120,8 +120,11 @@ pub struct Events {
     pub events: Vec<store::Event>,
 }
 
-const EVENT_KINDS: [&str; 9] = [
+const EVENT_KINDS: [&str; 12] = [
     "signup",
+    "hold_expired",
+    "account_challenged",
+    "account_blocked",
     "blocked",
     "throttled",
     "challenge_failed",
@@ -133,7 +136,7 @@ const EVENT_KINDS: [&str; 9] = [
 ];
 
 #[utoipa::path(get, path = "/api/admin/security/events", tag = "admin", security(("bearer" = [])),
-    params(("kind" = Option<String>, Query, description = "blocked, throttled, challenge_failed, login_failed, signup, challenged, auto_blocked, blocklist_added or blocklist_removed"),
+    params(("kind" = Option<String>, Query, description = "blocked, throttled, challenge_failed, login_failed, signup, challenged, auto_blocked, hold_expired, account_challenged, account_blocked, blocklist_added or blocklist_removed"),
         ("limit" = Option<i64>, Query, description = "1..=1000, default 100")),
     responses((status = 200, description = "newest first", body = Events), (status = 400, description = "unknown kind or limit"),
         (status = 403, description = "not an admin")))]
@@ -156,16 +159,36 @@ pub async fn events(
 }
 
 async fn policy(State(s): State<AppState>) -> ApiResult<Json<Policy>> {
-    Ok(Json(Policy { blocked: store::in_force(&s.pool).await?, challenged: reputation::challenged(&s.pool).await? }))
+    let (challenged_accounts, blocked_accounts) = reputation::accounts(&s.pool).await?;
+    Ok(Json(Policy {
+        blocked: store::in_force(&s.pool).await?,
+        challenged: reputation::challenged(&s.pool).await?,
+        challenged_accounts,
+        blocked_accounts,
+    }))
 }
 
 async fn signals(State(s): State<AppState>, Json(batch): Json<Signals>) -> ApiResult<Json<SignalsTaken>> {
     let taken = store::record_signals(&s.pool, &batch.service, &batch.signals).await?;
-    let mut suspects: Vec<std::net::IpAddr> = batch.signals.iter().filter_map(|x| x.ip.parse().ok()).collect();
+    let mut suspects: Vec<std::net::IpAddr> =
+        batch.signals.iter().filter_map(|x| x.ip.as_deref()?.parse().ok()).collect();
     suspects.sort();
     suspects.dedup();
     for ip in suspects {
         review(&s, ip).await?;
+    }
+    let mut careless: Vec<&str> = batch
+        .signals
+        .iter()
+        .filter(|x| x.kind == screening::SignalKind::HoldExpired)
+        .filter_map(|x| x.account.as_deref())
+        .collect();
+    careless.sort();
+    careless.dedup();
+    if s.config.reputation {
+        for account in careless {
+            reputation::review_account(&s.pool, account).await?;
+        }
     }
     Ok(Json(SignalsTaken { taken }))
 }

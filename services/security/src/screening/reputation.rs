@@ -12,7 +12,13 @@
 //! Per network (the client's /24, or /64 for IPv6), over the last 10
 //! minutes: 5 new accounts → the network is challenged; 20 → blocked.
 //!
-//! Each change is a security event (`challenged`, `auto_blocked`).
+//! Per account, over the last 24 hours (holds that expired unpaid, as
+//! reservations reports them): 3 → each new hold needs a solved puzzle
+//! for 24 hours; 6 → no new holds for 6 hours. Reading, paying and
+//! cancelling stay open.
+//!
+//! Each change is a security event (`challenged`, `auto_blocked`,
+//! `account_challenged`, `account_blocked`).
 
 use std::net::IpAddr;
 
@@ -28,6 +34,8 @@ pub const BLOCK_AFTER_FAILED_CHALLENGES: i64 = 50;
 pub const CHALLENGE_AFTER_SIGNUPS: i64 = 5;
 pub const BLOCK_AFTER_SIGNUPS: i64 = 20;
 pub const DIFFICULTY: i64 = 100_000;
+pub const CHALLENGE_AFTER_EXPIRED_HOLDS: i64 = 3;
+pub const BLOCK_AFTER_EXPIRED_HOLDS: i64 = 6;
 
 /// What the last 10 minutes say about `ip`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -135,6 +143,78 @@ pub async fn review(pool: &PgPool, ip: IpAddr) -> sqlx::Result<Verdict> {
     Ok(verdict)
 }
 
+/// What an account's expired holds earn it.
+pub fn judge_account(expired_holds: i64) -> Verdict {
+    if expired_holds >= BLOCK_AFTER_EXPIRED_HOLDS {
+        Verdict::Block
+    } else if expired_holds >= CHALLENGE_AFTER_EXPIRED_HOLDS {
+        Verdict::Challenge
+    } else {
+        Verdict::Allow
+    }
+}
+
+/// Look at `account` again after more of its holds expired unpaid.
+pub async fn review_account(pool: &PgPool, account: &str) -> sqlx::Result<Verdict> {
+    let expired: i64 = sqlx::query_scalar(
+        "SELECT coalesce(sum(count), 0)::bigint FROM security_events \
+         WHERE account = $1 AND kind = 'hold_expired' AND at > now() - interval '24 hours'",
+    )
+    .bind(account)
+    .fetch_one(pool)
+    .await?;
+    let verdict = judge_account(expired);
+    let (name, difficulty, lasts) = match verdict {
+        Verdict::Allow => return Ok(verdict),
+        Verdict::Challenge => ("challenge", DIFFICULTY, "24 hours"),
+        Verdict::Block => ("block", 0, "6 hours"),
+    };
+    let reason = format!("{expired} holds expired unpaid in 24 hours");
+    // A verdict only ever hardens while it is in force.
+    let changed: Option<bool> = sqlx::query_scalar(
+        "INSERT INTO account_verdicts (account, verdict, difficulty, reason, expires_at) \
+         VALUES ($1, $2, $3, $4, now() + $5::interval) \
+         ON CONFLICT (account) DO UPDATE SET verdict = EXCLUDED.verdict, difficulty = EXCLUDED.difficulty, \
+           reason = EXCLUDED.reason, expires_at = EXCLUDED.expires_at, created_at = now() \
+         WHERE account_verdicts.expires_at <= now() OR account_verdicts.verdict <> EXCLUDED.verdict \
+         RETURNING true",
+    )
+    .bind(account)
+    .bind(name)
+    .bind(difficulty)
+    .bind(&reason)
+    .bind(lasts)
+    .fetch_optional(pool)
+    .await?;
+    if changed.is_some() {
+        let kind = if verdict == Verdict::Block { "account_blocked" } else { "account_challenged" };
+        store::note_account(pool, kind, account, &format!("{reason}: {name} new holds for {lasts}")).await?;
+    }
+    Ok(verdict)
+}
+
+/// The accounts in force: (challenged, blocked).
+pub async fn accounts(
+    pool: &PgPool,
+) -> sqlx::Result<(Vec<ticktak_contracts::screening::AccountVerdict>, Vec<ticktak_contracts::screening::AccountVerdict>)>
+{
+    let rows: Vec<(String, String, i64, String, chrono::DateTime<chrono::Utc>)> = sqlx::query_as(
+        "SELECT account, verdict, difficulty, reason, expires_at FROM account_verdicts WHERE expires_at > now()",
+    )
+    .fetch_all(pool)
+    .await?;
+    let (mut challenged, mut blocked) = (Vec::new(), Vec::new());
+    for (account, verdict, difficulty, reason, expires_at) in rows {
+        let v =
+            ticktak_contracts::screening::AccountVerdict { account, reason, difficulty: difficulty as u64, expires_at };
+        match verdict.as_str() {
+            "block" => blocked.push(v),
+            _ => challenged.push(v),
+        }
+    }
+    Ok((challenged, blocked))
+}
+
 /// The challenged networks in force.
 pub async fn challenged(pool: &PgPool) -> sqlx::Result<Vec<ticktak_contracts::screening::ChallengedNetwork>> {
     let rows: Vec<(String, i64, String, chrono::DateTime<chrono::Utc>)> =
@@ -176,5 +256,13 @@ mod tests {
         assert_eq!(judge(r(200, 0, 0)), Verdict::Block);
         assert_eq!(judge(r(0, 30, 0)), Verdict::Block);
         assert_eq!(judge(r(0, 0, 50)), Verdict::Block);
+    }
+
+    #[test]
+    fn holds_left_to_expire_again_and_again_hold_an_account_back() {
+        assert_eq!(judge_account(2), Verdict::Allow);
+        assert_eq!(judge_account(3), Verdict::Challenge);
+        assert_eq!(judge_account(5), Verdict::Challenge);
+        assert_eq!(judge_account(6), Verdict::Block);
     }
 }

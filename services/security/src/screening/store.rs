@@ -128,6 +128,12 @@ pub async fn note(pool: &PgPool, kind: &str, ip: Option<IpAddr>, detail: &str) -
     event(&mut conn, kind, ip.map(|i| i.to_string()).as_deref(), None, None, detail).await
 }
 
+/// Record one event about `account`.
+pub async fn note_account(pool: &PgPool, kind: &str, account: &str, detail: &str) -> sqlx::Result<()> {
+    let mut conn = pool.acquire().await?;
+    event(&mut conn, kind, None, Some(account), Some("holds"), detail).await
+}
+
 /// A failed sign-in from `ip` for `email` (credential stuffing shows as
 /// many addresses from one client).
 pub async fn login_failed(pool: &PgPool, ip: IpAddr, email: &str) -> sqlx::Result<()> {
@@ -143,10 +149,11 @@ pub async fn record_signals(pool: &PgPool, service: &str, signals: &[Signal]) ->
             SignalKind::Blocked => "blocked",
             SignalKind::Throttled => "throttled",
             SignalKind::ChallengeFailed => "challenge_failed",
+            SignalKind::HoldExpired => "hold_expired",
         })
         .collect();
     let ips: Vec<Option<String>> =
-        signals.iter().map(|s| s.ip.parse::<std::net::IpAddr>().ok().map(|ip| ip.to_string())).collect();
+        signals.iter().map(|s| s.ip.as_deref()?.parse::<std::net::IpAddr>().ok().map(|ip| ip.to_string())).collect();
     let accounts: Vec<Option<String>> = signals.iter().map(|s| s.account.clone()).collect();
     let classes: Vec<&str> = signals.iter().map(|s| s.route_class.as_str()).collect();
     let counts: Vec<i64> = signals.iter().map(|s| s.count.min(i64::MAX as u64) as i64).collect();
