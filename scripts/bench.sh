@@ -12,6 +12,7 @@ drop_test_databases
 ensure_nisshi
 apt_install wrk
 ensure_fuzzer
+ensure_geoip
 export SCHEMATHESIS_BIN="$VENV/bin/schemathesis"
 throwaway_broker "$BENCH_BROKER_PORT" bench-broker "${BENCH_BROKER_STORAGE:-postgres}"
 cleanup() {

@@ -136,6 +136,19 @@ ensure_fuzzer() {
   pip_pin schemathesis "$SCHEMATHESIS_VERSION"
 }
 
+# pyarrow: the independent reader the tests check the data lake with.
+PYARROW_VERSION="26.0.1"
+ensure_lake_reader() {
+  ensure_python_tools
+  pip_pin pyarrow "$PYARROW_VERSION"
+}
+
+# Debian's IP → country data (GeoIP.dat, GeoIPv6.dat under /usr/share/GeoIP):
+# the shop recommends by the country of an anonymous buyer's address.
+ensure_geoip() {
+  apt_install geoip-database
+}
+
 # start_stripe_standin PORT: the Stripe stand-in (deploy/stripe-standin) on
 # 127.0.0.1:PORT unless something listens there already (a second platform
 # on this machine shares it). Sets STANDIN_PID when this call started it.

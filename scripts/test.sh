@@ -22,6 +22,8 @@ drop_test_databases
 ensure_nisshi
 ensure_node_tools
 ensure_fuzzer
+ensure_lake_reader
+ensure_geoip
 throwaway_broker "$TEST_BROKER_PORT" test-broker "${TEST_BROKER_STORAGE:-postgres}"
 # The Stripe stand-in and the SMTP sink, shared by every test (each tells
 # its own apart by metadata and recipients); reused when already running.
@@ -44,6 +46,7 @@ export TEST_SMTP_URL="smtp://127.0.0.1:1025"
 export TEST_MAILDEV_URL="http://127.0.0.1:1080"
 export MAILDEV_BIN="$ROOT/tools/maildev/node_modules/maildev/bin/maildev"
 export SCHEMATHESIS_BIN="$VENV/bin/schemathesis"
+export PYTHON_BIN="$VENV/bin/python"
 
 cd "$ROOT"
 # The end-to-end tests run the service binaries as processes.

@@ -20,6 +20,7 @@ ensure_postgres
 ensure_nisshi
 ensure_node_tools tools/maildev
 ensure_python_tools
+ensure_geoip
 
 log "building ($PROFILE)"
 cargo build --quiet --profile "$PROFILE" --bins

@@ -10,7 +10,7 @@ use ticktak_kit::auth::Role;
 use ticktak_tests::process::{free_port, spawn, terminate, wait_ready};
 use ticktak_tests::{dev_token_as, unique, PlatformEnv};
 
-use crate::market::Market;
+use crate::market::{cpu_of, Market};
 use crate::reads::{wrk, ReadResult};
 
 pub async fn run(seconds: u32, networks: usize) -> anyhow::Result<()> {
@@ -63,25 +63,45 @@ pub async fn run(seconds: u32, networks: usize) -> anyhow::Result<()> {
     println!("{networks} blocked networks in the shop's replica; wrk's 127.0.0.1 is not one of them");
 
     let paths = ["/api/matches/7/availability", "/api/matches?limit=20", "/api/matches/7"];
-    println!("\n| route | screened req/s | unscreened req/s | ratio | screened p99 ms | unscreened p99 ms |");
-    println!("|---|---|---|---|---|---|");
+    let shop_pid = market.platforms[0]
+        .children
+        .iter()
+        .find(|(name, _)| *name == "shop")
+        .and_then(|(_, c)| c.id())
+        .ok_or_else(|| anyhow::anyhow!("no shop process"))?;
+    println!(
+        "\n| route | screened req/s | unscreened req/s | ratio | screened shop CPU µs/req | unscreened shop CPU µs/req | CPU ratio | screened p99 ms | unscreened p99 ms |"
+    );
+    println!("|---|---|---|---|---|---|---|---|---|");
     let mut worst: f64 = f64::INFINITY;
     for path in paths {
-        let mut on: Vec<ReadResult> = Vec::new();
-        let mut off: Vec<ReadResult> = Vec::new();
-        for _ in 0..2 {
-            on.push(wrk(&format!("{public}{path}"), seconds, 64)?);
-            off.push(wrk(&format!("{internal}{path}"), seconds, 64)?);
+        let mut on: Vec<(ReadResult, f64)> = Vec::new();
+        let mut off: Vec<(ReadResult, f64)> = Vec::new();
+        // ABBAAB: neither port always goes first.
+        for screened in [true, false, false, true, true, false] {
+            let (url, into) = match screened {
+                true => (format!("{public}{path}"), &mut on),
+                false => (format!("{internal}{path}"), &mut off),
+            };
+            let before = cpu_of(shop_pid);
+            let r = wrk(&url, seconds, 64)?;
+            let cpu = cpu_of(shop_pid) - before;
+            let per_request_us = cpu * 1e6 / (r.requests_per_s * f64::from(seconds)).max(1.0);
+            into.push((r, per_request_us));
         }
-        let mean = |v: &[ReadResult]| v.iter().map(|r| r.requests_per_s).sum::<f64>() / v.len() as f64;
-        let p99 = |v: &[ReadResult]| v.iter().map(|r| r.p99_ms).fold(0.0, f64::max);
+        let mean = |v: &[(ReadResult, f64)]| v.iter().map(|r| r.0.requests_per_s).sum::<f64>() / v.len() as f64;
+        let cpu = |v: &[(ReadResult, f64)]| v.iter().map(|r| r.1).sum::<f64>() / v.len() as f64;
+        let p99 = |v: &[(ReadResult, f64)]| v.iter().map(|r| r.0.p99_ms).fold(0.0, f64::max);
         let ratio = mean(&on) / mean(&off);
         worst = worst.min(ratio);
         println!(
-            "| `GET {path}` | {:.0} | {:.0} | {:.3} | {:.2} | {:.2} |",
+            "| `GET {path}` | {:.0} | {:.0} | {:.3} | {:.1} | {:.1} | {:.3} | {:.2} | {:.2} |",
             mean(&on),
             mean(&off),
             ratio,
+            cpu(&on),
+            cpu(&off),
+            cpu(&off) / cpu(&on),
             p99(&on),
             p99(&off)
         );

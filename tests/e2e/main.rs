@@ -1,6 +1,7 @@
 //! End-to-end tests on the real broker and PostgreSQL (`make test` starts
 //! both). Every test uses its own databases, topic names and consumer groups.
 
+mod analytics;
 mod config;
 mod deploy;
 mod fuzz;

@@ -11,6 +11,7 @@ pub mod fuzz;
 pub mod log;
 pub mod mail;
 pub mod process;
+pub mod simulate;
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -101,6 +102,9 @@ impl PlatformEnv {
         // Likewise, sign-ups and failed sign-ins from 127.0.0.1 are no
         // evidence of anything: reputation is off unless a test turns it on.
         v.insert("REPUTATION".into(), "off".into());
+        // Each platform of each test has a data lake of its own.
+        let lake = std::env::temp_dir().join(format!("ticktak-lake-{}-{}", self.topic_env, self.database));
+        v.insert("LAKE_URL".into(), lake.display().to_string());
         v.extend(self.extra.clone());
         v
     }
@@ -269,10 +273,17 @@ pub fn dev_token(sub: &str, platform: &str) -> String {
     dev_token_as(sub, platform, ticktak_kit::auth::Role::Buyer)
 }
 
-/// A token of `platform` for `sub` (e-mail `{sub}@example.com`) with `role`.
+/// A token of `platform` for `sub` (e-mail `{sub}@example.com`, country
+/// QA) with `role`.
 pub fn dev_token_as(sub: &str, platform: &str, role: ticktak_kit::auth::Role) -> String {
+    dev_token_from(sub, platform, role, "QA")
+}
+
+/// A token of `platform` for `sub` with `role`, whose buyer gave `country`
+/// at sign-up.
+pub fn dev_token_from(sub: &str, platform: &str, role: ticktak_kit::auth::Role, country: &str) -> String {
     use ticktak_kit::auth::{Claims, SigningKey, Subject};
-    let subject = Subject { sub: sub.into(), email: format!("{sub}@example.com"), role, country: "QA".into() };
+    let subject = Subject { sub: sub.into(), email: format!("{sub}@example.com"), role, country: country.into() };
     let issuer = format!("ticktak-{platform}");
     SigningKey::dev().sign(&Claims::issue(subject, &issuer, std::slice::from_ref(&issuer), Duration::from_secs(7200)))
 }

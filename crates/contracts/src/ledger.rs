@@ -4,8 +4,9 @@
 //! `LEDGER`.
 
 use serde::{Deserialize, Serialize};
+use ticktak_core::ledger::LedgerOp;
 use ticktak_core::ledger::{HoldStatus, LineOrigin};
-use ticktak_core::{Action, HoldId, MasterListMatch};
+use ticktak_core::{Action, Category, HoldId, MasterListMatch, MatchNumber, PlatformId, Quantity, TicketType};
 
 /// `POST`: a [`MasterListBatch`] → [`MasterListResult`].
 pub const MASTERLIST: &str = "/internal/masterlist";
@@ -59,6 +60,32 @@ pub struct SalesEntry {
     /// Set on a line re-published to its home partition (`rehomed-from`).
     #[serde(default)]
     pub rehomed_from: Option<LineOrigin>,
+}
+
+impl SalesEntry {
+    /// The ledger ops of the message, or `None` when it cannot be applied
+    /// (its offset still moves). The shop and analytics both apply these.
+    pub fn ops(&self) -> Option<Vec<LedgerOp>> {
+        if self.lines.is_empty() || (self.hold_id.is_some() && self.lines.len() != 1) {
+            return None;
+        }
+        self.lines
+            .iter()
+            .map(|l| {
+                Some(LedgerOp {
+                    action: l.action,
+                    ticket_type: TicketType::new(
+                        MatchNumber::new(i64::from(l.match_number)).ok()?,
+                        Category::new(i64::from(l.category)).ok()?,
+                    ),
+                    quantity: Quantity::new(i64::from(l.quantity)).ok()?,
+                    hold: self.hold_id,
+                    producer: self.origin.as_deref().and_then(|o| PlatformId::new(o).ok()),
+                    rehomed_from: self.rehomed_from,
+                })
+            })
+            .collect()
+    }
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize)]

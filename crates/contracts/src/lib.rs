@@ -9,12 +9,16 @@
 //!   e-mails.
 //! - `reservations`: payments → reservations (read a reservation, confirm
 //!   it once paid, refund it).
+//! - `analytics`: reservations → analytics (booking events on the
+//!   platform-internal bookings topic), analytics → shop (the
+//!   recommendation model and how it ranks matches).
 //! - `screening`: security ↔ every service (the screening policy's replica,
 //!   the signals reported back).
 //!
 //! The wire formats shared with other platforms (Kafka bodies and headers)
 //! live in `ticktak_core`.
 
+pub mod analytics;
 pub mod catalogue;
 pub mod decisions;
 pub mod ledger;

@@ -168,7 +168,7 @@ impl From<Price> for u32 {
 
 /// One kind of ticket: a category of a match. The ledger keeps one set of
 /// counters per ticket type, and the sales topic is keyed by it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct TicketType {
     pub match_number: MatchNumber,
     pub category: Category,

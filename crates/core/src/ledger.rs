@@ -113,7 +113,7 @@ pub enum Decision {
 }
 
 /// A hold as the ledger remembers it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Hold {
     pub ticket_type: TicketType,
     pub quantity: Quantity,

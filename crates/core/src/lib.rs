@@ -10,6 +10,7 @@ pub mod ids;
 pub mod ledger;
 pub mod masterlist;
 pub mod partition;
+pub mod region;
 pub mod sales;
 
 pub use country::Country;

@@ -136,7 +136,8 @@ impl Base {
         .await?;
         let client_id = format!("ticktak-{}-{}", settings.platform_id, service.name());
         let producer = crate::kafka::producer(&settings.kafka, &client_id)?;
-        crate::kafka::ensure_topics(&settings.kafka, &[&settings.topics.masterlist, &settings.topics.sales])
+        let bookings = settings.topics.bookings(settings.platform_id.as_str());
+        crate::kafka::ensure_topics(&settings.kafka, &[&settings.topics.masterlist, &settings.topics.sales, &bookings])
             .await
             .map_err(|e| anyhow::anyhow!("broker at {} not usable: {e:#}", settings.kafka.brokers))?;
         // The first sale should not wait for the producer to learn the topic.

@@ -203,7 +203,8 @@ async fn reserve(
     if s.config.naive {
         return reserve_naive(s, &buyer.sub, tt, q, price, category.sellable, idempotency_key).await;
     }
-    let r = Reservation::new(&buyer.sub, tt, q, price, Status::Requested, None).with_email(&buyer.email);
+    let r =
+        Reservation::new(&buyer.sub, tt, q, price, Status::Requested, None).with_buyer(&buyer.email, &buyer.country);
     let decided = s.waiters.register(r.id);
     let queued = match store::insert_new(&s.pool, &s.origin, &r, idempotency_key, s.config.caps).await {
         Ok(Ok(queued)) => queued,

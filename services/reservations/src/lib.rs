@@ -81,6 +81,12 @@ pub async fn start_with(
 ) -> anyhow::Result<Running> {
     let verifier = Verifier::start(&settings.auth, shutdown.clone()).await;
     let base = Base::connect(settings, &MIGRATOR).await?.with_ready_check("token keys", verifier.ready_check());
+    // Booking events (a trigger writes them to the outbox) go to this
+    // platform's bookings topic.
+    sqlx::query("UPDATE booking_events_config SET topic = $1")
+        .bind(base.settings.topics.bookings(base.settings.platform_id.as_str()))
+        .execute(&base.pool)
+        .await?;
     let (outbox, delivered) = outbox::Outbox::new(base.producer.clone());
     let shop = shop::ShopClient::new(&config.shop_url, base.settings.internal_token())?;
     let background_pool = sqlx::postgres::PgPoolOptions::new()

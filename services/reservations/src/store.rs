@@ -56,6 +56,8 @@ pub struct Reservation {
     pub buyer_id: String,
     /// Where the tickets are mailed (the token's `email` claim).
     pub buyer_email: Option<String>,
+    /// The token's `country` claim, for the booking events.
+    pub buyer_country: Option<String>,
     pub ticket_type: TicketType,
     pub quantity: Quantity,
     pub unit_price: Price,
@@ -80,6 +82,7 @@ impl Reservation {
             id: Uuid::now_v7(),
             buyer_id: buyer.to_string(),
             buyer_email: None,
+            buyer_country: None,
             ticket_type,
             quantity,
             unit_price,
@@ -90,8 +93,10 @@ impl Reservation {
         }
     }
 
-    pub fn with_email(self, email: &str) -> Self {
-        Self { buyer_email: Some(email.to_string()), ..self }
+    /// Who the buyer is, from their token's claims.
+    pub fn with_buyer(self, email: &str, country: &str) -> Self {
+        let country = ticktak_core::Country::new(country).ok().map(|c| c.to_string());
+        Self { buyer_email: Some(email.to_string()), buyer_country: country, ..self }
     }
 
     /// What it costs, in minor units.
@@ -116,13 +121,14 @@ impl Reservation {
 }
 
 const COLUMNS: &str =
-    "id, buyer_id, buyer_email, match_number, category, quantity, unit_price, status, expires_at, created_at, reason";
+    "id, buyer_id, buyer_email, buyer_country, match_number, category, quantity, unit_price, status, expires_at, created_at, reason";
 
 fn from_row(r: &PgRow) -> Reservation {
     Reservation {
         id: r.get("id"),
         buyer_id: r.get("buyer_id"),
         buyer_email: r.get("buyer_email"),
+        buyer_country: r.get("buyer_country"),
         ticket_type: TicketType::new(
             MatchNumber::new(i64::from(r.get::<i16, _>("match_number"))).expect("checked by the schema"),
             Category::new(i64::from(r.get::<i16, _>("category"))).expect("checked by the schema"),
@@ -216,8 +222,9 @@ pub async fn insert_new(
     let (verdict, seq): (String, Option<i64>) = sqlx::query_as(
         "WITH caps AS (SELECT take_purchase_caps($2, $3, $5::int, $14, $15) AS verdict), \
          reservation AS ( \
-           INSERT INTO reservations (id, buyer_id, match_number, category, quantity, unit_price, status, expires_at, buyer_email) \
-           SELECT $1, $2, $3, $4, $5, $6, $11, $12, $16 FROM caps WHERE verdict = 'ok'), \
+           INSERT INTO reservations (id, buyer_id, match_number, category, quantity, unit_price, status, expires_at, \
+             buyer_email, buyer_country) \
+           SELECT $1, $2, $3, $4, $5, $6, $11, $12, $16, $17 FROM caps WHERE verdict = 'ok'), \
          keyed AS (UPDATE idempotency SET reservation_id = $1 WHERE buyer_id = $2 AND key = $13 \
            AND (SELECT verdict FROM caps) = 'ok'), \
          queued AS (INSERT INTO outbox (topic, key, payload, headers) \
@@ -240,6 +247,7 @@ pub async fn insert_new(
     .bind(caps.tickets_per_match as i32)
     .bind(caps.open_holds as i32)
     .bind(&r.buyer_email)
+    .bind(&r.buyer_country)
     .fetch_one(pool)
     .await?;
     Ok(match (verdict.as_str(), seq) {

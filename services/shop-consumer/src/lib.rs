@@ -5,12 +5,12 @@
 //! the shop's own offset tracking makes a batch delivered again harmless.
 //!
 //! - `commits`: acknowledged offsets → the consumer group, in the background.
-//! - `decode`: Kafka message → shop batch entry (invalid ones recorded).
+//! - `decode` (from the kit, shared with analytics): Kafka message → shop batch entry (invalid ones recorded).
 //! - `pump`: the consume → apply → commit loop.
 //! - `shop_client`: the shop's internal API.
 
 pub mod commits;
-pub mod decode;
+pub use ticktak_kit::kafka::decode;
 pub mod forward;
 pub mod pump;
 pub mod shop_client;

@@ -6,14 +6,15 @@ use axum::Router;
 use ticktak_kit::openapi::StandardResponses;
 use utoipa::OpenApi;
 
-use crate::matches;
 use crate::AppState;
+use crate::{matches, recommend};
 
 #[derive(OpenApi)]
 #[openapi(
     info(title = "ticktak shop", description = "FIFA World Cup Qatar 2022 matches, prices and availability."),
-    paths(matches::list, matches::one, matches::availability),
-    components(schemas(matches::MatchPage, matches::MatchView, matches::CategoryView, matches::Availability)),
+    paths(matches::list, matches::one, matches::availability, recommend::recommendations),
+    components(schemas(matches::MatchPage, matches::MatchView, matches::CategoryView, matches::Availability,
+        recommend::Recommendations, recommend::Recommendation)),
     modifiers(&StandardResponses)
 )]
 pub struct ApiDoc;

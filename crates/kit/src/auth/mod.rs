@@ -139,6 +139,27 @@ where
     }
 }
 
+/// A caller who may be anonymous: no `Authorization` header is `None`; a
+/// header with a bad token is still 401.
+#[derive(Debug, Clone)]
+pub struct MaybeCaller(pub Option<Claims>);
+
+impl<S> FromRequestParts<S> for MaybeCaller
+where
+    Arc<Verifier>: FromRef<S>,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        if !parts.headers.contains_key("authorization") {
+            return Ok(MaybeCaller(None));
+        }
+        let Caller(claims) = Caller::from_request_parts(parts, state).await?;
+        Ok(MaybeCaller(Some(claims)))
+    }
+}
+
 /// A caller with the admin role; 401 without a valid token, 403 for any
 /// other role.
 #[derive(Debug, Clone)]

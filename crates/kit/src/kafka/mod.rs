@@ -3,6 +3,7 @@
 
 mod admin;
 mod consumer;
+pub mod decode;
 mod producer;
 
 pub use admin::{ensure_topics, probe, UNLIMITED_RETENTION};
@@ -125,16 +126,29 @@ impl KafkaSettings {
 }
 
 /// The two shared topics: `{prefix}-masterlist-{env}` and
-/// `{prefix}-ticket-sales-{env}`.
+/// `{prefix}-ticket-sales-{env}`; and each platform's own bookings topic.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Topics {
     pub masterlist: String,
     pub sales: String,
+    prefix: String,
+    env: String,
 }
 
 impl Topics {
     pub fn new(prefix: &str, env: &str) -> Self {
-        Self { masterlist: format!("{prefix}-masterlist-{env}"), sales: format!("{prefix}-ticket-sales-{env}") }
+        Self {
+            masterlist: format!("{prefix}-masterlist-{env}"),
+            sales: format!("{prefix}-ticket-sales-{env}"),
+            prefix: prefix.to_string(),
+            env: env.to_string(),
+        }
+    }
+
+    /// `{prefix}-bookings-{platform}-{env}`: a platform's booking events
+    /// with buyer context, for its own analytics only (never shared).
+    pub fn bookings(&self, platform: &str) -> String {
+        format!("{}-bookings-{platform}-{}", self.prefix, self.env)
     }
 
     pub fn from_env(env: &Env<'_>) -> Result<Self, ConfigError> {

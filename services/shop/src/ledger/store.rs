@@ -14,7 +14,7 @@ use uuid::Uuid;
 use crate::search::normalize;
 use ticktak_contracts::ledger::{
     AppliedOffset, HoldView, LedgerSnapshot, MasterListBatch, MasterListResult, SalesBatch, SalesBatchResult,
-    SalesEntry, SalesLine, TypeCounts,
+    SalesLine, TypeCounts,
 };
 
 pub fn counts_from_row(r: &PgRow) -> TicketCounts {
@@ -155,31 +155,6 @@ pub async fn apply_masterlist(pool: &PgPool, topic: &str, batch: &MasterListBatc
     Ok(result)
 }
 
-/// The ledger ops of one message, or `None` when it cannot be applied
-/// (its offset still moves).
-fn ops_of(entry: &SalesEntry) -> Option<Vec<LedgerOp>> {
-    if entry.lines.is_empty() || (entry.hold_id.is_some() && entry.lines.len() != 1) {
-        return None;
-    }
-    entry
-        .lines
-        .iter()
-        .map(|l| {
-            Some(LedgerOp {
-                action: l.action,
-                ticket_type: TicketType::new(
-                    MatchNumber::new(i64::from(l.match_number)).ok()?,
-                    Category::new(i64::from(l.category)).ok()?,
-                ),
-                quantity: Quantity::new(i64::from(l.quantity)).ok()?,
-                hold: entry.hold_id,
-                producer: entry.origin.as_deref().and_then(|o| PlatformId::new(o).ok()),
-                rehomed_from: entry.rehomed_from,
-            })
-        })
-        .collect()
-}
-
 /// Apply a batch; returns the answer for shop-consumer and the new counters
 /// of the ticket types it touched. One transaction: lock the partitions'
 /// offsets, load what the batch touches, apply the rule, write back.
@@ -188,7 +163,7 @@ pub async fn apply_sales(
     topic: &str,
     batch: &SalesBatch,
 ) -> sqlx::Result<(SalesBatchResult, Vec<(TicketType, TicketCounts)>)> {
-    let ops: Vec<Vec<LedgerOp>> = batch.messages.iter().map(|e| ops_of(e).unwrap_or_default()).collect();
+    let ops: Vec<Vec<LedgerOp>> = batch.messages.iter().map(|e| e.ops().unwrap_or_default()).collect();
     let types: BTreeSet<TicketType> = ops.iter().flatten().map(|op| op.ticket_type).collect();
     let hold_ids: Vec<HoldId> =
         batch.messages.iter().filter_map(|e| e.hold_id).collect::<BTreeSet<_>>().into_iter().collect();

@@ -14,7 +14,7 @@ pub const MAX_LIMIT: u32 = 100;
 pub const MAX_OFFSET: u32 = 10_000;
 
 /// Validated filters.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct Filter {
     pub team: Option<String>,
     pub group: Option<String>,

@@ -1,4 +1,5 @@
-//! Kafka message → shop batch entry. A message that fails validation becomes
+//! Kafka message → ledger batch entry (the shop's and analytics'), in the
+//! order shop-consumer feeds the shop. A message that fails validation becomes
 //! an entry without content (so its offset still moves), and the reason is
 //! returned for logging, metrics and the `invalid_messages` table.
 //!
@@ -99,7 +100,7 @@ fn decode_sale<M: Message>(msg: &M) -> Result<(SaleMessage, SaleHeaders), String
         tracing::debug!(partition = msg.partition(), offset = msg.offset(), keys = ?unknown, "sale with unknown keys");
         metrics::counter!("consumer_messages_with_unknown_keys_total").increment(1);
     }
-    let headers = SaleHeaders::from_pairs(ticktak_kit::kafka::header_pairs(msg)).map_err(|e| e.0)?;
+    let headers = SaleHeaders::from_pairs(crate::kafka::header_pairs(msg)).map_err(|e| e.0)?;
     if headers.hold_id.is_some() && sale.lines.len() != 1 {
         return Err("a message with a hold-id must carry exactly one ticket line".into());
     }

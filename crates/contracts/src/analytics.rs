@@ -1,0 +1,121 @@
+//! reservations → analytics: booking events on the platform-internal
+//! bookings topic (`Topics::bookings`); analytics → shop: the current
+//! recommendation model, and the one ranking rule both use (analytics to
+//! evaluate a model, the shop to serve it).
+//!
+//! - topic `{prefix}-bookings-{PLATFORM_ID}-{env}`: [`BookingEvent`] as
+//!   JSON, key = the reservation id. Never e-mail or name: the buyer is a
+//!   pseudonym.
+//! - `GET /internal/model` → [`Model`] (404 before the first training).
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use ticktak_core::region::Region;
+use ticktak_core::Country;
+use utoipa::ToSchema;
+
+pub const MODEL: &str = "/internal/model";
+
+/// One change of a reservation, as analytics records it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct BookingEvent {
+    /// Unique per event: a redelivered event is recognised by it.
+    pub event_id: String,
+    pub reservation_id: String,
+    /// A pseudonym of the account: the same for all its bookings on this
+    /// platform, and not the account id.
+    pub buyer: String,
+    /// ISO 3166-1 alpha-2 code the buyer gave at sign-up, if any.
+    pub country: Option<String>,
+    pub match_number: u8,
+    pub category: u8,
+    pub quantity: u8,
+    /// Unit price × quantity, in the master list's currency units.
+    pub amount: u32,
+    /// REQUESTED, CONFIRMED, EXPIRED, CANCELLED or REFUNDED.
+    pub status: String,
+    /// When the reservation was made.
+    pub created_at: DateTime<Utc>,
+    /// When this change happened.
+    pub at: DateTime<Utc>,
+}
+
+/// How a model did on bookings it was not trained on (the latest part of
+/// the history), against ranking by popularity on the same split.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Evaluation {
+    pub train_bookings: u64,
+    pub test_bookings: u64,
+    pub hit_rate_at_5: f64,
+    pub ndcg_at_5: f64,
+    pub baseline_hit_rate_at_5: f64,
+    pub baseline_ndcg_at_5: f64,
+}
+
+/// Scores per match number: higher is more likely to be booked.
+pub type Scores = BTreeMap<u8, f64>;
+
+/// A trained recommendation model: a score for every match, per buyer
+/// country seen in training, per region, and for anyone (popularity).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Model {
+    pub version: i64,
+    pub trained_at: DateTime<Utc>,
+    pub evaluation: Evaluation,
+    #[schema(value_type = Object)]
+    pub popularity: Scores,
+    /// By confederation code (`CONMEBOL`, …).
+    #[schema(value_type = Object)]
+    pub regions: BTreeMap<String, Scores>,
+    /// By country code.
+    #[schema(value_type = Object)]
+    pub countries: BTreeMap<String, Scores>,
+}
+
+/// What a ranking was made from, for the reason shown to the buyer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Basis {
+    /// Bookings of fans from the buyer's region (and country).
+    Region(Region),
+    /// Bookings of everyone.
+    Popularity,
+}
+
+impl Basis {
+    /// "popular with fans from South America".
+    pub fn reason(self) -> String {
+        match self {
+            Basis::Region(r) => format!("popular with fans from {}", r.fans()),
+            Basis::Popularity => "popular with fans across the market".to_string(),
+        }
+    }
+}
+
+impl Model {
+    /// Every match the model knows, best first, for a buyer from `country`
+    /// (unknown: by popularity). Ties go to the lower match number.
+    pub fn rank(&self, country: Option<Country>) -> (Vec<u8>, Basis) {
+        let by_country = country.and_then(|c| self.countries.get(c.as_str()).map(|s| (s, Region::of(c))));
+        let by_region = || {
+            let region = Region::of(country?);
+            self.regions.get(region.code()).map(|s| (s, region))
+        };
+        let (scores, basis) = match by_country.or_else(by_region) {
+            Some((scores, region)) => (scores, Basis::Region(region)),
+            None => (&self.popularity, Basis::Popularity),
+        };
+        (ranked(scores), basis)
+    }
+}
+
+/// Match numbers by descending score.
+pub fn ranked(scores: &Scores) -> Vec<u8> {
+    let mut v: Vec<(u8, f64)> = scores.iter().map(|(m, s)| (*m, *s)).collect();
+    v.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+    v.into_iter().map(|(m, _)| m).collect()
+}

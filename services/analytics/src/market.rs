@@ -1,0 +1,216 @@
+//! The market as analytics sees it: the master list, the ledger rule applied
+//! to every platform's sales (the same `ticktak_core::Ledger` the shop
+//! applies, so the counts agree at the same log position), and sales over
+//! time per match and platform. Kept in memory, saved whole with the log
+//! positions it reflects at each checkpoint (`store::checkpoint`).
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use ticktak_contracts::ledger::SalesEntry;
+use ticktak_core::ledger::{Hold, LineOrigin, LogPosition, Outcome};
+use ticktak_core::{Category, HoldId, Ledger, MasterListMatch, MatchNumber, TicketCounts, TicketType};
+
+/// A master-list match, as statistics show it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MatchInfo {
+    pub round_number: u8,
+    pub date_utc: DateTime<Utc>,
+    pub location: String,
+    pub home_team: String,
+    pub away_team: String,
+    pub group: Option<String>,
+    /// Unit price per category 1–3.
+    pub prices: [u32; 3],
+}
+
+/// Tickets sold (net of refunds) and their value in one minute.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Sold {
+    pub tickets: i64,
+    pub revenue: i64,
+}
+
+/// Who sold a message's tickets: its `client-id`, or `unknown` for peers
+/// that send none.
+pub fn platform_of(entry: &SalesEntry) -> String {
+    entry.origin.clone().unwrap_or_else(|| "unknown".to_string())
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Market {
+    pub ledger: Ledger,
+    pub matches: BTreeMap<u8, MatchInfo>,
+    /// (minute since the epoch, match, platform) → sold in that minute.
+    pub sold_per_minute: BTreeMap<(i64, u8, String), Sold>,
+    /// Anomalies by kind, as the rule reported them.
+    pub anomalies: BTreeMap<String, u64>,
+}
+
+impl Market {
+    /// A master-list message: the match's details, capacities and prices
+    /// (a correction replaces them and keeps every count).
+    pub fn apply_match(&mut self, m: &MasterListMatch) {
+        let mut prices = [0u32; 3];
+        for (tt, capacity, price) in m.ticket_types() {
+            self.ledger.set_capacity(tt, capacity);
+            prices[usize::from(tt.category.get() - 1)] = price.get();
+        }
+        self.matches.insert(
+            m.match_number.get(),
+            MatchInfo {
+                round_number: m.round_number,
+                date_utc: m.date_utc,
+                location: m.location.clone(),
+                home_team: m.home_team.clone(),
+                away_team: m.away_team.clone(),
+                group: m.group.clone(),
+                prices,
+            },
+        );
+    }
+
+    /// A sales message at its log position, with the time it was sold
+    /// (`produced-at`, else the broker's timestamp).
+    pub fn apply_sale(&mut self, entry: &SalesEntry, at: DateTime<Utc>) -> Vec<Outcome> {
+        let position = LogPosition { partition: entry.partition, offset: entry.offset };
+        let ops = entry.ops().unwrap_or_default();
+        let before: Vec<(TicketType, u32)> = ops.iter().map(|op| (op.ticket_type, self.sold(op.ticket_type))).collect();
+        let outcomes = self.ledger.apply(position, &ops);
+        for o in &outcomes {
+            if let Some(a) = o.anomaly() {
+                let kind = serde_json::to_value(a).ok().and_then(|v| v.as_str().map(str::to_string));
+                *self.anomalies.entry(kind.unwrap_or_default()).or_default() += 1;
+            }
+        }
+        // What the message changed in `sold`, credited to its platform.
+        let mut seen = std::collections::BTreeSet::new();
+        for (tt, was) in before {
+            if !seen.insert(tt) {
+                continue;
+            }
+            let delta = i64::from(self.sold(tt)) - i64::from(was);
+            if delta != 0 {
+                let price = self.price(tt);
+                let key = (at.timestamp().div_euclid(60), tt.match_number.get(), platform_of(entry));
+                let cell = self.sold_per_minute.entry(key).or_default();
+                cell.tickets += delta;
+                cell.revenue += delta * i64::from(price);
+            }
+        }
+        outcomes
+    }
+
+    fn sold(&self, tt: TicketType) -> u32 {
+        self.ledger.counts(tt).map_or(0, |c| c.sold)
+    }
+
+    pub fn price(&self, tt: TicketType) -> u32 {
+        self.matches.get(&tt.match_number.get()).map_or(0, |m| m.prices[usize::from(tt.category.get() - 1)])
+    }
+
+    /// The last applied offset per partition of the sales topic.
+    pub fn applied(&self) -> BTreeMap<i32, i64> {
+        self.ledger.applied().collect()
+    }
+
+    pub fn snapshot(&self) -> Snapshot {
+        Snapshot {
+            types: self.ledger.types().map(|(tt, c)| ((tt.match_number.get(), tt.category.get()), *c)).collect(),
+            holds: self.ledger.holds().map(|(id, h)| (*id, h.clone())).collect(),
+            applied: self.ledger.applied().collect(),
+            origins: self.ledger.origins().copied().collect(),
+            matches: self.matches.clone(),
+            sold_per_minute: self.sold_per_minute.iter().map(|(k, v)| (k.clone(), *v)).collect(),
+            anomalies: self.anomalies.clone(),
+        }
+    }
+
+    pub fn restore(s: Snapshot) -> anyhow::Result<Self> {
+        let mut ledger = Ledger::new();
+        for ((m, c), counts) in s.types {
+            let tt = TicketType::new(MatchNumber::new(i64::from(m))?, Category::new(i64::from(c))?);
+            ledger.insert_counts(tt, counts);
+        }
+        for (id, hold) in s.holds {
+            ledger.insert_hold(id, hold);
+        }
+        for (p, o) in s.applied {
+            ledger.insert_applied(p, o);
+        }
+        for origin in s.origins {
+            ledger.insert_origin(origin);
+        }
+        Ok(Self {
+            ledger,
+            matches: s.matches,
+            sold_per_minute: s.sold_per_minute.into_iter().collect(),
+            anomalies: s.anomalies,
+        })
+    }
+
+    pub fn counts(&self) -> impl Iterator<Item = (TicketType, &TicketCounts)> {
+        self.ledger.types().map(|(tt, c)| (*tt, c))
+    }
+}
+
+/// The market as saved at a checkpoint.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Snapshot {
+    types: Vec<((u8, u8), TicketCounts)>,
+    holds: Vec<(HoldId, Hold)>,
+    applied: Vec<(i32, i64)>,
+    origins: Vec<LineOrigin>,
+    matches: BTreeMap<u8, MatchInfo>,
+    sold_per_minute: Vec<((i64, u8, String), Sold)>,
+    anomalies: BTreeMap<String, u64>,
+}
+
+#[cfg(test)]
+mod tests {
+    use ticktak_contracts::ledger::SalesLine;
+    use ticktak_core::Action;
+
+    use super::*;
+
+    fn sale(offset: i64, action: Action, hold: HoldId, platform: &str) -> SalesEntry {
+        SalesEntry {
+            partition: 0,
+            offset,
+            lines: vec![SalesLine { action, match_number: 1, category: 1, quantity: 2, price: 75 }],
+            hold_id: Some(hold),
+            origin: Some(platform.into()),
+            produced_at: None,
+            rehomed_from: None,
+        }
+    }
+
+    #[test]
+    fn sales_are_credited_to_their_platform_and_minute_and_survive_a_checkpoint() {
+        let mut m = Market::default();
+        for mm in ticktak_core::masterlist::fixture().iter().take(2) {
+            m.apply_match(mm);
+        }
+        let (h1, h2) = (HoldId::new(), HoldId::new());
+        let t0 = DateTime::parse_from_rfc3339("2026-11-26T10:00:30Z").unwrap().to_utc();
+        m.apply_sale(&sale(0, Action::TicketPending, h1, "a"), t0);
+        m.apply_sale(&sale(1, Action::TicketPending, h2, "b"), t0);
+        m.apply_sale(&sale(2, Action::TicketReserved, h1, "a"), t0);
+        // Redelivered: nothing changes.
+        m.apply_sale(&sale(2, Action::TicketReserved, h1, "a"), t0);
+        // Not b's hold: an anomaly, no sale.
+        m.apply_sale(&sale(3, Action::TicketReserved, h1, "b"), t0);
+        let tt = TicketType::new(MatchNumber::new(1).unwrap(), Category::new(1).unwrap());
+        let c = *m.ledger.counts(tt).unwrap();
+        assert_eq!((c.sold, c.held), (2, 2));
+        let minute = t0.timestamp() / 60;
+        assert_eq!(m.sold_per_minute[&(minute, 1, "a".to_string())], Sold { tickets: 2, revenue: 150 });
+        assert!(!m.sold_per_minute.contains_key(&(minute, 1, "b".to_string())));
+        assert_eq!(m.anomalies.values().sum::<u64>(), 1);
+
+        let json = serde_json::to_vec(&m.snapshot()).unwrap();
+        let back = Market::restore(serde_json::from_slice(&json).unwrap()).unwrap();
+        assert_eq!(back, m);
+    }
+}
