@@ -12,6 +12,7 @@
 //! - `screening`: the read path on a screened port against an unscreened one.
 //! - `fuzz`: schemathesis against every service's OpenAPI description.
 //! - `attack`: the hot category under a flooder, a credential stuffer and a botnet.
+//! - `recommend`: the recommendation model on simulated bookings against popularity.
 
 pub mod attack;
 pub mod backlog;
@@ -21,4 +22,5 @@ pub mod login;
 pub mod market;
 pub mod race;
 pub mod reads;
+pub mod recommend;
 pub mod screening;

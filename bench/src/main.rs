@@ -45,6 +45,11 @@ async fn main() -> anyhow::Result<()> {
             )
             .await
         }
+        Some("recommend") => {
+            let bookings = flag(&args, "--bookings", 20_000)?;
+            let buyers = flag(&args, "--buyers", 4_000)?;
+            ticktak_bench::recommend::run(bookings, buyers, flag(&args, "--seed", 2022)?).await
+        }
         Some("fuzz") => ticktak_bench::fuzz::run(flag(&args, "--examples", 1000)?).await,
         Some("screening") => {
             ticktak_bench::screening::run(flag(&args, "--seconds", 5)?, flag(&args, "--networks", 1000)?).await
@@ -77,7 +82,7 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
         _ => {
-            eprintln!("usage: ticktak-bench backlog [MESSAGES] | broker [--rate R] [--seconds S] [--producers P] | login [--samples N] | screening [--seconds S] [--networks N] | fuzz [--examples N] | attack [--seconds S] [--honest N] [--bots B] | race [--platforms P] [--capacity C] [--oversubscribe X] [--buyers N] [--rate R] [--with-reads] [--chaos SECONDS [--chaos-broker | --chaos-broker-only]] [--naive] [--json FILE]");
+            eprintln!("usage: ticktak-bench backlog [MESSAGES] | broker [--rate R] [--seconds S] [--producers P] | login [--samples N] | screening [--seconds S] [--networks N] | fuzz [--examples N] | recommend [--bookings N] [--buyers B] [--seed S] | attack [--seconds S] [--honest N] [--bots B] | race [--platforms P] [--capacity C] [--oversubscribe X] [--buyers N] [--rate R] [--with-reads] [--chaos SECONDS [--chaos-broker | --chaos-broker-only]] [--naive] [--json FILE]");
             std::process::exit(2);
         }
     }
