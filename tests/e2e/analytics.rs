@@ -7,27 +7,19 @@
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
-use analytics::config::AnalyticsConfig;
 use serde_json::Value;
 use ticktak_kit::auth::Role;
-use ticktak_kit::service::Running;
 use ticktak_kit::Service;
 use ticktak_tests::process::{free_port, spawn, wait_ready};
 use ticktak_tests::*;
 use tokio_util::sync::CancellationToken;
 
-fn config(env: &PlatformEnv) -> AnalyticsConfig {
-    AnalyticsConfig {
-        lake_url: env.vars()["LAKE_URL"].clone(),
-        flush_every: Duration::from_millis(200),
-        train_every: None,
-    }
-}
-
-async fn start_analytics(env: &PlatformEnv) -> Running {
-    analytics::start_with(env.settings(Service::Analytics), config(env), CancellationToken::new())
-        .await
-        .expect("analytics starts")
+/// A test platform whose analytics checkpoints every 200 ms.
+fn platform_env(prefix: &str) -> PlatformEnv {
+    let mut env = PlatformEnv::new("a", &unique(prefix));
+    env.extra.insert("FLUSH_EVERY_MS".into(), "200".into());
+    env.extra.insert("TRAIN_EVERY_SECS".into(), "0".into());
+    env
 }
 
 async fn admin_get(base: &str, path: &str, platform: &str) -> (u16, Value) {
@@ -87,9 +79,14 @@ async fn assert_stats_equal_ledger(p: &Platform, analytics: &str) -> Value {
     .await
 }
 
+/// Σ of `key` over every ticket type of a ledger snapshot.
+fn total(ledger: &Value, key: &str) -> u64 {
+    ledger["types"].as_array().unwrap().iter().map(|t| t[key].as_u64().unwrap_or(0)).sum()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn statistics_equal_the_shop_ledger_at_the_same_log_position_across_a_restart() {
-    let env = PlatformEnv::new("a", &unique("an"));
+    let env = platform_env("an");
     ensure_topics(&env.topics()).await;
     let list = masterlist_with_capacity(4, 10);
     publish_masterlist(&env.topics(), &list).await;
@@ -111,6 +108,12 @@ async fn statistics_equal_the_shop_ledger_at_the_same_log_position_across_a_rest
     let (status, _) =
         p.as_buyer(reqwest::Method::DELETE, &format!("/api/reservations/{}", held[5]), Some("fan5")).await;
     assert!(status == 200 || status == 204, "cancel answered {status}");
+    // The shop has applied the payments and the cancellation.
+    eventually(Duration::from_secs(20), "the shop's ledger settled", || async {
+        let ledger = p.ledger().await;
+        (total(&ledger, "sold") == 6 && total(&ledger, "held") == 4).then_some(())
+    })
+    .await;
     let stats = assert_stats_equal_ledger(&p, &analytics.url()).await;
     assert_eq!(stats["totals"]["sold"], 6);
     assert_eq!(stats["totals"]["held"], 4);
@@ -193,7 +196,7 @@ print(json.dumps({d: [r, len(i), q] for d, (r, i, q) in out.items()}))
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_kill_mid_stream_loses_and_doubles_nothing_in_the_lake() {
-    let env = PlatformEnv::new("a", &unique("ank"));
+    let env = platform_env("ank");
     let topics = env.topics();
     ensure_topics(&topics).await;
     let list = masterlist_with_capacity(64, 1_000_000);
@@ -289,7 +292,7 @@ async fn a_kill_mid_stream_loses_and_doubles_nothing_in_the_lake() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_model_trained_on_simulated_fans_beats_popularity_and_the_shop_serves_it() {
-    let mut env = PlatformEnv::new("a", &unique("anm"));
+    let mut env = platform_env("anm");
     env.extra.insert("TRUSTED_PROXIES".into(), "127.0.0.1/32".into());
     let topics = env.topics();
     ensure_topics(&topics).await;

@@ -66,7 +66,7 @@ async fn start_all(extra: &[(&str, &str)]) -> Services {
     .await
     .unwrap();
     let payments = payments::start(settings(&env, Service::Payments).0, CancellationToken::new()).await.unwrap();
-    let analytics = analytics::start(settings(&env, Service::Analytics).0, CancellationToken::new()).await.unwrap();
+    let analytics = start_analytics(&env).await;
     let others = vec![
         (Service::Shop, shop),
         (Service::ShopConsumer, consumer),

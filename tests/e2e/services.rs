@@ -27,7 +27,7 @@ async fn all_six_services_answer_health_ready_and_metrics() {
         reservations::start(env.settings(Service::Reservations), CancellationToken::new()).await.unwrap(),
         payments::start(env.settings(Service::Payments), CancellationToken::new()).await.unwrap(),
         security::start(env.settings(Service::Security), CancellationToken::new()).await.unwrap(),
-        analytics::start(env.settings(Service::Analytics), CancellationToken::new()).await.unwrap(),
+        start_analytics(&env).await,
     ];
     running.insert(0, shop);
     let http = reqwest::Client::new();

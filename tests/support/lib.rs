@@ -267,6 +267,16 @@ impl Platform {
     }
 }
 
+/// Analytics with `env`'s settings (each platform's own lake), in this
+/// process.
+pub async fn start_analytics(env: &PlatformEnv) -> Running {
+    let settings = env.settings(Service::Analytics);
+    let vars = env.vars();
+    let config = analytics::config::AnalyticsConfig::from(&settings, &Env::from_fn(move |k| vars.get(k).cloned()))
+        .expect("analytics settings");
+    analytics::start_with(settings, config, CancellationToken::new()).await.expect("analytics starts")
+}
+
 /// A buyer access token for `sub` on `platform`, signed with the development
 /// key like the security service signs them (valid 2 hours).
 pub fn dev_token(sub: &str, platform: &str) -> String {
