@@ -103,7 +103,7 @@ impl PlatformEnv {
         // evidence of anything: reputation is off unless a test turns it on.
         v.insert("REPUTATION".into(), "off".into());
         // Each platform of each test has a data lake of its own.
-        let lake = std::env::temp_dir().join(format!("ticktak-lake-{}-{}", self.topic_env, self.database));
+        let lake = std::env::temp_dir().join(format!("ticktak-lake-{}", self.database));
         v.insert("LAKE_URL".into(), lake.display().to_string());
         v.extend(self.extra.clone());
         v
