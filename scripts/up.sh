@@ -85,6 +85,9 @@ if [ -z "${SMTP_URL:-}" ]; then
   start_maildev 1025 1080
 fi
 
+# The analytics service's data lake (Parquet), under var/ unless set.
+export LAKE_URL="${LAKE_URL:-$VAR/lake/$PLATFORM_ID}"
+
 for s in "${SERVICES[@]}"; do
   # Each private key goes to the one service that signs with it.
   case "$s" in
@@ -125,12 +128,12 @@ done
 cat <<INFO
 
 ticktak platform '$PLATFORM_ID' is up (logs in var/log/$PLATFORM_ID/):
-  shop           http://127.0.0.1:$shop/api/matches   (OpenAPI: /api/openapi.json)
+  shop           http://127.0.0.1:$shop/api/matches   /api/recommendations   (OpenAPI: /api/openapi.json)
   shop-consumer  http://127.0.0.1:$((3010 + PORT_OFFSET))/health
   reservations   http://127.0.0.1:$((3020 + PORT_OFFSET))/api/reservations   (OpenAPI: /api/openapi.json)
   payments       http://127.0.0.1:$((3040 + PORT_OFFSET))/api/payments   (OpenAPI: /api/openapi.json)
   security       http://127.0.0.1:$((3050 + PORT_OFFSET))/api/auth/register   (OpenAPI: /api/openapi.json)
-  analytics      http://127.0.0.1:$((3060 + PORT_OFFSET))/health
+  analytics      http://127.0.0.1:$((3060 + PORT_OFFSET))/api/admin/stats   (admins; lake in ${LAKE_URL#$ROOT/})
   broker         $KAFKA_BROKERS   database  ${DATABASE_URL##*@}
   Stripe         ${STRIPE_SECRET_KEY:+api.stripe.com}${STRIPE_SECRET_KEY:-stand-in http://127.0.0.1:8420}
   e-mail         ${SMTP_URL:+$SMTP_URL}${SMTP_URL:-maildev http://127.0.0.1:1080 (GET /email)}
