@@ -167,7 +167,7 @@ fn read_with_pyarrow(lake_dir: &str, files: &[String]) -> HashMap<String, (u64, 
     let script = r#"
 import json, sys
 import pyarrow.parquet as pq
-root, files = sys.argv[1], json.loads(sys.argv[2])
+root, files = sys.argv[1], json.load(sys.stdin)
 out = {}
 for f in files:
     t = pq.read_table(root + "/" + f, partitioning=None)
@@ -182,13 +182,23 @@ print(json.dumps({d: [r, len(i), q] for d, (r, i, q) in out.items()}))
 "#;
     let python = std::env::var("PYTHON_BIN")
         .unwrap_or_else(|_| format!("{}/../var/venv/bin/python", env!("CARGO_MANIFEST_DIR")));
-    let out = std::process::Command::new(&python)
+    // The file list goes on stdin: a busy run writes more files than an
+    // argument list holds.
+    let mut child = std::process::Command::new(&python)
         .arg("-c")
         .arg(script)
         .arg(lake_dir)
-        .arg(serde_json::to_string(files).unwrap())
-        .output()
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
         .unwrap_or_else(|e| panic!("{python} runs: {e}"));
+    {
+        use std::io::Write;
+        let mut stdin = child.stdin.take().expect("stdin");
+        stdin.write_all(serde_json::to_string(files).unwrap().as_bytes()).expect("file list written");
+    }
+    let out = child.wait_with_output().expect("pyarrow finishes");
     assert!(out.status.success(), "pyarrow: {}", String::from_utf8_lossy(&out.stderr));
     let parsed: HashMap<String, (u64, u64, u64)> = serde_json::from_slice(&out.stdout).expect("json");
     parsed
