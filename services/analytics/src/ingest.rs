@@ -64,7 +64,6 @@ pub async fn run(state: AppState, shutdown: CancellationToken) -> anyhow::Result
     let masterlist_end = read_masterlist(&state, &consumer, &topics.masterlist, &shutdown).await?;
     let applied = state.market.read().expect("not poisoned").applied();
     let sales_partitions = assign(&consumer, &topics, &masterlist_end, &applied, &bookings_next).await?;
-    state.caught_up.store(true, std::sync::atomic::Ordering::Relaxed);
     tracing::info!("analytics reading the sales and bookings logs");
 
     let mut pending = Pending { bookings_next, ..Pending::default() };

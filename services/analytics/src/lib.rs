@@ -18,7 +18,6 @@ pub mod model;
 pub mod store;
 pub mod training;
 
-use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, RwLock};
 
 use axum::extract::FromRef;
@@ -37,8 +36,6 @@ pub struct AppState {
     pub verifier: Arc<Verifier>,
     pub market: Arc<RwLock<market::Market>>,
     pub lake: lake::Lake,
-    /// Set once the master list is read and the logs are being followed.
-    pub caught_up: Arc<AtomicBool>,
     /// One training at a time.
     pub training: Arc<tokio::sync::Mutex<()>>,
 }
@@ -70,7 +67,6 @@ pub async fn start_with(
         verifier,
         market: Default::default(),
         lake,
-        caught_up: Default::default(),
         training: Default::default(),
     };
     tokio::spawn(follow(state.clone(), shutdown.clone()));
@@ -88,7 +84,6 @@ async fn follow(state: AppState, shutdown: CancellationToken) {
             Ok(()) => return,
             Err(e) => {
                 tracing::warn!(error = %format!("{e:#}"), "analytics stopped reading the logs; starting again");
-                state.caught_up.store(false, std::sync::atomic::Ordering::Relaxed);
                 tokio::select! {
                     _ = shutdown.cancelled() => return,
                     _ = tokio::time::sleep(std::time::Duration::from_secs(2)) => {}
