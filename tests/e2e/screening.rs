@@ -437,7 +437,8 @@ async fn many_sign_ups_from_one_network_earn_the_network_a_challenge() {
 async fn an_account_that_lets_holds_expire_again_and_again_is_challenged_then_blocked_from_holding() {
     let s = &start_all(&[("HOLD_TTL_SECS", "1"), ("SWEEP_INTERVAL_MS", "200")]).await;
     let reservations = &s.others.iter().find(|(svc, _)| *svc == Service::Reservations).unwrap().1.url();
-    let hold = |buyer: &'static str, solution: Option<String>| {
+    // `quantity` 0 probes the screening without placing a hold: screened → 428/403, else 400.
+    let hold_of = |buyer: &'static str, quantity: u32, solution: Option<String>| {
         let http = s.http.clone();
         let url = format!("{reservations}/api/reservations");
         let token = dev_token(buyer, &s.env.platform_id);
@@ -446,7 +447,7 @@ async fn an_account_that_lets_holds_expire_again_and_again_is_challenged_then_bl
                 .post(url)
                 .header("x-forwarded-for", ALLOWED)
                 .bearer_auth(token)
-                .json(&json!({"matchNumber": 5, "category": 2, "quantity": 1}));
+                .json(&json!({"matchNumber": 5, "category": 2, "quantity": quantity}));
             if let Some(answer) = solution {
                 req = req.header(ticktak_kit::challenge::HEADER, answer);
             }
@@ -454,6 +455,8 @@ async fn an_account_that_lets_holds_expire_again_and_again_is_challenged_then_bl
             (res.status().as_u16(), res.json::<Value>().await.unwrap_or(Value::Null))
         }
     };
+    let hold_of = &hold_of;
+    let hold = |buyer: &'static str, solution: Option<String>| hold_of(buyer, 1, solution);
     let hold = &hold;
     let solved = || async {
         let puzzle: ticktak_kit::challenge::Challenge =
@@ -497,12 +500,13 @@ async fn an_account_that_lets_holds_expire_again_and_again_is_challenged_then_bl
     }
     let event = verdict("account_challenged").await;
     assert!(event["detail"].as_str().unwrap().starts_with("3 holds expired unpaid"), "{event}");
-    // Its next hold needs a solved puzzle; another buyer's does not.
-    let (status, body) = eventually(Duration::from_secs(5), "a challenge", || async {
-        let (status, body) = hold("careless", None).await;
-        (status == 428).then_some((status, body))
+    // Its next hold needs a solved puzzle; another buyer's does not. (The probe places no hold
+    // while the verdict is on its way, so no stray hold can expire and count.)
+    eventually(Duration::from_secs(5), "a challenge", || async {
+        (hold_of("careless", 0, None).await.0 == 428).then_some(())
     })
     .await;
+    let (status, body) = hold("careless", None).await;
     assert_eq!((status, body["error"].as_str()), (428, Some("challenge_required")), "{body}");
     let (status, body) = hold("careful", None).await;
     assert_eq!(status, 201, "{body}");
@@ -511,11 +515,12 @@ async fn an_account_that_lets_holds_expire_again_and_again_is_challenged_then_bl
     }
     verdict("account_blocked").await;
     // Now no new holds, puzzle or not; reading stays open.
-    let body = eventually(Duration::from_secs(5), "a 403", || async {
-        let (status, body) = hold("careless", Some(solved().await)).await;
-        (status == 403).then_some(body)
+    eventually(Duration::from_secs(5), "a 403", || async {
+        (hold_of("careless", 0, Some(solved().await)).await.0 == 403).then_some(())
     })
     .await;
+    let (status, body) = hold("careless", Some(solved().await)).await;
+    assert_eq!(status, 403, "{body}");
     assert_eq!(body["error"], "blocked", "{body}");
     assert!(body["message"].as_str().unwrap().contains("6 holds expired unpaid"), "{body}");
     let res = s
