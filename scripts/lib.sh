@@ -91,14 +91,14 @@ ensure_postgres() {
 }
 
 # Node.js and the packages the tests run with it, each pinned by its
-# package-lock.json: the AsyncAPI parser (tests/asyncapi) and a KafkaJS peer
-# platform (tests/peer).
+# package-lock.json: the AsyncAPI parser (tests/asyncapi), a KafkaJS peer
+# platform (tests/peer) and axe-core for the browser tests (tests/browser).
 ensure_node_tools() { # [DIR...]: these package folders (default: every one)
   if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
     apt_install nodejs npm
   fi
   local dirs=("$@") dir
-  [ ${#dirs[@]} -gt 0 ] || dirs=(tests/asyncapi tests/peer tools/maildev)
+  [ ${#dirs[@]} -gt 0 ] || dirs=(tests/asyncapi tests/peer tests/browser tools/maildev)
   for dir in "${dirs[@]}"; do
     dir="$ROOT/$dir"
     if [ ! -f "$dir/node_modules/.package-lock.json" ] || [ "$dir/package-lock.json" -nt "$dir/node_modules/.package-lock.json" ]; then
@@ -141,6 +141,12 @@ PYARROW_VERSION="26.0.1"
 ensure_lake_reader() {
   ensure_python_tools
   pip_pin pyarrow "$PYARROW_VERSION"
+}
+
+# Headless Chromium and its WebDriver from Debian: the web site's tests
+# drive it (tests/e2e/web.rs).
+ensure_browser() {
+  apt_install chromium chromium-driver
 }
 
 # Debian's IP → country data (GeoIP.dat, GeoIPv6.dat under /usr/share/GeoIP):

@@ -24,6 +24,7 @@ ensure_node_tools
 ensure_fuzzer
 ensure_lake_reader
 ensure_geoip
+ensure_browser
 throwaway_broker "$TEST_BROKER_PORT" test-broker "${TEST_BROKER_STORAGE:-postgres}"
 # The Stripe stand-in and the SMTP sink, shared by every test (each tells
 # its own apart by metadata and recipients); reused when already running.
@@ -47,6 +48,9 @@ export TEST_MAILDEV_URL="http://127.0.0.1:1080"
 export MAILDEV_BIN="$ROOT/tools/maildev/node_modules/maildev/bin/maildev"
 export SCHEMATHESIS_BIN="$VENV/bin/schemathesis"
 export PYTHON_BIN="$VENV/bin/python"
+export CHROMEDRIVER_BIN="$(command -v chromedriver)"
+export AXE_JS="$ROOT/tests/browser/node_modules/axe-core/axe.min.js"
+export SCREENSHOT_DIR="$VAR/screenshots"
 
 cd "$ROOT"
 # The end-to-end tests run the service binaries as processes.

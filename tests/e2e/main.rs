@@ -15,3 +15,4 @@ mod screening;
 mod services;
 mod shop_api;
 mod topics;
+mod web;

@@ -31,7 +31,7 @@ async fn all_six_services_answer_health_ready_and_metrics() {
     ];
     running.insert(0, shop);
     let http = reqwest::Client::new();
-    for (service, r) in Service::ALL.iter().zip(&running) {
+    for (service, r) in Service::BACKEND.iter().zip(&running) {
         let (status, body) = get_json(&http, &format!("{}/health", r.url())).await;
         assert_eq!((status, body["service"].as_str()), (200, Some(service.name())));
         eventually(Duration::from_secs(30), "ready", || async {
@@ -131,7 +131,7 @@ async fn every_service_exports_http_process_and_build_metrics_from_its_first_scr
 async fn spawn_all(
     mut vars: std::collections::HashMap<String, String>,
 ) -> Vec<(Service, tokio::process::Child, String)> {
-    let urls: Vec<String> = Service::ALL
+    let urls: Vec<String> = Service::BACKEND
         .iter()
         .map(|service| {
             let port = free_port();
@@ -139,11 +139,11 @@ async fn spawn_all(
             format!("http://127.0.0.1:{port}")
         })
         .collect();
-    let url_of = |wanted: Service| urls[Service::ALL.iter().position(|s| *s == wanted).unwrap()].clone();
+    let url_of = |wanted: Service| urls[Service::BACKEND.iter().position(|s| *s == wanted).unwrap()].clone();
     vars.insert("SHOP_URL".into(), url_of(Service::Shop));
     vars.insert("RESERVATIONS_URL".into(), url_of(Service::Reservations));
     let mut running = Vec::new();
-    for (service, url) in Service::ALL.into_iter().zip(urls.clone()) {
+    for (service, url) in Service::BACKEND.into_iter().zip(urls.clone()) {
         let child = spawn(service.name(), &vars);
         wait_ready(&format!("{url}/ready")).await;
         running.push((service, child, url));

@@ -6,6 +6,7 @@
 //! `TEST_DATABASE_URL` and `TEST_KAFKA_BROKERS`.
 
 pub mod broker;
+pub mod browser;
 pub mod checkout;
 pub mod fuzz;
 pub mod log;
@@ -89,7 +90,7 @@ impl PlatformEnv {
         .into_iter()
         .map(|(k, v)| (k.to_string(), v))
         .collect();
-        for s in Service::ALL {
+        for s in Service::BACKEND.into_iter().chain([Service::Web]) {
             v.insert(s.port_var(), "0".into());
             v.insert(s.internal_port_var(), "0".into());
         }

@@ -66,6 +66,17 @@ pub enum Status {
     SoldOut,
 }
 
+impl Status {
+    /// The name on the wire: `AVAILABLE`, `TEMPORARILY_UNAVAILABLE`, `SOLD_OUT`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Available => "AVAILABLE",
+            Status::TemporarilyUnavailable => "TEMPORARILY_UNAVAILABLE",
+            Status::SoldOut => "SOLD_OUT",
+        }
+    }
+}
+
 impl TicketCounts {
     /// Tickets that a new hold may still take.
     pub fn sellable(&self) -> u32 {

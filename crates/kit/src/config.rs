@@ -20,10 +20,15 @@ pub enum Service {
     Payments,
     Security,
     Analytics,
+    /// The web site: pages on top of the other services' public APIs; no
+    /// database, no broker.
+    Web,
 }
 
 impl Service {
-    pub const ALL: [Service; 6] = [
+    /// The services behind the web site, each with its own database schema
+    /// and the broker.
+    pub const BACKEND: [Service; 6] = [
         Service::Shop,
         Service::ShopConsumer,
         Service::Reservations,
@@ -40,6 +45,7 @@ impl Service {
             Service::Payments => "payments",
             Service::Security => "security",
             Service::Analytics => "analytics",
+            Service::Web => "web",
         }
     }
 
@@ -59,6 +65,7 @@ impl Service {
             Service::Payments => 3040,
             Service::Security => 3050,
             Service::Analytics => 3060,
+            Service::Web => 9000,
         }
     }
 

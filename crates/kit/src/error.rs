@@ -35,6 +35,9 @@ pub enum ApiError {
     PurchaseLimit(String),
     #[error("{0}")]
     Unprocessable(String),
+    /// The payment provider declined the card (402, code `payment_declined`).
+    #[error("{0}")]
+    PaymentDeclined(String),
     #[error("request body too large")]
     PayloadTooLarge,
     #[error("{0}")]
@@ -63,6 +66,7 @@ impl ApiError {
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Conflict(_) | ApiError::PurchaseLimit(_) => StatusCode::CONFLICT,
             ApiError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::PaymentDeclined(_) => StatusCode::PAYMENT_REQUIRED,
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
@@ -84,6 +88,7 @@ impl ApiError {
             ApiError::Conflict(_) => "conflict",
             ApiError::PurchaseLimit(_) => "purchase_limit",
             ApiError::Unprocessable(_) => "unprocessable",
+            ApiError::PaymentDeclined(_) => "payment_declined",
             ApiError::PayloadTooLarge => "payload_too_large",
             ApiError::UnsupportedMediaType(_) => "unsupported_media_type",
             ApiError::TooManyRequests { .. } => "too_many_requests",

@@ -66,11 +66,12 @@ impl RouteClass {
     pub fn of(method: &Method, path: &str) -> Self {
         if method == Method::GET || method == Method::HEAD {
             RouteClass::Reads
-        } else if path.starts_with("/api/auth/") {
+        } else if path.starts_with("/api/auth/") || path == "/signin" || path == "/register" {
+            // The APIs' and the web site's sign-in and sign-up.
             RouteClass::Auth
-        } else if path == "/api/reservations" && method == Method::POST {
+        } else if path == "/api/reservations" || (path.starts_with("/matches/") && path.ends_with("/hold")) {
             RouteClass::Holds
-        } else if path.starts_with("/api/payments") {
+        } else if path.starts_with("/api/payments") || (path.starts_with("/orders/") && path.ends_with("/pay")) {
             RouteClass::Payments
         } else {
             RouteClass::Writes

@@ -179,16 +179,11 @@ impl Base {
         });
         let mut checks = vec![("database", db), ("broker", broker)];
         checks.extend(self.checks.iter().cloned());
-        let screen = self.screen.clone();
-        let screening: crate::http::ReadyNote = std::sync::Arc::new(move || match screen.policy_age() {
-            None => Some("no screening policy from the security service yet; screening with an empty blocklist".into()),
-            Some(age) if age > std::time::Duration::from_secs(3) => Some(format!(
-                "the security service has not answered for {} s; screening with the last policy",
-                age.as_secs()
-            )),
-            Some(_) => None,
-        });
-        crate::http::ops_router(self.settings.service.name(), checks, vec![("screening", screening)])
+        crate::http::ops_router(
+            self.settings.service.name(),
+            checks,
+            vec![("screening", screening_note(self.screen.clone()))],
+        )
     }
 
     /// Serve until `shutdown`: on the public port the ops endpoints and
@@ -201,57 +196,80 @@ impl Base {
         internal: axum::Router,
         shutdown: CancellationToken,
     ) -> anyhow::Result<Running> {
-        let protected = crate::internal::protect(internal, self.settings.internal_token());
-        // Only the public listener is screened (every route and the 404s):
-        // the internal one serves the platform's own services.
-        let public = public.merge(crate::screen::challenge_router(self.screen.clone()));
-        let outside = crate::http::finish(self.ops_router().merge(public.clone()))
-            .layer(crate::screen::ScreenLayer::new(self.screen.clone()));
-        let inside = crate::http::finish(self.ops_router().merge(public).merge(protected));
-        let bind = |port| crate::http::bind(SocketAddr::new(self.settings.bind_addr, port));
-        let (outside_listener, inside_listener) =
-            (bind(self.settings.port).await?, bind(self.settings.internal_port).await?);
-        let addr = outside_listener.local_addr()?;
-        let internal_addr = inside_listener.local_addr()?;
-        // The screening policy comes from the security service; the security
-        // service reads its own from its internal listener.
-        let security_url = match self.settings.service {
-            crate::Service::Security => {
-                let ip = match internal_addr.ip() {
-                    ip if !ip.is_unspecified() => ip,
-                    std::net::IpAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
-                    std::net::IpAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
-                };
-                format!("http://{}", SocketAddr::new(ip, internal_addr.port()))
-            }
-            _ => self.settings.security_url.clone(),
-        };
-        crate::screen::spawn_sync(
-            self.screen.clone(),
-            crate::internal::Client::new(
-                &security_url,
-                self.settings.internal_token(),
-                std::time::Duration::from_secs(2),
-            )?,
-            self.settings.screen.refresh_every,
-            shutdown.clone(),
-        );
-        // One listener failing stops the other: the service is not whole.
-        let run = |listener, router, token: CancellationToken| {
-            tokio::spawn(async move {
-                let served = crate::http::serve(listener, router, token.clone()).await;
-                token.cancel();
-                served
-            })
-        };
-        let outside_task = run(outside_listener, outside, shutdown.clone());
-        let inside_task = run(inside_listener, inside, shutdown.clone());
-        let task = tokio::spawn(async move {
-            let (a, b) = tokio::join!(outside_task, inside_task);
-            a.map_err(|e| anyhow::anyhow!("public listener failed: {e}"))??;
-            b.map_err(|e| anyhow::anyhow!("internal listener failed: {e}"))??;
-            Ok(())
-        });
-        Ok(Running { addr, internal_addr, shutdown, task })
+        serve(&self.settings, self.screen.clone(), self.ops_router(), public, internal, shutdown).await
     }
+}
+
+/// The `/ready` note of a service screening with no policy, or an old one.
+pub fn screening_note(screen: std::sync::Arc<crate::screen::Screen>) -> crate::http::ReadyNote {
+    std::sync::Arc::new(move || match screen.policy_age() {
+        None => Some("no screening policy from the security service yet; screening with an empty blocklist".into()),
+        Some(age) if age > std::time::Duration::from_secs(3) => Some(format!(
+            "the security service has not answered for {} s; screening with the last policy",
+            age.as_secs()
+        )),
+        Some(_) => None,
+    })
+}
+
+/// The listeners of a service: on the public port `ops` and `public`,
+/// screened by `screen` (every route and the 404s); on the internal port the
+/// same plus `internal`, which also requires the internal credential. The
+/// screening policy is kept in sync from the security service until
+/// `shutdown`.
+pub async fn serve(
+    settings: &Settings,
+    screen: std::sync::Arc<crate::screen::Screen>,
+    ops: axum::Router,
+    public: axum::Router,
+    internal: axum::Router,
+    shutdown: CancellationToken,
+) -> anyhow::Result<Running> {
+    let protected = crate::internal::protect(internal, settings.internal_token());
+    // Only the public listener is screened: the internal one serves the
+    // platform's own services.
+    let public = public.merge(crate::screen::challenge_router(screen.clone()));
+    let outside =
+        crate::http::finish(ops.clone().merge(public.clone())).layer(crate::screen::ScreenLayer::new(screen.clone()));
+    let inside = crate::http::finish(ops.merge(public).merge(protected));
+    let bind = |port| crate::http::bind(SocketAddr::new(settings.bind_addr, port));
+    let (outside_listener, inside_listener) = (bind(settings.port).await?, bind(settings.internal_port).await?);
+    let addr = outside_listener.local_addr()?;
+    let internal_addr = inside_listener.local_addr()?;
+    // The screening policy comes from the security service; the security
+    // service reads its own from its internal listener.
+    let security_url = match settings.service {
+        crate::Service::Security => {
+            let ip = match internal_addr.ip() {
+                ip if !ip.is_unspecified() => ip,
+                std::net::IpAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
+                std::net::IpAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
+            };
+            format!("http://{}", SocketAddr::new(ip, internal_addr.port()))
+        }
+        _ => settings.security_url.clone(),
+    };
+    crate::screen::spawn_sync(
+        screen,
+        crate::internal::Client::new(&security_url, settings.internal_token(), std::time::Duration::from_secs(2))?,
+        settings.screen.refresh_every,
+        shutdown.clone(),
+    );
+    // One listener failing stops the other: the service is not whole.
+    let run = |listener, router, token: CancellationToken| {
+        tokio::spawn(async move {
+            let served = crate::http::serve(listener, router, token.clone()).await;
+            token.cancel();
+            served
+        })
+    };
+    let outside_task = run(outside_listener, outside, shutdown.clone());
+    let inside_task = run(inside_listener, inside, shutdown.clone());
+    let task = tokio::spawn(async move {
+        let (a, b) = tokio::join!(outside_task, inside_task);
+        a.map_err(|e| anyhow::anyhow!("public listener failed: {e}"))??;
+        b.map_err(|e| anyhow::anyhow!("internal listener failed: {e}"))??;
+        Ok(())
+    });
+    Ok(Running { addr, internal_addr, shutdown, task })
 }

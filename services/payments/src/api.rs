@@ -1,4 +1,5 @@
 //! The public API: `POST /api/payments`, `GET /api/payments/{id}`,
+//! `POST /api/payments/{id}/confirm` (pay with a card from Stripe.js),
 //! `POST /api/payments/{id}/refund` (the buyer's own), and
 //! `GET /api/admin/payments?status=` (admins).
 
@@ -24,6 +25,7 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/api/payments", post(create))
         .route("/api/payments/{id}", get(one))
+        .route("/api/payments/{id}/confirm", post(confirm))
         .route("/api/payments/{id}/refund", post(refund))
         .route("/api/admin/payments", get(admin_list))
         .route("/api/openapi.json", get(|| async { axum::Json(<ApiDoc as utoipa::OpenApi>::openapi()) }))
@@ -33,8 +35,8 @@ pub fn router() -> Router<AppState> {
 #[derive(utoipa::OpenApi)]
 #[openapi(
     info(title = "ticktak payments", description = "Pay for a held reservation with Stripe; refunds."),
-    paths(create, one, refund, admin_list, crate::webhook::receive),
-    components(schemas(CreatePayment, PaymentView, PaymentList, Status)),
+    paths(create, one, confirm, refund, admin_list, crate::webhook::receive),
+    components(schemas(CreatePayment, ConfirmPayment, PaymentView, PaymentList, Status)),
     modifiers(&BearerAuth, &StandardResponses)
 )]
 pub struct ApiDoc;
@@ -190,6 +192,47 @@ pub async fn one(
     Path(id): Path<String>,
 ) -> ApiResult<Json<PaymentView>> {
     Ok(Json(PaymentView::of(&own(&s, &caller.sub, &id).await?)))
+}
+
+/// Body of `POST /api/payments/{id}/confirm`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ConfirmPayment {
+    /// What Stripe.js made of the buyer's card: `pm_…`, or a card token's `card_…`.
+    pub payment_method: String,
+}
+
+#[utoipa::path(post, path = "/api/payments/{id}/confirm", tag = "payments", security(("bearer" = [])),
+    params(("id" = Uuid, Path)), request_body = ConfirmPayment,
+    responses((status = 200, description = "paid (SUCCEEDED, the reservation CONFIRMED) or still OPEN", body = PaymentView),
+        (status = 402, description = "the card was declined; the payment stays open for another card"),
+        (status = 404, description = "not yours or no such payment"),
+        (status = 409, description = "the payment is not open (paid, cancelled, refunded)"),
+        (status = 422, description = "not a payment method id"),
+        (status = 503, description = "the payment provider is unreachable; try again")))]
+pub async fn confirm(
+    State(s): State<AppState>,
+    Caller(caller): Caller,
+    Path(id): Path<String>,
+    Json(req): Json<ConfirmPayment>,
+) -> ApiResult<Json<PaymentView>> {
+    let p = own(&s, &caller.sub, &id).await?;
+    if p.status != Status::Open {
+        return Err(ApiError::Conflict(format!("the payment is {}; only an open one can be paid", p.status.as_str())));
+    }
+    let intent = s.provider.confirm(&p.intent_id, req.payment_method.trim()).await.map_err(|e| match e {
+        ProviderError::Unreachable(e) => ApiError::Unavailable(format!("the payment provider is unreachable: {e}")),
+        ProviderError::Refused(e) => ApiError::Unprocessable(format!("the payment provider refused: {e}")),
+    })?;
+    // Settle now rather than wait for the webhook (which then finds it done).
+    settle::apply_intent(&s, p.id, &intent).await?;
+    let now = store::get(&s.pool, p.id).await?.ok_or_else(no_payment)?;
+    if now.status == Status::Open {
+        if let Some(why) = &intent.last_error {
+            return Err(ApiError::PaymentDeclined(format!("the card was declined ({why}); try another card")));
+        }
+    }
+    Ok(Json(PaymentView::of(&now)))
 }
 
 #[utoipa::path(post, path = "/api/payments/{id}/refund", tag = "payments", security(("bearer" = [])),

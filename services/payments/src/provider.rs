@@ -10,8 +10,8 @@ use std::collections::HashMap;
 use std::str::FromStr;
 
 use stripe::{
-    CancelPaymentIntent, CreatePaymentIntent, CreateRefund, PaymentIntent, PaymentIntentId, PaymentIntentStatus,
-    Refund, RequestStrategy, StripeError,
+    CancelPaymentIntent, CreatePaymentIntent, CreateRefund, PaymentIntent, PaymentIntentConfirmParams, PaymentIntentId,
+    PaymentIntentStatus, PaymentMethodId, Refund, RequestStrategy, StripeError, UpdatePaymentIntent,
 };
 
 use crate::config::PaymentsConfig;
@@ -142,6 +142,29 @@ impl Provider {
     pub async fn intent(&self, id: &str) -> Result<Intent, ProviderError> {
         let id = PaymentIntentId::from_str(id).map_err(|e| ProviderError::Refused(e.to_string()))?;
         Ok(PaymentIntent::retrieve(&self.client, &id, &[]).await?.into())
+    }
+
+    /// Pay `intent` with `method`, a payment method the buyer's browser made
+    /// with Stripe.js (`pm_…`, or the `card_…` of a card token): the
+    /// "finalize on the server" flow, which runs the same against Stripe and
+    /// the stand-in. A declined card is `Ok` with the intent still open and
+    /// its `last_error` set.
+    pub async fn confirm(&self, intent: &str, method: &str) -> Result<Intent, ProviderError> {
+        let id = PaymentIntentId::from_str(intent).map_err(|e| ProviderError::Refused(e.to_string()))?;
+        let method = PaymentMethodId::from_str(method)
+            .map_err(|_| ProviderError::Refused("not a payment method id (pm_…, card_…)".into()))?;
+        let mut update = UpdatePaymentIntent::new();
+        update.payment_method = Some(method);
+        PaymentIntent::update(&self.client, &id, update).await?;
+        match PaymentIntent::confirm(&self.client, intent, PaymentIntentConfirmParams::default()).await {
+            Ok(pi) => Ok(pi.into()),
+            Err(StripeError::Stripe(r)) if r.http_status == 402 => {
+                let mut now = self.intent(intent).await?;
+                now.last_error = now.last_error.or(r.code.map(|c| c.to_string())).or(r.message);
+                Ok(now)
+            }
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// Cancel an intent that must not be paid any more (its hold ended).

@@ -1,0 +1,3 @@
+fn main() -> std::process::ExitCode {
+    ticktak_kit::service::main(ticktak_kit::Service::Web, web::start)
+}

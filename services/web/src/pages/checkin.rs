@@ -1,0 +1,68 @@
+//! The gate: staff enter (or scan into the field) a ticket's code and see
+//! ADMITTED, ALREADY USED, REVOKED or INVALID. Role `staff` or `admin`.
+
+use axum::extract::State;
+use axum::response::{IntoResponse, Response};
+use axum::Form;
+use maud::{html, Markup};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use ticktak_kit::auth::Role;
+
+use crate::error::WebError;
+use crate::layout::{self, csrf_field, text};
+use crate::session::Visitor;
+use crate::AppState;
+
+const STAFF: [Role; 2] = [Role::Staff, Role::Admin];
+
+fn form(visitor: &Visitor, outcome: Option<&Value>) -> Markup {
+    html! {
+        h1 { "Check-in" }
+        @if let Some(o) = outcome {
+            @let result = text(&o["result"]);
+            p class={ "result " (result) } role="status" { (result.replace('_', " ")) }
+            p { (text(&o["message"])) }
+            @if o["ticket"].is_object() {
+                p { "Match " (text(&o["ticket"]["matchNumber"])) " · Category " (text(&o["ticket"]["category"])) " · Seat " (text(&o["ticket"]["seat"])) " · " (text(&o["ticket"]["holder"])) }
+            }
+        }
+        form.stack method="post" action="/checkin" {
+            (csrf_field(visitor))
+            div {
+                label for="code" { "Ticket code (type it, or scan the QR code into this field)" }
+                input #code type="text" name="code" autocomplete="off" autofocus required;
+            }
+            button type="submit" { "Check in" }
+        }
+    }
+}
+
+/// `GET /checkin`.
+pub async fn page(visitor: Visitor) -> Result<Response, WebError> {
+    visitor.with_role(&STAFF)?;
+    Ok(layout::page(Some(&visitor), "Check-in", form(&visitor, None)).into_response())
+}
+
+#[derive(Deserialize)]
+pub struct CheckIn {
+    pub csrf: String,
+    pub code: String,
+}
+
+/// `POST /checkin`: every outcome is an answer for the gate, not an error.
+pub async fn check(
+    State(state): State<AppState>,
+    visitor: Visitor,
+    Form(f): Form<CheckIn>,
+) -> Result<Response, WebError> {
+    visitor.with_role(&STAFF)?;
+    visitor.check_csrf(&f.csrf)?;
+    let url = format!("{}/api/tickets/check-in", state.config.reservations);
+    let reply = state.apis.post(url, visitor.who(), &json!({"code": f.code.trim()})).await?;
+    let outcome = match reply.body["result"].is_string() {
+        true => reply.body,
+        false => return Err(WebError::from_reply(&reply)),
+    };
+    Ok(layout::page(Some(&visitor), "Check-in", form(&visitor, Some(&outcome))).into_response())
+}

@@ -1,0 +1,253 @@
+//! From a hold to paid tickets: place the hold, the order page (countdown
+//! and card form while HELD; tickets once CONFIRMED; the cancelled page
+//! when the buyer backs out or the hold runs out), pay, cancel.
+
+use axum::extract::{Path, State};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::Form;
+use maud::{html, Markup};
+use reqwest::Method;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::matches::HoldForm;
+use crate::error::WebError;
+use crate::layout::{self, cents, csrf_field, dollars, script};
+use crate::session::Visitor;
+use crate::AppState;
+
+/// `POST /matches/{n}/hold`.
+pub async fn hold(
+    State(state): State<AppState>,
+    visitor: Visitor,
+    Path(n): Path<u8>,
+    Form(form): Form<HoldForm>,
+) -> Result<Response, WebError> {
+    visitor.account()?;
+    visitor.check_csrf(&form.csrf)?;
+    if form.key.is_empty() || form.key.len() > 64 {
+        return Err(WebError::bad_request("This form has expired. Go back, reload the page and try again."));
+    }
+    let body = json!({"matchNumber": n, "category": form.category, "quantity": form.quantity});
+    let url = format!("{}/api/reservations", state.config.reservations);
+    let reply = state.apis.send(Method::POST, url, visitor.who(), Some(&body), Some(&form.key)).await?;
+    match (reply.status, reply.body["id"].as_str()) {
+        (200..=299, Some(id)) => Ok(Redirect::to(&format!("/orders/{id}")).into_response()),
+        (409 | 422 | 400, _) => {
+            let why = match reply.body["status"].as_str() {
+                Some("REJECTED") => "Those tickets were just taken. Try another category or fewer tickets.".to_string(),
+                _ => reply.message(),
+            };
+            let mut page = super::matches::page(&state, &visitor, n, Some(&why)).await?;
+            *page.status_mut() = axum::http::StatusCode::CONFLICT;
+            Ok(page)
+        }
+        _ => Err(WebError::from_reply(&reply)),
+    }
+}
+
+async fn reservation(state: &AppState, visitor: &Visitor, id: &str) -> Result<Value, WebError> {
+    if uuid_like(id).is_none() {
+        return Err(WebError::NotFound("No such order.".into()));
+    }
+    let url = format!("{}/api/reservations/{id}", state.config.reservations);
+    state.apis.get(url, visitor.who()).await?.success()
+}
+
+/// Only ids that look like ids reach another service's URL.
+pub fn uuid_like(id: &str) -> Option<&str> {
+    (id.len() == 36 && id.chars().all(|c| c.is_ascii_hexdigit() || c == '-')).then_some(id)
+}
+
+/// The payment of a held reservation (created once; the same one after).
+async fn payment_of(state: &AppState, visitor: &Visitor, reservation: &str) -> Result<Value, WebError> {
+    let url = format!("{}/api/payments", state.config.payments);
+    state.apis.post(url, visitor.who(), &json!({"reservationId": reservation})).await?.success()
+}
+
+fn summary(r: &Value) -> Markup {
+    let n = r["matchNumber"].as_u64().unwrap_or(0);
+    html! {
+        p {
+            (r["quantity"].as_u64().unwrap_or(0)) " × Category " (r["category"].as_u64().unwrap_or(0))
+            " · " a href={ "/matches/" (n) } { "Match " (n) }
+            " · " (dollars(r["total"].as_i64().unwrap_or(0)))
+        }
+    }
+}
+
+/// `GET /orders/{id}`: whatever the reservation's status calls for.
+pub async fn order(
+    State(state): State<AppState>,
+    visitor: Visitor,
+    Path(id): Path<String>,
+) -> Result<Response, WebError> {
+    visitor.account()?;
+    let r = reservation(&state, &visitor, &id).await?;
+    order_page(&state, &visitor, &id, &r, None).await
+}
+
+async fn order_page(
+    state: &AppState,
+    visitor: &Visitor,
+    id: &str,
+    r: &Value,
+    error: Option<&str>,
+) -> Result<Response, WebError> {
+    let status = r["status"].as_str().unwrap_or("");
+    let (title, body) = match status {
+        "HELD" => ("Checkout", checkout(state, visitor, id, r, error).await?),
+        "REQUESTED" => (
+            "Waiting for the market",
+            html! {
+                h1 { "Holding your tickets…" }
+                (summary(r))
+                p data-reload-after="1000" { "Every platform is deciding who gets the last tickets. This page reloads by itself." }
+                p { a href={ "/orders/" (id) } { "Reload" } }
+            },
+        ),
+        "CONFIRMED" => ("Payment received", success(state, visitor, id, r).await?),
+        "CANCELLED" | "EXPIRED" => (
+            "Order cancelled",
+            html! {
+                h1 { "Order cancelled" }
+                (layout::notice("ok", "Nothing was charged. The tickets you held are back on sale."))
+                (summary(r))
+                p { a.button href={ "/matches/" (r["matchNumber"].as_u64().unwrap_or(1)) } { "Back to the match" } }
+            },
+        ),
+        "REJECTED" => (
+            "Sold out",
+            html! {
+                h1 { "These tickets were sold out" }
+                (summary(r))
+                p { "Another buyer was first. Nothing was charged." }
+                p { a.button href="/" { "Find other matches" } }
+            },
+        ),
+        _ => (
+            "Refunded",
+            html! {
+                h1 { "Order refunded" }
+                (summary(r))
+                p { "The money is on its way back and the tickets are no longer valid." }
+            },
+        ),
+    };
+    Ok(layout::page(Some(visitor), title, body).into_response())
+}
+
+async fn checkout(
+    state: &AppState,
+    visitor: &Visitor,
+    id: &str,
+    r: &Value,
+    error: Option<&str>,
+) -> Result<Markup, WebError> {
+    let payment = payment_of(state, visitor, id).await?;
+    let payment_id = payment["paymentId"].as_str().unwrap_or_default();
+    let expires = r["expiresAt"].as_str().unwrap_or_default();
+    Ok(html! {
+        h1 { "Checkout" }
+        (summary(r))
+        p { "Your tickets are held for " strong.countdown data-expires=(expires) { "a few minutes" } " more." }
+        @if let Some(e) = error { (layout::notice("error", e)) }
+        div.two {
+            section.card aria-labelledby="pay" {
+                h2 #pay { "Pay " (cents(payment["amount"].as_i64().unwrap_or(0))) }
+                form #pay-form.stack method="post" action={ "/orders/" (id) "/pay" } data-key=(state.config.stripe_publishable_key) {
+                    (csrf_field(visitor))
+                    input type="hidden" name="payment" value=(payment_id);
+                    input type="hidden" name="paymentMethod" value="";
+                    div {
+                        label for="card-element" { "Card" }
+                        div #card-element {}
+                    }
+                    p #card-message role="status" aria-live="polite" {}
+                    button type="submit" { "Pay now" }
+                }
+                noscript { p { "Paying by card needs JavaScript." } }
+            }
+            section.card aria-labelledby="back" {
+                h2 #back { "Changed your mind?" }
+                form method="post" action={ "/orders/" (id) "/cancel" } {
+                    (csrf_field(visitor))
+                    button.secondary type="submit" { "Cancel and release the tickets" }
+                }
+            }
+        }
+        script src=(state.config.stripe_js_url) {}
+        (script("/static/checkout.js"))
+    })
+}
+
+async fn success(state: &AppState, visitor: &Visitor, id: &str, r: &Value) -> Result<Markup, WebError> {
+    let url = format!("{}/api/reservations/{id}/tickets", state.config.reservations);
+    let tickets = state.apis.get(url, visitor.who()).await?.success()?;
+    Ok(html! {
+        h1 { "Payment received — enjoy the match!" }
+        (layout::notice("ok", "Your tickets are below and on their way to your e-mail."))
+        (summary(r))
+        (super::tickets::ticket_cards(&tickets))
+        p { a href="/tickets" { "All my tickets" } }
+    })
+}
+
+#[derive(Debug, Deserialize)]
+pub struct PayForm {
+    pub csrf: String,
+    pub payment: String,
+    #[serde(rename = "paymentMethod")]
+    pub payment_method: String,
+}
+
+/// `POST /orders/{id}/pay`: confirm the payment with the card Stripe.js
+/// tokenised in the browser.
+pub async fn pay(
+    State(state): State<AppState>,
+    visitor: Visitor,
+    Path(id): Path<String>,
+    Form(form): Form<PayForm>,
+) -> Result<Response, WebError> {
+    visitor.account()?;
+    visitor.check_csrf(&form.csrf)?;
+    let payment = uuid_like(&form.payment).ok_or_else(|| WebError::bad_request("No such payment."))?;
+    if form.payment_method.is_empty() || form.payment_method.len() > 255 {
+        return Err(WebError::bad_request("Enter your card details first."));
+    }
+    let url = format!("{}/api/payments/{payment}/confirm", state.config.payments);
+    let reply = state.apis.post(url, visitor.who(), &json!({"paymentMethod": form.payment_method})).await?;
+    match reply.status {
+        200..=299 | 409 => Ok(Redirect::to(&format!("/orders/{id}")).into_response()),
+        402 | 422 => {
+            let r = reservation(&state, &visitor, &id).await?;
+            let mut page = order_page(&state, &visitor, &id, &r, Some(&reply.message())).await?;
+            *page.status_mut() = axum::http::StatusCode::PAYMENT_REQUIRED;
+            Ok(page)
+        }
+        _ => Err(WebError::from_reply(&reply)),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub struct CsrfForm {
+    pub csrf: String,
+}
+
+/// `POST /orders/{id}/cancel`: the buyer backs out; the hold is released.
+pub async fn cancel(
+    State(state): State<AppState>,
+    visitor: Visitor,
+    Path(id): Path<String>,
+    Form(form): Form<CsrfForm>,
+) -> Result<Response, WebError> {
+    visitor.account()?;
+    visitor.check_csrf(&form.csrf)?;
+    let id = uuid_like(&id).ok_or_else(|| WebError::NotFound("No such order.".into()))?;
+    let url = format!("{}/api/reservations/{id}", state.config.reservations);
+    let reply = state.apis.send(Method::DELETE, url, visitor.who(), None, None).await?;
+    match reply.status {
+        200..=299 | 409 => Ok(Redirect::to(&format!("/orders/{id}")).into_response()),
+        _ => Err(WebError::from_reply(&reply)),
+    }
+}

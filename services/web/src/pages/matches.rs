@@ -1,0 +1,294 @@
+//! The matches: the home page (recommendations, filters, search as you
+//! type, all 64 matches) and a match's page (its three categories, live,
+//! and the form that places a hold).
+
+use axum::extract::{Path, Query, State};
+use axum::response::{Html, IntoResponse, Response};
+use maud::{html, Markup};
+use serde::Deserialize;
+use serde_json::Value;
+use ticktak_contracts::catalogue::{availability_path, match_path, MatchView};
+use ticktak_core::Quantity;
+
+use crate::error::WebError;
+use crate::layout::{self, csrf_field, dollars, kickoff, status_badge};
+use crate::session::Visitor;
+use crate::AppState;
+
+/// The home page's filters, as the form sends them (empty = any).
+#[derive(Debug, Default, Deserialize)]
+pub struct Filters {
+    #[serde(default)]
+    pub q: String,
+    #[serde(default)]
+    pub team: String,
+    #[serde(default)]
+    pub group: String,
+    #[serde(default)]
+    pub round: String,
+    #[serde(default)]
+    pub venue: String,
+    /// A day, `YYYY-MM-DD`.
+    #[serde(default)]
+    pub date: String,
+}
+
+impl Filters {
+    /// The shop's query for these filters; a malformed field is a 400.
+    fn shop_query(&self) -> Result<Vec<(&'static str, String)>, WebError> {
+        let mut q = vec![("limit", "100".to_string())];
+        for (name, value) in [("q", &self.q), ("team", &self.team), ("group", &self.group), ("venue", &self.venue)] {
+            let value = value.trim();
+            if value.chars().count() > 100 {
+                return Err(WebError::bad_request(format!("The {name} filter is too long.")));
+            }
+            if !value.is_empty() {
+                q.push((name, value.to_string()));
+            }
+        }
+        if !self.round.is_empty() {
+            let round: u8 = self
+                .round
+                .parse()
+                .ok()
+                .filter(|r| (1..=7).contains(r))
+                .ok_or_else(|| WebError::bad_request("Pick a stage from the list."))?;
+            q.push(("round", round.to_string()));
+        }
+        if !self.date.is_empty() {
+            let day = chrono::NaiveDate::parse_from_str(self.date.trim(), "%Y-%m-%d")
+                .map_err(|_| WebError::bad_request("A date looks like 2022-11-20."))?;
+            let start = day.and_hms_opt(0, 0, 0).expect("midnight").and_utc();
+            q.push(("from", start.to_rfc3339()));
+            q.push(("to", (start + chrono::Duration::days(1)).to_rfc3339()));
+        }
+        Ok(q)
+    }
+}
+
+const STAGES: [(u8, &str); 7] = [
+    (1, "Group stage, round 1"),
+    (2, "Group stage, round 2"),
+    (3, "Group stage, round 3"),
+    (4, "Round of 16"),
+    (5, "Quarter-finals"),
+    (6, "Semi-finals"),
+    (7, "Final and third place"),
+];
+
+async fn matches(state: &AppState, visitor: &Visitor, query: &[(&str, String)]) -> Result<Vec<MatchView>, WebError> {
+    let url = reqwest::Url::parse_with_params(&format!("{}/api/matches", state.config.shop), query)
+        .map_err(|_| WebError::bad_request("That search cannot be made."))?;
+    let body = state.apis.get(url.to_string(), visitor.who()).await?.success()?;
+    serde_json::from_value(body["matches"].clone()).map_err(|_| WebError::Unavailable)
+}
+
+/// `GET /`: recommendations, filters and the matches they select.
+pub async fn home(
+    State(state): State<AppState>,
+    visitor: Visitor,
+    Query(filters): Query<Filters>,
+) -> Result<Response, WebError> {
+    let all = matches(&state, &visitor, &[("limit", "100".into())]).await?;
+    let query = filters.shop_query()?;
+    let selected = if query.len() == 1 { all.clone() } else { matches(&state, &visitor, &query).await? };
+    let recommended = recommendations(&state, &visitor).await;
+    let body = html! {
+        h1 { "FIFA World Cup Qatar 2022 tickets" }
+        @if !recommended.is_empty() {
+            section aria-labelledby="for-you" {
+                h2 #for-you { "Recommended for you" }
+                div.grid { @for (m, reason) in &recommended { (match_card(m, Some(reason))) } }
+            }
+        }
+        section aria-labelledby="all" {
+            h2 #all { "All matches" }
+            (filter_form(&filters, &all))
+            div #results aria-live="polite" { (results_markup(&selected)) }
+        }
+    };
+    Ok(layout::page(Some(&visitor), "Matches", body).into_response())
+}
+
+/// `GET /matches/results`: the result list alone, for search as you type.
+pub async fn results(
+    State(state): State<AppState>,
+    visitor: Visitor,
+    Query(filters): Query<Filters>,
+) -> Result<Html<String>, WebError> {
+    let selected = matches(&state, &visitor, &filters.shop_query()?).await?;
+    Ok(Html(results_markup(&selected).into_string()))
+}
+
+fn results_markup(selected: &[MatchView]) -> Markup {
+    html! {
+        p.count { (selected.len()) " of 64 matches" }
+        @if selected.is_empty() {
+            p { "No match fits. Try fewer filters, or another spelling." }
+        }
+        div.grid { @for m in selected { (match_card(m, None)) } }
+    }
+}
+
+fn filter_form(f: &Filters, all: &[MatchView]) -> Markup {
+    let mut teams: Vec<&str> = all.iter().flat_map(|m| [m.home_team.as_str(), m.away_team.as_str()]).collect();
+    teams.sort_unstable();
+    teams.dedup();
+    let mut venues: Vec<&str> = all.iter().map(|m| m.location.as_str()).collect();
+    venues.sort_unstable();
+    venues.dedup();
+    let mut days: Vec<String> = all.iter().map(|m| m.date_utc.format("%Y-%m-%d").to_string()).collect();
+    days.dedup();
+    html! {
+        form.filters method="get" action="/" role="search" data-search="results" {
+            div {
+                label for="q" { "Search teams and venues" }
+                input #q type="search" name="q" value=(f.q) placeholder="e.g. Brasil, Deutschland, Lusail" autocomplete="off";
+            }
+            (select("team", "Team", &teams.iter().map(|t| (t.to_string(), t.to_string())).collect::<Vec<_>>(), &f.team))
+            (select("group", "Group", &('A'..='H').map(|g| (g.to_string(), format!("Group {g}"))).collect::<Vec<_>>(), &f.group))
+            (select("round", "Stage", &STAGES.iter().map(|(r, n)| (r.to_string(), n.to_string())).collect::<Vec<_>>(), &f.round))
+            (select("venue", "Venue", &venues.iter().map(|v| (v.to_string(), v.to_string())).collect::<Vec<_>>(), &f.venue))
+            (select("date", "Day", &days.iter().map(|d| (d.clone(), d.clone())).collect::<Vec<_>>(), &f.date))
+            div { button type="submit" { "Show matches" } }
+        }
+    }
+}
+
+fn select(name: &str, label: &str, options: &[(String, String)], chosen: &str) -> Markup {
+    html! {
+        div {
+            label for=(name) { (label) }
+            select id=(name) name=(name) {
+                option value="" { "Any" }
+                @for (value, text) in options {
+                    option value=(value) selected[value == chosen] { (text) }
+                }
+            }
+        }
+    }
+}
+
+fn title(m: &MatchView) -> String {
+    format!("{} – {}", m.home_team, m.away_team)
+}
+
+fn match_card(m: &MatchView, reason: Option<&String>) -> Markup {
+    html! {
+        article.card.match data-live-match=(m.match_number) {
+            h3 { a href={ "/matches/" (m.match_number) } { (title(m)) } }
+            p.meta {
+                "Match " (m.match_number)
+                @if let Some(g) = &m.group { " · Group " (g) }
+                " · " (kickoff(&m.date_utc)) " · " (m.location)
+            }
+            @if let Some(r) = reason { p.reason { (r) } }
+            ul.cats {
+                @for c in &m.categories {
+                    li data-category=(c.category) {
+                        span { "Category " (c.category) " · " (dollars(c.price.into())) }
+                        (status_badge(c.status.as_str()))
+                    }
+                }
+            }
+        }
+    }
+}
+
+async fn recommendations(state: &AppState, visitor: &Visitor) -> Vec<(MatchView, String)> {
+    let url = format!("{}/api/recommendations?limit=3", state.config.shop);
+    let Ok(reply) = state.apis.get(url, visitor.who()).await else { return Vec::new() };
+    let items = reply.body["recommendations"].as_array().cloned().unwrap_or_default();
+    items
+        .into_iter()
+        .filter_map(|r: Value| {
+            let m: MatchView = serde_json::from_value(r["match"].clone()).ok()?;
+            Some((m, r["reason"].as_str().unwrap_or_default().to_string()))
+        })
+        .collect()
+}
+
+/// The hold form's fields.
+#[derive(Debug, Deserialize)]
+pub struct HoldForm {
+    pub csrf: String,
+    pub category: u8,
+    pub quantity: u8,
+    /// One per rendered form: a double submit places one hold.
+    pub key: String,
+}
+
+/// `GET /matches/{n}`.
+pub async fn one(State(state): State<AppState>, visitor: Visitor, Path(n): Path<u8>) -> Result<Response, WebError> {
+    page(&state, &visitor, n, None).await
+}
+
+/// A match's page, with `error` above the form after a refused hold.
+pub async fn page(state: &AppState, visitor: &Visitor, n: u8, error: Option<&str>) -> Result<Response, WebError> {
+    let body = state.apis.get(format!("{}{}", state.config.shop, match_path(n)), visitor.who()).await?.success()?;
+    let m: MatchView = serde_json::from_value(body).map_err(|_| WebError::Unavailable)?;
+    let open: Vec<_> = m.categories.iter().filter(|c| c.sellable > 0).collect();
+    let body = html! {
+        p { a href="/" { "← All matches" } }
+        h1 { (title(&m)) }
+        p.meta {
+            "Match " (m.match_number)
+            @if let Some(g) = &m.group { " · Group " (g) }
+            " · " (kickoff(&m.date_utc)) " · " (m.location)
+        }
+        @if let Some(e) = error { (layout::notice("error", e)) }
+        div.two {
+            section.card aria-labelledby="cats" data-live-match=(m.match_number) {
+                h2 #cats { "Categories" }
+                div.scroll {
+                    table {
+                        thead { tr { th scope="col" { "Category" } th scope="col" { "Price" } th scope="col" { "Left" } th scope="col" { "Status" } } }
+                        tbody {
+                            @for c in &m.categories {
+                                tr data-category=(c.category) {
+                                    td { "Category " (c.category) }
+                                    td { (dollars(c.price.into())) }
+                                    td data-sellable { (c.sellable) }
+                                    td { (status_badge(c.status.as_str())) }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            section.card aria-labelledby="buy" {
+                h2 #buy { "Buy tickets" }
+                @if visitor.claims.is_none() {
+                    p { a href="/signin" { "Sign in" } " or " a href="/register" { "register" } " to buy tickets." }
+                } @else if open.is_empty() {
+                    p { "Nothing can be bought for this match right now." }
+                } @else {
+                    form.stack method="post" action={ "/matches/" (m.match_number) "/hold" } {
+                        (csrf_field(visitor))
+                        input type="hidden" name="key" value=(crate::session::random_token());
+                        div {
+                            label for="category" { "Category" }
+                            select #category name="category" {
+                                @for c in &open { option value=(c.category) { "Category " (c.category) " · " (dollars(c.price.into())) } }
+                            }
+                        }
+                        div {
+                            label for="quantity" { "Tickets" }
+                            select #quantity name="quantity" { @for q in 1..=Quantity::MAX { option value=(q) { (q) } } }
+                        }
+                        button type="submit" { "Hold tickets" }
+                        p.meta { "A hold keeps the tickets for you for a few minutes while you pay." }
+                    }
+                }
+            }
+        }
+    };
+    Ok(layout::page(Some(visitor), &title(&m), body).into_response())
+}
+
+/// `GET /live/matches/{n}`: the shop's availability, for `live.js`.
+pub async fn live(State(state): State<AppState>, visitor: Visitor, Path(n): Path<u8>) -> Result<Response, WebError> {
+    let body =
+        state.apis.get(format!("{}{}", state.config.shop, availability_path(n)), visitor.who()).await?.success()?;
+    Ok(axum::Json(body).into_response())
+}

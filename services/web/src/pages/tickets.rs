@@ -1,0 +1,114 @@
+//! My tickets: every reservation of the visitor with its status, the
+//! tickets of paid ones with their QR codes, and refunds while allowed.
+
+use axum::extract::{Path, State};
+use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::Form;
+use maud::{html, Markup};
+use serde_json::{json, Value};
+
+use super::checkout::{uuid_like, CsrfForm};
+use crate::error::WebError;
+use crate::layout::{self, csrf_field, dollars, text};
+use crate::session::Visitor;
+use crate::AppState;
+
+/// The tickets of one reservation (`{"tickets": [...]}`), as cards.
+pub fn ticket_cards(list: &Value) -> Markup {
+    let tickets = list["tickets"].as_array().cloned().unwrap_or_default();
+    html! {
+        div.tickets {
+            @for t in &tickets {
+                @let id = t["id"].as_str().unwrap_or_default();
+                article.card.ticket {
+                    h3 { "Match " (text(&t["matchNumber"])) " · Category " (text(&t["category"])) " · Seat " (text(&t["seat"])) }
+                    img src={ "/tickets/" (id) "/qr.svg" } alt={ "QR code of ticket " (text(&t["seat"])) " for match " (text(&t["matchNumber"])) } width="192" height="192";
+                    p { "Status: " strong { (t["status"].as_str().unwrap_or_default()) } }
+                    details { summary { "Ticket code" } code { (t["code"].as_str().unwrap_or_default()) } }
+                }
+            }
+        }
+    }
+}
+
+/// `GET /tickets`.
+pub async fn mine(State(state): State<AppState>, visitor: Visitor) -> Result<Response, WebError> {
+    visitor.account()?;
+    let url = format!("{}/api/reservations", state.config.reservations);
+    let list = state.apis.get(url, visitor.who()).await?.success()?;
+    let reservations = list["reservations"].as_array().cloned().unwrap_or_default();
+    let mut paid = Vec::new();
+    for r in reservations.iter().filter(|r| r["status"] == "CONFIRMED") {
+        let id = r["id"].as_str().unwrap_or_default();
+        let url = format!("{}/api/reservations/{id}/tickets", state.config.reservations);
+        paid.push((id.to_string(), state.apis.get(url, visitor.who()).await?.success()?));
+    }
+    let body = html! {
+        h1 { "My tickets" }
+        @if reservations.is_empty() {
+            p { "No orders yet. " a href="/" { "Find a match" } }
+        }
+        @for (id, tickets) in &paid {
+            @let r = reservations.iter().find(|r| r["id"] == id.as_str()).cloned().unwrap_or_default();
+            section.card aria-label={ "Order for match " (text(&r["matchNumber"])) } {
+                h2 { "Match " (text(&r["matchNumber"])) " · " (text(&r["quantity"])) " × Category " (text(&r["category"])) }
+                (ticket_cards(tickets))
+                form method="post" action={ "/orders/" (id) "/refund" } {
+                    (csrf_field(&visitor))
+                    button.secondary type="submit" { "Refund this order" }
+                }
+            }
+        }
+        @if !reservations.is_empty() {
+            h2 { "All orders" }
+            div.scroll {
+                table {
+                    thead { tr { th scope="col" { "Order" } th scope="col" { "Match" } th scope="col" { "Tickets" } th scope="col" { "Total" } th scope="col" { "Status" } } }
+                    tbody {
+                        @for r in &reservations {
+                            @let id = r["id"].as_str().unwrap_or_default();
+                            tr {
+                                td { a href={ "/orders/" (id) } { (id.get(..8).unwrap_or(id)) } }
+                                td { a href={ "/matches/" (text(&r["matchNumber"])) } { "Match " (text(&r["matchNumber"])) } }
+                                td { (text(&r["quantity"])) " × Category " (text(&r["category"])) }
+                                td { (dollars(r["total"].as_i64().unwrap_or(0))) }
+                                td data-order-status { (r["status"].as_str().unwrap_or_default()) }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    };
+    Ok(layout::page(Some(&visitor), "My tickets", body).into_response())
+}
+
+/// `GET /tickets/{id}/qr.svg`: the ticket's QR code, for its holder only.
+pub async fn qr(State(state): State<AppState>, visitor: Visitor, Path(id): Path<String>) -> Result<Response, WebError> {
+    visitor.account()?;
+    let id = uuid_like(&id).ok_or_else(|| WebError::NotFound("No such ticket.".into()))?;
+    let url = format!("{}/api/tickets/{id}/qr.svg", state.config.reservations);
+    let (_, bytes) = state.apis.bytes(url, visitor.who()).await?;
+    Ok(([(CONTENT_TYPE, "image/svg+xml"), (CACHE_CONTROL, "private, max-age=3600")], bytes).into_response())
+}
+
+/// `POST /orders/{id}/refund`: refund a paid order (until the cut-off
+/// before kick-off).
+pub async fn refund(
+    State(state): State<AppState>,
+    visitor: Visitor,
+    Path(id): Path<String>,
+    Form(form): Form<CsrfForm>,
+) -> Result<Response, WebError> {
+    visitor.account()?;
+    visitor.check_csrf(&form.csrf)?;
+    let id = uuid_like(&id).ok_or_else(|| WebError::NotFound("No such order.".into()))?;
+    // The reservation's payment: asking for it again returns the same one.
+    let url = format!("{}/api/payments", state.config.payments);
+    let payment = state.apis.post(url, visitor.who(), &json!({"reservationId": id})).await?.success()?;
+    let payment_id = payment["paymentId"].as_str().unwrap_or_default();
+    let url = format!("{}/api/payments/{payment_id}/refund", state.config.payments);
+    state.apis.post(url, visitor.who(), &json!({})).await?.success()?;
+    Ok(Redirect::to(&format!("/orders/{id}")).into_response())
+}

@@ -1,0 +1,249 @@
+//! The visitor's session, in cookies:
+//!
+//! - `tt_access`: the access token the security service issued at sign-in
+//!   (HttpOnly, SameSite=Lax, Secure with `COOKIE_SECURE`); every page
+//!   calls the other services with it.
+//! - `tt_refresh`: the single-use refresh token; when the access token has
+//!   expired, the next request exchanges it for a new pair.
+//! - `tt_csrf`: a random value every form repeats in a hidden field
+//!   (double-submit; SameSite=Strict). A POST whose field differs is refused.
+//!
+//! [`layer`] reads them on every request and hands the handlers a
+//! [`Visitor`].
+
+use std::net::IpAddr;
+
+use axum::extract::{FromRequestParts, Request, State};
+use axum::http::header::{COOKIE, SET_COOKIE};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderValue};
+use axum::middleware::Next;
+use axum::response::Response;
+use base64::Engine;
+use cookie::{Cookie, SameSite};
+use serde_json::{json, Value};
+use ticktak_kit::auth::{Claims, Role};
+use ticktak_kit::screen::Screened;
+
+use crate::apis::As;
+use crate::error::WebError;
+use crate::AppState;
+
+pub const ACCESS: &str = "tt_access";
+pub const REFRESH: &str = "tt_refresh";
+pub const CSRF: &str = "tt_csrf";
+
+/// Who is asking for a page.
+#[derive(Debug, Clone)]
+pub struct Visitor {
+    /// The signed-in account, from a verified access token.
+    pub claims: Option<Claims>,
+    pub token: Option<String>,
+    /// The value every form of this visitor carries.
+    pub csrf: String,
+    /// The client address the screening layer settled on.
+    pub ip: Option<IpAddr>,
+}
+
+impl Visitor {
+    /// Calls to the other services on this visitor's behalf.
+    pub fn who(&self) -> As<'_> {
+        As { token: self.token.as_deref(), ip: self.ip }
+    }
+
+    /// The account, or a trip to the sign-in page.
+    pub fn account(&self) -> Result<&Claims, WebError> {
+        self.claims.as_ref().ok_or(WebError::SignIn)
+    }
+
+    pub fn is(&self, roles: &[Role]) -> bool {
+        self.claims.as_ref().is_some_and(|c| roles.contains(&c.role))
+    }
+
+    /// The account when it has one of `roles`; 403 otherwise.
+    pub fn with_role(&self, roles: &[Role]) -> Result<&Claims, WebError> {
+        let claims = self.account()?;
+        match roles.contains(&claims.role) {
+            true => Ok(claims),
+            false => Err(WebError::Forbidden("This page is for staff of the platform only.".into())),
+        }
+    }
+
+    /// The form's copy of the CSRF value must equal the cookie's.
+    pub fn check_csrf(&self, sent: &str) -> Result<(), WebError> {
+        let (a, b) = (self.csrf.as_bytes(), sent.as_bytes());
+        let same = a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0;
+        match same {
+            true => Ok(()),
+            false => Err(WebError::bad_request("This form has expired. Go back, reload the page and try again.")),
+        }
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Visitor {
+    type Rejection = WebError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        parts.extensions.get::<Visitor>().cloned().ok_or(WebError::Unavailable)
+    }
+}
+
+/// 32 random bytes, URL-safe base64.
+pub fn random_token() -> String {
+    let mut bytes = [0u8; 32];
+    ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut bytes).expect("the system's random source");
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+fn cookie_of(name: &'static str, value: String, same_site: SameSite, secure: bool) -> Cookie<'static> {
+    Cookie::build((name, value)).path("/").http_only(true).same_site(same_site).secure(secure).build()
+}
+
+fn removal(name: &'static str, secure: bool) -> Cookie<'static> {
+    let mut c = cookie_of(name, String::new(), SameSite::Lax, secure);
+    c.make_removal();
+    c
+}
+
+/// The cookies of a signed-in session from the security service's token
+/// pair (`{"accessToken", "refreshToken"}`).
+pub fn signed_in(pair: &Value, secure: bool) -> Vec<Cookie<'static>> {
+    let field = |name: &str| pair[name].as_str().unwrap_or_default().to_string();
+    vec![
+        cookie_of(ACCESS, field("accessToken"), SameSite::Lax, secure),
+        cookie_of(REFRESH, field("refreshToken"), SameSite::Lax, secure),
+    ]
+}
+
+/// The cookies that end a session.
+pub fn signed_out(secure: bool) -> Vec<Cookie<'static>> {
+    vec![removal(ACCESS, secure), removal(REFRESH, secure)]
+}
+
+/// Put `cookies` on `headers` as `Set-Cookie`.
+pub fn set(headers: &mut HeaderMap, cookies: &[Cookie<'static>]) {
+    for c in cookies {
+        if let Ok(v) = HeaderValue::from_str(&c.to_string()) {
+            headers.append(SET_COOKIE, v);
+        }
+    }
+}
+
+/// The refresh token of the request, for signing out.
+pub fn refresh_token(headers: &HeaderMap) -> Option<String> {
+    cookies(headers).into_iter().find(|(k, _)| k == REFRESH).map(|(_, v)| v)
+}
+
+fn cookies(headers: &HeaderMap) -> Vec<(String, String)> {
+    headers
+        .get_all(COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(Cookie::split_parse)
+        .filter_map(Result::ok)
+        .map(|c| (c.name().to_string(), c.value().to_string()))
+        .collect()
+}
+
+/// Read the session, refresh an expired access token, hand the handler a
+/// [`Visitor`], and set whatever cookies changed.
+pub async fn layer(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
+    let jar = cookies(req.headers());
+    let get = |name: &str| jar.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()).filter(|v| !v.is_empty());
+    let secure = state.config.secure_cookies;
+    let ip = req.extensions().get::<Screened>().map(Screened::ip);
+    let mut changed = Vec::new();
+    let csrf = match get(CSRF) {
+        Some(v) if v.len() == 43 => v,
+        _ => {
+            let v = random_token();
+            changed.push(cookie_of(CSRF, v.clone(), SameSite::Strict, secure));
+            v
+        }
+    };
+    let mut token = get(ACCESS);
+    let mut claims = match &token {
+        Some(t) => state.verifier.verify(t).await.ok(),
+        None => None,
+    };
+    if claims.is_none() {
+        token = None;
+        match get(REFRESH) {
+            Some(refresh) => match renew(&state, &refresh, ip).await {
+                Some((pair, fresh)) => {
+                    token = pair["accessToken"].as_str().map(str::to_string);
+                    claims = Some(fresh);
+                    changed.extend(signed_in(&pair, secure));
+                }
+                None => changed.extend(signed_out(secure)),
+            },
+            None if get(ACCESS).is_some() => changed.push(removal(ACCESS, secure)),
+            None => {}
+        }
+    }
+    req.extensions_mut().insert(Visitor { claims, token, csrf, ip });
+    let mut res = next.run(req).await;
+    // A handler's own cookies (signing in or out) win over ours.
+    let own: Vec<String> = res
+        .headers()
+        .get_all(SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .filter_map(|v| v.split('=').next().map(str::to_string))
+        .collect();
+    changed.retain(|c| !own.iter().any(|name| name == c.name()));
+    set(res.headers_mut(), &changed);
+    res
+}
+
+/// A new token pair for `refresh`, and its verified claims.
+async fn renew(state: &AppState, refresh: &str, ip: Option<IpAddr>) -> Option<(Value, Claims)> {
+    let url = format!("{}/api/auth/refresh", state.config.security);
+    let reply = state.apis.post(url, As { token: None, ip }, &json!({"refreshToken": refresh})).await.ok()?;
+    if !reply.ok() {
+        return None;
+    }
+    let claims = state.verifier.verify(reply.body["accessToken"].as_str()?).await.ok()?;
+    Some((reply.body, claims))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn visitor(csrf: &str) -> Visitor {
+        Visitor { claims: None, token: None, csrf: csrf.into(), ip: None }
+    }
+
+    #[test]
+    fn a_form_passes_only_with_the_cookies_csrf_value() {
+        let v = visitor(&random_token());
+        assert!(v.check_csrf(&v.csrf.clone()).is_ok());
+        assert!(v.check_csrf("").is_err());
+        assert!(v.check_csrf(&random_token()).is_err());
+    }
+
+    #[test]
+    fn session_cookies_are_http_only_and_same_site() {
+        let pair = json!({"accessToken": "a.b.c", "refreshToken": "r"});
+        let set = signed_in(&pair, true);
+        let text: Vec<String> = set.iter().map(|c| c.to_string()).collect();
+        assert!(text[0].starts_with("tt_access=a.b.c"), "{text:?}");
+        for t in &text {
+            assert!(
+                t.contains("HttpOnly") && t.contains("SameSite=Lax") && t.contains("Secure") && t.contains("Path=/"),
+                "{t}"
+            );
+        }
+        assert!(signed_out(false)[0].to_string().contains("Max-Age=0"));
+    }
+
+    #[test]
+    fn cookies_are_read_from_every_cookie_header() {
+        let mut h = HeaderMap::new();
+        h.append(COOKIE, HeaderValue::from_static("tt_csrf=x; tt_access=y"));
+        h.append(COOKIE, HeaderValue::from_static("tt_refresh=z"));
+        assert_eq!(refresh_token(&h).as_deref(), Some("z"));
+        assert_eq!(cookies(&h).len(), 3);
+    }
+}

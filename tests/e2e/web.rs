@@ -1,0 +1,425 @@
+//! The web site in a real browser (headless Chromium): a buyer registers,
+//! browses, holds, pays through the Stripe stand-in, sees the tickets with
+//! their QR codes and refunds; an abandoned checkout reaches the cancelled
+//! page and releases the hold; an admin watches the dashboard move after a
+//! sale and checks a ticket in at the gate; a buyer is refused the
+//! dashboard. Every page is checked with axe-core and photographed at 390
+//! and 1280 px (`var/screenshots/`).
+//!
+//! Plus, without a browser: forms need the CSRF value, and every page
+//! carries the Content-Security-Policy.
+
+use std::time::Duration;
+
+use reqwest::Method;
+use serde_json::{json, Value};
+use ticktak_kit::auth::Role;
+use ticktak_kit::config::Env;
+use ticktak_kit::service::Running;
+use ticktak_kit::{Service, Settings};
+use ticktak_tests::browser::Browser;
+use ticktak_tests::checkout::{standin_url, CARD_OK};
+use ticktak_tests::*;
+use tokio_util::sync::CancellationToken;
+
+/// One platform with every service and the web site in front of them.
+struct Site {
+    env: PlatformEnv,
+    web: Running,
+    security: Running,
+    shop: Running,
+    reservations: Running,
+    payments: Running,
+    /// shop-consumer and analytics.
+    rest: Vec<Running>,
+    http: reqwest::Client,
+}
+
+fn settings(env: &PlatformEnv, service: Service) -> Settings {
+    let vars = env.vars();
+    Settings::from(service, &Env::from_fn(move |k| vars.get(k).cloned())).expect("settings")
+}
+
+async fn start_site() -> Site {
+    ticktak_kit::telemetry::init_test_logs();
+    let mut env = PlatformEnv::new("a", &unique("web"));
+    // The web site calls the APIs for its visitors, naming them in
+    // X-Forwarded-For: it is the services' trusted proxy.
+    env.extra.insert("TRUSTED_PROXIES".into(), "127.0.0.1/32".into());
+    ensure_topics(&env.topics()).await;
+    // Match 1 kicks off years from now, so its tickets can be refunded.
+    publish_masterlist(&env.topics(), &masterlist_match_1_in_future(64, 100)).await;
+    let security = security::start(settings(&env, Service::Security), CancellationToken::new()).await.unwrap();
+    env.extra.insert("SECURITY_URL".into(), security.internal_url());
+    let shop = shop::start(settings(&env, Service::Shop), CancellationToken::new()).await.unwrap();
+    env.extra.insert("SHOP_URL".into(), shop.internal_url());
+    let vars = env.vars();
+    let rs = settings(&env, Service::Reservations);
+    let config =
+        reservations::config::ReservationConfig::from(&rs, &Env::from_fn(move |k| vars.get(k).cloned())).unwrap();
+    let reservations = reservations::start_with(rs, config, CancellationToken::new()).await.unwrap();
+    env.extra.insert("RESERVATIONS_URL".into(), reservations.internal_url());
+    let consumer = shop_consumer::start_with(
+        settings(&env, Service::ShopConsumer),
+        shop.internal_url(),
+        Some(reservations.internal_url()),
+        CancellationToken::new(),
+    )
+    .await
+    .unwrap();
+    let payments_config = payments::config::PaymentsConfig {
+        stripe_secret_key: payments::config::DEV_STRIPE_SECRET_KEY.to_string().into(),
+        stripe_api_base: standin_url(),
+        webhook_secret: format!("whsec_{}", unique("w")).into(),
+        currency: "usd".parse().unwrap(),
+        reservations_url: reservations.internal_url(),
+        reconcile_every: Duration::from_secs(1),
+        reconcile_after: Duration::from_secs(3600),
+        mail: mail::settings(&mail::smtp_url()),
+    };
+    let payments = payments::start_with(settings(&env, Service::Payments), payments_config, CancellationToken::new())
+        .await
+        .unwrap();
+    let analytics = start_analytics(&env).await;
+    let config = web::config::WebConfig {
+        shop: shop.url(),
+        reservations: reservations.url(),
+        payments: payments.url(),
+        security: security.url(),
+        analytics: analytics.url(),
+        stripe_js_url: format!("{}js.stripe.com/v3/", standin_url()),
+        stripe_publishable_key: "pk_test_ticktak".into(),
+        secure_cookies: false,
+    };
+    let web = web::start_with(settings(&env, Service::Web), config, CancellationToken::new()).await.unwrap();
+    Site {
+        env,
+        web,
+        security,
+        shop,
+        reservations,
+        payments,
+        rest: vec![consumer, analytics],
+        http: reqwest::Client::new(),
+    }
+}
+
+impl Site {
+    /// Stop every service, consumers first (a consumer dropped mid-assignment
+    /// can abort librdkafka).
+    async fn stop(self) {
+        for r in self.rest {
+            r.stop().await.expect("stops cleanly");
+        }
+        for r in [self.web, self.payments, self.reservations, self.shop, self.security] {
+            r.stop().await.expect("stops cleanly");
+        }
+    }
+
+    async fn browser(&self) -> Browser {
+        Browser::start(&self.web.url()).await
+    }
+
+    /// Register `email` in the browser; it ends signed in on the home page.
+    async fn register(&self, b: &Browser, email: &str, country: &str) {
+        b.goto("/register").await;
+        b.fill("#name", "Test Fan").await;
+        b.fill("#email", email).await;
+        b.fill("#password", "a long enough secret").await;
+        b.fill("#country", country).await;
+        b.click("form.stack button[type=submit]").await;
+        b.wait_text("nav", email, false).await;
+    }
+
+    /// Hold `quantity` of `category` for `match_number` from its page; ends
+    /// on the checkout page. Returns the order's id.
+    async fn hold(&self, b: &Browser, match_number: u8, category: u8, quantity: u8) -> String {
+        b.goto(&format!("/matches/{match_number}")).await;
+        b.choose("#category", &category.to_string()).await;
+        b.choose("#quantity", &quantity.to_string()).await;
+        b.click("form.stack button[type=submit]").await;
+        b.wait_text("h1", "Checkout", false).await;
+        b.path().await.trim_start_matches("/orders/").to_string()
+    }
+
+    async fn held(&self, match_number: u8, category: u8) -> u64 {
+        let url = format!("{}/api/matches/{match_number}/availability", self.shop.url());
+        let body: Value = self.http.get(url).send().await.unwrap().json().await.unwrap();
+        body["categories"].as_array().unwrap().iter().find(|c| c["category"] == category).unwrap()["held"]
+            .as_u64()
+            .unwrap()
+    }
+
+    /// A paid reservation made through the APIs (as another buyer would).
+    async fn sale(&self, buyer: &str, match_number: u8, quantity: u8) -> String {
+        let token = dev_token(buyer, &self.env.platform_id);
+        let r: Value = self
+            .http
+            .post(format!("{}/api/reservations", self.reservations.url()))
+            .bearer_auth(&token)
+            .json(&json!({"matchNumber": match_number, "category": 3, "quantity": quantity}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let id = r["id"].as_str().unwrap_or_else(|| panic!("a hold: {r}")).to_string();
+        let p: Value = self
+            .http
+            .post(format!("{}/api/payments", self.payments.url()))
+            .bearer_auth(&token)
+            .json(&json!({"reservationId": id}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        // What Stripe.js does in the browser: a card token.
+        let card: Value = self
+            .http
+            .post(format!("{}v1/tokens", standin_url()))
+            .form(&[
+                ("key", "pk_test_x"),
+                ("card[number]", CARD_OK),
+                ("card[exp_month]", "12"),
+                ("card[exp_year]", "2034"),
+                ("card[cvc]", "123"),
+            ])
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let paid = self
+            .http
+            .post(format!("{}/api/payments/{}/confirm", self.payments.url(), p["paymentId"].as_str().unwrap()))
+            .bearer_auth(&token)
+            .json(&json!({"paymentMethod": card["card"]["id"]}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(paid.status(), 200, "{:?}", paid.text().await);
+        id
+    }
+}
+
+/// Type a card into the Stripe card element (the stand-in's version of it).
+async fn enter_card(b: &Browser, number: &str) {
+    for (field, value) in
+        [("number", number), ("exp_month", "12"), ("exp_year", "34"), ("cvc", "123"), ("postal_code", "10001")]
+    {
+        b.fill(&format!("#card-element input[placeholder={field}]"), value).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_buyer_registers_browses_holds_pays_sees_the_tickets_and_refunds_in_a_real_browser() {
+    let site = start_site().await;
+    let b = site.browser().await;
+    site.register(&b, &format!("{}@example.com", unique("fan")), "AR").await;
+
+    // Every match, with its categories' status.
+    b.wait_text(".count", "64 of 64 matches", false).await;
+    assert_eq!(b.client.find_all(fantoccini::Locator::Css("#results article.match")).await.unwrap().len(), 64);
+    b.screenshots("home").await;
+    b.assert_accessible("home").await;
+    // Filters and search narrow the list as the visitor types.
+    b.fill("#q", "Argentina").await;
+    b.wait_until(".count", "narrows", |t| t.ends_with("of 64 matches") && !t.starts_with("64 "), false).await;
+    for card in b.client.find_all(fantoccini::Locator::Css("#results article.match h3")).await.unwrap() {
+        assert!(card.text().await.unwrap().contains("Argentina"));
+    }
+
+    // A match page, then a hold of two tickets.
+    b.goto("/matches/1").await;
+    b.wait_text("[data-category='1'] .badge", "Available", false).await;
+    b.screenshots("match").await;
+    b.assert_accessible("match").await;
+    let order = site.hold(&b, 1, 1, 2).await;
+    assert_eq!(site.held(1, 1).await, 2);
+    b.find("#card-element input").await;
+    assert!(b.text(".countdown").await.contains(':'), "the hold's countdown runs");
+    b.screenshots("checkout").await;
+    // The stand-in's card element has no labels of its own (Stripe's real
+    // one lives in its own frame): it is left out.
+    b.assert_accessible_except("checkout", &["#card-element"]).await;
+
+    // Pay with a card through the stand-in: the success page has the tickets.
+    enter_card(&b, CARD_OK).await;
+    b.click("#pay-form button[type=submit]").await;
+    b.wait_text("h1", "Payment received", false).await;
+    let qr_codes = b.client.find_all(fantoccini::Locator::Css(".ticket img")).await.unwrap();
+    assert_eq!(qr_codes.len(), 2, "one QR code per ticket");
+    let loaded = b
+        .client
+        .execute(
+            "return [...document.querySelectorAll('.ticket img')].every(i => i.complete && i.naturalWidth > 0);",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(loaded, Value::Bool(true), "the QR codes load");
+    b.screenshots("success").await;
+    b.assert_accessible("success").await;
+
+    // My tickets lists the order, and it can be refunded.
+    b.goto("/tickets").await;
+    assert!(b.text("main table").await.contains("CONFIRMED"));
+    b.screenshots("my-tickets").await;
+    b.assert_accessible("my tickets").await;
+    b.click(&format!("form[action='/orders/{order}/refund'] button")).await;
+    b.wait_text("h1", "Order refunded", false).await;
+    b.goto("/tickets").await;
+    assert!(b.text("main table").await.contains("REFUNDED"));
+    b.close().await;
+    site.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_abandoned_checkout_reaches_the_cancelled_page_and_releases_the_hold() {
+    let site = start_site().await;
+    let b = site.browser().await;
+    site.register(&b, &format!("{}@example.com", unique("fan")), "MA").await;
+    site.hold(&b, 2, 2, 1).await;
+    assert_eq!(site.held(2, 2).await, 1);
+    b.click("form[action$='/cancel'] button").await;
+    b.wait_text("h1", "Order cancelled", false).await;
+    assert!(b.text("main").await.contains("Nothing was charged"));
+    b.screenshots("cancelled").await;
+    b.assert_accessible("cancelled").await;
+    eventually(Duration::from_secs(10), "the hold is released", || async {
+        (site.held(2, 2).await == 0).then_some(())
+    })
+    .await;
+    // A declined card keeps the buyer on the checkout page with the reason.
+    site.hold(&b, 3, 1, 1).await;
+    enter_card(&b, ticktak_tests::checkout::CARD_DECLINED).await;
+    b.click("#pay-form button[type=submit]").await;
+    let notice = b.wait_text(".notice.error", "declined", false).await;
+    assert!(notice.contains("try another card"), "{notice}");
+    b.close().await;
+    site.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_admin_sees_the_dashboard_move_after_a_sale_and_checks_a_ticket_in_while_a_buyer_is_refused() {
+    let site = start_site().await;
+    // An account made admin by an admin (the first admin comes from the
+    // security service's command line; here a development token).
+    let email = format!("{}@example.com", unique("admin"));
+    let account: Value = site
+        .http
+        .post(format!("{}/api/auth/register", site.security.url()))
+        .json(&json!({"email": email, "password": "a long enough secret", "name": "Ada Admin", "country": "QA"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let res = site
+        .http
+        .put(format!("{}/api/admin/accounts/{}/role", site.security.url(), account["id"].as_str().unwrap()))
+        .bearer_auth(dev_token_as("root", &site.env.platform_id, Role::Admin))
+        .json(&json!({"role": "admin"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+
+    let b = site.browser().await;
+    b.goto("/signin").await;
+    b.fill("#email", &email).await;
+    b.fill("#password", "a long enough secret").await;
+    b.click("form.stack button[type=submit]").await;
+    b.wait_text("nav", "Dashboard", false).await;
+    b.goto("/admin").await;
+    let before: u64 = b.text("[data-kpi='tickets sold']").await.trim().parse().unwrap();
+    let order = site.sale("rival-buyer", 7, 2).await;
+    let after = b.wait_text("[data-kpi='tickets sold']", &(before + 2).to_string(), true).await;
+    assert_eq!(after.trim(), (before + 2).to_string());
+    let cells = b.client.find_all(fantoccini::Locator::Css("section[aria-labelledby='heat'] svg rect")).await.unwrap();
+    assert_eq!(cells.len(), 192, "a cell per match and category");
+    b.screenshots("dashboard").await;
+    b.assert_accessible("dashboard").await;
+
+    // The gate: the first scan admits, the second does not.
+    let tickets: Value = site
+        .http
+        .get(format!("{}/api/reservations/{order}/tickets", site.reservations.url()))
+        .bearer_auth(dev_token("rival-buyer", &site.env.platform_id))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let code = tickets["tickets"][0]["code"].as_str().unwrap().to_string();
+    b.goto("/checkin").await;
+    b.fill("#code", &code).await;
+    b.click("form.stack button[type=submit]").await;
+    b.wait_text(".result", "ADMITTED", false).await;
+    b.screenshots("checkin").await;
+    b.assert_accessible("check-in").await;
+    b.fill("#code", &code).await;
+    b.click("form.stack button[type=submit]").await;
+    b.wait_text(".result", "ALREADY USED", false).await;
+
+    // A buyer gets no dashboard.
+    b.click("form[action='/signout'] button").await;
+    b.wait_text("nav", "Sign in", false).await;
+    site.register(&b, &format!("{}@example.com", unique("fan")), "QA").await;
+    b.goto("/admin").await;
+    assert_eq!(b.text("h1").await, "Not allowed");
+    b.close().await;
+    site.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forms_need_the_csrf_value_and_pages_carry_a_strict_content_security_policy() {
+    let site = start_site().await;
+    let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let home = http.get(site.web.url()).send().await.unwrap();
+    assert_eq!(home.status(), 200);
+    let csp = home.headers()["content-security-policy"].to_str().unwrap().to_string();
+    assert!(
+        csp.contains("default-src 'self'") && csp.contains("frame-ancestors 'none'") && !csp.contains("unsafe-inline"),
+        "{csp}"
+    );
+    let cookie = home
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_string())
+        .find(|c| c.starts_with("tt_csrf="))
+        .unwrap();
+    assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"), "{cookie}");
+    // A signed-in buyer's cookie, but a form from elsewhere (no CSRF value).
+    let token = dev_token("victim", &site.env.platform_id);
+    let forged = http
+        .request(Method::POST, format!("{}/matches/1/hold", site.web.url()))
+        .header("cookie", format!("tt_access={token}; {}", cookie.split(';').next().unwrap()))
+        .form(&[("csrf", "guessed"), ("category", "1"), ("quantity", "4"), ("key", "k1")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), 400);
+    assert_eq!(site.held(1, 1).await, 0, "no hold was placed");
+    // Signed out, a page that needs an account sends the visitor to sign in.
+    let mine = http.get(format!("{}/tickets", site.web.url())).send().await.unwrap();
+    assert_eq!((mine.status().as_u16(), mine.headers()["location"].to_str().unwrap()), (303, "/signin"));
+    // Bad input is a 4xx page, never a 5xx.
+    for path in ["/matches/99", "/matches/abc", "/orders/not-an-id", "/?round=9", "/?date=yesterday"] {
+        let res = http
+            .get(format!("{}{path}", site.web.url()))
+            .header("cookie", format!("tt_access={token}"))
+            .send()
+            .await
+            .unwrap();
+        assert!(res.status().is_client_error(), "{path}: {}", res.status());
+    }
+    site.stop().await;
+}
