@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `make up`: run one whole platform in the foreground — PostgreSQL, the
 # broker (reused when one already listens), the Stripe stand-in and the SMTP
-# sink (both reused likewise), the six services, the master list published —
+# sink (both reused likewise), the six services and the web site, the master
+# list published —
 # until Ctrl-C/SIGTERM, then stop what it started.
 #
 #   PLATFORM_ID=b PORT_OFFSET=100 make up   # a second platform beside the first
@@ -13,7 +14,7 @@ export PORT_OFFSET="${PORT_OFFSET:-0}"
 export DATABASE_URL="${DATABASE_URL:-postgres://ticktak:ticktak@127.0.0.1:$PG_PORT/ticktak_$PLATFORM_ID}"
 export KAFKA_BROKERS="${KAFKA_BROKERS:-127.0.0.1:9092}"
 PROFILE="${PROFILE:-release}"
-SERVICES=(shop shop-consumer reservations payments security analytics)
+SERVICES=(shop shop-consumer reservations payments security analytics web)
 
 ensure_build_deps
 ensure_postgres
@@ -85,6 +86,16 @@ if [ -z "${SMTP_URL:-}" ]; then
   start_maildev 1025 1080
 fi
 
+# The web site calls the APIs for its visitors and names them in
+# X-Forwarded-For: the services believe that header from this machine only
+# (in production, the address of the web site and of any reverse proxy).
+export TRUSTED_PROXIES="${TRUSTED_PROXIES:-127.0.0.1/32,::1/128}"
+# Stripe.js for the checkout page: the stand-in's, or Stripe's own with a
+# real key (then also set STRIPE_PUBLISHABLE_KEY).
+if [ -n "${STRIPE_SECRET_KEY:-}" ]; then
+  export STRIPE_JS_URL="${STRIPE_JS_URL:-https://js.stripe.com/v3/}"
+fi
+
 # The analytics service's data lake (Parquet), under var/ unless set.
 export LAKE_URL="${LAKE_URL:-$VAR/lake/$PLATFORM_ID}"
 
@@ -99,7 +110,7 @@ for s in "${SERVICES[@]}"; do
   PIDS+=($!)
 done
 
-declare -A PORTS=([shop]=3000 [shop-consumer]=3010 [reservations]=3020 [payments]=3040 [security]=3050 [analytics]=3060)
+declare -A PORTS=([shop]=3000 [shop-consumer]=3010 [reservations]=3020 [payments]=3040 [security]=3050 [analytics]=3060 [web]=9000)
 for s in "${SERVICES[@]}"; do
   port=$((PORTS[$s] + PORT_OFFSET))
   ok=""
@@ -128,6 +139,7 @@ done
 cat <<INFO
 
 ticktak platform '$PLATFORM_ID' is up (logs in var/log/$PLATFORM_ID/):
+  web site       http://127.0.0.1:$((9000 + PORT_OFFSET))/   (admins: /admin; staff: /checkin)
   shop           http://127.0.0.1:$shop/api/matches   /api/recommendations   (OpenAPI: /api/openapi.json)
   shop-consumer  http://127.0.0.1:$((3010 + PORT_OFFSET))/health
   reservations   http://127.0.0.1:$((3020 + PORT_OFFSET))/api/reservations   (OpenAPI: /api/openapi.json)

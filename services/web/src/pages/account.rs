@@ -94,7 +94,7 @@ fn register_form(visitor: &Visitor, values: Option<&Register>, error: Option<&st
             (csrf_field(visitor))
             div { label for="name" { "Name" } input #name type="text" name="name" value=(value(|r| &r.name)) autocomplete="name" required; }
             div { label for="email" { "E-mail" } input #email type="email" name="email" value=(value(|r| &r.email)) autocomplete="email" required; }
-            div { label for="password" { "Password (at least 12 characters)" } input #password type="password" name="password" autocomplete="new-password" minlength="12" required; }
+            div { label for="password" { "Password (at least 10 characters)" } input #password type="password" name="password" autocomplete="new-password" minlength="10" required; }
             div {
                 label for="country" { "Country (two letters, e.g. AR, DE, MA)" }
                 input #country type="text" name="country" value=(value(|r| &r.country)) maxlength="2" autocomplete="country" required;
