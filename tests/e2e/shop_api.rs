@@ -44,6 +44,21 @@ async fn matches_can_be_filtered_searched_and_paged() {
     let (_, none, body) = numbers(&p, "?q=%25").await;
     assert!(none.is_empty(), "LIKE wildcards are literal");
     assert_eq!(body["total"], 0);
+    // Fans' own names and typos: the same matches as the master list's names.
+    for (typed, team) in [
+        ("Brasil", "brazil"),
+        ("Deutschland", "germany"),
+        ("Maroc", "morocco"),
+        ("United%20States", "usa"),
+        ("South%20Korea", "korea%20republic"),
+        ("argentnia", "argentina"),
+        ("portu", "portugal"),
+    ] {
+        let (_, found, _) = numbers(&p, &format!("?q={typed}")).await;
+        let (_, wanted, _) = numbers(&p, &format!("?team={team}")).await;
+        assert_eq!(found, wanted, "{typed} finds {team}'s matches");
+        assert!(!found.is_empty());
+    }
 
     // Paging keeps a stable order and reports the total.
     let (_, page, body) = numbers(&p, "?limit=10&offset=60").await;

@@ -41,7 +41,9 @@ pub struct ListQuery {
     pub from: Option<DateTime<Utc>>,
     /// Kick-off before (RFC 3339).
     pub to: Option<DateTime<Utc>>,
-    /// Text search in team and venue names, case- and accent-insensitive.
+    /// Text search in team and venue names: case- and accent-insensitive,
+    /// fans' own names (Brasil, Deutschland, Maroc, "South Korea") and
+    /// typos (one edit; two in words of six letters or more) forgiven.
     pub q: Option<String>,
     /// Page size, 1–100 (default 100: the whole tournament fits one page).
     pub limit: Option<u32>,

@@ -101,8 +101,13 @@ pub async fn list(pool: &PgPool, f: &Filter) -> sqlx::Result<(Vec<MatchView>, i6
         qb.push(" AND date_utc < ").push_bind(to);
     }
     if let Some(q) = &f.q {
-        for word in q.split_whitespace() {
-            qb.push(" AND search_text LIKE ").push_bind(format!("%{}%", like_escape(word)));
+        let catalogue: Vec<String> = sqlx::query_scalar("SELECT search_text FROM matches").fetch_all(pool).await?;
+        for meanings in crate::search::meanings(q, &catalogue) {
+            qb.push(" AND (false");
+            for word in meanings {
+                qb.push(" OR (' ' || search_text || ' ') LIKE ").push_bind(format!("%{}%", like_escape(&word)));
+            }
+            qb.push(")");
         }
     }
     qb.push(" ORDER BY date_utc, match_number LIMIT ").push_bind(i64::from(f.limit));
