@@ -41,8 +41,16 @@ fn settings(env: &PlatformEnv, service: Service) -> Settings {
 }
 
 async fn start_site() -> Site {
+    start_site_with(&[]).await
+}
+
+/// The same, with these variables set for every service.
+async fn start_site_with(extra: &[(&str, &str)]) -> Site {
     ticktak_kit::telemetry::init_test_logs();
     let mut env = PlatformEnv::new("a", &unique("web"));
+    for (k, v) in extra {
+        env.extra.insert(k.to_string(), v.to_string());
+    }
     // The web site calls the APIs for its visitors, naming them in
     // X-Forwarded-For: it is the services' trusted proxy.
     env.extra.insert("TRUSTED_PROXIES".into(), "127.0.0.1/32".into());
@@ -375,6 +383,87 @@ async fn an_admin_sees_the_dashboard_move_after_a_sale_and_checks_a_ticket_in_wh
     site.register(&b, &format!("{}@example.com", unique("fan")), "QA").await;
     b.goto("/admin").await;
     assert_eq!(b.text("h1").await, "Not allowed");
+    b.close().await;
+    site.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_buyer_asked_for_a_proof_of_work_gets_it_solved_by_the_browser_and_the_hold_goes_through() {
+    let site = start_site_with(&[("REPUTATION", "on"), ("HOLD_TTL_SECS", "1"), ("SWEEP_INTERVAL_MS", "200")]).await;
+    let b = site.browser().await;
+    let email = format!("{}@example.com", unique("fan"));
+    site.register(&b, &email, "QA").await;
+    // The same account lets three holds run out unpaid: it is challenged.
+    let login: Value = site
+        .http
+        .post(format!("{}/api/auth/login", site.security.url()))
+        .json(&json!({"email": email, "password": "a long enough secret"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = login["accessToken"].as_str().unwrap().to_string();
+    for _ in 0..3 {
+        let id = eventually(Duration::from_secs(10), "a hold", || async {
+            let res = site
+                .http
+                .post(format!("{}/api/reservations", site.reservations.url()))
+                .bearer_auth(&token)
+                .json(&json!({"matchNumber": 5, "category": 2, "quantity": 1}))
+                .send()
+                .await
+                .unwrap();
+            let body: Value = res.json().await.unwrap();
+            body["id"].as_str().filter(|_| body["status"] == "HELD").map(str::to_string)
+        })
+        .await;
+        eventually(Duration::from_secs(10), "the hold expires", || async {
+            let res = site
+                .http
+                .get(format!("{}/api/reservations/{id}", site.reservations.url()))
+                .bearer_auth(&token)
+                .send()
+                .await
+                .unwrap();
+            let body: Value = res.json().await.unwrap();
+            (body["status"] == "EXPIRED").then_some(())
+        })
+        .await;
+    }
+    let admin = dev_token_as("root", &site.env.platform_id, Role::Admin);
+    eventually(Duration::from_secs(10), "the account is challenged", || async {
+        let url = format!("{}/api/admin/security/events?kind=account_challenged", site.security.url());
+        let body: Value = site.http.get(url).bearer_auth(&admin).send().await.unwrap().json().await.unwrap();
+        body["events"].as_array().filter(|e| !e.is_empty()).map(|_| ())
+    })
+    .await;
+    // Reservations asks this account for a puzzle; wait until it does.
+    eventually(Duration::from_secs(5), "holds need a puzzle", || async {
+        let res = site
+            .http
+            .post(format!("{}/api/reservations", site.reservations.url()))
+            .bearer_auth(&token)
+            .json(&json!({"matchNumber": 5, "category": 2, "quantity": 0}))
+            .send()
+            .await
+            .unwrap();
+        (res.status() == 428).then_some(())
+    })
+    .await;
+    // In the browser, the hold asks for the puzzle, the page solves it in a
+    // web worker and sends the same order again by itself.
+    b.goto("/matches/6").await;
+    b.choose("#category", "1").await;
+    b.click("form.stack button[type=submit]").await;
+    let reached = eventually(Duration::from_secs(60), "the order page", || async {
+        let path = b.path().await;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        path.starts_with("/orders/").then_some(path)
+    })
+    .await;
+    assert!(reached.starts_with("/orders/"));
     b.close().await;
     site.stop().await;
 }

@@ -149,6 +149,20 @@ impl Challenges {
     }
 }
 
+/// The cookie a browser keeps its solution in (`assets/challenge.js`).
+pub const COOKIE: &str = "tt_challenge";
+
+/// The solution in the request's `tt_challenge` cookie, if any.
+pub fn from_cookie(headers: &axum::http::HeaderMap) -> Option<&str> {
+    headers
+        .get_all(axum::http::header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .find_map(|pair| pair.trim().strip_prefix(COOKIE)?.strip_prefix('='))
+        .filter(|v| !v.is_empty())
+}
+
 /// Find the number of `c` (what a client does); `None` if there is none.
 pub fn solve(c: &Challenge) -> Option<u64> {
     (0..=c.maxnumber).find(|n| hash(&c.salt, *n) == c.challenge)

@@ -486,10 +486,15 @@ impl Screen {
         let forwarded = req.headers().get("x-forwarded-for").and_then(|v| v.to_str().ok());
         let ip = self.trusted.client_ip(peer, forwarded);
         let class = RouteClass::of(req.method(), req.uri().path());
-        let solution = req.headers().get(crate::challenge::HEADER).and_then(|v| v.to_str().ok());
-        // The puzzle itself, and the operational endpoints, need none.
+        // Browsers cannot add a header to a page load: theirs comes in a cookie.
+        let solution = req
+            .headers()
+            .get(crate::challenge::HEADER)
+            .and_then(|v| v.to_str().ok())
+            .or_else(|| crate::challenge::from_cookie(req.headers()));
+        // The puzzle, its solver, and the operational endpoints need none.
         let solved = match req.uri().path() {
-            CHALLENGE_PATH | "/health" | "/ready" => {
+            CHALLENGE_PATH | SOLVER_PATH | SOLVER_WORKER_PATH | "/health" | "/ready" => {
                 let replica = self.replica.load();
                 self.check_blocked(&replica, ip, class)?;
                 self.rate(ip, class)?;
@@ -600,32 +605,77 @@ where
     fn call(&mut self, mut req: Request) -> Self::Future {
         match self.screen.admit(&mut req) {
             Ok(()) => Either::Right(self.inner.call(req)),
+            Err(ApiError::ChallengeRequired(_)) if wants_html(&req) => {
+                Either::Left(std::future::ready(Ok(challenge_page(req.method()))))
+            }
             Err(refusal) => Either::Left(std::future::ready(Ok(refusal.into_response()))),
         }
     }
 }
 
+/// A browser's page load (it asks for HTML first).
+fn wants_html(req: &Request) -> bool {
+    req.headers()
+        .get(axum::http::header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|accept| accept.starts_with("text/html"))
+}
+
+/// 428 for a browser: a page whose script solves the puzzle and tries again.
+fn challenge_page(method: &axum::http::Method) -> Response {
+    let again = if method == axum::http::Method::GET { "GET" } else { "POST" };
+    let html = format!(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+         <title>One moment</title><script src=\"{SOLVER_PATH}\" defer></script></head>\
+         <body><main data-challenge-page=\"{again}\"><h1>One moment…</h1>\
+         <p>Unusual traffic came from your network, so your browser is solving a small puzzle to show it is not a bot.</p>\
+         <p data-solved hidden>Solved: go back and send the form again.</p>\
+         <noscript><p>This check needs JavaScript.</p></noscript></main></body></html>"
+    );
+    (
+        axum::http::StatusCode::PRECONDITION_REQUIRED,
+        [
+            (axum::http::header::CONTENT_TYPE, "text/html; charset=utf-8"),
+            (axum::http::header::CACHE_CONTROL, "no-store"),
+        ],
+        html,
+    )
+        .into_response()
+}
+
 /// Where every service hands out puzzles.
 pub const CHALLENGE_PATH: &str = "/api/challenge";
+/// The browser's solver (`assets/challenge.js`) and its web worker.
+pub const SOLVER_PATH: &str = "/challenge.js";
+pub const SOLVER_WORKER_PATH: &str = "/challenge-worker.js";
 
 /// `GET /api/challenge`: a puzzle sized for the caller (larger for a more
 /// suspect network).
 pub fn challenge_router(screen: Arc<Screen>) -> axum::Router {
-    axum::Router::new().route(
-        CHALLENGE_PATH,
-        axum::routing::get(move |req: Request| {
-            let screen = screen.clone();
-            async move {
-                let difficulty = req
-                    .extensions()
-                    .get::<Screened>()
-                    .and_then(|s| screen.challenged(s.ip))
-                    .unwrap_or(crate::challenge::DEFAULT_DIFFICULTY);
-                let puzzle = screen.challenges.issue(difficulty, Utc::now().timestamp());
-                ([(axum::http::header::CACHE_CONTROL, "no-store")], axum::Json(puzzle))
-            }
-        }),
-    )
+    let script = |body: &'static str| {
+        axum::routing::get(move || async move {
+            ([(axum::http::header::CONTENT_TYPE, "text/javascript; charset=utf-8")], body)
+        })
+    };
+    axum::Router::new()
+        .route(SOLVER_PATH, script(include_str!("../assets/challenge.js")))
+        .route(SOLVER_WORKER_PATH, script(include_str!("../assets/challenge-worker.js")))
+        .route(
+            CHALLENGE_PATH,
+            axum::routing::get(move |req: Request| {
+                let screen = screen.clone();
+                async move {
+                    let difficulty = req
+                        .extensions()
+                        .get::<Screened>()
+                        .and_then(|s| screen.challenged(s.ip))
+                        .unwrap_or(crate::challenge::DEFAULT_DIFFICULTY);
+                    let puzzle = screen.challenges.issue(difficulty, Utc::now().timestamp());
+                    ([(axum::http::header::CACHE_CONTROL, "no-store")], axum::Json(puzzle))
+                }
+            }),
+        )
 }
 
 /// Keep the replica fresh and report signals until `shutdown`.

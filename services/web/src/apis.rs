@@ -16,6 +16,8 @@ use crate::error::WebError;
 pub struct As<'a> {
     pub token: Option<&'a str>,
     pub ip: Option<IpAddr>,
+    /// A solved proof-of-work puzzle, when the service asked for one.
+    pub solution: Option<&'a str>,
 }
 
 /// An answer of another service: its status and JSON body (`Null` when it
@@ -121,6 +123,9 @@ impl Apis {
         }
         if let Some(ip) = who.ip {
             req = req.header("x-forwarded-for", ip.to_string());
+        }
+        if let Some(solution) = who.solution {
+            req = req.header(ticktak_kit::challenge::HEADER, solution);
         }
         if let Some(key) = idempotency_key {
             req = req.header("idempotency-key", key);

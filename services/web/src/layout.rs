@@ -19,6 +19,8 @@ pub fn page(visitor: Option<&Visitor>, title: &str, body: Markup) -> Markup {
                 link rel="stylesheet" href="/static/site.css";
                 link rel="icon" href="data:,";
                 script src="/static/live.js" defer {}
+                // Solves a proof-of-work puzzle when a service asks for one.
+                script src="/challenge.js" defer {}
             }
             body {
                 a.skip href="#main" { "Skip to content" }

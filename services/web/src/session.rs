@@ -48,7 +48,7 @@ pub struct Visitor {
 impl Visitor {
     /// Calls to the other services on this visitor's behalf.
     pub fn who(&self) -> As<'_> {
-        As { token: self.token.as_deref(), ip: self.ip }
+        As { token: self.token.as_deref(), ip: self.ip, solution: None }
     }
 
     /// The account, or a trip to the sign-in page.
@@ -199,7 +199,8 @@ pub async fn layer(State(state): State<AppState>, mut req: Request, next: Next) 
 /// A new token pair for `refresh`, and its verified claims.
 async fn renew(state: &AppState, refresh: &str, ip: Option<IpAddr>) -> Option<(Value, Claims)> {
     let url = format!("{}/api/auth/refresh", state.config.security);
-    let reply = state.apis.post(url, As { token: None, ip }, &json!({"refreshToken": refresh})).await.ok()?;
+    let who = As { token: None, ip, solution: None };
+    let reply = state.apis.post(url, who, &json!({"refreshToken": refresh})).await.ok()?;
     if !reply.ok() {
         return None;
     }

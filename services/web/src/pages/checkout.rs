@@ -30,15 +30,24 @@ pub async fn hold(
     }
     let body = json!({"matchNumber": n, "category": form.category, "quantity": form.quantity});
     let url = format!("{}/api/reservations", state.config.reservations);
-    let reply = state.apis.send(Method::POST, url, visitor.who(), Some(&body), Some(&form.key)).await?;
+    let solution = Some(form.challenge.as_str()).filter(|s| !s.is_empty() && s.len() <= 2048);
+    let who = crate::apis::As { solution, ..visitor.who() };
+    let reply = state.apis.send(Method::POST, url, who, Some(&body), Some(&form.key)).await?;
     match (reply.status, reply.body["id"].as_str()) {
         (200..=299, Some(id)) => Ok(Redirect::to(&format!("/orders/{id}")).into_response()),
+        // This account must solve a puzzle first: the page solves it and
+        // sends the same order again.
+        (428, _) if solution.is_none() => {
+            let mut page = super::matches::page(&state, &visitor, n, None, Some(&form)).await?;
+            *page.status_mut() = axum::http::StatusCode::PRECONDITION_REQUIRED;
+            Ok(page)
+        }
         (409 | 422 | 400, _) => {
             let why = match reply.body["status"].as_str() {
                 Some("REJECTED") => "Those tickets were just taken. Try another category or fewer tickets.".to_string(),
                 _ => reply.message(),
             };
-            let mut page = super::matches::page(&state, &visitor, n, Some(&why)).await?;
+            let mut page = super::matches::page(&state, &visitor, n, Some(&why), None).await?;
             *page.status_mut() = axum::http::StatusCode::CONFLICT;
             Ok(page)
         }

@@ -216,15 +216,26 @@ pub struct HoldForm {
     pub quantity: u8,
     /// One per rendered form: a double submit places one hold.
     pub key: String,
+    /// A solved puzzle, when reservations asked for one.
+    #[serde(default)]
+    pub challenge: String,
 }
 
 /// `GET /matches/{n}`.
 pub async fn one(State(state): State<AppState>, visitor: Visitor, Path(n): Path<u8>) -> Result<Response, WebError> {
-    page(&state, &visitor, n, None).await
+    page(&state, &visitor, n, None, None).await
 }
 
-/// A match's page, with `error` above the form after a refused hold.
-pub async fn page(state: &AppState, visitor: &Visitor, n: u8, error: Option<&str>) -> Result<Response, WebError> {
+/// A match's page, with `error` above the form after a refused hold; with
+/// `again`, the hold form filled in as sent, to be sent again with a solved
+/// puzzle (the browser solves it and sends it by itself).
+pub async fn page(
+    state: &AppState,
+    visitor: &Visitor,
+    n: u8,
+    error: Option<&str>,
+    again: Option<&HoldForm>,
+) -> Result<Response, WebError> {
     let body = state.apis.get(format!("{}{}", state.config.shop, match_path(n)), visitor.who()).await?.success()?;
     let m: MatchView = serde_json::from_value(body).map_err(|_| WebError::Unavailable)?;
     let open: Vec<_> = m.categories.iter().filter(|c| c.sellable > 0).collect();
@@ -263,18 +274,26 @@ pub async fn page(state: &AppState, visitor: &Visitor, n: u8, error: Option<&str
                 } @else if open.is_empty() {
                     p { "Nothing can be bought for this match right now." }
                 } @else {
-                    form.stack method="post" action={ "/matches/" (m.match_number) "/hold" } {
+                    @if again.is_some() {
+                        (layout::notice("ok", "One moment: your browser is solving a small puzzle to show it is not a bot, then sends your order again."))
+                    }
+                    form.stack method="post" action={ "/matches/" (m.match_number) "/hold" } data-challenge[again.is_some()] {
                         (csrf_field(visitor))
-                        input type="hidden" name="key" value=(crate::session::random_token());
+                        input type="hidden" name="key" value=(again.map(|f| f.key.clone()).unwrap_or_else(crate::session::random_token));
+                        input type="hidden" name="challenge" value="";
                         div {
                             label for="category" { "Category" }
                             select #category name="category" {
-                                @for c in &open { option value=(c.category) { "Category " (c.category) " · " (dollars(c.price.into())) } }
+                                @for c in &open {
+                                    option value=(c.category) selected[again.is_some_and(|f| f.category == c.category)] { "Category " (c.category) " · " (dollars(c.price.into())) }
+                                }
                             }
                         }
                         div {
                             label for="quantity" { "Tickets" }
-                            select #quantity name="quantity" { @for q in 1..=Quantity::MAX { option value=(q) { (q) } } }
+                            select #quantity name="quantity" {
+                                @for q in 1..=Quantity::MAX { option value=(q) selected[again.is_some_and(|f| f.quantity == q)] { (q) } }
+                            }
                         }
                         button type="submit" { "Hold tickets" }
                         p.meta { "A hold keeps the tickets for you for a few minutes while you pay." }
