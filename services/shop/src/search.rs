@@ -90,42 +90,21 @@ fn with_synonyms(query: &str) -> String {
     out.join(" ")
 }
 
-/// Edits (insert, delete, substitute, swap of neighbours) from `a` to `b`.
-fn distance(a: &[char], b: &[char]) -> usize {
-    let (n, m) = (a.len(), b.len());
-    let mut d = vec![vec![0usize; m + 1]; n + 1];
-    for (i, row) in d.iter_mut().enumerate() {
-        row[0] = i;
-    }
-    for j in 0..=m {
-        d[0][j] = j;
-    }
-    for i in 1..=n {
-        for j in 1..=m {
-            let cost = usize::from(a[i - 1] != b[j - 1]);
-            d[i][j] = (d[i - 1][j] + 1).min(d[i][j - 1] + 1).min(d[i - 1][j - 1] + cost);
-            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
-                d[i][j] = d[i][j].min(d[i - 2][j - 2] + 1);
-            }
-        }
-    }
-    d[n][m]
-}
-
 /// Whether the typed `word` may mean the catalogue word `known` (besides
 /// being found inside it).
 fn close(word: &str, known: &str) -> bool {
     if known == word {
         return true;
     }
-    let w: Vec<char> = word.chars().collect();
-    if w.len() < 4 {
+    let typed = word.chars().count();
+    if typed < 4 {
         return false;
     }
-    let k: Vec<char> = known.chars().collect();
-    let allowed = if w.len() >= 6 { 2 } else { 1 };
-    // The whole word, or the start of it the fan has typed so far.
-    distance(&w, &k) <= allowed || (k.len() > w.len() && distance(&w, &k[..w.len()]) <= allowed)
+    let allowed = if typed >= 6 { 2 } else { 1 };
+    // Edits: insert, delete, substitute, swap of neighbours. The whole
+    // word, or the start of it the fan has typed so far.
+    let start: String = known.chars().take(typed).collect();
+    strsim::osa_distance(word, known) <= allowed || (start.len() < known.len() && strsim::osa_distance(word, &start) <= allowed)
 }
 
 /// For each word of `query`, the text fragments it may mean in a match's

@@ -21,7 +21,7 @@ pub fn bars(title: &str, points: &[(String, f64)], label_every: usize) -> Markup
                 rect x=(left + i as f64 * step + 1.0) y=(h - bottom - bar) width=((step - 2.0).max(1.0)) height=(bar) fill="#7a1034" {
                     title { (label) ": " (fmt(*value)) }
                 }
-                @if label_every > 0 && i % label_every == 0 {
+                @if label_every > 0 && i.is_multiple_of(label_every) {
                     text x=(left + i as f64 * step) y=(h - 6.0) { (label) }
                 }
             }
