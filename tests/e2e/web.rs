@@ -303,6 +303,11 @@ async fn an_abandoned_checkout_reaches_the_cancelled_page_and_releases_the_hold(
         (site.held(2, 2).await == 0).then_some(())
     })
     .await;
+    // A match page stays live: another buyer's tickets leave without a reload.
+    b.goto("/matches/9").await;
+    assert_eq!(b.text("[data-category='3'] [data-sellable]").await, "100");
+    site.sale("someone-else", 9, 2).await;
+    b.wait_text("[data-category='3'] [data-sellable]", "98", false).await;
     // A declined card keeps the buyer on the checkout page with the reason.
     site.hold(&b, 3, 1, 1).await;
     enter_card(&b, ticktak_tests::checkout::CARD_DECLINED).await;

@@ -104,7 +104,8 @@ fn close(word: &str, known: &str) -> bool {
     // Edits: insert, delete, substitute, swap of neighbours. The whole
     // word, or the start of it the fan has typed so far.
     let start: String = known.chars().take(typed).collect();
-    strsim::osa_distance(word, known) <= allowed || (start.len() < known.len() && strsim::osa_distance(word, &start) <= allowed)
+    strsim::osa_distance(word, known) <= allowed
+        || (start.len() < known.len() && strsim::osa_distance(word, &start) <= allowed)
 }
 
 /// For each word of `query`, the text fragments it may mean in a match's

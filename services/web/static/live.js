@@ -1,5 +1,5 @@
 // Progressive enhancement; every page works without it.
-// - [data-live-match]: category statuses refreshed every 3 s.
+// - [data-live-match]: category statuses kept live (see `live`).
 // - [data-expires]: a countdown to an ISO time; the page reloads at zero.
 // - [data-reload-after]: reload after that many milliseconds (waiting pages).
 // - form[data-search]: results replaced as the visitor types.
@@ -8,27 +8,39 @@
 const LABELS = { AVAILABLE: "Available", TEMPORARILY_UNAVAILABLE: "Temporarily unavailable", SOLD_OUT: "Sold out" };
 const CLASSES = { AVAILABLE: "ok", TEMPORARILY_UNAVAILABLE: "wait", SOLD_OUT: "out" };
 
-function liveMatch(el) {
+function show(el, categories) {
+  for (const c of categories) {
+    const row = el.querySelector(`[data-category="${c.category}"]`);
+    if (!row) continue;
+    const badge = row.querySelector(".badge");
+    if (badge && badge.dataset.status !== c.status) {
+      badge.dataset.status = c.status;
+      badge.textContent = LABELS[c.status] || c.status;
+      badge.className = `badge ${CLASSES[c.status] || "wait"}`;
+    }
+    const left = row.querySelector("[data-sellable]");
+    if (left) left.textContent = c.sellable;
+  }
+}
+
+// One match: its availability every 3 s. A list: every match in one
+// request every 5 s.
+function live(elements) {
+  if (elements.length === 0) return;
+  const one = elements.length === 1;
   const refresh = async () => {
     try {
-      const res = await fetch(`/live/matches/${el.dataset.liveMatch}`, { headers: { accept: "application/json" } });
+      const url = one ? `/live/matches/${elements[0].dataset.liveMatch}` : "/live/matches";
+      const res = await fetch(url, { headers: { accept: "application/json" } });
       if (!res.ok) return;
       const data = await res.json();
-      for (const c of data.categories) {
-        const row = el.querySelector(`[data-category="${c.category}"]`);
-        if (!row) continue;
-        const badge = row.querySelector(".badge");
-        if (badge && badge.dataset.status !== c.status) {
-          badge.dataset.status = c.status;
-          badge.textContent = LABELS[c.status] || c.status;
-          badge.className = `badge ${CLASSES[c.status] || "wait"}`;
-        }
-        const left = row.querySelector("[data-sellable]");
-        if (left) left.textContent = c.sellable;
+      const all = one ? [data] : data;
+      for (const m of all) {
+        document.querySelectorAll(`[data-live-match="${m.matchNumber}"]`).forEach((el) => show(el, m.categories));
       }
     } catch (_) { /* the next round tries again */ }
   };
-  setInterval(refresh, 3000);
+  setInterval(refresh, one ? 3000 : 5000);
 }
 
 function countdown(el) {
@@ -59,7 +71,7 @@ function search(form) {
 }
 
 document.addEventListener("DOMContentLoaded", () => {
-  document.querySelectorAll("[data-live-match]").forEach(liveMatch);
+  live([...document.querySelectorAll("[data-live-match]")]);
   document.querySelectorAll("[data-expires]").forEach(countdown);
   document.querySelectorAll("form[data-search]").forEach(search);
   const wait = document.querySelector("[data-reload-after]");

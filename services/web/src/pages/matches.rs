@@ -305,6 +305,15 @@ pub async fn page(
     Ok(layout::page(Some(visitor), &title(&m), body).into_response())
 }
 
+/// `GET /live/matches`: every match's categories in one answer, for the
+/// lists' `live.js` (one request however many cards a page shows).
+pub async fn live_all(State(state): State<AppState>, visitor: Visitor) -> Result<Response, WebError> {
+    let all = matches(&state, &visitor, &[("limit", "100".into())]).await?;
+    let body: Vec<Value> =
+        all.iter().map(|m| serde_json::json!({"matchNumber": m.match_number, "categories": m.categories})).collect();
+    Ok(axum::Json(body).into_response())
+}
+
 /// `GET /live/matches/{n}`: the shop's availability, for `live.js`.
 pub async fn live(State(state): State<AppState>, visitor: Visitor, Path(n): Path<u8>) -> Result<Response, WebError> {
     let body =

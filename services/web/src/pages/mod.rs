@@ -19,6 +19,7 @@ pub fn router() -> Router<AppState> {
         .route("/matches/results", get(matches::results))
         .route("/matches/{n}", get(matches::one))
         .route("/matches/{n}/hold", post(checkout::hold))
+        .route("/live/matches", get(matches::live_all))
         .route("/live/matches/{n}", get(matches::live))
         .route("/orders/{id}", get(checkout::order))
         .route("/orders/{id}/pay", post(checkout::pay))
