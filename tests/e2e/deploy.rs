@@ -78,6 +78,7 @@ fn stand_in(var: &str) -> String {
     match var {
         "JWT_SIGNING_KEY" | "TICKET_SIGNING_KEY" => ticktak_kit::auth::SigningKey::generate().to_pem(),
         "STRIPE_SECRET_KEY" => "sk_live_stand_in".into(),
+        "STRIPE_PUBLISHABLE_KEY" => "pk_live_stand_in".into(),
         "SMTP_URL" => "smtps://user:password@smtp.example.com".into(),
         _ => format!("stand-in-{}-secret-value", var.to_lowercase()),
     }
@@ -155,6 +156,17 @@ fn every_service_of_the_compose_file_starts_with_its_settings_and_shows_only_pub
             );
         }
     }
+    // The web site: production settings its own code accepts, the services'
+    // public APIs on the compose network, the publishable key required.
+    let web = &services["web"];
+    assert_eq!(web["command"].as_str(), Some("web"));
+    assert_eq!(strings(&web["ports"]), ["9000:9000"]);
+    let (vars, required) = environment(web);
+    let env = Env::from_fn(|k| vars.get(k).cloned());
+    let settings = Settings::from(Service::Web, &env).expect("web settings");
+    let config = web::config::WebConfig::from(&settings, &env).expect("web's own settings");
+    assert_eq!((config.shop.as_str(), config.secure_cookies), ("http://shop:3000", true));
+    assert!(required.iter().any(|r| r == "STRIPE_PUBLISHABLE_KEY"));
     // The one-shot publish waits for a healthy broker.
     let publish = &services["publish-masterlist"];
     assert_eq!(publish["depends_on"]["kafka"]["condition"].as_str(), Some("service_healthy"));

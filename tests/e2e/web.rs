@@ -231,6 +231,11 @@ async fn a_buyer_registers_browses_holds_pays_sees_the_tickets_and_refunds_in_a_
 
     // Every match, with its categories' status.
     b.wait_text(".count", "64 of 64 matches", false).await;
+    // Recommendations, each with its reason (popularity until a model exists).
+    let recommended =
+        b.client.find_all(fantoccini::Locator::Css("section[aria-labelledby='for-you'] .reason")).await.unwrap();
+    assert!(!recommended.is_empty(), "recommended for you");
+    assert!(recommended[0].text().await.unwrap().starts_with("popular"), "a human reason");
     assert_eq!(b.client.find_all(fantoccini::Locator::Css("#results article.match")).await.unwrap().len(), 64);
     b.screenshots("home").await;
     b.assert_accessible("home").await;
