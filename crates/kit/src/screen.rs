@@ -66,12 +66,11 @@ impl RouteClass {
     pub fn of(method: &Method, path: &str) -> Self {
         if method == Method::GET || method == Method::HEAD {
             RouteClass::Reads
-        } else if path.starts_with("/api/auth/") || path == "/signin" || path == "/register" {
-            // The APIs' and the web site's sign-in and sign-up.
+        } else if path.starts_with("/api/auth/") {
             RouteClass::Auth
-        } else if path == "/api/reservations" || (path.starts_with("/matches/") && path.ends_with("/hold")) {
+        } else if path == "/api/reservations" {
             RouteClass::Holds
-        } else if path.starts_with("/api/payments") || (path.starts_with("/orders/") && path.ends_with("/pay")) {
+        } else if path.starts_with("/api/payments") {
             RouteClass::Payments
         } else {
             RouteClass::Writes
@@ -251,6 +250,9 @@ fn in_force(v: &AccountVerdict) -> bool {
 pub struct Screen {
     service: &'static str,
     trusted: TrustedProxies,
+    /// The route class of a request: [`RouteClass::of`] unless the service
+    /// names its own (`with_classes`).
+    classify: fn(&Method, &str) -> RouteClass,
     limiters: [Limiters; 5],
     replica: ArcSwap<Replica>,
     /// Issues and checks proof-of-work puzzles.
@@ -285,6 +287,7 @@ impl Screen {
         Self {
             service,
             trusted,
+            classify: RouteClass::of,
             limiters,
             replica: ArcSwap::from_pointee(Replica::default()),
             challenges: crate::challenge::Challenges::new(internal_token),
@@ -292,6 +295,13 @@ impl Screen {
             started: Instant::now(),
             seen: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// Class requests with `classify` (a service whose routes are not the
+    /// APIs', like the web site's forms).
+    pub fn with_classes(mut self, classify: fn(&Method, &str) -> RouteClass) -> Self {
+        self.classify = classify;
+        self
     }
 
     /// Replace the replica's blocklist with `policy`'s.
@@ -485,7 +495,7 @@ impl Screen {
             req.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip()).unwrap_or(IpAddr::from([0, 0, 0, 0]));
         let forwarded = req.headers().get("x-forwarded-for").and_then(|v| v.to_str().ok());
         let ip = self.trusted.client_ip(peer, forwarded);
-        let class = RouteClass::of(req.method(), req.uri().path());
+        let class = (self.classify)(req.method(), req.uri().path());
         // Browsers cannot add a header to a page load: theirs comes in a cookie.
         let solution = req
             .headers()

@@ -41,11 +41,6 @@ impl Reply {
             .unwrap_or_else(|| format!("the service answered {}", self.status))
     }
 
-    /// The machine-readable error code (`error`).
-    pub fn code(&self) -> &str {
-        self.body["error"].as_str().unwrap_or("")
-    }
-
     /// This answer when it is a success; a screening refusal, a sign-in
     /// prompt or an error page otherwise.
     pub fn success(self) -> Result<Value, WebError> {

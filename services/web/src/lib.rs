@@ -54,12 +54,15 @@ pub async fn start_with(settings: Settings, config: WebConfig, shutdown: Cancell
     let verifier = ticktak_kit::auth::Verifier::start(&settings.auth, shutdown.clone()).await;
     let csp = HeaderValue::from_str(&content_security_policy(&config.stripe_origin()))?;
     let state = AppState { config: Arc::new(config), apis: apis::Apis::new()?, verifier: verifier.clone(), csp };
-    let screen = Arc::new(ticktak_kit::screen::Screen::new(
-        settings.service.name(),
-        &settings.screen,
-        settings.trusted_proxies.clone(),
-        settings.internal_token(),
-    ));
+    let screen = Arc::new(
+        ticktak_kit::screen::Screen::new(
+            settings.service.name(),
+            &settings.screen,
+            settings.trusted_proxies.clone(),
+            settings.internal_token(),
+        )
+        .with_classes(pages::route_class),
+    );
     let public = pages::router()
         .merge(assets::router())
         .layer(axum::middleware::from_fn_with_state(state.clone(), session::layer))

@@ -56,10 +56,6 @@ impl Visitor {
         self.claims.as_ref().ok_or(WebError::SignIn)
     }
 
-    pub fn is(&self, roles: &[Role]) -> bool {
-        self.claims.as_ref().is_some_and(|c| roles.contains(&c.role))
-    }
-
     /// The account when it has one of `roles`; 403 otherwise.
     pub fn with_role(&self, roles: &[Role]) -> Result<&Claims, WebError> {
         let claims = self.account()?;

@@ -8,8 +8,10 @@ pub mod checkout;
 pub mod matches;
 pub mod tickets;
 
+use axum::http::Method;
 use axum::routing::{get, post};
 use axum::Router;
+use ticktak_kit::screen::RouteClass;
 
 use crate::AppState;
 
@@ -32,4 +34,35 @@ pub fn router() -> Router<AppState> {
         .route("/signout", post(account::signout))
         .route("/admin", get(admin::dashboard))
         .route("/checkin", get(checkin::page).post(checkin::check))
+}
+
+/// The screening layer's rate class of a request to the site: its forms
+/// count like the API calls they make.
+pub fn route_class(method: &Method, path: &str) -> RouteClass {
+    if method == Method::POST {
+        if path == "/signin" || path == "/register" {
+            return RouteClass::Auth;
+        }
+        if path.starts_with("/matches/") && path.ends_with("/hold") {
+            return RouteClass::Holds;
+        }
+        if path.starts_with("/orders/") && path.ends_with("/pay") {
+            return RouteClass::Payments;
+        }
+    }
+    RouteClass::of(method, path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn forms_count_like_the_api_calls_they_make() {
+        assert_eq!(route_class(&Method::POST, "/signin"), RouteClass::Auth);
+        assert_eq!(route_class(&Method::POST, "/matches/7/hold"), RouteClass::Holds);
+        assert_eq!(route_class(&Method::POST, "/orders/x/pay"), RouteClass::Payments);
+        assert_eq!(route_class(&Method::POST, "/orders/x/cancel"), RouteClass::Writes);
+        assert_eq!(route_class(&Method::GET, "/matches/7"), RouteClass::Reads);
+    }
 }
