@@ -57,6 +57,14 @@ cd "$ROOT"
 cargo build --bins
 status=0
 cargo test --workspace --all-targets --no-fail-fast "$@" 2>&1 | tee "$VAR/log/test-output.log" || status=$?
+# What went wrong, last, where a reader of the tail sees it: failed tests,
+# their panic messages, and test binaries that died without a result (a
+# signal, an abort, a stack overflow). The whole output is in the log.
+if [ "$status" -ne 0 ]; then
+  echo "---- what failed (whole output: $VAR/log/test-output.log) ----"
+  grep -E -A3 "^test .* FAILED$|panicked at|process didn't exit successfully|fatal runtime error|overflowed its stack|^error: test failed|^error: could not compile" \
+    "$VAR/log/test-output.log" | cut -c1-400 | tail -60 || true
+fi
 # One closing line over every test binary.
 awk '/^test result:/ { p += $4; f += $6; i += $8 } END { printf "tests: %d passed, %d failed, %d skipped\n", p, f, i }' "$VAR/log/test-output.log"
 exit "$status"
