@@ -18,13 +18,14 @@ SERVICES=(shop shop-consumer reservations payments security analytics web)
 
 ensure_build_deps
 ensure_postgres
-ensure_nisshi
+start_nisshi_install
 ensure_node_tools tools/maildev
 ensure_python_tools
 ensure_geoip
 
 log "building ($PROFILE)"
 cargo build --quiet --profile "$PROFILE" --bins
+ensure_nisshi
 BIN="$ROOT/target/$PROFILE"
 [ "$PROFILE" = dev ] && BIN="$ROOT/target/debug"
 
