@@ -9,13 +9,11 @@ BENCH_BROKER_PORT="${BENCH_BROKER_PORT:-19093}"
 ensure_build_deps
 ensure_postgres
 drop_test_databases
-start_nisshi_install
+ensure_nisshi
 apt_install wrk
 ensure_fuzzer
 ensure_geoip
 export SCHEMATHESIS_BIN="$VENV/bin/schemathesis"
-(cd "$ROOT" && cargo build --quiet --release --bins)
-ensure_nisshi
 throwaway_broker "$BENCH_BROKER_PORT" bench-broker "${BENCH_BROKER_STORAGE:-postgres}"
 cleanup() {
   if [ -n "$BROKER_PID" ]; then kill -TERM "$BROKER_PID" 2>/dev/null || true; wait "$BROKER_PID" 2>/dev/null || true; fi
@@ -23,6 +21,7 @@ cleanup() {
 trap cleanup EXIT
 
 cd "$ROOT"
+cargo build --quiet --release --bins
 export TEST_DATABASE_URL="postgres://ticktak:ticktak@127.0.0.1:$PG_PORT/postgres"
 export TEST_KAFKA_BROKERS="127.0.0.1:$BENCH_BROKER_PORT"
 export TICKTAK_BIN_DIR="$ROOT/target/release"

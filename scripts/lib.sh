@@ -195,41 +195,13 @@ nisshi_bin() {
   if command -v nisshi >/dev/null 2>&1; then command -v nisshi; else echo "${CARGO_HOME:-$HOME/.cargo}/bin/nisshi"; fi
 }
 
-# The nisshi broker (Kafka protocol, the renamed tansu) from the Rust package
-# registry: about 20 minutes to build on 2 cores, once. It declares rustc 1.96
-# through one of its dependencies but builds and runs on 1.95, hence
-# --ignore-rust-version.
-nisshi_installed() {
+# The nisshi broker (Kafka protocol, the renamed tansu) from the Rust package registry: about
+# 20 minutes to build on 2 cores, once. It declares rustc 1.96 through one of
+# its dependencies but builds and runs on 1.95, hence --ignore-rust-version.
+ensure_nisshi() {
   local bin
   bin="$(nisshi_bin)"
-  [ -x "$bin" ] && "$bin" --version 2>/dev/null | grep -q "$NISSHI_VERSION"
-}
-
-# start_nisshi_install: when the broker is missing, build it in the
-# background, so that it builds while the workspace builds: each build alone
-# leaves a core idle for much of its time (single-crate stretches, linking),
-# and together they take minutes less than one after the other.
-# ensure_nisshi waits for it (or installs in the foreground if nothing was
-# started).
-NISSHI_INSTALL_PID=""
-start_nisshi_install() {
-  nisshi_installed && return 0
-  log "installing the nisshi broker $NISSHI_VERSION in the background (about 20 minutes on 2 cores, once; log: var/log/nisshi-install.log)"
-  cargo install nisshi --version "$NISSHI_VERSION" --locked --ignore-rust-version >"$VAR/log/nisshi-install.log" 2>&1 &
-  NISSHI_INSTALL_PID=$!
-}
-
-ensure_nisshi() {
-  if [ -n "$NISSHI_INSTALL_PID" ]; then
-    log "waiting for the nisshi broker's install to finish"
-    if ! wait "$NISSHI_INSTALL_PID"; then
-      tail -n 30 "$VAR/log/nisshi-install.log" >&2
-      log "installing nisshi failed (whole log: var/log/nisshi-install.log)"
-      return 1
-    fi
-    NISSHI_INSTALL_PID=""
-  fi
-  nisshi_installed && return 0
+  if [ -x "$bin" ] && "$bin" --version 2>/dev/null | grep -q "$NISSHI_VERSION"; then return 0; fi
   log "installing the nisshi broker $NISSHI_VERSION (cargo install, about 20 minutes on 2 cores, once)"
   cargo install nisshi --version "$NISSHI_VERSION" --locked --ignore-rust-version
 }

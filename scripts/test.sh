@@ -19,7 +19,7 @@ TEST_BROKER_PORT="${TEST_BROKER_PORT:-19092}"
 ensure_build_deps
 ensure_postgres
 drop_test_databases
-start_nisshi_install
+ensure_nisshi
 ensure_node_tools
 ensure_fuzzer
 ensure_lake_reader
@@ -33,7 +33,6 @@ ensure_browser
 # time: 9 of a fresh run's 29 minutes.
 log "building the workspace and its tests"
 (cd "$ROOT" && cargo build --workspace --all-targets)
-ensure_nisshi
 throwaway_broker "$TEST_BROKER_PORT" test-broker "${TEST_BROKER_STORAGE:-postgres}"
 # The Stripe stand-in and the SMTP sink, shared by every test (each tells
 # its own apart by metadata and recipients); reused when already running.

@@ -18,14 +18,13 @@ SERVICES=(shop shop-consumer reservations payments security analytics web)
 
 ensure_build_deps
 ensure_postgres
-start_nisshi_install
+ensure_nisshi
 ensure_node_tools tools/maildev
 ensure_python_tools
 ensure_geoip
 
 log "building ($PROFILE)"
 cargo build --quiet --profile "$PROFILE" --bins
-ensure_nisshi
 BIN="$ROOT/target/$PROFILE"
 [ "$PROFILE" = dev ] && BIN="$ROOT/target/debug"
 
