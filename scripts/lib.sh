@@ -63,9 +63,13 @@ ensure_postgres() {
     fi
     cluster="$(pg_lsclusters -h | awk -v v="$version" '$1 == v {print $2; exit}')"
     log "starting PostgreSQL $version/$cluster"
-    as_root pg_ctlcluster "$version" "$cluster" start
+    # After an unclean shutdown the server replays its WAL first, and
+    # pg_ctlcluster may give up waiting while it is still recovering.
+    as_root pg_ctlcluster "$version" "$cluster" start ||
+      log "PostgreSQL is still starting (recovery after an unclean shutdown?); waiting up to 3 minutes"
     local i
-    for ((i = 0; i < 100; i++)); do pg_isready -q -h 127.0.0.1 -p "$PG_PORT" && break; sleep 0.1; done
+    for ((i = 0; i < 1800; i++)); do pg_isready -q -h 127.0.0.1 -p "$PG_PORT" && break; sleep 0.1; done
+    pg_isready -q -h 127.0.0.1 -p "$PG_PORT" || { log "PostgreSQL did not start: see /var/log/postgresql/"; return 1; }
   fi
   if ! PGPASSWORD=ticktak psql -h 127.0.0.1 -p "$PG_PORT" -U ticktak -d postgres -tAc 'SELECT 1' >/dev/null 2>&1; then
     log "creating PostgreSQL role ticktak"

@@ -15,10 +15,21 @@ pub struct ReadResult {
 
 /// Run wrk for `seconds` against `url` with `connections` connections.
 pub fn wrk(url: &str, seconds: u32, connections: u32) -> anyhow::Result<ReadResult> {
-    let out = Command::new("wrk")
-        .args(["-t2", &format!("-c{connections}"), &format!("-d{seconds}s"), "--latency", url])
-        .output()
-        .map_err(|e| anyhow::anyhow!("cannot run wrk (apt-get install wrk): {e}"))?;
+    wrk_pinned(url, seconds, connections, None)
+}
+
+/// `wrk`, on one core (`taskset -c CORE`) when `core` is given.
+pub fn wrk_pinned(url: &str, seconds: u32, connections: u32, core: Option<usize>) -> anyhow::Result<ReadResult> {
+    let args = ["-t2".to_string(), format!("-c{connections}"), format!("-d{seconds}s"), "--latency".into(), url.into()];
+    let mut command = match core {
+        Some(core) => {
+            let mut c = Command::new("taskset");
+            c.args(["-c", &core.to_string(), "wrk"]);
+            c
+        }
+        None => Command::new("wrk"),
+    };
+    let out = command.args(args).output().map_err(|e| anyhow::anyhow!("cannot run wrk (apt-get install wrk): {e}"))?;
     let text = String::from_utf8_lossy(&out.stdout);
     let rps = text
         .lines()
