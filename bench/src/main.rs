@@ -50,7 +50,12 @@ async fn main() -> anyhow::Result<()> {
             let buyers = flag(&args, "--buyers", 4_000)?;
             ticktak_bench::recommend::run(bookings, buyers, flag(&args, "--seed", 2022)?).await
         }
-        Some("fuzz") => ticktak_bench::fuzz::run(flag(&args, "--examples", 1000)?).await,
+        Some("fuzz") => {
+            let only =
+                args.iter().any(|a| a == "--service").then(|| flag(&args, "--service", String::new())).transpose()?;
+            let seed = args.iter().any(|a| a == "--seed").then(|| flag(&args, "--seed", 0u128)).transpose()?;
+            ticktak_bench::fuzz::run(flag(&args, "--examples", 1000)?, only.as_deref(), seed).await
+        }
         Some("screening") => {
             ticktak_bench::screening::run(flag(&args, "--seconds", 5)?, flag(&args, "--networks", 1000)?).await
         }
@@ -82,7 +87,7 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
         _ => {
-            eprintln!("usage: ticktak-bench backlog [MESSAGES] | broker [--rate R] [--seconds S] [--producers P] | login [--samples N] | screening [--seconds S] [--networks N] | fuzz [--examples N] | recommend [--bookings N] [--buyers B] [--seed S] | attack [--seconds S] [--honest N] [--bots B] | race [--platforms P] [--capacity C] [--oversubscribe X] [--buyers N] [--rate R] [--with-reads] [--chaos SECONDS [--chaos-broker | --chaos-broker-only]] [--naive] [--json FILE]");
+            eprintln!("usage: ticktak-bench backlog [MESSAGES] | broker [--rate R] [--seconds S] [--producers P] | login [--samples N] | screening [--seconds S] [--networks N] | fuzz [--examples N] [--service NAME] [--seed S] | recommend [--bookings N] [--buyers B] [--seed S] | attack [--seconds S] [--honest N] [--bots B] | race [--platforms P] [--capacity C] [--oversubscribe X] [--buyers N] [--rate R] [--with-reads] [--chaos SECONDS [--chaos-broker | --chaos-broker-only]] [--naive] [--json FILE]");
             std::process::exit(2);
         }
     }

@@ -8,16 +8,18 @@
 //! in `make test`) hold every answer against the description.
 
 use utoipa::openapi::path::Operation;
-use utoipa::openapi::{ContentBuilder, ObjectBuilder, Ref, RefOr, ResponseBuilder, Type};
+use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
+use utoipa::PartialSchema;
 
-/// The error body of every 4xx and 5xx: `{"error": code, "message": text}`.
-fn error_schema() -> utoipa::openapi::schema::Schema {
-    ObjectBuilder::new()
-        .property("error", ObjectBuilder::new().schema_type(Type::String).description(Some("a stable code")))
-        .property("message", ObjectBuilder::new().schema_type(Type::String).description(Some("for people")))
-        .required("error")
-        .required("message")
-        .into()
+/// The error body of every 4xx and 5xx: `{"error": code, "message": text}`
+/// (`ApiError` writes it; this type only describes it).
+#[derive(serde::Serialize, utoipa::ToSchema)]
+#[schema(as = Error)]
+pub struct ErrorBody {
+    /// a stable code
+    pub error: String,
+    /// for people
+    pub message: String,
 }
 
 const ANY: [(&str, &str); 8] = [
@@ -46,11 +48,7 @@ pub struct StandardResponses;
 
 impl utoipa::Modify for StandardResponses {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
-        openapi
-            .components
-            .get_or_insert_with(Default::default)
-            .schemas
-            .insert("Error".into(), RefOr::T(error_schema()));
+        openapi.components.get_or_insert_with(Default::default).schemas.insert("Error".into(), ErrorBody::schema());
         for (path, item) in openapi.paths.paths.iter_mut() {
             let ops = [
                 &mut item.get,

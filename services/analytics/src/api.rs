@@ -235,8 +235,9 @@ fn compute(m: &Market, window: i64, top: usize) -> Stats {
 }
 
 #[utoipa::path(get, path = "/api/admin/stats", tag = "admin", security(("bearer" = [])),
-    params(("window" = Option<i64>, Query, description = "minutes of sales per minute, 1..=1440, default 60"),
-        ("top" = Option<usize>, Query, description = "how many top matches, 1..=64, default 10")),
+    params(("window" = Option<i64>, Query, minimum = 1, maximum = 1440,
+            description = "minutes of sales per minute, 1..=1440, default 60"),
+        ("top" = Option<usize>, Query, minimum = 1, maximum = 64, description = "how many top matches, 1..=64, default 10")),
     responses((status = 200, body = Stats), (status = 403, description = "not an admin"),
         (status = 400, description = "window or top out of range")))]
 pub async fn stats(State(s): State<AppState>, Admin(_): Admin, Query(q): Query<StatsQuery>) -> ApiResult<Json<Stats>> {
@@ -280,10 +281,11 @@ pub struct Timeseries {
 }
 
 #[utoipa::path(get, path = "/api/admin/stats/timeseries", tag = "admin", security(("bearer" = [])),
-    params(("match" = Option<u8>, Query, description = "1..=64; all matches when absent"),
-        ("from" = Option<String>, Query, description = "RFC 3339; default `to` − 24 h"),
-        ("to" = Option<String>, Query, description = "RFC 3339; default now"),
-        ("step" = Option<i64>, Query, description = "minutes per point, 1..=1440, default 60; at most 2,000 points")),
+    params(("match" = Option<u8>, Query, minimum = 1, maximum = 64, description = "1..=64; all matches when absent"),
+        ("from" = Option<DateTime<Utc>>, Query, description = "RFC 3339; default `to` − 24 h"),
+        ("to" = Option<DateTime<Utc>>, Query, description = "RFC 3339; default now"),
+        ("step" = Option<i64>, Query, minimum = 1, maximum = 1440,
+            description = "minutes per point, 1..=1440, default 60; at most 2,000 points")),
     responses((status = 200, body = Timeseries), (status = 403, description = "not an admin"),
         (status = 400, description = "bad match, range or step")))]
 pub async fn timeseries(

@@ -116,13 +116,24 @@ fn parse(req: &CreateReservation) -> ApiResult<(TicketType, Quantity)> {
     Ok((TicketType::new(m, c), q))
 }
 
+/// What a refused hold answers with (409): the reservation, `REJECTED`, or
+/// the purchase cap's error. Only describes the answer.
+#[derive(Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum Refused {
+    /// Sold out or temporarily unavailable.
+    Rejected(ReservationView),
+    /// Over a purchase cap (error `purchase_limit`).
+    OverCap(ticktak_kit::openapi::ErrorBody),
+}
+
 #[utoipa::path(post, path = "/api/reservations", tag = "reservations", request_body = CreateReservation,
     params(("Idempotency-Key" = Option<String>, Header, description = "repeat-safe key; the first answer is returned again")),
     security(("bearer" = [])),
     responses(
         (status = 201, description = "held: pay before expiresAt", body = ReservationView),
         (status = 202, description = "still being decided; poll the Location", body = ReservationView),
-        (status = 409, description = "rejected: sold out or temporarily unavailable (a reservation view), or over a purchase cap (error `purchase_limit`)", body = ReservationView),
+        (status = 409, description = "rejected: sold out or temporarily unavailable (a reservation view), or over a purchase cap (error `purchase_limit`)", body = Refused),
         (status = 401, description = "no or bad token"), (status = 404, description = "unknown match"),
         (status = 422, description = "invalid body, or Idempotency-Key reused with another body")))]
 pub async fn create(
@@ -353,5 +364,29 @@ pub async fn cancel(
         Status::Rejected | Status::Expired | Status::Refunded => {
             Err(ApiError::Conflict(format!("the reservation is {}", r.status.as_str())))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A client that checks answers against the description must accept both
+    /// 409s of `POST /api/reservations`: a REJECTED reservation and the
+    /// purchase cap's error body.
+    #[test]
+    fn the_description_of_a_refused_hold_admits_both_of_its_bodies() {
+        let doc = serde_json::to_value(<ApiDoc as utoipa::OpenApi>::openapi()).unwrap();
+        let schema =
+            &doc["paths"]["/api/reservations"]["post"]["responses"]["409"]["content"]["application/json"]["schema"];
+        let refused = match schema["$ref"].as_str() {
+            Some(r) => &doc["components"]["schemas"][r.trim_start_matches("#/components/schemas/")],
+            None => schema,
+        };
+        let variants: Vec<&str> =
+            refused["oneOf"].as_array().unwrap().iter().filter_map(|v| v["$ref"].as_str()).collect();
+        assert_eq!(variants, ["#/components/schemas/ReservationView", "#/components/schemas/Error"], "{refused:#}");
+        let error = &doc["components"]["schemas"]["Error"];
+        assert_eq!(error["required"], serde_json::json!(["error", "message"]), "{error:#}");
     }
 }
