@@ -323,6 +323,13 @@ async fn a_model_trained_on_simulated_fans_beats_popularity_and_the_shop_serves_
         (rows == 4000).then_some(())
     })
     .await;
+    // The model learns which teams play each match from the master list:
+    // train once analytics knows all 64 matches (64 × 3 categories × 2).
+    eventually(Duration::from_secs(30), "the whole master list in analytics", || async {
+        let (_, stats) = admin_get(&analytics.url(), "/api/admin/stats", &platform).await;
+        (stats["totals"]["capacity"].as_u64() == Some(384)).then_some(())
+    })
+    .await;
     let trained = reqwest::Client::new()
         .post(format!("{}/api/admin/model/train", analytics.url()))
         .bearer_auth(dev_token_as("admin-1", &platform, Role::Admin))
