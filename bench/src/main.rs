@@ -14,9 +14,18 @@
 use ticktak_bench::race::{self, RaceOptions};
 
 fn flag<T: std::str::FromStr>(args: &[String], name: &str, default: T) -> anyhow::Result<T> {
+    Ok(optional_flag(args, name)?.unwrap_or(default))
+}
+
+/// `name`'s value, or `None` when `name` is not given.
+fn optional_flag<T: std::str::FromStr>(args: &[String], name: &str) -> anyhow::Result<Option<T>> {
     match args.iter().position(|a| a == name) {
-        None => Ok(default),
-        Some(i) => args.get(i + 1).and_then(|v| v.parse().ok()).ok_or_else(|| anyhow::anyhow!("{name} needs a value")),
+        None => Ok(None),
+        Some(i) => args
+            .get(i + 1)
+            .and_then(|v| v.parse().ok())
+            .map(Some)
+            .ok_or_else(|| anyhow::anyhow!("{name} needs a value")),
     }
 }
 
@@ -51,10 +60,9 @@ async fn main() -> anyhow::Result<()> {
             ticktak_bench::recommend::run(bookings, buyers, flag(&args, "--seed", 2022)?).await
         }
         Some("fuzz") => {
-            let only =
-                args.iter().any(|a| a == "--service").then(|| flag(&args, "--service", String::new())).transpose()?;
-            let seed = args.iter().any(|a| a == "--seed").then(|| flag(&args, "--seed", 0u128)).transpose()?;
-            ticktak_bench::fuzz::run(flag(&args, "--examples", 1000)?, only.as_deref(), seed).await
+            let only: Option<String> = optional_flag(&args, "--service")?;
+            ticktak_bench::fuzz::run(flag(&args, "--examples", 1000)?, only.as_deref(), optional_flag(&args, "--seed")?)
+                .await
         }
         Some("screening") => {
             ticktak_bench::screening::run(flag(&args, "--seconds", 5)?, flag(&args, "--networks", 1000)?).await

@@ -50,10 +50,15 @@ pub enum ApiError {
     Internal(#[from] anyhow::Error),
 }
 
-#[derive(Serialize)]
-struct Body<'a> {
-    error: &'a str,
-    message: String,
+/// The error body of every 4xx and 5xx: `{"error": code, "message": text}`.
+/// Every OpenAPI description names it `Error` (`crate::openapi`).
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = Error)]
+pub struct ErrorBody {
+    /// a stable code
+    pub error: &'static str,
+    /// for people
+    pub message: String,
 }
 
 impl ApiError {
@@ -113,7 +118,7 @@ impl IntoResponse for ApiError {
             }
             other => other.to_string(),
         };
-        let mut response = (self.status(), axum::Json(Body { error: self.code(), message })).into_response();
+        let mut response = (self.status(), axum::Json(ErrorBody { error: self.code(), message })).into_response();
         match self {
             ApiError::Unauthorized => {
                 response.headers_mut().insert("www-authenticate", axum::http::HeaderValue::from_static("Bearer"));

@@ -11,16 +11,7 @@ use utoipa::openapi::path::Operation;
 use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
 use utoipa::PartialSchema;
 
-/// The error body of every 4xx and 5xx: `{"error": code, "message": text}`
-/// (`ApiError` writes it; this type only describes it).
-#[derive(serde::Serialize, utoipa::ToSchema)]
-#[schema(as = Error)]
-pub struct ErrorBody {
-    /// a stable code
-    pub error: String,
-    /// for people
-    pub message: String,
-}
+use crate::error::ErrorBody;
 
 const ANY: [(&str, &str); 8] = [
     ("400", "malformed request (query, path or body)"),

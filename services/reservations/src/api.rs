@@ -124,7 +124,7 @@ pub enum Refused {
     /// Sold out or temporarily unavailable.
     Rejected(ReservationView),
     /// Over a purchase cap (error `purchase_limit`).
-    OverCap(ticktak_kit::openapi::ErrorBody),
+    OverCap(ticktak_kit::error::ErrorBody),
 }
 
 #[utoipa::path(post, path = "/api/reservations", tag = "reservations", request_body = CreateReservation,
@@ -376,15 +376,19 @@ mod tests {
     /// purchase cap's error body.
     #[test]
     fn the_description_of_a_refused_hold_admits_both_of_its_bodies() {
-        let doc = serde_json::to_value(<ApiDoc as utoipa::OpenApi>::openapi()).unwrap();
+        let doc = serde_json::to_value(<ApiDoc as utoipa::OpenApi>::openapi()).expect("the description serialises");
         let schema =
             &doc["paths"]["/api/reservations"]["post"]["responses"]["409"]["content"]["application/json"]["schema"];
         let refused = match schema["$ref"].as_str() {
             Some(r) => &doc["components"]["schemas"][r.trim_start_matches("#/components/schemas/")],
             None => schema,
         };
-        let variants: Vec<&str> =
-            refused["oneOf"].as_array().unwrap().iter().filter_map(|v| v["$ref"].as_str()).collect();
+        let variants: Vec<&str> = refused["oneOf"]
+            .as_array()
+            .unwrap_or_else(|| panic!("the 409 is not oneOf two bodies: {refused:#}"))
+            .iter()
+            .filter_map(|v| v["$ref"].as_str())
+            .collect();
         assert_eq!(variants, ["#/components/schemas/ReservationView", "#/components/schemas/Error"], "{refused:#}");
         let error = &doc["components"]["schemas"]["Error"];
         assert_eq!(error["required"], serde_json::json!(["error", "message"]), "{error:#}");
