@@ -7,12 +7,13 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 BENCH_BROKER_PORT="${BENCH_BROKER_PORT:-19093}"
 
 ensure_build_deps
+start_nisshi_install
 ensure_postgres
 drop_test_databases
-ensure_nisshi
 apt_install wrk
 ensure_fuzzer
 ensure_geoip
+finish_nisshi_install
 export SCHEMATHESIS_BIN="$VENV/bin/schemathesis"
 throwaway_broker "$BENCH_BROKER_PORT" bench-broker "${BENCH_BROKER_STORAGE:-postgres}"
 cleanup() {

@@ -202,12 +202,36 @@ nisshi_bin() {
 # The nisshi broker (Kafka protocol, the renamed tansu) from the Rust package registry: about
 # 20 minutes to build on 2 cores, once. It declares rustc 1.96 through one of
 # its dependencies but builds and runs on 1.95, hence --ignore-rust-version.
-ensure_nisshi() {
+# (Its build profile is not worth trimming: at opt-level 1 it still took 18
+# of the 19.6 minutes, BENCHMARKS.md.)
+nisshi_installed() {
   local bin
   bin="$(nisshi_bin)"
-  if [ -x "$bin" ] && "$bin" --version 2>/dev/null | grep -q "$NISSHI_VERSION"; then return 0; fi
-  log "installing the nisshi broker $NISSHI_VERSION (cargo install, about 20 minutes on 2 cores, once)"
-  cargo install nisshi --version "$NISSHI_VERSION" --locked --ignore-rust-version
+  [ -x "$bin" ] && "$bin" --version 2>/dev/null | grep -q "$NISSHI_VERSION"
+}
+
+# start_nisshi_install, then finish_nisshi_install before the broker is
+# needed: the build keeps both cores busy while the package installs between
+# the two (apt, npm, pip) mostly wait on the network and the disk, so a first
+# run overlaps them instead of adding them up.
+NISSHI_INSTALL_PID=""
+start_nisshi_install() {
+  nisshi_installed && return 0
+  log "installing the nisshi broker $NISSHI_VERSION in the background (cargo install, about 20 minutes on 2 cores, once; log: var/log/nisshi-install.log)"
+  cargo install nisshi --version "$NISSHI_VERSION" --locked --ignore-rust-version \
+    >"$VAR/log/nisshi-install.log" 2>&1 &
+  NISSHI_INSTALL_PID=$!
+}
+
+finish_nisshi_install() {
+  [ -n "$NISSHI_INSTALL_PID" ] || return 0
+  log "waiting for the nisshi broker's build"
+  if ! wait "$NISSHI_INSTALL_PID"; then
+    tail -30 "$VAR/log/nisshi-install.log" >&2
+    log "installing nisshi failed (whole log: var/log/nisshi-install.log)"
+    return 1
+  fi
+  NISSHI_INSTALL_PID=""
 }
 
 # ensure_database NAME: create a database owned by ticktak unless it exists.

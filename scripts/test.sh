@@ -17,14 +17,15 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 TEST_BROKER_PORT="${TEST_BROKER_PORT:-19092}"
 
 ensure_build_deps
+start_nisshi_install
 ensure_postgres
 drop_test_databases
-ensure_nisshi
 ensure_node_tools
 ensure_fuzzer
 ensure_lake_reader
 ensure_geoip
 ensure_browser
+finish_nisshi_install
 # Every target the tests run, in one build: the service binaries (the
 # end-to-end tests run them as processes) and the test targets. One
 # `cargo build --bins` first would resolve features without the

@@ -17,11 +17,12 @@ PROFILE="${PROFILE:-release}"
 SERVICES=(shop shop-consumer reservations payments security analytics web)
 
 ensure_build_deps
+start_nisshi_install
 ensure_postgres
-ensure_nisshi
 ensure_node_tools tools/maildev
 ensure_python_tools
 ensure_geoip
+finish_nisshi_install
 
 log "building ($PROFILE)"
 cargo build --quiet --profile "$PROFILE" --bins
