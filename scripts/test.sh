@@ -17,7 +17,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 TEST_BROKER_PORT="${TEST_BROKER_PORT:-19092}"
 
 ensure_build_deps
-start_nisshi_install
+start_nisshi_install dev
 ensure_postgres
 drop_test_databases
 ensure_node_tools
