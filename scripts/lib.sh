@@ -209,8 +209,16 @@ start_maildev() {
 #   release build still took 18 of its 19.6 minutes.
 NISSHI_DEV_ROOT="${CARGO_HOME:-$HOME/.cargo}/nisshi-dev"
 
+# A nisshi on PATH counts unless it is the development build (cargo's
+# install message suggests putting its folder on PATH).
 nisshi_release_bin() {
-  if command -v nisshi >/dev/null 2>&1; then command -v nisshi; else echo "${CARGO_HOME:-$HOME/.cargo}/bin/nisshi"; fi
+  local on_path
+  on_path="$(command -v nisshi 2>/dev/null || true)"
+  if [ -n "$on_path" ] && [ "$on_path" != "$NISSHI_DEV_ROOT/bin/nisshi" ]; then
+    echo "$on_path"
+  else
+    echo "${CARGO_HOME:-$HOME/.cargo}/bin/nisshi"
+  fi
 }
 
 nisshi_is_built() { # BINARY
