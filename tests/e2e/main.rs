@@ -10,6 +10,7 @@ mod interop;
 mod ledger;
 mod masterlist;
 mod payments;
+mod poison;
 mod reservations;
 mod screening;
 mod services;

@@ -23,12 +23,16 @@ pub const MODEL: &str = "/internal/model";
 #[serde(rename_all = "camelCase")]
 pub struct BookingEvent {
     /// Unique per event: a redelivered event is recognised by it.
+    #[serde(deserialize_with = "ticktak_core::text::label")]
     pub event_id: String,
+    #[serde(deserialize_with = "ticktak_core::text::label")]
     pub reservation_id: String,
     /// A pseudonym of the account: the same for all its bookings on this
     /// platform, and not the account id.
+    #[serde(deserialize_with = "ticktak_core::text::label")]
     pub buyer: String,
     /// ISO 3166-1 alpha-2 code the buyer gave at sign-up, if any.
+    #[serde(default, deserialize_with = "ticktak_core::text::optional_label")]
     pub country: Option<String>,
     pub match_number: u8,
     pub category: u8,
@@ -36,6 +40,7 @@ pub struct BookingEvent {
     /// Unit price × quantity, in the master list's currency units.
     pub amount: u32,
     /// REQUESTED, CONFIRMED, EXPIRED, CANCELLED or REFUNDED.
+    #[serde(deserialize_with = "ticktak_core::text::label")]
     pub status: String,
     /// When the reservation was made.
     pub created_at: DateTime<Utc>,

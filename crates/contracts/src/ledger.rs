@@ -39,6 +39,19 @@ pub struct MasterListResult {
     pub changed: u64,
     /// Messages identical to what was stored, or delivered again.
     pub unchanged: u64,
+    /// Messages the shop's database refused for their data: applied as
+    /// invalid (only their offsets moved). shop-consumer records them.
+    #[serde(default)]
+    pub refused: Vec<Refused>,
+}
+
+/// A message applied as invalid because storage refused its data (a
+/// deterministic refusal: retrying it would stop the platform for good).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Refused {
+    pub partition: i32,
+    pub offset: i64,
+    pub reason: String,
 }
 
 /// Ticket-sales messages in log order.
@@ -115,6 +128,10 @@ pub struct SalesBatchResult {
     pub rejected: u64,
     /// The current state of every hold the batch mentions.
     pub holds: Vec<HoldView>,
+    /// Messages the shop's database refused for their data: applied as
+    /// invalid (only their offsets moved). shop-consumer records them.
+    #[serde(default)]
+    pub refused: Vec<Refused>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]

@@ -78,6 +78,12 @@ impl Status {
 }
 
 impl TicketCounts {
+    /// No counter goes past this (`i32::MAX`, what storage holds): a flood
+    /// of anonymous lines saturates here, on every platform alike, instead
+    /// of overflowing. Reaching it is an anomaly already (it is far above
+    /// any capacity, `crate::masterlist::MAX_CAPACITY`).
+    pub const MAX: u32 = i32::MAX as u32;
+
     /// Tickets that a new hold may still take.
     pub fn sellable(&self) -> u32 {
         self.capacity.saturating_sub(self.sold.saturating_add(self.held))
@@ -338,10 +344,15 @@ impl Ledger {
             None => apply_anonymous(counts, op),
         };
         if outcome.anomaly().is_some() {
-            counts.anomalies = counts.anomalies.saturating_add(1);
+            counts.anomalies = add(counts.anomalies, 1);
         }
         outcome
     }
+}
+
+/// `a + b`, saturating at [`TicketCounts::MAX`].
+fn add(a: u32, b: u32) -> u32 {
+    a.saturating_add(b).min(TicketCounts::MAX)
 }
 
 fn apply_hold(counts: &mut TicketCounts, holds: &mut HashMap<HoldId, Hold>, id: HoldId, op: &LedgerOp) -> Outcome {
@@ -350,7 +361,7 @@ fn apply_hold(counts: &mut TicketCounts, holds: &mut HashMap<HoldId, Hold>, id: 
         (Action::TicketPending, None) => {
             let granted = q <= counts.sellable();
             let status = if granted {
-                counts.held += q;
+                counts.held = add(counts.held, q);
                 HoldStatus::Granted
             } else {
                 HoldStatus::Rejected
@@ -380,7 +391,7 @@ fn apply_hold(counts: &mut TicketCounts, holds: &mut HashMap<HoldId, Hold>, id: 
             HoldStatus::Granted => {
                 let q = u32::from(hold.quantity.get());
                 counts.held = counts.held.saturating_sub(q);
-                counts.sold = counts.sold.saturating_add(q);
+                counts.sold = add(counts.sold, q);
                 hold.status = HoldStatus::Confirmed;
                 Outcome::Confirmed
             }
@@ -412,21 +423,21 @@ fn apply_anonymous(counts: &mut TicketCounts, op: &LedgerOp) -> Outcome {
         Action::TicketPending => {
             let credited = q.min(counts.anonymous_credit);
             counts.anonymous_credit -= credited;
-            counts.held = counts.held.saturating_add(q - credited);
-            counts.anonymous_held = counts.anonymous_held.saturating_add(q - credited);
+            counts.held = add(counts.held, q - credited);
+            counts.anonymous_held = add(counts.anonymous_held, q - credited);
         }
         Action::TicketReserved => {
             let take = q.min(counts.anonymous_held);
             counts.anonymous_held -= take;
             counts.held = counts.held.saturating_sub(take);
-            counts.sold = counts.sold.saturating_add(q);
+            counts.sold = add(counts.sold, q);
         }
         Action::TicketCancelled => {
             let take = q.min(counts.anonymous_held);
             counts.anonymous_held -= take;
             counts.held = counts.held.saturating_sub(take);
             if take < q {
-                counts.anonymous_credit = counts.anonymous_credit.saturating_add(q - take);
+                counts.anonymous_credit = add(counts.anonymous_credit, q - take);
                 anomaly = Some(Anomaly::ClampedRelease);
             }
         }

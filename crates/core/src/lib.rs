@@ -12,6 +12,7 @@ pub mod masterlist;
 pub mod partition;
 pub mod region;
 pub mod sales;
+pub mod text;
 
 pub use country::Country;
 pub use ids::{Category, HoldId, MatchNumber, PlatformId, Price, Quantity, TicketType};

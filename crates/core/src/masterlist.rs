@@ -18,11 +18,15 @@ pub struct MasterListMatch {
     pub match_number: MatchNumber,
     pub round_number: u8,
     pub date_utc: DateTime<Utc>,
+    #[serde(deserialize_with = "crate::text::label")]
     pub location: String,
     pub availability: Availability,
+    #[serde(deserialize_with = "crate::text::label")]
     pub home_team: String,
+    #[serde(deserialize_with = "crate::text::label")]
     pub away_team: String,
     /// `None` for knock-out matches.
+    #[serde(deserialize_with = "crate::text::optional_label")]
     pub group: Option<String>,
 }
 
@@ -34,14 +38,29 @@ pub struct Availability {
     pub category3: CategoryAvailability,
 }
 
-/// `available` is the capacity of the category; `pending` is informational
-/// (the ledger, not the publisher, tracks what is held).
+/// `available` is the capacity of the category (at most [`MAX_CAPACITY`]);
+/// `pending` is informational (the ledger, not the publisher, tracks what
+/// is held).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CategoryAvailability {
+    #[serde(deserialize_with = "capacity")]
     pub available: u32,
     pub pending: u32,
     pub price: Price,
+}
+
+/// Most seats one category of one match may have (the largest stadium of
+/// any World Cup held about 200,000 people): bounds every counter of the
+/// ledger far below what storage can hold.
+pub const MAX_CAPACITY: u32 = 1_000_000;
+
+fn capacity<'de, D: serde::Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
+    let n = u32::deserialize(d)?;
+    if n > MAX_CAPACITY {
+        return Err(serde::de::Error::custom(format!("available must be at most {MAX_CAPACITY}, got {n}")));
+    }
+    Ok(n)
 }
 
 impl Availability {
@@ -68,9 +87,13 @@ impl MasterListMatch {
         self.match_number.to_string()
     }
 
-    /// Parse one master-list message body.
-    pub fn from_json(bytes: &[u8]) -> Result<Self, serde_json::Error> {
-        serde_json::from_slice(bytes)
+    /// Parse one master-list message body (at most
+    /// [`crate::text::MAX_MESSAGE_BYTES`]); the error says what is wrong.
+    pub fn from_json(bytes: &[u8]) -> Result<Self, String> {
+        if bytes.len() > crate::text::MAX_MESSAGE_BYTES {
+            return Err(format!("the body has {} bytes, more than {}", bytes.len(), crate::text::MAX_MESSAGE_BYTES));
+        }
+        serde_json::from_slice(bytes).map_err(|e| e.to_string())
     }
 
     pub fn to_json(&self) -> Vec<u8> {
@@ -150,6 +173,36 @@ mod tests {
         assert!(MasterListMatch::from_json(extra.as_bytes()).is_err());
         let bad_match = good.replacen("\"matchNumber\":1", "\"matchNumber\":99", 1);
         assert!(MasterListMatch::from_json(bad_match.as_bytes()).is_err());
+    }
+
+    #[test]
+    fn names_with_control_characters_oversized_bodies_and_huge_capacities_are_refused() {
+        let good: serde_json::Value = serde_json::from_slice(&fixture()[0].to_json()).unwrap();
+        let with = |path: &[&str], value: serde_json::Value| {
+            let mut v = good.clone();
+            let mut at = &mut v;
+            for key in path {
+                at = &mut at[*key];
+            }
+            *at = value;
+            serde_json::to_vec(&v).unwrap()
+        };
+        for bad in [
+            with(&["homeTeam"], "Qatar\u{0}".into()),
+            with(&["awayTeam"], "Ecua\ndor".into()),
+            with(&["location"], "S".repeat(crate::text::MAX_LABEL_CHARS + 1).into()),
+            with(&["group"], "Group \u{7}A".into()),
+            with(&["availability", "category1", "available"], (MAX_CAPACITY + 1).into()),
+        ] {
+            let text = String::from_utf8_lossy(&bad).to_string();
+            assert!(MasterListMatch::from_json(&bad).is_err(), "{text}");
+        }
+        let mut padded = serde_json::to_vec(&good).unwrap();
+        padded.extend(std::iter::repeat_n(b' ', crate::text::MAX_MESSAGE_BYTES));
+        assert!(MasterListMatch::from_json(&padded).unwrap_err().contains("bytes"));
+        assert!(
+            MasterListMatch::from_json(&with(&["availability", "category1", "available"], MAX_CAPACITY.into())).is_ok()
+        );
     }
 
     #[test]

@@ -37,6 +37,12 @@ pub struct TicketLine {
     pub price: Price,
 }
 
+/// Most ticket lines one message (the older array form) may carry: a
+/// message with more is invalid. A buyer's order is a few lines; a bound
+/// keeps one message from costing a consumer unbounded memory, re-homed
+/// copies and batch size.
+pub const MAX_LINES: usize = 32;
+
 /// A parsed sales message.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SaleMessage {
@@ -82,12 +88,22 @@ impl SaleMessage {
     /// Parse a message body and name the keys (as paths such as
     /// `body.tickets.seat`) that the course format does not have.
     pub fn parse(bytes: &[u8]) -> Result<(Self, Vec<String>), String> {
+        if bytes.len() > crate::text::MAX_MESSAGE_BYTES {
+            return Err(format!(
+                "invalid sale message: the body has {} bytes, more than {}",
+                bytes.len(),
+                crate::text::MAX_MESSAGE_BYTES
+            ));
+        }
         let value: serde_json::Value =
             serde_json::from_slice(bytes).map_err(|e| format!("invalid sale message: {e}"))?;
         let unknown = unknown_keys(&value);
         let wire: Wire<serde_json::Value> =
             serde_json::from_value(value).map_err(|e| format!("invalid sale message: {e}"))?;
         let lines = match wire.body.tickets {
+            serde_json::Value::Array(items) if items.len() > MAX_LINES => {
+                return Err(format!("invalid tickets: {} lines, more than {MAX_LINES}", items.len()));
+            }
             serde_json::Value::Array(items) => {
                 items.into_iter().map(serde_json::from_value).collect::<Result<Vec<TicketLine>, _>>()
             }
@@ -176,6 +192,18 @@ mod tests {
         ] {
             assert!(SaleMessage::from_json(bad).is_err(), "{}", String::from_utf8_lossy(bad));
         }
+    }
+
+    #[test]
+    fn refuses_more_lines_or_bytes_than_a_consumer_takes() {
+        let line = r#"{"category":1,"quantity":1,"price":75}"#;
+        let body = |n: usize| {
+            let lines = vec![line; n].join(",");
+            format!(r#"{{"meta":{{"action":"TICKET_PENDING"}},"body":{{"matchNumber":1,"tickets":[{lines}]}}}}"#)
+        };
+        assert_eq!(SaleMessage::from_json(body(MAX_LINES).as_bytes()).unwrap().lines.len(), MAX_LINES);
+        assert!(SaleMessage::from_json(body(MAX_LINES + 1).as_bytes()).unwrap_err().contains("lines"));
+        assert!(SaleMessage::from_json(body(100_000).as_bytes()).unwrap_err().contains("bytes"));
     }
 
     #[test]

@@ -72,6 +72,19 @@ fn is_unique_violation(e: &sqlx::Error) -> bool {
     matches!(e, sqlx::Error::Database(d) if d.code().as_deref() == Some("23505"))
 }
 
+/// Whether the database refused a statement for the data it was given, so
+/// that the same data would be refused again however often it is retried:
+/// SQLSTATE class 22 (data exception: a NUL in text, a number out of range)
+/// or 23 (integrity constraint: a check, a not-null), except the unique and
+/// exclusion violations two writers racing can cause. Consumers of the
+/// shared topics skip a message refused so (recorded as invalid) and retry
+/// every other error: a lost connection, a full disk or a deadlock passes.
+pub fn refuses_the_data(e: &sqlx::Error) -> bool {
+    let sqlx::Error::Database(d) = e else { return false };
+    let Some(code) = d.code() else { return false };
+    (code.starts_with("22") || code.starts_with("23")) && code != "23505" && code != "23P01"
+}
+
 /// Readiness: the database answers.
 pub async fn probe(pool: &PgPool) -> Result<(), String> {
     sqlx::query("SELECT 1").execute(pool).await.map(|_| ()).map_err(|e| e.to_string())

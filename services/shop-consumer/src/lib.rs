@@ -6,12 +6,15 @@
 //!
 //! - `commits`: acknowledged offsets → the consumer group, in the background.
 //! - `decode` (from the kit, shared with analytics): Kafka message → shop batch entry (invalid ones recorded).
+//! - `invalid`: messages skipped (failed validation, or refused by the shop's
+//!   database for their data), recorded and listed for operators.
 //! - `pump`: the consume → apply → commit loop.
 //! - `shop_client`: the shop's internal API.
 
 pub mod commits;
 pub use ticktak_kit::kafka::decode;
 pub mod forward;
+pub mod invalid;
 pub mod pump;
 pub mod shop_client;
 
@@ -78,7 +81,8 @@ pub async fn start_with(
             })
         }),
     );
-    let server = base.serve(axum::Router::new(), axum::Router::new(), shutdown).await?;
+    let internal = invalid::router().with_state(base.pool.clone());
+    let server = base.serve(axum::Router::new(), internal, shutdown).await?;
     Ok(server.then(|server| async move {
         let token = server.shutdown.clone();
         let pumped = pump.run(token.clone()).await;

@@ -21,16 +21,25 @@ use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::message::{BorrowedMessage, Message};
 use rdkafka::{Offset, TopicPartitionList};
 use sqlx::PgPool;
-use ticktak_contracts::ledger::{MasterListBatch, SalesBatch};
+use ticktak_contracts::ledger::{
+    MasterListBatch, MasterListEntry, MasterListResult, Refused, SalesBatch, SalesBatchResult, SalesEntry,
+};
 use ticktak_kit::Settings;
 use tokio_util::sync::CancellationToken;
 
 use crate::commits::Committer;
 use crate::decode;
 use crate::forward::DecisionForwarder;
-use crate::shop_client::ShopClient;
+use crate::invalid::{self, Invalid};
+use crate::shop_client::{Refusal, ShopClient};
 
 const BATCH_MAX: usize = 1000;
+/// A batch stops growing past this many bytes of message bodies, so it stays
+/// far below the shop's `MAX_INTERNAL_BODY_BYTES` (16 MiB) whatever peers
+/// send (a body is at most `ticktak_core::text::MAX_MESSAGE_BYTES`).
+const BATCH_BYTES: usize = 1024 * 1024;
+/// What an entry costs in a batch besides its body (position, headers).
+const ENTRY_OVERHEAD_BYTES: usize = 256;
 const LINGER: Duration = Duration::from_millis(2);
 /// How often acknowledged offsets are committed to the consumer group.
 const COMMIT_EVERY: Duration = Duration::from_secs(1);
@@ -90,14 +99,14 @@ struct Batch {
     /// Next offset to commit per (topic, partition).
     next: HashMap<(String, i32), i64>,
     len: usize,
+    /// Bytes of message bodies gathered (see `BATCH_BYTES`).
+    bytes: usize,
 }
 
-struct Invalid {
-    topic: String,
-    partition: i32,
-    offset: i64,
-    reason: String,
-    payload: Option<Vec<u8>>,
+impl Batch {
+    fn full(&self) -> bool {
+        self.len >= BATCH_MAX || self.bytes >= BATCH_BYTES
+    }
 }
 
 impl Pump {
@@ -147,7 +156,7 @@ impl Pump {
                 }
             }
             let deadline = tokio::time::Instant::now() + LINGER;
-            while batch.len < BATCH_MAX {
+            while !batch.full() {
                 match tokio::time::timeout_at(deadline, consumer.recv()).await {
                     Ok(Ok(m)) => self.add(&mut batch, &m, partitions),
                     Ok(Err(e)) => {
@@ -221,6 +230,7 @@ impl Pump {
     fn add(&self, batch: &mut Batch, m: &BorrowedMessage<'_>, sales_partitions: i32) {
         let topic = m.topic().to_string();
         batch.len += 1;
+        batch.bytes += m.payload().map_or(0, <[u8]>::len) + ENTRY_OVERHEAD_BYTES;
         let reason = if topic == self.settings.topics.masterlist {
             let (entry, reason) = decode::masterlist(m);
             batch.masterlist.messages.push(entry);
@@ -239,13 +249,7 @@ impl Pump {
             None
         };
         if let Some(reason) = reason {
-            batch.invalid.push(Invalid {
-                topic: topic.clone(),
-                partition: m.partition(),
-                offset: m.offset(),
-                reason,
-                payload: m.payload().map(|p| p[..p.len().min(4096)].to_vec()),
-            });
+            batch.invalid.push(Invalid::new(&topic, m.partition(), m.offset(), reason, m.payload()));
         }
         metrics::counter!("consumer_messages_total", "topic" => topic_label(&self.settings, &topic)).increment(1);
         batch.next.insert((topic, m.partition()), m.offset() + 1);
@@ -258,15 +262,10 @@ impl Pump {
             tracing::warn!(topic = %invalid.topic, partition = invalid.partition, offset = invalid.offset, reason = %invalid.reason, "skipping invalid message");
             metrics::counter!("consumer_messages_invalid_total", "topic" => topic_label(&self.settings, &invalid.topic)).increment(1);
         }
+        let mut refused = Vec::new();
         if !batch.masterlist.messages.is_empty() {
-            let ok = retry(shutdown, "master list", || async {
-                self.shop.apply_masterlist(&batch.masterlist).await.map(|_| ())
-            })
-            .await
-            .is_some();
-            if !ok {
-                return false;
-            }
+            let Some(answers) = self.apply_masterlist(&batch.masterlist, shutdown).await else { return false };
+            refused.extend(answers.into_iter().flat_map(|a| a.refused).map(|r| (&self.settings.topics.masterlist, r)));
         }
         if !batch.rehome.is_empty() {
             let ok = retry(shutdown, "re-homed lines", || self.publish_rehomed(&batch.rehome)).await.is_some();
@@ -277,25 +276,86 @@ impl Pump {
         }
         if !batch.sales.messages.is_empty() {
             let started = Instant::now();
-            let ok = retry(shutdown, "sales", || async {
-                let result = self.shop.apply_sales(&batch.sales).await?;
+            let Some(answers) = self.apply_sales(&batch.sales, shutdown).await else { return false };
+            for result in answers {
                 metrics::counter!("consumer_sales_applied_total").increment(result.applied);
                 metrics::counter!("consumer_sales_redelivered_total").increment(result.redelivered);
+                refused.extend(result.refused.iter().cloned().map(|r| (&self.settings.topics.sales, r)));
                 if let Some(forward) = self.forward.clone() {
                     tokio::spawn(async move { forward.forward(&result.holds).await });
                 }
-                Ok(())
-            })
-            .await
-            .is_some();
-            if !ok {
-                return false;
             }
             metrics::histogram!("consumer_apply_seconds").record(started.elapsed().as_secs_f64());
             metrics::histogram!("consumer_batch_size").record(batch.sales.messages.len() as f64);
         }
-        self.record_invalid(&batch.invalid).await;
+        let refused = refused.into_iter().map(|(topic, r)| {
+            tracing::warn!(%topic, partition = r.partition, offset = r.offset, reason = %r.reason, "the shop refused a message; skipped");
+            metrics::counter!("consumer_messages_invalid_total", "topic" => topic_label(&self.settings, topic)).increment(1);
+            Invalid::new(topic, r.partition, r.offset, r.reason, None)
+        });
+        let skipped: Vec<Invalid> = batch.invalid.iter().cloned().chain(refused).collect();
+        if !skipped.is_empty() {
+            invalid::record(&self.pool, &skipped).await;
+        }
         true
+    }
+
+    /// The master-list part of a batch; the shop's answers, `None` when
+    /// shutdown came first.
+    async fn apply_masterlist(
+        &self,
+        batch: &MasterListBatch,
+        shutdown: &CancellationToken,
+    ) -> Option<Vec<MasterListResult>> {
+        match retry(shutdown, "master list", || self.shop.apply_masterlist(batch)).await? {
+            Ok(answer) => Some(vec![answer]),
+            Err(refusal) => {
+                let (mut answers, refused) = in_parts(
+                    shutdown,
+                    refusal,
+                    batch.messages.clone(),
+                    |messages| {
+                        let shop = self.shop.clone();
+                        async move { shop.apply_masterlist(&MasterListBatch { messages }).await }
+                    },
+                    |e| {
+                        e.content
+                            .is_some()
+                            .then(|| (MasterListEntry { content: None, ..e.clone() }, (e.partition, e.offset)))
+                    },
+                )
+                .await?;
+                answers.push(MasterListResult { refused, ..Default::default() });
+                Some(answers)
+            }
+        }
+    }
+
+    /// The sales part of a batch; the shop's answers, `None` when shutdown
+    /// came first.
+    async fn apply_sales(&self, batch: &SalesBatch, shutdown: &CancellationToken) -> Option<Vec<SalesBatchResult>> {
+        match retry(shutdown, "sales", || self.shop.apply_sales(batch)).await? {
+            Ok(answer) => Some(vec![answer]),
+            Err(refusal) => {
+                let (mut answers, refused) = in_parts(
+                    shutdown,
+                    refusal,
+                    batch.messages.clone(),
+                    |messages| {
+                        let shop = self.shop.clone();
+                        async move { shop.apply_sales(&SalesBatch { messages }).await }
+                    },
+                    |e| {
+                        let empty = e.lines.is_empty() && e.hold_id.is_none() && e.rehomed_from.is_none();
+                        let emptied = SalesEntry { lines: Vec::new(), hold_id: None, rehomed_from: None, ..e.clone() };
+                        (!empty).then_some((emptied, (e.partition, e.offset)))
+                    },
+                )
+                .await?;
+                answers.push(SalesBatchResult { refused, ..Default::default() });
+                Some(answers)
+            }
+        }
     }
 
     /// Publish every re-homed line to its home partition and wait for the
@@ -310,24 +370,6 @@ impl Pump {
             sent?;
         }
         Ok(())
-    }
-
-    async fn record_invalid(&self, invalid: &[Invalid]) {
-        for i in invalid {
-            let result = sqlx::query(
-                "INSERT INTO invalid_messages (topic, partition, \"offset\", reason, payload) VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
-            )
-            .bind(&i.topic)
-            .bind(i.partition)
-            .bind(i.offset)
-            .bind(&i.reason)
-            .bind(&i.payload)
-            .execute(&self.pool)
-            .await;
-            if let Err(e) = result {
-                tracing::warn!(error = %e, "cannot record invalid message");
-            }
-        }
     }
 
     /// Read the master-list topic from the beginning up to the end it had at
@@ -380,7 +422,7 @@ impl Pump {
                     continue;
                 }
             }
-            while batch.len < BATCH_MAX {
+            while !batch.full() {
                 match tokio::time::timeout(LINGER, consumer.recv()).await {
                     Ok(Ok(m)) => self.add(&mut batch, &m, MASTERLIST_ONLY),
                     _ => break,
@@ -430,6 +472,64 @@ where
     }
 }
 
+/// The path of a batch the shop refused for what it holds (too large, or a
+/// body it cannot read): it is handed over in halves, and a single message
+/// it refuses is handed over as `emptied(message)` — invalid, so only its
+/// offset moves — and reported, with why, for the `invalid_messages` table.
+/// A message that is refused even emptied is this platform's fault, not the
+/// peer's: it is retried (every second) and logged, never skipped.
+/// `None` when shutdown came first.
+async fn in_parts<E: Clone, R, F: std::future::Future<Output = anyhow::Result<Result<R, Refusal>>>>(
+    shutdown: &CancellationToken,
+    first: Refusal,
+    messages: Vec<E>,
+    apply: impl Fn(Vec<E>) -> F,
+    emptied: impl Fn(&E) -> Option<(E, (i32, i64))>,
+) -> Option<(Vec<R>, Vec<Refused>)> {
+    tracing::warn!(status = first.status, message = %first.message, messages = messages.len(), "the shop refused a batch; handing it over in parts");
+    metrics::counter!("consumer_batches_split_total").increment(1);
+    let (mut answers, mut refused) = (Vec::new(), Vec::new());
+    let mut queue = std::collections::VecDeque::new();
+    if messages.len() > 1 {
+        let (a, b) = messages.split_at(messages.len() / 2);
+        queue.extend([a.to_vec(), b.to_vec()]);
+    } else {
+        queue.push_back(messages);
+    }
+    // A single message refused whole is emptied without asking again.
+    let mut known = (queue.len() == 1).then_some(first);
+    while let Some(part) = queue.pop_front() {
+        let answer = match known.take() {
+            Some(refusal) => Err(refusal),
+            None => retry(shutdown, "a part of a refused batch", || apply(part.clone())).await?,
+        };
+        match answer {
+            Ok(answer) => answers.push(answer),
+            Err(_) if part.len() > 1 => {
+                let (a, b) = part.split_at(part.len() / 2);
+                queue.push_front(b.to_vec());
+                queue.push_front(a.to_vec());
+            }
+            Err(refusal) => match part.first().and_then(&emptied) {
+                Some((empty, (partition, offset))) => {
+                    let reason = format!("the shop refused it: {} {}", refusal.status, refusal.message);
+                    refused.push(Refused { partition, offset, reason });
+                    queue.push_front(vec![empty]);
+                }
+                None => {
+                    tracing::error!(status = refusal.status, message = %refusal.message, "the shop refuses an empty message; retrying");
+                    tokio::select! {
+                        _ = shutdown.cancelled() => return None,
+                        _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                    }
+                    queue.push_front(part);
+                }
+            },
+        }
+    }
+    Some((answers, refused))
+}
+
 /// Every few seconds, publish how far behind the log end the group is.
 async fn report_lag(consumer: Arc<StreamConsumer>, shutdown: CancellationToken) {
     loop {
@@ -456,5 +556,53 @@ async fn report_lag(consumer: Arc<StreamConsumer>, shutdown: CancellationToken) 
             metrics::gauge!("consumer_lag_messages", "topic" => topic, "partition" => partition.to_string())
                 .set(lag as f64);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use super::*;
+
+    /// A message of the test: its offset, and whether it was emptied.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    struct Message {
+        offset: i64,
+        emptied: bool,
+    }
+
+    fn refusal(status: u16) -> Refusal {
+        Refusal { status, message: "no".into() }
+    }
+
+    #[tokio::test]
+    async fn a_refused_batch_goes_over_in_parts_and_only_the_refused_message_is_skipped() {
+        // A shop that takes at most 4 messages a request (413 beyond) and
+        // refuses message 13 unless it is emptied (422).
+        let taken = Mutex::new(Vec::new());
+        let shop = |part: Vec<Message>| {
+            let answer = if part.len() > 4 {
+                Err(refusal(413))
+            } else if part.iter().any(|m| m.offset == 13 && !m.emptied) {
+                Err(refusal(422))
+            } else {
+                taken.lock().unwrap().extend(part.iter().copied());
+                Ok(part.len())
+            };
+            async move { Ok(answer) }
+        };
+        let messages: Vec<Message> = (0..20).map(|offset| Message { offset, emptied: false }).collect();
+        let emptied = |m: &Message| (!m.emptied).then_some((Message { emptied: true, ..*m }, (0, m.offset)));
+        let (answers, refused) =
+            in_parts(&CancellationToken::new(), refusal(413), messages, shop, emptied).await.unwrap();
+
+        let taken = taken.into_inner().unwrap();
+        assert_eq!(taken.iter().map(|m| m.offset).collect::<Vec<_>>(), (0..20).collect::<Vec<_>>(), "in order, once");
+        assert_eq!(taken.iter().filter(|m| m.emptied).map(|m| m.offset).collect::<Vec<_>>(), [13]);
+        assert_eq!(answers.iter().sum::<usize>(), 20);
+        assert_eq!(refused.len(), 1);
+        assert_eq!((refused[0].partition, refused[0].offset), (0, 13));
+        assert!(refused[0].reason.contains("422"), "{}", refused[0].reason);
     }
 }

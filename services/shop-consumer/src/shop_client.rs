@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use ticktak_contracts::ledger::{self, AppliedOffset, MasterListBatch, MasterListResult, SalesBatch, SalesBatchResult};
+pub use ticktak_kit::internal::Refusal;
 
 #[derive(Clone)]
 pub struct ShopClient {
@@ -22,11 +23,32 @@ impl ShopClient {
             .ok_or_else(|| anyhow::anyhow!("{} answered 404", self.client.url(ledger::OFFSETS)))
     }
 
-    pub async fn apply_masterlist(&self, batch: &MasterListBatch) -> anyhow::Result<MasterListResult> {
-        self.client.post(ledger::MASTERLIST, batch).await
+    /// Apply master-list messages: the answer, the shop's refusal of the
+    /// batch for what it holds, or an error (try again).
+    pub async fn apply_masterlist(&self, batch: &MasterListBatch) -> anyhow::Result<Result<MasterListResult, Refusal>> {
+        self.post_batch(ledger::MASTERLIST, batch).await
     }
 
-    pub async fn apply_sales(&self, batch: &SalesBatch) -> anyhow::Result<SalesBatchResult> {
-        self.client.post(ledger::SALES, batch).await
+    /// Apply sales messages: the answer, the shop's refusal of the batch for
+    /// what it holds, or an error (try again).
+    pub async fn apply_sales(&self, batch: &SalesBatch) -> anyhow::Result<Result<SalesBatchResult, Refusal>> {
+        self.post_batch(ledger::SALES, batch).await
+    }
+
+    /// Only a refusal of the body itself (400, 413, 422) is about the data;
+    /// any other 4xx (a wrong credential, a missing route) is this
+    /// platform's configuration, and retrying is right: skipping messages
+    /// for it would lose them.
+    async fn post_batch<B: serde::Serialize, R: serde::de::DeserializeOwned>(
+        &self,
+        path: &str,
+        batch: &B,
+    ) -> anyhow::Result<Result<R, Refusal>> {
+        match self.client.post_or_refusal(path, batch).await? {
+            Err(refusal) if ![400, 413, 422].contains(&refusal.status) => {
+                anyhow::bail!("{} answered {}: {}", self.client.url(path), refusal.status, refusal.message)
+            }
+            answer => Ok(answer),
+        }
     }
 }

@@ -391,6 +391,33 @@ fn anonymous_counts_are_clamped_and_oversell_is_recorded_as_an_anomaly() {
 }
 
 #[test]
+fn a_flood_of_anonymous_lines_saturates_the_counters_instead_of_overflowing() {
+    let mut ledger = fresh(&[10]);
+    let near = TicketCounts::MAX - 3;
+    let counts = TicketCounts { capacity: 10, held: near, anonymous_held: near, anomalies: near, ..Default::default() };
+    ledger.insert_counts(ticket_type(0), counts);
+    let pending = LedgerOp {
+        action: Action::TicketPending,
+        ticket_type: ticket_type(0),
+        quantity: q(2),
+        hold: None,
+        producer: None,
+        rehomed_from: None,
+    };
+    for offset in 0..4 {
+        ledger.apply(LogPosition { partition: 0, offset }, &[pending.clone(), pending.clone()]);
+    }
+    let counts = ledger.counts(ticket_type(0)).unwrap();
+    assert_eq!(
+        (counts.held, counts.anonymous_held, counts.anomalies),
+        (TicketCounts::MAX, TicketCounts::MAX, TicketCounts::MAX)
+    );
+    assert_eq!(counts.status(), Status::TemporarilyUnavailable);
+    // Every counter still fits what storage holds.
+    assert!(i32::try_from(counts.held).is_ok() && i32::try_from(counts.anomalies).is_ok());
+}
+
+#[test]
 fn a_capacity_correction_keeps_the_counts() {
     let mut ledger = fresh(&[5]);
     let hold = LedgerOp {

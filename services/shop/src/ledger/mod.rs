@@ -7,6 +7,9 @@
 //!   rule; the last applied offset per partition is stored in the same
 //!   transaction, so a batch delivered again changes nothing and is answered
 //!   with the stored decisions.
+//! - Either batch, when the database refuses it for its data, is applied in
+//!   halves down to the messages it refuses; those are applied as invalid
+//!   and named in the answer (`isolate`).
 //! - `POST /internal/holds`: the log's decisions on the holds asked for (the
 //!   reservations service's poller, one request for every waiting hold);
 //!   `GET /internal/holds/{holdId}` for one.
@@ -17,6 +20,7 @@
 //!
 //! Bodies and paths: `ticktak_contracts::ledger`.
 
+mod isolate;
 pub mod store;
 
 use axum::extract::State;
@@ -50,7 +54,7 @@ async fn apply_masterlist(
     State(state): State<AppState>,
     Json(batch): Json<MasterListBatch>,
 ) -> ApiResult<Json<api::MasterListResult>> {
-    let result = store::apply_masterlist(&state.pool, &state.settings.topics.masterlist, &batch).await?;
+    let result = isolate::apply_masterlist(&state.pool, &state.settings.topics.masterlist, &batch).await?;
     state
         .availability
         .invalidate(batch.messages.iter().filter_map(|m| m.content.as_ref()).map(|m| m.match_number.get()));
@@ -62,7 +66,7 @@ async fn apply_sales(
     Json(batch): Json<SalesBatch>,
 ) -> ApiResult<Json<SalesBatchResult>> {
     let started = std::time::Instant::now();
-    let (result, counts) = store::apply_sales(&state.pool, &state.settings.topics.sales, &batch).await?;
+    let (result, counts) = isolate::apply_sales(&state.pool, &state.settings.topics.sales, &batch).await?;
     state.availability.update(counts);
     metrics::histogram!("ledger_apply_seconds").record(started.elapsed().as_secs_f64());
     metrics::histogram!("ledger_batch_size").record(batch.messages.len() as f64);

@@ -1,0 +1,70 @@
+//! Bounds on what a message from the shared topics may carry, checked where
+//! it is decoded: every platform's storage must take whatever the decoder
+//! accepts, so one peer's odd message can never be refused further down and
+//! stop a platform (PostgreSQL refuses a NUL in text; unbounded strings and
+//! arrays cost memory and batch size).
+
+use serde::{Deserialize, Deserializer};
+
+/// Longest name (team, venue, group) a master-list message may carry, in
+/// characters.
+pub const MAX_LABEL_CHARS: usize = 100;
+
+/// Largest message body a consumer decodes, in bytes (a master-list match
+/// is about 300 bytes, a sale about 100). Larger bodies are invalid.
+pub const MAX_MESSAGE_BYTES: usize = 64 * 1024;
+
+/// Why a label is refused, or `None` when it is fine: non-empty, at most
+/// [`MAX_LABEL_CHARS`] characters, no control characters (NUL included).
+pub fn label_problem(s: &str) -> Option<String> {
+    if s.trim().is_empty() {
+        Some("is empty".into())
+    } else if s.chars().count() > MAX_LABEL_CHARS {
+        Some(format!("is longer than {MAX_LABEL_CHARS} characters"))
+    } else if s.chars().any(char::is_control) {
+        Some("holds a control character".into())
+    } else {
+        None
+    }
+}
+
+/// `#[serde(deserialize_with = "label")]`: a string [`label_problem`] accepts.
+pub fn label<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    let s = String::deserialize(d)?;
+    match label_problem(&s) {
+        None => Ok(s),
+        Some(why) => Err(serde::de::Error::custom(format!("a name {why}: {:?}", truncated(&s)))),
+    }
+}
+
+/// `#[serde(deserialize_with = "optional_label")]`: `null` or a [`label`].
+pub fn optional_label<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    match Option::<String>::deserialize(d)? {
+        None => Ok(None),
+        Some(s) => match label_problem(&s) {
+            None => Ok(Some(s)),
+            Some(why) => Err(serde::de::Error::custom(format!("a name {why}: {:?}", truncated(&s)))),
+        },
+    }
+}
+
+/// The first characters of `s`, for an error message that must stay short.
+fn truncated(s: &str) -> String {
+    s.chars().take(40).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn labels_are_bounded_and_free_of_control_characters() {
+        assert_eq!(label_problem("Al Bayt Stadium"), None);
+        assert_eq!(label_problem("Côte d’Ivoire"), None);
+        assert_eq!(label_problem(&"é".repeat(MAX_LABEL_CHARS)), None);
+        for bad in ["", "  ", "Qatar\u{0}", "Qa\ttar", "Ecuador\n", "\u{7f}", "x\u{9b}"] {
+            assert!(label_problem(bad).is_some(), "{bad:?}");
+        }
+        assert!(label_problem(&"x".repeat(MAX_LABEL_CHARS + 1)).is_some());
+    }
+}
