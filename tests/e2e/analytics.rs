@@ -366,6 +366,13 @@ async fn a_model_trained_on_simulated_fans_beats_popularity_and_the_shop_serves_
     .await
     .unwrap();
     let http = reqwest::Client::new();
+    // The shop recommends only matches it knows: ask once shop-consumer
+    // has handed it the whole master list (it is ready only then).
+    eventually(Duration::from_secs(60), "the whole master list in the shop", || async {
+        let ready = http.get(format!("{}/ready", consumer.url())).send().await.ok()?;
+        ready.status().is_success().then_some(())
+    })
+    .await;
     let recommend = |token: Option<String>, from: Option<&'static str>| {
         let (http, url) = (http.clone(), format!("{}/api/recommendations?limit=5", shop.url()));
         async move {
