@@ -24,3 +24,4 @@ pub mod race;
 pub mod reads;
 pub mod recommend;
 pub mod screening;
+pub mod trust;

@@ -3,6 +3,7 @@
 //!     ticktak-bench backlog [MESSAGES]
 //!     ticktak-bench broker [--rate R] [--seconds S] [--producers P]
 //!     ticktak-bench login [--samples N]
+//!     ticktak-bench trust [--messages N]
 //!     ticktak-bench race [--platforms P] [--capacity C] [--oversubscribe X]
 //!                        [--buyers N] [--rate R] [--with-reads] [--chaos SECONDS [--chaos-broker | --chaos-broker-only]] [--naive] [--json FILE]
 //!
@@ -64,6 +65,7 @@ async fn main() -> anyhow::Result<()> {
             ticktak_bench::fuzz::run(flag(&args, "--examples", 1000)?, only.as_deref(), optional_flag(&args, "--seed")?)
                 .await
         }
+        Some("trust") => ticktak_bench::trust::run(flag(&args, "--messages", 20_000)?),
         Some("screening") => {
             ticktak_bench::screening::run(flag(&args, "--seconds", 5)?, flag(&args, "--networks", 1000)?).await
         }

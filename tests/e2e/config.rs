@@ -50,6 +50,8 @@ async fn an_unreachable_database_is_one_clear_error_not_a_panic() {
 #[tokio::test]
 async fn production_refuses_development_secrets() {
     let real_db = "postgres://ticktak:not-the-dev-password@127.0.0.1:1/none";
+    let dev_sales_key =
+        ticktak_kit::kafka::trust::development_key(&ticktak_core::PlatformId::new("a").unwrap()).to_pem();
     for (service, vars, var) in [
         ("shop", vec![("APP_ENV", "production")], "INTERNAL_TOKEN"),
         ("reservations", vec![("APP_ENV", "production"), ("INTERNAL_TOKEN", "a-real-internal-token")], "DATABASE_URL"),
@@ -57,6 +59,21 @@ async fn production_refuses_development_secrets() {
             "security",
             vec![("APP_ENV", "production"), ("INTERNAL_TOKEN", "a-real-internal-token"), ("DATABASE_URL", real_db)],
             "JWT_SIGNING_KEY",
+        ),
+        (
+            "shop-consumer",
+            vec![("APP_ENV", "production"), ("INTERNAL_TOKEN", "a-real-internal-token"), ("DATABASE_URL", real_db)],
+            "PLATFORM_SIGNING_KEY",
+        ),
+        (
+            "shop-consumer",
+            vec![
+                ("APP_ENV", "production"),
+                ("INTERNAL_TOKEN", "a-real-internal-token"),
+                ("DATABASE_URL", real_db),
+                ("PLATFORM_SIGNING_KEY", dev_sales_key.as_str()),
+            ],
+            "PLATFORM_SIGNING_KEY",
         ),
         (
             "security",

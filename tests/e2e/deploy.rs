@@ -74,9 +74,25 @@ fn environment(service: &Yaml) -> (HashMap<String, String>, Vec<String>) {
     (env, required)
 }
 
+/// The stand-in sales key of platform a, the same for every service.
+fn sales_key() -> &'static ticktak_kit::auth::SigningKey {
+    static KEY: std::sync::OnceLock<ticktak_kit::auth::SigningKey> = std::sync::OnceLock::new();
+    KEY.get_or_init(ticktak_kit::auth::SigningKey::generate)
+}
+
 fn stand_in(var: &str) -> String {
+    use ticktak_kit::kafka::trust::{PlatformKeys, Trust};
     match var {
         "JWT_SIGNING_KEY" | "TICKET_SIGNING_KEY" => ticktak_kit::auth::SigningKey::generate().to_pem(),
+        "PLATFORM_SIGNING_KEY" => sales_key().to_pem(),
+        "ORGANISERS_KEY" => {
+            use base64::Engine as _;
+            base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .encode(ticktak_kit::auth::SigningKey::generate().public_key())
+        }
+        "ORGANISERS_SIGNING_KEY" => ticktak_kit::auth::SigningKey::generate().to_pem(),
+        "PLATFORM_KEYS" => Trust::new(sales_key().clone(), PlatformKeys::Development)
+            .public_entry(&ticktak_core::PlatformId::new("a").unwrap()),
         "STRIPE_SECRET_KEY" => "sk_live_stand_in".into(),
         "STRIPE_PUBLISHABLE_KEY" => "pk_live_stand_in".into(),
         "SMTP_URL" => "smtps://user:password@smtp.example.com".into(),
@@ -122,6 +138,9 @@ fn every_service_of_the_compose_file_starts_with_its_settings_and_shows_only_pub
         }
         assert_eq!(required.iter().any(|r| r == "JWT_SIGNING_KEY"), service == Service::Security, "{name}");
         assert_eq!(required.iter().any(|r| r == "TICKET_SIGNING_KEY"), service == Service::Reservations, "{name}");
+        let signs = matches!(service, Service::Reservations | Service::ShopConsumer);
+        assert_eq!(required.iter().any(|r| r == "PLATFORM_SIGNING_KEY"), signs, "{name}");
+        assert!(required.iter().any(|r| r == "PLATFORM_KEYS"), "{name}");
         for secret in ["STRIPE_SECRET_KEY", "STRIPE_WEBHOOK_SECRET"] {
             assert_eq!(required.iter().any(|r| r == secret), service == Service::Payments, "{name}: {secret}");
         }

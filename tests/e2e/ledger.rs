@@ -225,8 +225,9 @@ async fn offsets_count_as_committed_only_once_the_broker_took_them() {
     let producer = ticktak_kit::kafka::producer(&settings, "commit-test").unwrap();
     for m in &list {
         let (key, payload) = (m.kafka_key(), m.to_json());
+        let headers = [organisers_signature(&payload)];
         let record =
-            ticktak_kit::kafka::Record { topic: &topics.masterlist, key: &key, payload: &payload, headers: &[] };
+            ticktak_kit::kafka::Record { topic: &topics.masterlist, key: &key, payload: &payload, headers: &headers };
         ticktak_kit::kafka::send(&producer, &record).await.unwrap();
     }
 
@@ -347,8 +348,24 @@ async fn a_peer_sale_with_an_extra_key_or_a_wrong_price_is_applied_and_counted()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn only_the_platform_that_placed_a_hold_can_close_it() {
-    let env = PlatformEnv::new("a", &unique("forge"));
+async fn only_the_platform_that_placed_a_hold_can_close_it_and_forged_closes_refunds_and_rehomes_change_nothing() {
+    use ticktak_core::headers::SaleHeaders;
+    use ticktak_kit::auth::SigningKey;
+    use ticktak_kit::kafka::trust::{PlatformKeys, Trust};
+    // A market of two approved platforms with real keys: a, and mallory,
+    // approved but misbehaving.
+    let (key_a, key_mallory) = (SigningKey::generate(), SigningKey::generate());
+    let a = ticktak_core::PlatformId::new("a").unwrap();
+    let mallory = ticktak_core::PlatformId::new("mallory").unwrap();
+    let as_mallory = Trust::new(key_mallory.clone(), PlatformKeys::Development);
+    let keys = format!(
+        "{},{}",
+        Trust::new(key_a.clone(), PlatformKeys::Development).public_entry(&a),
+        as_mallory.public_entry(&mallory)
+    );
+    let mut env = PlatformEnv::new("a", &unique("forge"));
+    env.extra.insert("PLATFORM_SIGNING_KEY".into(), key_a.to_pem());
+    env.extra.insert("PLATFORM_KEYS".into(), keys);
     let topics = env.topics();
     ensure_topics(&topics).await;
     publish_masterlist(&topics, &masterlist_with_capacity(1, 10)).await;
@@ -372,27 +389,46 @@ async fn only_the_platform_that_placed_a_hold_can_close_it() {
     };
     let anomalies_before = type_of(&p.ledger().await)["anomalies"].as_u64().unwrap();
 
-    // A peer cancels alice's hold under its own name, and confirms it with no name.
     let producer = producer();
     let tt = ticktak_core::TicketType::new(
         ticktak_core::MatchNumber::new(1).unwrap(),
         ticktak_core::Category::new(1).unwrap(),
     );
-    let q = ticktak_core::Quantity::new(2).unwrap();
-    let price = ticktak_core::Price::new(75).unwrap();
-    let mallory = ticktak_core::PlatformId::new("mallory").unwrap();
-    let mut nameless = ticktak_core::headers::SaleHeaders::for_hold(&mallory, hold);
-    nameless.client_id = None;
-    for (action, headers) in [
-        (ticktak_core::Action::TicketCancelled, ticktak_core::headers::SaleHeaders::for_hold(&mallory, hold)),
-        (ticktak_core::Action::TicketReserved, nameless),
-    ] {
-        produce_sale(&producer, &topics, &ticktak_core::SaleMessage::single(action, tt, q, price), Some(&headers))
-            .await;
+    let cancel = ticktak_core::SaleMessage::single(
+        ticktak_core::Action::TicketCancelled,
+        tt,
+        ticktak_core::Quantity::new(2).unwrap(),
+        ticktak_core::Price::new(75).unwrap(),
+    );
+    let body = cancel.to_json();
+    // Each forgery, signed by mallory's real key:
+    let signed_by_mallory = |mut h: SaleHeaders| {
+        as_mallory.sign(&mut h, &body);
+        h
+    };
+    let origin = ticktak_core::ledger::LineOrigin { partition: 0, offset: 1_000_000, line: 0 };
+    let forgeries = [
+        // under its own name: not the hold's owner;
+        signed_by_mallory(SaleHeaders::for_hold(&mallory, hold)),
+        // as a (a spoofed client-id): the signature is not a's;
+        signed_by_mallory(SaleHeaders::for_hold(&a, hold)),
+        // as a re-homed copy of a's cancel, claiming an origin to come;
+        signed_by_mallory(SaleHeaders {
+            rehomed_from: Some(origin),
+            rehomed_by: Some(mallory.clone()),
+            ..SaleHeaders::for_hold(&a, hold)
+        }),
+        // and unsigned, as a.
+        SaleHeaders { signature: Some("AAAA".into()), ..SaleHeaders::for_hold(&a, hold) },
+    ];
+    for headers in &forgeries {
+        produce_sale(&producer, &topics, &cancel, Some(headers)).await;
     }
-    let ledger = eventually(Duration::from_secs(60), "both forgeries applied", || async {
+    // Every one is an anomaly (not the owner, or an anonymous cancel of
+    // tickets nobody held anonymously) and alice's hold stands.
+    let ledger = eventually(Duration::from_secs(60), "the forgeries applied", || async {
         let l = p.ledger().await;
-        (type_of(&l)["anomalies"].as_u64().unwrap() == anomalies_before + 2).then_some(l)
+        (type_of(&l)["anomalies"].as_u64().unwrap() == anomalies_before + 4).then_some(l)
     })
     .await;
     let counts = type_of(&ledger);
@@ -400,13 +436,23 @@ async fn only_the_platform_that_placed_a_hold_can_close_it() {
     let (_, mine) = p.as_buyer(reqwest::Method::GET, &format!("/api/reservations/{}", hold.0), Some("alice")).await;
     assert_eq!(mine["status"], "HELD");
 
-    // The owner still confirms it.
+    // The owner still confirms it, and a forged refund of the sold tickets
+    // changes nothing either.
     assert_eq!(p.confirm(&hold.0.to_string()).await.0, 200);
     eventually(Duration::from_secs(60), "the owner's confirmation applied", || async {
         let l = p.ledger().await;
         (type_of(&l)["sold"] == 2).then_some(())
     })
     .await;
+    produce_sale(&producer, &topics, &cancel, Some(&forgeries[1])).await;
+    let ledger = eventually(Duration::from_secs(60), "the forged refund applied", || async {
+        let l = p.ledger().await;
+        (type_of(&l)["anomalies"].as_u64().unwrap() == anomalies_before + 5).then_some(l)
+    })
+    .await;
+    assert_eq!(type_of(&ledger)["sold"], 2, "{ledger}");
+    let (_, mine) = p.as_buyer(reqwest::Method::GET, &format!("/api/reservations/{}", hold.0), Some("alice")).await;
+    assert_eq!(mine["status"], "CONFIRMED");
     p.stop().await;
 }
 

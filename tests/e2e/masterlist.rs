@@ -57,7 +57,15 @@ async fn the_master_list_reaches_the_api_through_kafka_and_republishing_changes_
     let (_, again) = platform.get("/api/matches").await;
     assert_eq!(again["matches"], page["matches"]);
 
-    // An organisers' correction replaces the capacity.
+    // A forged correction (not signed by the organisers) changes nothing and
+    // is recorded; the organisers' own correction replaces the capacity.
+    let mut forged = fixture()[0].clone();
+    forged.availability.category1.available = 5000;
+    forged.availability.category1.price = ticktak_core::Price::new(1).unwrap();
+    let payload = forged.to_json();
+    let record =
+        ticktak_kit::kafka::Record { topic: &env.topics().masterlist, key: "1", payload: &payload, headers: &[] };
+    ticktak_kit::kafka::send(&producer(), &record).await.unwrap();
     let mut corrected = fixture()[0].clone();
     corrected.availability.category1.available = 7;
     publish_masterlist(&env.topics(), &[corrected]).await;
@@ -66,6 +74,44 @@ async fn the_master_list_reaches_the_api_through_kafka_and_republishing_changes_
         (body["categories"][0]["capacity"] == 7).then_some(())
     })
     .await;
+    let (_, body) = platform.get("/api/matches/1/availability").await;
+    assert_eq!(body["categories"][0]["price"], 75, "{body}");
+    assert_eq!(masterlist_applied(&platform).await, 130, "the forgery moved the offset");
 
+    platform.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_an_organisers_key_the_first_message_of_a_match_fixes_its_kick_off_prices_and_capacities() {
+    let mut env = PlatformEnv::new("a", &unique("mlnone"));
+    env.extra.insert("ORGANISERS_KEY".into(), "none".into());
+    ensure_topics(&env.topics()).await;
+    let list = masterlist_with_capacity(1, 10);
+    publish_masterlist(&env.topics(), &list).await;
+    let platform = Platform::start(env.clone()).await;
+    let number = list[0].match_number.get();
+    eventually(Duration::from_secs(60), "the match", || async {
+        let (_, body) = platform.get(&format!("/api/matches/{number}/availability")).await;
+        (body["categories"][0]["capacity"] == 10).then_some(())
+    })
+    .await;
+    // A later message renames a team but also tries to add 990 seats and a
+    // $1 price: the names change, the seats and prices do not.
+    let mut later = list[0].clone();
+    later.home_team = "Hosts".into();
+    later.availability.category1.available = 1000;
+    later.availability.category2.price = ticktak_core::Price::new(1).unwrap();
+    publish_masterlist(&env.topics(), &[later.clone()]).await;
+    let mut renamed = list[0].clone();
+    renamed.away_team = "Guests".into();
+    publish_masterlist(&env.topics(), &[renamed]).await;
+    let body = eventually(Duration::from_secs(30), "the rename", || async {
+        let (_, body) = platform.get(&format!("/api/matches/{number}")).await;
+        (body["awayTeam"] == "Guests").then_some(body)
+    })
+    .await;
+    assert_eq!(body["categories"][0]["capacity"], 10, "{body}");
+    assert_eq!(body["categories"][1]["price"], 125, "{body}");
+    assert_ne!(body["homeTeam"], "Hosts", "the refused message changed nothing: {body}");
     platform.stop().await;
 }

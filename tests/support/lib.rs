@@ -342,27 +342,50 @@ pub async fn ensure_topics(topics: &Topics) {
     kafka::ensure_topics(&settings, &[&topics.masterlist, &topics.sales]).await.expect("topics created");
 }
 
-/// Publish a master list, one message per match.
+/// The `signature` header of a master-list body, by the development
+/// organisers' key (what platforms trust in development).
+pub fn organisers_signature(payload: &[u8]) -> (&'static str, String) {
+    kafka::trust::sign_masterlist(&kafka::trust::development_organisers_key(), payload)
+}
+
+/// Publish a master list, one message per match, signed as the organisers
+/// sign it in development.
 pub async fn publish_masterlist(topics: &Topics, list: &[MasterListMatch]) {
     let producer = producer();
     for m in list {
         let payload = m.to_json();
         let key = m.kafka_key();
-        kafka::send(&producer, &Record { topic: &topics.masterlist, key: &key, payload: &payload, headers: &[] })
+        let headers = [organisers_signature(&payload)];
+        kafka::send(&producer, &Record { topic: &topics.masterlist, key: &key, payload: &payload, headers: &headers })
             .await
             .expect("master list published");
     }
 }
 
-/// Produce one sales message (with our headers, or none).
+/// `headers` signed for `body` as their signer's platform signs them in
+/// development (`ticktak_kit::kafka::trust::development_key`).
+pub fn signed(headers: &SaleHeaders, body: &[u8]) -> SaleHeaders {
+    let mut headers = headers.clone();
+    if let Some(signer) = headers.signer() {
+        ticktak_kit::kafka::trust::Trust::development(signer).sign(&mut headers, body);
+    }
+    headers
+}
+
+/// Produce one sales message (with our headers, signed by their signer's
+/// development key unless they carry a signature already, or none).
 pub async fn produce_sale(
     producer: &rdkafka::producer::FutureProducer,
     topics: &Topics,
     sale: &SaleMessage,
     headers: Option<&SaleHeaders>,
 ) -> (i32, i64) {
-    let pairs = headers.map(|h| h.to_pairs()).unwrap_or_default();
     let payload = sale.to_json();
+    let pairs = match headers {
+        Some(h) if h.signature.is_none() => signed(h, &payload).to_pairs(),
+        Some(h) => h.to_pairs(),
+        None => Vec::new(),
+    };
     let key = sale.kafka_key();
     kafka::send(producer, &Record { topic: &topics.sales, key: &key, payload: &payload, headers: &pairs })
         .await

@@ -109,10 +109,11 @@ fn ours(
     id: HoldId,
 ) -> Message {
     let sale = SaleMessage::single(action, tt, q, price_of(list, tt));
+    let body = sale.to_json();
     Message {
         key: sale.kafka_key(),
-        body: sale.to_json(),
-        headers: SaleHeaders::for_hold(platform, id).to_pairs(),
+        headers: crate::signed(&SaleHeaders::for_hold(platform, id), &body).to_pairs(),
+        body,
         ops: vec![LedgerOp {
             action,
             ticket_type: tt,

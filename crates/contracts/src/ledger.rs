@@ -31,6 +31,10 @@ pub struct MasterListEntry {
     pub offset: i64,
     /// `None` for a message that failed validation: only the offset moves.
     pub content: Option<MasterListMatch>,
+    /// Signed by the organisers' key: a correction of the kick-off, prices
+    /// or capacities counts only then (`MasterListMatch::frozen_change`).
+    #[serde(default)]
+    pub signed: bool,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]

@@ -16,6 +16,12 @@ pub const PRODUCED_AT: &str = "produced-at";
 /// published, `"{partition}:{offset}:{line}"` (line = index in the body's
 /// `tickets`, 0 for the single-object form).
 pub const REHOMED_FROM: &str = "rehomed-from";
+/// On a re-homed line: the platform that re-published it (and signed the
+/// copy).
+pub const REHOMED_BY: &str = "rehomed-by";
+/// The Ed25519 signature (base64url, no padding) of [`SaleHeaders::signed_bytes`]
+/// by the signer's key: `client-id`'s, or `rehomed-by`'s on a re-homed copy.
+pub const SIGNATURE: &str = "signature";
 
 /// Our metadata of one sales message.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -25,6 +31,10 @@ pub struct SaleHeaders {
     pub hold_id: Option<HoldId>,
     pub produced_at: Option<DateTime<Utc>>,
     pub rehomed_from: Option<LineOrigin>,
+    pub rehomed_by: Option<PlatformId>,
+    /// The `signature` header as it came (checked by the kit, which holds
+    /// the keys).
+    pub signature: Option<String>,
 }
 
 impl SaleHeaders {
@@ -36,7 +46,52 @@ impl SaleHeaders {
             hold_id: Some(hold),
             produced_at: Some(Utc::now()),
             rehomed_from: None,
+            rehomed_by: None,
+            signature: None,
         }
+    }
+
+    /// Whether the message claims anything only its signer may claim: a
+    /// producer, a hold, or the origin of a re-homed line. Such a message
+    /// counts as it says only when its signature verifies.
+    pub fn claims_a_signer(&self) -> bool {
+        self.client_id.is_some() || self.hold_id.is_some() || self.rehomed_from.is_some() || self.rehomed_by.is_some()
+    }
+
+    /// Who must have signed the message: the re-homer of a copy, else the
+    /// producer.
+    pub fn signer(&self) -> Option<&PlatformId> {
+        match self.rehomed_from {
+            Some(_) => self.rehomed_by.as_ref(),
+            None => self.client_id.as_ref(),
+        }
+    }
+
+    /// What a message whose signature does not verify is applied as: the
+    /// course's anonymous rule, with nothing that names a producer, a hold
+    /// or an origin.
+    pub fn anonymous(&self) -> Self {
+        Self { event_id: self.event_id, produced_at: self.produced_at, ..Self::default() }
+    }
+
+    /// The bytes a signature covers: a fixed label, every header of ours
+    /// but the signature as [`Self::to_pairs`] writes it (one `name:value`
+    /// a line, in that order), an empty line, and the body. Values are
+    /// rendered from their parsed form, so a reader computes the same bytes.
+    pub fn signed_bytes(&self, body: &[u8]) -> Vec<u8> {
+        let mut out = Vec::with_capacity(200 + body.len());
+        out.extend_from_slice(b"ticktak-sale-v1\n");
+        for (name, value) in self.to_pairs() {
+            if name != SIGNATURE {
+                out.extend_from_slice(name.as_bytes());
+                out.push(b':');
+                out.extend_from_slice(value.as_bytes());
+                out.push(b'\n');
+            }
+        }
+        out.push(b'\n');
+        out.extend_from_slice(body);
+        out
     }
 
     /// Read our headers from raw Kafka header pairs. Unknown headers are
@@ -51,6 +106,8 @@ impl SaleHeaders {
                 HOLD_ID => h.hold_id = Some(HoldId::parse(text?.trim())?),
                 REHOMED_FROM => h.rehomed_from = Some(LineOrigin::parse(text?.trim())?),
                 CLIENT_ID => h.client_id = PlatformId::new(text?.trim()).ok(),
+                REHOMED_BY => h.rehomed_by = text.ok().and_then(|t| PlatformId::new(t.trim()).ok()),
+                SIGNATURE => h.signature = text.ok().map(|t| t.trim().to_string()),
                 EVENT_ID => h.event_id = text.ok().and_then(|t| Uuid::parse_str(t.trim()).ok()),
                 PRODUCED_AT => {
                     h.produced_at = text
@@ -66,7 +123,7 @@ impl SaleHeaders {
 
     /// The pairs to attach to a produced message.
     pub fn to_pairs(&self) -> Vec<(&'static str, String)> {
-        let mut out = Vec::with_capacity(4);
+        let mut out = Vec::with_capacity(7);
         if let Some(c) = &self.client_id {
             out.push((CLIENT_ID, c.to_string()));
         }
@@ -81,6 +138,12 @@ impl SaleHeaders {
         }
         if let Some(o) = self.rehomed_from {
             out.push((REHOMED_FROM, o.to_string()));
+        }
+        if let Some(r) = &self.rehomed_by {
+            out.push((REHOMED_BY, r.to_string()));
+        }
+        if let Some(s) = &self.signature {
+            out.push((SIGNATURE, s.clone()));
         }
         out
     }
@@ -99,6 +162,28 @@ mod tests {
         assert_eq!(back.client_id, h.client_id);
         assert_eq!(back.event_id, h.event_id);
         assert_eq!(back.produced_at.unwrap().timestamp_micros(), h.produced_at.unwrap().timestamp_micros());
+    }
+
+    #[test]
+    fn the_signed_bytes_cover_every_header_but_the_signature_and_the_body() {
+        let mut h = SaleHeaders::for_hold(&PlatformId::new("a").unwrap(), HoldId::new());
+        let bytes = h.signed_bytes(b"{}");
+        h.signature = Some("sig".into());
+        assert_eq!(h.signed_bytes(b"{}"), bytes, "the signature is not signed");
+        let back = SaleHeaders::from_pairs(h.to_pairs().iter().map(|(k, v)| (*k, Some(v.as_bytes())))).unwrap();
+        assert_eq!(back.signed_bytes(b"{}"), bytes, "a reader computes the same bytes");
+        assert_ne!(h.signed_bytes(b"{ }"), bytes);
+        let other = SaleHeaders { client_id: Some(PlatformId::new("b").unwrap()), ..h.clone() };
+        assert_ne!(other.signed_bytes(b"{}"), bytes);
+        assert_eq!(h.signer().unwrap().as_str(), "a");
+        let copy = SaleHeaders {
+            rehomed_from: Some(LineOrigin { partition: 1, offset: 2, line: 0 }),
+            rehomed_by: Some(PlatformId::new("c").unwrap()),
+            ..h.clone()
+        };
+        assert_eq!(copy.signer().unwrap().as_str(), "c");
+        let demoted = copy.anonymous();
+        assert!(!demoted.claims_a_signer() && demoted.event_id == h.event_id);
     }
 
     #[test]

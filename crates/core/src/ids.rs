@@ -221,7 +221,7 @@ impl fmt::Display for HoldId {
 /// The name of one platform of the market (`PLATFORM_ID`): 1–32 characters of
 /// lowercase letters, digits and `-`, so it is safe in topic, group and
 /// database names.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct PlatformId(String);
 

@@ -82,6 +82,27 @@ impl MasterListMatch {
         })
     }
 
+    /// What a later message for this match changes of what sales depend
+    /// on — the kick-off, a category's price or capacity — or `None`. Only
+    /// the organisers' signed correction may change those; without the
+    /// organisers' key the first message of a match fixes them, on every
+    /// platform alike (all read the topic from its start).
+    pub fn frozen_change(&self, later: &MasterListMatch) -> Option<String> {
+        if later.date_utc != self.date_utc {
+            return Some(format!("the kick-off from {} to {}", self.date_utc, later.date_utc));
+        }
+        self.ticket_types().zip(later.ticket_types()).find_map(|((tt, cap, price), (_, later_cap, later_price))| {
+            (cap != later_cap || price != later_price).then(|| {
+                format!(
+                    "category {} from {cap} seats at {} to {later_cap} at {}",
+                    tt.category.get(),
+                    price.get(),
+                    later_price.get()
+                )
+            })
+        })
+    }
+
     /// Kafka key of this match on the master-list topic.
     pub fn kafka_key(&self) -> String {
         self.match_number.to_string()
@@ -203,6 +224,22 @@ mod tests {
         assert!(
             MasterListMatch::from_json(&with(&["availability", "category1", "available"], MAX_CAPACITY.into())).is_ok()
         );
+    }
+
+    #[test]
+    fn a_later_message_may_rename_but_not_move_reprice_or_resize_a_match() {
+        let first = fixture()[0].clone();
+        let mut renamed = first.clone();
+        renamed.home_team = "Winner Group A".into();
+        assert_eq!(first.frozen_change(&renamed), None);
+        let mut cheaper = first.clone();
+        cheaper.availability.category2.price = Price::new(1).unwrap();
+        assert!(first.frozen_change(&cheaper).unwrap().contains("category 2"));
+        let mut bigger = first.clone();
+        bigger.availability.category3.available += 1;
+        assert!(first.frozen_change(&bigger).unwrap().contains("category 3"));
+        let later = years_later(vec![first.clone()], 1).remove(0);
+        assert!(first.frozen_change(&later).unwrap().contains("kick-off"));
     }
 
     #[test]

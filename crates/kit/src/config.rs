@@ -200,6 +200,9 @@ pub struct Settings {
     pub production: bool,
     /// Which access tokens the service accepts.
     pub auth: AuthSettings,
+    /// This platform's sales signing key and the market's platform keys
+    /// (`PLATFORM_SIGNING_KEY`, `PLATFORM_KEYS`).
+    pub trust: crate::kafka::trust::Trust,
     /// Proxies whose `X-Forwarded-For` names the client (`TRUSTED_PROXIES`).
     pub trusted_proxies: crate::client_ip::TrustedProxies,
     /// Where the security service's internal listener is (`SECURITY_URL`).
@@ -247,6 +250,7 @@ impl Settings {
             None => format!("http://127.0.0.1:{}", Self::internal_port_of(Service::Security, port_offset, env)?),
         };
         let auth = AuthSettings::from_env(platform_id.as_str(), &security_url, production, env)?;
+        let trust = crate::kafka::trust::Trust::from_env(&platform_id, service, production, env)?;
         let log_format = env.string("LOG_FORMAT", "text");
         let log_json = match log_format.as_str() {
             "text" => false,
@@ -267,6 +271,7 @@ impl Settings {
             internal_token: internal_token.into(),
             production,
             auth,
+            trust,
             trusted_proxies: crate::client_ip::TrustedProxies::from_env(env)?,
             screen: crate::screen::ScreenSettings::from_env(env)?,
             security_url,
@@ -390,6 +395,25 @@ mod tests {
         let e = env(&[("APP_ENV", "production"), ("INTERNAL_TOKEN", "a-real-internal-token")]);
         assert_eq!(Settings::from(Service::Shop, &e).unwrap_err().var, "DATABASE_URL");
         let dev_keys = serde_json::to_string(&crate::auth::jwks(&[&crate::auth::SigningKey::dev()])).unwrap();
+        let sales_key = crate::auth::SigningKey::generate();
+        let (sales_pem, platform_keys) = (
+            sales_key.to_pem(),
+            crate::kafka::trust::Trust::new(sales_key, crate::kafka::trust::PlatformKeys::Development)
+                .public_entry(&PlatformId::new("a").unwrap()),
+        );
+        let without_sales_keys = [
+            ("APP_ENV", "production"),
+            ("INTERNAL_TOKEN", "a-real-internal-token"),
+            ("DATABASE_URL", "postgres://ticktak:s3cr3t-pw@db:5432/ticktak_a"),
+        ];
+        assert_eq!(
+            Settings::from(Service::ShopConsumer, &env(&without_sales_keys)).unwrap_err().var,
+            "PLATFORM_SIGNING_KEY"
+        );
+        assert!(
+            Settings::from(Service::Shop, &env(&without_sales_keys)).is_ok(),
+            "the shop neither signs nor reads sales"
+        );
         let real = [
             ("APP_ENV", "production"),
             ("INTERNAL_TOKEN", "a-real-internal-token"),
@@ -397,10 +421,13 @@ mod tests {
             ("KAFKA_SECURITY_PROTOCOL", "SASL_SSL"),
             ("KAFKA_SASL_USERNAME", "platform-a"),
             ("KAFKA_SASL_PASSWORD", "kafka-pw-secret"),
+            ("PLATFORM_SIGNING_KEY", sales_pem.as_str()),
+            ("PLATFORM_KEYS", platform_keys.as_str()),
         ];
         let s = Settings::from(Service::Shop, &env(&real)).unwrap();
         let debug = format!("{s:?}");
-        for secret in ["a-real-internal-token", "s3cr3t-pw", "kafka-pw-secret"] {
+        let seed_line = sales_pem.lines().nth(1).unwrap();
+        for secret in ["a-real-internal-token", "s3cr3t-pw", "kafka-pw-secret", seed_line] {
             assert!(!debug.contains(secret), "{secret} in {debug}");
         }
         let with_dev_keys: Vec<_> = real.iter().copied().chain([("JWT_PUBLIC_KEYS", dev_keys.as_str())]).collect();

@@ -94,7 +94,7 @@ pub async fn run(state: AppState, shutdown: CancellationToken) -> anyhow::Result
 fn handle(state: &AppState, topics: &Topics, sales_partitions: i32, m: &BorrowedMessage<'_>, p: &mut Pending) {
     let topic = m.topic();
     if topic == topics.sales {
-        let decoded = decode::sales(m, sales_partitions);
+        let decoded = decode::sales(m, sales_partitions, &state.settings.trust);
         if let Some(why) = &decoded.invalid {
             metrics::counter!("analytics_invalid_messages_total", "topic" => "sales").increment(1);
             tracing::debug!(offset = m.offset(), reason = %why, "invalid sales message");
@@ -141,9 +141,9 @@ fn handle(state: &AppState, topics: &Topics, sales_partitions: i32, m: &Borrowed
             }
         }
     } else if topic == topics.masterlist {
-        if let (entry, None) = decode::masterlist(m) {
+        if let (entry, None) = decode::masterlist(m, &state.settings.trust) {
             if let Some(matched) = entry.content {
-                state.market.write().expect("not poisoned").apply_match(&matched);
+                state.market.write().expect("not poisoned").apply_match(&matched, entry.signed);
                 p.dirty = true;
             }
         }
@@ -221,9 +221,9 @@ async fn read_masterlist(
             Ok(Err(e)) => tracing::warn!(error = %e, "consume error"),
             Ok(Ok(m)) => {
                 next.insert(m.partition(), m.offset() + 1);
-                if let (entry, None) = decode::masterlist(&m) {
+                if let (entry, None) = decode::masterlist(&m, &state.settings.trust) {
                     if let Some(matched) = entry.content {
-                        state.market.write().expect("not poisoned").apply_match(&matched);
+                        state.market.write().expect("not poisoned").apply_match(&matched, entry.signed);
                     }
                 }
             }

@@ -50,8 +50,14 @@ pub struct Market {
 
 impl Market {
     /// A master-list message: the match's details, capacities and prices
-    /// (a correction replaces them and keeps every count).
-    pub fn apply_match(&mut self, m: &MasterListMatch) {
+    /// (a correction replaces them and keeps every count). One that
+    /// changes a known match's kick-off, prices or capacities is ignored
+    /// unless the organisers signed it, as the shop ignores it
+    /// (`MasterListMatch::frozen_change`).
+    pub fn apply_match(&mut self, m: &MasterListMatch, signed: bool) {
+        if !signed && self.known(m).is_some_and(|known| known.frozen_change(m).is_some()) {
+            return;
+        }
         let mut prices = [0u32; 3];
         for (tt, capacity, price) in m.ticket_types() {
             self.ledger.set_capacity(tt, capacity);
@@ -69,6 +75,24 @@ impl Market {
                 prices,
             },
         );
+    }
+
+    /// What this market knows of `m`'s match, as a master-list message
+    /// (names from `m`: only kick-off, prices and capacities are compared).
+    fn known(&self, m: &MasterListMatch) -> Option<MasterListMatch> {
+        let info = self.matches.get(&m.match_number.get())?;
+        let mut known = m.clone();
+        known.date_utc = info.date_utc;
+        for (i, category) in
+            [&mut known.availability.category1, &mut known.availability.category2, &mut known.availability.category3]
+                .into_iter()
+                .enumerate()
+        {
+            let tt = TicketType::new(m.match_number, Category::ALL[i]);
+            category.available = self.ledger.counts(tt).map_or(0, |c| c.capacity);
+            category.price = ticktak_core::Price::new(i64::from(info.prices[i])).ok()?;
+        }
+        Some(known)
     }
 
     /// A sales message at its log position, with the time it was sold
@@ -190,7 +214,7 @@ mod tests {
     fn sales_are_credited_to_their_platform_and_minute_and_survive_a_checkpoint() {
         let mut m = Market::default();
         for mm in ticktak_core::masterlist::fixture().iter().take(2) {
-            m.apply_match(mm);
+            m.apply_match(mm, false);
         }
         let (h1, h2) = (HoldId::new(), HoldId::new());
         let t0 = DateTime::parse_from_rfc3339("2026-11-26T10:00:30Z").unwrap().to_utc();

@@ -138,10 +138,23 @@ async fn intake(State(s): State<AppState>, Json(body): Json<Decisions>) -> ApiRe
     Ok(Json(DecisionsApplied { updated }))
 }
 
+/// Whether a requested reservation is held (`Some(true)`), refused
+/// (`Some(false)`) or left as it is (`None`) for its hold's state in the
+/// log. Only a hold that is granted and open is held: one already released
+/// or refunded holds no ticket, so its buyer must not be asked to pay.
+fn held_for(status: HoldStatus) -> Option<bool> {
+    match status {
+        HoldStatus::Granted => Some(true),
+        HoldStatus::Rejected | HoldStatus::Released | HoldStatus::Refunded => Some(false),
+        // Only this platform confirms its holds, after they are HELD here.
+        HoldStatus::Confirmed => None,
+    }
+}
+
 /// Move requested reservations to HELD/REJECTED and wake their waiters.
 pub async fn apply(s: &AppState, decisions: &[HoldDecision]) -> ApiResult<usize> {
     let pairs: Vec<(uuid::Uuid, bool)> =
-        decisions.iter().map(|d| (d.hold_id.0, d.status != HoldStatus::Rejected)).collect();
+        decisions.iter().filter_map(|d| Some((d.hold_id.0, held_for(d.status)?))).collect();
     if pairs.is_empty() {
         return Ok(0);
     }
@@ -151,4 +164,18 @@ pub async fn apply(s: &AppState, decisions: &[HoldDecision]) -> ApiResult<usize>
     }
     metrics::counter!("reservations_decided_total").increment(changed.len() as u64);
     Ok(changed.len())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_granted_open_hold_makes_a_requested_reservation_held() {
+        assert_eq!(held_for(HoldStatus::Granted), Some(true));
+        for closed in [HoldStatus::Rejected, HoldStatus::Released, HoldStatus::Refunded] {
+            assert_eq!(held_for(closed), Some(false), "{closed:?}");
+        }
+        assert_eq!(held_for(HoldStatus::Confirmed), None);
+    }
 }

@@ -87,7 +87,8 @@ pub async fn start_with(
         .bind(base.settings.topics.bookings(base.settings.platform_id.as_str()))
         .execute(&base.pool)
         .await?;
-    let (outbox, delivered) = outbox::Outbox::new(base.producer.clone());
+    let (outbox, delivered) =
+        outbox::Outbox::new(base.producer.clone(), base.settings.topics.sales.clone(), base.settings.trust.clone());
     let shop = shop::ShopClient::new(&config.shop_url, base.settings.internal_token())?;
     let background_pool = sqlx::postgres::PgPoolOptions::new()
         .max_connections(3)

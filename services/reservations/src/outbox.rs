@@ -21,6 +21,8 @@ use std::time::Duration;
 
 use rdkafka::producer::FutureProducer;
 use sqlx::{PgPool, Row};
+use ticktak_core::headers::{SaleHeaders, PRODUCED_AT};
+use ticktak_kit::kafka::trust::Trust;
 use ticktak_kit::kafka::{self, Record};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -52,6 +54,8 @@ pub struct Queued {
 #[derive(Clone)]
 pub struct Outbox {
     producer: FutureProducer,
+    /// The sales topic, whose messages this platform signs, and its key.
+    signer: Arc<(String, Trust)>,
     /// Rows being published or delivered but not yet marked: the relay
     /// leaves them alone.
     in_flight: Arc<Mutex<HashSet<i64>>>,
@@ -60,9 +64,10 @@ pub struct Outbox {
 
 impl Outbox {
     /// The outbox and the receiving end its `marker` drains.
-    pub fn new(producer: FutureProducer) -> (Self, mpsc::UnboundedReceiver<i64>) {
+    pub fn new(producer: FutureProducer, sales_topic: String, trust: Trust) -> (Self, mpsc::UnboundedReceiver<i64>) {
         let (delivered, rx) = mpsc::unbounded_channel();
-        (Self { producer, in_flight: Default::default(), delivered }, rx)
+        let signer = Arc::new((sales_topic, trust));
+        (Self { producer, signer, in_flight: Default::default(), delivered }, rx)
     }
 
     /// Publish rows that were just committed, without waiting for the
@@ -106,14 +111,29 @@ impl Outbox {
     }
 
     async fn send(&self, row: &Queued) -> anyhow::Result<()> {
-        let produced_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
-        let mut headers: Vec<(&str, String)> = row.headers.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
-        headers.push((ticktak_core::headers::PRODUCED_AT, produced_at));
+        let headers = self.stamped(row)?;
         let record = Record { topic: &row.topic, key: &row.key, payload: &row.payload, headers: &headers };
         kafka::send(&self.producer, &record).await?;
         metrics::counter!("outbox_published_total").increment(1);
         let _ = self.delivered.send(row.seq);
         Ok(())
+    }
+
+    /// The row's headers with `produced-at` stamped now; a sales message
+    /// signed too (`ticktak_kit::kafka::trust`), over the stamp.
+    fn stamped<'r>(&self, row: &'r Queued) -> anyhow::Result<Vec<(&'r str, String)>> {
+        let now = chrono::Utc::now();
+        let (sales_topic, trust) = &*self.signer;
+        if row.topic != *sales_topic {
+            let mut headers: Vec<(&str, String)> = row.headers.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
+            headers.push((PRODUCED_AT, now.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)));
+            return Ok(headers);
+        }
+        let mut headers = SaleHeaders::from_pairs(row.headers.iter().map(|(k, v)| (k.as_str(), Some(v.as_bytes()))))
+            .map_err(|e| anyhow::anyhow!("outbox row {} has bad headers: {e}", row.seq))?;
+        headers.produced_at = Some(now);
+        trust.sign(&mut headers, &row.payload);
+        Ok(headers.to_pairs())
     }
 
     fn in_flight_count(&self) -> usize {

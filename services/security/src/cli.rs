@@ -4,6 +4,7 @@
 //! ```text
 //! security grant-role EMAIL ROLE      # buyer, staff or admin
 //! security generate-signing-key       # a new JWT_SIGNING_KEY (PEM) on stdout
+//! security platform-key PLATFORM_ID    # PLATFORM_SIGNING_KEY's entry of PLATFORM_KEYS
 //! ```
 //!
 //! `grant-role` reads `DATABASE_URL`/`PLATFORM_ID` like the service.
@@ -13,7 +14,8 @@ use std::process::ExitCode;
 use ticktak_kit::auth::{Role, SigningKey};
 use ticktak_kit::{Service, Settings};
 
-const USAGE: &str = "usage: security [grant-role EMAIL buyer|staff|admin | generate-signing-key]";
+const USAGE: &str =
+    "usage: security [grant-role EMAIL buyer|staff|admin | generate-signing-key | platform-key PLATFORM_ID]";
 
 pub fn run(args: &[String]) -> ExitCode {
     let words: Vec<&str> = args.iter().map(String::as_str).collect();
@@ -22,11 +24,30 @@ pub fn run(args: &[String]) -> ExitCode {
             print!("{}", SigningKey::generate().to_pem());
             ExitCode::SUCCESS
         }
+        ["platform-key", platform] => platform_key(platform),
         ["grant-role", email, role] => match role.parse::<Role>() {
             Ok(role) => grant_role(email, role),
             Err(e) => fail(&e, 2),
         },
         _ => fail(USAGE, 2),
+    }
+}
+
+/// The `PLATFORM_KEYS` entry (`id=public key`) of the key in
+/// `PLATFORM_SIGNING_KEY`, for the operator to hand to the market.
+fn platform_key(platform: &str) -> ExitCode {
+    use ticktak_kit::kafka::trust::{PlatformKeys, Trust};
+    let platform = match ticktak_core::PlatformId::new(platform) {
+        Ok(p) => p,
+        Err(e) => return fail(&e.0, 2),
+    };
+    let key = std::env::var("PLATFORM_SIGNING_KEY").map_err(|_| "PLATFORM_SIGNING_KEY is not set".to_string());
+    match key.and_then(|k| SigningKey::parse(&k)) {
+        Ok(key) => {
+            println!("{}", Trust::new(key, PlatformKeys::Development).public_entry(&platform));
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail(&e, 2),
     }
 }
 

@@ -232,11 +232,12 @@ impl Pump {
         batch.len += 1;
         batch.bytes += m.payload().map_or(0, <[u8]>::len) + ENTRY_OVERHEAD_BYTES;
         let reason = if topic == self.settings.topics.masterlist {
-            let (entry, reason) = decode::masterlist(m);
+            let (entry, reason) = decode::masterlist(m, &self.settings.trust);
             batch.masterlist.messages.push(entry);
             reason
         } else if topic == self.settings.topics.sales {
-            let decode::DecodedSale { entry, invalid: reason, rehome } = decode::sales(m, sales_partitions);
+            let decode::DecodedSale { entry, invalid: reason, rehome } =
+                decode::sales(m, sales_partitions, &self.settings.trust);
             batch.rehome.extend(rehome);
             if let Some(at) = entry.produced_at {
                 // How long after it was produced (on any platform) a sale reached us.
@@ -363,7 +364,14 @@ impl Pump {
     async fn publish_rehomed(&self, lines: &[decode::Rehome]) -> anyhow::Result<()> {
         let topic = &self.settings.topics.sales;
         let sends = lines.iter().map(|r| async move {
-            let record = ticktak_kit::kafka::Record { topic, key: &r.key, payload: &r.payload, headers: &r.headers };
+            // Signed by this platform as the re-homer: every platform's copy
+            // of a line says the same, and only an approved platform's copy
+            // may claim an origin.
+            let mut headers = r.headers.clone();
+            headers.rehomed_by = Some(self.settings.platform_id.clone());
+            self.settings.trust.sign(&mut headers, &r.payload);
+            let headers = headers.to_pairs();
+            let record = ticktak_kit::kafka::Record { topic, key: &r.key, payload: &r.payload, headers: &headers };
             ticktak_kit::kafka::send_to_partition(&self.producer, &record, r.partition).await
         });
         for sent in futures::future::join_all(sends).await {

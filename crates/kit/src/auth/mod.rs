@@ -267,6 +267,31 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn another_platforms_admin_is_a_buyer_here_with_an_account_of_its_own() {
+        let (ours, theirs) = (SigningKey::generate(), SigningKey::generate());
+        // Platform b publishes its keys; a trusts b's issuer.
+        let set = jwks(&[&theirs]);
+        let app = axum::Router::new().route("/jwks", axum::routing::get(move || async move { axum::Json(set) }));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/jwks", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        let mut settings = settings_with(&[&ours]);
+        settings.trusted = vec![("ticktak-b".into(), url)];
+        let verifier = Verifier::new(&settings);
+
+        let admin = |iss: &str| {
+            let mut c = claims("ticktak-a", 60);
+            c.iss = iss.into();
+            c.role = Role::Admin;
+            c
+        };
+        let foreign = verifier.verify(&theirs.sign(&admin("ticktak-b"))).await.unwrap();
+        assert_eq!((foreign.role, foreign.sub.as_str()), (Role::Buyer, "ticktak-b:alice"));
+        let local = verifier.verify(&ours.sign(&admin("ticktak-a"))).await.unwrap();
+        assert_eq!((local.role, local.sub.as_str()), (Role::Admin, "alice"));
+    }
+
+    #[tokio::test]
     async fn a_previous_key_still_verifies_during_rotation() {
         let (old, new) = (SigningKey::generate(), SigningKey::generate());
         let verifier = Verifier::new(&settings_with(&[&new, &old]));

@@ -85,6 +85,11 @@ impl AuthSettings {
             if issuer.is_empty() || !(url.starts_with("http://") || url.starts_with("https://")) {
                 return Err(env.error("JWT_TRUSTED_ISSUERS", format!("{pair:?}: expected ISSUER=http(s)://…")));
             }
+            // Another platform's keys cross a network this platform does
+            // not control: in production only over TLS.
+            if production && !url.starts_with("https://") {
+                return Err(env.error("JWT_TRUSTED_ISSUERS", format!("{pair:?}: production fetches keys over https only")));
+            }
             trusted.push((issuer.to_string(), url.to_string()));
         }
         Ok(Self { issuer: format!("ticktak-{platform}"), audience: format!("ticktak-{platform}"), keys, trusted })
@@ -213,7 +218,18 @@ impl Verifier {
         if data.claims.sub.is_empty() || data.claims.sub.len() > 200 {
             return Err(ApiError::Unauthorized);
         }
-        Ok(data.claims)
+        Ok(self.as_seen_here(data.claims))
+    }
+
+    /// A trusted issuer's account is a buyer here, whatever role it holds
+    /// where it signed up (its admins are not ours), and an account of its
+    /// own, `{iss}:{sub}`, never one of this platform's accounts.
+    fn as_seen_here(&self, mut claims: Claims) -> Claims {
+        if claims.iss != self.issuers[0].name {
+            claims.role = super::Role::Buyer;
+            claims.sub = format!("{}:{}", claims.iss, claims.sub);
+        }
+        claims
     }
 
     /// The validation and key of the issuer that published `kid`.

@@ -15,22 +15,38 @@ use ticktak_core::ledger::LineOrigin;
 use ticktak_core::partition::home_partition;
 use ticktak_core::{MasterListMatch, SaleMessage, TicketType};
 
-pub fn masterlist<M: Message>(msg: &M) -> (MasterListEntry, Option<String>) {
-    let (content, reason) = match msg.payload().map(MasterListMatch::from_json) {
-        None => (None, Some("empty payload".to_string())),
-        Some(Ok(m)) => (Some(m), None),
-        Some(Err(e)) => (None, Some(format!("invalid master-list message: {e}"))),
+use crate::kafka::trust::Trust;
+
+/// Decode a master-list message. Where the market has an organisers' key
+/// (`Trust::has_organisers_key`), a message it did not sign is invalid.
+pub fn masterlist<M: Message>(msg: &M, trust: &Trust) -> (MasterListEntry, Option<String>) {
+    let mut entry = MasterListEntry { partition: msg.partition(), offset: msg.offset(), content: None, signed: false };
+    let Some(payload) = msg.payload() else { return (entry, Some("empty payload".to_string())) };
+    let parsed = match MasterListMatch::from_json(payload) {
+        Ok(m) => m,
+        Err(e) => return (entry, Some(format!("invalid master-list message: {e}"))),
     };
-    (MasterListEntry { partition: msg.partition(), offset: msg.offset(), content }, reason)
+    let signature = crate::kafka::header_pairs(msg)
+        .into_iter()
+        .find(|(name, _)| *name == ticktak_core::headers::SIGNATURE)
+        .and_then(|(_, value)| std::str::from_utf8(value?).ok());
+    entry.signed = trust.signed_by_organisers(payload, signature);
+    if trust.has_organisers_key() && !entry.signed {
+        return (entry, Some("master-list message not signed by the organisers' key".to_string()));
+    }
+    entry.content = Some(parsed);
+    (entry, None)
 }
 
-/// A ticket line to publish to its home partition.
+/// A ticket line to publish to its home partition: its headers are the
+/// original's (as vetted: anonymous when its signature did not verify) with
+/// `rehomed-from`; the re-homer adds `rehomed-by` and signs the copy.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rehome {
     pub partition: i32,
     pub key: String,
     pub payload: Vec<u8>,
-    pub headers: Vec<(&'static str, String)>,
+    pub headers: SaleHeaders,
 }
 
 /// A sales message decoded for the shop.
@@ -43,8 +59,9 @@ pub struct DecodedSale {
     pub rehome: Vec<Rehome>,
 }
 
-/// Decode a sales message on a topic of `partitions` partitions.
-pub fn sales<M: Message>(msg: &M, partitions: i32) -> DecodedSale {
+/// Decode a sales message on a topic of `partitions` partitions. Its
+/// headers count only as far as `trust` vouches for them.
+pub fn sales<M: Message>(msg: &M, partitions: i32, trust: &Trust) -> DecodedSale {
     let mut entry = SalesEntry {
         partition: msg.partition(),
         offset: msg.offset(),
@@ -54,7 +71,7 @@ pub fn sales<M: Message>(msg: &M, partitions: i32) -> DecodedSale {
         produced_at: None,
         rehomed_from: None,
     };
-    let (sale, headers) = match decode_sale(msg) {
+    let (sale, headers) = match decode_sale(msg, trust) {
         Ok(parsed) => parsed,
         Err(reason) => return DecodedSale { entry, invalid: Some(reason), rehome: Vec::new() },
     };
@@ -81,7 +98,9 @@ pub fn sales<M: Message>(msg: &M, partitions: i32) -> DecodedSale {
                 partition: home,
                 key: tt.kafka_key(),
                 payload: copy.to_json(),
-                headers: SaleHeaders { rehomed_from: Some(origin), ..headers.clone() }.to_pairs(),
+                // A copy is an anonymous line of its origin
+                // (`Trust::vetted`): the re-homer signs it as `rehomed-by`.
+                headers: SaleHeaders { rehomed_from: Some(origin), ..headers.anonymous() },
             });
         }
     }
@@ -92,7 +111,7 @@ pub fn sales<M: Message>(msg: &M, partitions: i32) -> DecodedSale {
     DecodedSale { entry, invalid: None, rehome }
 }
 
-fn decode_sale<M: Message>(msg: &M) -> Result<(SaleMessage, SaleHeaders), String> {
+fn decode_sale<M: Message>(msg: &M, trust: &Trust) -> Result<(SaleMessage, SaleHeaders), String> {
     let payload = msg.payload().ok_or("empty payload")?;
     let (sale, unknown) = SaleMessage::parse(payload)?;
     if !unknown.is_empty() {
@@ -101,6 +120,7 @@ fn decode_sale<M: Message>(msg: &M) -> Result<(SaleMessage, SaleHeaders), String
         metrics::counter!("consumer_messages_with_unknown_keys_total").increment(1);
     }
     let headers = SaleHeaders::from_pairs(crate::kafka::header_pairs(msg)).map_err(|e| e.0)?;
+    let headers = trust.vetted(headers, payload);
     if headers.hold_id.is_some() && sale.lines.len() != 1 {
         return Err("a message with a hold-id must carry exactly one ticket line".into());
     }
@@ -136,25 +156,64 @@ mod tests {
         )
     }
 
+    fn trust() -> Trust {
+        Trust::development(&ticktak_core::PlatformId::new("a").unwrap())
+    }
+
+    /// `headers` signed by their signer's development key, as header pairs.
+    fn signed(mut headers: SaleHeaders, body: &[u8]) -> Vec<(&'static str, String)> {
+        Trust::development(headers.signer().unwrap()).sign(&mut headers, body);
+        headers.to_pairs()
+    }
+
+    fn pairs<'a>(p: &'a [(&'static str, String)]) -> Vec<(&'static str, &'a str)> {
+        p.iter().map(|(k, v)| (*k, v.as_str())).collect()
+    }
+
+    fn peer() -> ticktak_core::PlatformId {
+        ticktak_core::PlatformId::new("peer").unwrap()
+    }
+
     #[test]
     fn headerless_course_messages_decode_as_anonymous() {
         let m = message(br#"{"meta":{"action":"TICKET_PENDING"},"body":{"matchNumber":1,"tickets":[{"category":1,"quantity":2,"price":75}]}}"#, &[], home(1, 1));
-        let d = sales(&m, PARTITIONS);
+        let d = sales(&m, PARTITIONS, &trust());
         assert!(d.invalid.is_none() && d.rehome.is_empty());
         assert_eq!((d.entry.partition, d.entry.offset, d.entry.lines.len()), (home(1, 1), 41, 1));
         assert!(d.entry.hold_id.is_none());
     }
 
     #[test]
+    fn a_claim_whose_signature_does_not_verify_is_applied_as_anonymous() {
+        let body = br#"{"meta":{"action":"TICKET_CANCELLED"},"body":{"matchNumber":1,"tickets":{"category":1,"quantity":2,"price":75}}}"#;
+        let hold = ticktak_core::HoldId::new();
+        let honest = signed(SaleHeaders::for_hold(&peer(), hold), body);
+        let d = sales(&message(body, &pairs(&honest), home(1, 1)), PARTITIONS, &trust());
+        assert_eq!((d.entry.hold_id, d.entry.origin.as_deref()), (Some(hold), Some("peer")));
+        // The same claim unsigned, or signed by someone else than the
+        // producer it names, or with its body changed.
+        let unsigned = SaleHeaders::for_hold(&peer(), hold).to_pairs();
+        let mut spoofed = SaleHeaders::for_hold(&peer(), hold);
+        Trust::development(&ticktak_core::PlatformId::new("mallory").unwrap()).sign(&mut spoofed, body);
+        let changed = br#"{"meta":{"action":"TICKET_RESERVED"},"body":{"matchNumber":1,"tickets":{"category":1,"quantity":2,"price":75}}}"#;
+        for (body, headers) in [(&body[..], unsigned), (&body[..], spoofed.to_pairs()), (&changed[..], honest)] {
+            let d = sales(&message(body, &pairs(&headers), home(1, 1)), PARTITIONS, &trust());
+            assert!(d.invalid.is_none());
+            assert_eq!((d.entry.hold_id, d.entry.origin.as_deref(), d.entry.lines.len()), (None, None, 1));
+        }
+    }
+
+    #[test]
     fn invalid_messages_keep_their_position_and_say_why() {
-        let d = sales(&message(b"{}", &[], 0), PARTITIONS);
+        let d = sales(&message(b"{}", &[], 0), PARTITIONS, &trust());
         assert!(d.entry.lines.is_empty());
         assert_eq!(d.entry.offset, 41);
         assert!(d.invalid.unwrap().contains("invalid sale message"));
 
         let two = br#"{"meta":{"action":"TICKET_PENDING"},"body":{"matchNumber":1,"tickets":[{"category":1,"quantity":2,"price":75},{"category":2,"quantity":1,"price":125}]}}"#;
-        let m = message(two, &[("hold-id", "0190a0b0-0000-7000-8000-000000000000")], 0);
-        assert!(sales(&m, PARTITIONS).invalid.unwrap().contains("exactly one"));
+        let headers = signed(SaleHeaders::for_hold(&peer(), ticktak_core::HoldId::new()), two);
+        let m = message(two, &pairs(&headers), 0);
+        assert!(sales(&m, PARTITIONS, &trust()).invalid.unwrap().contains("exactly one"));
     }
 
     #[test]
@@ -163,26 +222,28 @@ mod tests {
         // on category 1's home.
         let body = br#"{"meta":{"action":"TICKET_CANCELLED"},"body":{"matchNumber":1,"tickets":[{"category":1,"quantity":1,"price":75},{"category":2,"quantity":2,"price":125},{"category":3,"quantity":1,"price":40}]}}"#;
         let here = home(1, 1);
-        let d = sales(&message(body, &[("client-id", "peer")], here), PARTITIONS);
+        let headers = signed(SaleHeaders { client_id: Some(peer()), ..Default::default() }, body);
+        let d = sales(&message(body, &pairs(&headers), here), PARTITIONS, &trust());
         assert!(d.invalid.is_none());
         let away: Vec<i64> = (1..=3).filter(|c| home(1, *c) != here).collect();
         assert_eq!(d.entry.lines.len(), 3 - away.len());
         assert_eq!(d.rehome.len(), away.len());
         for r in &d.rehome {
-            let headers = SaleHeaders::from_pairs(r.headers.iter().map(|(k, v)| (*k, Some(v.as_bytes())))).unwrap();
-            let origin = headers.rehomed_from.unwrap();
+            let origin = r.headers.rehomed_from.unwrap();
             assert_eq!((origin.partition, origin.offset), (here, 41));
             let category = i64::from(origin.line) + 1;
             assert_eq!(r.partition, home(1, category));
             assert_eq!(r.key, format!("1-{category}"));
-            assert_eq!(headers.client_id.unwrap().as_str(), "peer");
+            assert!(r.headers.client_id.is_none() && r.headers.hold_id.is_none(), "a copy is an anonymous line");
             let (copy, _) = SaleMessage::parse(&r.payload).unwrap();
             assert_eq!((copy.lines.len(), copy.lines[0].category.get() as i64), (1, category));
         }
         // A copy found off its home is refused, never re-homed again.
         if let Some(r) = d.rehome.first() {
-            let pairs: Vec<(&str, &str)> = r.headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
-            let stray = sales(&message(&r.payload, &pairs, (r.partition + 1) % PARTITIONS), PARTITIONS);
+            let by = SaleHeaders { rehomed_by: Some(ticktak_core::PlatformId::new("a").unwrap()), ..r.headers.clone() };
+            let copy = signed(by, &r.payload);
+            let stray =
+                sales(&message(&r.payload, &pairs(&copy), (r.partition + 1) % PARTITIONS), PARTITIONS, &trust());
             assert!(stray.invalid.unwrap().contains("re-homed"));
         }
     }

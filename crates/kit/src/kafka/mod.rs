@@ -5,6 +5,7 @@ mod admin;
 mod consumer;
 pub mod decode;
 mod producer;
+pub mod trust;
 
 pub use admin::{ensure_topics, probe, UNLIMITED_RETENTION};
 pub use consumer::{consumer, header_pairs};

@@ -7,6 +7,11 @@
 //! cut-off. Publishing again with other dates updates them everywhere.
 //! Publishing the same list again changes nothing on any platform.
 //!
+//! Each message is signed with the organisers' key, `ORGANISERS_SIGNING_KEY`
+//! (PKCS#8 PEM; the development organisers' key when unset, which platforms
+//! accept only in development): platforms with an organisers' key
+//! (`ORGANISERS_KEY`) take only signed master-list messages.
+//!
 //! Reads `KAFKA_BROKERS`, `TOPIC_PREFIX`, `TOPIC_ENV` and the optional
 //! `KAFKA_SECURITY_PROTOCOL`/`KAFKA_SASL_*` like the services.
 
@@ -14,7 +19,7 @@ use std::process::ExitCode;
 
 use ticktak_core::masterlist;
 use ticktak_kit::config::Env;
-use ticktak_kit::kafka::{self, KafkaSettings, Record, Topics};
+use ticktak_kit::kafka::{self, trust, KafkaSettings, Record, Topics};
 
 fn main() -> ExitCode {
     let env = Env::process();
@@ -25,6 +30,16 @@ fn main() -> ExitCode {
             eprintln!("publish-masterlist: {e}");
             return ExitCode::from(2);
         }
+    };
+    let key = match env.get("ORGANISERS_SIGNING_KEY") {
+        None => trust::development_organisers_key(),
+        Some(pem) => match ticktak_kit::auth::SigningKey::parse(&pem) {
+            Ok(key) => key,
+            Err(e) => {
+                eprintln!("publish-masterlist: ORGANISERS_SIGNING_KEY: {e}");
+                return ExitCode::from(2);
+            }
+        },
     };
     let mut args: Vec<String> = std::env::args().skip(1).collect();
     let years_later = match args.iter().position(|a| a == "--years-later") {
@@ -60,9 +75,10 @@ fn main() -> ExitCode {
         let producer = kafka::producer(&kafka_settings, "ticktak-masterlist-publisher")?;
         for m in &list {
             let payload = m.to_json();
-            let key = m.kafka_key();
-            kafka::send(&producer, &Record { topic: &topics.masterlist, key: &key, payload: &payload, headers: &[] })
-                .await?;
+            let headers = [trust::sign_masterlist(&key, &payload)];
+            let record =
+                Record { topic: &topics.masterlist, key: &m.kafka_key(), payload: &payload, headers: &headers };
+            kafka::send(&producer, &record).await?;
         }
         anyhow::Ok(())
     });

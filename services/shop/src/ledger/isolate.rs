@@ -78,6 +78,7 @@ pub async fn apply_masterlist(pool: &PgPool, topic: &str, batch: &MasterListBatc
     for part in parts {
         result.changed += part.changed;
         result.unchanged += part.unchanged;
+        result.refused.extend(part.refused);
     }
     Ok(result)
 }

@@ -13,7 +13,7 @@ use uuid::Uuid;
 
 use crate::search::normalize;
 use ticktak_contracts::ledger::{
-    AppliedOffset, HoldView, LedgerSnapshot, MasterListBatch, MasterListResult, SalesBatch, SalesBatchResult,
+    AppliedOffset, HoldView, LedgerSnapshot, MasterListBatch, MasterListResult, Refused, SalesBatch, SalesBatchResult,
     SalesLine, TypeCounts,
 };
 
@@ -109,6 +109,19 @@ pub async fn apply_masterlist(pool: &PgPool, topic: &str, batch: &MasterListBatc
         }
         last.insert(entry.partition, entry.offset);
         let Some(m) = &entry.content else { continue };
+        if let Some(change) = stored_match(&mut tx, m.match_number).await?.and_then(|known| known.frozen_change(m)) {
+            if !entry.signed {
+                // Only the organisers may move, reprice or resize a match.
+                let reason = format!("a correction not signed by the organisers would change {change}");
+                tracing::warn!(partition = entry.partition, offset = entry.offset, %reason, "master-list message refused");
+                metrics::counter!("ledger_masterlist_corrections_refused_total").increment(1);
+                result.refused.push(Refused { partition: entry.partition, offset: entry.offset, reason });
+                result.unchanged += 1;
+                continue;
+            }
+            tracing::info!(match_number = m.match_number.get(), %change, "the organisers corrected the master list");
+            metrics::counter!("ledger_masterlist_corrections_total").increment(1);
+        }
         let source = serde_json::to_value(m).expect("a match serialises");
         let changed = sqlx::query(
             "INSERT INTO matches (match_number, round_number, date_utc, location, home_team, away_team, group_name, search_text, source) \
@@ -153,6 +166,18 @@ pub async fn apply_masterlist(pool: &PgPool, topic: &str, batch: &MasterListBatc
     store_offsets(&mut tx, topic, &last).await?;
     tx.commit().await?;
     Ok(result)
+}
+
+/// The master-list message stored for a match, if any.
+async fn stored_match(
+    tx: &mut Transaction<'_, Postgres>,
+    match_number: MatchNumber,
+) -> sqlx::Result<Option<ticktak_core::MasterListMatch>> {
+    let source: Option<serde_json::Value> = sqlx::query_scalar("SELECT source FROM matches WHERE match_number = $1")
+        .bind(i16::from(match_number.get()))
+        .fetch_optional(&mut **tx)
+        .await?;
+    Ok(source.and_then(|s| serde_json::from_value(s).ok()))
 }
 
 /// Apply a batch; returns the answer for shop-consumer and the new counters
