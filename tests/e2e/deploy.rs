@@ -186,6 +186,14 @@ fn every_service_of_the_compose_file_starts_with_its_settings_and_shows_only_pub
     let config = web::config::WebConfig::from(&settings, &env).expect("web's own settings");
     assert_eq!((config.shop.as_str(), config.secure_cookies), ("http://shop:3000", true));
     assert!(required.iter().any(|r| r == "STRIPE_PUBLISHABLE_KEY"));
+    // Every service trusts the web site's fixed address as a proxy, so a
+    // visitor of the site is named by its X-Forwarded-For.
+    let web_address = services["web"]["networks"]["default"]["ipv4_address"].as_str().expect("web has a fixed address");
+    for service in Service::BACKEND {
+        let (vars, _) = environment(&services[service.name()]);
+        let proxies = vars.get("TRUSTED_PROXIES").map(String::as_str).unwrap_or_default();
+        assert!(proxies.split(',').any(|p| p.trim() == web_address), "{}: TRUSTED_PROXIES {proxies:?}", service.name());
+    }
     // The one-shot publish waits for a healthy broker.
     let publish = &services["publish-masterlist"];
     assert_eq!(publish["depends_on"]["kafka"]["condition"].as_str(), Some("service_healthy"));

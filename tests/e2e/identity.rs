@@ -266,12 +266,26 @@ async fn failed_sign_ins_answer_alike_and_back_off() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn admins_manage_roles_buyers_get_403_and_operators_grant_roles() {
-    let mut env = PlatformEnv::new("a", &unique("roles"));
-    env.extra.insert("ADMIN_EMAILS".into(), "Boss@Example.com".into());
+    let env = PlatformEnv::new("a", &unique("roles"));
     let identity = Identity::start(&env).await;
+    // The operator's command, on the platform's database.
+    let grant = |email: &str| {
+        std::process::Command::new(process::bin("security"))
+            .args(["grant-role", email, "admin"])
+            .env_clear()
+            .env("DATABASE_URL", database_url(&env.database))
+            .output()
+            .unwrap()
+    };
     let boss = identity.register("boss@example.com").await;
     let bob = identity.register("bob@example.com").await;
-    assert_eq!((boss["role"].as_str(), bob["role"].as_str()), (Some("admin"), Some("buyer")));
+    assert_eq!(
+        (boss["role"].as_str(), bob["role"].as_str()),
+        (Some("buyer"), Some("buyer")),
+        "nobody signs up an admin"
+    );
+    let out = grant("Boss@Example.com");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
 
     use reqwest::Method;
     let bob_token = identity.access_token("bob@example.com").await;
@@ -302,15 +316,7 @@ async fn admins_manage_roles_buyers_get_403_and_operators_grant_roles() {
     let bob_token = identity.access_token("bob@example.com").await;
     assert_eq!(identity.call(Method::GET, "/api/me", &bob_token, None).await.1["role"], "staff");
 
-    // The operator's command, on the platform's database.
-    let grant = |email: &str| {
-        std::process::Command::new(process::bin("security"))
-            .args(["grant-role", email, "admin"])
-            .env_clear()
-            .env("DATABASE_URL", database_url(&env.database))
-            .output()
-            .unwrap()
-    };
+    // The operator's command grants Bob too.
     let out = grant("BOB@example.com");
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let bob_token = identity.access_token("bob@example.com").await;

@@ -7,10 +7,15 @@
 //! the client finds `n` by trying them all (on average `maxnumber / 2`
 //! hashes: ~50 ms for 100,000 in a browser), and answers with
 //! `base64(JSON {algorithm, challenge, number, salt, signature})`.
-//! `signature = hex(HMAC-SHA-256(challenge))` under a key every service of
-//! the platform derives from `INTERNAL_TOKEN`, so any service verifies any
-//! puzzle without a database. The salt carries its expiry
-//! (`…?expires=<unix>`), and a service accepts each puzzle once.
+//! `signature = hex(HMAC-SHA-256(salt ‖ "\n" ‖ challenge))` under a key every
+//! service of the platform derives from `INTERNAL_TOKEN`, so any service
+//! verifies any puzzle without a database. The salt carries its expiry
+//! (`…?expires=<unix>`) and the signature covers it: since `salt ‖ n` has
+//! no separator, a client could otherwise move digits of `n` into the
+//! expiry (`…?expires=1700000300` + `42` = `…?expires=17000003004` + `2`)
+//! and keep one solution for centuries. An expiry further than [`TTL_SECS`]
+//! ahead is refused too, and a service accepts each puzzle once (what it
+//! remembers for that expires with the puzzle).
 //!
 //! `ticktak-solve` (security crate) solves one for `curl` users; the web
 //! client solves it in a web worker.
@@ -80,6 +85,12 @@ fn hash(salt: &str, number: u64) -> String {
     hex(digest(&SHA256, format!("{salt}{number}").as_bytes()).as_ref())
 }
 
+/// What the platform's signature of a puzzle covers: its salt (with the
+/// expiry) and its challenge.
+fn signed(salt: &str, challenge: &str) -> Vec<u8> {
+    format!("{salt}\n{challenge}").into_bytes()
+}
+
 /// Issues and checks puzzles.
 pub struct Challenges {
     key: hmac::Key,
@@ -113,7 +124,7 @@ impl Challenges {
         let salt = format!("{}?expires={}", hex(&nonce), now + TTL_SECS);
         let number = self.random_u64() % (maxnumber + 1);
         let challenge = hash(&salt, number);
-        let signature = hex(hmac::sign(&self.key, challenge.as_bytes()).as_ref());
+        let signature = hex(hmac::sign(&self.key, &signed(&salt, &challenge)).as_ref());
         Challenge { algorithm: "SHA-256".into(), challenge, maxnumber, salt, signature }
     }
 
@@ -129,11 +140,14 @@ impl Challenges {
             .map(|i| s.signature.get(i..i + 2).and_then(|h| u8::from_str_radix(h, 16).ok()))
             .collect::<Option<Vec<u8>>>()
             .ok_or(Refused::Malformed)?;
-        hmac::verify(&self.key, s.challenge.as_bytes(), &signature).map_err(|_| Refused::Forged)?;
+        hmac::verify(&self.key, &signed(&s.salt, &s.challenge), &signature).map_err(|_| Refused::Forged)?;
         let expires: i64 =
             s.salt.split_once("?expires=").and_then(|(_, t)| t.parse().ok()).ok_or(Refused::Malformed)?;
         if expires < now {
             return Err(Refused::Expired);
+        }
+        if expires > now + TTL_SECS {
+            return Err(Refused::Forged);
         }
         if hash(&s.salt, s.number) != s.challenge {
             return Err(Refused::Wrong);
@@ -212,5 +226,26 @@ mod tests {
         for bad in ["", "!!!", &STANDARD.encode("{}")] {
             assert_eq!(c.verify(bad, 1_000), Err(Refused::Malformed), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn digits_of_the_number_moved_into_the_expiry_do_not_extend_a_puzzle() {
+        let c = Challenges::new("secret-token-of-16");
+        // A puzzle whose number has two digits or more and no leading zero
+        // after its first digit.
+        let (p, n) = std::iter::repeat_with(|| {
+            let p = c.issue(100_000, 1_000);
+            let n = solve(&p).unwrap();
+            (p, n)
+        })
+        .find(|(_, n)| *n >= 10 && !n.to_string()[1..].starts_with('0'))
+        .unwrap();
+        let digits = n.to_string();
+        let mut moved = p.clone();
+        moved.salt = format!("{}{}", p.salt, &digits[..1]);
+        let rest: u64 = digits[1..].parse().unwrap();
+        assert_eq!(hash(&moved.salt, rest), p.challenge, "the same challenge, ten times the expiry");
+        assert_eq!(c.verify(&header_value(&moved, rest), 1_000), Err(Refused::Forged));
+        assert_eq!(c.verify(&header_value(&p, n), 1_000), Ok(()));
     }
 }

@@ -173,6 +173,19 @@ fn canonical(ip: IpAddr) -> IpAddr {
     }
 }
 
+/// Whose quota a request counts against: an IPv4 address, or an IPv6
+/// client's /64 (one subscriber's network: every address of it is the
+/// same client, so rotating through them does not multiply the quota).
+fn rate_key(ip: IpAddr) -> IpAddr {
+    match canonical(ip) {
+        IpAddr::V6(v6) => {
+            let [a, b, c, d, ..] = v6.segments();
+            IpAddr::V6(std::net::Ipv6Addr::new(a, b, c, d, 0, 0, 0, 0))
+        }
+        v4 => v4,
+    }
+}
+
 /// Networks indexed by prefix length: a lookup is one hash probe per
 /// prefix length in use (a handful), however many networks there are.
 #[derive(Default)]
@@ -452,7 +465,7 @@ impl Screen {
 
     fn rate(&self, ip: IpAddr, class: RouteClass) -> Result<(), ApiError> {
         if let Some(limiter) = &self.limiters[class.index()].per_ip {
-            if let Err(not_until) = limiter.check_key(&ip) {
+            if let Err(not_until) = limiter.check_key(&rate_key(ip)) {
                 self.note(SignalKind::Throttled, Some(ip), None, class);
                 return Err(too_many(not_until.wait_time_from(DefaultClock::default().now())));
             }
@@ -815,6 +828,17 @@ mod tests {
         s.check(b, RouteClass::Holds, None).unwrap();
         s.check(a, RouteClass::Reads, None).unwrap();
         assert_eq!(s.take_signals().iter().map(|x| x.count).sum::<u64>(), 1);
+    }
+
+    #[test]
+    fn an_ipv6_client_rotating_addresses_within_its_64_shares_one_quota() {
+        let s = screen(&[("RATE_HOLDS_PER_MIN", "20")]);
+        for host in 1..=2 {
+            s.check(ip(&format!("2001:db8:1:2::{host}")), RouteClass::Holds, None).unwrap();
+        }
+        let third = s.check(ip("2001:db8:1:2:ffff::3"), RouteClass::Holds, None);
+        assert!(matches!(third, Err(ApiError::TooManyRequests { .. })), "{third:?}");
+        s.check(ip("2001:db8:1:3::1"), RouteClass::Holds, None).unwrap();
     }
 
     #[test]

@@ -1,6 +1,5 @@
 //! Settings of the security service beyond the common ones.
 
-use std::collections::HashSet;
 use std::time::Duration;
 
 use ticktak_kit::auth::SigningKey;
@@ -23,8 +22,6 @@ pub struct SecurityConfig {
     /// The `aud` of issued tokens: this platform, plus the platforms that
     /// accept its sign-ins (`JWT_EXTRA_AUDIENCES`, e.g. `ticktak-b`).
     pub audiences: Vec<String>,
-    /// Accounts that are admins (`ADMIN_EMAILS`, comma-separated, lower case).
-    pub admin_emails: HashSet<String>,
     /// Networks to block from the start (`BLOCKLIST_FILE`, one `CIDR
     /// reason…` per line).
     pub blocklist_file: Option<std::path::PathBuf>,
@@ -53,6 +50,14 @@ impl SecurityConfig {
         let previous_key = key("JWT_PREVIOUS_SIGNING_KEY")?;
         let access: u64 = env.parse_in("ACCESS_TOKEN_TTL_SECS", 900, 1..=86_400)?;
         let refresh: u64 = env.parse_in("REFRESH_TOKEN_TTL_SECS", 30 * 86_400, 60..=365 * 86_400)?;
+        // An address named here became admin when anyone registered it, and
+        // no address is verified: roles come from an admin or the CLI only.
+        if env.get("ADMIN_EMAILS").is_some_and(|v| !v.trim().is_empty()) {
+            return Err(env.error(
+                "ADMIN_EMAILS",
+                "is no longer read: grant roles with `security grant-role EMAIL admin` on the platform's database",
+            ));
+        }
         let mut audiences = vec![settings.auth.audience.clone()];
         audiences.extend(list(env, "JWT_EXTRA_AUDIENCES").filter(|a| *a != settings.auth.audience));
         Ok(Self {
@@ -61,7 +66,6 @@ impl SecurityConfig {
             access_ttl: Duration::from_secs(access),
             refresh_ttl: Duration::from_secs(refresh),
             audiences,
-            admin_emails: list(env, "ADMIN_EMAILS").map(|e| e.to_lowercase()).collect(),
             blocklist_file: env.get("BLOCKLIST_FILE").filter(|p| !p.trim().is_empty()).map(Into::into),
             reputation: match env.string("REPUTATION", "on").as_str() {
                 "on" => true,
@@ -94,12 +98,13 @@ mod tests {
 
     #[test]
     fn development_signs_with_the_dev_key_production_requires_a_real_one() {
-        let dev = env(&[("ADMIN_EMAILS", " Ops@Example.com ,"), ("JWT_EXTRA_AUDIENCES", "ticktak-b")]);
+        let dev = env(&[("JWT_EXTRA_AUDIENCES", "ticktak-b")]);
         let settings = Settings::from(Service::Security, &dev).unwrap();
         let c = SecurityConfig::from(&settings, &dev).unwrap();
         assert!(c.signing_key.is_dev());
         assert_eq!(c.audiences, ["ticktak-a", "ticktak-b"]);
-        assert!(c.admin_emails.contains("ops@example.com"));
+        let admins = env(&[("ADMIN_EMAILS", "ops@example.com")]);
+        assert_eq!(SecurityConfig::from(&settings, &admins).unwrap_err().var, "ADMIN_EMAILS");
         assert_eq!(c.access_ttl, Duration::from_secs(900));
 
         let prod = [

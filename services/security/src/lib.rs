@@ -28,7 +28,7 @@ use std::time::Duration;
 use axum::extract::{FromRef, State};
 use axum::response::IntoResponse;
 use axum::routing::get;
-use ticktak_kit::auth::{self, AuthSettings, KeySource, Role, Verifier};
+use ticktak_kit::auth::{self, AuthSettings, KeySource, Verifier};
 use ticktak_kit::service::{Base, Running};
 use ticktak_kit::Settings;
 use tokio_util::sync::CancellationToken;
@@ -70,11 +70,6 @@ pub async fn start_with(
         ("logins_total", &[("outcome", "throttled")]),
         ("refresh_token_reuse_total", &[]),
     ]);
-    for email in &config.admin_emails {
-        if accounts::store::set_role_by_email(&base.pool, email, Role::Admin).await?.is_some() {
-            tracing::info!(%email, "admin from ADMIN_EMAILS");
-        }
-    }
     let own_keys = AuthSettings {
         keys: KeySource::Fixed(auth::jwks(&config.public_keys())),
         trusted: Vec::new(),

@@ -88,7 +88,9 @@ impl AuthSettings {
             // Another platform's keys cross a network this platform does
             // not control: in production only over TLS.
             if production && !url.starts_with("https://") {
-                return Err(env.error("JWT_TRUSTED_ISSUERS", format!("{pair:?}: production fetches keys over https only")));
+                return Err(
+                    env.error("JWT_TRUSTED_ISSUERS", format!("{pair:?}: production fetches keys over https only"))
+                );
             }
             trusted.push((issuer.to_string(), url.to_string()));
         }

@@ -111,7 +111,9 @@ pub async fn register(
     if let Some(why) = passwords::policy_violation(&req.password, &email, &name) {
         return Err(ApiError::Unprocessable(why));
     }
-    let role = if s.config.admin_emails.contains(&email.to_lowercase()) { Role::Admin } else { Role::Buyer };
+    // Every account starts as a buyer: a role comes from an admin or the
+    // operator's CLI, never from the address someone signed up with.
+    let role = Role::Buyer;
     let hash = s.passwords.hash(req.password).await?;
     let account = store::insert(&s.pool, &email, &name, country.as_str(), role, &hash)
         .await?

@@ -22,8 +22,14 @@ pub struct Next {
 }
 
 /// `next` when it is a path of this site; `/` otherwise (no open redirect).
+/// Browsers drop tabs and line feeds from a URL and read `\` as `/`, so
+/// `/\t/evil.example` would leave the site: any whitespace, control
+/// character or backslash refuses it.
 fn local(next: &str) -> &str {
-    let ok = next.starts_with('/') && !next.starts_with("//") && !next.contains('\\') && next.len() < 200;
+    let ok = next.starts_with('/')
+        && !next.starts_with("//")
+        && next.len() < 200
+        && !next.chars().any(|c| c == '\\' || c.is_whitespace() || c.is_control());
     if ok {
         next
     } else {
@@ -165,4 +171,27 @@ pub async fn signout(
     let mut res = Redirect::to("/").into_response();
     session::set(res.headers_mut(), &session::signed_out(state.config.secure_cookies));
     Ok(res)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::local;
+
+    #[test]
+    fn only_paths_of_this_site_are_followed_after_sign_in() {
+        for ok in ["/", "/matches/1", "/tickets?x=1"] {
+            assert_eq!(local(ok), ok);
+        }
+        for bad in [
+            "//evil.example",
+            "/\t/evil.example",
+            "/\n/evil.example",
+            "/\\evil.example",
+            "https://evil.example",
+            "/ /x",
+            "evil",
+        ] {
+            assert_eq!(local(bad), "/", "{bad:?}");
+        }
+    }
 }
