@@ -48,6 +48,9 @@ impl SecurityConfig {
             None => SigningKey::dev(),
         };
         let previous_key = key("JWT_PREVIOUS_SIGNING_KEY")?;
+        if settings.production && previous_key.as_ref().is_some_and(SigningKey::is_dev) {
+            return Err(env.error("JWT_PREVIOUS_SIGNING_KEY", "the development key is refused in production"));
+        }
         let access: u64 = env.parse_in("ACCESS_TOKEN_TTL_SECS", 900, 1..=86_400)?;
         let refresh: u64 = env.parse_in("REFRESH_TOKEN_TTL_SECS", 30 * 86_400, 60..=365 * 86_400)?;
         // An address named here became admin when anyone registered it, and
@@ -120,5 +123,11 @@ mod tests {
         let pem = SigningKey::generate().to_pem();
         let with_real: Vec<_> = prod.iter().copied().chain([("JWT_SIGNING_KEY", pem.as_str())]).collect();
         assert!(!SecurityConfig::from(&settings, &env(&with_real)).unwrap().signing_key.is_dev());
+        let dev_previous: Vec<_> = with_real
+            .iter()
+            .copied()
+            .chain([("JWT_PREVIOUS_SIGNING_KEY", ticktak_kit::auth::keys::DEV_SIGNING_KEY)])
+            .collect();
+        assert_eq!(SecurityConfig::from(&settings, &env(&dev_previous)).unwrap_err().var, "JWT_PREVIOUS_SIGNING_KEY");
     }
 }

@@ -215,6 +215,7 @@ mod tests {
             audience: "ticktak-a".into(),
             keys: KeySource::Fixed(jwks(keys)),
             trusted: vec![],
+            refuse_dev_key: false,
         }
     }
 
@@ -289,6 +290,39 @@ mod tests {
         assert_eq!((foreign.role, foreign.sub.as_str()), (Role::Buyer, "ticktak-b:alice"));
         let local = verifier.verify(&ours.sign(&admin("ticktak-a"))).await.unwrap();
         assert_eq!((local.role, local.sub.as_str()), (Role::Admin, "alice"));
+    }
+
+    #[tokio::test]
+    async fn in_production_the_development_key_verifies_nothing_even_from_a_fetched_key_set() {
+        let real = SigningKey::generate();
+        // A key set that lists the development key under another kid.
+        let mut renamed = SigningKey::dev().jwk();
+        renamed.common.key_id = Some("innocent".into());
+        let set = jsonwebtoken::jwk::JwkSet { keys: vec![real.jwk(), renamed, SigningKey::dev().jwk()] };
+        let app = axum::Router::new().route("/jwks", axum::routing::get(move || async move { axum::Json(set) }));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/jwks", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        let settings = AuthSettings { keys: KeySource::Url(url), refuse_dev_key: true, ..settings_with(&[]) };
+        let verifier = Verifier::new(&settings);
+        assert!(verifier.verify(&real.sign(&claims("ticktak-a", 60))).await.is_ok());
+        let dev_signed = SigningKey::dev().sign(&claims("ticktak-a", 60));
+        assert!(verifier.verify(&dev_signed).await.is_err());
+        let mut header = jsonwebtoken::Header::new(Algorithm::EdDSA);
+        header.kid = Some("innocent".into());
+        let under_other_kid = jsonwebtoken::encode(
+            &header,
+            &claims("ticktak-a", 60),
+            &jsonwebtoken::EncodingKey::from_ed_der(
+                &base64::Engine::decode(
+                    &base64::engine::general_purpose::STANDARD,
+                    crate::auth::keys::DEV_SIGNING_KEY.lines().nth(1).unwrap(),
+                )
+                .unwrap(),
+            ),
+        )
+        .unwrap();
+        assert!(verifier.verify(&under_other_kid).await.is_err());
     }
 
     #[tokio::test]

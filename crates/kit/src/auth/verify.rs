@@ -53,6 +53,9 @@ pub struct AuthSettings {
     pub keys: KeySource,
     /// Other platforms' issuers and their JWKS URLs (`JWT_TRUSTED_ISSUERS`).
     pub trusted: Vec<(String, String)>,
+    /// Production: the development key is never trusted, not even when a
+    /// fetched key set lists it.
+    pub refuse_dev_key: bool,
 }
 
 impl AuthSettings {
@@ -66,7 +69,7 @@ impl AuthSettings {
             Some(raw) => {
                 let set: JwkSet = serde_json::from_str(&raw)
                     .map_err(|e| env.error("JWT_PUBLIC_KEYS", format!("not a JWKS document: {e}")))?;
-                let usable = decoding_keys(&set);
+                let usable = decoding_keys(&set, false);
                 if usable.is_empty() {
                     return Err(env.error("JWT_PUBLIC_KEYS", "holds no Ed25519 key with a kid"));
                 }
@@ -94,7 +97,13 @@ impl AuthSettings {
             }
             trusted.push((issuer.to_string(), url.to_string()));
         }
-        Ok(Self { issuer: format!("ticktak-{platform}"), audience: format!("ticktak-{platform}"), keys, trusted })
+        Ok(Self {
+            issuer: format!("ticktak-{platform}"),
+            audience: format!("ticktak-{platform}"),
+            keys,
+            trusted,
+            refuse_dev_key: production,
+        })
     }
 }
 
@@ -102,12 +111,24 @@ impl AuthSettings {
 /// Keys by `kid`, shared so a request takes one without copying it.
 type Keys = HashMap<String, Arc<DecodingKey>>;
 
-fn decoding_keys(set: &JwkSet) -> Keys {
+fn decoding_keys(set: &JwkSet, refuse_dev_key: bool) -> Keys {
+    let dev = SigningKey::dev().kid().to_string();
     set.keys
         .iter()
         .filter(|k| matches!(&k.algorithm, AlgorithmParameters::OctetKeyPair(p) if p.curve == EllipticCurve::Ed25519))
+        .filter(|k| !(refuse_dev_key && (k.common.key_id.as_deref() == Some(dev.as_str()) || is_dev_jwk(k))))
         .filter_map(|k| Some((k.common.key_id.clone()?, Arc::new(DecodingKey::from_jwk(k).ok()?))))
         .collect()
+}
+
+/// Whether a JWK is the development key's public half, whatever `kid` it
+/// was given.
+fn is_dev_jwk(k: &jsonwebtoken::jwk::Jwk) -> bool {
+    let AlgorithmParameters::OctetKeyPair(p) = &k.algorithm else { return false };
+    match SigningKey::dev().jwk().algorithm {
+        AlgorithmParameters::OctetKeyPair(dev) => dev.x == p.x,
+        _ => false,
+    }
 }
 
 /// One trusted issuer and the keys known for it.
@@ -127,6 +148,7 @@ pub struct Verifier {
     audience: String,
     issuers: Vec<Issuer>,
     http: reqwest::Client,
+    refuse_dev_key: bool,
 }
 
 impl std::fmt::Debug for Verifier {
@@ -166,7 +188,9 @@ impl Verifier {
     pub fn new(settings: &AuthSettings) -> Self {
         let own = match &settings.keys {
             KeySource::Url(url) => Issuer::new(&settings.issuer, &settings.audience, Some(url), Keys::new()),
-            KeySource::Fixed(set) => Issuer::new(&settings.issuer, &settings.audience, None, decoding_keys(set)),
+            KeySource::Fixed(set) => {
+                Issuer::new(&settings.issuer, &settings.audience, None, decoding_keys(set, settings.refuse_dev_key))
+            }
         };
         let others =
             settings.trusted.iter().map(|(name, url)| Issuer::new(name, &settings.audience, Some(url), Keys::new()));
@@ -174,6 +198,7 @@ impl Verifier {
             audience: settings.audience.clone(),
             issuers: std::iter::once(own).chain(others).collect(),
             http: reqwest::Client::builder().timeout(Duration::from_secs(2)).build().expect("HTTP client"),
+            refuse_dev_key: settings.refuse_dev_key,
         }
     }
 
@@ -258,7 +283,7 @@ impl Verifier {
 
     async fn fetch(&self, url: &str) -> anyhow::Result<Keys> {
         let set: JwkSet = self.http.get(url).send().await?.error_for_status()?.json().await?;
-        Ok(decoding_keys(&set))
+        Ok(decoding_keys(&set, self.refuse_dev_key))
     }
 }
 
