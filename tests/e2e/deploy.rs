@@ -198,6 +198,7 @@ fn every_service_of_the_compose_file_starts_with_its_settings_and_shows_only_pub
     let publish = &services["publish-masterlist"];
     assert_eq!(publish["depends_on"]["kafka"]["condition"].as_str(), Some("service_healthy"));
     assert_eq!(publish["restart"].as_str(), Some("no"));
+    assert_eq!(strings(&publish["profiles"]), ["organisers"], "only the organisers run it: it holds their key");
     // Kafka's log lives in its volume.
     let kafka = &services["kafka"];
     let log_dirs = kafka["environment"]["KAFKA_LOG_DIRS"].as_str().expect("KAFKA_LOG_DIRS");

@@ -110,10 +110,13 @@ impl SaleHeaders {
                 SIGNATURE => h.signature = text.ok().map(|t| t.trim().to_string()),
                 EVENT_ID => h.event_id = text.ok().and_then(|t| Uuid::parse_str(t.trim()).ok()),
                 PRODUCED_AT => {
+                    // Outside 2000–2100 it is no time a sale happened (and
+                    // more than storage holds): ignored, like a malformed one.
                     h.produced_at = text
                         .ok()
                         .and_then(|t| DateTime::parse_from_rfc3339(t.trim()).ok())
                         .map(|t| t.with_timezone(&Utc))
+                        .filter(|t| (2000..=2100).contains(&chrono::Datelike::year(t)))
                 }
                 _ => {}
             }
@@ -202,5 +205,7 @@ mod tests {
         ])
         .unwrap();
         assert_eq!(h, SaleHeaders::default());
+        let far = SaleHeaders::from_pairs([(PRODUCED_AT, Some(&b"+99999-01-01T00:00:00Z"[..]))]).unwrap();
+        assert_eq!(far.produced_at, None);
     }
 }

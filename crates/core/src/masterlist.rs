@@ -17,6 +17,8 @@ pub const FIXTURE_JSON: &str = include_str!("../data/master-list.json");
 pub struct MasterListMatch {
     pub match_number: MatchNumber,
     pub round_number: u8,
+    /// Between 2000 and 2100: what every platform's storage holds.
+    #[serde(deserialize_with = "kick_off")]
     pub date_utc: DateTime<Utc>,
     #[serde(deserialize_with = "crate::text::label")]
     pub location: String,
@@ -54,6 +56,15 @@ pub struct CategoryAvailability {
 /// any World Cup held about 200,000 people): bounds every counter of the
 /// ledger far below what storage can hold.
 pub const MAX_CAPACITY: u32 = 1_000_000;
+
+fn kick_off<'de, D: serde::Deserializer<'de>>(d: D) -> Result<DateTime<Utc>, D::Error> {
+    use chrono::Datelike as _;
+    let at = DateTime::<Utc>::deserialize(d)?;
+    if !(2000..=2100).contains(&at.year()) {
+        return Err(serde::de::Error::custom(format!("dateUtc must lie between 2000 and 2100, got {at}")));
+    }
+    Ok(at)
+}
 
 fn capacity<'de, D: serde::Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
     let n = u32::deserialize(d)?;
@@ -214,6 +225,8 @@ mod tests {
             with(&["location"], "S".repeat(crate::text::MAX_LABEL_CHARS + 1).into()),
             with(&["group"], "Group \u{7}A".into()),
             with(&["availability", "category1", "available"], (MAX_CAPACITY + 1).into()),
+            with(&["dateUtc"], "-5000-01-01T00:00:00Z".into()),
+            with(&["dateUtc"], "+12022-11-20T16:00:00Z".into()),
         ] {
             let text = String::from_utf8_lossy(&bad).to_string();
             assert!(MasterListMatch::from_json(&bad).is_err(), "{text}");

@@ -67,8 +67,9 @@ pub struct MatchStats {
     pub home_team: String,
     pub away_team: String,
     pub date_utc: DateTime<Utc>,
-    pub capacity: u32,
-    pub sold: u32,
+    /// Summed over the match's categories (each at most `i32::MAX`).
+    pub capacity: u64,
+    pub sold: u64,
     pub revenue: i64,
     pub sell_through: f64,
 }
@@ -176,14 +177,14 @@ fn compute(m: &Market, window: i64, top: usize) -> Stats {
             revenue: 0,
             sell_through: 0.0,
         });
-        e.capacity += t.capacity;
-        e.sold += t.sold;
-        e.revenue += t.revenue;
+        e.capacity += u64::from(t.capacity);
+        e.sold += u64::from(t.sold);
+        e.revenue = e.revenue.saturating_add(t.revenue);
     }
     let mut top_matches: Vec<MatchStats> = matches
         .into_values()
         .map(|mut s| {
-            s.sell_through = percent(f64::from(s.sold), f64::from(s.capacity));
+            s.sell_through = percent(s.sold as f64, s.capacity as f64);
             s
         })
         .filter(|s| s.sold > 0)

@@ -160,8 +160,9 @@ pub async fn recommendations(
 
 /// Match numbers by tickets sold here, most first.
 fn by_sales(all: &[MatchView]) -> Vec<u8> {
-    let mut v: Vec<(u8, u32)> =
-        all.iter().map(|m| (m.match_number, m.categories.iter().map(|c| c.sold).sum())).collect();
+    // Summed as u64: each category's count may be as high as `i32::MAX`.
+    let mut v: Vec<(u8, u64)> =
+        all.iter().map(|m| (m.match_number, m.categories.iter().map(|c| u64::from(c.sold)).sum())).collect();
     v.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
     v.into_iter().map(|(n, _)| n).collect()
 }

@@ -90,6 +90,7 @@ pub fn sales<M: Message>(msg: &M, partitions: i32, trust: &Trust) -> DecodedSale
         } else if headers.rehomed_from.is_some() {
             // A copy must already be at home: never re-home a copy again.
             let reason = format!("re-homed line on partition {} instead of {home}", msg.partition());
+            entry.lines.clear();
             return DecodedSale { entry, invalid: Some(reason), rehome: Vec::new() };
         } else {
             let origin = LineOrigin { partition: msg.partition(), offset: msg.offset(), line: i as u16 };
@@ -121,6 +122,9 @@ fn decode_sale<M: Message>(msg: &M, trust: &Trust) -> Result<(SaleMessage, SaleH
     }
     let headers = SaleHeaders::from_pairs(crate::kafka::header_pairs(msg)).map_err(|e| e.0)?;
     let headers = trust.vetted(headers, payload);
+    if headers.rehomed_from.is_some() && headers.rehomed_by.is_none() {
+        return Err("a re-homed copy whose signature does not verify (its line counts through a verified copy)".into());
+    }
     if headers.hold_id.is_some() && sale.lines.len() != 1 {
         return Err("a message with a hold-id must carry exactly one ticket line".into());
     }
@@ -201,6 +205,18 @@ mod tests {
             assert!(d.invalid.is_none());
             assert_eq!((d.entry.hold_id, d.entry.origin.as_deref(), d.entry.lines.len()), (None, None, 1));
         }
+    }
+
+    #[test]
+    fn a_copy_whose_signature_does_not_verify_is_skipped_not_counted_again() {
+        let body = br#"{"meta":{"action":"TICKET_PENDING"},"body":{"matchNumber":1,"tickets":{"category":1,"quantity":2,"price":75}}}"#;
+        let origin = ticktak_core::ledger::LineOrigin { partition: 0, offset: 7, line: 1 };
+        let copy = SaleHeaders { rehomed_from: Some(origin), rehomed_by: Some(peer()), ..Default::default() };
+        let verified = sales(&message(body, &pairs(&signed(copy.clone(), body)), home(1, 1)), PARTITIONS, &trust());
+        assert_eq!((verified.entry.rehomed_from, verified.entry.lines.len()), (Some(origin), 1));
+        let forged = sales(&message(body, &pairs(&copy.to_pairs()), home(1, 1)), PARTITIONS, &trust());
+        assert!(forged.invalid.unwrap().contains("re-homed copy"));
+        assert!(forged.entry.lines.is_empty() && forged.entry.rehomed_from.is_none());
     }
 
     #[test]

@@ -32,8 +32,9 @@ pub enum PlatformKeys {
     /// Development: every platform's key is [`development_key`] of its id.
     Development,
     /// `PLATFORM_KEYS`: the market's approved platforms and their public
-    /// keys; every other producer is anonymous.
-    Listed(BTreeMap<PlatformId, Vec<u8>>),
+    /// keys (several for a platform that rotated its key: the log keeps its
+    /// messages signed with the old one); every other producer is anonymous.
+    Listed(BTreeMap<PlatformId, Vec<Vec<u8>>>),
 }
 
 /// This platform's signing key (in the services that sign: reservations,
@@ -130,7 +131,7 @@ impl Trust {
         };
         if let (PlatformKeys::Listed(listed), Some(key)) = (&keys, &key) {
             match listed.get(platform) {
-                Some(public) if public.as_slice() == key.public_key() => {}
+                Some(publics) if publics.iter().any(|p| p.as_slice() == key.public_key()) => {}
                 Some(_) => {
                     return Err(env.error("PLATFORM_KEYS", format!("{platform}'s key is not PLATFORM_SIGNING_KEY's")));
                 }
@@ -138,7 +139,8 @@ impl Trust {
             }
         }
         if let PlatformKeys::Listed(listed) = &keys {
-            if production && listed.iter().any(|(id, public)| development_key(id).public_key() == public.as_slice()) {
+            let dev = |id: &PlatformId, public: &Vec<u8>| development_key(id).public_key() == public.as_slice();
+            if production && listed.iter().any(|(id, publics)| publics.iter().any(|p| dev(id, p))) {
                 return Err(env.error("PLATFORM_KEYS", "a development key is refused in production"));
             }
         }
@@ -204,16 +206,14 @@ impl Trust {
             return false;
         };
         let Ok(signature) = URL_SAFE_NO_PAD.decode(signature) else { return false };
-        let public = match &self.keys {
-            PlatformKeys::Development => development_key(signer).public_key().to_vec(),
-            PlatformKeys::Listed(listed) => match listed.get(signer) {
-                Some(public) => public.clone(),
-                None => return false,
-            },
+        let signed = headers.signed_bytes(body);
+        let verifies = |public: &[u8]| {
+            ring::signature::UnparsedPublicKey::new(&ring::signature::ED25519, public).verify(&signed, &signature).is_ok()
         };
-        ring::signature::UnparsedPublicKey::new(&ring::signature::ED25519, public)
-            .verify(&headers.signed_bytes(body), &signature)
-            .is_ok()
+        match &self.keys {
+            PlatformKeys::Development => verifies(development_key(signer).public_key()),
+            PlatformKeys::Listed(listed) => listed.get(signer).is_some_and(|publics| publics.iter().any(|p| verifies(p))),
+        }
     }
 
     /// The headers a message is applied with: as they are when they claim
@@ -227,6 +227,12 @@ impl Trust {
         }
         if !self.verify(&headers, body) {
             metrics::counter!("consumer_messages_unverified_total").increment(1);
+            // An unverified copy is dropped, not counted: its line is
+            // counted through a copy that verifies (every platform makes
+            // one), never twice.
+            if headers.rehomed_from.is_some() {
+                return SaleHeaders { rehomed_from: headers.rehomed_from, ..SaleHeaders::default() };
+            }
             return headers.anonymous();
         }
         match headers.rehomed_from {
@@ -236,7 +242,7 @@ impl Trust {
     }
 }
 
-fn parse_keys(text: &str) -> Result<BTreeMap<PlatformId, Vec<u8>>, String> {
+fn parse_keys(text: &str) -> Result<BTreeMap<PlatformId, Vec<Vec<u8>>>, String> {
     let mut keys = BTreeMap::new();
     for entry in text.split(',').map(str::trim).filter(|e| !e.is_empty()) {
         let (id, public) = entry.split_once('=').ok_or_else(|| format!("{entry:?} is not id=key"))?;
@@ -246,9 +252,11 @@ fn parse_keys(text: &str) -> Result<BTreeMap<PlatformId, Vec<u8>>, String> {
             .ok()
             .filter(|k| k.len() == 32)
             .ok_or_else(|| format!("{id}'s key is not 32 bytes of base64url"))?;
-        if keys.insert(id.clone(), public).is_some() {
-            return Err(format!("{id} is listed twice"));
+        let publics: &mut Vec<Vec<u8>> = keys.entry(id.clone()).or_default();
+        if publics.contains(&public) {
+            return Err(format!("{id}'s key is listed twice"));
         }
+        publics.push(public);
     }
     if keys.is_empty() {
         return Err("lists no platform".into());

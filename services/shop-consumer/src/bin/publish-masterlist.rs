@@ -8,9 +8,10 @@
 //! Publishing the same list again changes nothing on any platform.
 //!
 //! Each message is signed with the organisers' key, `ORGANISERS_SIGNING_KEY`
-//! (PKCS#8 PEM; the development organisers' key when unset, which platforms
-//! accept only in development): platforms with an organisers' key
-//! (`ORGANISERS_KEY`) take only signed master-list messages.
+//! (PKCS#8 PEM; required with `APP_ENV=production`, else the development
+//! organisers' key, which platforms accept only in development): platforms
+//! with an organisers' key (`ORGANISERS_KEY`) take only signed master-list
+//! messages.
 //!
 //! Reads `KAFKA_BROKERS`, `TOPIC_PREFIX`, `TOPIC_ENV` and the optional
 //! `KAFKA_SECURITY_PROTOCOL`/`KAFKA_SASL_*` like the services.
@@ -31,7 +32,12 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let key = match env.get("ORGANISERS_SIGNING_KEY") {
+    let production = env.get("APP_ENV").as_deref() == Some("production");
+    let key = match env.get("ORGANISERS_SIGNING_KEY").filter(|k| !k.trim().is_empty()) {
+        None if production => {
+            eprintln!("publish-masterlist: ORGANISERS_SIGNING_KEY is required in production");
+            return ExitCode::from(2);
+        }
         None => trust::development_organisers_key(),
         Some(pem) => match ticktak_kit::auth::SigningKey::parse(&pem) {
             Ok(key) => key,

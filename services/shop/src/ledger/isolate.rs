@@ -92,7 +92,11 @@ async fn isolate<E: Clone, A, F: std::future::Future<Output = sqlx::Result<A>>>(
     position: impl Fn(&E) -> (i32, i64),
     invalid: impl Fn(&E) -> E,
 ) -> sqlx::Result<(Vec<A>, Vec<Refused>)> {
-    let mut queue = VecDeque::from([entries.to_vec()]);
+    // The whole batch was just refused: start with its halves.
+    let mut queue = match entries.len() {
+        0 | 1 => VecDeque::from([entries.to_vec()]),
+        n => VecDeque::from([entries[..n / 2].to_vec(), entries[n / 2..].to_vec()]),
+    };
     let (mut answers, mut refused) = (Vec::new(), Vec::new());
     while let Some(part) = queue.pop_front() {
         match apply(part.clone()).await {
