@@ -225,7 +225,7 @@ async fn offsets_count_as_committed_only_once_the_broker_took_them() {
     let producer = ticktak_kit::kafka::producer(&settings, "commit-test").unwrap();
     for m in &list {
         let (key, payload) = (m.kafka_key(), m.to_json());
-        let headers = [organisers_signature(&payload)];
+        let headers = organisers_signature(&payload);
         let record =
             ticktak_kit::kafka::Record { topic: &topics.masterlist, key: &key, payload: &payload, headers: &headers };
         ticktak_kit::kafka::send(&producer, &record).await.unwrap();

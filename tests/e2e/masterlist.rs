@@ -66,6 +66,9 @@ async fn the_master_list_reaches_the_api_through_kafka_and_republishing_changes_
     let record =
         ticktak_kit::kafka::Record { topic: &env.topics().masterlist, key: "1", payload: &payload, headers: &[] };
     ticktak_kit::kafka::send(&producer(), &record).await.unwrap();
+    // The organisers' original message, signed before their correction.
+    let original = fixture()[0].to_json();
+    let original_headers = organisers_signature(&original);
     let mut corrected = fixture()[0].clone();
     corrected.availability.category1.available = 7;
     publish_masterlist(&env.topics(), &[corrected]).await;
@@ -77,6 +80,20 @@ async fn the_master_list_reaches_the_api_through_kafka_and_republishing_changes_
     let (_, body) = platform.get("/api/matches/1/availability").await;
     assert_eq!(body["categories"][0]["price"], 75, "{body}");
     assert_eq!(masterlist_applied(&platform).await, 130, "the forgery moved the offset");
+    // Replayed after the correction, the older signed message changes nothing.
+    let record = ticktak_kit::kafka::Record {
+        topic: &env.topics().masterlist,
+        key: "1",
+        payload: &original,
+        headers: &original_headers,
+    };
+    ticktak_kit::kafka::send(&producer(), &record).await.unwrap();
+    eventually(Duration::from_secs(30), "the replay applied", || async {
+        (masterlist_applied(&platform).await == 131).then_some(())
+    })
+    .await;
+    let (_, body) = platform.get("/api/matches/1/availability").await;
+    assert_eq!(body["categories"][0]["capacity"], 7, "the replay is refused: {body}");
 
     platform.stop().await;
 }

@@ -342,9 +342,9 @@ pub async fn ensure_topics(topics: &Topics) {
     kafka::ensure_topics(&settings, &[&topics.masterlist, &topics.sales]).await.expect("topics created");
 }
 
-/// The `signature` header of a master-list body, by the development
-/// organisers' key (what platforms trust in development).
-pub fn organisers_signature(payload: &[u8]) -> (&'static str, String) {
+/// The `issued-at` and `signature` headers of a master-list body, by the
+/// development organisers' key (what platforms trust in development).
+pub fn organisers_signature(payload: &[u8]) -> Vec<(&'static str, String)> {
     kafka::trust::sign_masterlist(&kafka::trust::development_organisers_key(), payload)
 }
 
@@ -355,7 +355,7 @@ pub async fn publish_masterlist(topics: &Topics, list: &[MasterListMatch]) {
     for m in list {
         let payload = m.to_json();
         let key = m.kafka_key();
-        let headers = [organisers_signature(&payload)];
+        let headers = organisers_signature(&payload);
         kafka::send(&producer, &Record { topic: &topics.masterlist, key: &key, payload: &payload, headers: &headers })
             .await
             .expect("master list published");

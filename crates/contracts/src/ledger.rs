@@ -31,10 +31,11 @@ pub struct MasterListEntry {
     pub offset: i64,
     /// `None` for a message that failed validation: only the offset moves.
     pub content: Option<MasterListMatch>,
-    /// Signed by the organisers' key: a correction of the kick-off, prices
-    /// or capacities counts only then (`MasterListMatch::frozen_change`).
+    /// When the organisers signed it (`issued-at`, covered by their
+    /// signature); `None` when unsigned. Decides whether it replaces what
+    /// is known of its match (`MasterListMatch::replaced_by`).
     #[serde(default)]
-    pub signed: bool,
+    pub issued_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]

@@ -114,6 +114,31 @@ impl MasterListMatch {
         })
     }
 
+    /// Whether `later`, a message for this match, may replace it.
+    /// `issued_at`: when the organisers signed `later` (`None`: unsigned);
+    /// `known_issued_at`: when they signed the message that set this one.
+    /// An organisers' message counts only when it is newer than the last
+    /// one (an old signed message replayed changes nothing); an unsigned
+    /// one may not change what [`Self::frozen_change`] guards. The shop and
+    /// analytics both decide with this, so they agree.
+    pub fn replaced_by(
+        &self,
+        known_issued_at: Option<DateTime<Utc>>,
+        later: &MasterListMatch,
+        issued_at: Option<DateTime<Utc>>,
+    ) -> Result<(), String> {
+        match (issued_at, known_issued_at) {
+            (Some(t), Some(k)) if t <= k => {
+                Err(format!("an organisers' message issued at {t}, not after the one in force (issued at {k})"))
+            }
+            (Some(_), _) => Ok(()),
+            (None, _) => match self.frozen_change(later) {
+                Some(change) => Err(format!("a correction not signed by the organisers would change {change}")),
+                None => Ok(()),
+            },
+        }
+    }
+
     /// Kafka key of this match on the master-list topic.
     pub fn kafka_key(&self) -> String {
         self.match_number.to_string()

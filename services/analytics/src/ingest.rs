@@ -143,7 +143,7 @@ fn handle(state: &AppState, topics: &Topics, sales_partitions: i32, m: &Borrowed
     } else if topic == topics.masterlist {
         if let (entry, None) = decode::masterlist(m, &state.settings.trust) {
             if let Some(matched) = entry.content {
-                state.market.write().expect("not poisoned").apply_match(&matched, entry.signed);
+                state.market.write().expect("not poisoned").apply_match(&matched, entry.issued_at);
                 p.dirty = true;
             }
         }
@@ -223,7 +223,7 @@ async fn read_masterlist(
                 next.insert(m.partition(), m.offset() + 1);
                 if let (entry, None) = decode::masterlist(&m, &state.settings.trust) {
                     if let Some(matched) = entry.content {
-                        state.market.write().expect("not poisoned").apply_match(&matched, entry.signed);
+                        state.market.write().expect("not poisoned").apply_match(&matched, entry.issued_at);
                     }
                 }
             }

@@ -23,6 +23,9 @@ pub struct MatchInfo {
     pub group: Option<String>,
     /// Unit price per category 1–3.
     pub prices: [u32; 3],
+    /// When the organisers signed the message in force (`None`: unsigned).
+    #[serde(default)]
+    pub issued_at: Option<DateTime<Utc>>,
 }
 
 /// Tickets sold (net of refunds) and their value in one minute.
@@ -50,14 +53,16 @@ pub struct Market {
 
 impl Market {
     /// A master-list message: the match's details, capacities and prices
-    /// (a correction replaces them and keeps every count). One that
-    /// changes a known match's kick-off, prices or capacities is ignored
-    /// unless the organisers signed it, as the shop ignores it
-    /// (`MasterListMatch::frozen_change`).
-    pub fn apply_match(&mut self, m: &MasterListMatch, signed: bool) {
-        if !signed && self.known(m).is_some_and(|known| known.frozen_change(m).is_some()) {
-            return;
+    /// (a correction replaces them and keeps every count), unless
+    /// `MasterListMatch::replaced_by` says no, as the shop decides.
+    pub fn apply_match(&mut self, m: &MasterListMatch, issued_at: Option<DateTime<Utc>>) {
+        if let Some(known) = self.known(m) {
+            let known_issued_at = self.matches.get(&m.match_number.get()).and_then(|i| i.issued_at);
+            if known.replaced_by(known_issued_at, m, issued_at).is_err() {
+                return;
+            }
         }
+        let issued_at = issued_at.or_else(|| self.matches.get(&m.match_number.get()).and_then(|i| i.issued_at));
         let mut prices = [0u32; 3];
         for (tt, capacity, price) in m.ticket_types() {
             self.ledger.set_capacity(tt, capacity);
@@ -73,6 +78,7 @@ impl Market {
                 away_team: m.away_team.clone(),
                 group: m.group.clone(),
                 prices,
+                issued_at,
             },
         );
     }
@@ -214,7 +220,7 @@ mod tests {
     fn sales_are_credited_to_their_platform_and_minute_and_survive_a_checkpoint() {
         let mut m = Market::default();
         for mm in ticktak_core::masterlist::fixture().iter().take(2) {
-            m.apply_match(mm, false);
+            m.apply_match(mm, None);
         }
         let (h1, h2) = (HoldId::new(), HoldId::new());
         let t0 = DateTime::parse_from_rfc3339("2026-11-26T10:00:30Z").unwrap().to_utc();

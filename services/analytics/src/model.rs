@@ -215,7 +215,7 @@ mod tests {
     fn fans_get_their_nations_matches_first_and_strangers_the_popular_ones() {
         let mut market = crate::market::Market::default();
         for m in ticktak_core::masterlist::fixture() {
-            market.apply_match(&m, false);
+            market.apply_match(&m, None);
         }
         let features = features(&market.matches);
         let argentina: Vec<u8> = features.iter().filter(|(_, f)| f.teams.contains(&c("AR"))).map(|(m, _)| *m).collect();

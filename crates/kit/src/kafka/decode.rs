@@ -20,18 +20,23 @@ use crate::kafka::trust::Trust;
 /// Decode a master-list message. Where the market has an organisers' key
 /// (`Trust::has_organisers_key`), a message it did not sign is invalid.
 pub fn masterlist<M: Message>(msg: &M, trust: &Trust) -> (MasterListEntry, Option<String>) {
-    let mut entry = MasterListEntry { partition: msg.partition(), offset: msg.offset(), content: None, signed: false };
+    let mut entry =
+        MasterListEntry { partition: msg.partition(), offset: msg.offset(), content: None, issued_at: None };
     let Some(payload) = msg.payload() else { return (entry, Some("empty payload".to_string())) };
     let parsed = match MasterListMatch::from_json(payload) {
         Ok(m) => m,
         Err(e) => return (entry, Some(format!("invalid master-list message: {e}"))),
     };
-    let signature = crate::kafka::header_pairs(msg)
-        .into_iter()
-        .find(|(name, _)| *name == ticktak_core::headers::SIGNATURE)
-        .and_then(|(_, value)| std::str::from_utf8(value?).ok());
-    entry.signed = trust.signed_by_organisers(payload, signature);
-    if trust.has_organisers_key() && !entry.signed {
+    let headers = crate::kafka::header_pairs(msg);
+    let header = |name: &str| {
+        headers.iter().find(|(n, _)| *n == name).and_then(|(_, value)| std::str::from_utf8((*value)?).ok())
+    };
+    entry.issued_at = trust.issued_by_organisers(
+        payload,
+        header(crate::kafka::trust::ISSUED_AT),
+        header(ticktak_core::headers::SIGNATURE),
+    );
+    if trust.has_organisers_key() && entry.issued_at.is_none() {
         return (entry, Some("master-list message not signed by the organisers' key".to_string()));
     }
     entry.content = Some(parsed);

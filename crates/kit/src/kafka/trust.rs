@@ -56,14 +56,21 @@ pub fn development_organisers_key() -> SigningKey {
     development_key(&PlatformId::new("organisers").expect("a valid id"))
 }
 
-/// The bytes an organisers' signature of a master-list body covers.
-fn masterlist_signed_bytes(body: &[u8]) -> Vec<u8> {
-    [&b"ticktak-masterlist-v1\n"[..], body].concat()
+/// The header of a master-list message that says when the organisers
+/// issued it (RFC 3339); their signature covers it.
+pub const ISSUED_AT: &str = "issued-at";
+
+/// The bytes an organisers' signature of a master-list message covers.
+fn masterlist_signed_bytes(issued_at: &str, body: &[u8]) -> Vec<u8> {
+    [b"ticktak-masterlist-v1\n", issued_at.as_bytes(), b"\n", body].concat()
 }
 
-/// The `signature` header of a master-list message: `key` over `body`.
-pub fn sign_masterlist(key: &SigningKey, body: &[u8]) -> (&'static str, String) {
-    (ticktak_core::headers::SIGNATURE, URL_SAFE_NO_PAD.encode(key.sign_bytes(&masterlist_signed_bytes(body))))
+/// The headers of a master-list message the organisers issue now:
+/// `issued-at` and `signature` (`key` over both and `body`).
+pub fn sign_masterlist(key: &SigningKey, body: &[u8]) -> Vec<(&'static str, String)> {
+    let issued_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+    let signature = URL_SAFE_NO_PAD.encode(key.sign_bytes(&masterlist_signed_bytes(&issued_at, body)));
+    vec![(ISSUED_AT, issued_at), (ticktak_core::headers::SIGNATURE, signature)]
 }
 
 /// The DER prefix of a PKCS#8 v1 Ed25519 private key; the 32-byte seed
@@ -171,14 +178,22 @@ impl Trust {
         self.organisers.is_some()
     }
 
-    /// Whether `signature` (the `signature` header) is the organisers' over
-    /// a master-list `body`.
-    pub fn signed_by_organisers(&self, body: &[u8], signature: Option<&str>) -> bool {
-        let (Some(public), Some(signature)) = (&self.organisers, signature) else { return false };
-        let Ok(signature) = URL_SAFE_NO_PAD.decode(signature.trim()) else { return false };
+    /// When the organisers issued a master-list message, if its
+    /// `signature` is theirs over its `issued-at` and `body`.
+    pub fn issued_by_organisers(
+        &self,
+        body: &[u8],
+        issued_at: Option<&str>,
+        signature: Option<&str>,
+    ) -> Option<chrono::DateTime<chrono::Utc>> {
+        let (Some(public), Some(issued_at), Some(signature)) = (&self.organisers, issued_at, signature) else {
+            return None;
+        };
+        let signature = URL_SAFE_NO_PAD.decode(signature.trim()).ok()?;
         ring::signature::UnparsedPublicKey::new(&ring::signature::ED25519, public)
-            .verify(&masterlist_signed_bytes(body), &signature)
-            .is_ok()
+            .verify(&masterlist_signed_bytes(issued_at, body), &signature)
+            .ok()?;
+        chrono::DateTime::parse_from_rfc3339(issued_at).ok().map(|t| t.with_timezone(&chrono::Utc))
     }
 
     /// `PLATFORM_KEYS` naming this platform's key, for its operator to
@@ -208,11 +223,15 @@ impl Trust {
         let Ok(signature) = URL_SAFE_NO_PAD.decode(signature) else { return false };
         let signed = headers.signed_bytes(body);
         let verifies = |public: &[u8]| {
-            ring::signature::UnparsedPublicKey::new(&ring::signature::ED25519, public).verify(&signed, &signature).is_ok()
+            ring::signature::UnparsedPublicKey::new(&ring::signature::ED25519, public)
+                .verify(&signed, &signature)
+                .is_ok()
         };
         match &self.keys {
             PlatformKeys::Development => verifies(development_key(signer).public_key()),
-            PlatformKeys::Listed(listed) => listed.get(signer).is_some_and(|publics| publics.iter().any(|p| verifies(p))),
+            PlatformKeys::Listed(listed) => {
+                listed.get(signer).is_some_and(|publics| publics.iter().any(|p| verifies(p)))
+            }
         }
     }
 
@@ -356,11 +375,14 @@ mod tests {
         assert!(!with("none".into()).unwrap().has_organisers_key());
         let organisers = SigningKey::generate();
         let trust = with(URL_SAFE_NO_PAD.encode(organisers.public_key())).unwrap();
-        let (_, signature) = sign_masterlist(&organisers, b"{}");
-        assert!(trust.signed_by_organisers(b"{}", Some(&signature)));
-        assert!(!trust.signed_by_organisers(b"{ }", Some(&signature)));
-        let (_, forged) = sign_masterlist(&development_organisers_key(), b"{}");
-        assert!(!trust.signed_by_organisers(b"{}", Some(&forged)));
+        let headers = sign_masterlist(&organisers, b"{}");
+        let (issued_at, signature) = (headers[0].1.as_str(), headers[1].1.as_str());
+        assert!(trust.issued_by_organisers(b"{}", Some(issued_at), Some(signature)).is_some());
+        assert!(trust.issued_by_organisers(b"{ }", Some(issued_at), Some(signature)).is_none());
+        let later = "2100-01-01T00:00:00.000000Z";
+        assert!(trust.issued_by_organisers(b"{}", Some(later), Some(signature)).is_none(), "the time is signed");
+        let forged = sign_masterlist(&development_organisers_key(), b"{}");
+        assert!(trust.issued_by_organisers(b"{}", Some(&forged[0].1), Some(&forged[1].1)).is_none());
         assert!(
             Trust::from_env(&id("a"), crate::Service::ShopConsumer, false, &env(&[])).is_ok(),
             "development defaults"

@@ -81,7 +81,7 @@ fn main() -> ExitCode {
         let producer = kafka::producer(&kafka_settings, "ticktak-masterlist-publisher")?;
         for m in &list {
             let payload = m.to_json();
-            let headers = [trust::sign_masterlist(&key, &payload)];
+            let headers = trust::sign_masterlist(&key, &payload);
             let record =
                 Record { topic: &topics.masterlist, key: &m.kafka_key(), payload: &payload, headers: &headers };
             kafka::send(&producer, &record).await?;

@@ -109,27 +109,30 @@ pub async fn apply_masterlist(pool: &PgPool, topic: &str, batch: &MasterListBatc
         }
         last.insert(entry.partition, entry.offset);
         let Some(m) = &entry.content else { continue };
-        if let Some(change) = stored_match(&mut tx, m.match_number).await?.and_then(|known| known.frozen_change(m)) {
-            if !entry.signed {
-                // Only the organisers may move, reprice or resize a match.
-                let reason = format!("a correction not signed by the organisers would change {change}");
+        if let Some((known, known_issued_at)) = stored_match(&mut tx, m.match_number).await? {
+            // Only the organisers move, reprice or resize a match, and only
+            // with a message newer than the one in force.
+            if let Err(reason) = known.replaced_by(known_issued_at, m, entry.issued_at) {
                 tracing::warn!(partition = entry.partition, offset = entry.offset, %reason, "master-list message refused");
                 metrics::counter!("ledger_masterlist_corrections_refused_total").increment(1);
                 result.refused.push(Refused { partition: entry.partition, offset: entry.offset, reason });
                 result.unchanged += 1;
                 continue;
             }
-            tracing::info!(match_number = m.match_number.get(), %change, "the organisers corrected the master list");
-            metrics::counter!("ledger_masterlist_corrections_total").increment(1);
+            if let Some(change) = known.frozen_change(m) {
+                tracing::info!(match_number = m.match_number.get(), %change, "the organisers corrected the master list");
+                metrics::counter!("ledger_masterlist_corrections_total").increment(1);
+            }
         }
         let source = serde_json::to_value(m).expect("a match serialises");
         let changed = sqlx::query(
-            "INSERT INTO matches (match_number, round_number, date_utc, location, home_team, away_team, group_name, search_text, source) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+            "INSERT INTO matches (match_number, round_number, date_utc, location, home_team, away_team, group_name, search_text, source, issued_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
              ON CONFLICT (match_number) DO UPDATE SET round_number = EXCLUDED.round_number, date_utc = EXCLUDED.date_utc, \
                location = EXCLUDED.location, home_team = EXCLUDED.home_team, away_team = EXCLUDED.away_team, \
-               group_name = EXCLUDED.group_name, search_text = EXCLUDED.search_text, source = EXCLUDED.source \
-             WHERE matches.source IS DISTINCT FROM EXCLUDED.source",
+               group_name = EXCLUDED.group_name, search_text = EXCLUDED.search_text, source = EXCLUDED.source, \
+               issued_at = coalesce(EXCLUDED.issued_at, matches.issued_at) \
+             WHERE (matches.source, matches.issued_at) IS DISTINCT FROM (EXCLUDED.source, coalesce(EXCLUDED.issued_at, matches.issued_at))",
         )
         .bind(i16::from(m.match_number.get()))
         .bind(i16::from(m.round_number))
@@ -140,6 +143,7 @@ pub async fn apply_masterlist(pool: &PgPool, topic: &str, batch: &MasterListBatc
         .bind(&m.group)
         .bind(normalize(&format!("{} {} {}", m.home_team, m.away_team, m.location)))
         .bind(&source)
+        .bind(entry.issued_at)
         .execute(&mut *tx)
         .await?
         .rows_affected();
@@ -168,16 +172,22 @@ pub async fn apply_masterlist(pool: &PgPool, topic: &str, batch: &MasterListBatc
     Ok(result)
 }
 
-/// The master-list message stored for a match, if any.
+/// The master-list message in force for a match, if any, and when the
+/// organisers issued it. A stored message is one this code accepted, so it
+/// reads back; if it does not, applying more of the list would be a guess.
 async fn stored_match(
     tx: &mut Transaction<'_, Postgres>,
     match_number: MatchNumber,
-) -> sqlx::Result<Option<ticktak_core::MasterListMatch>> {
-    let source: Option<serde_json::Value> = sqlx::query_scalar("SELECT source FROM matches WHERE match_number = $1")
-        .bind(i16::from(match_number.get()))
-        .fetch_optional(&mut **tx)
-        .await?;
-    Ok(source.and_then(|s| serde_json::from_value(s).ok()))
+) -> sqlx::Result<Option<(ticktak_core::MasterListMatch, Option<chrono::DateTime<chrono::Utc>>)>> {
+    let row: Option<(serde_json::Value, Option<chrono::DateTime<chrono::Utc>>)> =
+        sqlx::query_as("SELECT source, issued_at FROM matches WHERE match_number = $1")
+            .bind(i16::from(match_number.get()))
+            .fetch_optional(&mut **tx)
+            .await?;
+    row.map(|(source, issued_at)| {
+        serde_json::from_value(source).map(|m| (m, issued_at)).map_err(|e| sqlx::Error::Decode(Box::new(e)))
+    })
+    .transpose()
 }
 
 /// Apply a batch; returns the answer for shop-consumer and the new counters
