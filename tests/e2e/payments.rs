@@ -324,14 +324,25 @@ async fn a_refund_revokes_the_tickets_and_puts_them_back_on_sale_on_every_platfo
     let path = format!("/api/payments/{}/refund", paid_open["paymentId"].as_str().unwrap());
     assert_eq!(pay.call(a, Method::POST, &path, "thief", None).await.0, 404);
 
+    // An order with a ticket through the gate is not refunded.
+    let used = hold(a, &buyer, 1, 1).await;
+    let paid_used = pay_and_wait(&pay, a, &buyer, &used).await;
+    let (_, used_tickets) = a.as_buyer(Method::GET, &format!("/api/reservations/{used}/tickets"), Some(&buyer)).await;
+    assert_eq!(check_in(a, used_tickets["tickets"][0]["code"].as_str().unwrap()).await.0, 200);
+    let used_path = format!("/api/payments/{}/refund", paid_used["paymentId"].as_str().unwrap());
+    let (status, body) = pay.call(a, Method::POST, &used_path, &buyer, None).await;
+    assert_eq!(status, 409, "{body}");
+    assert!(body["message"].as_str().unwrap().contains("used at the gate"), "{body}");
+    assert_eq!(reservation(a, &buyer, &used).await["status"], "CONFIRMED");
+
     let (status, body) = pay.call(a, Method::POST, &path, &buyer, None).await;
     assert_eq!((status, body["status"].as_str()), (200, Some("REFUNDED")), "{body}");
     assert_eq!(reservation(a, &buyer, &open).await["status"], "REFUNDED");
     let (status, scan) = check_in(a, &code).await;
     assert_eq!((status, scan["result"].as_str()), (409, Some("REVOKED")), "{scan}");
-    // Back on sale everywhere; the other reservation stays sold.
-    sold(a, 1, 0).await;
-    sold(b, 1, 0).await;
+    // Back on sale everywhere; the other reservations stay sold.
+    sold(a, 1, 1).await;
+    sold(b, 1, 1).await;
     sold(b, 3, 1).await;
     // Asking again changes nothing.
     let (status, body) = pay.call(a, Method::POST, &path, &buyer, None).await;

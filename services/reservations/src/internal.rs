@@ -115,6 +115,11 @@ async fn refund(State(s): State<AppState>, Path(id): Path<String>) -> ApiResult<
     }
     let mut tx = s.pool.begin().await?;
     let r = store::lock(&mut tx, id).await?.ok_or_else(|| ApiError::NotFound("no such reservation".into()))?;
+    // A ticket that went through a gate was used: its order is not refunded
+    // (locked, so a scan at this moment waits for the refund or wins).
+    if tickets::store::used_of(&mut tx, r.id).await? > 0 {
+        return Err(ApiError::Conflict("a ticket of this order was already used at the gate: no refund".into()));
+    }
     match r.status {
         Status::Confirmed => {
             let (refunded, queued) =

@@ -87,6 +87,17 @@ pub async fn revoke(tx: &mut Transaction<'_, Postgres>, reservation: Uuid) -> sq
     Ok(done.rows_affected())
 }
 
+/// How many tickets of `reservation` were used, its tickets locked until
+/// the transaction ends (a check-in at the same moment waits for it).
+pub async fn used_of(tx: &mut Transaction<'_, Postgres>, reservation: Uuid) -> sqlx::Result<usize> {
+    let statuses: Vec<String> =
+        sqlx::query_scalar("SELECT status FROM tickets WHERE reservation_id = $1 ORDER BY id FOR UPDATE")
+            .bind(reservation)
+            .fetch_all(&mut **tx)
+            .await?;
+    Ok(statuses.iter().filter(|s| *s == "USED").count())
+}
+
 pub async fn of_reservation(pool: &PgPool, reservation: Uuid) -> sqlx::Result<Vec<Ticket>> {
     let rows = sqlx::query(&format!("SELECT {COLUMNS} FROM tickets WHERE reservation_id = $1 ORDER BY seat"))
         .bind(reservation)
