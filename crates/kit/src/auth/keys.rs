@@ -27,6 +27,9 @@ MC4CAQAwBQYDK2VwBCIEIDx4Pj8W895X9bghwQr7iKibqTdb3RntXjsX8ZoMLiRU
 #[derive(Clone)]
 pub struct SigningKey {
     pkcs8: Vec<u8>,
+    /// The parsed pair, kept: parsing it again derives the public key, which
+    /// costs as much as a signature.
+    pair: std::sync::Arc<ring::signature::Ed25519KeyPair>,
     encoding: EncodingKey,
     public: Vec<u8>,
     kid: String,
@@ -58,7 +61,7 @@ impl SigningKey {
             .map_err(|_| "not a PKCS#8 Ed25519 private key".to_string())?;
         let public = pair.public_key().as_ref().to_vec();
         let kid = thumbprint(&public);
-        Ok(Self { encoding: EncodingKey::from_ed_der(&der), pkcs8: der, public, kid })
+        Ok(Self { encoding: EncodingKey::from_ed_der(&der), pkcs8: der, pair: std::sync::Arc::new(pair), public, kid })
     }
 
     /// A new random key.
@@ -111,9 +114,7 @@ impl SigningKey {
     /// A raw Ed25519 signature of `message` (64 bytes), for what is not a
     /// token (e.g. ticket codes).
     pub fn sign_bytes(&self, message: &[u8]) -> Vec<u8> {
-        let pair = ring::signature::Ed25519KeyPair::from_pkcs8_maybe_unchecked(&self.pkcs8)
-            .expect("checked when the key was read");
-        pair.sign(message).as_ref().to_vec()
+        self.pair.sign(message).as_ref().to_vec()
     }
 
     /// A signed token carrying `claims`, with this key's `kid`.

@@ -87,6 +87,23 @@ pub fn development_key(platform: &PlatformId) -> SigningKey {
     SigningKey::parse(&base64::engine::general_purpose::STANDARD.encode(der)).expect("a seed makes a key")
 }
 
+/// The public half of [`development_key`], remembered per platform (deriving
+/// it costs as much as a signature, and every message read needs it).
+fn development_public_key(platform: &PlatformId) -> Vec<u8> {
+    static KNOWN: std::sync::OnceLock<std::sync::Mutex<std::collections::HashMap<PlatformId, Vec<u8>>>> =
+        std::sync::OnceLock::new();
+    let known = KNOWN.get_or_init(Default::default);
+    if let Some(public) = known.lock().expect("not poisoned").get(platform) {
+        return public.clone();
+    }
+    let public = development_key(platform).public_key().to_vec();
+    let mut known = known.lock().expect("not poisoned");
+    if known.len() < 1024 {
+        known.insert(platform.clone(), public.clone());
+    }
+    public
+}
+
 impl Trust {
     pub fn new(key: SigningKey, keys: PlatformKeys) -> Self {
         let organisers = Some(development_organisers_key().public_key().to_vec());
@@ -228,7 +245,7 @@ impl Trust {
                 .is_ok()
         };
         match &self.keys {
-            PlatformKeys::Development => verifies(development_key(signer).public_key()),
+            PlatformKeys::Development => verifies(&development_public_key(signer)),
             PlatformKeys::Listed(listed) => {
                 listed.get(signer).is_some_and(|publics| publics.iter().any(|p| verifies(p)))
             }
