@@ -348,7 +348,8 @@ async fn a_refund_revokes_the_tickets_and_puts_them_back_on_sale_on_every_platfo
     let (status, body) = pay.call(a, Method::POST, &path, &buyer, None).await;
     assert_eq!((status, body["status"].as_str()), (200, Some("REFUNDED")));
     let to = format!("{buyer}@example.com");
-    let mails = mail::wait_for(&mail::maildev_url(), &to, 3, WAIT).await;
+    // Three orders' tickets and one refund.
+    let mails = mail::wait_for(&mail::maildev_url(), &to, 4, WAIT).await;
     assert_eq!(mails.iter().filter(|m| m.subject.starts_with("Refund")).count(), 1, "{mails:?}");
 }
 
