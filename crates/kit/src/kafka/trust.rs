@@ -116,10 +116,6 @@ impl Trust {
         Self::new(development_key(platform), PlatformKeys::Development)
     }
 
-    /// The same with no organisers' key (`ORGANISERS_KEY=none`).
-    pub fn without_organisers(self) -> Self {
-        Self { organisers: None, ..self }
-    }
 
     /// `PLATFORM_SIGNING_KEY` (PKCS#8 PEM or its base64 on one line) and
     /// `PLATFORM_KEYS` (`id=base64url public key`, comma-separated, this
