@@ -543,11 +543,16 @@ async fn decisions_reach_buyers_through_the_poller_when_the_push_fails() {
     std::sync::Arc::try_unwrap(p).ok().unwrap().stop().await;
 }
 
+/// The platform's reservations database, as its service sees it.
+async fn reservations_db(p: &Platform) -> sqlx::PgPool {
+    let options: sqlx::postgres::PgConnectOptions = database_url(&p.env.database).parse().unwrap();
+    sqlx::PgPool::connect_with(options.options([("search_path", "reservations")])).await.unwrap()
+}
+
 /// A REQUESTED reservation of `buyer` whose TICKET_PENDING was lost: in the
 /// reservations table, nowhere in the outbox or the log.
 async fn lost_request(p: &Platform, buyer: &str, category: u8) -> uuid::Uuid {
-    let options: sqlx::postgres::PgConnectOptions = database_url(&p.env.database).parse().unwrap();
-    let pool = sqlx::PgPool::connect_with(options.options([("search_path", "reservations")])).await.unwrap();
+    let pool = reservations_db(p).await;
     let id = uuid::Uuid::now_v7();
     sqlx::query(
         "INSERT INTO reservations (id, buyer_id, match_number, category, quantity, unit_price, status) \
@@ -643,4 +648,80 @@ async fn a_request_never_decided_is_rejected_and_its_late_pending_holds_nothing(
 fn base64_url(text: &str) -> String {
     use base64::Engine as _;
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(text)
+}
+
+/// A hold costs the broker one record, its TICKET_PENDING: a request is no
+/// booking event, and the status changes one statement makes (here an
+/// expiry sweep of three holds) are one message on the bookings topic.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn booking_events_leave_requests_out_and_travel_one_message_per_statement() {
+    let topic_env = unique("bookings");
+    let env = PlatformEnv::new("a", &topic_env);
+    let topics = env.topics();
+    ensure_topics(&topics).await;
+    publish_masterlist(&topics, &masterlist_with_capacity(2, 10)).await;
+    let p = Platform::start(env).await;
+    counts_when(&p, 2, "master list", |c| c["capacity"] == 10).await;
+
+    let mut ids = Vec::new();
+    for i in 0..5 {
+        let (status, body) = p.reserve(&format!("fan{i}"), 1, 2, 1, None).await;
+        assert_eq!(status, 201, "{body}");
+        ids.push(body["id"].as_str().unwrap().to_string());
+    }
+    assert_eq!(p.confirm(&ids[0]).await.0, 200);
+    // Three holds run out together: one statement moves their expiry (no
+    // status changes, no event), one sweep expires all three.
+    let pool = reservations_db(&p).await;
+    let due: Vec<uuid::Uuid> = ids[2..].iter().map(|id| id.parse().unwrap()).collect();
+    sqlx::query("UPDATE reservations SET expires_at = now() - interval '1 second' WHERE id = ANY($1)")
+        .bind(&due)
+        .execute(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+    for (i, id) in ids.iter().enumerate().skip(2) {
+        eventually(Duration::from_secs(30), "the expiry", || async {
+            let (_, r) = p.as_buyer(Method::GET, &format!("/api/reservations/{id}"), Some(&format!("fan{i}"))).await;
+            (r["status"] == "EXPIRED").then_some(())
+        })
+        .await;
+    }
+
+    // Five HELD, one CONFIRMED, three EXPIRED; read until all are there.
+    let topic = topics.bookings("a");
+    let (messages, events) = eventually(Duration::from_secs(30), "the booking events", || async {
+        let messages = ticktak_tests::log::read_topic(&topic, 3).await;
+        let mut events = Vec::new();
+        for m in &messages {
+            let batch: ticktak_contracts::analytics::BookingMessage = serde_json::from_slice(&m.payload).unwrap();
+            let batch = batch.events().unwrap();
+            assert!(matches!(serde_json::from_slice(&m.payload).unwrap(), serde_json::Value::Array(_)));
+            events.extend(batch.into_iter().map(|e| ((m.partition, m.offset), e)));
+        }
+        (events.len() >= 9).then_some((messages, events))
+    })
+    .await;
+    // One reservation's events may sit on different partitions (a message
+    // is keyed by its first event): their times order them.
+    let statuses = |id: &str| -> Vec<String> {
+        let mut mine: Vec<_> = events.iter().map(|(_, e)| e).filter(|e| e.reservation_id == id).collect();
+        mine.sort_by_key(|e| e.at);
+        mine.into_iter().map(|e| e.status.clone()).collect()
+    };
+    assert_eq!(statuses(&ids[0]), ["HELD", "CONFIRMED"]);
+    assert_eq!(statuses(&ids[1]), ["HELD"]);
+    for id in &ids[2..] {
+        assert_eq!(statuses(id), ["HELD", "EXPIRED"]);
+    }
+    assert_eq!(events.len(), 9, "no REQUESTED, nothing else: {events:?}");
+    let expired: std::collections::BTreeSet<_> =
+        events.iter().filter(|(_, e)| e.status == "EXPIRED").map(|(at, _)| *at).collect();
+    assert_eq!(expired.len(), 1, "the sweep's three expiries are one message");
+    assert!(messages.len() <= 7, "{} messages for 9 events", messages.len());
+    for (_, e) in &events {
+        assert_eq!((e.country.as_deref(), e.amount, e.match_number, e.category), (Some("QA"), 125, 1, 2));
+        assert!(!e.buyer.contains("fan"), "the buyer is a pseudonym: {}", e.buyer);
+    }
+    p.stop().await;
 }

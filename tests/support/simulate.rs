@@ -133,7 +133,7 @@ impl Rng {
     }
 }
 
-/// `n` booking events (all `REQUESTED`, one per reservation) from
+/// `n` booking events (all `HELD`, one per reservation) from
 /// `buyers` simulated buyers over 30 days from `start`.
 pub fn bookings(
     list: &[MasterListMatch],
@@ -175,7 +175,7 @@ pub fn bookings(
                 category,
                 quantity,
                 amount: price.get() * u32::from(quantity),
-                status: "REQUESTED".into(),
+                status: "HELD".into(),
                 created_at: at,
                 at,
             }
@@ -183,23 +183,25 @@ pub fn bookings(
         .collect()
 }
 
-/// Publish `events` on `topic` (key: the reservation id), as reservations'
-/// outbox does.
+/// Publish `events` on `topic` as reservations' outbox does: arrays of
+/// events (here 25 to a message, like a decision batch), keyed by the first
+/// event's reservation id.
 pub async fn publish(brokers: &str, topic: &str, events: &[BookingEvent]) -> anyhow::Result<()> {
     use rdkafka::producer::{FutureProducer, FutureRecord};
+    use ticktak_contracts::analytics::BookingMessage;
     let producer: FutureProducer = rdkafka::ClientConfig::new()
         .set("bootstrap.servers", brokers)
         .set("linger.ms", "20")
         .set("queue.buffering.max.messages", "1000000")
         .create()?;
     for chunk in events.chunks(5000) {
-        let sends = chunk.iter().map(|e| {
+        let sends = chunk.chunks(25).map(|batch| {
             let producer = producer.clone();
-            let payload = serde_json::to_vec(e).expect("an event serialises");
+            let payload = serde_json::to_vec(&BookingMessage::Batch(batch.to_vec())).expect("events serialise");
             async move {
                 producer
                     .send(
-                        FutureRecord::to(topic).key(&e.reservation_id).payload(&payload),
+                        FutureRecord::to(topic).key(&batch[0].reservation_id).payload(&payload),
                         std::time::Duration::from_secs(30),
                     )
                     .await

@@ -3,9 +3,12 @@
 //! recommendation model, and the one ranking rule both use (analytics to
 //! evaluate a model, the shop to serve it).
 //!
-//! - topic `{prefix}-bookings-{PLATFORM_ID}-{env}`: [`BookingEvent`] as
-//!   JSON, key = the reservation id. Never e-mail or name: the buyer is a
-//!   pseudonym.
+//! - topic `{prefix}-bookings-{PLATFORM_ID}-{env}`: [`BookingMessage`], a
+//!   JSON array of the [`BookingEvent`]s of one change to the reservations
+//!   table (a decision batch, an expiry sweep, a payment), key = the first
+//!   event's reservation id. Never e-mail or name: the buyer is a pseudonym.
+//!   A request (`REQUESTED`) is no event: the hold's `TICKET_PENDING` on the
+//!   sales log says as much, so a hold costs one broker record on its way.
 //! - `GET /internal/model` → [`Model`] (404 before the first training).
 
 use std::collections::BTreeMap;
@@ -39,13 +42,41 @@ pub struct BookingEvent {
     pub quantity: u8,
     /// Unit price × quantity, in the master list's currency units.
     pub amount: u32,
-    /// REQUESTED, CONFIRMED, EXPIRED, CANCELLED or REFUNDED.
+    /// HELD, REJECTED, CONFIRMED, EXPIRED, CANCELLED or REFUNDED (REQUESTED
+    /// in events written before requests stopped being events).
     #[serde(deserialize_with = "ticktak_core::text::label")]
     pub status: String,
     /// When the reservation was made.
     pub created_at: DateTime<Utc>,
     /// When this change happened.
     pub at: DateTime<Utc>,
+}
+
+/// At most this many events travel in one bookings message
+/// (`migrations/reservations/0008_booking_events_batched.sql` cuts there).
+pub const MAX_BOOKING_EVENTS: usize = 256;
+
+/// One message on the bookings topic.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum BookingMessage {
+    /// The events of one statement, at most [`MAX_BOOKING_EVENTS`].
+    Batch(Vec<BookingEvent>),
+    /// A single event object, as messages were written before batching.
+    One(BookingEvent),
+}
+
+impl BookingMessage {
+    /// Its events, or why the message is refused.
+    pub fn events(self) -> Result<Vec<BookingEvent>, String> {
+        match self {
+            Self::One(e) => Ok(vec![e]),
+            Self::Batch(events) if events.len() > MAX_BOOKING_EVENTS => {
+                Err(format!("{} events in one message, more than {MAX_BOOKING_EVENTS}", events.len()))
+            }
+            Self::Batch(events) => Ok(events),
+        }
+    }
 }
 
 /// How a model did on bookings it was not trained on (the latest part of
@@ -123,4 +154,33 @@ pub fn ranked(scores: &Scores) -> Vec<u8> {
     let mut v: Vec<(u8, f64)> = scores.iter().map(|(m, s)| (*m, *s)).collect();
     v.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
     v.into_iter().map(|(m, _)| m).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(i: usize) -> serde_json::Value {
+        serde_json::json!({
+            "eventId": format!("e{i}"), "reservationId": format!("r{i}"), "buyer": "b", "country": "AR",
+            "matchNumber": 1, "category": 2, "quantity": 1, "amount": 125, "status": "HELD",
+            "createdAt": "2026-12-03T10:00:00Z", "at": "2026-12-03T10:00:01Z"
+        })
+    }
+
+    fn events(body: serde_json::Value) -> Result<Vec<BookingEvent>, String> {
+        serde_json::from_value::<BookingMessage>(body).map_err(|e| e.to_string())?.events()
+    }
+
+    #[test]
+    fn a_batch_and_a_single_event_are_read_and_an_oversized_batch_is_refused() {
+        let batch = events(serde_json::json!([event(1), event(2)])).unwrap();
+        assert_eq!(batch.iter().map(|e| e.reservation_id.as_str()).collect::<Vec<_>>(), ["r1", "r2"]);
+        assert_eq!(events(event(3)).unwrap()[0].country.as_deref(), Some("AR"));
+        let full: Vec<_> = (0..MAX_BOOKING_EVENTS).map(event).collect();
+        assert_eq!(events(serde_json::json!(full)).unwrap().len(), MAX_BOOKING_EVENTS);
+        let over: Vec<_> = (0..=MAX_BOOKING_EVENTS).map(event).collect();
+        assert!(events(serde_json::json!(over)).unwrap_err().contains("more than 256"));
+        assert!(events(serde_json::json!({"eventId": "x"})).is_err());
+    }
 }

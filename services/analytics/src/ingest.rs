@@ -22,7 +22,7 @@ use chrono::{DateTime, Utc};
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::message::{BorrowedMessage, Message};
 use rdkafka::{Offset, TopicPartitionList};
-use ticktak_contracts::analytics::BookingEvent;
+use ticktak_contracts::analytics::BookingMessage;
 use ticktak_kit::kafka::decode;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -134,10 +134,18 @@ fn handle(state: &AppState, topics: &Topics, sales_partitions: i32, m: &Borrowed
     } else if topic == topics.bookings {
         p.bookings_next.insert(m.partition(), m.offset() + 1);
         p.dirty = true;
-        match m.payload().map(serde_json::from_slice::<BookingEvent>) {
-            Some(Ok(event)) => p.bookings.push(BookingRow { partition: m.partition(), offset: m.offset(), event }),
-            _ => {
+        let events = m
+            .payload()
+            .ok_or_else(|| "no body".to_string())
+            .and_then(|b| serde_json::from_slice::<BookingMessage>(b).map_err(|e| e.to_string()))
+            .and_then(BookingMessage::events);
+        match events {
+            Ok(events) => p.bookings.extend(
+                events.into_iter().map(|event| BookingRow { partition: m.partition(), offset: m.offset(), event }),
+            ),
+            Err(why) => {
                 metrics::counter!("analytics_invalid_messages_total", "topic" => "bookings").increment(1);
+                tracing::debug!(offset = m.offset(), reason = %why, "invalid bookings message");
             }
         }
     } else if topic == topics.masterlist {
