@@ -264,6 +264,23 @@ async fn failed_sign_ins_answer_alike_and_back_off() {
     assert_eq!(status, StatusCode::OK);
 }
 
+/// Guesses sent all at once are counted as they are admitted, not after
+/// their passwords were checked: no more get checked than one after another.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn parallel_guesses_cannot_outrun_the_back_off() {
+    let identity = Identity::start(&PlatformEnv::new("a", &unique("parallel"))).await;
+    identity.register("dora@example.com").await;
+    let guesses = (0..20).map(|i| {
+        let identity = &identity;
+        async move { identity.login("dora@example.com", &format!("guess number {i}")).await.0 }
+    });
+    let answers = futures::future::join_all(guesses).await;
+    let checked = answers.iter().filter(|s| **s == StatusCode::UNAUTHORIZED).count();
+    let throttled = answers.iter().filter(|s| **s == StatusCode::TOO_MANY_REQUESTS).count();
+    assert_eq!(checked + throttled, 20, "{answers:?}");
+    assert!(checked <= 6, "the five free guesses and the one that starts the wait, no more: {answers:?}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn admins_manage_roles_buyers_get_403_and_operators_grant_roles() {
     let env = PlatformEnv::new("a", &unique("roles"));

@@ -8,7 +8,9 @@
 //! are forgotten 15 minutes after the last one, and a successful sign-in
 //! clears its e-mail's count (not its address's: one valid account must not
 //! reset an attacker's budget). Whether the account exists makes no
-//! difference.
+//! difference. An attempt is counted when it is admitted, before its
+//! password is checked (`admit`), so parallel guesses cannot all slip in
+//! before the first failure is written.
 
 use std::net::IpAddr;
 
@@ -57,49 +59,67 @@ impl Attempt {
     }
 }
 
-/// Seconds until another attempt is allowed, when it is not yet.
-pub async fn locked_for(pool: &PgPool, attempt: &Attempt) -> sqlx::Result<Option<u64>> {
-    let keys: Vec<&str> = attempt.keys().iter().map(|(k, _)| *k).collect();
-    let until: Option<DateTime<Utc>> =
-        sqlx::query_scalar("SELECT max(locked_until) FROM login_failures WHERE key = ANY($1) AND locked_until > now()")
-            .bind(&keys)
-            .fetch_one(pool)
-            .await?;
-    Ok(until.map(|u| (u - Utc::now()).num_seconds().max(1) as u64))
-}
-
-/// Count a failure against both keys.
-pub async fn record_failure(pool: &PgPool, attempt: &Attempt) -> sqlx::Result<()> {
+/// Admit a sign-in attempt, counting it as a failure in advance, or answer
+/// how many seconds remain before another attempt is allowed.
+///
+/// Counting before the password is checked is what makes the back-off hold
+/// against parallel guesses: each attempt takes its place under the key's
+/// row lock, so once the allowance is spent the next one is refused, however
+/// many were sent at once. A success takes its count back
+/// ([`record_success`]).
+pub async fn admit(pool: &PgPool, attempt: &Attempt) -> sqlx::Result<Result<(), u64>> {
+    let mut tx = pool.begin().await?;
     for (key, policy) in attempt.keys() {
-        let failures: i32 = sqlx::query_scalar(
+        let counted: Option<i32> = sqlx::query_scalar(
             "INSERT INTO login_failures AS f (key, failures, last_failure_at, locked_until)
              VALUES ($1, 1, now(), now())
              ON CONFLICT (key) DO UPDATE SET
                  failures = CASE WHEN f.last_failure_at < now() - make_interval(secs => $2) THEN 1
                                  ELSE f.failures + 1 END,
                  last_failure_at = now()
+             WHERE f.locked_until <= now()
              RETURNING failures",
         )
         .bind(key)
         .bind(FORGET_AFTER_SECS as f64)
-        .fetch_one(pool)
+        .fetch_optional(&mut *tx)
         .await?;
+        let Some(failures) = counted else {
+            let until: DateTime<Utc> = sqlx::query_scalar("SELECT locked_until FROM login_failures WHERE key = $1")
+                .bind(key)
+                .fetch_one(&mut *tx)
+                .await?;
+            tx.rollback().await?;
+            return Ok(Err((until - Utc::now()).num_seconds().max(1) as u64));
+        };
         let wait = policy.wait_secs(failures);
         if wait > 0 {
             sqlx::query("UPDATE login_failures SET locked_until = now() + make_interval(secs => $2) WHERE key = $1")
                 .bind(key)
                 .bind(wait as f64)
-                .execute(pool)
+                .execute(&mut *tx)
                 .await?;
         }
     }
-    Ok(())
+    tx.commit().await?;
+    Ok(Ok(()))
 }
 
-/// A successful sign-in clears its e-mail's failures.
+/// A successful sign-in clears its e-mail's failures and takes back its
+/// address's advance count (with the wait it may have started).
 pub async fn record_success(pool: &PgPool, attempt: &Attempt) -> sqlx::Result<()> {
-    sqlx::query("DELETE FROM login_failures WHERE key = $1").bind(&attempt.email).execute(pool).await?;
-    Ok(())
+    let mut tx = pool.begin().await?;
+    sqlx::query("DELETE FROM login_failures WHERE key = $1").bind(&attempt.email).execute(&mut *tx).await?;
+    sqlx::query(
+        "UPDATE login_failures SET failures = greatest(failures - 1, 0),
+             locked_until = CASE WHEN failures - 1 <= $2 THEN now() ELSE locked_until END
+         WHERE key = $1",
+    )
+    .bind(&attempt.address)
+    .bind(PER_ADDRESS.free)
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await
 }
 
 /// Forget failures nobody has repeated for a while.

@@ -78,7 +78,7 @@ pub async fn login(
     let forwarded_for = headers.get("x-forwarded-for").and_then(|v| v.to_str().ok());
     let client = s.settings.trusted_proxies.client_ip(peer.ip(), forwarded_for);
     let attempt = Attempt::new(client, &email);
-    if let Some(wait) = throttle::locked_for(&s.pool, &attempt).await? {
+    if let Err(wait) = throttle::admit(&s.pool, &attempt).await? {
         metrics::counter!("logins_total", "outcome" => "throttled").increment(1);
         crate::screening::store::note(&s.pool, "throttled", Some(client), "sign-in back-off").await?;
         crate::screening::review(&s, client).await?;
@@ -90,7 +90,7 @@ pub async fn login(
     };
     let (account, hash) = found.map_or((None, None), |(a, h)| (Some(a), Some(h)));
     if !s.passwords.verify(req.password, hash).await? {
-        throttle::record_failure(&s.pool, &attempt).await?;
+        // Counted as a failure already, when it was admitted.
         crate::screening::store::login_failed(&s.pool, client, &email).await?;
         crate::screening::review(&s, client).await?;
         metrics::counter!("logins_total", "outcome" => "failed").increment(1);
