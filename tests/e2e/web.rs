@@ -523,3 +523,47 @@ async fn forms_need_the_csrf_value_and_pages_carry_a_strict_content_security_pol
     }
     site.stop().await;
 }
+
+/// Requests that carry the same expired session (a page and the next
+/// click, two tabs) share one refresh: the visitor stays signed in, and the
+/// session's next refresh works as usual.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn overlapping_requests_share_one_refresh_and_keep_the_visitor_signed_in() {
+    let site = start_site().await;
+    let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let security = site.security.url();
+    let account = json!({"email": "eve@example.com", "password": "a long enough secret", "name": "Eve", "country": "ar"});
+    let res = http.post(format!("{security}/api/auth/register")).json(&account).send().await.unwrap();
+    assert_eq!(res.status(), 201);
+    let sign_in = json!({"email": "eve@example.com", "password": "a long enough secret"});
+    let pair: Value =
+        http.post(format!("{security}/api/auth/login")).json(&sign_in).send().await.unwrap().json().await.unwrap();
+    let refresh = pair["refreshToken"].as_str().unwrap().to_string();
+
+    let tickets = |refresh: String| {
+        let (http, url) = (http.clone(), format!("{}/tickets", site.web.url()));
+        // An access token that no longer verifies, beside the refresh token.
+        async move { http.get(url).header("cookie", format!("tt_access=expired; tt_refresh={refresh}")).send().await.unwrap() }
+    };
+    let new_refresh = |res: &reqwest::Response| -> Option<String> {
+        res.headers()
+            .get_all("set-cookie")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .find_map(|c| c.strip_prefix("tt_refresh="))
+            .map(|c| c.split(';').next().unwrap().to_string())
+    };
+    let (a, b) = tokio::join!(tickets(refresh.clone()), tickets(refresh.clone()));
+    // One that left before the new cookies arrived.
+    let late = tickets(refresh.clone()).await;
+    let mut renewed = Vec::new();
+    for res in [&a, &b, &late] {
+        assert_eq!(res.status(), 200, "signed in, not sent to sign in again");
+        renewed.push(new_refresh(res).expect("the new refresh token is set"));
+    }
+    assert!(renewed.iter().all(|r| *r == renewed[0] && *r != refresh), "one exchange: {renewed:?}");
+    let next = tickets(renewed[0].clone()).await;
+    assert_eq!(next.status(), 200, "the session was not revoked");
+    assert!(new_refresh(&next).is_some_and(|r| r != renewed[0]));
+    site.stop().await;
+}

@@ -42,6 +42,8 @@ pub struct AppState {
     pub verifier: Arc<ticktak_kit::auth::Verifier>,
     /// `Content-Security-Policy` of every page.
     pub csp: HeaderValue,
+    /// Refresh tokens exchanged lately, shared by overlapping requests.
+    pub renewals: Arc<session::Renewals>,
 }
 
 pub async fn start(settings: Settings, shutdown: CancellationToken) -> anyhow::Result<Running> {
@@ -53,7 +55,13 @@ pub async fn start(settings: Settings, shutdown: CancellationToken) -> anyhow::R
 pub async fn start_with(settings: Settings, config: WebConfig, shutdown: CancellationToken) -> anyhow::Result<Running> {
     let verifier = ticktak_kit::auth::Verifier::start(&settings.auth, shutdown.clone()).await;
     let csp = HeaderValue::from_str(&content_security_policy(&config.stripe_origin()))?;
-    let state = AppState { config: Arc::new(config), apis: apis::Apis::new()?, verifier: verifier.clone(), csp };
+    let state = AppState {
+        config: Arc::new(config),
+        apis: apis::Apis::new()?,
+        verifier: verifier.clone(),
+        csp,
+        renewals: Default::default(),
+    };
     let screen = Arc::new(
         ticktak_kit::screen::Screen::new(
             settings.service.name(),

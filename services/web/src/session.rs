@@ -4,14 +4,20 @@
 //!   (HttpOnly, SameSite=Lax, Secure with `COOKIE_SECURE`); every page
 //!   calls the other services with it.
 //! - `tt_refresh`: the single-use refresh token; when the access token has
-//!   expired, the next request exchanges it for a new pair.
+//!   expired, the next request exchanges it for a new pair. Requests that
+//!   overlap (a page and the next click, two tabs) share that exchange
+//!   ([`Renewals`]): the security service would take a second use of the
+//!   token for theft and sign the visitor out.
 //! - `tt_csrf`: a random value every form repeats in a hidden field
 //!   (double-submit; SameSite=Strict). A POST whose field differs is refused.
 //!
 //! [`layer`] reads them on every request and hands the handlers a
 //! [`Visitor`].
 
+use std::collections::HashMap;
 use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use axum::extract::{FromRequestParts, Request, State};
 use axum::http::header::{COOKIE, SET_COOKIE};
@@ -165,7 +171,7 @@ pub async fn layer(State(state): State<AppState>, mut req: Request, next: Next) 
     if claims.is_none() {
         token = None;
         match get(REFRESH) {
-            Some(refresh) => match renew(&state, &refresh, ip).await {
+            Some(refresh) => match state.renewals.renew(&state, &refresh, ip).await {
                 Some((pair, fresh)) => {
                     token = pair["accessToken"].as_str().map(str::to_string);
                     claims = Some(fresh);
@@ -190,6 +196,45 @@ pub async fn layer(State(state): State<AppState>, mut req: Request, next: Next) 
     changed.retain(|c| !own.iter().any(|name| name == c.name()));
     set(res.headers_mut(), &changed);
     res
+}
+
+/// How long the answer to one refresh token is kept for the requests that
+/// still carry it: those sent before the new cookies reached the browser.
+const RENEWAL_KEPT: Duration = Duration::from_secs(30);
+/// Renewals kept at most (beyond it, refreshes are not shared).
+const RENEWALS_KEPT_MAX: usize = 10_000;
+
+type Renewal = Option<(Value, Claims)>;
+
+/// Recent exchanges of refresh tokens, by the token's SHA-256: each token is
+/// exchanged once and the answer handed to every request that carries it
+/// within [`RENEWAL_KEPT`].
+#[derive(Default)]
+pub struct Renewals {
+    recent: Mutex<HashMap<Vec<u8>, (Instant, Arc<tokio::sync::OnceCell<Renewal>>)>>,
+}
+
+impl Renewals {
+    async fn renew(&self, state: &AppState, refresh: &str, ip: Option<IpAddr>) -> Renewal {
+        let key = ring::digest::digest(&ring::digest::SHA256, refresh.as_bytes()).as_ref().to_vec();
+        let cell = {
+            let mut recent = self.recent.lock().expect("renewals lock");
+            recent.retain(|_, (at, _)| at.elapsed() < RENEWAL_KEPT);
+            match recent.get(&key) {
+                Some((_, cell)) => Some(cell.clone()),
+                None if recent.len() < RENEWALS_KEPT_MAX => {
+                    let cell = Arc::new(tokio::sync::OnceCell::new());
+                    recent.insert(key, (Instant::now(), cell.clone()));
+                    Some(cell)
+                }
+                None => None,
+            }
+        };
+        match cell {
+            Some(cell) => cell.get_or_init(|| renew(state, refresh, ip)).await.clone(),
+            None => renew(state, refresh, ip).await,
+        }
+    }
 }
 
 /// A new token pair for `refresh`, and its verified claims.
