@@ -532,7 +532,8 @@ async fn overlapping_requests_share_one_refresh_and_keep_the_visitor_signed_in()
     let site = start_site().await;
     let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
     let security = site.security.url();
-    let account = json!({"email": "eve@example.com", "password": "a long enough secret", "name": "Eve", "country": "ar"});
+    let account =
+        json!({"email": "eve@example.com", "password": "a long enough secret", "name": "Eve", "country": "ar"});
     let res = http.post(format!("{security}/api/auth/register")).json(&account).send().await.unwrap();
     assert_eq!(res.status(), 201);
     let sign_in = json!({"email": "eve@example.com", "password": "a long enough secret"});
@@ -543,7 +544,9 @@ async fn overlapping_requests_share_one_refresh_and_keep_the_visitor_signed_in()
     let tickets = |refresh: String| {
         let (http, url) = (http.clone(), format!("{}/tickets", site.web.url()));
         // An access token that no longer verifies, beside the refresh token.
-        async move { http.get(url).header("cookie", format!("tt_access=expired; tt_refresh={refresh}")).send().await.unwrap() }
+        async move {
+            http.get(url).header("cookie", format!("tt_access=expired; tt_refresh={refresh}")).send().await.unwrap()
+        }
     };
     let new_refresh = |res: &reqwest::Response| -> Option<String> {
         res.headers()

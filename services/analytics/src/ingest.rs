@@ -140,9 +140,11 @@ fn handle(state: &AppState, topics: &Topics, sales_partitions: i32, m: &Borrowed
             .and_then(|b| serde_json::from_slice::<BookingMessage>(b).map_err(|e| e.to_string()))
             .and_then(BookingMessage::events);
         match events {
-            Ok(events) => p.bookings.extend(
-                events.into_iter().map(|event| BookingRow { partition: m.partition(), offset: m.offset(), event }),
-            ),
+            Ok(events) => p.bookings.extend(events.into_iter().map(|event| BookingRow {
+                partition: m.partition(),
+                offset: m.offset(),
+                event,
+            })),
             Err(why) => {
                 metrics::counter!("analytics_invalid_messages_total", "topic" => "bookings").increment(1);
                 tracing::debug!(offset = m.offset(), reason = %why, "invalid bookings message");

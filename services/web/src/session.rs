@@ -205,13 +205,15 @@ const RENEWAL_KEPT: Duration = Duration::from_secs(30);
 const RENEWALS_KEPT_MAX: usize = 10_000;
 
 type Renewal = Option<(Value, Claims)>;
+/// One exchange, shared by the requests that wait for it.
+type Shared = Arc<tokio::sync::OnceCell<Renewal>>;
 
 /// Recent exchanges of refresh tokens, by the token's SHA-256: each token is
 /// exchanged once and the answer handed to every request that carries it
 /// within [`RENEWAL_KEPT`].
 #[derive(Default)]
 pub struct Renewals {
-    recent: Mutex<HashMap<Vec<u8>, (Instant, Arc<tokio::sync::OnceCell<Renewal>>)>>,
+    recent: Mutex<HashMap<Vec<u8>, (Instant, Shared)>>,
 }
 
 impl Renewals {

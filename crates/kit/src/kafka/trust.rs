@@ -116,7 +116,6 @@ impl Trust {
         Self::new(development_key(platform), PlatformKeys::Development)
     }
 
-
     /// `PLATFORM_SIGNING_KEY` (PKCS#8 PEM or its base64 on one line) and
     /// `PLATFORM_KEYS` (`id=base64url public key`, comma-separated, this
     /// platform's own included). In production the services that sign
