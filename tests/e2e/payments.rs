@@ -301,6 +301,77 @@ async fn a_payment_after_the_hold_expired_is_refunded_and_sells_nothing() {
     assert!(mails[0].subject.contains("refunded"), "{}", mails[0].subject);
 }
 
+/// Money that goes back outside our refunds — a full refund from the
+/// provider's dashboard, a dispute — revokes the order's tickets, past the
+/// cut-off and after the gate too; a partial refund leaves them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refund_at_the_provider_or_a_dispute_revokes_the_tickets() {
+    let platforms = market(&["a"], Duration::from_secs(600)).await;
+    let a = &platforms[0];
+    let pay = Payments::start(a, true, |_| {}).await;
+    let buyer = unique("fan");
+    // Match 3 kicked off in 2022: past any refund of ours.
+    let mut orders = Vec::new();
+    for _ in 0..3 {
+        let id = hold(a, &buyer, 3, 1).await;
+        let (status, created) =
+            pay.call(a, Method::POST, "/api/payments", &buyer, Some(json!({ "reservationId": id }))).await;
+        assert_eq!(status, 201, "{created}");
+        let secret = created["clientSecret"].as_str().unwrap();
+        checkout::pay(secret, CARD_OK).await;
+        let payment = created["paymentId"].as_str().unwrap().to_string();
+        pay.wait_status(a, &buyer, &payment, "SUCCEEDED", WAIT).await;
+        let (_, tickets) = a.as_buyer(Method::GET, &format!("/api/reservations/{id}/tickets"), Some(&buyer)).await;
+        let code = tickets["tickets"][0]["code"].as_str().unwrap().to_string();
+        orders.push((id, payment, checkout::intent_of(secret), code));
+    }
+    sold(a, 3, 3).await;
+    // The disputed order's ticket went through the gate already.
+    assert_eq!(check_in(a, &orders[1].3).await.0, 200);
+
+    let post = |kind: &str, object: Value| {
+        let event = json!({"id": unique("evt"), "object": "event", "type": kind, "data": {"object": object}});
+        let body = event.to_string();
+        let signature =
+            payments::signature::sign(body.as_bytes(), pay.webhook_secret.as_bytes(), chrono::Utc::now().timestamp());
+        let (http, url) = (pay.http.clone(), format!("{}/webhooks/stripe", pay.running.url()));
+        async move {
+            let res = http.post(url).header("stripe-signature", signature).body(body).send().await.unwrap();
+            (res.status().as_u16(), res.json::<Value>().await.unwrap_or(Value::Null))
+        }
+    };
+    let charge = |intent: &str, refunded: bool| json!({"id": unique("ch"), "object": "charge", "payment_intent": intent, "refunded": refunded});
+    let payment_of = |id: String| {
+        let (pay, buyer) = (&pay, buyer.clone());
+        async move { pay.call(a, Method::GET, &format!("/api/payments/{id}"), &buyer, None).await.1 }
+    };
+
+    // Refunded in full at the provider.
+    let (status, body) = post("charge.refunded", charge(&orders[0].2, true)).await;
+    assert_eq!((status, body["outcome"].as_str()), (200, Some("applied")), "{body}");
+    let p = payment_of(orders[0].1.clone()).await;
+    assert_eq!((p["status"].as_str(), p["refundReason"].as_str()), (Some("REFUNDED"), Some("provider")), "{p}");
+    assert_eq!(reservation(a, &buyer, &orders[0].0).await["status"], "REFUNDED");
+    let (status, scan) = check_in(a, &orders[0].3).await;
+    assert_eq!((status, scan["result"].as_str()), (409, Some("REVOKED")), "{scan}");
+
+    // Disputed, although used: the money is gone, and so is the order.
+    let dispute = json!({"id": unique("dp"), "object": "dispute", "payment_intent": orders[1].2, "charge": "ch_x"});
+    let (status, body) = post("charge.dispute.created", dispute).await;
+    assert_eq!((status, body["outcome"].as_str()), (200, Some("applied")), "{body}");
+    let p = payment_of(orders[1].1.clone()).await;
+    assert_eq!((p["status"].as_str(), p["refundReason"].as_str()), (Some("REFUNDED"), Some("disputed")), "{p}");
+    assert_eq!(reservation(a, &buyer, &orders[1].0).await["status"], "REFUNDED");
+
+    // A partial refund is an operator's call: the order stands.
+    let (status, body) = post("charge.refunded", charge(&orders[2].2, false)).await;
+    assert_eq!((status, body["outcome"].as_str()), (200, Some("ignored")), "{body}");
+    assert_eq!(payment_of(orders[2].1.clone()).await["status"], "SUCCEEDED");
+    assert_eq!(check_in(a, &orders[2].3).await.0, 200);
+    // The two seats taken back are on sale again.
+    sold(a, 3, 1).await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_refund_revokes_the_tickets_and_puts_them_back_on_sale_on_every_platform() {
     let platforms = market(&["a", "b"], Duration::from_secs(600)).await;

@@ -113,9 +113,21 @@ async fn start_site_with(extra: &[(&str, &str)]) -> Site {
 }
 
 impl Site {
-    /// Stop every service, consumers first (a consumer dropped mid-assignment
-    /// can abort librdkafka).
+    /// Stop every service, consumers first, and only once they are past
+    /// their start (a consumer dropped mid-assignment can abort librdkafka,
+    /// and with it every test of this binary): shop-consumer ready, and
+    /// analytics done reading the master list.
     async fn stop(self) {
+        let admin = dev_token_as("settle", &self.env.platform_id, Role::Admin);
+        let (consumer, analytics) = (self.rest[0].url(), self.rest[1].url());
+        eventually(Duration::from_secs(60), "the consumers past their start", || async {
+            let ready = self.http.get(format!("{consumer}/ready")).send().await.ok()?;
+            let stats = self.http.get(format!("{analytics}/api/admin/stats")).bearer_auth(&admin).send().await.ok()?;
+            let stats: Value = stats.json().await.ok()?;
+            (ready.status().is_success() && stats["totals"]["capacity"].as_u64() > Some(0)).then_some(())
+        })
+        .await;
+        tokio::time::sleep(Duration::from_secs(1)).await;
         for r in self.rest {
             r.stop().await.expect("stops cleanly");
         }

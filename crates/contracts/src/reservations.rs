@@ -25,6 +25,13 @@ pub fn refund_path(id: &str) -> String {
     format!("/internal/reservations/{id}/refund")
 }
 
+/// The money went back without the buyer's refund (a refund from the
+/// provider's dashboard, a dispute): REFUNDED whatever the cut-off or the
+/// gate.
+pub fn revoke_path(id: &str) -> String {
+    format!("/internal/reservations/{id}/revoke")
+}
+
 /// A reservation as payments sees it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

@@ -63,7 +63,8 @@ pub struct PaymentView {
     pub status: Status,
     /// Why the last attempt failed (e.g. `card_declined`).
     pub last_error: Option<String>,
-    /// `buyer` or `hold_ended`, once refunded.
+    /// `buyer`, `hold_ended`, `provider` (the provider's dashboard) or
+    /// `disputed`, once refunded.
     pub refund_reason: Option<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,

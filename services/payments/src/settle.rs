@@ -9,6 +9,7 @@
 //!   │                              └─hold ended─▶ REFUNDING ─▶ REFUNDED (+ e-mail)
 //!   └──intent canceled──▶ CANCELED
 //! SUCCEEDED ──buyer asks, before the cut-off──▶ refund reservation ─▶ REFUNDING ─▶ REFUNDED
+//! SUCCEEDED ──refunded at the provider, or disputed──▶ revoke reservation ─▶ REFUNDED
 //! ```
 
 use ticktak_contracts::reservations::{self as contract, ReservationRecord};
@@ -122,6 +123,34 @@ pub async fn finish_refund(s: &AppState, id: Uuid) -> Result<Status, Later> {
     }
     tx.commit().await?;
     metrics::counter!("payments_refunded_total").increment(1);
+    Ok(Status::Refunded)
+}
+
+/// The provider says the money went back without a refund of ours (a full
+/// refund from its dashboard, a dispute): the reservation is revoked, its
+/// tickets stop working and the payment is REFUNDED with `reason`. A payment
+/// refunding or refunded already (our own refund's echo) is left alone.
+pub async fn money_returned(s: &AppState, id: Uuid, reason: &'static str) -> Result<Status, Later> {
+    let mut tx = s.pool.begin().await?;
+    let Some(p) = store::lock(&mut tx, id).await? else {
+        return Ok(Status::Canceled);
+    };
+    if p.status != Status::Succeeded {
+        return Ok(p.status);
+    }
+    let reservation = p.reservation_id.to_string();
+    let revoked = s
+        .reservations
+        .post_or_refusal::<_, ReservationRecord>(&contract::revoke_path(&reservation), &())
+        .await
+        .map_err(|e| Later::Unreachable(format!("{e:#}")))?;
+    if let Err(refusal) = revoked {
+        // The money is gone all the same: record it, and tell an operator.
+        tracing::error!(payment = %p.id, reason = %refusal.message, "the reservation of a taken-back payment was not revoked");
+    }
+    store::set_status(&mut tx, p.id, Status::Refunded, None, Some(reason)).await?;
+    tx.commit().await?;
+    metrics::counter!("payments_taken_back_total", "reason" => reason).increment(1);
     Ok(Status::Refunded)
 }
 

@@ -48,6 +48,10 @@ impl Status {
 /// Why money went back.
 pub const REFUND_BY_BUYER: &str = "buyer";
 pub const REFUND_HOLD_ENDED: &str = "hold_ended";
+/// Refunded from the provider's dashboard, not through us.
+pub const REFUND_BY_PROVIDER: &str = "provider";
+/// The card holder disputed the charge.
+pub const REFUND_DISPUTED: &str = "disputed";
 
 #[derive(Debug, Clone)]
 pub struct Payment {

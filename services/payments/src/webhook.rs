@@ -6,6 +6,12 @@
 //! of other platforms sharing the account are acknowledged and ignored.
 //! Webhooks get lost: the reconciler asks the provider about payments still
 //! open, so a missed webhook delays a confirmation, never loses it.
+//!
+//! Money that goes back outside our refunds — a full refund from the
+//! provider's dashboard (`charge.refunded`), a dispute
+//! (`charge.dispute.created`) — revokes the order's tickets
+//! (`settle::money_returned`). A partial refund from the dashboard is left
+//! to an operator.
 
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
@@ -32,6 +38,9 @@ fn answer(outcome: &'static str) -> ApiResult<(StatusCode, Json<Received>)> {
 
 /// The events that move a payment.
 const ACTED_ON: [&str; 3] = ["payment_intent.succeeded", "payment_intent.payment_failed", "payment_intent.canceled"];
+
+/// The events that say money went back without a refund of ours.
+const MONEY_BACK: [&str; 2] = ["charge.refunded", "charge.dispute.created"];
 
 /// The envelope of a provider event.
 #[derive(Debug, Deserialize)]
@@ -76,6 +85,9 @@ pub async fn receive(
     let Ok(event) = serde_json::from_str::<Event>(&body) else {
         return answer("ignored");
     };
+    if MONEY_BACK.contains(&event.kind.as_str()) {
+        return money_back(&s, event).await;
+    }
     if !ACTED_ON.contains(&event.kind.as_str())
         || event.data.object.get("object").and_then(|o| o.as_str()) != Some("payment_intent")
     {
@@ -102,6 +114,35 @@ pub async fn receive(
     settle::apply_intent(&s, payment.id, &intent).await?;
     let mut tx = s.pool.begin().await?;
     let first = store::first_sight_of_event(&mut tx, &event_id, &event.kind).await?;
+    tx.commit().await?;
+    answer(if first { "applied" } else { "duplicate" })
+}
+
+/// A charge refunded or disputed at the provider: its payment, if it is one
+/// of ours, is taken back.
+async fn money_back(s: &AppState, event: Event) -> ApiResult<(StatusCode, Json<Received>)> {
+    let object = &event.data.object;
+    let Some(intent_id) = object.get("payment_intent").and_then(|v| v.as_str()) else {
+        return answer("ignored");
+    };
+    let (disputed, whole) = match event.kind.as_str() {
+        "charge.dispute.created" => (true, true),
+        _ => (false, object.get("refunded").and_then(|v| v.as_bool()) == Some(true)),
+    };
+    let Some(payment) = store::of_intent(&s.pool, intent_id).await? else {
+        return answer("ignored");
+    };
+    if !whole {
+        tracing::warn!(payment = %payment.id, event = %event.id, "part of a payment was refunded at the provider; tickets kept");
+        return answer("ignored");
+    }
+    if seen(s, &event.id).await? {
+        return answer("duplicate");
+    }
+    let reason = if disputed { store::REFUND_DISPUTED } else { store::REFUND_BY_PROVIDER };
+    settle::money_returned(s, payment.id, reason).await?;
+    let mut tx = s.pool.begin().await?;
+    let first = store::first_sight_of_event(&mut tx, &event.id, &event.kind).await?;
     tx.commit().await?;
     answer(if first { "applied" } else { "duplicate" })
 }

@@ -5,6 +5,9 @@
 //!   hold expired.
 //! - `POST /internal/reservations/{id}/refund`: money going back → REFUNDED,
 //!   tickets revoked, TICKET_CANCELLED published; refused past the cut-off.
+//! - `POST /internal/reservations/{id}/revoke`: the money went back without
+//!   a refund of ours (the provider's dashboard, a dispute) → the same,
+//!   whatever the cut-off or the gate.
 //! - `POST /internal/decisions`: the log's decisions on this platform's
 //!   holds, forwarded by shop-consumer.
 //!
@@ -29,6 +32,7 @@ pub fn router() -> Router<AppState> {
         .route("/internal/reservations/{id}", get(record))
         .route("/internal/reservations/{id}/confirm", post(confirm))
         .route("/internal/reservations/{id}/refund", post(refund))
+        .route("/internal/reservations/{id}/revoke", post(revoke))
         .route(decisions::DECISIONS, post(intake))
 }
 
@@ -121,21 +125,53 @@ async fn refund(State(s): State<AppState>, Path(id): Path<String>) -> ApiResult<
         return Err(ApiError::Conflict("a ticket of this order was already used at the gate: no refund".into()));
     }
     match r.status {
-        Status::Confirmed => {
-            let (refunded, queued) =
-                store::transition(&mut tx, &s.origin, &r, Status::Refunded, Action::TicketCancelled).await?;
-            tickets::store::revoke(&mut tx, r.id).await?;
-            if let Some(mail) = tickets::mail::refunded(&refunded, Some(&details)) {
-                ticktak_kit::mail::enqueue(&mut tx, &mail).await?;
-            }
-            tx.commit().await?;
-            s.outbox.publish(vec![queued]);
-            metrics::counter!("reservations_refunded_total").increment(1);
-            Ok(Json(refunded.record()))
-        }
+        Status::Confirmed => Ok(Json(give_back(&s, tx, &r, Some(&details)).await?)),
         Status::Refunded => Ok(Json(r.record())),
         other => Err(ApiError::Conflict(format!("only a paid reservation is refunded; it is {}", other.as_str()))),
     }
+}
+
+/// The money went back without the buyer asking us (payments saw a refund
+/// from the provider's dashboard or a dispute): no cut-off, no gate check,
+/// the tickets stop working.
+async fn revoke(State(s): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<ReservationRecord>> {
+    let id = reservation_id(&id)?;
+    let before = store::get(&s.pool, id).await?.ok_or_else(|| ApiError::NotFound("no such reservation".into()))?;
+    // For the buyer's e-mail only: without it the mail names no match.
+    let details = match before.status {
+        Status::Confirmed => match_of(&s, &before).await,
+        _ => None,
+    };
+    let mut tx = s.pool.begin().await?;
+    let r = store::lock(&mut tx, id).await?.ok_or_else(|| ApiError::NotFound("no such reservation".into()))?;
+    match r.status {
+        Status::Confirmed => {
+            tracing::warn!(reservation = %r.id, "the payment was taken back: tickets revoked");
+            Ok(Json(give_back(&s, tx, &r, details.as_ref()).await?))
+        }
+        Status::Refunded => Ok(Json(r.record())),
+        other => Err(ApiError::Conflict(format!("only a paid reservation is revoked; it is {}", other.as_str()))),
+    }
+}
+
+/// CONFIRMED → REFUNDED in `tx`: the tickets revoked, the buyer told, the
+/// seats back on sale (TICKET_CANCELLED, published once committed).
+async fn give_back(
+    s: &AppState,
+    mut tx: sqlx::Transaction<'_, sqlx::Postgres>,
+    r: &Reservation,
+    details: Option<&MatchView>,
+) -> ApiResult<ReservationRecord> {
+    let (refunded, queued) =
+        store::transition(&mut tx, &s.origin, r, Status::Refunded, Action::TicketCancelled).await?;
+    tickets::store::revoke(&mut tx, r.id).await?;
+    if let Some(mail) = tickets::mail::refunded(&refunded, details) {
+        ticktak_kit::mail::enqueue(&mut tx, &mail).await?;
+    }
+    tx.commit().await?;
+    s.outbox.publish(vec![queued]);
+    metrics::counter!("reservations_refunded_total").increment(1);
+    Ok(refunded.record())
 }
 
 async fn intake(State(s): State<AppState>, Json(body): Json<Decisions>) -> ApiResult<Json<DecisionsApplied>> {
