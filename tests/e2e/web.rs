@@ -519,6 +519,17 @@ async fn forms_need_the_csrf_value_and_pages_carry_a_strict_content_security_pol
         .await
         .unwrap();
     assert_eq!(forged.status(), 400);
+    // Nor does knowing (or planting) the cookie: the form's value is an
+    // HMAC of it and of the account, not the cookie's value itself.
+    let planted = cookie.split(';').next().unwrap();
+    let forged = http
+        .request(Method::POST, format!("{}/matches/1/hold", site.web.url()))
+        .header("cookie", format!("tt_access={token}; {planted}"))
+        .form(&[("csrf", planted.trim_start_matches("tt_csrf=")), ("category", "1"), ("quantity", "4"), ("key", "k2")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), 400);
     assert_eq!(site.held(1, 1).await, 0, "no hold was placed");
     // Signed out, a page that needs an account sends the visitor to sign in.
     let mine = http.get(format!("{}/tickets", site.web.url())).send().await.unwrap();

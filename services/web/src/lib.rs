@@ -44,6 +44,8 @@ pub struct AppState {
     pub csp: HeaderValue,
     /// Refresh tokens exchanged lately, shared by overlapping requests.
     pub renewals: Arc<session::Renewals>,
+    /// The key of the forms' CSRF values (`session::form_value`).
+    pub csrf_key: Arc<ring::hmac::Key>,
 }
 
 pub async fn start(settings: Settings, shutdown: CancellationToken) -> anyhow::Result<Running> {
@@ -61,6 +63,7 @@ pub async fn start_with(settings: Settings, config: WebConfig, shutdown: Cancell
         verifier: verifier.clone(),
         csp,
         renewals: Default::default(),
+        csrf_key: Arc::new(session::form_key(settings.internal_token())),
     };
     let screen = Arc::new(
         ticktak_kit::screen::Screen::new(

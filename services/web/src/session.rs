@@ -8,8 +8,11 @@
 //!   overlap (a page and the next click, two tabs) share that exchange
 //!   ([`Renewals`]): the security service would take a second use of the
 //!   token for theft and sign the visitor out.
-//! - `tt_csrf`: a random value every form repeats in a hidden field
-//!   (double-submit; SameSite=Strict). A POST whose field differs is refused.
+//! - `tt_csrf`: a random value (SameSite=Strict). Every form carries, in a
+//!   hidden field, an HMAC of it and of the signed-in account (signed
+//!   double-submit, [`form_value`]); a POST whose field differs is refused.
+//!   Knowing or planting the cookie is not enough to forge a form: the
+//!   value is bound to the session and made with a key only the site has.
 //!
 //! [`layer`] reads them on every request and hands the handlers a
 //! [`Visitor`].
@@ -45,7 +48,7 @@ pub struct Visitor {
     /// The signed-in account, from a verified access token.
     pub claims: Option<Claims>,
     pub token: Option<String>,
-    /// The value every form of this visitor carries.
+    /// The value every form of this visitor carries ([`form_value`]).
     pub csrf: String,
     /// The client address the screening layer settled on.
     pub ip: Option<IpAddr>,
@@ -88,6 +91,21 @@ impl<S: Send + Sync> FromRequestParts<S> for Visitor {
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
         parts.extensions.get::<Visitor>().cloned().ok_or(WebError::Unavailable)
     }
+}
+
+/// The key of form values, derived from the site's internal credential
+/// (one secret to keep, a key of its own for this use).
+pub fn form_key(internal_token: &str) -> ring::hmac::Key {
+    let root = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, internal_token.as_bytes());
+    let derived = ring::hmac::sign(&root, b"ticktak-web-csrf-v1");
+    ring::hmac::Key::new(ring::hmac::HMAC_SHA256, derived.as_ref())
+}
+
+/// What a form of this session carries: HMAC of the CSRF cookie and the
+/// signed-in account (`""` before sign-in), URL-safe base64.
+pub fn form_value(key: &ring::hmac::Key, cookie: &str, account: &str) -> String {
+    let tag = ring::hmac::sign(key, format!("{cookie}|{account}").as_bytes());
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(tag.as_ref())
 }
 
 /// 32 random bytes, URL-safe base64.
@@ -183,6 +201,8 @@ pub async fn layer(State(state): State<AppState>, mut req: Request, next: Next) 
             None => {}
         }
     }
+    let account = claims.as_ref().map_or("", |c| c.sub.as_str());
+    let csrf = form_value(&state.csrf_key, &csrf, account);
     req.extensions_mut().insert(Visitor { claims, token, csrf, ip });
     let mut res = next.run(req).await;
     // A handler's own cookies (signing in or out) win over ours.
@@ -257,6 +277,18 @@ mod tests {
 
     fn visitor(csrf: &str) -> Visitor {
         Visitor { claims: None, token: None, csrf: csrf.into(), ip: None }
+    }
+
+    #[test]
+    fn a_form_value_is_bound_to_the_cookie_the_account_and_the_key() {
+        let key = form_key("internal secret");
+        let cookie = random_token();
+        let mine = form_value(&key, &cookie, "account-1");
+        assert_eq!(mine, form_value(&key, &cookie, "account-1"));
+        assert_ne!(mine, cookie, "the cookie's own value is not the form's");
+        assert_ne!(mine, form_value(&key, &cookie, "account-2"));
+        assert_ne!(mine, form_value(&key, &random_token(), "account-1"));
+        assert_ne!(mine, form_value(&form_key("another secret"), &cookie, "account-1"));
     }
 
     #[test]
