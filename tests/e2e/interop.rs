@@ -124,3 +124,34 @@ async fn the_asyncapi_document_describes_every_message_the_platform_publishes() 
     let _ = std::fs::remove_file(&file);
     assert!(out.status.success(), "{}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
 }
+
+/// Every service's OpenAPI description names only path parameters its path
+/// has (`{name}`): a tool that reads it (a validator, a client generator, a
+/// fuzzer) refuses or misreads one that declares a query as a path part.
+#[test]
+fn every_path_parameter_of_every_openapi_description_is_in_its_path() {
+    use utoipa::openapi::path::ParameterIn;
+    use utoipa::OpenApi;
+    let documents = [
+        ("shop", shop::openapi::ApiDoc::openapi()),
+        ("reservations", reservations::api::ApiDoc::openapi()),
+        ("payments", payments::api::ApiDoc::openapi()),
+        ("security", security::openapi::ApiDoc::openapi()),
+        ("analytics", analytics::api::ApiDoc::openapi()),
+    ];
+    let mut wrong = Vec::new();
+    for (service, doc) in &documents {
+        for (path, item) in &doc.paths.paths {
+            let operations = [&item.get, &item.put, &item.post, &item.delete, &item.patch];
+            for operation in operations.into_iter().flatten() {
+                let parameters = operation.parameters.iter().flatten().chain(item.parameters.iter().flatten());
+                for p in parameters.filter(|p| matches!(p.parameter_in, ParameterIn::Path)) {
+                    if !path.contains(&format!("{{{}}}", p.name)) {
+                        wrong.push(format!("{service} {path}: {}", p.name));
+                    }
+                }
+            }
+        }
+    }
+    assert!(wrong.is_empty(), "path parameters missing from their paths: {wrong:?}");
+}

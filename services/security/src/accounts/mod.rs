@@ -137,6 +137,7 @@ pub async fn me(State(s): State<AppState>, Caller(caller): Caller) -> ApiResult<
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct AccountQuery {
     /// Part of an e-mail address or name.
     #[serde(default)]
