@@ -107,13 +107,24 @@ pub async fn receive(
     let Some(payment) = store::of_intent(&s.pool, &intent.id).await? else {
         return answer("ignored");
     };
-    let event_id = event.id;
-    if seen(&s, &event_id).await? {
+    once(&s, &event.id, &event.kind, settle::apply_intent(&s, payment.id, &intent)).await
+}
+
+/// Act on event `id` unless it was handled before, then note it: an event is
+/// applied once however often the provider sends it. A step that could not
+/// finish leaves it unnoted, for the provider's next delivery.
+async fn once(
+    s: &AppState,
+    id: &str,
+    kind: &str,
+    act: impl std::future::Future<Output = Result<store::Status, settle::Later>>,
+) -> ApiResult<(StatusCode, Json<Received>)> {
+    if seen(s, id).await? {
         return answer("duplicate");
     }
-    settle::apply_intent(&s, payment.id, &intent).await?;
+    act.await?;
     let mut tx = s.pool.begin().await?;
-    let first = store::first_sight_of_event(&mut tx, &event_id, &event.kind).await?;
+    let first = store::first_sight_of_event(&mut tx, id, kind).await?;
     tx.commit().await?;
     answer(if first { "applied" } else { "duplicate" })
 }
@@ -136,15 +147,8 @@ async fn money_back(s: &AppState, event: Event) -> ApiResult<(StatusCode, Json<R
         tracing::warn!(payment = %payment.id, event = %event.id, "part of a payment was refunded at the provider; tickets kept");
         return answer("ignored");
     }
-    if seen(s, &event.id).await? {
-        return answer("duplicate");
-    }
     let reason = if disputed { store::REFUND_DISPUTED } else { store::REFUND_BY_PROVIDER };
-    settle::money_returned(s, payment.id, reason).await?;
-    let mut tx = s.pool.begin().await?;
-    let first = store::first_sight_of_event(&mut tx, &event.id, &event.kind).await?;
-    tx.commit().await?;
-    answer(if first { "applied" } else { "duplicate" })
+    once(s, &event.id, &event.kind, settle::money_returned(s, payment.id, reason)).await
 }
 
 async fn seen(s: &AppState, id: &str) -> sqlx::Result<bool> {
