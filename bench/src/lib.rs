@@ -3,6 +3,8 @@
 //! databases and publishes its own master list.
 //!
 //! - `market`: start and stop P platforms sharing one broker.
+//! - `queue`: an on-sale through the waiting rooms of two platforms:
+//!   latency, fairness, holds only with an admission.
 //! - `race`: scenario 1 (hot category race) with the propagation and
 //!   memory measurements that ride along.
 //! - `backlog`: how fast one platform applies a backlog of the sales log.
@@ -20,6 +22,7 @@ pub mod broker;
 pub mod fuzz;
 pub mod login;
 pub mod market;
+pub mod queue;
 pub mod race;
 pub mod reads;
 pub mod recommend;

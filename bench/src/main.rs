@@ -69,6 +69,25 @@ async fn main() -> anyhow::Result<()> {
         Some("screening") => {
             ticktak_bench::screening::run(flag(&args, "--seconds", 5)?, flag(&args, "--networks", 1000)?).await
         }
+        Some("queue") => {
+            let opts = ticktak_bench::queue::QueueOptions {
+                buyers: flag(&args, "--buyers", 50_000)?,
+                spread_s: flag(&args, "--spread", 10.0)?,
+                admit_per_minute: flag(&args, "--admit-per-minute", 15_000)?,
+                capacity: flag(&args, "--capacity", 20_000)?,
+                seed: flag(&args, "--seed", 2022)?,
+                floor_per_minute: 0,
+            };
+            let opts = ticktak_bench::queue::QueueOptions {
+                floor_per_minute: flag(&args, "--floor", opts.admit_per_minute)?,
+                ..opts
+            };
+            let report = ticktak_bench::queue::run(&opts).await?;
+            report.print();
+            anyhow::ensure!(report.oversell == 0, "OVERSELL");
+            anyhow::ensure!(report.holds_without_admission_granted == 0, "a hold without admission was granted");
+            Ok(())
+        }
         Some("race") => {
             let opts = RaceOptions {
                 platforms: flag(&args, "--platforms", 2)?,
@@ -97,7 +116,7 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
         _ => {
-            eprintln!("usage: ticktak-bench backlog [MESSAGES] | broker [--rate R] [--seconds S] [--producers P] | login [--samples N] | screening [--seconds S] [--networks N] | fuzz [--examples N] [--service NAME] [--seed S] | recommend [--bookings N] [--buyers B] [--seed S] | attack [--seconds S] [--honest N] [--bots B] | race [--platforms P] [--capacity C] [--oversubscribe X] [--buyers N] [--rate R] [--with-reads] [--chaos SECONDS [--chaos-broker | --chaos-broker-only]] [--naive] [--json FILE]");
+            eprintln!("usage: ticktak-bench backlog [MESSAGES] | broker [--rate R] [--seconds S] [--producers P] | login [--samples N] | screening [--seconds S] [--networks N] | fuzz [--examples N] [--service NAME] [--seed S] | recommend [--bookings N] [--buyers B] [--seed S] | attack [--seconds S] [--honest N] [--bots B] | queue [--buyers N] [--spread S] [--admit-per-minute R] [--floor F] [--capacity C] [--seed S] | race [--platforms P] [--capacity C] [--oversubscribe X] [--buyers N] [--rate R] [--with-reads] [--chaos SECONDS [--chaos-broker | --chaos-broker-only]] [--naive] [--json FILE]");
             std::process::exit(2);
         }
     }

@@ -137,7 +137,19 @@ fn every_service_of_the_compose_file_starts_with_its_settings_and_shows_only_pub
             assert!(required.iter().any(|r| r == secret), "{name}: {secret} must be required, not defaulted");
         }
         assert_eq!(required.iter().any(|r| r == "JWT_SIGNING_KEY"), service == Service::Security, "{name}");
-        assert_eq!(required.iter().any(|r| r == "TICKET_SIGNING_KEY"), service == Service::Reservations, "{name}");
+        // New ticket codes are signed with the platform key; the ticket key
+        // only verifies codes of the older form, where a platform has some.
+        assert!(!required.iter().any(|r| r == "TICKET_SIGNING_KEY"), "{name}");
+        // The broker: SASL as the platform's own principal, whose password
+        // is required, and only once the ACLs are in place.
+        assert_eq!(settings.kafka.security_protocol, "SASL_PLAINTEXT", "{name}");
+        assert_eq!(vars.get("KAFKA_SASL_USERNAME").map(String::as_str), Some("platform-a"), "{name}");
+        assert!(required.iter().any(|r| r == "KAFKA_PASSWORD"), "{name}: KAFKA_PASSWORD must be required");
+        assert_eq!(
+            s["depends_on"]["kafka-acls"]["condition"].as_str(),
+            Some("service_completed_successfully"),
+            "{name} waits for the ACLs"
+        );
         let signs = matches!(service, Service::Reservations | Service::ShopConsumer);
         assert_eq!(required.iter().any(|r| r == "PLATFORM_SIGNING_KEY"), signs, "{name}");
         assert!(required.iter().any(|r| r == "PLATFORM_KEYS"), "{name}");
@@ -199,8 +211,27 @@ fn every_service_of_the_compose_file_starts_with_its_settings_and_shows_only_pub
     assert_eq!(publish["depends_on"]["kafka"]["condition"].as_str(), Some("service_healthy"));
     assert_eq!(publish["restart"].as_str(), Some("no"));
     assert_eq!(strings(&publish["profiles"]), ["organisers"], "only the organisers run it: it holds their key");
-    // Kafka's log lives in its volume.
+    // The organisers publish as their own principal, the only one allowed
+    // to write the master list.
+    let (vars, required) = environment(publish);
+    assert_eq!(vars.get("KAFKA_SASL_USERNAME").map(String::as_str), Some("organisers"));
+    assert!(required.iter().any(|r| r == "KAFKA_ORGANISERS_PASSWORD"));
+    // The broker authenticates every client and allows nothing without an ACL.
     let kafka = &services["kafka"];
+    assert_eq!(kafka["environment"]["KAFKA_ALLOW_EVERYONE_IF_NO_ACL_FOUND"].as_str(), Some("false"));
+    assert!(kafka["environment"]["KAFKA_AUTHORIZER_CLASS_NAME"]
+        .as_str()
+        .is_some_and(|a| a.ends_with("StandardAuthorizer")));
+    let listeners = kafka["environment"]["KAFKA_LISTENERS"].as_str().expect("KAFKA_LISTENERS");
+    assert!(
+        listeners.split(',').all(|l| l.starts_with("SASL_") || l.starts_with("CONTROLLER:")),
+        "clients reach the broker through SASL only: {listeners}"
+    );
+    let acls = std::fs::read_to_string(repo().join("deploy/kafka/acls.sh")).expect("deploy/kafka/acls.sh");
+    for topic in ["masterlist", "schedule", "sales", "admissions", "queue_lengths"] {
+        assert!(acls.contains(&format!("\"${topic}\"")), "acls.sh creates and grants the {topic} topic");
+    }
+    // Kafka's log lives in its volume.
     let log_dirs = kafka["environment"]["KAFKA_LOG_DIRS"].as_str().expect("KAFKA_LOG_DIRS");
     assert!(strings(&kafka["volumes"]).iter().any(|v| v.ends_with(&format!(":{log_dirs}"))), "{log_dirs}");
     for infra in ["postgres", "kafka"] {

@@ -117,6 +117,81 @@ async fn the_asyncapi_document_describes_every_message_the_platform_publishes() 
     let actions: std::collections::BTreeSet<String> =
         samples.iter().filter_map(|s| s["payload"]["meta"]["action"].as_str().map(String::from)).collect();
     assert_eq!(actions.len(), 3, "every action published: {actions:?}");
+    // Schedules as `publish-schedule` writes them (`ticktak_core::schedule`).
+    for scope in [
+        ticktak_core::schedule::Scope::TOURNAMENT,
+        ticktak_core::schedule::Scope {
+            match_number: Some(MatchNumber::new(64).unwrap()),
+            category: Some(Category::new(3).unwrap()),
+        },
+    ] {
+        let now = chrono::Utc::now();
+        let message = ticktak_core::schedule::ScheduleMessage {
+            scope,
+            steps: vec![
+                ticktak_core::schedule::Step { from: now, phase: ticktak_core::schedule::Phase::Closed },
+                ticktak_core::schedule::Step {
+                    from: now + chrono::Duration::hours(1),
+                    phase: ticktak_core::schedule::Phase::Queue,
+                },
+            ],
+            admit_per_minute: scope.match_number.map(|_| 6000),
+        };
+        let payload = message.to_json();
+        let headers: serde_json::Map<String, serde_json::Value> = ticktak_kit::kafka::trust::sign_organisers(
+            &ticktak_kit::kafka::trust::development_organisers_key(),
+            ticktak_kit::kafka::trust::SCHEDULE_LABEL,
+            &payload,
+        )
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), serde_json::Value::String(v)))
+        .collect();
+        samples.push(serde_json::json!({
+            "message": "SaleSchedule",
+            "key": message.scope.key(),
+            "headers": headers,
+            "payload": serde_json::from_slice::<serde_json::Value>(&payload).unwrap(),
+        }));
+    }
+    // Gate events as every platform writes them (`ticktak_core::gate`).
+    let trust = ticktak_kit::kafka::trust::Trust::development(&ticktak_core::PlatformId::new("a").unwrap());
+    for action in [ticktak_core::gate::GateAction::Admit, ticktak_core::gate::GateAction::Revoke] {
+        let event = ticktak_core::gate::GateEvent {
+            action,
+            event_id: uuid::Uuid::now_v7(),
+            ticket_id: uuid::Uuid::now_v7(),
+            issuer: ticktak_core::PlatformId::new("a").unwrap(),
+            match_number: 64,
+            category: 3,
+            gate: ticktak_core::PlatformId::new("a").unwrap(),
+            at: chrono::Utc::now(),
+        };
+        let body = serde_json::to_vec(&event).unwrap();
+        let signature = trust.sign_bytes(&ticktak_core::gate::GateEvent::signed_bytes(&body)).unwrap();
+        samples.push(serde_json::json!({
+            "message": "GateEvent",
+            "key": event.ticket_id.to_string(),
+            "headers": {"client-id": "a", "signature": signature, "produced-at": "2022-11-20T16:00:00.000000Z"},
+            "payload": serde_json::from_slice::<serde_json::Value>(&body).unwrap(),
+        }));
+    }
+
+    // Queue lengths as every platform reports them (`ticktak_core::queue`).
+    let length = ticktak_core::queue::QueueLength {
+        room: "64-3@1764842400".into(),
+        platform: ticktak_core::PlatformId::new("a").unwrap(),
+        waiting: 1200,
+        admitted: 300,
+        at: chrono::Utc::now(),
+    };
+    let body = length.to_json();
+    let signature = trust.sign_bytes(&ticktak_core::queue::QueueLength::signed_bytes(&body)).unwrap();
+    samples.push(serde_json::json!({
+        "message": "QueueLength",
+        "key": length.room,
+        "headers": {"client-id": "a", "signature": signature},
+        "payload": serde_json::from_slice::<serde_json::Value>(&body).unwrap(),
+    }));
 
     let file = std::env::temp_dir().join(format!("{}.json", unique("asyncapi-samples-")));
     std::fs::write(&file, serde_json::to_vec(&samples).unwrap()).unwrap();

@@ -53,12 +53,13 @@ async fn reservation(p: &Platform, buyer: &str, id: &str) -> Value {
     p.as_buyer(Method::GET, &format!("/api/reservations/{id}"), Some(buyer)).await.1
 }
 
-async fn check_in(p: &Platform, code: &str) -> (u16, Value) {
+/// A scan at `p`'s gate for match `m`.
+async fn check_in(p: &Platform, m: u8, code: &str) -> (u16, Value) {
     let res = p
         .http
         .post(format!("{}/api/tickets/check-in", p.reservations.url()))
         .bearer_auth(dev_token_as("gate-1", &p.env.platform_id, Role::Staff))
-        .json(&json!({ "code": code }))
+        .json(&json!({ "code": code, "matchNumber": m }))
         .send()
         .await
         .unwrap();
@@ -129,20 +130,20 @@ async fn a_buyer_pays_gets_tickets_by_mail_and_the_gate_admits_each_ticket_once(
     assert_eq!(decoded, codes);
 
     // The gate admits each ticket once.
-    let (status, first) = check_in(a, &codes[0]).await;
+    let (status, first) = check_in(a, 3, &codes[0]).await;
     assert_eq!((status, first["result"].as_str()), (200, Some("ADMITTED")), "{first}");
-    let (status, second) = check_in(a, &codes[0]).await;
+    let (status, second) = check_in(a, 3, &codes[0]).await;
     assert_eq!((status, second["result"].as_str()), (409, Some("ALREADY_USED")), "{second}");
     let mut forged = codes[1].clone();
     forged.replace_range(6..8, if &forged[6..8] == "AA" { "BB" } else { "AA" });
-    let (status, bad) = check_in(a, &forged).await;
+    let (status, bad) = check_in(a, 3, &forged).await;
     assert_eq!((status, bad["result"].as_str()), (404, Some("INVALID")), "{bad}");
     // Buyers cannot check tickets in.
     let res = a
         .http
         .post(format!("{}/api/tickets/check-in", a.reservations.url()))
         .bearer_auth(a.token(&buyer))
-        .json(&json!({ "code": codes[1] }))
+        .json(&json!({ "code": codes[1], "matchNumber": 3 }))
         .send()
         .await
         .unwrap();
@@ -327,7 +328,7 @@ async fn a_refund_at_the_provider_or_a_dispute_revokes_the_tickets() {
     }
     sold(a, 3, 3).await;
     // The disputed order's ticket went through the gate already.
-    assert_eq!(check_in(a, &orders[1].3).await.0, 200);
+    assert_eq!(check_in(a, 3, &orders[1].3).await.0, 200);
 
     let post = |kind: &str, object: Value| {
         let event = json!({"id": unique("evt"), "object": "event", "type": kind, "data": {"object": object}});
@@ -352,7 +353,7 @@ async fn a_refund_at_the_provider_or_a_dispute_revokes_the_tickets() {
     let p = payment_of(orders[0].1.clone()).await;
     assert_eq!((p["status"].as_str(), p["refundReason"].as_str()), (Some("REFUNDED"), Some("provider")), "{p}");
     assert_eq!(reservation(a, &buyer, &orders[0].0).await["status"], "REFUNDED");
-    let (status, scan) = check_in(a, &orders[0].3).await;
+    let (status, scan) = check_in(a, 3, &orders[0].3).await;
     assert_eq!((status, scan["result"].as_str()), (409, Some("REVOKED")), "{scan}");
 
     // Disputed, although used: the money is gone, and so is the order.
@@ -367,7 +368,7 @@ async fn a_refund_at_the_provider_or_a_dispute_revokes_the_tickets() {
     let (status, body) = post("charge.refunded", charge(&orders[2].2, false)).await;
     assert_eq!((status, body["outcome"].as_str()), (200, Some("ignored")), "{body}");
     assert_eq!(payment_of(orders[2].1.clone()).await["status"], "SUCCEEDED");
-    assert_eq!(check_in(a, &orders[2].3).await.0, 200);
+    assert_eq!(check_in(a, 3, &orders[2].3).await.0, 200);
     // The two seats taken back are on sale again.
     sold(a, 3, 1).await;
 }
@@ -399,7 +400,7 @@ async fn a_refund_revokes_the_tickets_and_puts_them_back_on_sale_on_every_platfo
     let used = hold(a, &buyer, 1, 1).await;
     let paid_used = pay_and_wait(&pay, a, &buyer, &used).await;
     let (_, used_tickets) = a.as_buyer(Method::GET, &format!("/api/reservations/{used}/tickets"), Some(&buyer)).await;
-    assert_eq!(check_in(a, used_tickets["tickets"][0]["code"].as_str().unwrap()).await.0, 200);
+    assert_eq!(check_in(a, 1, used_tickets["tickets"][0]["code"].as_str().unwrap()).await.0, 200);
     let used_path = format!("/api/payments/{}/refund", paid_used["paymentId"].as_str().unwrap());
     let (status, body) = pay.call(a, Method::POST, &used_path, &buyer, None).await;
     assert_eq!(status, 409, "{body}");
@@ -409,7 +410,7 @@ async fn a_refund_revokes_the_tickets_and_puts_them_back_on_sale_on_every_platfo
     let (status, body) = pay.call(a, Method::POST, &path, &buyer, None).await;
     assert_eq!((status, body["status"].as_str()), (200, Some("REFUNDED")), "{body}");
     assert_eq!(reservation(a, &buyer, &open).await["status"], "REFUNDED");
-    let (status, scan) = check_in(a, &code).await;
+    let (status, scan) = check_in(a, 1, &code).await;
     assert_eq!((status, scan["result"].as_str()), (409, Some("REVOKED")), "{scan}");
     // Back on sale everywhere; the other reservations stay sold.
     sold(a, 1, 1).await;
@@ -510,4 +511,129 @@ async fn with_the_smtp_server_down_the_ticket_mail_waits_and_arrives_once_it_is_
     tokio::time::sleep(Duration::from_secs(3)).await;
     assert_eq!(mail::messages_to(&base, &to).await.len(), 1);
     let _ = sink.kill().await;
+}
+
+/// A ticket's id and printed code.
+async fn tickets_of(p: &Platform, buyer: &str, order: &str) -> Vec<(String, String)> {
+    let (_, list) = p.as_buyer(Method::GET, &format!("/api/reservations/{order}/tickets"), Some(buyer)).await;
+    list["tickets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| (t["id"].as_str().unwrap().to_string(), t["code"].as_str().unwrap().to_string()))
+        .collect()
+}
+
+/// One gate for the whole market: a ticket sold on one platform is admitted
+/// at another's gate, once, by its printed or its live code; two gates
+/// scanning it at the same moment admit it once; a refund on the issuer
+/// closes it at every gate; a gate knows its match; forged gate events
+/// change nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_ticket_sold_on_one_platform_is_admitted_once_at_any_gate_of_the_market() {
+    use ticktak_core::gate::{GateAction, GateEvent};
+    use ticktak_core::PlatformId;
+    use ticktak_kit::kafka::trust::Trust;
+
+    let platforms = market(&["a", "b"], Duration::from_secs(600)).await;
+    let (a, b) = (&platforms[0], &platforms[1]);
+    let pay = Payments::start(a, true, |_| {}).await;
+    let buyer = unique("fan");
+    // Match 1 kicks off years from now: refunds are open.
+    let pair = hold(a, &buyer, 1, 2).await;
+    let single = hold(a, &buyer, 1, 1).await;
+    pay_and_wait(&pay, a, &buyer, &pair).await;
+    pay_and_wait(&pay, a, &buyer, &single).await;
+    let two = tickets_of(a, &buyer, &pair).await;
+    let one = tickets_of(a, &buyer, &single).await;
+    assert!(two[0].1.starts_with("TT2.a."), "{}", two[0].1);
+
+    // b's gate for another match turns it away; for match 1 it admits it,
+    // and every gate of the market knows it was used.
+    let (status, scan) = check_in(b, 2, &two[0].1).await;
+    assert_eq!((status, scan["result"].as_str()), (409, Some("WRONG_MATCH")), "{scan}");
+    let (status, scan) = check_in(b, 1, &two[0].1).await;
+    assert_eq!(
+        (status, scan["result"].as_str(), scan["issuer"].as_str()),
+        (200, Some("ADMITTED"), Some("a")),
+        "{scan}"
+    );
+    for gate in [a, b] {
+        let (status, again) = check_in(gate, 1, &two[0].1).await;
+        assert_eq!((status, again["result"].as_str()), (409, Some("ALREADY_USED")), "{again}");
+        assert_eq!(again["usedAtGate"], "b", "{again}");
+    }
+    let (_, used) = a.as_buyer(Method::GET, &format!("/api/tickets/{}/live", two[0].0), Some(&buyer)).await;
+    assert!(used["message"].as_str().unwrap_or_default().contains("USED"), "a used ticket has no live code: {used}");
+
+    // The live code admits too, at the other platform's gate; it is the
+    // holder's alone.
+    let (status, live) = a.as_buyer(Method::GET, &format!("/api/tickets/{}/live", two[1].0), Some(&buyer)).await;
+    assert_eq!(status, 200, "{live}");
+    let live_code = live["code"].as_str().unwrap();
+    assert!(live_code.starts_with("TL2.a."), "{live}");
+    assert!(live["refreshInSeconds"].as_i64().unwrap() <= 30, "{live}");
+    let (status, _) = a.as_buyer(Method::GET, &format!("/api/tickets/{}/live", two[1].0), Some("someone-else")).await;
+    assert_eq!(status, 404);
+    let (status, scan) = check_in(b, 1, live_code).await;
+    assert_eq!((status, scan["result"].as_str()), (200, Some("ADMITTED")), "{scan}");
+
+    // Forged gate events, before the next ticket's first scan: a
+    // revocation by a platform that did not sell it, one whose client-id
+    // names the issuer but whose signature is b's, and garbage.
+    let topics = a.env.topics();
+    let ticket = uuid::Uuid::parse_str(&one[0].0).unwrap();
+    let event = |action| GateEvent {
+        action,
+        event_id: uuid::Uuid::now_v7(),
+        ticket_id: ticket,
+        issuer: PlatformId::new("a").unwrap(),
+        match_number: 1,
+        category: 1,
+        gate: PlatformId::new("b").unwrap(),
+        at: chrono::Utc::now(),
+    };
+    let by_b = Trust::development(&PlatformId::new("b").unwrap());
+    let revoke = serde_json::to_vec(&event(GateAction::Revoke)).unwrap();
+    let b_signature = by_b.sign_bytes(&GateEvent::signed_bytes(&revoke)).unwrap();
+    let producer = producer();
+    let key = ticket.to_string();
+    for (payload, client) in [(revoke.clone(), "b"), (revoke.clone(), "a"), (b"{\"action\":\"ADMIT\"".to_vec(), "b")] {
+        let headers = [("client-id", client.to_string()), ("signature", b_signature.clone())];
+        let record =
+            ticktak_kit::kafka::Record { topic: &topics.admissions, key: &key, payload: &payload, headers: &headers };
+        ticktak_kit::kafka::send(&producer, &record).await.unwrap();
+    }
+    // Both gates scan it at the same moment: one admits, the other says used.
+    let (first, second) = tokio::join!(check_in(a, 1, &one[0].1), check_in(b, 1, &one[0].1));
+    let mut results =
+        [first.1["result"].as_str().unwrap().to_string(), second.1["result"].as_str().unwrap().to_string()];
+    results.sort();
+    assert_eq!(results, ["ADMITTED", "ALREADY_USED"], "{} / {}", first.1, second.1);
+    eventually(WAIT, "a's ticket marked used by the gate log", || async {
+        let (_, list) = a.as_buyer(Method::GET, &format!("/api/reservations/{single}/tickets"), Some(&buyer)).await;
+        (list["tickets"][0]["status"] == "USED").then_some(())
+    })
+    .await;
+
+    // A refund on a: once its revocation is in the gate log, b's gate
+    // refuses the ticket.
+    let third = hold(a, &buyer, 1, 1).await;
+    let paid = pay_and_wait(&pay, a, &buyer, &third).await;
+    let refunded = tickets_of(a, &buyer, &third).await;
+    let path = format!("/api/payments/{}/refund", paid["paymentId"].as_str().unwrap());
+    let (status, body) = pay.call(a, Method::POST, &path, &buyer, None).await;
+    assert_eq!((status, body["status"].as_str()), (200, Some("REFUNDED")), "{body}");
+    eventually(WAIT, "the revocation in the gate log", || async {
+        let log = ticktak_tests::log::read_topic(&topics.admissions, 3).await;
+        log.iter()
+            .any(|m| {
+                m.key.as_deref() == Some(refunded[0].0.as_str())
+                    && String::from_utf8_lossy(&m.payload).contains("REVOKE")
+            })
+            .then_some(())
+    })
+    .await;
+    let (status, scan) = check_in(b, 1, &refunded[0].1).await;
+    assert_eq!((status, scan["result"].as_str()), (409, Some("REVOKED")), "{scan}");
 }

@@ -490,6 +490,7 @@ async fn a_reservation_committed_but_never_published_is_published_by_the_relay()
         topic: p.env.topics().sales,
         platform: PlatformId::new(p.env.platform_id.clone()).unwrap(),
         naive: false,
+        buyers: ticktak_kit::buyer::BuyerKey::development(),
     };
     let tt = TicketType::new(MatchNumber::new(1).unwrap(), Category::new(3).unwrap());
     let r = Reservation::new("carol", tt, Quantity::new(2).unwrap(), Price::new(40).unwrap(), Status::Requested, None);
@@ -724,4 +725,45 @@ async fn booking_events_leave_requests_out_and_travel_one_message_per_statement(
         assert!(!e.buyer.contains("fan"), "the buyer is a pseudonym: {}", e.buyer);
     }
     p.stop().await;
+}
+
+/// Caps per person across the market: the same person (the same e-mail
+/// address, a pseudonym on the wire) cannot pass the market's cap for a
+/// ticket type by using a second platform; every platform's ledger
+/// decides alike; a released hold gives the tickets back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_person_cannot_pass_the_cap_of_a_ticket_type_by_using_two_platforms() {
+    let platforms = start_market(&["a", "b"], 50, Duration::from_secs(600)).await;
+    let (a, b) = (&platforms[0], &platforms[1]);
+    let ana = unique("ana");
+    // The market's cap for one ticket type (4) reached on platform a.
+    let (status, first) = a.reserve(&ana, 1, 1, 2, None).await;
+    assert_eq!(status, 201, "{first}");
+    let (status, second) = a.reserve(&ana, 1, 1, 2, None).await;
+    assert_eq!(status, 201, "{second}");
+    // On platform b her account is new, and its own caps let her ask; the
+    // log refuses her on every platform.
+    let (status, over) = b.reserve(&ana, 1, 1, 1, None).await;
+    let over = match status {
+        202 => decided(b, &ana, over["id"].as_str().unwrap()).await,
+        _ => over,
+    };
+    assert_eq!(over["status"], "REJECTED", "{over}");
+    // Someone else on b is not held back by her.
+    assert_eq!(b.reserve(&unique("bea"), 1, 1, 2, None).await.0, 201);
+    // Both ledgers agree: 6 held, her refused hold not among them.
+    for p in [a, b] {
+        counts_when(p, 1, "6 held", |c| c["held"] == 6).await;
+    }
+    // She lets one of her holds on a go: two tickets fit again, on b too.
+    let path = format!("/api/reservations/{}", first["id"].as_str().unwrap());
+    assert_eq!(a.as_buyer(Method::DELETE, &path, Some(&ana)).await.0, 200);
+    counts_when(b, 1, "4 held", |c| c["held"] == 4).await;
+    let (status, again) = b.reserve(&ana, 1, 1, 2, None).await;
+    assert_eq!(status, 201, "{again}");
+    eventually(Duration::from_secs(60), "equal ledgers on both platforms", || async {
+        let (x, y) = (a.ledger().await, b.ledger().await);
+        (x["digest"] == y["digest"] && x["holds"] == 5).then_some(())
+    })
+    .await;
 }

@@ -76,7 +76,7 @@ async fn matches_can_be_filtered_searched_and_paged() {
         avail["categories"][0],
         serde_json::json!({
             "category": 1, "price": 75, "capacity": 5, "held": 0, "sold": 0, "sellable": 5,
-            "status": "AVAILABLE", "available": 5, "pending": 5
+            "status": "AVAILABLE", "available": 5, "pending": 5, "phase": "open"
         })
     );
     p.stop().await;

@@ -296,6 +296,21 @@ async fn a_buyer_registers_browses_holds_pays_sees_the_tickets_and_refunds_in_a_
     assert!(b.text("main table").await.contains("CONFIRMED"));
     b.screenshots("my-tickets").await;
     b.assert_accessible("my tickets").await;
+    // A ticket's live code for the gate: a QR code the page fetches anew.
+    b.click(".ticket a[href$='/live']").await;
+    b.wait_text("h1", "Your ticket at the gate", false).await;
+    let live = b
+        .client
+        .execute(
+            "const i = document.querySelector('img[data-refresh-every]'); \
+             return i && i.complete && i.naturalWidth > 0 ? i.dataset.refreshEvery : null;",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert!(live.as_str().is_some_and(|s| s.parse::<u32>().is_ok_and(|n| (5..=30).contains(&n))), "{live}");
+    b.assert_accessible("live ticket code").await;
+    b.goto("/tickets").await;
     b.click(&format!("form[action='/orders/{order}/refund'] button")).await;
     b.wait_text("h1", "Order refunded", false).await;
     b.goto("/tickets").await;
@@ -367,7 +382,30 @@ async fn an_admin_sees_the_dashboard_move_after_a_sale_and_checks_a_ticket_in_wh
     b.fill("#password", "a long enough secret").await;
     b.click("form.stack button[type=submit]").await;
     b.wait_text("nav", "Dashboard", false).await;
+    // An on-sale of match 5 tomorrow, through a waiting room one buyer joined.
+    {
+        let tomorrow =
+            (chrono::Utc::now() + chrono::Duration::days(1)).to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+        publish_schedule(
+            &site.env,
+            &["--match", "5", "--admit-per-minute", "3000", "closed", &format!("queue@{tomorrow}")],
+        );
+        eventually(Duration::from_secs(30), "a buyer in match 5's waiting room", || async {
+            let res = site
+                .http
+                .post(format!("{}/api/queue", site.reservations.url()))
+                .bearer_auth(dev_token("early-bird", &site.env.platform_id))
+                .json(&json!({"matchNumber": 5, "category": 2}))
+                .send()
+                .await
+                .ok()?;
+            (res.status() == 200).then_some(())
+        })
+        .await;
+    }
     b.goto("/admin").await;
+    let waiting = b.text("section[aria-labelledby='queues'] tr[data-platform='a'] td[data-waiting]").await;
+    assert_eq!(waiting.trim(), "1", "the waiting room's line on the dashboard");
     let before: u64 = b.text("[data-kpi='tickets sold']").await.trim().parse().unwrap();
     let order = site.sale("rival-buyer", 7, 2).await;
     let after = b.wait_text("[data-kpi='tickets sold']", &(before + 2).to_string(), true).await;
@@ -390,6 +428,7 @@ async fn an_admin_sees_the_dashboard_move_after_a_sale_and_checks_a_ticket_in_wh
         .unwrap();
     let code = tickets["tickets"][0]["code"].as_str().unwrap().to_string();
     b.goto("/checkin").await;
+    b.fill("#match", &tickets["tickets"][0]["matchNumber"].to_string()).await;
     b.fill("#code", &code).await;
     b.click("form.stack button[type=submit]").await;
     b.wait_text(".result", "ADMITTED", false).await;
@@ -591,5 +630,81 @@ async fn overlapping_requests_share_one_refresh_and_keep_the_visitor_signed_in()
     let next = tickets(renewed[0].clone()).await;
     assert_eq!(next.status(), 200, "the session was not revoked");
     assert!(new_refresh(&next).is_some_and(|r| r != renewed[0]));
+    site.stop().await;
+}
+
+/// The match page shows each category's sale phase from the organisers'
+/// schedule: a closed one says from when it is on sale.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_match_page_shows_when_a_closed_category_goes_on_sale() {
+    use ticktak_kit::kafka::{self, trust};
+    let site = start_site().await;
+    let topics = site.env.topics();
+    let opens = chrono::Utc::now() + chrono::Duration::days(2);
+    let message = ticktak_core::schedule::ScheduleMessage {
+        scope: ticktak_core::schedule::Scope {
+            match_number: Some(ticktak_core::MatchNumber::new(2).unwrap()),
+            category: Some(ticktak_core::Category::new(1).unwrap()),
+        },
+        steps: vec![
+            ticktak_core::schedule::Step { from: chrono::Utc::now(), phase: ticktak_core::schedule::Phase::Closed },
+            ticktak_core::schedule::Step { from: opens, phase: ticktak_core::schedule::Phase::Open },
+        ],
+        admit_per_minute: None,
+    };
+    let payload = message.to_json();
+    let headers = trust::sign_organisers(&trust::development_organisers_key(), trust::SCHEDULE_LABEL, &payload);
+    let record =
+        kafka::Record { topic: &topics.schedule, key: &message.scope.key(), payload: &payload, headers: &headers };
+    kafka::send(&producer(), &record).await.unwrap();
+    let page = eventually(Duration::from_secs(30), "the phase on the match page", || async {
+        let page = site.http.get(format!("{}/matches/2", site.web.url())).send().await.unwrap().text().await.unwrap();
+        page.contains("data-phase=\"closed\"").then_some(page)
+    })
+    .await;
+    let expected = format!("Not on sale yet: from {}", opens.format("%a %-d %b %Y, %H:%M UTC"));
+    assert!(page.contains(&expected), "{expected:?} not on the page");
+    assert_eq!(page.matches("data-phase=\"open\"").count(), 2, "categories 2 and 3 stay on sale");
+    site.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_buyer_waits_in_the_waiting_room_and_buys_when_their_turn_comes_in_a_real_browser() {
+    let site = start_site().await;
+    let b = site.browser().await;
+    site.register(&b, "queuer@example.com", "AR").await;
+
+    // Match 2: closed now, on sale through a waiting room in a few seconds.
+    let opens = (chrono::Utc::now() + chrono::Duration::seconds(6)).to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    publish_schedule(&site.env, &["--match", "2", "closed", &format!("queue@{opens}")]);
+    eventually(Duration::from_secs(30), "the waiting room in the shop", || async {
+        let url = format!("{}/api/matches/2/availability", site.shop.url());
+        let body: Value = site.http.get(url).send().await.ok()?.json().await.ok()?;
+        body["categories"][0]["waitingRoom"]["id"].as_str().map(|_| ())
+    })
+    .await;
+
+    // Before T the match page offers the waiting room, not the hold form.
+    b.goto("/matches/2").await;
+    assert_eq!(b.client.find_all(fantoccini::Locator::Css("form[action='/matches/2/hold']")).await.unwrap().len(), 0);
+    b.click("form.queue button[type=submit]").await;
+    b.wait_text("h1", "Waiting room", false).await;
+    assert!(b.text("section.card").await.contains("at random"), "the pre-queue is explained");
+    b.assert_accessible("waiting room").await;
+    // The page follows the line by itself and, at the buyer's turn, brings
+    // them back to the match with the admission in the form.
+    b.wait_text("section[aria-labelledby='buy']", "It is your turn", false).await;
+    b.choose("#category", "1").await;
+    b.choose("#quantity", "2").await;
+    b.click("form.stack button[type=submit]").await;
+    b.wait_text("h1", "Checkout", false).await;
+    assert_eq!(site.held(2, 1).await, 2);
+    // The admission is spent: the same page posted again is refused.
+    b.client.back().await.unwrap();
+    b.wait_text("section[aria-labelledby='buy']", "It is your turn", true).await;
+    b.click("form.stack button[type=submit]").await;
+    b.wait_text(".notice.error", "waiting room", false).await;
+    assert_eq!(site.held(2, 1).await, 2, "one hold per admission");
+    b.close().await;
     site.stop().await;
 }

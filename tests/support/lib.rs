@@ -164,6 +164,9 @@ impl Platform {
                 caps: reservations::store::Caps { tickets_per_match: 4, open_holds: 2 },
                 naive: false,
                 ticket_key: ticktak_kit::auth::SigningKey::dev(),
+                emailed_code_admits: true,
+                buyer_key: ticktak_kit::buyer::BuyerKey::development(),
+                queue: reservations::config::QueueConfig::default(),
                 refund_cutoff: chrono::Duration::hours(48),
                 mail: mail::settings(&mail::smtp_url()),
             },
@@ -333,13 +336,13 @@ pub fn producer() -> rdkafka::producer::FutureProducer {
     kafka::producer(&KafkaSettings::plaintext(brokers()), &unique("test-producer-")).expect("producer")
 }
 
-/// Create both topics (`KAFKA_PARTITIONS` partitions when set, for benchmarks).
+/// Create the shared topics (`KAFKA_PARTITIONS` partitions when set, for benchmarks).
 pub async fn ensure_topics(topics: &Topics) {
     let mut settings = KafkaSettings::plaintext(brokers());
     if let Some(n) = std::env::var("KAFKA_PARTITIONS").ok().and_then(|n| n.parse().ok()) {
         settings.partitions = n;
     }
-    kafka::ensure_topics(&settings, &[&topics.masterlist, &topics.sales]).await.expect("topics created");
+    kafka::ensure_topics(&settings, &topics.shared()).await.expect("topics created");
 }
 
 /// The `issued-at` and `signature` headers of a master-list body, by the
@@ -394,6 +397,18 @@ pub async fn produce_sale(
 
 /// A master list of `n` matches (from the fixture) with every category's
 /// capacity set to `capacity`.
+/// `publish-schedule ARGS` as the organisers run it, on `env`'s topics.
+pub fn publish_schedule(env: &PlatformEnv, args: &[&str]) {
+    let out = std::process::Command::new(process::bin("publish-schedule"))
+        .args(args)
+        .env_clear()
+        .env("KAFKA_BROKERS", brokers())
+        .env("TOPIC_ENV", &env.topic_env)
+        .output()
+        .expect("publish-schedule runs");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
 /// `masterlist_with_capacity` with match 1 kicking off years from now (the
 /// fixture's dates are in 2022): refunds of match 1 are open, of the others
 /// (match 3 is the second of the fixture) closed.

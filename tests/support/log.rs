@@ -121,6 +121,7 @@ fn ours(
             hold: Some(id),
             producer: Some(platform.clone()),
             rehomed_from: None,
+            buyer: None,
         }],
     }
 }
@@ -129,7 +130,8 @@ fn ours(
 /// lines of the same ticket type.
 pub fn anonymous(action: Action, list: &[MasterListMatch], tt: TicketType, q: Quantity, array: bool) -> Message {
     let price = price_of(list, tt);
-    let op = LedgerOp { action, ticket_type: tt, quantity: q, hold: None, producer: None, rehomed_from: None };
+    let op =
+        LedgerOp { action, ticket_type: tt, quantity: q, hold: None, producer: None, rehomed_from: None, buyer: None };
     let line = serde_json::json!({"category": tt.category.get(), "quantity": q.get(), "price": price.get()});
     let (tickets, ops) = if array { (serde_json::json!([line, line]), vec![op.clone(), op]) } else { (line, vec![op]) };
     let body = serde_json::json!({"meta": {"action": action.as_str()}, "body": {"matchNumber": tt.match_number.get(), "tickets": tickets}});

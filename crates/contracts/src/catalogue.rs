@@ -5,6 +5,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use ticktak_core::ledger::Status;
+use ticktak_core::schedule::Phase;
 use ticktak_core::TicketCounts;
 use utoipa::ToSchema;
 
@@ -46,6 +47,37 @@ pub struct CategoryView {
     pub available: u32,
     /// The course's vocabulary: same as `sellable`.
     pub pending: u32,
+    /// Whether it is on sale now, by the organisers' schedule: `closed`
+    /// (holds refused), `queue` (an on-sale with a waiting room) or `open`.
+    #[serde(default)]
+    #[schema(value_type = String, example = "open")]
+    pub phase: Phase,
+    /// When the phase ends, if the schedule says.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phase_until: Option<DateTime<Utc>>,
+    /// When a closed category goes on sale, if the schedule says.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_on_sale_at: Option<DateTime<Utc>>,
+    /// The waiting room it is sold through: in a `queue` phase, or while
+    /// closed before an on-sale that opens with one (join it early: the
+    /// pre-queue is drawn in random order at `opensAt`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub waiting_room: Option<WaitingRoom>,
+}
+
+/// An on-sale with a waiting room (`POST /api/queue` of the reservations
+/// service joins it).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct WaitingRoom {
+    /// The schedule's scope and the on-sale's time, e.g. `"7@1764842400"`;
+    /// the categories of one room share its line.
+    pub id: String,
+    pub opens_at: DateTime<Utc>,
+    /// The market's admission rate the organisers set, buyers per minute
+    /// over every platform; absent: each platform admits at its own pace.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub admit_per_minute: Option<u32>,
 }
 
 impl CategoryView {
@@ -60,7 +92,39 @@ impl CategoryView {
             status: counts.status(),
             available: counts.unsold(),
             pending: counts.sellable(),
+            phase: Phase::Open,
+            phase_until: None,
+            next_on_sale_at: None,
+            waiting_room: None,
         }
+    }
+
+    /// The waiting room a hold at `now` must come through, if any: in a
+    /// `queue` phase (also a moment past its end, while a view is reused),
+    /// or once the on-sale of a closed category's room has begun.
+    pub fn waiting_room_at(&self, now: DateTime<Utc>) -> Option<&WaitingRoom> {
+        let room = self.waiting_room.as_ref()?;
+        match self.phase {
+            Phase::Queue => Some(room),
+            Phase::Closed => (room.opens_at <= now).then_some(room),
+            Phase::Open => None,
+        }
+    }
+
+    /// Why a hold of this category is refused by its phase at `now`, if it
+    /// is: closed, and not yet past the end of that phase (a view kept a
+    /// moment longer than the phase lasted lets the hold through to the
+    /// next one, which the schedule said sells).
+    pub fn closed_at(&self, now: DateTime<Utc>) -> Option<String> {
+        if self.phase.sells()
+            || self.phase_until.is_some_and(|until| until <= now && self.next_on_sale_at == Some(until))
+        {
+            return None;
+        }
+        Some(match self.next_on_sale_at {
+            Some(t) => format!("category {} is not on sale yet: on sale from {}", self.category, t.to_rfc3339()),
+            None => format!("category {} is not on sale", self.category),
+        })
     }
 }
 

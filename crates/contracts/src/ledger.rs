@@ -6,7 +6,7 @@
 use serde::{Deserialize, Serialize};
 use ticktak_core::ledger::LedgerOp;
 use ticktak_core::ledger::{HoldStatus, LineOrigin};
-use ticktak_core::{Action, Category, HoldId, MasterListMatch, MatchNumber, PlatformId, Quantity, TicketType};
+use ticktak_core::{Action, BuyerId, Category, HoldId, MasterListMatch, MatchNumber, PlatformId, Quantity, TicketType};
 
 /// `POST`: a [`MasterListBatch`] → [`MasterListResult`].
 pub const MASTERLIST: &str = "/internal/masterlist";
@@ -78,6 +78,9 @@ pub struct SalesEntry {
     /// Set on a line re-published to its home partition (`rehomed-from`).
     #[serde(default)]
     pub rehomed_from: Option<LineOrigin>,
+    /// The hold's buyer (`buyer`, signed), for the market's per-buyer cap.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub buyer: Option<BuyerId>,
 }
 
 impl SalesEntry {
@@ -100,6 +103,7 @@ impl SalesEntry {
                     hold: self.hold_id,
                     producer: self.origin.as_deref().and_then(|o| PlatformId::new(o).ok()),
                     rehomed_from: self.rehomed_from,
+                    buyer: self.buyer,
                 })
             })
             .collect()

@@ -5,12 +5,15 @@
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use crate::ids::{HoldId, InvalidValue, PlatformId};
+use crate::ids::{BuyerId, HoldId, InvalidValue, PlatformId};
 use crate::ledger::LineOrigin;
 
 pub const CLIENT_ID: &str = "client-id";
 pub const EVENT_ID: &str = "event-id";
 pub const HOLD_ID: &str = "hold-id";
+/// On a hold's `TICKET_PENDING`: its buyer's pseudonym across the market
+/// ([`BuyerId`]); the ledger caps each buyer's tickets per ticket type.
+pub const BUYER: &str = "buyer";
 pub const PRODUCED_AT: &str = "produced-at";
 /// On a ticket line re-published to its home partition: where it was first
 /// published, `"{partition}:{offset}:{line}"` (line = index in the body's
@@ -29,6 +32,7 @@ pub struct SaleHeaders {
     pub client_id: Option<PlatformId>,
     pub event_id: Option<Uuid>,
     pub hold_id: Option<HoldId>,
+    pub buyer: Option<BuyerId>,
     pub produced_at: Option<DateTime<Utc>>,
     pub rehomed_from: Option<LineOrigin>,
     pub rehomed_by: Option<PlatformId>,
@@ -44,6 +48,7 @@ impl SaleHeaders {
             client_id: Some(platform.clone()),
             event_id: Some(Uuid::now_v7()),
             hold_id: Some(hold),
+            buyer: None,
             produced_at: Some(Utc::now()),
             rehomed_from: None,
             rehomed_by: None,
@@ -52,10 +57,14 @@ impl SaleHeaders {
     }
 
     /// Whether the message claims anything only its signer may claim: a
-    /// producer, a hold, or the origin of a re-homed line. Such a message
+    /// producer, a hold, a buyer, or the origin of a re-homed line. Such a message
     /// counts as it says only when its signature verifies.
     pub fn claims_a_signer(&self) -> bool {
-        self.client_id.is_some() || self.hold_id.is_some() || self.rehomed_from.is_some() || self.rehomed_by.is_some()
+        self.client_id.is_some()
+            || self.hold_id.is_some()
+            || self.buyer.is_some()
+            || self.rehomed_from.is_some()
+            || self.rehomed_by.is_some()
     }
 
     /// Who must have signed the message: the re-homer of a copy, else the
@@ -104,6 +113,9 @@ impl SaleHeaders {
             let text = std::str::from_utf8(value).map_err(|_| InvalidValue(format!("header {name} is not UTF-8")));
             match name {
                 HOLD_ID => h.hold_id = Some(HoldId::parse(text?.trim())?),
+                // A malformed buyer is no buyer: the hold is decided without
+                // the market's cap, as one from a platform that sends none.
+                BUYER => h.buyer = text.ok().and_then(|t| BuyerId::parse(t.trim()).ok()),
                 REHOMED_FROM => h.rehomed_from = Some(LineOrigin::parse(text?.trim())?),
                 CLIENT_ID => h.client_id = PlatformId::new(text?.trim()).ok(),
                 REHOMED_BY => h.rehomed_by = text.ok().and_then(|t| PlatformId::new(t.trim()).ok()),
@@ -126,7 +138,7 @@ impl SaleHeaders {
 
     /// The pairs to attach to a produced message.
     pub fn to_pairs(&self) -> Vec<(&'static str, String)> {
-        let mut out = Vec::with_capacity(7);
+        let mut out = Vec::with_capacity(8);
         if let Some(c) = &self.client_id {
             out.push((CLIENT_ID, c.to_string()));
         }
@@ -135,6 +147,9 @@ impl SaleHeaders {
         }
         if let Some(h) = self.hold_id {
             out.push((HOLD_ID, h.to_string()));
+        }
+        if let Some(b) = self.buyer {
+            out.push((BUYER, b.to_string()));
         }
         if let Some(p) = self.produced_at {
             out.push((PRODUCED_AT, p.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)));

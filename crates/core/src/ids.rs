@@ -218,6 +218,53 @@ impl fmt::Display for HoldId {
     }
 }
 
+/// A buyer's pseudonym across the market: the same person (the same
+/// e-mail address) gets the same id on every platform, and the id does not
+/// show the address. 16 bytes, written as 22 characters of base64url
+/// (`ticktak_kit::buyer` makes it). It travels in the signed `buyer` header
+/// of a hold's `TICKET_PENDING`; the ledger rule caps each buyer's tickets
+/// per ticket type across the market.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct BuyerId([u8; 16]);
+
+impl BuyerId {
+    pub fn from_bytes(bytes: [u8; 16]) -> Self {
+        Self(bytes)
+    }
+
+    /// 22 characters of base64url (no padding).
+    pub fn parse(s: &str) -> Result<Self, InvalidValue> {
+        use base64::Engine as _;
+        let bytes = (s.len() == 22)
+            .then(|| base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(s).ok())
+            .flatten()
+            .and_then(|b| <[u8; 16]>::try_from(b).ok())
+            .ok_or_else(|| InvalidValue(format!("buyer must be 22 characters of base64url, got {s:?}")))?;
+        Ok(Self(bytes))
+    }
+}
+
+impl fmt::Display for BuyerId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        use base64::Engine as _;
+        f.write_str(&base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(self.0))
+    }
+}
+
+impl TryFrom<String> for BuyerId {
+    type Error = InvalidValue;
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        Self::parse(&s)
+    }
+}
+
+impl From<BuyerId> for String {
+    fn from(b: BuyerId) -> String {
+        b.to_string()
+    }
+}
+
 /// The name of one platform of the market (`PLATFORM_ID`): 1–32 characters of
 /// lowercase letters, digits and `-`, so it is safe in topic, group and
 /// database names.

@@ -31,13 +31,27 @@
 //!   the ledger applies the first copy of each origin and ignores the rest.
 //! - Every message has a log position; a position at or before the last one
 //!   applied on its partition is a redelivery and changes nothing.
+//! - **Caps per person across the market.** A hold's `PENDING` that names
+//!   its buyer (the signed `buyer` header, a pseudonym the same on every
+//!   platform) is rejected when that buyer's granted and confirmed tickets
+//!   of the ticket type would pass [`TICKETS_PER_BUYER`]; a released or
+//!   refunded hold gives its tickets back to its buyer. The count is per
+//!   ticket type, because one type's messages are all on one partition:
+//!   every platform sees them in the same order and decides alike. A cap
+//!   over the categories of a match would read several partitions, whose
+//!   order differs from one platform to the next, and platforms would
+//!   disagree on holds — worse than any cap.
 
 use std::collections::{BTreeMap, HashMap};
 
 use serde::{Deserialize, Serialize};
 
-use crate::ids::{HoldId, PlatformId, Quantity, TicketType};
+use crate::ids::{BuyerId, HoldId, PlatformId, Quantity, TicketType};
 use crate::sales::Action;
+
+/// Most tickets of one ticket type a buyer may hold or have bought across
+/// the market (the market's rule: the same on every platform).
+pub const TICKETS_PER_BUYER: u32 = 4;
 
 /// Counters of one ticket type.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -137,6 +151,9 @@ pub struct Hold {
     pub status: HoldStatus,
     /// The `client-id` of its `PENDING`: the only producer that may close it.
     pub owner: Option<PlatformId>,
+    /// The `buyer` of its `PENDING`, whose tickets it counts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub buyer: Option<BuyerId>,
 }
 
 /// One ticket line of a sales message, ready for the rule.
@@ -149,6 +166,8 @@ pub struct LedgerOp {
     pub hold: Option<HoldId>,
     /// The message's `client-id` header.
     pub producer: Option<PlatformId>,
+    /// The message's `buyer` header (a signed hold's `PENDING` only).
+    pub buyer: Option<BuyerId>,
     /// Set on a line re-published to its home partition: where it came from.
     pub rehomed_from: Option<LineOrigin>,
 }
@@ -254,6 +273,9 @@ impl Outcome {
 pub struct Ledger {
     types: BTreeMap<TicketType, TicketCounts>,
     holds: HashMap<HoldId, Hold>,
+    /// Each buyer's granted and confirmed tickets per ticket type (the
+    /// loaded ones and this batch's changes).
+    buyers: HashMap<(TicketType, BuyerId), u32>,
     applied: BTreeMap<i32, i64>,
     /// Origins of re-homed lines applied (the loaded ones and this batch's).
     origins: std::collections::BTreeSet<LineOrigin>,
@@ -272,6 +294,27 @@ impl Ledger {
     /// Load a hold read from storage.
     pub fn insert_hold(&mut self, id: HoldId, hold: Hold) {
         self.holds.insert(id, hold);
+    }
+
+    /// Load a buyer's granted and confirmed tickets of a ticket type.
+    pub fn insert_buyer_tickets(&mut self, ticket_type: TicketType, buyer: BuyerId, tickets: u32) {
+        self.buyers.insert((ticket_type, buyer), tickets);
+    }
+
+    /// Count every buyer's tickets again from the holds (a ledger that
+    /// holds every hold, as analytics' does, after loading them).
+    pub fn recount_buyers(&mut self) {
+        self.buyers.clear();
+        for hold in self.holds.values() {
+            if let (Some(buyer), HoldStatus::Granted | HoldStatus::Confirmed) = (hold.buyer, hold.status) {
+                *self.buyers.entry((hold.ticket_type, buyer)).or_default() += u32::from(hold.quantity.get());
+            }
+        }
+    }
+
+    /// A buyer's granted and confirmed tickets of a ticket type.
+    pub fn buyer_tickets(&self, ticket_type: TicketType, buyer: BuyerId) -> u32 {
+        self.buyers.get(&(ticket_type, buyer)).copied().unwrap_or(0)
     }
 
     /// Load the origin of a re-homed line applied before.
@@ -340,7 +383,7 @@ impl Ledger {
             }
         }
         let outcome = match op.hold {
-            Some(id) => apply_hold(counts, &mut self.holds, id, op),
+            Some(id) => apply_hold(counts, &mut self.holds, &mut self.buyers, id, op),
             None => apply_anonymous(counts, op),
         };
         if outcome.anomaly().is_some() {
@@ -355,21 +398,45 @@ fn add(a: u32, b: u32) -> u32 {
     a.saturating_add(b).min(TicketCounts::MAX)
 }
 
-fn apply_hold(counts: &mut TicketCounts, holds: &mut HashMap<HoldId, Hold>, id: HoldId, op: &LedgerOp) -> Outcome {
+/// A buyer's tickets of a ticket type, moved by `delta`.
+fn count_buyer(buyers: &mut HashMap<(TicketType, BuyerId), u32>, hold: &Hold, delta: i64) {
+    if let Some(buyer) = hold.buyer {
+        let n = buyers.entry((hold.ticket_type, buyer)).or_default();
+        *n = (i64::from(*n) + delta).clamp(0, i64::from(TicketCounts::MAX)) as u32;
+    }
+}
+
+fn apply_hold(
+    counts: &mut TicketCounts,
+    holds: &mut HashMap<HoldId, Hold>,
+    buyers: &mut HashMap<(TicketType, BuyerId), u32>,
+    id: HoldId,
+    op: &LedgerOp,
+) -> Outcome {
     let q = u32::from(op.quantity.get());
     match (op.action, holds.get_mut(&id)) {
         (Action::TicketPending, None) => {
-            let granted = q <= counts.sellable();
+            let within_cap = op.buyer.is_none_or(|b| {
+                buyers.get(&(op.ticket_type, b)).copied().unwrap_or(0).saturating_add(q) <= TICKETS_PER_BUYER
+            });
+            let granted = q <= counts.sellable() && within_cap;
             let status = if granted {
                 counts.held = add(counts.held, q);
                 HoldStatus::Granted
             } else {
                 HoldStatus::Rejected
             };
-            holds.insert(
-                id,
-                Hold { ticket_type: op.ticket_type, quantity: op.quantity, status, owner: op.producer.clone() },
-            );
+            let hold = Hold {
+                ticket_type: op.ticket_type,
+                quantity: op.quantity,
+                status,
+                owner: op.producer.clone(),
+                buyer: op.buyer,
+            };
+            if granted {
+                count_buyer(buyers, &hold, i64::from(q));
+            }
+            holds.insert(id, hold);
             let decision = if granted { Decision::Granted } else { Decision::Rejected };
             Outcome::Decided { decision }
         }
@@ -380,6 +447,7 @@ fn apply_hold(counts: &mut TicketCounts, holds: &mut HashMap<HoldId, Hold>, id: 
                 quantity: op.quantity,
                 status: HoldStatus::Rejected,
                 owner: op.producer.clone(),
+                buyer: None,
             };
             holds.insert(id, tombstone);
             Outcome::Anomalous { anomaly: Anomaly::UnknownHold }
@@ -404,11 +472,13 @@ fn apply_hold(counts: &mut TicketCounts, holds: &mut HashMap<HoldId, Hold>, id: 
             HoldStatus::Granted => {
                 counts.held = counts.held.saturating_sub(u32::from(hold.quantity.get()));
                 hold.status = HoldStatus::Released;
+                count_buyer(buyers, hold, -i64::from(hold.quantity.get()));
                 Outcome::Released
             }
             HoldStatus::Confirmed => {
                 counts.sold = counts.sold.saturating_sub(u32::from(hold.quantity.get()));
                 hold.status = HoldStatus::Refunded;
+                count_buyer(buyers, hold, -i64::from(hold.quantity.get()));
                 Outcome::Refunded
             }
             HoldStatus::Released | HoldStatus::Rejected | HoldStatus::Refunded => Outcome::Duplicate,

@@ -5,17 +5,20 @@
 //! service (and every platform) applies exactly the same code.
 
 pub mod country;
+pub mod gate;
 pub mod headers;
 pub mod ids;
 pub mod ledger;
 pub mod masterlist;
 pub mod partition;
+pub mod queue;
 pub mod region;
 pub mod sales;
+pub mod schedule;
 pub mod text;
 
 pub use country::Country;
-pub use ids::{Category, HoldId, MatchNumber, PlatformId, Price, Quantity, TicketType};
+pub use ids::{BuyerId, Category, HoldId, MatchNumber, PlatformId, Price, Quantity, TicketType};
 pub use ledger::{Decision, Hold, HoldStatus, Ledger, LedgerOp, LogPosition, Outcome, Status, TicketCounts};
 pub use masterlist::MasterListMatch;
 pub use sales::{Action, SaleMessage, TicketLine};

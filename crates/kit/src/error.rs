@@ -33,6 +33,15 @@ pub enum ApiError {
     /// A buyer's purchase cap (409, code `purchase_limit`).
     #[error("{0}")]
     PurchaseLimit(String),
+    /// The organisers' schedule has the ticket type off sale (409, code
+    /// `sale_closed`).
+    #[error("{0}")]
+    SaleClosed(String),
+    /// The ticket type sells through a waiting room and the hold came
+    /// without a valid admission of the buyer's (403, code
+    /// `admission_required`).
+    #[error("{0}")]
+    AdmissionRequired(String),
     #[error("{0}")]
     Unprocessable(String),
     /// The payment provider declined the card (402, code `payment_declined`).
@@ -66,10 +75,10 @@ impl ApiError {
         match self {
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::Unauthorized | ApiError::InvalidCredentials => StatusCode::UNAUTHORIZED,
-            ApiError::Forbidden(_) | ApiError::Blocked(_) => StatusCode::FORBIDDEN,
+            ApiError::Forbidden(_) | ApiError::Blocked(_) | ApiError::AdmissionRequired(_) => StatusCode::FORBIDDEN,
             ApiError::ChallengeRequired(_) => StatusCode::PRECONDITION_REQUIRED,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
-            ApiError::Conflict(_) | ApiError::PurchaseLimit(_) => StatusCode::CONFLICT,
+            ApiError::Conflict(_) | ApiError::PurchaseLimit(_) | ApiError::SaleClosed(_) => StatusCode::CONFLICT,
             ApiError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::PaymentDeclined(_) => StatusCode::PAYMENT_REQUIRED,
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
@@ -92,6 +101,8 @@ impl ApiError {
             ApiError::NotFound(_) => "not_found",
             ApiError::Conflict(_) => "conflict",
             ApiError::PurchaseLimit(_) => "purchase_limit",
+            ApiError::SaleClosed(_) => "sale_closed",
+            ApiError::AdmissionRequired(_) => "admission_required",
             ApiError::Unprocessable(_) => "unprocessable",
             ApiError::PaymentDeclined(_) => "payment_declined",
             ApiError::PayloadTooLarge => "payload_too_large",
@@ -104,8 +115,16 @@ impl ApiError {
 }
 
 impl From<sqlx::Error> for ApiError {
+    /// A database too busy to hand out a connection is an overload (503,
+    /// with `Retry-After`), not a fault; anything else is internal.
     fn from(e: sqlx::Error) -> Self {
-        ApiError::Internal(e.into())
+        match e {
+            sqlx::Error::PoolTimedOut => {
+                metrics::counter!("http_busy_total").increment(1);
+                ApiError::Unavailable("busy: try again in a moment".into())
+            }
+            e => ApiError::Internal(e.into()),
+        }
     }
 }
 
@@ -125,6 +144,9 @@ impl IntoResponse for ApiError {
             }
             ApiError::TooManyRequests { retry_after_secs } => {
                 response.headers_mut().insert("retry-after", axum::http::HeaderValue::from(retry_after_secs));
+            }
+            ApiError::Unavailable(_) => {
+                response.headers_mut().insert("retry-after", axum::http::HeaderValue::from_static("1"));
             }
             _ => {}
         }

@@ -4,6 +4,7 @@
 //! and graceful shutdown.
 
 pub mod auth;
+pub mod buyer;
 pub mod challenge;
 pub mod client_ip;
 pub mod config;

@@ -137,9 +137,13 @@ impl Base {
         let client_id = format!("ticktak-{}-{}", settings.platform_id, service.name());
         let producer = crate::kafka::producer(&settings.kafka, &client_id)?;
         let bookings = settings.topics.bookings(settings.platform_id.as_str());
-        crate::kafka::ensure_topics(&settings.kafka, &[&settings.topics.masterlist, &settings.topics.sales, &bookings])
-            .await
-            .map_err(|e| anyhow::anyhow!("broker at {} not usable: {e:#}", settings.kafka.brokers))?;
+        let [masterlist, schedule, sales, admissions, queue_lengths] = settings.topics.shared();
+        crate::kafka::ensure_topics(
+            &settings.kafka,
+            &[masterlist, schedule, sales, admissions, queue_lengths, &bookings],
+        )
+        .await
+        .map_err(|e| anyhow::anyhow!("broker at {} not usable: {e:#}", settings.kafka.brokers))?;
         // The first sale should not wait for the producer to learn the topic.
         crate::kafka::warm_up(&producer, &settings.topics.sales).await;
         let screen = std::sync::Arc::new(crate::screen::Screen::new(

@@ -172,6 +172,8 @@ impl Market {
         for origin in s.origins {
             ledger.insert_origin(origin);
         }
+        // Every hold is here: each buyer's tickets follow from them.
+        ledger.recount_buyers();
         Ok(Self {
             ledger,
             matches: s.matches,
@@ -213,6 +215,7 @@ mod tests {
             origin: Some(platform.into()),
             produced_at: None,
             rehomed_from: None,
+            buyer: None,
         }
     }
 

@@ -31,10 +31,12 @@ pub fn router() -> Router<AppState> {
 #[derive(utoipa::OpenApi)]
 #[openapi(
     info(title = "ticktak reservations", description = "Hold tickets, see and cancel your reservations, get their tickets, check tickets in at the gate."),
-    paths(create, one, list, cancel, crate::tickets::of_reservation, crate::tickets::qr_svg, crate::tickets::qr_png,
-        crate::tickets::check_in, crate::tickets::public_key),
+    paths(create, one, list, cancel, crate::queue::join, crate::queue::status, crate::queue::board, crate::tickets::of_reservation, crate::tickets::qr_svg, crate::tickets::qr_png,
+        crate::tickets::live, crate::tickets::live_svg, crate::tickets::check_in, crate::tickets::public_key),
     components(schemas(CreateReservation, ReservationView, ReservationList, crate::tickets::Ticket,
-        crate::tickets::TicketList, crate::tickets::CheckIn, crate::tickets::CheckInResult, crate::tickets::PublicKey)),
+        crate::tickets::TicketList, crate::tickets::CheckIn, crate::tickets::CheckInResult, crate::tickets::PublicKey,
+        crate::tickets::LiveCode, crate::queue::JoinQueue, crate::queue::QueueStatus, crate::queue::QueueState,
+        crate::queue::QueueBoard, crate::queue::RoomBoard, crate::queue::PlatformQueue)),
     modifiers(&BearerAuth, &StandardResponses)
 )]
 pub struct ApiDoc;
@@ -46,6 +48,10 @@ pub struct CreateReservation {
     pub match_number: i64,
     pub category: i64,
     pub quantity: i64,
+    /// While the ticket type sells through a waiting room: the admission
+    /// the buyer's turn gave (`GET /api/queue/{ticket}`); one hold spends it.
+    #[serde(default)]
+    pub admission: Option<String>,
 }
 
 /// A reservation as its buyer sees it.
@@ -109,21 +115,27 @@ fn respond(status: StatusCode, body: serde_json::Value) -> Response {
     res
 }
 
+/// A ticket type from a request body (422 when out of range).
+pub fn ticket_type(match_number: i64, category: i64) -> ApiResult<TicketType> {
+    let m = MatchNumber::new(match_number).map_err(|e| ApiError::Unprocessable(e.0))?;
+    let c = Category::new(category).map_err(|e| ApiError::Unprocessable(e.0))?;
+    Ok(TicketType::new(m, c))
+}
+
 fn parse(req: &CreateReservation) -> ApiResult<(TicketType, Quantity)> {
-    let m = MatchNumber::new(req.match_number).map_err(|e| ApiError::Unprocessable(e.0))?;
-    let c = Category::new(req.category).map_err(|e| ApiError::Unprocessable(e.0))?;
     let q = Quantity::new(req.quantity).map_err(|e| ApiError::Unprocessable(format!("{} per reservation", e.0)))?;
-    Ok((TicketType::new(m, c), q))
+    Ok((ticket_type(req.match_number, req.category)?, q))
 }
 
 /// What a refused hold answers with (409): the reservation, `REJECTED`, or
-/// the purchase cap's error. Only describes the answer.
+/// an error (`purchase_limit`, `sale_closed`). Only describes the answer.
 #[derive(Serialize, ToSchema)]
 #[serde(untagged)]
 pub enum Refused {
     /// Sold out or temporarily unavailable.
     Rejected(ReservationView),
-    /// Over a purchase cap (error `purchase_limit`).
+    /// Over a purchase cap (error `purchase_limit`), or not on sale
+    /// (error `sale_closed`).
     OverCap(ticktak_kit::error::ErrorBody),
 }
 
@@ -133,8 +145,10 @@ pub enum Refused {
     responses(
         (status = 201, description = "held: pay before expiresAt", body = ReservationView),
         (status = 202, description = "still being decided; poll the Location", body = ReservationView),
-        (status = 409, description = "rejected: sold out or temporarily unavailable (a reservation view), or over a purchase cap (error `purchase_limit`)", body = Refused),
-        (status = 401, description = "no or bad token"), (status = 404, description = "unknown match"),
+        (status = 409, description = "rejected: sold out or temporarily unavailable (a reservation view), over a purchase cap (error `purchase_limit`), or not on sale by the organisers' schedule (error `sale_closed`)", body = Refused),
+        (status = 401, description = "no or bad token"),
+        (status = 403, description = "the ticket type sells through a waiting room and the hold has no valid, unspent admission of the buyer's (error `admission_required`)"),
+        (status = 404, description = "unknown match"),
         (status = 422, description = "invalid body, or Idempotency-Key reused with another body")))]
 pub async fn create(
     State(s): State<AppState>,
@@ -162,7 +176,10 @@ pub async fn create(
     // The work runs to its end even when the client goes away mid-request,
     // so its key is finished or released on every path.
     let work = tokio::spawn(async move {
-        let answer = reserve(&s, &caller, tt, q, key.as_deref()).await;
+        let started = std::time::Instant::now();
+        let admission = req.admission.as_deref().filter(|a| !a.is_empty());
+        let answer = reserve(&s, &caller, tt, q, admission, key.as_deref()).await;
+        s.queue.clock.record(started.elapsed());
         if let Some(key) = &key {
             match &answer {
                 Ok((status, body)) => idempotency::finish(&s.pool, &caller.sub, key, *status, body).await?,
@@ -176,22 +193,27 @@ pub async fn create(
     Ok(respond(status, body))
 }
 
-/// Fast local check, then REQUESTED + TICKET_PENDING, then wait (bounded)
-/// for the log's decision.
+/// Fast local check (phase, waiting room, sellable), then REQUESTED +
+/// TICKET_PENDING, then wait (bounded) for the log's decision.
 async fn reserve(
     s: &AppState,
     buyer: &ticktak_kit::auth::Claims,
     tt: TicketType,
     q: Quantity,
+    admission: Option<&str>,
     idempotency_key: Option<&str>,
 ) -> ApiResult<(StatusCode, serde_json::Value)> {
-    let category = s
-        .availability
-        .category(tt)
-        .await
-        .map_err(|e| ApiError::Unavailable(format!("catalogue unavailable: {e:#}")))?
-        .ok_or_else(|| ApiError::NotFound(format!("no match {}", tt.match_number)))?;
+    let category = s.availability.known(tt).await?;
     let price = Price::new(i64::from(category.price)).map_err(|e| ApiError::Internal(anyhow::anyhow!(e.0)))?;
+    let at = Utc::now();
+    if let Some(why) = category.closed_at(at) {
+        metrics::counter!("reservations_sale_closed_total").increment(1);
+        return Err(ApiError::SaleClosed(format!("match {}: {why}", tt.match_number)));
+    }
+    let admission = match category.waiting_room_at(at) {
+        Some(room) => Some(crate::queue::check(s, &buyer.sub, room, tt, admission)?),
+        None => None,
+    };
     if category.sellable < u32::from(q.get()) {
         metrics::counter!("reservations_fast_rejected_total").increment(1);
         let view = ReservationView {
@@ -212,19 +234,27 @@ async fn reserve(
         return Ok((StatusCode::CONFLICT, serde_json::to_value(view).expect("serialises")));
     }
     if s.config.naive {
+        if let Some(a) = &admission {
+            crate::queue::spend(s, a, Uuid::new_v4()).await?;
+        }
         return reserve_naive(s, &buyer.sub, tt, q, price, category.sellable, idempotency_key).await;
     }
     let r =
         Reservation::new(&buyer.sub, tt, q, price, Status::Requested, None).with_buyer(&buyer.email, &buyer.country);
+    if let Some(a) = &admission {
+        crate::queue::spend(s, a, r.id).await?;
+    }
     let decided = s.waiters.register(r.id);
     let queued = match store::insert_new(&s.pool, &s.origin, &r, idempotency_key, s.config.caps).await {
         Ok(Ok(queued)) => queued,
         Ok(Err(over)) => {
             s.waiters.remove(r.id);
+            give_back(s, admission.is_some(), r.id).await;
             return Err(over_cap(s.config.caps, over));
         }
         Err(e) => {
             s.waiters.remove(r.id);
+            give_back(s, admission.is_some(), r.id).await;
             return Err(e.into());
         }
     };
@@ -240,8 +270,21 @@ async fn reserve(
                 .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("reservation vanished")))?
         }
     };
+    if now.status == Status::Rejected {
+        give_back(s, admission.is_some(), r.id).await;
+    }
     let view = ReservationView::of(&now);
     Ok((status_code(now.status), serde_json::to_value(view).expect("serialises")))
+}
+
+/// The admission spent on a hold that did not happen counts again (the
+/// buyer's turn lasts until it expires).
+async fn give_back(s: &AppState, spent: bool, reservation: Uuid) {
+    if spent {
+        if let Err(e) = crate::queue::store::give_back(&s.pool, reservation).await {
+            tracing::warn!(error = %e, "cannot give an admission back");
+        }
+    }
 }
 
 /// The answer to a reservation its buyer's caps refused.

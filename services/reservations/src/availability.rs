@@ -28,6 +28,15 @@ impl AvailabilityCache {
         Self { shop, ttl, entries: Default::default() }
     }
 
+    /// The category of `tt` as an API answers it: 404 for an unknown match,
+    /// 503 while the shop cannot be asked.
+    pub async fn known(&self, tt: TicketType) -> ticktak_kit::ApiResult<CategoryView> {
+        self.category(tt)
+            .await
+            .map_err(|e| ticktak_kit::ApiError::Unavailable(format!("catalogue unavailable: {e:#}")))?
+            .ok_or_else(|| ticktak_kit::ApiError::NotFound(format!("no match {}", tt.match_number)))
+    }
+
     /// The category of `tt`; `None` when the match is unknown.
     pub async fn category(&self, tt: TicketType) -> anyhow::Result<Option<CategoryView>> {
         let find = |categories: &Option<Vec<CategoryView>>| {

@@ -37,14 +37,68 @@ pub struct ReservationConfig {
     /// baseline only — decide on this platform's own copy and publish
     /// without a hold id. It can oversell; never run it for real sales.
     pub naive: bool,
-    /// Signs ticket codes (`TICKET_SIGNING_KEY`, PKCS#8 Ed25519 PEM; the
-    /// development key outside production).
+    /// Verifies the `TT1.` ticket codes issued before codes were signed with
+    /// the platform key (`TICKET_SIGNING_KEY`, PKCS#8 Ed25519 PEM; the
+    /// development key outside production; without it in production no
+    /// `TT1.` code verifies). New codes: `tickets::code`.
     pub ticket_key: ticktak_kit::auth::SigningKey,
+    /// Whether a ticket's printed (e-mailed) code admits at the gate, or
+    /// only the live code in the holder's account does
+    /// (`EMAILED_CODE_ADMITS`, default true). Written into each code, so
+    /// every gate of the market follows the issuer's choice.
+    pub emailed_code_admits: bool,
     /// Paid reservations can be refunded until this long before kick-off
     /// (`REFUND_CUTOFF_HOURS`, default 48).
     pub refund_cutoff: chrono::Duration,
     /// Where ticket e-mails go (`SMTP_URL`, `MAIL_FROM`).
     pub mail: ticktak_kit::mail::MailSettings,
+    /// The market's buyer key (`MARKET_BUYER_KEY`): each hold names its
+    /// buyer's pseudonym, the same on every platform, for the ledger's cap
+    /// per buyer across the market.
+    pub buyer_key: ticktak_kit::buyer::BuyerKey,
+    /// The waiting room's pace and admissions (`QUEUE_*`).
+    pub queue: QueueConfig,
+}
+
+/// How the waiting room admits buyers.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct QueueConfig {
+    /// How long an admission lasts once given
+    /// (`QUEUE_ADMISSION_TTL_SECS`, default 600).
+    pub admission_ttl: Duration,
+    /// `QUEUE_ADMIT_FLOOR_PER_MIN` (default 600), `QUEUE_ADMIT_CEILING_PER_MIN`
+    /// (default 6000), `QUEUE_TARGET_HOLD_P99_MS` (default 1000),
+    /// `QUEUE_MAX_UNDECIDED` (default 500), `QUEUE_MAX_OUTBOX` (default 2000).
+    pub pace: crate::queue::pace::PaceSettings,
+}
+
+impl QueueConfig {
+    pub fn from(env: &Env<'_>) -> Result<Self, ConfigError> {
+        let ttl: u64 = env.parse_in("QUEUE_ADMISSION_TTL_SECS", 600, 10..=86_400)?;
+        let floor: u32 = env.parse_in("QUEUE_ADMIT_FLOOR_PER_MIN", 600, 1..=1_000_000)?;
+        let ceiling: u32 = env.parse_in("QUEUE_ADMIT_CEILING_PER_MIN", 6000, 1..=1_000_000)?;
+        if ceiling < floor {
+            return Err(env.error("QUEUE_ADMIT_CEILING_PER_MIN", "must not be below QUEUE_ADMIT_FLOOR_PER_MIN"));
+        }
+        let target: u64 = env.parse_in("QUEUE_TARGET_HOLD_P99_MS", 1000, 10..=60_000)?;
+        Ok(Self {
+            admission_ttl: Duration::from_secs(ttl),
+            pace: crate::queue::pace::PaceSettings {
+                floor: f64::from(floor),
+                ceiling: f64::from(ceiling),
+                target_p99: Duration::from_millis(target),
+                max_undecided: env.parse_in("QUEUE_MAX_UNDECIDED", 500, 1..=1_000_000)?,
+                max_outbox: env.parse_in("QUEUE_MAX_OUTBOX", 2000, 1..=1_000_000)?,
+            },
+        })
+    }
+}
+
+impl Default for QueueConfig {
+    /// The defaults of [`QueueConfig::from`].
+    fn default() -> Self {
+        Self::from(&Env::from_fn(|_| None)).expect("the defaults are valid")
+    }
 }
 
 impl ReservationConfig {
@@ -77,12 +131,18 @@ impl ReservationConfig {
                 }
                 key
             }
-            None if settings.production => return Err(env.error("TICKET_SIGNING_KEY", "is required in production")),
+            // No code of the old format was issued: a key of its own that
+            // nothing was signed with.
+            None if settings.production => SigningKey::generate(),
             None => SigningKey::dev(),
         };
         let cutoff_hours: i64 = env.parse_in("REFUND_CUTOFF_HOURS", 48, 0..=24 * 365)?;
+        let emailed_code_admits: bool = env.parse("EMAILED_CODE_ADMITS", true)?;
         Ok(Self {
+            buyer_key: ticktak_kit::buyer::BuyerKey::from_env(settings.production, env)?,
+            queue: QueueConfig::from(env)?,
             ticket_key,
+            emailed_code_admits,
             refund_cutoff: chrono::Duration::hours(cutoff_hours),
             mail: ticktak_kit::mail::MailSettings::from_env(settings.production, env)?,
             naive,

@@ -70,7 +70,12 @@ async fn confirm(State(s): State<AppState>, Path(id): Path<String>) -> ApiResult
         Status::Held if r.expires_at.is_some_and(|t| t > chrono::Utc::now()) => {
             let (confirmed, queued) =
                 store::transition(&mut tx, &s.origin, &r, Status::Confirmed, Action::TicketReserved).await?;
-            let issued = tickets::store::issue(&mut tx, &s.config.ticket_key, &confirmed).await?;
+            let issuer = tickets::store::Issuer {
+                trust: &s.settings.trust,
+                platform: &s.settings.platform_id,
+                printed_admits: s.config.emailed_code_admits,
+            };
+            let issued = tickets::store::issue(&mut tx, &issuer, &confirmed).await?;
             if let Some(mail) = tickets::mail::tickets(&confirmed, details.as_ref(), &issued) {
                 ticktak_kit::mail::enqueue(&mut tx, &mail).await?;
             }
@@ -164,12 +169,14 @@ async fn give_back(
 ) -> ApiResult<ReservationRecord> {
     let (refunded, queued) =
         store::transition(&mut tx, &s.origin, r, Status::Refunded, Action::TicketCancelled).await?;
-    tickets::store::revoke(&mut tx, r.id).await?;
+    let revoked = tickets::store::revoke(&mut tx, r.id).await?;
+    let mut queued = vec![queued];
+    queued.extend(tickets::gate::queue_revocations(&mut tx, &s.gate, &revoked).await?);
     if let Some(mail) = tickets::mail::refunded(&refunded, details) {
         ticktak_kit::mail::enqueue(&mut tx, &mail).await?;
     }
     tx.commit().await?;
-    s.outbox.publish(vec![queued]);
+    s.outbox.publish(queued);
     metrics::counter!("reservations_refunded_total").increment(1);
     Ok(refunded.record())
 }

@@ -11,8 +11,10 @@
 //! - `idempotency`: `Idempotency-Key` handling.
 //! - `outbox`: publishing committed outbox rows; marking them sent; the relay.
 //! - `workers`: hold expiry and the decision poller.
+//! - `queue`: the waiting room of on-sales the organisers scheduled with
+//!   a queue: places, turns at the platform's pace, admissions for holds.
 //! - `tickets`: tickets of paid reservations — signed codes, QR codes,
-//!   e-mail, check-in at the gate.
+//!   e-mail, check-in at any gate of the market through the gate log.
 
 pub mod api;
 pub mod availability;
@@ -20,6 +22,7 @@ pub mod config;
 pub mod idempotency;
 pub mod internal;
 pub mod outbox;
+pub mod queue;
 pub mod shop;
 pub mod store;
 pub mod tickets;
@@ -60,6 +63,10 @@ pub struct AppState {
     pub naive_copy: Arc<std::sync::Mutex<std::collections::HashMap<ticktak_core::TicketType, i64>>>,
     /// The screening replica; holds that expire unpaid are reported through it.
     pub screen: Arc<ticktak_kit::screen::Screen>,
+    /// This platform's end of the market's gate log.
+    pub gate: tickets::gate::Gate,
+    /// The waiting rooms' keys, settings and hold clock.
+    pub queue: queue::WaitingRooms,
 }
 
 impl FromRef<AppState> for Arc<Verifier> {
@@ -108,9 +115,27 @@ pub async fn start_with(
             topic: base.settings.topics.sales.clone(),
             platform: base.settings.platform_id.clone(),
             naive: config.naive,
+            buyers: config.buyer_key.clone(),
         }),
         naive_copy: Default::default(),
         screen: base.screen.clone(),
+        gate: tickets::gate::Gate::new(
+            base.producer.clone(),
+            base.settings.topics.admissions.clone(),
+            base.settings.trust.clone(),
+            base.settings.platform_id.clone(),
+        ),
+        queue: queue::WaitingRooms::new(
+            queue::token::QueueKey::derive(base.settings.internal_token()),
+            config.queue.admission_ttl,
+            config.queue.pace,
+            queue::market::MarketRooms::new(
+                base.producer.clone(),
+                base.settings.topics.queue_lengths.clone(),
+                base.settings.trust.clone(),
+                base.settings.platform_id.clone(),
+            ),
+        ),
     };
     ticktak_kit::telemetry::zero_counters(&[
         ("reservations_fast_rejected_total", &[]),
@@ -121,25 +146,37 @@ pub async fn start_with(
         ("reservations_confirmed_total", &[]),
         ("reservations_refunded_total", &[]),
         ("tickets_issued_total", &[]),
+        ("gate_events_invalid_total", &[]),
         ("mail_sent_total", &[]),
         ("mail_failures_total", &[]),
+        ("queue_joins_total", &[]),
+        ("queue_admissions_total", &[]),
+        ("queue_lengths_invalid_total", &[]),
     ]);
     let relay = tokio::spawn(outbox::relay(state.pool.clone(), state.outbox.clone(), shutdown.clone()));
     let marker =
         tokio::spawn(outbox::marker(state.background_pool.clone(), state.outbox.clone(), delivered, shutdown.clone()));
     let sweeper = tokio::spawn(workers::expire_holds(state.clone(), shutdown.clone()));
     let poller = tokio::spawn(workers::poll_decisions(state.clone(), shutdown.clone()));
+    let gate = tokio::spawn(tickets::gate::follow(
+        state.background_pool.clone(),
+        state.gate.clone(),
+        state.settings.clone(),
+        shutdown.clone(),
+    ));
+    let admitter = tokio::spawn(queue::admit(state.clone(), shutdown.clone()));
+    let lengths = tokio::spawn(state.queue.market.clone().follow(state.settings.clone(), shutdown.clone()));
     let mailer = tokio::spawn(ticktak_kit::mail::deliver(
         state.pool.clone(),
         state.config.mail.clone(),
         std::time::Duration::from_millis(500),
         shutdown.clone(),
     ));
-    let public = api::router().merge(tickets::router()).with_state(state.clone());
+    let public = api::router().merge(tickets::router()).merge(queue::router()).with_state(state.clone());
     let server = base.serve(public, internal::router().with_state(state), shutdown).await?;
     Ok(server.then(|server| async move {
         let served = server.wait().await;
-        for worker in [relay, marker, sweeper, poller, mailer] {
+        for worker in [relay, marker, sweeper, poller, gate, admitter, lengths, mailer] {
             let _ = worker.await;
         }
         served

@@ -150,6 +150,9 @@ pub struct Origin {
     /// The naive course protocol (benchmark baseline): no `hold-id` header,
     /// so every platform applies the message by counts.
     pub naive: bool,
+    /// Names each hold's buyer to the market (`buyer` header of its
+    /// `TICKET_PENDING`), for the ledger's cap per buyer.
+    pub buyers: ticktak_kit::buyer::BuyerKey,
 }
 
 /// The outbox row of the sales message of `action` on `r`, not yet numbered
@@ -160,6 +163,8 @@ fn outgoing(origin: &Origin, r: &Reservation, action: Action) -> Queued {
     headers.produced_at = None;
     if origin.naive {
         headers.hold_id = None;
+    } else if action == Action::TicketPending {
+        headers.buyer = r.buyer_email.as_deref().filter(|e| !e.trim().is_empty()).map(|e| origin.buyers.buyer_of(e));
     }
     Queued {
         seq: 0,

@@ -5,6 +5,8 @@
 //! - `ledger`: the internal API through which shop-consumer hands over the
 //!   master-list and ticket-sales logs, applied with the rule of
 //!   `ticktak_core::ledger` and offset-tracked in the same transaction.
+//! - `schedule`: the organisers' sale schedule, followed from its topic and
+//!   stamped on every category served (`phase`).
 //! - `recommend`: `GET /api/recommendations`, from analytics' model and the
 //!   buyer's country (token claim, else `geoip` of the client's address).
 //! - `openapi`: the OpenAPI description served at `/api/openapi.json`.
@@ -14,6 +16,7 @@ pub mod ledger;
 pub mod matches;
 pub mod openapi;
 pub mod recommend;
+pub mod schedule;
 pub mod search;
 
 use ticktak_kit::service::{Base, Running};
@@ -31,6 +34,8 @@ pub struct AppState {
     /// Verifies buyers' tokens (recommendations use their country).
     pub verifier: std::sync::Arc<ticktak_kit::auth::Verifier>,
     pub recommender: recommend::Recommender,
+    /// The organisers' sale schedule in force.
+    pub schedule: schedule::SaleSchedule,
 }
 
 impl axum::extract::FromRef<AppState> for std::sync::Arc<ticktak_kit::auth::Verifier> {
@@ -100,7 +105,14 @@ pub async fn start_with(
         availability: Default::default(),
         verifier,
         recommender,
+        schedule: schedule::SaleSchedule::load(&base.pool).await?,
     };
+    tokio::spawn(schedule::follow(
+        state.pool.clone(),
+        state.schedule.clone(),
+        state.settings.clone(),
+        shutdown.clone(),
+    ));
     let public = axum::Router::new()
         .merge(matches::router())
         .merge(recommend::router())

@@ -13,7 +13,7 @@ use crate::{matches, recommend};
 #[openapi(
     info(title = "ticktak shop", description = "FIFA World Cup Qatar 2022 matches, prices and availability."),
     paths(matches::list, matches::one, matches::availability, recommend::recommendations),
-    components(schemas(matches::MatchPage, matches::MatchView, matches::CategoryView, matches::Availability,
+    components(schemas(matches::MatchPage, matches::MatchView, matches::CategoryView, ticktak_contracts::catalogue::WaitingRoom, matches::Availability,
         recommend::Recommendations, recommend::Recommendation)),
     modifiers(&StandardResponses)
 )]

@@ -3,6 +3,8 @@
 // - [data-expires]: a countdown to an ISO time; the page reloads at zero.
 // - [data-reload-after]: reload after that many milliseconds (waiting pages).
 // - form[data-search]: results replaced as the visitor types.
+// - img[data-refresh-every]: the image fetched again every that many seconds
+//   (a ticket's live code).
 "use strict";
 
 const LABELS = { AVAILABLE: "Available", TEMPORARILY_UNAVAILABLE: "Temporarily unavailable", SOLD_OUT: "Sold out" };
@@ -74,6 +76,10 @@ document.addEventListener("DOMContentLoaded", () => {
   live([...document.querySelectorAll("[data-live-match]")]);
   document.querySelectorAll("[data-expires]").forEach(countdown);
   document.querySelectorAll("form[data-search]").forEach(search);
+  document.querySelectorAll("img[data-refresh-every]").forEach((img) => {
+    const base = img.getAttribute("src");
+    setInterval(() => { img.src = `${base}?t=${Date.now()}`; }, Number(img.dataset.refreshEvery) * 1000);
+  });
   const wait = document.querySelector("[data-reload-after]");
   if (wait) setTimeout(() => location.reload(), Number(wait.dataset.reloadAfter));
 });

@@ -21,6 +21,12 @@ fn q(n: u8) -> Quantity {
 }
 
 const TYPES: u8 = 2;
+/// Few buyers, so that caps are reached.
+const BUYERS: u8 = 3;
+
+fn buyer_id(i: u8) -> BuyerId {
+    BuyerId::from_bytes([i; 16])
+}
 
 /// What a platform (or another team) does, before it is put in the log.
 #[derive(Debug, Clone)]
@@ -29,6 +35,8 @@ enum Intent {
         ty: u8,
         qty: u8,
         anonymous: bool,
+        /// One of a few buyers, or none (a platform that names none).
+        buyer: Option<u8>,
     },
     Reserve {
         of: usize,
@@ -49,8 +57,8 @@ enum Intent {
 
 fn intent() -> impl Strategy<Value = Intent> {
     prop_oneof![
-        4 => (0..TYPES, 1..=2u8, prop::bool::weighted(0.2))
-            .prop_map(|(ty, qty, anonymous)| Intent::Pending { ty, qty, anonymous }),
+        4 => (0..TYPES, 1..=2u8, prop::bool::weighted(0.2), prop::option::of(0..BUYERS))
+            .prop_map(|(ty, qty, anonymous, buyer)| Intent::Pending { ty, qty, anonymous, buyer }),
         2 => any::<usize>().prop_map(|of| Intent::Reserve { of }),
         2 => any::<usize>().prop_map(|of| Intent::Cancel { of }),
         1 => any::<usize>().prop_map(|of| Intent::Republish { of }),
@@ -66,7 +74,7 @@ fn build_log(intents: &[Intent]) -> Vec<(LogPosition, LedgerOp)> {
     let mut next_offset = [0i64; TYPES as usize];
     for intent in intents {
         let op = match *intent {
-            Intent::Pending { ty, qty, anonymous } => {
+            Intent::Pending { ty, qty, anonymous, buyer } => {
                 let op = LedgerOp {
                     action: Action::TicketPending,
                     ticket_type: ticket_type(ty),
@@ -74,6 +82,7 @@ fn build_log(intents: &[Intent]) -> Vec<(LogPosition, LedgerOp)> {
                     hold: (!anonymous).then(HoldId::new),
                     producer: Some(producer(ty)),
                     rehomed_from: None,
+                    buyer: (!anonymous).then_some(buyer).flatten().map(buyer_id),
                 };
                 pendings.push(op.clone());
                 op
@@ -254,6 +263,7 @@ fn last_ticket_goes_to_the_first_pending_in_the_log() {
         hold: Some(hold),
         producer: Some(producer(0)),
         rehomed_from: None,
+        buyer: None,
     };
     let p = |offset| LogPosition { partition: 0, offset };
     assert_eq!(ledger.apply(p(0), &[op(first)])[0], Outcome::Decided { decision: Decision::Granted });
@@ -281,6 +291,7 @@ fn only_the_producer_of_the_pending_closes_a_hold() {
         hold: Some(id),
         producer: Some(PlatformId::new(by).unwrap()),
         rehomed_from: None,
+        buyer: None,
     };
     let p = |offset| LogPosition { partition: 0, offset };
     assert_eq!(
@@ -310,6 +321,7 @@ fn a_cancel_that_overtakes_its_pending_leaves_no_ghost_hold() {
         hold: Some(id),
         producer: Some(producer(0)),
         rehomed_from: None,
+        buyer: None,
     };
     let p = |offset| LogPosition { partition: 0, offset };
     assert_eq!(
@@ -331,6 +343,7 @@ fn an_anonymous_cancel_ahead_of_its_pending_leaves_nothing_held() {
         hold: None,
         producer: None,
         rehomed_from: None,
+        buyer: None,
     };
     let p = |offset| LogPosition { partition: 0, offset };
     let mut in_order = fresh(&[5]);
@@ -356,6 +369,7 @@ fn the_first_copy_of_a_rehomed_line_counts_the_others_do_not() {
         hold: None,
         producer: None,
         rehomed_from: Some(origin),
+        buyer: None,
     };
     let p = |offset| LogPosition { partition: 0, offset };
     assert_eq!(ledger.apply(p(0), std::slice::from_ref(&copy))[0], Outcome::Counted);
@@ -374,6 +388,7 @@ fn anonymous_counts_are_clamped_and_oversell_is_recorded_as_an_anomaly() {
         hold: None,
         producer: None,
         rehomed_from: None,
+        buyer: None,
     };
     let p = |offset| LogPosition { partition: 0, offset };
     assert_eq!(
@@ -403,6 +418,7 @@ fn a_flood_of_anonymous_lines_saturates_the_counters_instead_of_overflowing() {
         hold: None,
         producer: None,
         rehomed_from: None,
+        buyer: None,
     };
     for offset in 0..4 {
         ledger.apply(LogPosition { partition: 0, offset }, &[pending.clone(), pending.clone()]);
@@ -427,6 +443,7 @@ fn a_capacity_correction_keeps_the_counts() {
         hold: Some(HoldId::new()),
         producer: None,
         rehomed_from: None,
+        buyer: None,
     };
     ledger.apply(LogPosition { partition: 0, offset: 0 }, &[hold]);
     ledger.set_capacity(ticket_type(0), 3);
@@ -444,6 +461,7 @@ fn unknown_ticket_types_move_the_offset_and_count_nothing() {
         hold: None,
         producer: None,
         rehomed_from: None,
+        buyer: None,
     };
     let pos = LogPosition { partition: 1, offset: 7 };
     assert_eq!(
@@ -464,6 +482,7 @@ fn cancelling_a_confirmed_hold_refunds_it_and_puts_its_tickets_back_on_sale() {
         hold: Some(HoldId::new()),
         producer: Some(producer(0)),
         rehomed_from: None,
+        buyer: None,
     };
     let pending = op(Action::TicketPending);
     let p = |offset| LogPosition { partition: 0, offset };
@@ -481,4 +500,69 @@ fn cancelling_a_confirmed_hold_refunds_it_and_puts_its_tickets_back_on_sale() {
     let reserve = LedgerOp { action: Action::TicketReserved, ..pending };
     assert_eq!(ledger.apply(p(4), &[reserve])[0], Outcome::Anomalous { anomaly: Anomaly::HoldMismatch });
     assert_eq!(ledger.counts(ticket_type(0)).unwrap().sold, 0);
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(300))]
+
+    #[test]
+    fn no_buyer_holds_more_than_the_cap_of_a_ticket_type((caps, intents) in scenario()) {
+        let log = build_log(&intents);
+        let mut ledger = fresh(&caps);
+        apply_all(&mut ledger, &log);
+        let mut per_buyer: HashMap<(TicketType, BuyerId), u32> = HashMap::new();
+        for (_, hold) in ledger.holds() {
+            if let (Some(b), HoldStatus::Granted | HoldStatus::Confirmed) = (hold.buyer, hold.status) {
+                *per_buyer.entry((hold.ticket_type, b)).or_default() += u32::from(hold.quantity.get());
+            }
+        }
+        for ((tt, b), n) in per_buyer {
+            prop_assert!(n <= TICKETS_PER_BUYER, "{b} holds {n} of {tt}");
+            prop_assert_eq!(ledger.buyer_tickets(tt, b), n, "the running count is the holds' sum");
+        }
+    }
+}
+
+#[test]
+fn a_buyer_gets_the_cap_of_a_type_whatever_the_platform_and_a_release_gives_it_back() {
+    let tt = ticket_type(0);
+    let ana = buyer_id(1);
+    let mut ledger = fresh(&[100]);
+    let offset = std::cell::Cell::new(0);
+    let next = || {
+        offset.set(offset.get() + 1);
+        LogPosition { partition: 0, offset: offset.get() }
+    };
+    let pending = |ledger: &mut Ledger, platform: u8, n: u8, buyer: Option<BuyerId>| {
+        let op = LedgerOp {
+            action: Action::TicketPending,
+            ticket_type: tt,
+            quantity: q(n),
+            hold: Some(HoldId::new()),
+            producer: Some(producer(platform)),
+            rehomed_from: None,
+            buyer,
+        };
+        (ledger.apply(next(), std::slice::from_ref(&op))[0], op)
+    };
+    let granted = Outcome::Decided { decision: Decision::Granted };
+    let rejected = Outcome::Decided { decision: Decision::Rejected };
+    // Two on platform 1, two on platform 2: the cap.
+    let (first, first_op) = pending(&mut ledger, 1, 2, Some(ana));
+    assert_eq!(first, granted);
+    assert_eq!(pending(&mut ledger, 2, 2, Some(ana)).0, granted);
+    // A fifth anywhere is refused; someone else, or a hold naming no buyer, is not.
+    assert_eq!(pending(&mut ledger, 2, 1, Some(ana)).0, rejected);
+    assert_eq!(pending(&mut ledger, 1, 1, Some(buyer_id(2))).0, granted);
+    assert_eq!(pending(&mut ledger, 1, 1, None).0, granted);
+    assert_eq!(ledger.buyer_tickets(tt, ana), 4);
+    // The first hold released: two more fit.
+    let cancel = LedgerOp { action: Action::TicketCancelled, ..first_op };
+    assert_eq!(ledger.apply(next(), &[cancel])[0], Outcome::Released);
+    assert_eq!(ledger.buyer_tickets(tt, ana), 2);
+    assert_eq!(pending(&mut ledger, 2, 2, Some(ana)).0, granted);
+    // A ledger rebuilt from its holds counts the same.
+    let mut rebuilt = ledger.clone();
+    rebuilt.recount_buyers();
+    assert_eq!(rebuilt, ledger);
 }

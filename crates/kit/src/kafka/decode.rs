@@ -75,6 +75,7 @@ pub fn sales<M: Message>(msg: &M, partitions: i32, trust: &Trust) -> DecodedSale
         origin: None,
         produced_at: None,
         rehomed_from: None,
+        buyer: None,
     };
     let (sale, headers) = match decode_sale(msg, trust) {
         Ok(parsed) => parsed,
@@ -114,6 +115,8 @@ pub fn sales<M: Message>(msg: &M, partitions: i32, trust: &Trust) -> DecodedSale
     entry.origin = headers.client_id.map(String::from);
     entry.produced_at = headers.produced_at;
     entry.rehomed_from = headers.rehomed_from;
+    // Only a signed hold's buyer counts (`Trust::vetted` dropped any other).
+    entry.buyer = headers.buyer.filter(|_| headers.hold_id.is_some());
     DecodedSale { entry, invalid: None, rehome }
 }
 

@@ -4,6 +4,7 @@
 mod admin;
 mod consumer;
 pub mod decode;
+pub mod follow;
 mod producer;
 pub mod trust;
 
@@ -126,12 +127,19 @@ impl KafkaSettings {
     }
 }
 
-/// The two shared topics: `{prefix}-masterlist-{env}` and
-/// `{prefix}-ticket-sales-{env}`; and each platform's own bookings topic.
+/// The shared topics: `{prefix}-masterlist-{env}`, the organisers' sale
+/// schedule `{prefix}-sale-schedule-{env}` (`ticktak_core::schedule`),
+/// `{prefix}-ticket-sales-{env}`, the gate log
+/// `{prefix}-ticket-admissions-{env}` (`ticktak_core::gate`) and the
+/// waiting rooms' `{prefix}-queue-lengths-{env}` (`ticktak_core::queue`);
+/// and each platform's own bookings topic.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Topics {
     pub masterlist: String,
+    pub schedule: String,
     pub sales: String,
+    pub admissions: String,
+    pub queue_lengths: String,
     prefix: String,
     env: String,
 }
@@ -140,10 +148,18 @@ impl Topics {
     pub fn new(prefix: &str, env: &str) -> Self {
         Self {
             masterlist: format!("{prefix}-masterlist-{env}"),
+            schedule: format!("{prefix}-sale-schedule-{env}"),
             sales: format!("{prefix}-ticket-sales-{env}"),
+            admissions: format!("{prefix}-ticket-admissions-{env}"),
+            queue_lengths: format!("{prefix}-queue-lengths-{env}"),
             prefix: prefix.to_string(),
             env: env.to_string(),
         }
+    }
+
+    /// The topics every platform of the market shares.
+    pub fn shared(&self) -> [&str; 5] {
+        [&self.masterlist, &self.schedule, &self.sales, &self.admissions, &self.queue_lengths]
     }
 
     /// `{prefix}-bookings-{platform}-{env}`: a platform's booking events

@@ -56,21 +56,55 @@ pub fn development_organisers_key() -> SigningKey {
     development_key(&PlatformId::new("organisers").expect("a valid id"))
 }
 
-/// The header of a master-list message that says when the organisers
-/// issued it (RFC 3339); their signature covers it.
+/// The header of an organisers' message (master list, sale schedule) that
+/// says when they issued it (RFC 3339); their signature covers it.
 pub const ISSUED_AT: &str = "issued-at";
 
-/// The bytes an organisers' signature of a master-list message covers.
-fn masterlist_signed_bytes(issued_at: &str, body: &[u8]) -> Vec<u8> {
-    [b"ticktak-masterlist-v1\n", issued_at.as_bytes(), b"\n", body].concat()
+/// What an organisers' signature of a master-list message begins with.
+pub const MASTERLIST_LABEL: &str = "ticktak-masterlist-v1";
+/// What an organisers' signature of a sale-schedule message begins with.
+pub const SCHEDULE_LABEL: &str = "ticktak-schedule-v1";
+
+/// The bytes an organisers' signature covers: the topic's label, a line
+/// feed, `issued-at`, a line feed, the body.
+fn organisers_signed_bytes(label: &str, issued_at: &str, body: &[u8]) -> Vec<u8> {
+    [label.as_bytes(), b"\n", issued_at.as_bytes(), b"\n", body].concat()
 }
 
-/// The headers of a master-list message the organisers issue now:
-/// `issued-at` and `signature` (`key` over both and `body`).
-pub fn sign_masterlist(key: &SigningKey, body: &[u8]) -> Vec<(&'static str, String)> {
-    let issued_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
-    let signature = URL_SAFE_NO_PAD.encode(key.sign_bytes(&masterlist_signed_bytes(&issued_at, body)));
+/// The headers of an organisers' message issued now: `issued-at` and
+/// `signature` (`key` over `label`, both and `body`).
+pub fn sign_organisers(key: &SigningKey, label: &str, body: &[u8]) -> Vec<(&'static str, String)> {
+    sign_organisers_at(key, label, body, chrono::Utc::now())
+}
+
+/// [`sign_organisers`] as issued at `issued_at`.
+pub fn sign_organisers_at(
+    key: &SigningKey,
+    label: &str,
+    body: &[u8],
+    issued_at: chrono::DateTime<chrono::Utc>,
+) -> Vec<(&'static str, String)> {
+    let issued_at = issued_at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+    let signature = URL_SAFE_NO_PAD.encode(key.sign_bytes(&organisers_signed_bytes(label, &issued_at, body)));
     vec![(ISSUED_AT, issued_at), (ticktak_core::headers::SIGNATURE, signature)]
+}
+
+/// The headers of a master-list message the organisers issue now.
+pub fn sign_masterlist(key: &SigningKey, body: &[u8]) -> Vec<(&'static str, String)> {
+    sign_organisers(key, MASTERLIST_LABEL, body)
+}
+
+/// The organisers' signing key of the tools that play their role
+/// (`publish-masterlist`, `publish-schedule`): `ORGANISERS_SIGNING_KEY`
+/// (PKCS#8 PEM), required with `APP_ENV=production`, else the development
+/// organisers' key.
+pub fn organisers_signing_key(env: &Env<'_>) -> Result<SigningKey, String> {
+    let production = env.get("APP_ENV").as_deref() == Some("production");
+    match env.get("ORGANISERS_SIGNING_KEY") {
+        None if production => Err("ORGANISERS_SIGNING_KEY is required in production".into()),
+        None => Ok(development_organisers_key()),
+        Some(pem) => SigningKey::parse(&pem).map_err(|e| format!("ORGANISERS_SIGNING_KEY: {e}")),
+    }
 }
 
 /// The DER prefix of a PKCS#8 v1 Ed25519 private key; the 32-byte seed
@@ -198,12 +232,24 @@ impl Trust {
         issued_at: Option<&str>,
         signature: Option<&str>,
     ) -> Option<chrono::DateTime<chrono::Utc>> {
+        self.issued_by_organisers_as(MASTERLIST_LABEL, body, issued_at, signature)
+    }
+
+    /// When the organisers issued a message of the topic `label` names
+    /// (`MASTERLIST_LABEL`, `SCHEDULE_LABEL`), if its `signature` is theirs.
+    pub fn issued_by_organisers_as(
+        &self,
+        label: &str,
+        body: &[u8],
+        issued_at: Option<&str>,
+        signature: Option<&str>,
+    ) -> Option<chrono::DateTime<chrono::Utc>> {
         let (Some(public), Some(issued_at), Some(signature)) = (&self.organisers, issued_at, signature) else {
             return None;
         };
         let signature = URL_SAFE_NO_PAD.decode(signature.trim()).ok()?;
         ring::signature::UnparsedPublicKey::new(&ring::signature::ED25519, public)
-            .verify(&masterlist_signed_bytes(issued_at, body), &signature)
+            .verify(&organisers_signed_bytes(label, issued_at, body), &signature)
             .ok()?;
         chrono::DateTime::parse_from_rfc3339(issued_at).ok().map(|t| t.with_timezone(&chrono::Utc))
     }
@@ -213,6 +259,11 @@ impl Trust {
     /// (Empty for a service that holds no key.)
     pub fn public_entry(&self, platform: &PlatformId) -> String {
         self.key.as_ref().map(|k| format!("{platform}={}", URL_SAFE_NO_PAD.encode(k.public_key()))).unwrap_or_default()
+    }
+
+    /// This platform's public key, in a service that holds the key.
+    pub fn public_key(&self) -> Option<&[u8]> {
+        self.key.as_ref().map(SigningKey::public_key)
     }
 
     /// Sign `headers` and `body` as this platform: sets `signature`. A
@@ -232,11 +283,24 @@ impl Trust {
         let (Some(signer), Some(signature)) = (headers.signer(), headers.signature.as_deref()) else {
             return false;
         };
-        let Ok(signature) = URL_SAFE_NO_PAD.decode(signature) else { return false };
-        let signed = headers.signed_bytes(body);
+        self.verify_bytes(signer, &headers.signed_bytes(body), signature)
+    }
+
+    /// This platform's signature (base64url, no padding) of `signed`, bytes
+    /// that begin with a label of their own (`ticktak-gate-v1`,
+    /// `ticktak-ticket-v2`, …) so that no signature counts for another kind
+    /// of message. `None` in a service without the key.
+    pub fn sign_bytes(&self, signed: &[u8]) -> Option<String> {
+        self.key.as_ref().map(|key| URL_SAFE_NO_PAD.encode(key.sign_bytes(signed)))
+    }
+
+    /// Whether `signature` (base64url) of `signed` is `signer`'s, by one of
+    /// its keys in the market's list.
+    pub fn verify_bytes(&self, signer: &PlatformId, signed: &[u8], signature: &str) -> bool {
+        let Ok(signature) = URL_SAFE_NO_PAD.decode(signature.trim().trim_end_matches('=')) else { return false };
         let verifies = |public: &[u8]| {
             ring::signature::UnparsedPublicKey::new(&ring::signature::ED25519, public)
-                .verify(&signed, &signature)
+                .verify(signed, &signature)
                 .is_ok()
         };
         match &self.keys {
@@ -267,7 +331,7 @@ impl Trust {
             return headers.anonymous();
         }
         match headers.rehomed_from {
-            Some(_) => SaleHeaders { client_id: None, hold_id: None, ..headers },
+            Some(_) => SaleHeaders { client_id: None, hold_id: None, buyer: None, ..headers },
             None => headers,
         }
     }

@@ -39,7 +39,16 @@ pub fn tickets(r: &Reservation, m: Option<&MatchView>, tickets: &[Ticket]) -> Op
         money(r.amount()),
         r.id
     );
-    body.push_str("Show one QR code per person at the gate (attached). Your ticket codes:\n");
+    match tickets.iter().all(|t| t.printed_code_admits) {
+        true => body.push_str(
+            "Show one QR code per person at the gate (attached), or the live code under My tickets. \
+             Your ticket codes:\n",
+        ),
+        false => body.push_str(
+            "At the gate, show each ticket's live code under My tickets (it changes every 30 seconds); \
+             the codes below name your tickets but do not admit by themselves:\n",
+        ),
+    }
     for t in tickets {
         body.push_str(&format!("  Seat {}: {}\n", t.seat, t.code));
     }

@@ -5,7 +5,8 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sqlx::postgres::PgRow;
 use sqlx::{PgPool, Postgres, Row, Transaction};
-use ticktak_kit::auth::SigningKey;
+use ticktak_core::PlatformId;
+use ticktak_kit::kafka::trust::Trust;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
@@ -29,16 +30,21 @@ pub struct Ticket {
     /// VALID, USED or REVOKED.
     pub status: String,
     pub used_at: Option<DateTime<Utc>>,
+    /// Whether the printed (e-mailed) code admits, or only the live code
+    /// shown in the holder's account (`GET /api/tickets/{id}/live`).
+    pub printed_code_admits: bool,
 }
 
 const COLUMNS: &str = "id, reservation_id, seat, code, match_number, category, holder, status, used_at";
 
 fn from_row(r: &PgRow) -> Ticket {
+    let code: String = r.get("code");
     Ticket {
+        printed_code_admits: code::printed_admits(&code),
         id: r.get("id"),
         reservation_id: r.get("reservation_id"),
         seat: r.get::<i16, _>("seat") as u8,
-        code: r.get("code"),
+        code,
         match_number: r.get::<i16, _>("match_number") as u8,
         category: r.get::<i16, _>("category") as u8,
         holder: r.get("holder"),
@@ -47,9 +53,21 @@ fn from_row(r: &PgRow) -> Ticket {
     }
 }
 
-/// Issue one ticket per seat of `r`, signed with `key`; issuing again
+/// How this platform signs the tickets it issues.
+pub struct Issuer<'a> {
+    pub trust: &'a Trust,
+    pub platform: &'a PlatformId,
+    /// Whether printed codes admit by themselves.
+    pub printed_admits: bool,
+}
+
+/// Issue one ticket per seat of `r` with its printed code; issuing again
 /// returns the tickets issued before.
-pub async fn issue(tx: &mut Transaction<'_, Postgres>, key: &SigningKey, r: &Reservation) -> sqlx::Result<Vec<Ticket>> {
+pub async fn issue(
+    tx: &mut Transaction<'_, Postgres>,
+    issuer: &Issuer<'_>,
+    r: &Reservation,
+) -> sqlx::Result<Vec<Ticket>> {
     let holder = r.buyer_email.clone().unwrap_or_else(|| r.buyer_id.clone());
     for seat in 1..=r.quantity.get() {
         let claims = CodeClaims {
@@ -67,7 +85,10 @@ pub async fn issue(tx: &mut Transaction<'_, Postgres>, key: &SigningKey, r: &Res
         .bind(i16::from(claims.match_number))
         .bind(i16::from(claims.category))
         .bind(&holder)
-        .bind(code::issue(key, &claims))
+        .bind(
+            code::printed(issuer.trust, issuer.platform, &claims, issuer.printed_admits)
+                .ok_or_else(|| sqlx::Error::Protocol("no platform key to sign tickets with".into()))?,
+        )
         .execute(&mut **tx)
         .await?;
     }
@@ -78,13 +99,35 @@ pub async fn issue(tx: &mut Transaction<'_, Postgres>, key: &SigningKey, r: &Res
     Ok(rows.iter().map(from_row).collect())
 }
 
-/// Revoke the tickets of a refunded reservation (used ones stay used).
-pub async fn revoke(tx: &mut Transaction<'_, Postgres>, reservation: Uuid) -> sqlx::Result<u64> {
-    let done = sqlx::query("UPDATE tickets SET status = 'REVOKED' WHERE reservation_id = $1 AND status = 'VALID'")
-        .bind(reservation)
+/// Revoke the tickets of a refunded reservation (used ones stay used);
+/// what was revoked, for the gate log.
+pub async fn revoke(tx: &mut Transaction<'_, Postgres>, reservation: Uuid) -> sqlx::Result<Vec<CodeClaims>> {
+    let rows = sqlx::query(
+        "UPDATE tickets SET status = 'REVOKED' WHERE reservation_id = $1 AND status = 'VALID' \
+         RETURNING id, match_number, category",
+    )
+    .bind(reservation)
+    .fetch_all(&mut **tx)
+    .await?;
+    Ok(rows
+        .iter()
+        .map(|r| CodeClaims {
+            ticket_id: r.get("id"),
+            match_number: r.get::<i16, _>("match_number") as u8,
+            category: r.get::<i16, _>("category") as u8,
+        })
+        .collect())
+}
+
+/// A ticket of this platform's that a gate (any platform's) admitted:
+/// used from then on.
+pub async fn mark_used(tx: &mut Transaction<'_, Postgres>, id: Uuid, at: DateTime<Utc>) -> sqlx::Result<()> {
+    sqlx::query("UPDATE tickets SET status = 'USED', used_at = $2 WHERE id = $1 AND status = 'VALID'")
+        .bind(id)
+        .bind(at)
         .execute(&mut **tx)
         .await?;
-    Ok(done.rows_affected())
+    Ok(())
 }
 
 /// How many tickets of `reservation` were used, its tickets locked until
@@ -118,33 +161,9 @@ pub async fn get(pool: &PgPool, id: Uuid) -> sqlx::Result<Option<(Ticket, String
     Ok(row.map(|r| (from_row(&r), r.get("buyer_id"))))
 }
 
-/// What a scan at the gate found.
-#[derive(Debug)]
-pub enum Scan {
-    Admitted(Ticket),
-    AlreadyUsed(Ticket),
-    Revoked(Ticket),
-    Unknown,
-}
-
-/// Admit the ticket `id` once: the first scan marks it used; the status
-/// check and the mark are one statement, so two gates scanning the same
-/// code at the same moment admit it once.
-pub async fn check_in(pool: &PgPool, id: Uuid) -> sqlx::Result<Scan> {
-    let admitted = sqlx::query(&format!(
-        "UPDATE tickets SET status = 'USED', used_at = now() WHERE id = $1 AND status = 'VALID' RETURNING {COLUMNS}"
-    ))
-    .bind(id)
-    .fetch_optional(pool)
-    .await?;
-    if let Some(row) = admitted {
-        return Ok(Scan::Admitted(from_row(&row)));
-    }
+/// One ticket of this platform's.
+pub async fn find(pool: &PgPool, id: Uuid) -> sqlx::Result<Option<Ticket>> {
     let row =
         sqlx::query(&format!("SELECT {COLUMNS} FROM tickets WHERE id = $1")).bind(id).fetch_optional(pool).await?;
-    Ok(match row.as_ref().map(from_row) {
-        Some(t) if t.status == "USED" => Scan::AlreadyUsed(t),
-        Some(t) => Scan::Revoked(t),
-        None => Scan::Unknown,
-    })
+    Ok(row.as_ref().map(from_row))
 }

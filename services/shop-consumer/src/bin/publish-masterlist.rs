@@ -32,20 +32,12 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let production = env.get("APP_ENV").as_deref() == Some("production");
-    let key = match env.get("ORGANISERS_SIGNING_KEY").filter(|k| !k.trim().is_empty()) {
-        None if production => {
-            eprintln!("publish-masterlist: ORGANISERS_SIGNING_KEY is required in production");
+    let key = match trust::organisers_signing_key(&env) {
+        Ok(key) => key,
+        Err(e) => {
+            eprintln!("publish-masterlist: {e}");
             return ExitCode::from(2);
         }
-        None => trust::development_organisers_key(),
-        Some(pem) => match ticktak_kit::auth::SigningKey::parse(&pem) {
-            Ok(key) => key,
-            Err(e) => {
-                eprintln!("publish-masterlist: ORGANISERS_SIGNING_KEY: {e}");
-                return ExitCode::from(2);
-            }
-        },
     };
     let mut args: Vec<String> = std::env::args().skip(1).collect();
     let years_later = match args.iter().position(|a| a == "--years-later") {
@@ -77,7 +69,7 @@ fn main() -> ExitCode {
     ticktak_kit::telemetry::init_logs(false);
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
     let result = runtime.block_on(async {
-        kafka::ensure_topics(&kafka_settings, &[&topics.masterlist, &topics.sales]).await?;
+        kafka::ensure_topics(&kafka_settings, &topics.shared()).await?;
         let producer = kafka::producer(&kafka_settings, "ticktak-masterlist-publisher")?;
         for m in &list {
             let payload = m.to_json();

@@ -8,7 +8,9 @@ use std::collections::{BTreeSet, HashMap};
 use sqlx::postgres::PgRow;
 use sqlx::{PgPool, Postgres, Row, Transaction};
 use ticktak_core::ledger::{Hold, HoldStatus, LedgerOp, LineOrigin, LogPosition, Outcome};
-use ticktak_core::{Category, Decision, HoldId, Ledger, MatchNumber, PlatformId, Quantity, TicketCounts, TicketType};
+use ticktak_core::{
+    Action, BuyerId, Category, Decision, HoldId, Ledger, MatchNumber, PlatformId, Quantity, TicketCounts, TicketType,
+};
 use uuid::Uuid;
 
 use crate::search::normalize;
@@ -211,6 +213,7 @@ pub async fn apply_sales(
     }
     load_types(&mut tx, &types, &mut loaded).await?;
     load_holds(&mut tx, &hold_ids, &mut loaded).await?;
+    load_buyers(&mut tx, &ops, &mut loaded).await?;
     load_origins(&mut tx, batch, &mut loaded).await?;
 
     let (mut result, produced_at) = apply_batch(&mut loaded, batch, &ops);
@@ -273,7 +276,7 @@ async fn load_types(
 async fn load_holds(tx: &mut Transaction<'_, Postgres>, ids: &[HoldId], loaded: &mut Loaded) -> sqlx::Result<()> {
     let ids: Vec<Uuid> = ids.iter().map(|h| h.0).collect();
     let rows = sqlx::query(
-        "SELECT hold_id, match_number, category, quantity, status, origin FROM holds WHERE hold_id = ANY($1)",
+        "SELECT hold_id, match_number, category, quantity, status, origin, buyer FROM holds WHERE hold_id = ANY($1)",
     )
     .bind(&ids)
     .fetch_all(&mut **tx)
@@ -283,6 +286,49 @@ async fn load_holds(tx: &mut Transaction<'_, Postgres>, ids: &[HoldId], loaded: 
         let hold = hold_of_row(r);
         loaded.hold_status_before.insert(id, hold.status);
         loaded.ledger.insert_hold(id, hold);
+    }
+    Ok(())
+}
+
+/// Load the granted and confirmed tickets of each buyer a `PENDING` of the
+/// batch names, per ticket type (the market's cap per buyer).
+async fn load_buyers(
+    tx: &mut Transaction<'_, Postgres>,
+    ops: &[Vec<LedgerOp>],
+    loaded: &mut Loaded,
+) -> sqlx::Result<()> {
+    let wanted: BTreeSet<(TicketType, BuyerId)> = ops
+        .iter()
+        .flatten()
+        .filter(|op| op.action == Action::TicketPending)
+        .filter_map(|op| Some((op.ticket_type, op.buyer?)))
+        .collect();
+    if wanted.is_empty() {
+        return Ok(());
+    }
+    let mut ms = Vec::with_capacity(wanted.len());
+    let mut cs = Vec::with_capacity(wanted.len());
+    let mut bs = Vec::with_capacity(wanted.len());
+    for (tt, b) in &wanted {
+        ms.push(i16::from(tt.match_number.get()));
+        cs.push(i16::from(tt.category.get()));
+        bs.push(b.to_string());
+    }
+    let rows = sqlx::query(
+        "SELECT match_number, category, buyer, sum(quantity)::int AS tickets FROM holds \
+         WHERE (buyer, match_number, category) IN (SELECT b, m, c FROM UNNEST($1::smallint[], $2::smallint[], $3::text[]) AS u(m, c, b)) \
+           AND buyer IS NOT NULL AND status IN ('GRANTED', 'CONFIRMED') \
+         GROUP BY match_number, category, buyer",
+    )
+    .bind(&ms)
+    .bind(&cs)
+    .bind(&bs)
+    .fetch_all(&mut **tx)
+    .await?;
+    for r in &rows {
+        if let Ok(buyer) = BuyerId::parse(r.get("buyer")) {
+            loaded.ledger.insert_buyer_tickets(type_of_row(r), buyer, r.get::<i32, _>("tickets").max(0) as u32);
+        }
     }
     Ok(())
 }
@@ -431,6 +477,7 @@ async fn write_holds(
         status: Vec<&'static str>,
         origin: Vec<Option<String>>,
         produced_at: Vec<Option<chrono::DateTime<chrono::Utc>>>,
+        buyer: Vec<Option<String>>,
     }
     let mut c = Columns::default();
     for (id, hold) in loaded.ledger.holds() {
@@ -444,13 +491,14 @@ async fn write_holds(
         c.status.push(status_text(hold.status));
         c.origin.push(hold.owner.as_ref().map(|o| o.as_str().to_string()));
         c.produced_at.push(produced_at.get(id).copied().flatten());
+        c.buyer.push(hold.buyer.map(|b| b.to_string()));
     }
     if c.hold_id.is_empty() {
         return Ok(());
     }
     sqlx::query(
-        "INSERT INTO holds (hold_id, match_number, category, quantity, status, origin, produced_at) \
-         SELECT * FROM UNNEST($1::uuid[], $2::smallint[], $3::smallint[], $4::smallint[], $5::text[], $6::text[], $7::timestamptz[]) \
+        "INSERT INTO holds (hold_id, match_number, category, quantity, status, origin, produced_at, buyer) \
+         SELECT * FROM UNNEST($1::uuid[], $2::smallint[], $3::smallint[], $4::smallint[], $5::text[], $6::text[], $7::timestamptz[], $8::text[]) \
          ON CONFLICT (hold_id) DO UPDATE SET status = EXCLUDED.status, updated_at = now()",
     )
     .bind(&c.hold_id)
@@ -460,6 +508,7 @@ async fn write_holds(
     .bind(&c.status)
     .bind(&c.origin)
     .bind(&c.produced_at)
+    .bind(&c.buyer)
     .execute(&mut **tx)
     .await?;
     Ok(())
@@ -478,6 +527,8 @@ fn hold_of_row(r: &PgRow) -> Hold {
         quantity: Quantity::new(i64::from(r.get::<i16, _>("quantity"))).expect("checked by the schema"),
         status: status_from_text(r.get("status")),
         owner: r.get::<Option<String>, _>("origin").and_then(|o| PlatformId::new(o).ok()),
+        // Loaded for the holds a batch closes; the views leave it out.
+        buyer: r.try_get::<Option<String>, _>("buyer").ok().flatten().and_then(|b| BuyerId::parse(&b).ok()),
     }
 }
 

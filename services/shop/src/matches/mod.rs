@@ -67,7 +67,11 @@ pub struct MatchPage {
     responses((status = 200, body = MatchPage), (status = 400, description = "bad query parameter")))]
 pub async fn list(State(state): State<AppState>, Query(query): Query<ListQuery>) -> ApiResult<Json<MatchPage>> {
     let filter = store::Filter::try_from(query)?;
-    let (matches, total) = store::list(&state.pool, &filter).await?;
+    let (mut matches, total) = store::list(&state.pool, &filter).await?;
+    let now = chrono::Utc::now();
+    for m in &mut matches {
+        state.schedule.stamp(m.match_number, &mut m.categories, now);
+    }
     Ok(Json(MatchPage { matches, total, limit: filter.limit, offset: filter.offset }))
 }
 
@@ -76,7 +80,9 @@ pub async fn list(State(state): State<AppState>, Query(query): Query<ListQuery>)
     responses((status = 200, body = MatchView), (status = 404, description = "unknown match")))]
 pub async fn one(State(state): State<AppState>, Path(n): Path<String>) -> ApiResult<Json<MatchView>> {
     let n = match_number(&n)?;
-    store::one(&state.pool, n).await?.map(Json).ok_or_else(|| unknown(n))
+    let mut m = store::one(&state.pool, n).await?.ok_or_else(|| unknown(n))?;
+    state.schedule.stamp(n, &mut m.categories, chrono::Utc::now());
+    Ok(Json(m))
 }
 
 #[utoipa::path(get, path = "/api/matches/{matchNumber}/availability", tag = "matches",
@@ -84,10 +90,11 @@ pub async fn one(State(state): State<AppState>, Path(n): Path<String>) -> ApiRes
     responses((status = 200, body = Availability), (status = 404, description = "unknown match")))]
 pub async fn availability(State(state): State<AppState>, Path(n): Path<String>) -> ApiResult<Json<Availability>> {
     let n = match_number(&n)?;
-    let categories = state.availability.get(&state.pool, n).await?;
+    let mut categories = state.availability.get(&state.pool, n).await?;
     if categories.is_empty() {
         return Err(unknown(n));
     }
+    state.schedule.stamp(n, &mut categories, chrono::Utc::now());
     Ok(Json(Availability { match_number: n, categories }))
 }
 

@@ -1,7 +1,8 @@
 //! The admin dashboard: analytics' market statistics (sales per minute,
-//! sell-through of every ticket type, market share, revenue, top matches)
-//! and the security service's latest events. Role `admin` only; both APIs
-//! check the role again.
+//! sell-through of every ticket type, market share, revenue, top matches),
+//! the waiting rooms of on-sales (every platform's line) and the security
+//! service's latest events. Role `admin` only; the APIs check the role
+//! again.
 
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
@@ -22,6 +23,8 @@ pub async fn dashboard(State(state): State<AppState>, visitor: Visitor) -> Resul
     let stats = state.apis.get(url, visitor.who()).await?.success()?;
     let url = format!("{}/api/admin/security/events?limit=15", state.config.security);
     let events = state.apis.get(url, visitor.who()).await?.success()?;
+    let url = format!("{}/api/admin/queues", state.config.reservations);
+    let queues = state.apis.get(url, visitor.who()).await?.success()?;
     let list = |v: &Value| v.as_array().cloned().unwrap_or_default();
     let totals = &stats["totals"];
     let per_minute: Vec<(String, f64)> = list(&stats["salesPerMinute"])
@@ -56,6 +59,43 @@ pub async fn dashboard(State(state): State<AppState>, visitor: Visitor) -> Resul
         section.card aria-labelledby="spm" {
             h2 #spm { "Tickets sold per minute, last hour (all platforms)" }
             (charts::bars("Tickets sold per minute over the last hour", &per_minute, 10))
+        }
+        section.card aria-labelledby="queues" {
+            h2 #queues { "Waiting rooms" }
+            @let rooms = list(&queues["rooms"]);
+            @if rooms.is_empty() {
+                p { "No on-sale with a waiting room is scheduled." }
+            } @else {
+                p.meta { "This platform admits up to " (format!("{:.0}", queues["pacePerMinute"].as_f64().unwrap_or(0.0))) " buyers a minute, by its health." }
+                div.scroll {
+                    table {
+                        thead { tr {
+                            th scope="col" { "On-sale" } th scope="col" { "Opens" } th scope="col" { "Platform" }
+                            th scope="col" { "Waiting" } th scope="col" { "Admitted" } th scope="col" { "Admitting / min" } th scope="col" { "Expected wait" }
+                        } }
+                        tbody {
+                            @for r in &rooms {
+                                @for p in list(&r["platforms"]) {
+                                    tr data-room=(text(&r["room"])) data-platform=(text(&p["platform"])) {
+                                        td { (text(&r["room"])) }
+                                        td { (text(&r["opensAt"]).get(..16).unwrap_or_default().replace('T', " ")) " UTC" }
+                                        td { (text(&p["platform"])) @if p["thisPlatform"] == true { " (this one)" } }
+                                        td data-waiting { (text(&p["waiting"])) }
+                                        td { (text(&p["admitted"])) }
+                                        @if p["thisPlatform"] == true {
+                                            td { (format!("{:.0}", r["ratePerMinute"].as_f64().unwrap_or(0.0)))
+                                                @if let Some(m) = r["marketRatePerMinute"].as_i64() { " of " (m) " market-wide" } }
+                                            td { @match r["expectedWaitSeconds"].as_i64() { Some(w) => { (w) " s" } None => { "–" } } }
+                                        } @else {
+                                            td { "–" } td { "–" }
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
         }
         section.card aria-labelledby="heat" {
             h2 #heat { "Sell-through of every match and category" }

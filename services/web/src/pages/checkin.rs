@@ -1,5 +1,7 @@
-//! The gate: staff enter (or scan into the field) a ticket's code and see
-//! ADMITTED, ALREADY USED, REVOKED or INVALID. Role `staff` or `admin`.
+//! The gate: staff choose the match their gate admits to, enter (or scan
+//! into the field) a ticket's code — of any platform of the market, printed
+//! or live — and see ADMITTED, ALREADY USED, REVOKED, WRONG MATCH, EXPIRED
+//! CODE, LIVE CODE REQUIRED or INVALID. Role `staff` or `admin`.
 
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
@@ -16,7 +18,7 @@ use crate::AppState;
 
 const STAFF: [Role; 2] = [Role::Staff, Role::Admin];
 
-fn form(visitor: &Visitor, outcome: Option<&Value>) -> Markup {
+fn form(visitor: &Visitor, match_number: Option<u8>, outcome: Option<&Value>) -> Markup {
     html! {
         h1 { "Check-in" }
         @if let Some(o) = outcome {
@@ -25,10 +27,16 @@ fn form(visitor: &Visitor, outcome: Option<&Value>) -> Markup {
             p { (text(&o["message"])) }
             @if o["ticket"].is_object() {
                 p { "Match " (text(&o["ticket"]["matchNumber"])) " · Category " (text(&o["ticket"]["category"])) " · Seat " (text(&o["ticket"]["seat"])) " · " (text(&o["ticket"]["holder"])) }
+            } @else if o["issuer"].is_string() {
+                p { "Match " (text(&o["matchNumber"])) " · Category " (text(&o["category"])) " · sold by " (text(&o["issuer"])) }
             }
         }
         form.stack method="post" action="/checkin" {
             (csrf_field(visitor))
+            div {
+                label for="match" { "Match at this gate" }
+                input #match type="number" name="match" min="1" max="64" required value=[match_number];
+            }
             div {
                 label for="code" { "Ticket code (type it, or scan the QR code into this field)" }
                 input #code type="text" name="code" autocomplete="off" autofocus required;
@@ -41,12 +49,15 @@ fn form(visitor: &Visitor, outcome: Option<&Value>) -> Markup {
 /// `GET /checkin`.
 pub async fn page(visitor: Visitor) -> Result<Response, WebError> {
     visitor.with_role(&STAFF)?;
-    Ok(layout::page(Some(&visitor), "Check-in", form(&visitor, None)).into_response())
+    Ok(layout::page(Some(&visitor), "Check-in", form(&visitor, None, None)).into_response())
 }
 
 #[derive(Deserialize)]
 pub struct CheckIn {
     pub csrf: String,
+    /// The match the gate admits to (kept in the form for the next scan).
+    #[serde(rename = "match")]
+    pub match_number: u8,
     pub code: String,
 }
 
@@ -59,10 +70,11 @@ pub async fn check(
     visitor.with_role(&STAFF)?;
     visitor.check_csrf(&f.csrf)?;
     let url = format!("{}/api/tickets/check-in", state.config.reservations);
-    let reply = state.apis.post(url, visitor.who(), &json!({"code": f.code.trim()})).await?;
+    let reply =
+        state.apis.post(url, visitor.who(), &json!({"code": f.code.trim(), "matchNumber": f.match_number})).await?;
     let outcome = match reply.body["result"].is_string() {
         true => reply.body,
         false => return Err(WebError::from_reply(&reply)),
     };
-    Ok(layout::page(Some(&visitor), "Check-in", form(&visitor, Some(&outcome))).into_response())
+    Ok(layout::page(Some(&visitor), "Check-in", form(&visitor, Some(f.match_number), Some(&outcome))).into_response())
 }

@@ -28,7 +28,10 @@ pub async fn hold(
     if form.key.is_empty() || form.key.len() > 64 {
         return Err(WebError::bad_request("This form has expired. Go back, reload the page and try again."));
     }
-    let body = json!({"matchNumber": n, "category": form.category, "quantity": form.quantity});
+    let mut body = json!({"matchNumber": n, "category": form.category, "quantity": form.quantity});
+    if !form.admission.is_empty() {
+        body["admission"] = json!(form.admission);
+    }
     let url = format!("{}/api/reservations", state.config.reservations);
     let solution = Some(form.challenge.as_str()).filter(|s| !s.is_empty() && s.len() <= 2048);
     let who = crate::apis::As { solution, ..visitor.who() };
@@ -38,16 +41,19 @@ pub async fn hold(
         // This account must solve a puzzle first: the page solves it and
         // sends the same order again.
         (428, _) if solution.is_none() => {
-            let mut page = super::matches::page(&state, &visitor, n, None, Some(&form)).await?;
+            let mut page = super::matches::page(&state, &visitor, n, None, Some(&form), None).await?;
             *page.status_mut() = axum::http::StatusCode::PRECONDITION_REQUIRED;
             Ok(page)
         }
-        (409 | 422 | 400, _) => {
+        (409 | 422 | 400, _) | (403, _) if reply.status != 403 || reply.body["error"] == "admission_required" => {
             let why = match reply.body["status"].as_str() {
                 Some("REJECTED") => "Those tickets were just taken. Try another category or fewer tickets.".to_string(),
                 _ => reply.message(),
             };
-            let mut page = super::matches::page(&state, &visitor, n, Some(&why), None).await?;
+            // An admission refused is not offered again.
+            let admission =
+                Some(form.admission.as_str()).filter(|a| !a.is_empty() && reply.body["error"] != "admission_required");
+            let mut page = super::matches::page(&state, &visitor, n, Some(&why), None, admission).await?;
             *page.status_mut() = axum::http::StatusCode::CONFLICT;
             Ok(page)
         }

@@ -219,26 +219,59 @@ pub struct HoldForm {
     /// A solved puzzle, when reservations asked for one.
     #[serde(default)]
     pub challenge: String,
+    /// The waiting room's admission, when the buyer's turn brought them here.
+    #[serde(default)]
+    pub admission: String,
+}
+
+/// What `GET /matches/{n}` reads from its query.
+#[derive(Debug, Default, Deserialize)]
+pub struct MatchQuery {
+    /// The waiting room's admission (`queue::place` sends the buyer here
+    /// with it when their turn comes).
+    #[serde(default)]
+    pub admission: Option<String>,
 }
 
 /// `GET /matches/{n}`.
-pub async fn one(State(state): State<AppState>, visitor: Visitor, Path(n): Path<u8>) -> Result<Response, WebError> {
-    page(&state, &visitor, n, None, None).await
+pub async fn one(
+    State(state): State<AppState>,
+    visitor: Visitor,
+    Path(n): Path<u8>,
+    Query(query): Query<MatchQuery>,
+) -> Result<Response, WebError> {
+    let admission = query.admission.as_deref().filter(|a| !a.is_empty() && a.len() <= 1024);
+    page(&state, &visitor, n, None, None, admission).await
 }
 
 /// A match's page, with `error` above the form after a refused hold; with
 /// `again`, the hold form filled in as sent, to be sent again with a solved
-/// puzzle (the browser solves it and sends it by itself).
+/// puzzle (the browser solves it and sends it by itself); with `admission`,
+/// the categories of a waiting room in the form too (the buyer's turn).
 pub async fn page(
     state: &AppState,
     visitor: &Visitor,
     n: u8,
     error: Option<&str>,
     again: Option<&HoldForm>,
+    admission: Option<&str>,
 ) -> Result<Response, WebError> {
     let body = state.apis.get(format!("{}{}", state.config.shop, match_path(n)), visitor.who()).await?.success()?;
     let m: MatchView = serde_json::from_value(body).map_err(|_| WebError::Unavailable)?;
-    let open: Vec<_> = m.categories.iter().filter(|c| c.sellable > 0).collect();
+    let now = chrono::Utc::now();
+    let admission = admission.or(again.map(|f| f.admission.as_str()).filter(|a| !a.is_empty()));
+    // In the form: what sells now, and what sells through a waiting room
+    // only with the buyer's admission.
+    let open: Vec<_> = m
+        .categories
+        .iter()
+        .filter(|c| c.sellable > 0 && c.closed_at(now).is_none())
+        .filter(|c| c.waiting_room_at(now).is_none() || admission.is_some())
+        .collect();
+    // Offered a place in line: a waiting room's categories, until the turn.
+    let queues: Vec<_> =
+        m.categories.iter().filter(|c| admission.is_none() && c.waiting_room.is_some() && c.sellable > 0).collect();
+    let next_on_sale = m.categories.iter().filter_map(|c| c.next_on_sale_at).min();
     let body = html! {
         p { a href="/" { "← All matches" } }
         h1 { (title(&m)) }
@@ -253,7 +286,7 @@ pub async fn page(
                 h2 #cats { "Categories" }
                 div.scroll {
                     table {
-                        thead { tr { th scope="col" { "Category" } th scope="col" { "Price" } th scope="col" { "Left" } th scope="col" { "Status" } } }
+                        thead { tr { th scope="col" { "Category" } th scope="col" { "Price" } th scope="col" { "Left" } th scope="col" { "Status" } th scope="col" { "Sale" } } }
                         tbody {
                             @for c in &m.categories {
                                 tr data-category=(c.category) {
@@ -261,6 +294,7 @@ pub async fn page(
                                     td { (dollars(c.price.into())) }
                                     td data-sellable { (c.sellable) }
                                     td { (status_badge(c.status.as_str())) }
+                                    td data-phase=(c.phase.as_str()) { (phase_text(c)) }
                                 }
                             }
                         }
@@ -271,8 +305,13 @@ pub async fn page(
                 h2 #buy { "Buy tickets" }
                 @if visitor.claims.is_none() {
                     p { a href="/signin" { "Sign in" } " or " a href="/register" { "register" } " to buy tickets." }
+                } @else if !queues.is_empty() && open.is_empty() {
+                    (waiting_rooms(visitor, m.match_number, &queues, now))
                 } @else if open.is_empty() {
                     p { "Nothing can be bought for this match right now." }
+                    @if let Some(t) = next_on_sale {
+                        p { "On sale from " (kickoff(&t)) "." }
+                    }
                 } @else {
                     @if again.is_some() {
                         (layout::notice("ok", "One moment: your browser is solving a small puzzle to show it is not a bot, then sends your order again."))
@@ -281,6 +320,10 @@ pub async fn page(
                         (csrf_field(visitor))
                         input type="hidden" name="key" value=(again.map(|f| f.key.clone()).unwrap_or_else(crate::session::random_token));
                         input type="hidden" name="challenge" value="";
+                        @if let Some(a) = admission {
+                            (layout::notice("ok", "It is your turn: choose your tickets and hold them before your admission expires."))
+                            input type="hidden" name="admission" value=(a);
+                        }
                         div {
                             label for="category" { "Category" }
                             select #category name="category" {
@@ -298,11 +341,50 @@ pub async fn page(
                         button type="submit" { "Hold tickets" }
                         p.meta { "A hold keeps the tickets for you for a few minutes while you pay." }
                     }
+                    @if !queues.is_empty() {
+                        (waiting_rooms(visitor, m.match_number, &queues, now))
+                    }
                 }
             }
         }
     };
     Ok(layout::page(Some(visitor), &title(&m), body).into_response())
+}
+
+/// The join forms of the categories sold through a waiting room.
+fn waiting_rooms(
+    visitor: &Visitor,
+    match_number: u8,
+    queues: &[&ticktak_contracts::catalogue::CategoryView],
+    now: chrono::DateTime<chrono::Utc>,
+) -> Markup {
+    html! {
+        @for c in queues {
+            form.stack.queue method="post" action={ "/matches/" (match_number) "/queue" } {
+                (csrf_field(visitor))
+                input type="hidden" name="category" value=(c.category);
+                @if let Some(room) = &c.waiting_room {
+                    @if room.opens_at > now {
+                        p { "Category " (c.category) " goes on sale at " (kickoff(&room.opens_at)) " through a waiting room. Join now: everyone in it then gets a place in line at random." }
+                    } @else {
+                        p { "Category " (c.category) " is on sale through a waiting room." }
+                    }
+                }
+                button type="submit" { "Join the waiting room for category " (c.category) }
+            }
+        }
+    }
+}
+
+/// A category's sale phase, as a buyer reads it.
+fn phase_text(c: &ticktak_contracts::catalogue::CategoryView) -> String {
+    use ticktak_core::schedule::Phase;
+    match (c.phase, c.next_on_sale_at) {
+        (Phase::Open, _) => "On sale".into(),
+        (Phase::Queue, _) => "On sale (waiting room)".into(),
+        (Phase::Closed, Some(t)) => format!("Not on sale yet: from {}", kickoff(&t)),
+        (Phase::Closed, None) => "Not on sale".into(),
+    }
 }
 
 /// `GET /live/matches`: every match's categories in one answer, for the

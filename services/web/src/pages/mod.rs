@@ -6,6 +6,7 @@ pub mod admin;
 pub mod checkin;
 pub mod checkout;
 pub mod matches;
+pub mod queue;
 pub mod tickets;
 
 use axum::http::Method;
@@ -21,6 +22,8 @@ pub fn router() -> Router<AppState> {
         .route("/matches/results", get(matches::results))
         .route("/matches/{n}", get(matches::one))
         .route("/matches/{n}/hold", post(checkout::hold))
+        .route("/matches/{n}/queue", post(queue::join))
+        .route("/matches/{n}/queue/{ticket}", get(queue::place))
         .route("/live/matches", get(matches::live_all))
         .route("/live/matches/{n}", get(matches::live))
         .route("/orders/{id}", get(checkout::order))
@@ -29,6 +32,8 @@ pub fn router() -> Router<AppState> {
         .route("/orders/{id}/refund", post(tickets::refund))
         .route("/tickets", get(tickets::mine))
         .route("/tickets/{id}/qr.svg", get(tickets::qr))
+        .route("/tickets/{id}/live", get(tickets::live_page))
+        .route("/tickets/{id}/live.svg", get(tickets::live_qr))
         .route("/signin", get(account::signin_page).post(account::signin))
         .route("/register", get(account::register_page).post(account::register))
         .route("/signout", post(account::signout))

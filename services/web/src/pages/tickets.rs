@@ -25,6 +25,9 @@ pub fn ticket_cards(list: &Value) -> Markup {
                     h3 { "Match " (text(&t["matchNumber"])) " · Category " (text(&t["category"])) " · Seat " (text(&t["seat"])) }
                     img src={ "/tickets/" (id) "/qr.svg" } alt={ "QR code of ticket " (text(&t["seat"])) " for match " (text(&t["matchNumber"])) } width="192" height="192";
                     p { "Status: " strong { (t["status"].as_str().unwrap_or_default()) } }
+                    @if t["status"] == "VALID" {
+                        p { a href={ "/tickets/" (id) "/live" } { "Show the live code at the gate" } }
+                    }
                     details { summary { "Ticket code" } code { (t["code"].as_str().unwrap_or_default()) } }
                 }
             }
@@ -91,6 +94,40 @@ pub async fn qr(State(state): State<AppState>, visitor: Visitor, Path(id): Path<
     let url = format!("{}/api/tickets/{id}/qr.svg", state.config.reservations);
     let (_, bytes) = state.apis.bytes(url, visitor.who()).await?;
     Ok(([(CONTENT_TYPE, "image/svg+xml"), (CACHE_CONTROL, "private, max-age=3600")], bytes).into_response())
+}
+
+/// `GET /tickets/{id}/live`: the ticket's live code, a new one every 30
+/// seconds, to show at the gate (a screenshot stops working).
+pub async fn live_page(
+    State(state): State<AppState>,
+    visitor: Visitor,
+    Path(id): Path<String>,
+) -> Result<Response, WebError> {
+    visitor.account()?;
+    let id = uuid_like(&id).ok_or_else(|| WebError::NotFound("No such ticket.".into()))?;
+    let url = format!("{}/api/tickets/{id}/live", state.config.reservations);
+    let live = state.apis.get(url, visitor.who()).await?.success()?;
+    let body = html! {
+        h1 { "Your ticket at the gate" }
+        img data-refresh-every=(live["refreshInSeconds"].as_i64().unwrap_or(30).clamp(5, 30)) src={ "/tickets/" (id) "/live.svg" }
+            alt="The ticket's live QR code" width="288" height="288";
+        p { "Show this code at the gate. It changes every 30 seconds, so a screenshot or a copy stops working." }
+        p { a href="/tickets" { "Back to my tickets" } }
+    };
+    Ok(layout::page(Some(&visitor), "Live ticket code", body).into_response())
+}
+
+/// `GET /tickets/{id}/live.svg`: the live code's QR code, never cached.
+pub async fn live_qr(
+    State(state): State<AppState>,
+    visitor: Visitor,
+    Path(id): Path<String>,
+) -> Result<Response, WebError> {
+    visitor.account()?;
+    let id = uuid_like(&id).ok_or_else(|| WebError::NotFound("No such ticket.".into()))?;
+    let url = format!("{}/api/tickets/{id}/live.svg", state.config.reservations);
+    let (_, bytes) = state.apis.bytes(url, visitor.who()).await?;
+    Ok(([(CONTENT_TYPE, "image/svg+xml"), (CACHE_CONTROL, "private, no-store")], bytes).into_response())
 }
 
 /// `POST /orders/{id}/refund`: refund a paid order (until the cut-off

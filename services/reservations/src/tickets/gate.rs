@@ -1,0 +1,298 @@
+//! The gate for the whole market: every platform's gate admits every
+//! approved platform's tickets, each exactly once, through the shared gate
+//! log (`ticktak_core::gate`).
+//!
+//! - A scan publishes an `ADMIT` signed by this platform and waits until
+//!   [`follow`] has applied it: the first event of the ticket in log order
+//!   decides, so two gates of different platforms scanning one ticket in
+//!   the same second admit it once, and both learn which one did.
+//! - A refund publishes a `REVOKE` per ticket, signed by the issuer,
+//!   through the outbox in the refund's own transaction
+//!   ([`queue_revocations`]).
+//! - [`follow`] reads every partition from the offsets this platform
+//!   applied (kept with the decisions in one transaction, as the shop keeps
+//!   the ledger's), records what it cannot apply as invalid and skips it,
+//!   and marks this platform's own tickets used when any gate admitted them.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use rdkafka::message::{Message, OwnedMessage};
+use rdkafka::producer::FutureProducer;
+use sqlx::{PgPool, Postgres, Row, Transaction};
+use ticktak_core::gate::{GateAction, GateEvent};
+use ticktak_core::headers::{CLIENT_ID, SIGNATURE};
+use ticktak_core::PlatformId;
+use ticktak_kit::kafka::trust::Trust;
+use ticktak_kit::kafka::{self, Record};
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+use super::code::CodeClaims;
+use crate::outbox::Queued;
+
+/// Kafka headers as the outbox keeps them.
+type Headers = Vec<(String, String)>;
+
+/// How long the broker may hold a fetch of the caught-up gate log: a scan
+/// sees its decision within about half of it (BENCHMARKS.md, "The gate
+/// log's cost on the hold path").
+const FETCH_WAIT: Duration = Duration::from_millis(500);
+
+/// How long a scan waits for the log to decide its admission.
+pub const DECISION_WAIT: Duration = Duration::from_secs(10);
+
+/// This platform's end of the gate log.
+#[derive(Clone)]
+pub struct Gate {
+    producer: FutureProducer,
+    topic: String,
+    trust: Trust,
+    platform: PlatformId,
+    /// Woken each time [`follow`] applied an event.
+    applied: Arc<Notify>,
+}
+
+/// How the log decided a ticket.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Decided {
+    pub admitted: bool,
+    pub event_id: Uuid,
+    /// The platform whose gate admitted it, or the issuer that revoked it.
+    pub gate: String,
+    pub at: DateTime<Utc>,
+}
+
+impl Gate {
+    pub fn new(producer: FutureProducer, topic: String, trust: Trust, platform: PlatformId) -> Self {
+        Self { producer, topic, trust, platform, applied: Arc::new(Notify::new()) }
+    }
+
+    pub fn platform(&self) -> &PlatformId {
+        &self.platform
+    }
+
+    /// The body and headers of `event`, signed by this platform.
+    fn signed(&self, event: &GateEvent) -> anyhow::Result<(Vec<u8>, Headers)> {
+        let body = serde_json::to_vec(event)?;
+        let signature = self
+            .trust
+            .sign_bytes(&GateEvent::signed_bytes(&body))
+            .ok_or_else(|| anyhow::anyhow!("no platform key to sign gate events with"))?;
+        Ok((body, vec![(CLIENT_ID.to_string(), self.platform.to_string()), (SIGNATURE.to_string(), signature)]))
+    }
+
+    /// A scan of `claims`, a ticket of `issuer`, at this platform's gate:
+    /// publish its `ADMIT` and wait for the log's decision on the ticket.
+    /// `Ok(None)`: not decided within [`DECISION_WAIT`].
+    pub async fn admit(
+        &self,
+        pool: &PgPool,
+        issuer: &PlatformId,
+        claims: &CodeClaims,
+    ) -> anyhow::Result<Option<(Uuid, Decided)>> {
+        let event = GateEvent {
+            action: GateAction::Admit,
+            event_id: Uuid::now_v7(),
+            ticket_id: claims.ticket_id,
+            issuer: issuer.clone(),
+            match_number: claims.match_number,
+            category: claims.category,
+            gate: self.platform.clone(),
+            at: Utc::now(),
+        };
+        let (body, headers) = self.signed(&event)?;
+        let headers: Vec<(&str, String)> = headers.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
+        let key = claims.ticket_id.to_string();
+        kafka::send(&self.producer, &Record { topic: &self.topic, key: &key, payload: &body, headers: &headers })
+            .await?;
+        let deadline = tokio::time::Instant::now() + DECISION_WAIT;
+        loop {
+            let woken = self.applied.notified();
+            tokio::pin!(woken);
+            woken.as_mut().enable();
+            if let Some(d) = decided(pool, claims.ticket_id).await? {
+                return Ok(Some((event.event_id, d)));
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Ok(None);
+            }
+            // Woken by the follower, or a look every 200 ms all the same.
+            let _ = tokio::time::timeout(Duration::from_millis(200), woken).await;
+        }
+    }
+}
+
+/// The log's decision on a ticket, if it has one.
+pub async fn decided(pool: &PgPool, ticket: Uuid) -> sqlx::Result<Option<Decided>> {
+    let row = sqlx::query("SELECT state, event_id, gate, decided_at FROM gate_tickets WHERE ticket_id = $1")
+        .bind(ticket)
+        .fetch_optional(pool)
+        .await?;
+    Ok(row.map(|r| Decided {
+        admitted: r.get::<String, _>("state") == "ADMITTED",
+        event_id: r.get("event_id"),
+        gate: r.get("gate"),
+        at: r.get("decided_at"),
+    }))
+}
+
+/// Outbox rows announcing that this platform revoked `tickets`, written in
+/// the caller's transaction (the refund's), published once it committed.
+pub async fn queue_revocations(
+    tx: &mut Transaction<'_, Postgres>,
+    gate: &Gate,
+    tickets: &[CodeClaims],
+) -> anyhow::Result<Vec<Queued>> {
+    let mut queued = Vec::with_capacity(tickets.len());
+    for t in tickets {
+        let event = GateEvent {
+            action: GateAction::Revoke,
+            event_id: Uuid::now_v7(),
+            ticket_id: t.ticket_id,
+            issuer: gate.platform.clone(),
+            match_number: t.match_number,
+            category: t.category,
+            gate: gate.platform.clone(),
+            at: Utc::now(),
+        };
+        let (payload, headers) = gate.signed(&event)?;
+        let key = t.ticket_id.to_string();
+        let seq: i64 = sqlx::query_scalar(
+            "INSERT INTO outbox (topic, key, payload, headers) VALUES ($1, $2, $3, $4) RETURNING seq",
+        )
+        .bind(&gate.topic)
+        .bind(&key)
+        .bind(&payload)
+        .bind(crate::outbox::headers_to_json(&headers))
+        .fetch_one(&mut **tx)
+        .await?;
+        queued.push(Queued { seq, topic: gate.topic.clone(), key, payload, headers });
+    }
+    Ok(queued)
+}
+
+/// Why an event of the gate log is not applied, or the event.
+fn vet(
+    gate: &Gate,
+    body: Option<&[u8]>,
+    client_id: Option<&str>,
+    signature: Option<&str>,
+) -> Result<GateEvent, String> {
+    let event = GateEvent::decode(body.unwrap_or_default())?;
+    if client_id != Some(event.signer().as_str()) {
+        return Err(format!("client-id {client_id:?} is not the event's signer {}", event.signer()));
+    }
+    let signature = signature.ok_or("no signature")?;
+    if !gate.trust.verify_bytes(event.signer(), &GateEvent::signed_bytes(body.unwrap_or_default()), signature) {
+        return Err(format!("the signature is not {}'s", event.signer()));
+    }
+    Ok(event)
+}
+
+/// Apply the event at `partition:offset` once, in one transaction with the
+/// offset.
+async fn apply(
+    pool: &PgPool,
+    gate: &Gate,
+    partition: i32,
+    offset: i64,
+    vetted: Result<GateEvent, String>,
+) -> sqlx::Result<()> {
+    let mut tx = pool.begin().await?;
+    let last: Option<i64> =
+        sqlx::query_scalar("SELECT log_offset FROM gate_applied WHERE log_partition = $1 FOR UPDATE")
+            .bind(partition)
+            .fetch_optional(&mut *tx)
+            .await?;
+    if last.is_some_and(|last| offset <= last) {
+        return Ok(());
+    }
+    match vetted {
+        Err(reason) => {
+            metrics::counter!("gate_events_invalid_total").increment(1);
+            tracing::warn!(partition, offset, %reason, "gate event not applied");
+            sqlx::query(
+                "INSERT INTO gate_invalid (log_partition, log_offset, reason) VALUES ($1, $2, $3) \
+                 ON CONFLICT DO NOTHING",
+            )
+            .bind(partition)
+            .bind(offset)
+            .bind(reason.chars().take(300).collect::<String>())
+            .execute(&mut *tx)
+            .await?;
+        }
+        Ok(event) => {
+            let state = match event.action {
+                GateAction::Admit => "ADMITTED",
+                GateAction::Revoke => "REVOKED",
+            };
+            let first = sqlx::query(
+                "INSERT INTO gate_tickets (ticket_id, issuer, state, event_id, gate, match_number, category, \
+                   decided_at, log_partition, log_offset) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (ticket_id) DO NOTHING",
+            )
+            .bind(event.ticket_id)
+            .bind(event.issuer.as_str())
+            .bind(state)
+            .bind(event.event_id)
+            .bind(event.gate.as_str())
+            .bind(i16::from(event.match_number))
+            .bind(i16::from(event.category))
+            .bind(event.at)
+            .bind(partition)
+            .bind(offset)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected()
+                == 1;
+            let outcome = match (first, event.action) {
+                (true, GateAction::Admit) => "admitted",
+                (true, GateAction::Revoke) => "revoked",
+                (false, GateAction::Admit) => "scanned_again",
+                (false, GateAction::Revoke) => "revoked_too_late",
+            };
+            metrics::counter!("gate_events_applied_total", "outcome" => outcome).increment(1);
+            if first && event.action == GateAction::Admit && event.issuer == gate.platform {
+                super::store::mark_used(&mut tx, event.ticket_id, event.at).await?;
+            }
+        }
+    }
+    sqlx::query(
+        "INSERT INTO gate_applied (log_partition, log_offset) VALUES ($1, $2) \
+         ON CONFLICT (log_partition) DO UPDATE SET log_offset = EXCLUDED.log_offset",
+    )
+    .bind(partition)
+    .bind(offset)
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await
+}
+
+/// Apply the gate log until shutdown (`ticktak_kit::kafka::follow`): what
+/// no platform could apply is recorded invalid and skipped.
+pub async fn follow(pool: PgPool, gate: Gate, settings: Arc<ticktak_kit::Settings>, shutdown: CancellationToken) {
+    let client_id = format!("ticktak-{}-gate", gate.platform);
+    let applied = || async {
+        Ok(sqlx::query_as::<_, (i32, i64)>("SELECT log_partition, log_offset FROM gate_applied")
+            .fetch_all(&pool)
+            .await?)
+    };
+    let apply = |message: OwnedMessage| {
+        let vetted = vet(
+            &gate,
+            message.payload(),
+            kafka::follow::header(&message, CLIENT_ID),
+            kafka::follow::header(&message, SIGNATURE),
+        );
+        let (pool, gate) = (&pool, &gate);
+        async move {
+            apply(pool, gate, message.partition(), message.offset(), vetted).await?;
+            gate.applied.notify_waiters();
+            Ok(())
+        }
+    };
+    kafka::follow::follow(&settings.kafka, &client_id, &gate.topic, FETCH_WAIT, applied, apply, shutdown).await;
+}
