@@ -140,6 +140,20 @@ ensure_fuzzer() {
   pip_pin schemathesis "$SCHEMATHESIS_VERSION"
 }
 
+# openapi-spec-validator: an independent check that every service's OpenAPI
+# description is one any tool accepts (tests/e2e/interop.rs). Its own venv:
+# it pins a jsonschema the fuzzer's does not share.
+OPENAPI_VALIDATOR_VERSION="0.9.0"
+OPENAPI_VENV="$VAR/openapi-venv"
+ensure_api_validator() {
+  apt_install python3 python3-venv
+  [ -x "$OPENAPI_VENV/bin/python" ] || python3 -m venv "$OPENAPI_VENV"
+  if ! "$OPENAPI_VENV/bin/pip" show openapi-spec-validator 2>/dev/null | grep -q "^Version: $OPENAPI_VALIDATOR_VERSION$"; then
+    log "installing openapi-spec-validator $OPENAPI_VALIDATOR_VERSION into var/openapi-venv"
+    "$OPENAPI_VENV/bin/pip" install -q "openapi-spec-validator==$OPENAPI_VALIDATOR_VERSION"
+  fi
+}
+
 # pyarrow: the independent reader the tests check the data lake with.
 PYARROW_VERSION="26.0.1"
 ensure_lake_reader() {

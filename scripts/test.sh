@@ -22,6 +22,7 @@ ensure_postgres
 drop_test_databases
 ensure_node_tools
 ensure_fuzzer
+ensure_api_validator
 ensure_lake_reader
 ensure_geoip
 ensure_browser
@@ -56,6 +57,7 @@ export TEST_SMTP_URL="smtp://127.0.0.1:1025"
 export TEST_MAILDEV_URL="http://127.0.0.1:1080"
 export MAILDEV_BIN="$ROOT/tools/maildev/node_modules/maildev/bin/maildev"
 export SCHEMATHESIS_BIN="$VENV/bin/schemathesis"
+export OPENAPI_VALIDATOR_BIN="$OPENAPI_VENV/bin/openapi-spec-validator"
 export PYTHON_BIN="$VENV/bin/python"
 export CHROMEDRIVER_BIN="$(command -v chromedriver)"
 export AXE_JS="$ROOT/tests/browser/node_modules/axe-core/axe.min.js"

@@ -410,6 +410,21 @@ async fn a_model_trained_on_simulated_fans_beats_popularity_and_the_shop_serves_
     let (_, anon) = recommend(None, Some("200.45.0.1")).await;
     assert_eq!((anon["country"].as_str(), anon["countryFrom"].as_str()), (Some("AR"), Some("ip")), "{anon}");
     assert!(argentina(&anon), "{anon}");
+    // The original project's own example: a buyer signing in from Latin
+    // America is shown Argentina, Brazil, Costa Rica, Ecuador, Mexico or
+    // Uruguay.
+    const LATIN_TEAMS: [&str; 6] = ["Argentina", "Brazil", "Costa Rica", "Ecuador", "Mexico", "Uruguay"];
+    for country in ["AR", "BR", "CL", "CO", "PE", "MX", "CR", "UY"] {
+        let token = dev_token_from(&format!("fan-{country}"), &platform, Role::Buyer, country);
+        let (status, shown) = recommend(Some(token), None).await;
+        assert_eq!(status, 200, "{shown}");
+        let latin = shown["recommendations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| LATIN_TEAMS.iter().any(|t| r["match"]["homeTeam"] == *t || r["match"]["awayTeam"] == *t));
+        assert!(latin, "a buyer from {country} is shown a Latin American team: {shown}");
+    }
     // From nowhere known: the market's favourites.
     let (_, nowhere) = recommend(None, None).await;
     assert_eq!(nowhere["countryFrom"], "none");

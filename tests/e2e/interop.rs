@@ -200,20 +200,52 @@ async fn the_asyncapi_document_describes_every_message_the_platform_publishes() 
     assert!(out.status.success(), "{}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
 }
 
+/// Every service's OpenAPI description, as served at `/api/openapi.json`.
+fn openapi_descriptions() -> Vec<(&'static str, utoipa::openapi::OpenApi)> {
+    use utoipa::OpenApi;
+    vec![
+        ("shop", shop::openapi::ApiDoc::openapi()),
+        ("reservations", reservations::api::ApiDoc::openapi()),
+        ("payments", payments::api::ApiDoc::openapi()),
+        ("security", security::openapi::ApiDoc::openapi()),
+        ("analytics", analytics::api::ApiDoc::openapi()),
+    ]
+}
+
+/// An independent validator (`openapi-spec-validator`, installed by `make
+/// test` into `var/openapi-venv`) accepts every description: what a client
+/// generator or a gateway reads, not only what our own fuzzer tolerates.
+#[test]
+fn every_openapi_description_passes_an_independent_validator() {
+    let bin = std::env::var("OPENAPI_VALIDATOR_BIN")
+        .unwrap_or_else(|_| format!("{}/../var/openapi-venv/bin/openapi-spec-validator", env!("CARGO_MANIFEST_DIR")));
+    let mut refused = Vec::new();
+    for (service, doc) in openapi_descriptions() {
+        let file = std::env::temp_dir().join(format!("{}.json", ticktak_tests::unique(&format!("openapi-{service}-"))));
+        std::fs::write(&file, serde_json::to_vec_pretty(&doc).unwrap()).unwrap();
+        let out = std::process::Command::new(&bin)
+            .arg(&file)
+            .output()
+            .unwrap_or_else(|e| panic!("{bin} runs (make test installs it): {e}"));
+        let _ = std::fs::remove_file(&file);
+        if !out.status.success() {
+            refused.push(format!(
+                "{service}:\n{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            ));
+        }
+    }
+    assert!(refused.is_empty(), "openapi-spec-validator refused:\n{}", refused.join("\n"));
+}
+
 /// Every service's OpenAPI description names only path parameters its path
 /// has (`{name}`): a tool that reads it (a validator, a client generator, a
 /// fuzzer) refuses or misreads one that declares a query as a path part.
 #[test]
 fn every_path_parameter_of_every_openapi_description_is_in_its_path() {
     use utoipa::openapi::path::ParameterIn;
-    use utoipa::OpenApi;
-    let documents = [
-        ("shop", shop::openapi::ApiDoc::openapi()),
-        ("reservations", reservations::api::ApiDoc::openapi()),
-        ("payments", payments::api::ApiDoc::openapi()),
-        ("security", security::openapi::ApiDoc::openapi()),
-        ("analytics", analytics::api::ApiDoc::openapi()),
-    ];
+    let documents = openapi_descriptions();
     let mut wrong = Vec::new();
     for (service, doc) in &documents {
         for (path, item) in &doc.paths.paths {

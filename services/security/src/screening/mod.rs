@@ -46,7 +46,7 @@ pub struct Blocklist {
     pub entries: Vec<store::Entry>,
 }
 
-#[utoipa::path(get, path = "/api/admin/blocklist", tag = "admin", security(("bearer" = [])),
+#[utoipa::path(get, path = "/api/admin/blocklist", operation_id = "list_blocklist", tag = "admin", security(("bearer" = [])),
     responses((status = 200, body = Blocklist), (status = 403, description = "not an admin")))]
 pub async fn list(State(s): State<AppState>, Admin(_): Admin) -> ApiResult<Json<Blocklist>> {
     Ok(Json(Blocklist { entries: store::list(&s.pool).await? }))
