@@ -33,8 +33,12 @@ pub async fn run(samples: usize) -> anyhow::Result<()> {
                 "name": "Known", "country": "QA"}))
             .send()
             .await?;
-        anyhow::ensure!(res.status() == 201, "register answered {}", res.status());
+        anyhow::ensure!(res.status() == 202, "register answered {}", res.status());
     }
+    // As if every owner had followed the link mailed to the address.
+    let db = sqlx::PgPool::connect(&ticktak_tests::database_url(&env.database)).await?;
+    sqlx::query("UPDATE security.accounts SET email_verified_at = now()").execute(&db).await?;
+    db.close().await;
 
     let (mut unknown, mut wrong, mut right) = (Vec::new(), Vec::new(), Vec::new());
     for i in 0..samples {

@@ -96,6 +96,8 @@ fn stand_in(var: &str) -> String {
         "STRIPE_SECRET_KEY" => "sk_live_stand_in".into(),
         "STRIPE_PUBLISHABLE_KEY" => "pk_live_stand_in".into(),
         "SMTP_URL" => "smtps://user:password@smtp.example.com".into(),
+        "CONTACT_EMAIL" => "help@platform-a.example.com".into(),
+        "SITE_URL" => "https://tickets.platform-a.example.com".into(),
         _ => format!("stand-in-{}-secret-value", var.to_lowercase()),
     }
 }
@@ -198,6 +200,8 @@ fn every_service_of_the_compose_file_starts_with_its_settings_and_shows_only_pub
     let config = web::config::WebConfig::from(&settings, &env).expect("web's own settings");
     assert_eq!((config.shop.as_str(), config.secure_cookies), ("http://shop:3000", true));
     assert!(required.iter().any(|r| r == "STRIPE_PUBLISHABLE_KEY"));
+    assert!(required.iter().any(|r| r == "CONTACT_EMAIL"));
+    assert_eq!(config.contact_email, "help@platform-a.example.com");
     // Every service trusts the web site's fixed address as a proxy, so a
     // visitor of the site is named by its X-Forwarded-For.
     let web_address = services["web"]["networks"]["default"]["ipv4_address"].as_str().expect("web has a fixed address");
@@ -282,4 +286,72 @@ fn workspace_members() -> Vec<String> {
     }
     let text = std::fs::read_to_string(repo().join("Cargo.toml")).expect("Cargo.toml");
     toml::from_str::<Manifest>(&text).expect("the workspace manifest").workspace.members
+}
+
+/// The tables each schema's migrations leave, in migration order: a
+/// `CREATE TABLE` adds one, a `DROP TABLE` takes it away.
+fn tables_of(schema_dir: &Path) -> Vec<String> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(schema_dir)
+        .expect("a migrations folder")
+        .map(|e| e.expect("an entry").path())
+        .filter(|p| p.extension().is_some_and(|e| e == "sql"))
+        .collect();
+    files.sort();
+    let mut tables: Vec<String> = Vec::new();
+    for file in files {
+        let sql = std::fs::read_to_string(&file).expect("a migration");
+        for statement in sql.split(';') {
+            let words: Vec<String> =
+                statement.split_whitespace().filter(|w| !w.starts_with("--")).map(|w| w.to_ascii_lowercase()).collect();
+            for (i, pair) in words.windows(2).enumerate() {
+                let name = |skip: usize| {
+                    let rest = &words[i + 2..];
+                    let n = rest.get(skip).cloned().unwrap_or_default();
+                    n.trim_matches(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).to_string()
+                };
+                match (pair[0].as_str(), pair[1].as_str()) {
+                    ("create", "table") => tables.push(name(0)),
+                    ("drop", "table") => {
+                        let dropped = if words.get(i + 2).is_some_and(|w| w == "if") { name(2) } else { name(0) };
+                        tables.retain(|t| *t != dropped);
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
+    tables
+}
+
+#[test]
+fn the_architecture_document_names_every_table_of_every_schema() {
+    let doc = std::fs::read_to_string(repo().join("docs/ARCHITECTURE.md")).expect("docs/ARCHITECTURE.md");
+    let mut schemas: Vec<PathBuf> = std::fs::read_dir(repo().join("migrations"))
+        .expect("migrations/")
+        .map(|e| e.expect("an entry").path())
+        .filter(|p| p.is_dir())
+        .collect();
+    schemas.sort();
+    assert!(schemas.len() >= 6, "every service's schema: {schemas:?}");
+    for dir in schemas {
+        let schema = dir.file_name().and_then(|n| n.to_str()).expect("a schema name").to_string();
+        // The schema's section: from its heading to the next one.
+        let heading = format!("\n### {schema}");
+        let start = doc.find(&heading).unwrap_or_else(|| panic!("docs/ARCHITECTURE.md has a section {heading:?}"));
+        let rest = &doc[start + heading.len()..];
+        let section = &rest[..rest.find("\n#").unwrap_or(rest.len())];
+        let tables = tables_of(&dir);
+        assert!(!tables.is_empty(), "{schema} has tables");
+        for table in &tables {
+            assert!(
+                section.contains(&format!("| `{table}` |")),
+                "docs/ARCHITECTURE.md, section {schema}, names the table {table}"
+            );
+        }
+        // And names no table the migrations do not leave.
+        for row in section.lines().filter(|l| l.starts_with("| `")) {
+            let named = row.trim_start_matches("| `").split('`').next().unwrap_or_default();
+            assert!(tables.iter().any(|t| t == named), "{schema} has the table {named} the document names");
+        }
+    }
 }

@@ -50,10 +50,16 @@ impl Identity {
         (res.status(), res.json().await.unwrap_or(Value::Null))
     }
 
+    /// Sign up `email`, confirm it with the mailed link and sign in: the
+    /// account as `/api/me` shows it.
     async fn register(&self, email: &str) -> Value {
         let body = json!({"email": email, "password": "a long enough secret", "name": "A Fan", "country": "ar"});
-        let (status, account) = self.post("/api/auth/register", body).await;
-        assert_eq!(status, StatusCode::CREATED, "{account}");
+        let (status, answer) = self.post("/api/auth/register", body).await;
+        assert_eq!((status, answer["status"].as_str()), (StatusCode::ACCEPTED, Some("check_your_email")), "{answer}");
+        mail::confirm_address(&self.security.url(), email.trim()).await;
+        let token = self.access_token(email.trim()).await;
+        let (status, account) = self.call(reqwest::Method::GET, "/api/me", &token, None).await;
+        assert_eq!(status, StatusCode::OK, "{account}");
         account
     }
 
@@ -198,12 +204,13 @@ async fn refresh_tokens_rotate_and_a_reused_one_revokes_its_family() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sign_up_refuses_bad_input_and_a_taken_email_in_any_case() {
+async fn sign_up_refuses_bad_input_and_answers_a_taken_email_in_any_case_as_any_other() {
     let identity = Identity::start(&PlatformEnv::new("a", &unique("signup"))).await;
     identity.register("dup@example.com").await;
     let body = |email: &str, password: &str, country: &str| json!({"email": email, "password": password, "name": "Fan", "country": country});
     for (what, req, expected) in [
-        ("taken, other case", body(" DUP@example.COM", "another long secret", "QA"), 409),
+        // Taken: answered as any sign-up (the owner is told by mail).
+        ("taken, other case", body(" DUP@example.COM", "another long secret", "QA"), 202),
         ("common password", body("new@example.com", "qwertyuiop", "QA"), 422),
         ("short password", body("new@example.com", "short", "QA"), 422),
         ("password is the e-mail", body("newfan@example.com", "newfan@example.com", "QA"), 422),
@@ -380,4 +387,149 @@ async fn behind_a_trusted_proxy_each_client_address_backs_off_on_its_own() {
     let body = json!({"email": "nobody-x@example.com", "password": "a long enough secret"});
     let res = identity.http.post(&url).header("x-forwarded-for", "192.0.2.1").json(&body).send().await.unwrap();
     assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS, "a forged header does not escape the back-off");
+}
+
+/// Sign-up tells nobody which addresses have an account: a taken address
+/// gets the same answer as a new one (its owner is told by mail), and an
+/// account signs in only once its address is confirmed — before that, the
+/// right password answers exactly as a wrong one. A link works once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sign_up_does_not_tell_whether_an_address_is_taken_and_its_link_verifies_once() {
+    let identity = Identity::start(&PlatformEnv::new("a", &unique("enum"))).await;
+    let owner = format!("{}@example.com", unique("owner"));
+    identity.register(&owner).await;
+    let fresh = format!("{}@example.com", unique("fresh"));
+    let sign_up =
+        |email: String| json!({"email": email, "password": "another long secret", "name": "Mallory Phisher", "country": "QA"});
+    let (taken_status, taken) = identity.post("/api/auth/register", sign_up(owner.to_uppercase())).await;
+    let (fresh_status, new) = identity.post("/api/auth/register", sign_up(fresh.clone())).await;
+    assert_eq!((taken_status, &taken), (fresh_status, &new), "the same answer for a taken and a new address");
+    assert_eq!((fresh_status, new["status"].as_str()), (StatusCode::ACCEPTED, Some("check_your_email")));
+    // The owner hears of it: the confirmation, then the note.
+    let mails = mail::wait_for(&mail::maildev_url(), &owner, 2, Duration::from_secs(20)).await;
+    assert!(mails.iter().any(|m| m.subject == "Your ticktak account"), "{mails:?}");
+    let note = mails.iter().find(|m| m.subject == "Your ticktak account").unwrap();
+    assert!(mail::link_tokens(note).is_empty(), "the note carries no link that could take the account");
+    // A second try within ten minutes mails the owner nothing more.
+    identity.post("/api/auth/register", sign_up(owner.clone())).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(mail::messages_to(&mail::maildev_url(), &owner).await.len(), 2);
+
+    // Before confirmation: the right password answers as a wrong one.
+    let (right_status, right) = identity.login(&fresh, "another long secret").await;
+    let (wrong_status, wrong) = identity.login(&fresh, "not the password at all").await;
+    assert_eq!((right_status, &right), (wrong_status, &wrong), "{right}");
+    assert_eq!(right_status, StatusCode::UNAUTHORIZED);
+
+    // The link: once; bad tokens are 400.
+    let mails = mail::wait_for(&mail::maildev_url(), &fresh, 1, Duration::from_secs(20)).await;
+    let token = mail::link_tokens(&mails[0]).pop().expect("a link with a token");
+    assert!(mails[0].text.as_deref().unwrap().contains("/verify-email?token="), "a link to the web site");
+    assert!(!mails[0].text.as_deref().unwrap().contains("Mallory"), "the mail quotes nothing the sign-up typed");
+    let verify = |token: String| identity.post("/api/auth/verify-email", json!({ "token": token }));
+    let (status, body) = verify(token.clone()).await;
+    assert_eq!((status, body["status"].as_str()), (StatusCode::OK, Some("verified")), "{body}");
+    let (status, body) = verify(token).await;
+    assert_eq!((status, body["error"].as_str()), (StatusCode::BAD_REQUEST, Some("bad_request")), "used: {body}");
+    for bad in [String::new(), "x".into(), "A".repeat(43), "y".repeat(5_000)] {
+        assert_eq!(verify(bad.clone()).await.0, StatusCode::BAD_REQUEST, "{}", bad.len());
+    }
+    // Confirmed: it signs in, and its token says so.
+    let (status, pair) = identity.login(&fresh, "another long secret").await;
+    assert_eq!(status, StatusCode::OK, "{pair}");
+    let (_, me) = identity.call(reqwest::Method::GET, "/api/me", pair["accessToken"].as_str().unwrap(), None).await;
+    assert_eq!(me["emailVerified"], true);
+
+    // A new link, asked for an unknown or a confirmed address: the same
+    // answer as for an unconfirmed one, and nothing mailed.
+    let pending = format!("{}@example.com", unique("pending"));
+    identity.post("/api/auth/register", sign_up(pending.clone())).await;
+    let resend = |email: &str| identity.post("/api/auth/verify-email/resend", json!({ "email": email }));
+    let nobody = format!("{}@example.com", unique("nobody"));
+    let answers = [resend(&pending).await, resend(&fresh).await, resend(&nobody).await];
+    assert!(answers.iter().all(|a| a == &answers[0]), "{answers:?}");
+    assert_eq!(answers[0].0, StatusCode::ACCEPTED);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(mail::messages_to(&mail::maildev_url(), &fresh).await.len(), 1, "nothing more to a confirmed address");
+    assert!(mail::messages_to(&mail::maildev_url(), &nobody).await.is_empty());
+}
+
+/// A forgotten password: a mailed link (answered alike for any address)
+/// sets a new one once and signs every session out; a weak password leaves
+/// the link usable. A password changed by its owner needs the current one,
+/// signs the other sessions out and tells the owner.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_password_reset_by_mail_works_once_and_a_change_signs_out_everywhere() {
+    let identity = Identity::start(&PlatformEnv::new("a", &unique("reset"))).await;
+    let owner = format!("{}@example.com", unique("forgetful"));
+    identity.register(&owner).await;
+    let (_, session) = identity.login(&owner, "a long enough secret").await;
+    let refresh = session["refreshToken"].as_str().unwrap().to_string();
+
+    let reset = |email: &str| identity.post("/api/auth/password-reset", json!({ "email": email }));
+    let nobody = format!("{}@example.com", unique("nobody"));
+    let (mine, theirs) = (reset(&owner).await, reset(&nobody).await);
+    assert_eq!(mine, theirs, "the same answer for any address");
+    assert_eq!(mine.0, StatusCode::ACCEPTED);
+    let mails = eventually(Duration::from_secs(20), "the reset link", || async {
+        let all = mail::messages_to(&mail::maildev_url(), &owner).await;
+        all.into_iter().find(|m| m.subject == "Choose a new password")
+    })
+    .await;
+    assert!(mails.text.as_deref().unwrap().contains("/reset-password?token="), "a link to the web site");
+    let token = mail::link_tokens(&mails).pop().unwrap();
+    assert!(mail::messages_to(&mail::maildev_url(), &nobody).await.is_empty());
+
+    let confirm = |password: &str| {
+        identity.post("/api/auth/password-reset/confirm", json!({ "token": token, "newPassword": password }))
+    };
+    assert_eq!(confirm("short").await.0, StatusCode::UNPROCESSABLE_ENTITY, "weak: refused, the link kept");
+    let (status, body) = confirm("a brand new long secret").await;
+    assert_eq!((status, body["status"].as_str()), (StatusCode::OK, Some("password_changed")), "{body}");
+    assert_eq!(confirm("yet another long secret").await.0, StatusCode::BAD_REQUEST, "once");
+    // Every session signed out; only the new password signs in.
+    let (status, _) = identity.post("/api/auth/refresh", json!({ "refreshToken": refresh })).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(identity.login(&owner, "a long enough secret").await.0, StatusCode::UNAUTHORIZED);
+    let (status, pair) = identity.login(&owner, "a brand new long secret").await;
+    assert_eq!(status, StatusCode::OK, "{pair}");
+    eventually(Duration::from_secs(20), "the owner told", || async {
+        let all = mail::messages_to(&mail::maildev_url(), &owner).await;
+        all.iter().any(|m| m.subject == "Your ticktak password was changed").then_some(())
+    })
+    .await;
+
+    // A change by the owner: the current password first.
+    let access = pair["accessToken"].as_str().unwrap();
+    let other = identity.login(&owner, "a brand new long secret").await.1;
+    let change = |current: &str, new: &str| {
+        identity.call(
+            reqwest::Method::POST,
+            "/api/me/password",
+            access,
+            Some(json!({ "currentPassword": current, "newPassword": new })),
+        )
+    };
+    let (status, body) = change("not my password at all", "the third long secret").await;
+    assert_eq!((status, body["error"].as_str()), (StatusCode::UNAUTHORIZED, Some("invalid_credentials")), "{body}");
+    assert_eq!(change("a brand new long secret", "short").await.0, StatusCode::UNPROCESSABLE_ENTITY);
+    let (status, fresh) = change("a brand new long secret", "the third long secret").await;
+    assert_eq!(status, StatusCode::OK, "{fresh}");
+    assert!(fresh["accessToken"].is_string() && fresh["refreshToken"].is_string());
+    let (status, _) = identity.post("/api/auth/refresh", json!({ "refreshToken": other["refreshToken"] })).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "the other session is signed out");
+    let (status, _) = identity.post("/api/auth/refresh", json!({ "refreshToken": fresh["refreshToken"] })).await;
+    assert_eq!(status, StatusCode::OK, "this one goes on");
+    assert_eq!(identity.login(&owner, "the third long secret").await.0, StatusCode::OK);
+
+    // The owner edits name and country; not the address, not the role.
+    let edit = |body: Value| identity.call(reqwest::Method::PATCH, "/api/me", fresh["accessToken"].as_str().unwrap(), Some(body));
+    let (status, me) = edit(json!({"name": "  New Name ", "country": "uy"})).await;
+    assert_eq!((status, me["name"].as_str(), me["country"].as_str()), (StatusCode::OK, Some("New Name"), Some("UY")), "{me}");
+    assert_eq!(edit(json!({"country": "XX"})).await.0, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(edit(json!({"name": ""})).await.0, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(edit(json!({"role": "admin"})).await.0, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(edit(json!({"email": "other@example.com"})).await.0, StatusCode::UNPROCESSABLE_ENTITY);
+    let (_, me) = identity.call(reqwest::Method::GET, "/api/me", fresh["accessToken"].as_str().unwrap(), None).await;
+    assert_eq!((me["name"].as_str(), me["role"].as_str()), (Some("New Name"), Some("buyer")));
 }

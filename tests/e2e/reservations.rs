@@ -287,6 +287,7 @@ async fn buyers_see_only_their_own_reservations_and_bad_input_is_a_json_4xx() {
             email: "alice@example.com".into(),
             role: ticktak_kit::auth::Role::Buyer,
             country: "QA".into(),
+            email_verified: true,
         };
         let mut c = ticktak_kit::auth::Claims::issue(subject, "ticktak-a", &["ticktak-a".into()], Duration::ZERO);
         c.exp = c.iat + ttl;
@@ -644,6 +645,51 @@ async fn a_request_never_decided_is_rejected_and_its_late_pending_holds_nothing(
     let c = ledger["types"].as_array().unwrap().iter().find(|t| t["matchNumber"] == 1 && t["category"] == 2).unwrap();
     assert_eq!(c["held"], 0, "no ghost hold: {c}");
     p.stop().await;
+}
+
+/// Only an account whose owner confirmed the address buys: a valid token
+/// without `email_verified` (an unconfirmed account, or a trusted peer's
+/// token that does not say) neither holds nor joins a waiting room, and
+/// still reads.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_account_whose_address_is_not_confirmed_neither_holds_nor_queues() {
+    let platforms = start_market(&["a"], 20, Duration::from_secs(600)).await;
+    let p = &platforms[0];
+    let subject = ticktak_kit::auth::Subject {
+        sub: unique("unconfirmed"),
+        email: "unconfirmed@example.com".into(),
+        role: ticktak_kit::auth::Role::Buyer,
+        country: "QA".into(),
+        email_verified: false,
+    };
+    let claims =
+        ticktak_kit::auth::Claims::issue(subject, "ticktak-a", &["ticktak-a".into()], Duration::from_secs(600));
+    let token = ticktak_kit::auth::SigningKey::dev().sign(&claims);
+    let call = |method: Method, path: &str, body: Option<serde_json::Value>| {
+        let mut req = p.http.request(method, format!("{}{path}", p.reservations.url())).bearer_auth(&token);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        async move {
+            let res = req.send().await.unwrap();
+            (res.status().as_u16(), res.json::<serde_json::Value>().await.unwrap_or_default())
+        }
+    };
+    let hold = serde_json::json!({"matchNumber": 1, "category": 1, "quantity": 1});
+    let (status, body) = call(Method::POST, "/api/reservations", Some(hold)).await;
+    assert_eq!((status, body["error"].as_str()), (403, Some("email_unverified")), "{body}");
+    let join = serde_json::json!({"matchNumber": 1, "category": 1});
+    let (status, body) = call(Method::POST, "/api/queue", Some(join)).await;
+    assert_eq!((status, body["error"].as_str()), (403, Some("email_unverified")), "{body}");
+    assert!(body["message"].as_str().unwrap().contains("confirm your e-mail address"), "{body}");
+    let (status, _) = call(Method::GET, "/api/reservations", None).await;
+    assert_eq!(status, 200, "reading is fine");
+    // Nothing was held.
+    let (_, availability) = p.get("/api/matches/1/availability").await;
+    assert_eq!(availability["categories"][0]["held"], 0, "{availability}");
+    // The same buyer, confirmed, holds.
+    let (status, body) = p.reserve("confirmed-buyer", 1, 1, 1, None).await;
+    assert_eq!(status, 201, "{body}");
 }
 
 fn base64_url(text: &str) -> String {

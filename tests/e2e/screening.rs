@@ -421,7 +421,7 @@ async fn many_sign_ups_from_one_network_earn_the_network_a_challenge() {
             .send()
             .await
             .unwrap();
-        assert_eq!(res.status().as_u16(), 201);
+        assert_eq!(res.status().as_u16(), 202);
     }
     // Another address of the same /24 is asked for a puzzle; other networks are not.
     eventually(Duration::from_secs(5), "the network challenged", || async {

@@ -98,6 +98,7 @@ async fn start_site_with(extra: &[(&str, &str)]) -> Site {
         stripe_js_url: format!("{}js.stripe.com/v3/", standin_url()),
         stripe_publishable_key: "pk_test_ticktak".into(),
         secure_cookies: false,
+        contact_email: "help@platform-a.example.com".into(),
     };
     let web = web::start_with(settings(&env, Service::Web), config, CancellationToken::new()).await.unwrap();
     Site {
@@ -140,13 +141,25 @@ impl Site {
         Browser::start(&self.web.url()).await
     }
 
-    /// Register `email` in the browser; it ends signed in on the home page.
+    /// Register `email` in the browser, confirm it from the link mailed to
+    /// it and sign in; it ends signed in on the home page.
     async fn register(&self, b: &Browser, email: &str, country: &str) {
         b.goto("/register").await;
         b.fill("#name", "Test Fan").await;
         b.fill("#email", email).await;
         b.fill("#password", "a long enough secret").await;
         b.fill("#country", country).await;
+        b.click("form.stack button[type=submit]").await;
+        b.wait_text("h1", "Check your e-mail", false).await;
+        // The link in the mail, opened in the browser: a button spends it.
+        let mails = mail::wait_for(&mail::maildev_url(), email, 1, Duration::from_secs(20)).await;
+        let token = mails.iter().rev().find_map(|m| mail::link_tokens(m).pop()).expect("a confirmation link");
+        b.goto(&format!("/verify-email?token={token}")).await;
+        b.click("form.stack button[type=submit]").await;
+        b.wait_text("h1", "Address confirmed", false).await;
+        b.goto("/signin").await;
+        b.fill("#email", email).await;
+        b.fill("#password", "a long enough secret").await;
         b.click("form.stack button[type=submit]").await;
         b.wait_text("nav", email, false).await;
     }
@@ -315,6 +328,13 @@ async fn a_buyer_registers_browses_holds_pays_sees_the_tickets_and_refunds_in_a_
     b.wait_text("h1", "Order refunded", false).await;
     b.goto("/tickets").await;
     assert!(b.text("main table").await.contains("REFUNDED"));
+
+    // Every page's footer leads to the operator's contact address.
+    b.click("footer a[href='/contact']").await;
+    b.wait_text("h1", "Contact us", false).await;
+    assert!(b.text("main").await.contains("help@platform-a.example.com"));
+    b.find("main a[href='mailto:help@platform-a.example.com']").await;
+    b.assert_accessible("contact").await;
     b.close().await;
     site.stop().await;
 }
@@ -356,20 +376,32 @@ async fn an_admin_sees_the_dashboard_move_after_a_sale_and_checks_a_ticket_in_wh
     // An account made admin by an admin (the first admin comes from the
     // security service's command line; here a development token).
     let email = format!("{}@example.com", unique("admin"));
-    let account: Value = site
+    let root = dev_token_as("root", &site.env.platform_id, Role::Admin);
+    let res = site
         .http
         .post(format!("{}/api/auth/register", site.security.url()))
         .json(&json!({"email": email, "password": "a long enough secret", "name": "Ada Admin", "country": "QA"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 202);
+    mail::confirm_address(&site.security.url(), &email).await;
+    let found: Value = site
+        .http
+        .get(format!("{}/api/admin/accounts?q={email}", site.security.url()))
+        .bearer_auth(&root)
         .send()
         .await
         .unwrap()
         .json()
         .await
         .unwrap();
+    let account = &found["accounts"][0];
+    assert_eq!(account["email"], email.as_str(), "{found}");
     let res = site
         .http
         .put(format!("{}/api/admin/accounts/{}/role", site.security.url(), account["id"].as_str().unwrap()))
-        .bearer_auth(dev_token_as("root", &site.env.platform_id, Role::Admin))
+        .bearer_auth(&root)
         .json(&json!({"role": "admin"}))
         .send()
         .await
@@ -594,11 +626,12 @@ async fn overlapping_requests_share_one_refresh_and_keep_the_visitor_signed_in()
     let site = start_site().await;
     let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
     let security = site.security.url();
-    let account =
-        json!({"email": "eve@example.com", "password": "a long enough secret", "name": "Eve", "country": "ar"});
+    let eve = format!("{}@example.com", unique("eve"));
+    let account = json!({"email": eve, "password": "a long enough secret", "name": "Eve", "country": "ar"});
     let res = http.post(format!("{security}/api/auth/register")).json(&account).send().await.unwrap();
-    assert_eq!(res.status(), 201);
-    let sign_in = json!({"email": "eve@example.com", "password": "a long enough secret"});
+    assert_eq!(res.status(), 202);
+    mail::confirm_address(&security, &eve).await;
+    let sign_in = json!({"email": eve, "password": "a long enough secret"});
     let pair: Value =
         http.post(format!("{security}/api/auth/login")).json(&sign_in).send().await.unwrap().json().await.unwrap();
     let refresh = pair["refreshToken"].as_str().unwrap().to_string();
@@ -672,7 +705,7 @@ async fn the_match_page_shows_when_a_closed_category_goes_on_sale() {
 async fn a_buyer_waits_in_the_waiting_room_and_buys_when_their_turn_comes_in_a_real_browser() {
     let site = start_site().await;
     let b = site.browser().await;
-    site.register(&b, "queuer@example.com", "AR").await;
+    site.register(&b, &format!("{}@example.com", unique("queuer")), "AR").await;
 
     // Match 2: closed now, on sale through a waiting room in a few seconds.
     let opens = (chrono::Utc::now() + chrono::Duration::seconds(6)).to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
@@ -705,6 +738,135 @@ async fn a_buyer_waits_in_the_waiting_room_and_buys_when_their_turn_comes_in_a_r
     b.click("form.stack button[type=submit]").await;
     b.wait_text(".notice.error", "waiting room", false).await;
     assert_eq!(site.held(2, 1).await, 2, "one hold per admission");
+    b.close().await;
+    site.stop().await;
+}
+
+/// The match page follows a category's status without a reload: another
+/// platform's buyers hold the last seats (TEMPORARILY UNAVAILABLE), then
+/// pay for them (SOLD OUT).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_match_page_shows_a_category_go_temporarily_unavailable_then_sold_out_live() {
+    use ticktak_core::{Action, Category, MatchNumber, Quantity, SaleMessage, TicketType};
+    let site = start_site().await;
+    let b = site.browser().await;
+    b.goto("/matches/1").await;
+    b.wait_text("[data-category='3'] .badge", "Available", false).await;
+    // A mark in the page: still there at the end only if the page was
+    // never loaded again.
+    b.client.execute("window.sameVisit = 'yes'; return true;", vec![]).await.unwrap();
+
+    let list = masterlist_match_1_in_future(64, 100);
+    let tt = TicketType::new(MatchNumber::new(1).unwrap(), Category::new(3).unwrap());
+    let price = list[0].availability.get(tt.category).price;
+    let pair = Quantity::new(2).unwrap();
+    let producer = producer();
+    let topics = site.env.topics();
+    // 100 seats, held two by two by another platform's buyers.
+    for _ in 0..50 {
+        produce_sale(&producer, &topics, &SaleMessage::single(Action::TicketPending, tt, pair, price), None).await;
+    }
+    b.wait_text("[data-category='3'] .badge", "Temporarily unavailable", false).await;
+    assert_eq!(b.text("[data-category='1'] .badge").await, "Available", "the other categories stay on sale");
+    // …and paid.
+    for _ in 0..50 {
+        produce_sale(&producer, &topics, &SaleMessage::single(Action::TicketReserved, tt, pair, price), None).await;
+    }
+    b.wait_text("[data-category='3'] .badge", "Sold out", false).await;
+    let mark = b.client.execute("return window.sameVisit || 'reloaded';", vec![]).await.unwrap();
+    assert_eq!(mark, json!("yes"), "the labels changed without a reload");
+    b.close().await;
+    site.stop().await;
+}
+
+/// In the browser: a new buyer is told to check their e-mail (and may ask
+/// for the link again), confirms the address from the mailed link, and
+/// later resets a forgotten password from another mailed link.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_buyer_confirms_the_address_and_resets_a_forgotten_password_from_mailed_links() {
+    let site = start_site().await;
+    let b = site.browser().await;
+    let email = format!("{}@example.com", unique("newbie"));
+    b.goto("/register").await;
+    b.fill("#name", "New Fan").await;
+    b.fill("#email", &email).await;
+    b.fill("#password", "a long enough secret").await;
+    b.fill("#country", "BR").await;
+    b.click("form.stack button[type=submit]").await;
+    b.wait_text("h1", "Check your e-mail", false).await;
+    b.assert_accessible("check-your-email").await;
+    // Signing in before confirming answers as a wrong password.
+    b.goto("/signin").await;
+    b.fill("#email", &email).await;
+    b.fill("#password", "a long enough secret").await;
+    b.click("form.stack button[type=submit]").await;
+    b.wait_text(".notice", "Wrong e-mail or password.", false).await;
+    let mails = mail::wait_for(&mail::maildev_url(), &email, 1, Duration::from_secs(20)).await;
+    let token = mail::link_tokens(&mails[0]).pop().expect("a confirmation link");
+    b.goto(&format!("/verify-email?token={token}")).await;
+    b.assert_accessible("verify-email").await;
+    b.click("form.stack button[type=submit]").await;
+    b.wait_text("h1", "Address confirmed", false).await;
+    // The same link again does not work.
+    b.goto(&format!("/verify-email?token={token}")).await;
+    b.click("form.stack button[type=submit]").await;
+    b.wait_text("h1", "This link does not work", false).await;
+    // "Send the link again" answers alike whatever the address.
+    b.fill("#resend-email", &email).await;
+    b.click("form[action='/verify-email/resend'] button").await;
+    b.wait_text("h1", "Check your e-mail", false).await;
+
+    // Forgotten password: from the sign-in page.
+    b.goto("/signin").await;
+    b.click("a[href='/forgot-password']").await;
+    b.wait_text("h1", "Forgot your password?", false).await;
+    b.fill("#email", &email).await;
+    b.click("form.stack button[type=submit]").await;
+    b.wait_text("h1", "Check your e-mail", false).await;
+    let reset = eventually(Duration::from_secs(20), "the reset link", || async {
+        let all = mail::messages_to(&mail::maildev_url(), &email).await;
+        all.into_iter().find(|m| m.subject == "Choose a new password")
+    })
+    .await;
+    let token = mail::link_tokens(&reset).pop().expect("a reset link");
+    b.goto(&format!("/reset-password?token={token}")).await;
+    b.assert_accessible("reset-password").await;
+    b.fill("#password", "short").await;
+    b.client
+        .execute("document.getElementById('password').removeAttribute('minlength'); return true;", vec![])
+        .await
+        .unwrap();
+    b.click("form.stack button[type=submit]").await;
+    b.wait_text(".notice", "at least 10", false).await;
+    b.fill("#password", "my new long secret").await;
+    b.click("form.stack button[type=submit]").await;
+    b.wait_text("h1", "Password changed", false).await;
+    b.goto("/signin").await;
+    b.fill("#email", &email).await;
+    b.fill("#password", "my new long secret").await;
+    b.click("form.stack button[type=submit]").await;
+    b.wait_text("nav", &email, false).await;
+
+    // The account page: name and country, then the password.
+    b.click("nav a[href='/account']").await;
+    b.wait_text("h1", "My account", false).await;
+    b.assert_accessible("account").await;
+    b.fill("#name", "Renamed Fan").await;
+    b.fill("#country", "uy").await;
+    b.click("form[action='/account'] button").await;
+    b.wait_text(".notice", "Saved.", false).await;
+    assert_eq!(b.value("#country").await, "UY");
+    b.fill("#current", "not my password").await;
+    b.fill("#new-password", "the third long secret").await;
+    b.click("form[action='/account/password'] button").await;
+    b.wait_text(".notice", "The current password is not right.", false).await;
+    b.fill("#current", "my new long secret").await;
+    b.fill("#new-password", "the third long secret").await;
+    b.click("form[action='/account/password'] button").await;
+    b.wait_text(".notice", "Password changed.", false).await;
+    // This session goes on with its new tokens.
+    b.goto("/tickets").await;
+    b.wait_text("h1", "My tickets", false).await;
     b.close().await;
     site.stop().await;
 }

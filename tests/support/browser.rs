@@ -76,6 +76,11 @@ impl Browser {
         self.find(css).await.select_by_value(value).await.unwrap_or_else(|e| panic!("choose {value} in {css}: {e}"));
     }
 
+    /// The current value of the form field `css`.
+    pub async fn value(&self, css: &str) -> String {
+        self.find(css).await.prop("value").await.ok().flatten().unwrap_or_default()
+    }
+
     pub async fn text(&self, css: &str) -> String {
         self.find(css).await.text().await.expect("an element's text")
     }

@@ -297,7 +297,13 @@ pub fn dev_token_as(sub: &str, platform: &str, role: ticktak_kit::auth::Role) ->
 /// at sign-up.
 pub fn dev_token_from(sub: &str, platform: &str, role: ticktak_kit::auth::Role, country: &str) -> String {
     use ticktak_kit::auth::{Claims, SigningKey, Subject};
-    let subject = Subject { sub: sub.into(), email: format!("{sub}@example.com"), role, country: country.into() };
+    let subject = Subject {
+        sub: sub.into(),
+        email: format!("{sub}@example.com"),
+        role,
+        country: country.into(),
+        email_verified: true,
+    };
     let issuer = format!("ticktak-{platform}");
     SigningKey::dev().sign(&Claims::issue(subject, &issuer, std::slice::from_ref(&issuer), Duration::from_secs(7200)))
 }

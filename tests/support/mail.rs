@@ -67,6 +67,47 @@ pub async fn wait_for(base: &str, to: &str, n: usize, within: Duration) -> Vec<M
     }
 }
 
+/// The `token=` values of the links in a message's text.
+pub fn link_tokens(message: &Message) -> Vec<String> {
+    let text = message.text.as_deref().unwrap_or_default();
+    text.split("token=")
+        .skip(1)
+        .map(|rest| rest.chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_').collect())
+        .collect()
+}
+
+/// Confirm `email`'s new account at the security service `security_url`
+/// with the link mailed to it. maildev is shared by every test, and tests
+/// may use the same address in their own databases: each link mailed to
+/// the address is tried until one confirms (another test's answers 400).
+pub async fn confirm_address(security_url: &str, email: &str) {
+    let http = reqwest::Client::new();
+    let mut tried = std::collections::HashSet::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let mut messages = messages_to(&maildev_url(), email).await;
+        messages.reverse();
+        for m in messages.iter().filter(|m| m.subject == "Confirm your e-mail address") {
+            for token in link_tokens(m) {
+                if !tried.insert(token.clone()) {
+                    continue;
+                }
+                let res = http
+                    .post(format!("{security_url}/api/auth/verify-email"))
+                    .json(&serde_json::json!({ "token": token }))
+                    .send()
+                    .await
+                    .expect("security answers");
+                if res.status().is_success() {
+                    return;
+                }
+            }
+        }
+        assert!(tokio::time::Instant::now() < deadline, "no working confirmation link reached {email}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
 /// The bytes of an attachment.
 pub async fn attachment(base: &str, message: &Message, file: &str) -> Vec<u8> {
     reqwest::get(format!("{base}/email/{}/attachment/{file}", message.id))

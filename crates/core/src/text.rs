@@ -6,6 +6,25 @@
 
 use serde::{Deserialize, Deserializer};
 
+/// An e-mail address as the platform stores it, or `None`: trimmed, one
+/// `@`, a dotted domain, at most 254 characters (64 before the `@`), no
+/// spaces or control characters. The one rule for every service (sign-up,
+/// ticket holders, the site's contact address).
+pub fn email(raw: &str) -> Option<&str> {
+    let email = raw.trim();
+    let (local, domain) = email.split_once('@')?;
+    let fine = email.len() <= 254
+        && !local.is_empty()
+        && local.len() <= 64
+        && !domain.contains('@')
+        && domain.contains('.')
+        && !domain.starts_with('.')
+        && !domain.ends_with('.')
+        && !domain.contains("..")
+        && !email.chars().any(|c| c.is_whitespace() || c.is_control());
+    fine.then_some(email)
+}
+
 /// Longest name (team, venue, group) a master-list message may carry, in
 /// characters.
 pub const MAX_LABEL_CHARS: usize = 100;

@@ -42,6 +42,10 @@ pub enum ApiError {
     /// `admission_required`).
     #[error("{0}")]
     AdmissionRequired(String),
+    /// Buying needs an account whose owner confirmed the address (403,
+    /// code `email_unverified`).
+    #[error("confirm your e-mail address first: follow the link mailed to it (or ask for a new one)")]
+    EmailUnverified,
     #[error("{0}")]
     Unprocessable(String),
     /// The payment provider declined the card (402, code `payment_declined`).
@@ -75,7 +79,10 @@ impl ApiError {
         match self {
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::Unauthorized | ApiError::InvalidCredentials => StatusCode::UNAUTHORIZED,
-            ApiError::Forbidden(_) | ApiError::Blocked(_) | ApiError::AdmissionRequired(_) => StatusCode::FORBIDDEN,
+            ApiError::Forbidden(_)
+            | ApiError::Blocked(_)
+            | ApiError::AdmissionRequired(_)
+            | ApiError::EmailUnverified => StatusCode::FORBIDDEN,
             ApiError::ChallengeRequired(_) => StatusCode::PRECONDITION_REQUIRED,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Conflict(_) | ApiError::PurchaseLimit(_) | ApiError::SaleClosed(_) => StatusCode::CONFLICT,
@@ -103,6 +110,7 @@ impl ApiError {
             ApiError::PurchaseLimit(_) => "purchase_limit",
             ApiError::SaleClosed(_) => "sale_closed",
             ApiError::AdmissionRequired(_) => "admission_required",
+            ApiError::EmailUnverified => "email_unverified",
             ApiError::Unprocessable(_) => "unprocessable",
             ApiError::PaymentDeclined(_) => "payment_declined",
             ApiError::PayloadTooLarge => "payload_too_large",

@@ -183,10 +183,17 @@ async fn send_due(
         };
         match sent {
             Ok(()) => {
-                sqlx::query("UPDATE mail_outbox SET sent_at = now(), last_error = NULL WHERE id = $1")
-                    .bind(id)
-                    .execute(pool)
-                    .await?;
+                // Once sent, the body and attachments are dropped: a working
+                // link or a ticket's code does not wait in the table for
+                // whoever reads it next. Recipient, subject and key stay
+                // (what was mailed to whom, once).
+                sqlx::query(
+                    "UPDATE mail_outbox SET sent_at = now(), last_error = NULL, body = '', attachments = '[]' \
+                     WHERE id = $1",
+                )
+                .bind(id)
+                .execute(pool)
+                .await?;
                 metrics::counter!("mail_sent_total").increment(1);
             }
             Err(error) => {
@@ -208,10 +215,69 @@ async fn send_due(
 }
 
 /// The MIME message of `mail`: its text, then its attachments.
+/// The HTML form of a message's text: its paragraphs (blank-line
+/// separated) as `<p>`, its lines kept, every `http(s)://` address a link,
+/// everything else escaped.
+pub fn html_of(text: &str) -> String {
+    let mut html = String::from(
+        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"></head>\
+         <body style=\"font-family: sans-serif; line-height: 1.5; max-width: 40em\">",
+    );
+    for paragraph in text.split("\n\n").map(str::trim).filter(|p| !p.is_empty()) {
+        html.push_str("<p>");
+        let lines: Vec<String> = paragraph.lines().map(linked).collect();
+        html.push_str(&lines.join("<br>"));
+        html.push_str("</p>");
+    }
+    html.push_str("</body></html>");
+    html
+}
+
+/// One line, escaped, with its web addresses as links.
+fn linked(line: &str) -> String {
+    let mut out = String::new();
+    for (i, word) in line.split(' ').enumerate() {
+        if i > 0 {
+            out.push(' ');
+        }
+        let is_link = (word.starts_with("https://") || word.starts_with("http://")) && word.len() > 8;
+        // A sentence's full stop or comma is not part of the address.
+        let (address, tail) = match word.strip_suffix(['.', ',', ')']) {
+            Some(stripped) if is_link => (stripped, &word[stripped.len()..]),
+            _ => (word, ""),
+        };
+        if is_link {
+            let a = escape(address);
+            out.push_str(&format!("<a href=\"{a}\">{a}</a>{}", escape(tail)));
+        } else {
+            out.push_str(&escape(word));
+        }
+    }
+    out
+}
+
+fn escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 fn build(mail: &Mail, from: &Mailbox) -> Result<Message, String> {
     let to: Mailbox = mail.to.parse().map_err(|e| format!("bad recipient {:?}: {e}", mail.to))?;
     let domain = from.email.domain().to_string();
-    let mut parts = MultiPart::mixed().singlepart(SinglePart::plain(mail.body.clone()));
+    // Text and HTML (`multipart/alternative`), the HTML made from the text
+    // in one place, so the two never say different things.
+    let mut parts =
+        MultiPart::mixed().multipart(MultiPart::alternative_plain_html(mail.body.clone(), html_of(&mail.body)));
     for a in &mail.attachments {
         let content_type = ContentType::parse(&a.content_type).map_err(|e| e.to_string())?;
         parts = parts.singlepart(MimeAttachment::new(a.filename.clone()).body(a.data.clone(), content_type));
@@ -254,6 +320,21 @@ mod tests {
         let text = String::from_utf8(build(&mail, &from).unwrap().formatted()).unwrap();
         assert!(text.contains("Message-ID: <tickets.42@ticktak.localhost>"), "{text}");
         assert!(text.contains("filename=\"ticket-1.png\""), "{text}");
+        assert!(text.contains("multipart/alternative") && text.contains("Content-Type: text/html"), "{text}");
         assert!(build(&Mail { to: "not an address".into(), ..mail }, &from).is_err());
+    }
+
+    #[test]
+    fn the_html_form_says_what_the_text_says_escaped_with_links() {
+        let html = html_of("Hello <b>fan</b> & co,\n\nOpen https://tickets.example/verify-email?token=a_b-c.\nThanks\n");
+        assert!(html.contains("<p>Hello &lt;b&gt;fan&lt;/b&gt; &amp; co,</p>"), "{html}");
+        assert!(
+            html.contains(
+                "<a href=\"https://tickets.example/verify-email?token=a_b-c\">https://tickets.example/verify-email?token=a_b-c</a>.<br>Thanks"
+            ),
+            "{html}"
+        );
+        assert!(!html_of("javascript:alert(1) \"x\"").contains("<a "), "only web addresses are links");
+        assert!(html_of("x\" onmouseover=\"y").contains("&quot;"));
     }
 }

@@ -66,7 +66,8 @@ impl RouteClass {
     pub fn of(method: &Method, path: &str) -> Self {
         if method == Method::GET || method == Method::HEAD {
             RouteClass::Reads
-        } else if path.starts_with("/api/auth/") {
+        } else if path.starts_with("/api/auth/") || path == "/api/me/password" {
+            // A password change tries a password: counted as a sign-in.
             RouteClass::Auth
         } else if path == "/api/reservations" {
             RouteClass::Holds
@@ -782,6 +783,7 @@ mod tests {
     fn route_classes() {
         assert_eq!(RouteClass::of(&Method::GET, "/api/matches"), RouteClass::Reads);
         assert_eq!(RouteClass::of(&Method::POST, "/api/auth/login"), RouteClass::Auth);
+        assert_eq!(RouteClass::of(&Method::POST, "/api/me/password"), RouteClass::Auth);
         assert_eq!(RouteClass::of(&Method::POST, "/api/reservations"), RouteClass::Holds);
         assert_eq!(RouteClass::of(&Method::POST, "/api/payments/x/refund"), RouteClass::Payments);
         assert_eq!(RouteClass::of(&Method::DELETE, "/api/reservations/x"), RouteClass::Writes);

@@ -100,8 +100,8 @@ fn handle(state: &AppState, topics: &Topics, sales_partitions: i32, m: &Borrowed
             tracing::debug!(offset = m.offset(), reason = %why, "invalid sales message");
         }
         let entry = decoded.entry;
-        let at = entry.produced_at.or_else(|| m.timestamp().to_millis().and_then(DateTime::from_timestamp_millis));
-        let at = at.unwrap_or_else(Utc::now);
+        let broker_at = m.timestamp().to_millis().and_then(DateTime::from_timestamp_millis);
+        let at = crate::market::sale_time(&entry, broker_at.unwrap_or_else(Utc::now));
         let mut market = state.market.write().expect("not poisoned");
         let position = ticktak_core::LogPosition { partition: entry.partition, offset: entry.offset };
         if market.ledger.is_applied(position) {

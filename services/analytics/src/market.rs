@@ -35,6 +35,22 @@ pub struct Sold {
     pub revenue: i64,
 }
 
+/// How far a sale's `produced-at` may be from the broker's timestamp and
+/// still date it.
+pub const MAX_CLOCK_SKEW: chrono::Duration = chrono::Duration::minutes(5);
+
+/// When a sale happened, for the sales over time: its `produced-at` when a
+/// known platform signed it (its origin survived verification) and it lies
+/// within [`MAX_CLOCK_SKEW`] of the broker's timestamp; the broker's
+/// timestamp otherwise. An anonymous or lying producer cannot scatter its
+/// sales over minutes of its choosing (each minute is a row kept forever).
+pub fn sale_time(entry: &SalesEntry, broker_at: DateTime<Utc>) -> DateTime<Utc> {
+    match entry.produced_at {
+        Some(at) if entry.origin.is_some() && (at - broker_at).abs() <= MAX_CLOCK_SKEW => at,
+        _ => broker_at,
+    }
+}
+
 /// Who sold a message's tickets: its `client-id`, or `unknown` for peers
 /// that send none.
 pub fn platform_of(entry: &SalesEntry) -> String {
@@ -245,5 +261,23 @@ mod tests {
         let json = serde_json::to_vec(&m.snapshot()).unwrap();
         let back = Market::restore(serde_json::from_slice(&json).unwrap()).unwrap();
         assert_eq!(back, m);
+    }
+
+    #[test]
+    fn only_a_signed_sale_near_the_brokers_clock_dates_itself() {
+        let broker = DateTime::parse_from_rfc3339("2026-11-26T10:00:00Z").unwrap().to_utc();
+        let mut signed = sale(0, Action::TicketPending, HoldId::new(), "a");
+        signed.produced_at = Some(broker - chrono::Duration::seconds(90));
+        assert_eq!(sale_time(&signed, broker), broker - chrono::Duration::seconds(90), "signed, near: its own time");
+        signed.produced_at = Some(broker - chrono::Duration::days(400));
+        assert_eq!(sale_time(&signed, broker), broker, "signed, far off: the broker's");
+        signed.produced_at = Some(broker + chrono::Duration::minutes(6));
+        assert_eq!(sale_time(&signed, broker), broker, "from the future: the broker's");
+        let mut anonymous = sale(1, Action::TicketPending, HoldId::new(), "a");
+        anonymous.origin = None;
+        anonymous.produced_at = Some(broker - chrono::Duration::seconds(30));
+        assert_eq!(sale_time(&anonymous, broker), broker, "unsigned: the broker's");
+        signed.produced_at = None;
+        assert_eq!(sale_time(&signed, broker), broker);
     }
 }

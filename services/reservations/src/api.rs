@@ -147,7 +147,7 @@ pub enum Refused {
         (status = 202, description = "still being decided; poll the Location", body = ReservationView),
         (status = 409, description = "rejected: sold out or temporarily unavailable (a reservation view), over a purchase cap (error `purchase_limit`), or not on sale by the organisers' schedule (error `sale_closed`)", body = Refused),
         (status = 401, description = "no or bad token"),
-        (status = 403, description = "the ticket type sells through a waiting room and the hold has no valid, unspent admission of the buyer's (error `admission_required`)"),
+        (status = 403, description = "the ticket type sells through a waiting room and the hold has no valid, unspent admission of the buyer's (error `admission_required`), or the account's address is not confirmed (error `email_unverified`)"),
         (status = 404, description = "unknown match"),
         (status = 422, description = "invalid body, or Idempotency-Key reused with another body")))]
 pub async fn create(
@@ -156,6 +156,7 @@ pub async fn create(
     headers: HeaderMap,
     Json(req): Json<CreateReservation>,
 ) -> ApiResult<Response> {
+    caller.require_verified_email()?;
     let (tt, q) = parse(&req)?;
     let key = idempotency::key(&headers)?;
     if let Some(key) = &key {

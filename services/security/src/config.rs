@@ -28,6 +28,11 @@ pub struct SecurityConfig {
     /// Whether suspects are challenged and then blocked automatically
     /// (`REPUTATION=on|off`, default on).
     pub reputation: bool,
+    /// The web site's address, for the links mailed to buyers (`SITE_URL`;
+    /// default the web site on this machine; required in production).
+    pub site_url: String,
+    /// Where those mails go (`SMTP_URL`, `MAIL_FROM`).
+    pub mail: ticktak_kit::mail::MailSettings,
 }
 
 impl SecurityConfig {
@@ -61,6 +66,16 @@ impl SecurityConfig {
                 "is no longer read: grant roles with `security grant-role EMAIL admin` on the platform's database",
             ));
         }
+        let site_url = match env.get("SITE_URL") {
+            Some(url) if url.starts_with("https://") || (!settings.production && url.starts_with("http://")) => {
+                url.trim_end_matches('/').to_string()
+            }
+            Some(_) => return Err(env.error("SITE_URL", "must be the web site's https:// address")),
+            None if settings.production => return Err(env.error("SITE_URL", "required in production")),
+            None => {
+                format!("http://127.0.0.1:{}", Settings::port_of(ticktak_kit::Service::Web, settings.port_offset, env)?)
+            }
+        };
         let mut audiences = vec![settings.auth.audience.clone()];
         audiences.extend(list(env, "JWT_EXTRA_AUDIENCES").filter(|a| *a != settings.auth.audience));
         Ok(Self {
@@ -75,6 +90,8 @@ impl SecurityConfig {
                 "off" => false,
                 _ => return Err(env.error("REPUTATION", "must be on or off")),
             },
+            site_url,
+            mail: ticktak_kit::mail::MailSettings::from_env(settings.production, env)?,
         })
     }
 
@@ -114,6 +131,8 @@ mod tests {
             ("APP_ENV", "production"),
             ("INTERNAL_TOKEN", "a-real-internal-token"),
             ("DATABASE_URL", "postgres://ticktak:real-pw@db/ticktak_a"),
+            ("SITE_URL", "https://tickets.example.com/"),
+            ("SMTP_URL", "smtps://user:pw@smtp.example.com"),
         ];
         let settings = Settings::from(Service::Security, &env(&prod)).unwrap();
         assert_eq!(SecurityConfig::from(&settings, &env(&prod)).unwrap_err().var, "JWT_SIGNING_KEY");
@@ -129,5 +148,30 @@ mod tests {
             .chain([("JWT_PREVIOUS_SIGNING_KEY", ticktak_kit::auth::keys::DEV_SIGNING_KEY)])
             .collect();
         assert_eq!(SecurityConfig::from(&settings, &env(&dev_previous)).unwrap_err().var, "JWT_PREVIOUS_SIGNING_KEY");
+        assert_eq!(SecurityConfig::from(&settings, &env(&with_real)).unwrap().site_url, "https://tickets.example.com");
+    }
+
+    #[test]
+    fn links_point_at_the_web_site_over_tls_in_production() {
+        let dev = env(&[("PORT_OFFSET", "100")]);
+        let settings = Settings::from(Service::Security, &dev).unwrap();
+        assert_eq!(SecurityConfig::from(&settings, &dev).unwrap().site_url, "http://127.0.0.1:9100");
+        let pem = SigningKey::generate().to_pem();
+        let prod = |site: Option<&'static str>| {
+            let mut pairs = vec![
+                ("APP_ENV", "production"),
+                ("INTERNAL_TOKEN", "a-real-internal-token"),
+                ("DATABASE_URL", "postgres://ticktak:real-pw@db/ticktak_a"),
+                ("SMTP_URL", "smtps://user:pw@smtp.example.com"),
+                ("JWT_SIGNING_KEY", Box::leak(pem.clone().into_boxed_str())),
+            ];
+            pairs.extend(site.map(|s| ("SITE_URL", s)));
+            env(&pairs)
+        };
+        let settings = Settings::from(Service::Security, &prod(None)).unwrap();
+        assert_eq!(SecurityConfig::from(&settings, &prod(None)).unwrap_err().var, "SITE_URL");
+        let plain = prod(Some("http://tickets.example.com"));
+        assert_eq!(SecurityConfig::from(&settings, &plain).unwrap_err().var, "SITE_URL");
+        assert!(SecurityConfig::from(&settings, &prod(Some("https://tickets.example.com"))).is_ok());
     }
 }

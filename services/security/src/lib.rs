@@ -1,11 +1,12 @@
 //! security (:3050): identity — accounts, sign-in, token keys — and, with
 //! its feature, request screening and abuse control.
 //!
-//! - `accounts`: sign-up, `/api/me`, the admins' account management.
+//! - `accounts`: sign-up with a confirmation link by mail, `/api/me`, the
+//!   admins' account management.
 //! - `sessions`: sign-in, refresh-token rotation, sign-out.
 //! - `passwords`: the password policy and argon2id hashing.
 //! - `throttle`: back-off after failed sign-ins.
-//! - `config`: signing keys, token lifetimes, admin e-mails.
+//! - `config`: signing keys, token lifetimes, the site's address and mail.
 //! - `cli`: operator commands (`security grant-role EMAIL ROLE`, …).
 //! - `openapi`: the description served at `/api/openapi.json`.
 //!
@@ -87,6 +88,12 @@ pub async fn start_with(
         tracing::info!(file = %path.display(), networks = n, "blocklist file loaded");
     }
     tokio::spawn(sweep(state.pool.clone(), shutdown.clone()));
+    tokio::spawn(ticktak_kit::mail::deliver(
+        state.pool.clone(),
+        state.config.mail.clone(),
+        Duration::from_millis(500),
+        shutdown.clone(),
+    ));
     let internal = screening::internal_router().with_state(state.clone());
     base.serve(router(state), internal, shutdown).await
 }
@@ -107,7 +114,7 @@ async fn jwks(State(s): State<AppState>) -> impl IntoResponse {
     ([("cache-control", "public, max-age=60")], axum::Json(auth::jwks(&s.config.public_keys())))
 }
 
-/// Hourly: forget expired refresh tokens and old sign-in failures.
+/// Hourly: forget expired refresh tokens, links and old sign-in failures.
 async fn sweep(pool: sqlx::PgPool, shutdown: CancellationToken) {
     loop {
         if let Err(e) = sessions::store::delete_expired(&pool).await {
@@ -115,6 +122,9 @@ async fn sweep(pool: sqlx::PgPool, shutdown: CancellationToken) {
         }
         if let Err(e) = throttle::forget_old(&pool).await {
             tracing::warn!(error = %e, "cannot forget old sign-in failures");
+        }
+        if let Err(e) = accounts::links::forget_old(&pool).await {
+            tracing::warn!(error = %e, "cannot forget expired links");
         }
         if let Err(e) = screening::store::forget_old(&pool).await {
             tracing::warn!(error = %e, "cannot forget old security events");

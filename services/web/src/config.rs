@@ -8,6 +8,8 @@ use ticktak_kit::{Service, Settings};
 pub const DEV_STRIPE_JS_URL: &str = "http://127.0.0.1:8420/js.stripe.com/v3/";
 /// Any `pk_` key satisfies the stand-in.
 pub const DEV_STRIPE_PUBLISHABLE_KEY: &str = "pk_test_ticktak_development";
+/// The contact address of development (`.example` never delivers).
+pub const DEV_CONTACT_EMAIL: &str = "help@ticktak.example";
 
 #[derive(Debug, Clone)]
 pub struct WebConfig {
@@ -27,6 +29,9 @@ pub struct WebConfig {
     pub stripe_publishable_key: String,
     /// Cookies only over TLS (`COOKIE_SECURE`, default on in production).
     pub secure_cookies: bool,
+    /// Where buyers write to the platform's operator (`CONTACT_EMAIL`,
+    /// shown on `/contact`; required in production).
+    pub contact_email: String,
 }
 
 impl WebConfig {
@@ -55,6 +60,14 @@ impl WebConfig {
                 "false" => false,
                 _ => return Err(env.error("COOKIE_SECURE", "must be true or false")),
             };
+        let contact_email = ticktak_core::text::email(&env.string("CONTACT_EMAIL", DEV_CONTACT_EMAIL))
+            .map(str::to_string)
+            .ok_or_else(|| env.error("CONTACT_EMAIL", "must be an e-mail address"))?;
+        if settings.production && contact_email == DEV_CONTACT_EMAIL {
+            return Err(
+                env.error("CONTACT_EMAIL", "set the address buyers write to (the development default is refused)")
+            );
+        }
         Ok(Self {
             shop: public(Service::Shop)?,
             reservations: public(Service::Reservations)?,
@@ -64,6 +77,7 @@ impl WebConfig {
             stripe_js_url,
             stripe_publishable_key,
             secure_cookies,
+            contact_email,
         })
     }
 
@@ -109,5 +123,15 @@ mod tests {
         assert_eq!(config(&[("STRIPE_PUBLISHABLE_KEY", "sk_live_x")]).unwrap_err().var, "STRIPE_PUBLISHABLE_KEY");
         assert_eq!(config(&[("STRIPE_JS_URL", "javascript:alert(1)")]).unwrap_err().var, "STRIPE_JS_URL");
         assert_eq!(config(&[("COOKIE_SECURE", "maybe")]).unwrap_err().var, "COOKIE_SECURE");
+    }
+
+    #[test]
+    fn the_contact_address_is_an_address() {
+        assert_eq!(config(&[]).unwrap().contact_email, DEV_CONTACT_EMAIL);
+        let c = config(&[("CONTACT_EMAIL", " help@fifa-tickets.example ")]).unwrap();
+        assert_eq!(c.contact_email, "help@fifa-tickets.example");
+        for bad in ["help", "help@localhost", "a b@example.com"] {
+            assert_eq!(config(&[("CONTACT_EMAIL", bad)]).unwrap_err().var, "CONTACT_EMAIL", "{bad:?}");
+        }
     }
 }

@@ -31,6 +31,7 @@ pub fn page(visitor: Option<&Visitor>, title: &str, body: Markup) -> Markup {
                 main #main { (body) }
                 footer.bottom {
                     p { "Prices in US dollars. Tickets are sold by every approved platform from one shared inventory." }
+                    p { a href="/contact" { "Contact us" } }
                 }
             }
         }
@@ -44,6 +45,7 @@ fn navigation(visitor: Option<&Visitor>) -> Markup {
             li { a href="/" { "Matches" } }
             @if let Some(c) = claims {
                 li { a href="/tickets" { "My tickets" } }
+                li { a href="/account" { "Account" } }
                 @if c.role == Role::Admin {
                     li { a href="/admin" { "Dashboard" } }
                 }

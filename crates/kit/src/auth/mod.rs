@@ -62,6 +62,10 @@ pub struct Claims {
     pub role: Role,
     /// ISO 3166-1 alpha-2 code the buyer gave at sign-up.
     pub country: String,
+    /// Whether the account's owner confirmed the address (OpenID Connect's
+    /// claim). Absent counts as not: only a confirmed address buys.
+    #[serde(default)]
+    pub email_verified: bool,
     pub iss: String,
     /// The platforms that accept the token (`ticktak-{PLATFORM_ID}`).
     #[serde(deserialize_with = "one_or_many")]
@@ -79,9 +83,22 @@ pub struct Subject {
     pub email: String,
     pub role: Role,
     pub country: String,
+    pub email_verified: bool,
 }
 
 impl Claims {
+    /// Buying (a hold, a place in a waiting room) needs a confirmed address:
+    /// a token without `email_verified` — an unconfirmed account, or a
+    /// trusted peer's token that does not say — is refused with 403
+    /// `email_unverified`.
+    pub fn require_verified_email(&self) -> Result<(), ApiError> {
+        if self.email_verified {
+            Ok(())
+        } else {
+            Err(ApiError::EmailUnverified)
+        }
+    }
+
     /// Claims for `subject`, issued now by `iss` for `aud`, valid for `ttl`.
     pub fn issue(subject: Subject, iss: &str, aud: &[String], ttl: std::time::Duration) -> Self {
         let now = chrono::Utc::now().timestamp();
@@ -90,6 +107,7 @@ impl Claims {
             email: subject.email,
             role: subject.role,
             country: subject.country,
+            email_verified: subject.email_verified,
             iss: iss.to_string(),
             aud: aud.to_vec(),
             iat: now,
@@ -220,8 +238,13 @@ mod tests {
     }
 
     fn claims(aud: &str, ttl_secs: i64) -> Claims {
-        let subject =
-            Subject { sub: "alice".into(), email: "alice@example.com".into(), role: Role::Buyer, country: "AR".into() };
+        let subject = Subject {
+            sub: "alice".into(),
+            email: "alice@example.com".into(),
+            role: Role::Buyer,
+            country: "AR".into(),
+            email_verified: true,
+        };
         let mut c = Claims::issue(subject, "ticktak-a", &[aud.to_string()], Duration::from_secs(60));
         c.exp = c.iat + ttl_secs;
         c
@@ -331,5 +354,16 @@ mod tests {
         let verifier = Verifier::new(&settings_with(&[&new, &old]));
         assert!(verifier.verify(&old.sign(&claims("ticktak-a", 60))).await.is_ok());
         assert!(verifier.verify(&new.sign(&claims("ticktak-a", 60))).await.is_ok());
+    }
+
+    #[test]
+    fn a_token_that_does_not_say_the_address_is_confirmed_does_not_buy() {
+        let mut said = serde_json::to_value(claims("ticktak-a", 60)).unwrap();
+        let confirmed: Claims = serde_json::from_value(said.clone()).unwrap();
+        assert!(confirmed.email_verified && confirmed.require_verified_email().is_ok());
+        said.as_object_mut().unwrap().remove("email_verified");
+        let silent: Claims = serde_json::from_value(said).unwrap();
+        assert!(!silent.email_verified);
+        assert!(matches!(silent.require_verified_email(), Err(ApiError::EmailUnverified)));
     }
 }

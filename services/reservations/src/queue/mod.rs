@@ -179,6 +179,7 @@ impl QueueStatus {
     responses(
         (status = 200, description = "the buyer's place (the same one on every join)", body = QueueStatus,
             headers(("Retry-After" = u32, description = "seconds until the status is worth asking again"))),
+        (status = 403, description = "the account's address is not confirmed (error `email_unverified`)"),
         (status = 404, description = "unknown match"),
         (status = 409, description = "no waiting room: the ticket type is on sale to all (error `conflict`) or not on sale (error `sale_closed`)"),
         (status = 422, description = "invalid body")))]
@@ -187,6 +188,7 @@ pub async fn join(
     Caller(caller): Caller,
     Json(req): Json<JoinQueue>,
 ) -> ApiResult<Response> {
+    caller.require_verified_email()?;
     let tt = crate::api::ticket_type(req.match_number, req.category)?;
     let category = s.availability.known(tt).await?;
     let Some(room) = category.waiting_room.clone() else {

@@ -1,10 +1,16 @@
 //! Accounts: sign-up, the signed-in account, and the admins' account
 //! management.
 //!
-//! - `POST /api/auth/register`
+//! - `POST /api/auth/register`: 202 whether or not the address has an
+//!   account (the answer never tells who is a customer): a new account gets
+//!   a confirmation link by mail, the owner of a taken address a note.
+//! - `POST /api/auth/verify-email`, `POST /api/auth/verify-email/resend`:
+//!   the link, and a new one (answered alike for any address).
 //! - `GET /api/me`
 //! - `GET /api/admin/accounts?q=&limit=&offset=`, `PUT /api/admin/accounts/{id}/role`
 
+pub mod links;
+pub mod password;
 pub mod store;
 
 use axum::extract::State;
@@ -22,12 +28,18 @@ use uuid::Uuid;
 
 use crate::passwords;
 use crate::AppState;
+use links::Purpose;
 use store::Account;
 
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/api/auth/register", post(register))
-        .route("/api/me", get(me))
+        .route("/api/auth/verify-email", post(verify_email))
+        .route("/api/auth/verify-email/resend", post(resend_link))
+        .route("/api/auth/password-reset", post(password::request))
+        .route("/api/auth/password-reset/confirm", post(password::confirm))
+        .route("/api/me/password", post(password::change))
+        .route("/api/me", get(me).patch(edit_me))
         .route("/api/admin/accounts", get(list))
         .route("/api/admin/accounts/{id}/role", put(set_role))
 }
@@ -56,34 +68,46 @@ pub struct AccountView {
     #[schema(value_type = String)]
     pub role: Role,
     pub created_at: DateTime<Utc>,
+    /// Whether the owner confirmed the address (only then can it sign in).
+    pub email_verified: bool,
 }
 
 impl From<Account> for AccountView {
     fn from(a: Account) -> Self {
-        Self { id: a.id, email: a.email, name: a.name, country: a.country, role: a.role.0, created_at: a.created_at }
+        Self {
+            id: a.id,
+            email: a.email,
+            name: a.name,
+            country: a.country,
+            role: a.role.0,
+            created_at: a.created_at,
+            email_verified: a.email_verified_at.is_some(),
+        }
     }
 }
 
-/// An e-mail address as stored: trimmed, one `@`, a dotted domain, no
-/// spaces or control characters. Compared without regard to case.
+/// The answer to a sign-up, and to a request for a new link: the same for
+/// any address.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CheckYourEmail {
+    /// Always `check_your_email`.
+    pub status: &'static str,
+    pub message: &'static str,
+}
+
+const CHECK_YOUR_EMAIL: CheckYourEmail = CheckYourEmail {
+    status: "check_your_email",
+    message: "If the address can be used, a message is on its way to it: follow its link to confirm the address, \
+              then sign in.",
+};
+
+/// An e-mail address as stored (`ticktak_core::text::email`: trimmed, one
+/// `@`, a dotted domain, no spaces or control characters). Compared without
+/// regard to case.
 pub fn normalize_email(raw: &str) -> Result<String, ApiError> {
-    let email = raw.trim();
-    let invalid = || ApiError::Unprocessable("email must be an e-mail address such as fan@example.com".into());
-    let (local, domain) = email.split_once('@').ok_or_else(invalid)?;
-    let fine = email.len() <= 254
-        && !local.is_empty()
-        && local.len() <= 64
-        && !domain.contains('@')
-        && domain.contains('.')
-        && !domain.starts_with('.')
-        && !domain.ends_with('.')
-        && !domain.contains("..")
-        && !email.chars().any(|c| c.is_whitespace() || c.is_control());
-    if fine {
-        Ok(email.to_string())
-    } else {
-        Err(invalid())
-    }
+    ticktak_core::text::email(raw)
+        .map(str::to_string)
+        .ok_or_else(|| ApiError::Unprocessable("email must be an e-mail address such as fan@example.com".into()))
 }
 
 fn normalize_name(raw: &str) -> Result<String, ApiError> {
@@ -97,14 +121,14 @@ fn normalize_name(raw: &str) -> Result<String, ApiError> {
 
 #[utoipa::path(post, path = "/api/auth/register", tag = "identity", request_body = Register,
     responses(
-        (status = 201, description = "account created; sign in next", body = AccountView),
-        (status = 409, description = "an account with this e-mail address exists"),
+        (status = 202, description = "a new account gets a confirmation link by mail, a taken address a note \
+            to its owner; the answer is the same", body = CheckYourEmail),
         (status = 422, description = "invalid e-mail, name or country, or a weak password")))]
 pub async fn register(
     State(s): State<AppState>,
     screened: Option<axum::Extension<ticktak_kit::screen::Screened>>,
     Json(req): Json<Register>,
-) -> ApiResult<(StatusCode, Json<AccountView>)> {
+) -> ApiResult<(StatusCode, Json<CheckYourEmail>)> {
     let email = normalize_email(&req.email)?;
     let name = normalize_name(&req.name)?;
     let country = Country::new(&req.country).map_err(|e| ApiError::Unprocessable(e.0))?;
@@ -114,17 +138,84 @@ pub async fn register(
     // Every account starts as a buyer: a role comes from an admin or the
     // operator's CLI, never from the address someone signed up with.
     let role = Role::Buyer;
+    // Hashed whether or not the address is taken, so the time does not
+    // tell either.
     let hash = s.passwords.hash(req.password).await?;
-    let account = store::insert(&s.pool, &email, &name, country.as_str(), role, &hash)
-        .await?
-        .ok_or_else(|| ApiError::Conflict("an account with this e-mail address already exists".into()))?;
-    metrics::counter!("accounts_registered_total").increment(1);
-    // Many accounts from one network is a bot farm's signature.
+    let mut tx = s.pool.begin().await?;
+    match store::insert(&mut *tx, &email, &name, country.as_str(), role, &hash).await? {
+        Some(account) => {
+            links::mail_link(&mut tx, &s.config.site_url, Purpose::VerifyEmail, account.id, &account.email).await?;
+            tx.commit().await?;
+            metrics::counter!("accounts_registered_total").increment(1);
+        }
+        None => {
+            tx.rollback().await?;
+            links::mail_taken_note(&s.pool, &s.config.site_url, &email).await?;
+        }
+    }
+    // Many sign-ups from one network is a bot farm's signature.
     if let Some(axum::Extension(screened)) = screened {
         crate::screening::store::note(&s.pool, "signup", Some(screened.ip()), "").await?;
         crate::screening::review(&s, screened.ip()).await?;
     }
-    Ok((StatusCode::CREATED, Json(account.into())))
+    Ok((StatusCode::ACCEPTED, Json(CHECK_YOUR_EMAIL)))
+}
+
+/// Body of `POST /api/auth/verify-email`.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LinkToken {
+    /// The `token` of the link in the mail.
+    pub token: String,
+}
+
+/// A link followed.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Verified {
+    /// Always `verified`.
+    pub status: &'static str,
+}
+
+#[utoipa::path(post, path = "/api/auth/verify-email", tag = "identity", request_body = LinkToken,
+    responses((status = 200, description = "the address is confirmed; sign in", body = Verified),
+        (status = 400, description = "unknown, used or expired link")))]
+pub async fn verify_email(State(s): State<AppState>, Json(req): Json<LinkToken>) -> ApiResult<Json<Verified>> {
+    match links::verify(&s.pool, req.token.trim()).await? {
+        Some(account) => {
+            tracing::info!(%account, "e-mail address confirmed");
+            metrics::counter!("accounts_verified_total").increment(1);
+            Ok(Json(Verified { status: "verified" }))
+        }
+        None => Err(ApiError::BadRequest(
+            "this link is unknown, used or expired: ask for a new one with POST /api/auth/verify-email/resend".into(),
+        )),
+    }
+}
+
+/// Body of `POST /api/auth/verify-email/resend`.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ResendLink {
+    pub email: String,
+}
+
+#[utoipa::path(post, path = "/api/auth/verify-email/resend", tag = "identity", request_body = ResendLink,
+    responses((status = 202, description = "a new link is mailed if the address has an unconfirmed account; \
+        the same answer for any address, at most one mail per address per 10 minutes", body = CheckYourEmail),
+        (status = 422, description = "not an e-mail address")))]
+pub async fn resend_link(
+    State(s): State<AppState>,
+    Json(req): Json<ResendLink>,
+) -> ApiResult<(StatusCode, Json<CheckYourEmail>)> {
+    let email = normalize_email(&req.email)?;
+    if let Some((account, _)) = store::by_email_with_hash(&s.pool, &email).await? {
+        if account.email_verified_at.is_none() {
+            let mut tx = s.pool.begin().await?;
+            links::mail_link(&mut tx, &s.config.site_url, Purpose::VerifyEmail, account.id, &account.email).await?;
+            tx.commit().await?;
+        }
+    }
+    Ok((StatusCode::ACCEPTED, Json(CHECK_YOUR_EMAIL)))
 }
 
 #[utoipa::path(get, path = "/api/me", tag = "identity", security(("bearer" = [])),
@@ -132,6 +223,34 @@ pub async fn register(
 pub async fn me(State(s): State<AppState>, Caller(caller): Caller) -> ApiResult<Json<AccountView>> {
     let id = Uuid::parse_str(&caller.sub).map_err(|_| ApiError::Unauthorized)?;
     let account = store::by_id(&s.pool, id).await?.ok_or(ApiError::Unauthorized)?;
+    Ok(Json(account.into()))
+}
+
+/// Body of `PATCH /api/me`: what the owner changes (each optional). The
+/// address is not changed here: a new one would need confirming first.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EditMe {
+    pub name: Option<String>,
+    /// ISO 3166-1 alpha-2, e.g. `AR`.
+    pub country: Option<String>,
+}
+
+#[utoipa::path(patch, path = "/api/me", tag = "identity", request_body = EditMe, security(("bearer" = [])),
+    responses((status = 200, description = "changed; tokens issued from now on carry the new country", body = AccountView),
+        (status = 401, description = "no or bad token"),
+        (status = 422, description = "an empty or over-long name, or an unknown country")))]
+pub async fn edit_me(
+    State(s): State<AppState>,
+    Caller(caller): Caller,
+    Json(req): Json<EditMe>,
+) -> ApiResult<Json<AccountView>> {
+    let id = Uuid::parse_str(&caller.sub).map_err(|_| ApiError::Unauthorized)?;
+    let name = req.name.as_deref().map(normalize_name).transpose()?;
+    let country = req.country.as_deref().map(|c| Country::new(c).map_err(|e| ApiError::Unprocessable(e.0))).transpose()?;
+    let account = store::edit(&s.pool, id, name.as_deref(), country.as_ref().map(Country::as_str))
+        .await?
+        .ok_or(ApiError::Unauthorized)?;
     Ok(Json(account.into()))
 }
 
@@ -153,7 +272,7 @@ pub struct AccountList {
     pub total: i64,
 }
 
-#[utoipa::path(get, path = "/api/admin/accounts", tag = "admin", params(AccountQuery), security(("bearer" = [])),
+#[utoipa::path(get, path = "/api/admin/accounts", operation_id = "list_accounts", tag = "admin", params(AccountQuery), security(("bearer" = [])),
     responses((status = 200, body = AccountList), (status = 401, description = "no or bad token"),
         (status = 403, description = "not an admin")))]
 pub async fn list(

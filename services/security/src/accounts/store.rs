@@ -15,6 +15,9 @@ pub struct Account {
     #[sqlx(try_from = "String")]
     pub role: RoleColumn,
     pub created_at: DateTime<Utc>,
+    /// When its owner followed the link mailed to the address; `None`
+    /// until then (the account cannot sign in).
+    pub email_verified_at: Option<DateTime<Utc>>,
 }
 
 /// `accounts.role`, read through [`Role`]'s parser.
@@ -28,11 +31,11 @@ impl TryFrom<String> for RoleColumn {
     }
 }
 
-const COLUMNS: &str = "id, email, name, country, role, created_at";
+const COLUMNS: &str = "id, email, name, country, role, created_at, email_verified_at";
 
 /// A new account; `None` when the e-mail address is taken (in any case).
 pub async fn insert(
-    pool: &PgPool,
+    db: impl PgExecutor<'_>,
     email: &str,
     name: &str,
     country: &str,
@@ -49,7 +52,7 @@ pub async fn insert(
     .bind(country)
     .bind(role.as_str())
     .bind(password_hash)
-    .fetch_optional(pool)
+    .fetch_optional(db)
     .await
 }
 
@@ -68,6 +71,36 @@ pub async fn by_email_with_hash(pool: &PgPool, email: &str) -> sqlx::Result<Opti
             .fetch_optional(pool)
             .await?;
     Ok(row.map(|r| (r.account, r.password_hash)))
+}
+
+/// The account of `id` and its password hash.
+pub async fn by_id_with_hash(pool: &PgPool, id: Uuid) -> sqlx::Result<Option<(Account, String)>> {
+    let row: Option<WithHash> = sqlx::query_as(&format!("SELECT {COLUMNS}, password_hash FROM accounts WHERE id = $1"))
+        .bind(id)
+        .fetch_optional(pool)
+        .await?;
+    Ok(row.map(|r| (r.account, r.password_hash)))
+}
+
+pub async fn set_password(db: impl PgExecutor<'_>, id: Uuid, password_hash: &str) -> sqlx::Result<()> {
+    sqlx::query("UPDATE accounts SET password_hash = $2 WHERE id = $1")
+        .bind(id)
+        .bind(password_hash)
+        .execute(db)
+        .await?;
+    Ok(())
+}
+
+/// Change the owner's name and country (`None`: left as it is).
+pub async fn edit(pool: &PgPool, id: Uuid, name: Option<&str>, country: Option<&str>) -> sqlx::Result<Option<Account>> {
+    sqlx::query_as(&format!(
+        "UPDATE accounts SET name = coalesce($2, name), country = coalesce($3, country) WHERE id = $1 RETURNING {COLUMNS}"
+    ))
+    .bind(id)
+    .bind(name)
+    .bind(country)
+    .fetch_optional(pool)
+    .await
 }
 
 pub async fn by_id(db: impl PgExecutor<'_>, id: Uuid) -> sqlx::Result<Option<Account>> {

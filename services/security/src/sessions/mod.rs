@@ -3,7 +3,8 @@
 //!
 //! - `POST /api/auth/login`: e-mail and password → a token pair. A wrong
 //!   e-mail and a wrong password answer alike and cost alike (one argon2
-//!   verification either way); repeated failures back off (`throttle`).
+//!   verification either way); repeated failures back off (`throttle`). An
+//!   account whose address is not confirmed answers as a wrong password.
 //! - `POST /api/auth/refresh`: a refresh token → the next pair. A token used
 //!   twice revokes its family: whoever holds the newer tokens is signed out.
 //! - `POST /api/auth/logout`: revokes the refresh token's family.
@@ -75,8 +76,7 @@ pub async fn login(
     // Control characters (a NUL above all) cannot be stored, nor be part
     // of an address: drop them, and the attempt counts as a wrong one.
     let email: String = req.email.trim().to_lowercase().chars().filter(|c| !c.is_control()).collect();
-    let forwarded_for = headers.get("x-forwarded-for").and_then(|v| v.to_str().ok());
-    let client = s.settings.trusted_proxies.client_ip(peer.ip(), forwarded_for);
+    let client = client_of(&s, peer, &headers);
     let attempt = Attempt::new(client, &email);
     if let Err(wait) = throttle::admit(&s.pool, &attempt).await? {
         metrics::counter!("logins_total", "outcome" => "throttled").increment(1);
@@ -89,19 +89,36 @@ pub async fn login(
         Err(_) => None,
     };
     let (account, hash) = found.map_or((None, None), |(a, h)| (Some(a), Some(h)));
-    if !s.passwords.verify(req.password, hash).await? {
+    let right_password = s.passwords.verify(req.password, hash).await?;
+    // An account whose address is not confirmed yet answers exactly as a
+    // wrong password: else "sign up with someone's address, then sign in"
+    // would tell whether that address was a customer.
+    let confirmed = account.as_ref().is_some_and(|a| a.email_verified_at.is_some());
+    if !(right_password && confirmed) {
         // Counted as a failure already, when it was admitted.
         crate::screening::store::login_failed(&s.pool, client, &email).await?;
         crate::screening::review(&s, client).await?;
         metrics::counter!("logins_total", "outcome" => "failed").increment(1);
         return Err(ApiError::InvalidCredentials);
     }
-    let account = account.expect("a verified password has an account");
+    let account = account.expect("a confirmed account was found");
     throttle::record_success(&s.pool, &attempt).await?;
     metrics::counter!("logins_total", "outcome" => "succeeded").increment(1);
+    Ok(Json(start(&s, &account).await?))
+}
+
+/// The client's address: the TCP peer, or behind `TRUSTED_PROXIES` the
+/// rightmost `X-Forwarded-For` hop that is not a trusted proxy.
+pub fn client_of(s: &AppState, peer: SocketAddr, headers: &axum::http::HeaderMap) -> std::net::IpAddr {
+    let forwarded_for = headers.get("x-forwarded-for").and_then(|v| v.to_str().ok());
+    s.settings.trusted_proxies.client_ip(peer.ip(), forwarded_for)
+}
+
+/// A new session of `account`: its first token pair.
+pub async fn start(s: &AppState, account: &Account) -> sqlx::Result<TokenPair> {
     let (refresh_token, hash) = store::new_token();
-    store::start_family(&s.pool, account.id, &hash, refresh_expiry(&s)).await?;
-    Ok(Json(pair(&s, &account, refresh_token)))
+    store::start_family(&s.pool, account.id, &hash, refresh_expiry(s)).await?;
+    Ok(pair(s, account, refresh_token))
 }
 
 #[utoipa::path(post, path = "/api/auth/refresh", tag = "identity", request_body = RefreshRequest,
@@ -146,6 +163,7 @@ fn pair(s: &AppState, account: &Account, refresh_token: String) -> TokenPair {
         email: account.email.clone(),
         role: account.role.0,
         country: account.country.clone(),
+        email_verified: account.email_verified_at.is_some(),
     };
     let claims = Claims::issue(subject, &s.settings.auth.issuer, &s.config.audiences, s.config.access_ttl);
     TokenPair {

@@ -127,6 +127,19 @@ pub async fn revoke_family_of(pool: &PgPool, token_hash: &[u8]) -> sqlx::Result<
     Ok(done.rows_affected() > 0)
 }
 
+/// Revoke every family of `account`: all its sessions are signed out.
+pub async fn revoke_all(tx: &mut Transaction<'_, Postgres>, account: Uuid, reason: &str) -> sqlx::Result<()> {
+    sqlx::query(
+        "UPDATE refresh_families SET revoked_at = now(), revoked_reason = $2 \
+         WHERE account_id = $1 AND revoked_at IS NULL",
+    )
+    .bind(account)
+    .bind(reason)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
 async fn revoke(tx: &mut Transaction<'_, Postgres>, family: Uuid, reason: &str) -> sqlx::Result<()> {
     sqlx::query(
         "UPDATE refresh_families SET revoked_at = now(), revoked_reason = $2 WHERE id = $1 AND revoked_at IS NULL",

@@ -48,6 +48,7 @@ fn signin_form(visitor: &Visitor, next: &str, email: &str, error: Option<&str>) 
             div { label for="password" { "Password" } input #password type="password" name="password" autocomplete="current-password" required; }
             button type="submit" { "Sign in" }
         }
+        p { a href="/forgot-password" { "Forgot your password?" } }
         p { "New here? " a href="/register" { "Register" } }
     }
 }
@@ -125,7 +126,9 @@ pub struct Register {
     pub country: String,
 }
 
-/// `POST /register`: create the account, then sign in with it.
+/// `POST /register`: ask for the account; the visitor is told to confirm
+/// the address from the mail (the same page whether or not the address
+/// had an account), then signs in.
 pub async fn register(
     State(state): State<AppState>,
     visitor: Visitor,
@@ -142,12 +145,9 @@ pub async fn register(
             layout::page(Some(&visitor), "Register", register_form(&visitor, Some(&form), Some(&reply.message())));
         return Ok((StatusCode::from_u16(reply.status).unwrap_or(StatusCode::BAD_REQUEST), page).into_response());
     }
-    let login = json!({"email": form.email, "password": form.password});
-    let reply = state.apis.post(format!("{}/api/auth/login", state.config.security), visitor.who(), &login).await?;
-    let pair = reply.success()?;
-    let mut res = Redirect::to("/").into_response();
-    session::set(res.headers_mut(), &session::signed_in(&pair, state.config.secure_cookies));
-    Ok(res)
+    let email = form.email.trim();
+    Ok(layout::page(Some(&visitor), "Check your e-mail", super::verify::check_your_email(&visitor, email))
+        .into_response())
 }
 
 #[derive(Deserialize)]

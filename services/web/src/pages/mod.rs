@@ -5,9 +5,13 @@ pub mod account;
 pub mod admin;
 pub mod checkin;
 pub mod checkout;
+pub mod contact;
 pub mod matches;
+pub mod password;
+pub mod profile;
 pub mod queue;
 pub mod tickets;
+pub mod verify;
 
 use axum::http::Method;
 use axum::routing::{get, post};
@@ -37,15 +41,31 @@ pub fn router() -> Router<AppState> {
         .route("/signin", get(account::signin_page).post(account::signin))
         .route("/register", get(account::register_page).post(account::register))
         .route("/signout", post(account::signout))
+        .route("/verify-email", get(verify::page).post(verify::confirm))
+        .route("/verify-email/resend", post(verify::resend))
+        .route("/account", get(profile::page).post(profile::edit))
+        .route("/account/password", post(profile::change_password))
+        .route("/forgot-password", get(password::forgot_page).post(password::forgot))
+        .route("/reset-password", get(password::reset_page).post(password::reset))
         .route("/admin", get(admin::dashboard))
         .route("/checkin", get(checkin::page).post(checkin::check))
+        .route("/contact", get(contact::page))
 }
 
 /// The screening layer's rate class of a request to the site: its forms
 /// count like the API calls they make.
 pub fn route_class(method: &Method, path: &str) -> RouteClass {
     if method == Method::POST {
-        if path == "/signin" || path == "/register" {
+        if matches!(
+            path,
+            "/signin"
+                | "/register"
+                | "/verify-email"
+                | "/verify-email/resend"
+                | "/forgot-password"
+                | "/reset-password"
+                | "/account/password"
+        ) {
             return RouteClass::Auth;
         }
         if path.starts_with("/matches/") && path.ends_with("/hold") {
@@ -65,6 +85,7 @@ mod tests {
     #[test]
     fn forms_count_like_the_api_calls_they_make() {
         assert_eq!(route_class(&Method::POST, "/signin"), RouteClass::Auth);
+        assert_eq!(route_class(&Method::POST, "/verify-email/resend"), RouteClass::Auth);
         assert_eq!(route_class(&Method::POST, "/matches/7/hold"), RouteClass::Holds);
         assert_eq!(route_class(&Method::POST, "/orders/x/pay"), RouteClass::Payments);
         assert_eq!(route_class(&Method::POST, "/orders/x/cancel"), RouteClass::Writes);

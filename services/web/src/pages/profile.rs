@@ -1,0 +1,117 @@
+//! `/account`: the signed-in buyer's own account — name and country, and a
+//! new password (with the current one). The address is shown, not
+//! changed: a new one would need confirming first.
+
+use axum::extract::State;
+use axum::http::{Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Form;
+use maud::{html, Markup};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use crate::error::WebError;
+use crate::layout::{self, csrf_field, text};
+use crate::session::{self, Visitor};
+use crate::AppState;
+
+fn page_of(visitor: &Visitor, me: &Value, notice: Option<(&str, &str)>) -> Markup {
+    html! {
+        h1 { "My account" }
+        @if let Some((kind, message)) = notice { (layout::notice(kind, message)) }
+        p { "Signed in as " strong { (text(&me["email"])) } "." }
+        h2 { "Name and country" }
+        form.stack method="post" action="/account" {
+            (csrf_field(visitor))
+            div { label for="name" { "Name" } input #name type="text" name="name" value=(text(&me["name"])) autocomplete="name" required; }
+            div {
+                label for="country" { "Country (two letters, e.g. AR, DE, MA)" }
+                input #country type="text" name="country" value=(text(&me["country"])) maxlength="2" autocomplete="country" required;
+            }
+            button type="submit" { "Save" }
+        }
+        h2 { "Password" }
+        form.stack method="post" action="/account/password" {
+            (csrf_field(visitor))
+            div { label for="current" { "Current password" } input #current type="password" name="current" autocomplete="current-password" required; }
+            div { label for="new-password" { "New password (at least 10 characters)" } input #new-password type="password" name="new" autocomplete="new-password" minlength="10" required; }
+            button type="submit" { "Change my password" }
+        }
+        p { "Changing the password signs every other session out." }
+    }
+}
+
+async fn me(state: &AppState, visitor: &Visitor) -> Result<Value, WebError> {
+    state.apis.get(format!("{}/api/me", state.config.security), visitor.who()).await?.success()
+}
+
+/// `GET /account`.
+pub async fn page(State(state): State<AppState>, visitor: Visitor) -> Result<Response, WebError> {
+    visitor.account()?;
+    let me = me(&state, &visitor).await?;
+    Ok(layout::page(Some(&visitor), "My account", page_of(&visitor, &me, None)).into_response())
+}
+
+#[derive(Deserialize)]
+pub struct Edit {
+    pub csrf: String,
+    pub name: String,
+    pub country: String,
+}
+
+/// `POST /account`: name and country.
+pub async fn edit(State(state): State<AppState>, visitor: Visitor, Form(form): Form<Edit>) -> Result<Response, WebError> {
+    visitor.check_csrf(&form.csrf)?;
+    visitor.account()?;
+    let body = json!({"name": form.name, "country": form.country.trim().to_ascii_uppercase()});
+    let url = format!("{}/api/me", state.config.security);
+    let reply = state.apis.send(Method::PATCH, url, visitor.who(), Some(&body), None).await?;
+    if reply.status >= 500 || reply.status == 401 {
+        return Err(WebError::from_reply(&reply));
+    }
+    let me = me(&state, &visitor).await?;
+    let (status, notice) = if reply.ok() {
+        (StatusCode::OK, ("ok", "Saved.".to_string()))
+    } else {
+        (StatusCode::UNPROCESSABLE_ENTITY, ("error", reply.message()))
+    };
+    let page = page_of(&visitor, &me, Some((notice.0, &notice.1)));
+    Ok((status, layout::page(Some(&visitor), "My account", page)).into_response())
+}
+
+#[derive(Deserialize)]
+pub struct ChangePassword {
+    pub csrf: String,
+    pub current: String,
+    pub new: String,
+}
+
+/// `POST /account/password`: this session goes on with the new tokens.
+pub async fn change_password(
+    State(state): State<AppState>,
+    visitor: Visitor,
+    Form(form): Form<ChangePassword>,
+) -> Result<Response, WebError> {
+    visitor.check_csrf(&form.csrf)?;
+    visitor.account()?;
+    let body = json!({"currentPassword": form.current, "newPassword": form.new});
+    let url = format!("{}/api/me/password", state.config.security);
+    let reply = state.apis.post(url, visitor.who(), &body).await?;
+    if reply.status >= 500 || reply.status == 429 {
+        return Err(WebError::from_reply(&reply));
+    }
+    let me = me(&state, &visitor).await?;
+    if !reply.ok() {
+        let message = match reply.status {
+            401 => "The current password is not right.".to_string(),
+            _ => reply.message(),
+        };
+        let page = page_of(&visitor, &me, Some(("error", &message)));
+        let status = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::BAD_REQUEST);
+        return Ok((status, layout::page(Some(&visitor), "My account", page)).into_response());
+    }
+    let page = page_of(&visitor, &me, Some(("ok", "Password changed. Every other session was signed out.")));
+    let mut res = layout::page(Some(&visitor), "My account", page).into_response();
+    session::set(res.headers_mut(), &session::signed_in(&reply.body, state.config.secure_cookies));
+    Ok(res)
+}
