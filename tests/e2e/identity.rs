@@ -399,8 +399,7 @@ async fn sign_up_does_not_tell_whether_an_address_is_taken_and_its_link_verifies
     let owner = format!("{}@example.com", unique("owner"));
     identity.register(&owner).await;
     let fresh = format!("{}@example.com", unique("fresh"));
-    let sign_up =
-        |email: String| json!({"email": email, "password": "another long secret", "name": "Mallory Phisher", "country": "QA"});
+    let sign_up = |email: String| json!({"email": email, "password": "another long secret", "name": "Mallory Phisher", "country": "QA"});
     let (taken_status, taken) = identity.post("/api/auth/register", sign_up(owner.to_uppercase())).await;
     let (fresh_status, new) = identity.post("/api/auth/register", sign_up(fresh.clone())).await;
     assert_eq!((taken_status, &taken), (fresh_status, &new), "the same answer for a taken and a new address");
@@ -523,9 +522,15 @@ async fn a_password_reset_by_mail_works_once_and_a_change_signs_out_everywhere()
     assert_eq!(identity.login(&owner, "the third long secret").await.0, StatusCode::OK);
 
     // The owner edits name and country; not the address, not the role.
-    let edit = |body: Value| identity.call(reqwest::Method::PATCH, "/api/me", fresh["accessToken"].as_str().unwrap(), Some(body));
+    let edit = |body: Value| {
+        identity.call(reqwest::Method::PATCH, "/api/me", fresh["accessToken"].as_str().unwrap(), Some(body))
+    };
     let (status, me) = edit(json!({"name": "  New Name ", "country": "uy"})).await;
-    assert_eq!((status, me["name"].as_str(), me["country"].as_str()), (StatusCode::OK, Some("New Name"), Some("UY")), "{me}");
+    assert_eq!(
+        (status, me["name"].as_str(), me["country"].as_str()),
+        (StatusCode::OK, Some("New Name"), Some("UY")),
+        "{me}"
+    );
     assert_eq!(edit(json!({"country": "XX"})).await.0, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(edit(json!({"name": ""})).await.0, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(edit(json!({"role": "admin"})).await.0, StatusCode::UNPROCESSABLE_ENTITY);

@@ -637,3 +637,135 @@ async fn a_ticket_sold_on_one_platform_is_admitted_once_at_any_gate_of_the_marke
     let (status, scan) = check_in(b, 1, &refunded[0].1).await;
     assert_eq!((status, scan["result"].as_str()), (409, Some("REVOKED")), "{scan}");
 }
+
+/// Named tickets: the buyer says who each seat is for (and may send it to
+/// them by mail) until a day before kick-off; the gate shows the name.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_buyer_names_who_each_ticket_is_for_and_the_gate_shows_the_name() {
+    let platforms = market(&["a"], Duration::from_secs(600)).await;
+    let a = &platforms[0];
+    let pay = Payments::start(a, true, |_| {}).await;
+    let buyer = unique("family");
+    // Match 1 kicks off years from now.
+    let order = hold(a, &buyer, 1, 2).await;
+    pay_and_wait(&pay, a, &buyer, &order).await;
+    let tickets = eventually(WAIT, "the tickets", || async {
+        let t = tickets_of(a, &buyer, &order).await;
+        (t.len() == 2).then_some(t)
+    })
+    .await;
+    let name = |who: &str, ticket: &str, body: Value| {
+        let url = format!("{}/api/tickets/{ticket}/holder", a.reservations.url());
+        let req = a.http.put(url).bearer_auth(a.token(who)).json(&body);
+        async move {
+            let res = req.send().await.unwrap();
+            (res.status().as_u16(), res.json::<Value>().await.unwrap_or_default())
+        }
+    };
+    let (first, second) = (&tickets[0].0, &tickets[1].0);
+    let friend = format!("{}@example.com", unique("friend"));
+    let (status, named) = name(&buyer, first, json!({"name": "  Lionel Andrés Messi ", "email": friend})).await;
+    assert_eq!((status, named["holderName"].as_str()), (200, Some("Lionel Andrés Messi")), "{named}");
+    assert_eq!(named["holderEmail"], friend.as_str());
+    let (status, named) = name(&buyer, second, json!({"name": "Antonela Roccuzzo"})).await;
+    assert_eq!((status, named["holderEmail"].clone()), (200, Value::Null), "{named}");
+    // The friend gets the ticket, with its QR code.
+    let mails = mail::wait_for(&mail::maildev_url(), &friend, 1, WAIT).await;
+    assert_eq!(mails.len(), 1);
+    assert!(mails[0].subject.starts_with("A ticket for you"), "{}", mails[0].subject);
+    let png = &mails[0].attachments.as_ref().unwrap()[0].generated_file_name;
+    assert_eq!(qr_texts(&mail::attachment(&mail::maildev_url(), &mails[0], png).await), [tickets[0].1.clone()]);
+    // Naming again with the same address sends nothing more.
+    name(&buyer, first, json!({"name": "Lionel Messi", "email": friend})).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(mail::messages_to(&mail::maildev_url(), &friend).await.len(), 1);
+
+    // Bad input, someone else's ticket.
+    for bad in [
+        json!({"name": ""}),
+        json!({"name": "x".repeat(101)}),
+        json!({"name": "a\u{0}b"}),
+        json!({"name": "Ok", "email": "not an address"}),
+        json!({"name": "Ok", "seat": 3}),
+    ] {
+        assert_eq!(name(&buyer, first, bad.clone()).await.0, 422, "{bad}");
+    }
+    assert_eq!(name("someone-else", first, json!({"name": "Thief"})).await.0, 404);
+    assert_eq!(name(&buyer, "not-a-ticket", json!({"name": "Nobody"})).await.0, 404);
+
+    // The gate shows the name; a used ticket keeps it.
+    let (status, scan) = check_in(a, 1, &tickets[0].1).await;
+    assert_eq!((status, scan["result"].as_str()), (200, Some("ADMITTED")), "{scan}");
+    assert_eq!(scan["ticket"]["holderName"], "Lionel Messi", "{scan}");
+    assert_eq!(name(&buyer, first, json!({"name": "Someone Else"})).await.0, 409);
+
+    // A match a day away or less (match 3 kicked off in 2022): too late.
+    let late = hold(a, &buyer, 3, 1).await;
+    pay_and_wait(&pay, a, &buyer, &late).await;
+    let late_ticket = eventually(WAIT, "the late ticket", || async { tickets_of(a, &buyer, &late).await.pop() }).await;
+    let (status, body) = name(&buyer, &late_ticket.0, json!({"name": "Too Late"})).await;
+    assert_eq!(status, 409, "{body}");
+    assert!(body["message"].as_str().unwrap().contains("before kick-off"), "{body}");
+}
+
+/// Holders hear of their match: a reminder the day before kick-off (not
+/// earlier), and a notice when the organisers move it, saying what
+/// changed — each once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn holders_are_reminded_the_day_before_and_told_when_their_match_moves() {
+    let env = PlatformEnv::new("a", &unique("notices"));
+    let topics = env.topics();
+    ensure_topics(&topics).await;
+    let now = chrono::Utc::now();
+    let mut list = masterlist_with_capacity(2, 10);
+    list[0].date_utc = now + chrono::Duration::hours(12);
+    list[1].date_utc = now + chrono::Duration::hours(30);
+    list[1].location = "Lusail Stadium".into();
+    publish_masterlist(&topics, &list).await;
+    let (soon, later) = (list[0].match_number.get(), list[1].match_number.get());
+    let a = Platform::start(env).await;
+    eventually(WAIT, "the master list", || async {
+        let (_, m) = a.get(&format!("/api/matches/{later}/availability")).await;
+        (m["categories"][0]["capacity"] == 10).then_some(())
+    })
+    .await;
+    let pay = Payments::start(&a, true, |_| {}).await;
+    let buyer = unique("holder");
+    for m in [soon, later] {
+        let order = hold(&a, &buyer, m, 1).await;
+        pay_and_wait(&pay, &a, &buyer, &order).await;
+    }
+    let to = format!("{buyer}@example.com");
+    let subjects = || async {
+        mail::messages_to(&mail::maildev_url(), &to).await.into_iter().map(|m| m.subject).collect::<Vec<_>>()
+    };
+    let count = |all: &[String], prefix: &str| all.iter().filter(|s| s.starts_with(prefix)).count();
+    let (remind_soon, remind_later) = (format!("Tomorrow: Match {soon}:"), format!("Tomorrow: Match {later}:"));
+    eventually(WAIT, "the reminder of the match 12 h away", || async {
+        (count(&subjects().await, &remind_soon) == 1).then_some(())
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let all = subjects().await;
+    assert_eq!((count(&all, &remind_soon), count(&all, &remind_later)), (1, 0), "{all:?}");
+
+    // The organisers move the later match to another venue, 20 h from now.
+    list[1].date_utc = now + chrono::Duration::hours(20);
+    list[1].location = "Al Bayt Stadium".into();
+    publish_masterlist(&topics, &list[1..]).await;
+    let moved = eventually(WAIT, "the move notice and the reminder", || async {
+        let messages = mail::messages_to(&mail::maildev_url(), &to).await;
+        let moved = messages
+            .iter()
+            .find(|m| m.subject.starts_with(&format!("Match {later}:")) && m.subject.ends_with("has moved"))?;
+        messages.iter().any(|m| m.subject.starts_with(&remind_later)).then(|| moved.clone())
+    })
+    .await;
+    let text = moved.text.unwrap_or_default();
+    assert!(text.contains("Venue: Al Bayt Stadium (was Lusail Stadium)"), "{text}");
+    assert!(text.contains("Kick-off:"), "{text}");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let all = subjects().await;
+    assert_eq!(count(&all, &format!("Match {later}:")), 1, "one notice per move: {all:?}");
+    assert_eq!((count(&all, &remind_soon), count(&all, &remind_later)), (1, 1), "{all:?}");
+}

@@ -161,6 +161,7 @@ impl Platform {
                 availability_ttl: Duration::from_millis(100),
                 republish_after: Duration::from_secs(10),
                 request_timeout: Duration::from_secs(120),
+                notices_every: Duration::from_millis(300),
                 caps: reservations::store::Caps { tickets_per_match: 4, open_holds: 2 },
                 naive: false,
                 ticket_key: ticktak_kit::auth::SigningKey::dev(),

@@ -24,7 +24,7 @@ use std::time::Duration;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 use lettre::message::header::ContentType;
-use lettre::message::{Attachment as MimeAttachment, Mailbox, MultiPart, SinglePart};
+use lettre::message::{Attachment as MimeAttachment, Mailbox, MultiPart};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use serde::{Deserialize, Serialize};
 use sqlx::{PgPool, Postgres, Row, Transaction};
@@ -326,7 +326,8 @@ mod tests {
 
     #[test]
     fn the_html_form_says_what_the_text_says_escaped_with_links() {
-        let html = html_of("Hello <b>fan</b> & co,\n\nOpen https://tickets.example/verify-email?token=a_b-c.\nThanks\n");
+        let html =
+            html_of("Hello <b>fan</b> & co,\n\nOpen https://tickets.example/verify-email?token=a_b-c.\nThanks\n");
         assert!(html.contains("<p>Hello &lt;b&gt;fan&lt;/b&gt; &amp; co,</p>"), "{html}");
         assert!(
             html.contains(

@@ -32,10 +32,10 @@ pub fn router() -> Router<AppState> {
 #[openapi(
     info(title = "ticktak reservations", description = "Hold tickets, see and cancel your reservations, get their tickets, check tickets in at the gate."),
     paths(create, one, list, cancel, crate::queue::join, crate::queue::status, crate::queue::board, crate::tickets::of_reservation, crate::tickets::qr_svg, crate::tickets::qr_png,
-        crate::tickets::live, crate::tickets::live_svg, crate::tickets::check_in, crate::tickets::public_key),
+        crate::tickets::live, crate::tickets::live_svg, crate::tickets::holder::name, crate::tickets::check_in, crate::tickets::public_key),
     components(schemas(CreateReservation, ReservationView, ReservationList, crate::tickets::Ticket,
         crate::tickets::TicketList, crate::tickets::CheckIn, crate::tickets::CheckInResult, crate::tickets::PublicKey,
-        crate::tickets::LiveCode, crate::queue::JoinQueue, crate::queue::QueueStatus, crate::queue::QueueState,
+        crate::tickets::LiveCode, crate::tickets::holder::NameHolder, crate::queue::JoinQueue, crate::queue::QueueStatus, crate::queue::QueueState,
         crate::queue::QueueBoard, crate::queue::RoomBoard, crate::queue::PlatformQueue)),
     modifiers(&BearerAuth, &StandardResponses)
 )]

@@ -29,6 +29,9 @@ pub struct ReservationConfig {
     /// in time") and its hold cancelled in the log (`REQUEST_TIMEOUT_SECS`,
     /// default 120).
     pub request_timeout: Duration,
+    /// How often holders' reminders and move notices are looked for
+    /// (`NOTICES_EVERY_MS`, default 60000).
+    pub notices_every: Duration,
     /// Purchase caps per account (`MAX_TICKETS_PER_MATCH`, default 4, over
     /// its requested, held and paid reservations; `MAX_OPEN_HOLDS`, default
     /// 2, unpaid holds); 0 lifts a cap.
@@ -113,6 +116,7 @@ impl ReservationConfig {
         let availability_ttl: u64 = env.parse_in("AVAILABILITY_TTL_MS", 100, 0..=10_000)?;
         let republish_after: u64 = env.parse_in("REPUBLISH_AFTER_SECS", 10, 1..=3600)?;
         let request_timeout: u64 = env.parse_in("REQUEST_TIMEOUT_SECS", 120, 2..=86_400)?;
+        let notices_every: u64 = env.parse_in("NOTICES_EVERY_MS", 60_000, 100..=86_400_000)?;
         let caps = crate::store::Caps {
             tickets_per_match: env.parse_in("MAX_TICKETS_PER_MATCH", 4, 0..=10_000)?,
             open_holds: env.parse_in("MAX_OPEN_HOLDS", 2, 0..=10_000)?,
@@ -153,6 +157,7 @@ impl ReservationConfig {
             availability_ttl: Duration::from_millis(availability_ttl),
             republish_after: Duration::from_secs(republish_after),
             request_timeout: Duration::from_secs(request_timeout),
+            notices_every: Duration::from_millis(notices_every),
             caps,
         })
     }

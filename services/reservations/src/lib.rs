@@ -165,6 +165,7 @@ pub async fn start_with(
         shutdown.clone(),
     ));
     let admitter = tokio::spawn(queue::admit(state.clone(), shutdown.clone()));
+    let notices = tokio::spawn(tickets::notices::follow(state.clone(), state.config.notices_every, shutdown.clone()));
     let lengths = tokio::spawn(state.queue.market.clone().follow(state.settings.clone(), shutdown.clone()));
     let mailer = tokio::spawn(ticktak_kit::mail::deliver(
         state.pool.clone(),
@@ -176,7 +177,7 @@ pub async fn start_with(
     let server = base.serve(public, internal::router().with_state(state), shutdown).await?;
     Ok(server.then(|server| async move {
         let served = server.wait().await;
-        for worker in [relay, marker, sweeper, poller, gate, admitter, lengths, mailer] {
+        for worker in [relay, marker, sweeper, poller, gate, admitter, lengths, mailer, notices] {
             let _ = worker.await;
         }
         served

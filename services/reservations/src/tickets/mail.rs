@@ -68,6 +68,40 @@ pub fn tickets(r: &Reservation, m: Option<&MatchView>, tickets: &[Ticket]) -> Op
     })
 }
 
+/// A named ticket, to the person it is for.
+pub fn named(ticket: &Ticket, to: &str, m: &MatchView) -> Mail {
+    let what = format!(
+        "Match {}: {} v {}, {}, {}",
+        m.match_number,
+        m.home_team,
+        m.away_team,
+        m.location,
+        m.date_utc.format("%Y-%m-%d %H:%M UTC")
+    );
+    let admits = match ticket.printed_code_admits {
+        true => "Show the attached QR code at the gate.",
+        false => "The code below names the ticket; at the gate the buyer's account shows its live code.",
+    };
+    Mail {
+        dedupe_key: format!("holder:{}:{}", ticket.id, to.to_lowercase()),
+        to: to.to_string(),
+        subject: format!("A ticket for you — {what}"),
+        body: format!(
+            "Hello,\n\nA ticket bought on ticktak is for you ({}).\n\n{what}\nCategory {}, seat {}.\n\n{admits}\n\
+             Ticket code: {}\n",
+            ticket.holder_name.as_deref().unwrap_or_default(),
+            ticket.category,
+            ticket.seat,
+            ticket.code
+        ),
+        attachments: vec![Attachment {
+            filename: format!("ticket-{}.png", ticket.id),
+            content_type: "image/png".into(),
+            data: qr::png(&ticket.code),
+        }],
+    }
+}
+
 /// The notice that a confirmed reservation was refunded.
 pub fn refunded(r: &Reservation, m: Option<&MatchView>) -> Option<Mail> {
     let to = r.buyer_email.clone()?;

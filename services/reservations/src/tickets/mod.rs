@@ -7,12 +7,19 @@
 //! - `GET  /api/tickets/{id}/qr.svg`, `GET /api/tickets/{id}/qr.png` (owner)
 //! - `GET  /api/tickets/{id}/live`, `GET /api/tickets/{id}/live.svg` (owner):
 //!   the live code
+//! - `PUT  /api/tickets/{id}/holder` `{"name", "email"?}` (owner): who the
+//!   seat is for (`holder`)
 //! - `POST /api/tickets/check-in` `{"code", "matchNumber"}` (staff or admin)
 //! - `GET  /api/tickets/public-key`: the key that verifies this platform's codes
+//!
+//! Holders are reminded the day before kick-off and told when the organisers
+//! move their match (`notices`).
 
 pub mod code;
 pub mod gate;
+pub mod holder;
 pub mod mail;
+pub mod notices;
 pub mod qr;
 pub mod store;
 
@@ -40,6 +47,7 @@ pub fn router() -> Router<AppState> {
         .route("/api/tickets/{id}/qr.png", get(qr_png))
         .route("/api/tickets/{id}/live", get(live))
         .route("/api/tickets/{id}/live.svg", get(live_svg))
+        .route("/api/tickets/{id}/holder", axum::routing::put(holder::name))
         .route("/api/tickets/check-in", post(check_in))
         .route("/api/tickets/public-key", get(public_key))
 }
@@ -72,7 +80,7 @@ pub async fn of_reservation(
 }
 
 /// The caller's own ticket `raw`.
-async fn own_ticket(s: &AppState, caller: &ticktak_kit::auth::Claims, raw: &str) -> ApiResult<Ticket> {
+pub(crate) async fn own_ticket(s: &AppState, caller: &ticktak_kit::auth::Claims, raw: &str) -> ApiResult<Ticket> {
     let missing = || ApiError::NotFound("no such ticket".into());
     let id = Uuid::parse_str(raw).map_err(|_| missing())?;
     match store::get(&s.pool, id).await? {

@@ -27,6 +27,10 @@ pub struct Ticket {
     pub category: u8,
     /// The buyer's e-mail address (else account id).
     pub holder: String,
+    /// Who the seat is for, as the buyer named it (the gate shows it).
+    pub holder_name: Option<String>,
+    /// Where the named person got the ticket by mail, if anywhere.
+    pub holder_email: Option<String>,
     /// VALID, USED or REVOKED.
     pub status: String,
     pub used_at: Option<DateTime<Utc>>,
@@ -35,7 +39,8 @@ pub struct Ticket {
     pub printed_code_admits: bool,
 }
 
-const COLUMNS: &str = "id, reservation_id, seat, code, match_number, category, holder, status, used_at";
+const COLUMNS: &str =
+    "id, reservation_id, seat, code, match_number, category, holder, holder_name, holder_email, status, used_at";
 
 fn from_row(r: &PgRow) -> Ticket {
     let code: String = r.get("code");
@@ -48,6 +53,8 @@ fn from_row(r: &PgRow) -> Ticket {
         match_number: r.get::<i16, _>("match_number") as u8,
         category: r.get::<i16, _>("category") as u8,
         holder: r.get("holder"),
+        holder_name: r.get("holder_name"),
+        holder_email: r.get("holder_email"),
         status: r.get("status"),
         used_at: r.get("used_at"),
     }
@@ -159,6 +166,25 @@ pub async fn get(pool: &PgPool, id: Uuid) -> sqlx::Result<Option<(Ticket, String
     .fetch_optional(pool)
     .await?;
     Ok(row.map(|r| (from_row(&r), r.get("buyer_id"))))
+}
+
+/// Name who a valid ticket is for, in `tx`; `None` when it is no longer
+/// valid (used or revoked tickets keep their holder).
+pub async fn name_holder(
+    tx: &mut Transaction<'_, Postgres>,
+    id: Uuid,
+    name: &str,
+    email: Option<&str>,
+) -> sqlx::Result<Option<Ticket>> {
+    let row = sqlx::query(&format!(
+        "UPDATE tickets SET holder_name = $2, holder_email = $3 WHERE id = $1 AND status = 'VALID' RETURNING {COLUMNS}"
+    ))
+    .bind(id)
+    .bind(name)
+    .bind(email)
+    .fetch_optional(&mut **tx)
+    .await?;
+    Ok(row.as_ref().map(from_row))
 }
 
 /// One ticket of this platform's.

@@ -247,7 +247,8 @@ pub async fn edit_me(
 ) -> ApiResult<Json<AccountView>> {
     let id = Uuid::parse_str(&caller.sub).map_err(|_| ApiError::Unauthorized)?;
     let name = req.name.as_deref().map(normalize_name).transpose()?;
-    let country = req.country.as_deref().map(|c| Country::new(c).map_err(|e| ApiError::Unprocessable(e.0))).transpose()?;
+    let country =
+        req.country.as_deref().map(|c| Country::new(c).map_err(|e| ApiError::Unprocessable(e.0))).transpose()?;
     let account = store::edit(&s.pool, id, name.as_deref(), country.as_ref().map(Country::as_str))
         .await?
         .ok_or(ApiError::Unauthorized)?;

@@ -27,6 +27,9 @@ fn form(visitor: &Visitor, match_number: Option<u8>, outcome: Option<&Value>) ->
             p { (text(&o["message"])) }
             @if o["ticket"].is_object() {
                 p { "Match " (text(&o["ticket"]["matchNumber"])) " · Category " (text(&o["ticket"]["category"])) " · Seat " (text(&o["ticket"]["seat"])) " · " (text(&o["ticket"]["holder"])) }
+                @if let Some(name) = o["ticket"]["holderName"].as_str() {
+                    p.holder { "Named: " strong { (name) } " — check their identity document" }
+                }
             } @else if o["issuer"].is_string() {
                 p { "Match " (text(&o["matchNumber"])) " · Category " (text(&o["category"])) " · sold by " (text(&o["issuer"])) }
             }

@@ -203,7 +203,7 @@ async fn success(state: &AppState, visitor: &Visitor, id: &str, r: &Value) -> Re
         h1 { "Payment received — enjoy the match!" }
         (layout::notice("ok", "Your tickets are below and on their way to your e-mail."))
         (summary(r))
-        (super::tickets::ticket_cards(&tickets))
+        (super::tickets::ticket_cards(&tickets, Some(visitor)))
         p { a href="/tickets" { "All my tickets" } }
     })
 }

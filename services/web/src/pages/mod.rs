@@ -37,6 +37,7 @@ pub fn router() -> Router<AppState> {
         .route("/tickets", get(tickets::mine))
         .route("/tickets/{id}/qr.svg", get(tickets::qr))
         .route("/tickets/{id}/live", get(tickets::live_page))
+        .route("/tickets/{id}/holder", post(tickets::name_holder))
         .route("/tickets/{id}/live.svg", get(tickets::live_qr))
         .route("/signin", get(account::signin_page).post(account::signin))
         .route("/register", get(account::register_page).post(account::register))

@@ -60,7 +60,11 @@ pub struct Edit {
 }
 
 /// `POST /account`: name and country.
-pub async fn edit(State(state): State<AppState>, visitor: Visitor, Form(form): Form<Edit>) -> Result<Response, WebError> {
+pub async fn edit(
+    State(state): State<AppState>,
+    visitor: Visitor,
+    Form(form): Form<Edit>,
+) -> Result<Response, WebError> {
     visitor.check_csrf(&form.csrf)?;
     visitor.account()?;
     let body = json!({"name": form.name, "country": form.country.trim().to_ascii_uppercase()});

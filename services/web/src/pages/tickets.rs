@@ -14,8 +14,9 @@ use crate::layout::{self, csrf_field, dollars, text};
 use crate::session::Visitor;
 use crate::AppState;
 
-/// The tickets of one reservation (`{"tickets": [...]}`), as cards.
-pub fn ticket_cards(list: &Value) -> Markup {
+/// The tickets of one reservation (`{"tickets": [...]}`), as cards; with
+/// the visitor, each valid one has the form that names who it is for.
+pub fn ticket_cards(list: &Value, naming: Option<&Visitor>) -> Markup {
     let tickets = list["tickets"].as_array().cloned().unwrap_or_default();
     html! {
         div.tickets {
@@ -25,8 +26,22 @@ pub fn ticket_cards(list: &Value) -> Markup {
                     h3 { "Match " (text(&t["matchNumber"])) " · Category " (text(&t["category"])) " · Seat " (text(&t["seat"])) }
                     img src={ "/tickets/" (id) "/qr.svg" } alt={ "QR code of ticket " (text(&t["seat"])) " for match " (text(&t["matchNumber"])) } width="192" height="192";
                     p { "Status: " strong { (t["status"].as_str().unwrap_or_default()) } }
+                    @if let Some(name) = t["holderName"].as_str() {
+                        p.holder { "For: " strong { (name) } }
+                    }
                     @if t["status"] == "VALID" {
                         p { a href={ "/tickets/" (id) "/live" } { "Show the live code at the gate" } }
+                        @if let Some(v) = naming {
+                            details.name-holder {
+                                summary { "Name who this ticket is for" }
+                                form.stack method="post" action={ "/tickets/" (id) "/holder" } {
+                                    (csrf_field(v))
+                                    div { label for={ "holder-name-" (id) } { "Name (as on their identity document)" } input id={ "holder-name-" (id) } type="text" name="name" value=(t["holderName"].as_str().unwrap_or_default()) maxlength="100" required; }
+                                    div { label for={ "holder-email-" (id) } { "Their e-mail, to send them the ticket (optional)" } input id={ "holder-email-" (id) } type="email" name="email" autocomplete="off"; }
+                                    button type="submit" { "Save the name" }
+                                }
+                            }
+                        }
                     }
                     details { summary { "Ticket code" } code { (t["code"].as_str().unwrap_or_default()) } }
                 }
@@ -56,7 +71,7 @@ pub async fn mine(State(state): State<AppState>, visitor: Visitor) -> Result<Res
             @let r = reservations.iter().find(|r| r["id"] == id.as_str()).cloned().unwrap_or_default();
             section.card aria-label={ "Order for match " (text(&r["matchNumber"])) } {
                 h2 { "Match " (text(&r["matchNumber"])) " · " (text(&r["quantity"])) " × Category " (text(&r["category"])) }
-                (ticket_cards(tickets))
+                (ticket_cards(tickets, Some(&visitor)))
                 form method="post" action={ "/orders/" (id) "/refund" } {
                     (csrf_field(&visitor))
                     button.secondary type="submit" { "Refund this order" }
@@ -132,6 +147,32 @@ pub async fn live_qr(
 
 /// `POST /orders/{id}/refund`: refund a paid order (until the cut-off
 /// before kick-off).
+#[derive(serde::Deserialize)]
+pub struct NameHolder {
+    pub csrf: String,
+    pub name: String,
+    #[serde(default)]
+    pub email: String,
+}
+
+/// `POST /tickets/{id}/holder`: name who a ticket is for (and mail it to
+/// them when an address is given).
+pub async fn name_holder(
+    State(state): State<AppState>,
+    visitor: Visitor,
+    Path(id): Path<String>,
+    Form(form): Form<NameHolder>,
+) -> Result<Response, WebError> {
+    visitor.account()?;
+    visitor.check_csrf(&form.csrf)?;
+    let id = uuid_like(&id).ok_or_else(|| WebError::NotFound("No such ticket.".into()))?;
+    let email = Some(form.email.trim()).filter(|e| !e.is_empty());
+    let url = format!("{}/api/tickets/{id}/holder", state.config.reservations);
+    let body = json!({"name": form.name, "email": email});
+    state.apis.send(axum::http::Method::PUT, url, visitor.who(), Some(&body), None).await?.success()?;
+    Ok(Redirect::to("/tickets").into_response())
+}
+
 pub async fn refund(
     State(state): State<AppState>,
     visitor: Visitor,

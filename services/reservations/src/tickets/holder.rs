@@ -1,0 +1,113 @@
+//! Named tickets: the buyer says who each seat is for, until
+//! [`NAMING_CUTOFF`] before kick-off. The name is on the ticket and the
+//! gate's answer shows it; an address given gets the ticket by mail, with
+//! its QR code (once per ticket and address).
+//!
+//! - `PUT /api/tickets/{id}/holder` `{"name", "email"?}` (the buyer)
+
+use axum::extract::State;
+use serde::Deserialize;
+use ticktak_kit::auth::Caller;
+use ticktak_kit::http::{Json, Path};
+use ticktak_kit::{ApiError, ApiResult};
+use utoipa::ToSchema;
+
+use super::{mail, own_ticket, store, Ticket};
+use crate::AppState;
+
+/// Names can be given or changed until this long before kick-off.
+pub const NAMING_CUTOFF: chrono::Duration = chrono::Duration::hours(24);
+
+/// Body of `PUT /api/tickets/{id}/holder`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NameHolder {
+    /// Who the seat is for, as on an identity document: 1–100 characters.
+    pub name: String,
+    /// Where to send that person the ticket (optional).
+    pub email: Option<String>,
+}
+
+/// A holder's name: trimmed, 1–100 characters, no control characters.
+fn holder_name(raw: &str) -> ApiResult<String> {
+    let name = raw.trim();
+    let chars = name.chars().count();
+    if chars == 0 || chars > 100 || name.chars().any(char::is_control) {
+        return Err(ApiError::Unprocessable(
+            "name must have 1 to 100 characters, none of them control characters".into(),
+        ));
+    }
+    Ok(name.to_string())
+}
+
+#[utoipa::path(put, path = "/api/tickets/{id}/holder", tag = "tickets", request_body = NameHolder,
+    params(("id" = Uuid, Path)), security(("bearer" = [])),
+    responses((status = 200, description = "named; an address given gets the ticket by mail", body = Ticket),
+        (status = 404, description = "not yours or no such ticket"),
+        (status = 409, description = "used or refunded, or less than 24 h before kick-off"),
+        (status = 422, description = "an empty, over-long or control-character name, or a bad address"),
+        (status = 503, description = "the match's kick-off is unknown right now")))]
+pub async fn name(
+    State(s): State<AppState>,
+    Caller(caller): Caller,
+    Path(id): Path<String>,
+    Json(req): Json<NameHolder>,
+) -> ApiResult<Json<Ticket>> {
+    let name = holder_name(&req.name)?;
+    let email = match req.email.as_deref().map(str::trim).filter(|e| !e.is_empty()) {
+        Some(raw) => Some(
+            ticktak_core::text::email(raw)
+                .ok_or_else(|| {
+                    ApiError::Unprocessable("email must be an e-mail address such as fan@example.com".into())
+                })?
+                .to_string(),
+        ),
+        None => None,
+    };
+    let ticket = own_ticket(&s, &caller, &id).await?;
+    if ticket.status != "VALID" {
+        return Err(ApiError::Conflict(format!("a {} ticket keeps its holder", ticket.status.to_lowercase())));
+    }
+    let number =
+        ticktak_core::MatchNumber::new(i64::from(ticket.match_number)).map_err(|e| ApiError::Unprocessable(e.0))?;
+    let details = s
+        .shop
+        .match_view(number)
+        .await
+        .ok()
+        .flatten()
+        .ok_or_else(|| ApiError::Unavailable("the match's kick-off is unknown right now; try again".into()))?;
+    if chrono::Utc::now() + NAMING_CUTOFF > details.date_utc {
+        return Err(ApiError::Conflict(format!(
+            "tickets are named until {} h before kick-off ({})",
+            NAMING_CUTOFF.num_hours(),
+            details.date_utc.format("%Y-%m-%d %H:%M UTC")
+        )));
+    }
+    let mut tx = s.pool.begin().await?;
+    let named = store::name_holder(&mut tx, ticket.id, &name, email.as_deref())
+        .await?
+        .ok_or_else(|| ApiError::Conflict("the ticket was used or refunded meanwhile".into()))?;
+    if let Some(to) = &email {
+        ticktak_kit::mail::enqueue(&mut tx, &mail::named(&named, to, &details)).await?;
+    }
+    tx.commit().await?;
+    tracing::info!(ticket = %named.id, mailed = email.is_some(), "ticket named");
+    Ok(Json(named))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_holder_is_named_in_1_to_100_printable_characters() {
+        assert_eq!(holder_name("  Lionel Messi ").unwrap(), "Lionel Messi");
+        assert_eq!(holder_name("Zoë Ñúñez").unwrap(), "Zoë Ñúñez");
+        for bad in ["", "   ", "a\u{0}b", "line\nbreak"] {
+            assert!(holder_name(bad).is_err(), "{bad:?}");
+        }
+        assert!(holder_name(&"x".repeat(101)).is_err());
+        assert!(holder_name(&"é".repeat(100)).is_ok());
+    }
+}
