@@ -309,6 +309,11 @@ async fn a_buyer_registers_browses_holds_pays_sees_the_tickets_and_refunds_in_a_
     assert!(b.text("main table").await.contains("CONFIRMED"));
     b.screenshots("my-tickets").await;
     b.assert_accessible("my tickets").await;
+    // Name who the first ticket is for.
+    b.click(".ticket details.name-holder summary").await;
+    b.fill(".ticket details.name-holder input[name=name]", "Lionel Messi").await;
+    b.click(".ticket details.name-holder button[type=submit]").await;
+    b.wait_text(".ticket .holder", "For: Lionel Messi", false).await;
     // A ticket's live code for the gate: a QR code the page fetches anew.
     b.click(".ticket a[href$='/live']").await;
     b.wait_text("h1", "Your ticket at the gate", false).await;

@@ -10,7 +10,7 @@
 
 use ticktak_core::BuyerId;
 
-use crate::config::{ConfigError, Env};
+use crate::env::{ConfigError, Env};
 
 /// What the HMAC covers before the address, so the key serves no other use.
 const LABEL: &[u8] = b"ticktak-buyer-v1\n";

@@ -7,7 +7,7 @@ use std::net::IpAddr;
 
 use ipnet::IpNet;
 
-use crate::config::{ConfigError, Env};
+use crate::env::{ConfigError, Env};
 
 /// The networks whose `X-Forwarded-For` is believed (`TRUSTED_PROXIES`,
 /// comma-separated addresses or CIDRs; none by default).

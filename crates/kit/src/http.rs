@@ -183,8 +183,7 @@ pub fn finish(router: Router) -> Router {
         .layer(TraceLayer::new_for_http().on_failure(DefaultOnFailure::new().level(tracing::Level::DEBUG)))
 }
 
-/// Seconds from request to response, by method, route and status.
-pub const HTTP_DURATION: &str = "http_request_duration_seconds";
+pub use crate::telemetry::HTTP_DURATION;
 
 /// Count and time one request: `http_requests_total` and
 /// `http_request_duration_seconds`, labelled by method, route template and

@@ -9,6 +9,7 @@ pub mod challenge;
 pub mod client_ip;
 pub mod config;
 pub mod db;
+pub mod env;
 pub mod error;
 pub mod http;
 pub mod internal;

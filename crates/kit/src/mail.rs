@@ -30,7 +30,7 @@ use serde::{Deserialize, Serialize};
 use sqlx::{PgPool, Postgres, Row, Transaction};
 use tokio_util::sync::CancellationToken;
 
-use crate::config::{ConfigError, Env};
+use crate::env::{ConfigError, Env};
 
 /// Where mail goes: `SMTP_URL` (default `smtp://127.0.0.1:1025`, the
 /// development sink; `smtps://user:pass@host` or `smtp://…?tls=required` for

@@ -41,7 +41,7 @@ use ticktak_contracts::screening::{self, AccountVerdict, Policy, Signal, SignalK
 use tokio_util::sync::CancellationToken;
 
 use crate::client_ip::TrustedProxies;
-use crate::config::{ConfigError, Env};
+use crate::env::{ConfigError, Env};
 use crate::error::ApiError;
 
 /// Requests grouped by what abusing them costs us.

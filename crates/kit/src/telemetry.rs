@@ -17,6 +17,10 @@ pub fn init_logs(json: bool) {
 
 /// Buckets of `http_request_duration_seconds` (exported as a histogram, so
 /// an operator can aggregate it over instances).
+/// Seconds from request to response, by method, route and status (recorded
+/// by `http`'s layer; its buckets are set here with the registry).
+pub const HTTP_DURATION: &str = "http_request_duration_seconds";
+
 const HTTP_BUCKETS: [f64; 14] = [0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0];
 
 struct Registry {
@@ -28,7 +32,7 @@ fn registry() -> &'static Registry {
     static REGISTRY: OnceLock<Registry> = OnceLock::new();
     REGISTRY.get_or_init(|| {
         let recorder = PrometheusBuilder::new()
-            .set_buckets_for_metric(Matcher::Full(crate::http::HTTP_DURATION.into()), &HTTP_BUCKETS)
+            .set_buckets_for_metric(Matcher::Full(HTTP_DURATION.into()), &HTTP_BUCKETS)
             .expect("buckets are not empty")
             .build_recorder();
         let handle = recorder.handle();

@@ -8,7 +8,7 @@ use axum::routing::get;
 use axum::Router;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use ticktak_core::{Action, Category, MatchNumber, Price, Quantity, TicketType};
+use ticktak_core::{Action, Price, Quantity, TicketType};
 use ticktak_kit::auth::{BearerAuth, Caller};
 use ticktak_kit::http::{Json, Path};
 use ticktak_kit::openapi::StandardResponses;
@@ -115,16 +115,9 @@ fn respond(status: StatusCode, body: serde_json::Value) -> Response {
     res
 }
 
-/// A ticket type from a request body (422 when out of range).
-pub fn ticket_type(match_number: i64, category: i64) -> ApiResult<TicketType> {
-    let m = MatchNumber::new(match_number).map_err(|e| ApiError::Unprocessable(e.0))?;
-    let c = Category::new(category).map_err(|e| ApiError::Unprocessable(e.0))?;
-    Ok(TicketType::new(m, c))
-}
-
 fn parse(req: &CreateReservation) -> ApiResult<(TicketType, Quantity)> {
     let q = Quantity::new(req.quantity).map_err(|e| ApiError::Unprocessable(format!("{} per reservation", e.0)))?;
-    Ok((ticket_type(req.match_number, req.category)?, q))
+    Ok((crate::input::ticket_type(req.match_number, req.category)?, q))
 }
 
 /// What a refused hold answers with (409): the reservation, `REJECTED`, or

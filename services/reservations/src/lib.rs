@@ -20,6 +20,7 @@ pub mod api;
 pub mod availability;
 pub mod config;
 pub mod idempotency;
+pub mod input;
 pub mod internal;
 pub mod outbox;
 pub mod queue;

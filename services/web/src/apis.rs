@@ -6,6 +6,7 @@
 use std::net::IpAddr;
 use std::time::Duration;
 
+use axum::http::StatusCode;
 use reqwest::Method;
 use serde_json::Value;
 
@@ -137,4 +138,21 @@ fn unreachable(url: &str, e: reqwest::Error) -> WebError {
     let service = url.split('/').take(3).collect::<Vec<_>>().join("/");
     tracing::warn!(%service, error = %e, "a service the pages need did not answer");
     WebError::Unavailable
+}
+
+impl WebError {
+    /// What a service's refusal means for the page.
+    pub fn from_reply(reply: &Reply) -> Self {
+        let status = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::BAD_GATEWAY);
+        match reply.status {
+            401 => WebError::SignIn,
+            403 => WebError::Forbidden(reply.message()),
+            404 => WebError::NotFound(reply.message()),
+            400..=499 => WebError::Refused { status, message: reply.message() },
+            _ => {
+                tracing::warn!(status = reply.status, message = %reply.message(), "a service the pages need failed");
+                WebError::Unavailable
+            }
+        }
+    }
 }

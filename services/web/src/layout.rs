@@ -1,10 +1,13 @@
 //! The frame of every page (head, skip link, navigation, footer) and the
 //! small pieces many pages share.
 
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
 use chrono::{DateTime, Utc};
 use maud::{html, Markup, DOCTYPE};
 use ticktak_kit::auth::Role;
 
+use crate::error::WebError;
 use crate::session::Visitor;
 
 /// A whole page: `title` in the tab and `body` as its main content.
@@ -138,5 +141,28 @@ mod tests {
         assert_eq!(dollars(1_234_567), "$1,234,567");
         assert_eq!(cents(15000), "$150.00");
         assert_eq!(cents(1999), "$19.99");
+    }
+}
+
+/// The page of a [`WebError`].
+impl IntoResponse for WebError {
+    fn into_response(self) -> Response {
+        let (status, title, message) = match self {
+            WebError::SignIn => return Redirect::to("/signin").into_response(),
+            WebError::Forbidden(m) => (StatusCode::FORBIDDEN, "Not allowed", m),
+            WebError::NotFound(m) => (StatusCode::NOT_FOUND, "Not found", m),
+            WebError::Refused { status, message } => (status, "That did not work", message),
+            WebError::Unavailable => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Temporarily unavailable",
+                "Part of the shop is not answering right now. Please try again in a moment.".to_string(),
+            ),
+        };
+        let body = html! {
+            h1 { (title) }
+            p.notice.error role="alert" { (message) }
+            p { a href="/" { "Back to the matches" } }
+        };
+        (status, page(None, title, body)).into_response()
     }
 }

@@ -21,7 +21,7 @@ use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use tokio_util::sync::CancellationToken;
 
 use super::{Claims, SigningKey};
-use crate::config::{ConfigError, Env};
+use crate::env::{ConfigError, Env};
 use crate::error::ApiError;
 
 /// How often fetched key sets are read again.

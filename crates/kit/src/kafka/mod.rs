@@ -14,7 +14,7 @@ pub use producer::{producer, send, send_to_partition, warm_up, Record};
 
 use rdkafka::ClientConfig;
 
-use crate::config::{ConfigError, Env};
+use crate::env::{ConfigError, Env};
 
 /// How to reach the broker(s).
 #[derive(Debug, Clone)]

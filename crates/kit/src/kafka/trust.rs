@@ -24,7 +24,7 @@ use ticktak_core::headers::SaleHeaders;
 use ticktak_core::PlatformId;
 
 use crate::auth::SigningKey;
-use crate::config::{ConfigError, Env};
+use crate::env::{ConfigError, Env};
 
 /// The platform keys a platform verifies sales with.
 #[derive(Debug, Clone, PartialEq, Eq)]

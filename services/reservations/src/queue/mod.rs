@@ -189,7 +189,7 @@ pub async fn join(
     Json(req): Json<JoinQueue>,
 ) -> ApiResult<Response> {
     caller.require_verified_email()?;
-    let tt = crate::api::ticket_type(req.match_number, req.category)?;
+    let tt = crate::input::ticket_type(req.match_number, req.category)?;
     let category = s.availability.known(tt).await?;
     let Some(room) = category.waiting_room.clone() else {
         return Err(no_room(tt, &category));

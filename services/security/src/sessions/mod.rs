@@ -23,7 +23,6 @@ use ticktak_kit::http::Json;
 use ticktak_kit::{ApiError, ApiResult};
 use utoipa::ToSchema;
 
-use crate::accounts::normalize_email;
 use crate::accounts::store::{self as accounts, Account};
 use crate::throttle::{self, Attempt};
 use crate::AppState;
@@ -84,9 +83,9 @@ pub async fn login(
         crate::screening::review(&s, client).await?;
         return Err(ApiError::TooManyRequests { retry_after_secs: wait });
     }
-    let found = match normalize_email(&email) {
-        Ok(_) => accounts::by_email_with_hash(&s.pool, &email).await?,
-        Err(_) => None,
+    let found = match ticktak_core::text::email(&email) {
+        Some(_) => accounts::by_email_with_hash(&s.pool, &email).await?,
+        None => None,
     };
     let (account, hash) = found.map_or((None, None), |(a, h)| (Some(a), Some(h)));
     let right_password = s.passwords.verify(req.password, hash).await?;

@@ -10,6 +10,7 @@ use reqwest::Method;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+use super::forms::{uuid_like, CsrfForm};
 use super::matches::HoldForm;
 use crate::error::WebError;
 use crate::layout::{self, cents, csrf_field, dollars, script};
@@ -67,11 +68,6 @@ async fn reservation(state: &AppState, visitor: &Visitor, id: &str) -> Result<Va
     }
     let url = format!("{}/api/reservations/{id}", state.config.reservations);
     state.apis.get(url, visitor.who()).await?.success()
-}
-
-/// Only ids that look like ids reach another service's URL.
-pub fn uuid_like(id: &str) -> Option<&str> {
-    (id.len() == 36 && id.chars().all(|c| c.is_ascii_hexdigit() || c == '-')).then_some(id)
 }
 
 /// The payment of a held reservation (created once; the same one after).
@@ -242,11 +238,6 @@ pub async fn pay(
         }
         _ => Err(WebError::from_reply(&reply)),
     }
-}
-
-#[derive(Debug, Deserialize)]
-pub struct CsrfForm {
-    pub csrf: String,
 }
 
 /// `POST /orders/{id}/cancel`: the buyer backs out; the hold is released.

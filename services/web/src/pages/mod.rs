@@ -6,6 +6,7 @@ pub mod admin;
 pub mod checkin;
 pub mod checkout;
 pub mod contact;
+pub mod forms;
 pub mod matches;
 pub mod password;
 pub mod profile;

@@ -8,7 +8,7 @@ use axum::Form;
 use maud::{html, Markup};
 use serde_json::{json, Value};
 
-use super::checkout::{uuid_like, CsrfForm};
+use super::forms::{uuid_like, CsrfForm};
 use crate::error::WebError;
 use crate::layout::{self, csrf_field, dollars, text};
 use crate::session::Visitor;
