@@ -538,3 +538,136 @@ async fn a_password_reset_by_mail_works_once_and_a_change_signs_out_everywhere()
     let (_, me) = identity.call(reqwest::Method::GET, "/api/me", fresh["accessToken"].as_str().unwrap(), None).await;
     assert_eq!((me["name"].as_str(), me["role"].as_str()), (Some("New Name"), Some("buyer")));
 }
+
+/// The owner's data, taken away and then erased, across three services: the
+/// export holds the account, its orders, tickets and payments; deletion
+/// needs the password, is refused while a ticket is valid for a match to
+/// come, and then leaves orders and payments under the account's id
+/// without the person. The deleted account's token buys nothing more, and
+/// the address can sign up again as a new account.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_owner_exports_everything_kept_about_them_and_deletes_the_account() {
+    use ticktak_tests::checkout::{self, Payments, CARD_OK};
+    let env = PlatformEnv::new("a", &unique("gdpr"));
+    ensure_topics(&env.topics()).await;
+    publish_masterlist(&env.topics(), &masterlist_match_1_in_future(2, 10)).await;
+    let a = Platform::start(env).await;
+    eventually(Duration::from_secs(60), "the master list", || async {
+        (a.get("/api/matches/1/availability").await.1["categories"][0]["capacity"] == 10).then_some(())
+    })
+    .await;
+    let pay = Payments::start(&a, true, |_| {}).await;
+    let mut security_env = a.env.clone();
+    security_env.extra.insert("RESERVATIONS_URL".into(), a.reservations.internal_url());
+    security_env.extra.insert("PAYMENTS_URL".into(), pay.running.internal_url());
+    let identity = Identity::start(&security_env).await;
+    let email = format!("{}@example.com", unique("leaving"));
+    let account = identity.register(&email).await;
+    let account_id = account["id"].as_str().unwrap().to_string();
+    let token = identity.access_token(&email).await;
+
+    // A paid order of a match years away.
+    let (status, order) = reserve_with(&a.http, &a.reservations.url(), &token).await;
+    assert_eq!(status, StatusCode::CREATED, "{order}");
+    let order_id = order["id"].as_str().unwrap().to_string();
+    let payments_url = pay.running.url();
+    let created: Value = a
+        .http
+        .post(format!("{payments_url}/api/payments"))
+        .bearer_auth(&token)
+        .json(&json!({ "reservationId": order_id }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    checkout::pay(created["clientSecret"].as_str().unwrap(), CARD_OK).await;
+    let payment_id = created["paymentId"].as_str().unwrap().to_string();
+    let payment_status = || async {
+        let p: Value = a
+            .http
+            .get(format!("{payments_url}/api/payments/{payment_id}"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        p["status"].as_str().map(str::to_string)
+    };
+    eventually(Duration::from_secs(60), "paid", || async {
+        (payment_status().await.as_deref() == Some("SUCCEEDED")).then_some(())
+    })
+    .await;
+
+    // The export: everything, as a download.
+    let res = identity
+        .http
+        .get(format!("{}/api/me/export", identity.security.url()))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert!(res.headers()["content-disposition"].to_str().unwrap().starts_with("attachment"));
+    let export: Value = res.json().await.unwrap();
+    assert_eq!(export["account"]["email"], email.as_str(), "{export}");
+    assert_eq!(export["reservations"]["orders"][0]["id"], order_id.as_str(), "{export}");
+    assert_eq!(export["reservations"]["tickets"].as_array().unwrap().len(), 1, "{export}");
+    assert_eq!(export["payments"]["payments"][0]["status"], "SUCCEEDED", "{export}");
+    assert!(export["sessions"].as_array().is_some_and(|s| !s.is_empty()), "{export}");
+    assert!(!export.to_string().contains("secret"), "no client secret in the export");
+
+    // Deletion: the password, and nothing still to be used.
+    let delete = |password: &str| {
+        identity.call(reqwest::Method::DELETE, "/api/me", &token, Some(json!({ "password": password })))
+    };
+    assert_eq!(delete("not my password").await.0, StatusCode::UNAUTHORIZED);
+    let (status, refused) = delete("a long enough secret").await;
+    assert_eq!(status, StatusCode::CONFLICT, "{refused}");
+    assert!(refused["message"].as_str().unwrap().contains("still valid"), "{refused}");
+    let refund = a
+        .http
+        .post(format!("{payments_url}/api/payments/{payment_id}/refund"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert!(refund.status().is_success(), "{}", refund.status());
+    eventually(Duration::from_secs(60), "refunded", || async {
+        (payment_status().await.as_deref() == Some("REFUNDED")).then_some(())
+    })
+    .await;
+    let (status, body) = delete("a long enough secret").await;
+    assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
+
+    // Gone: no sign-in, the old token reads and buys nothing.
+    assert_eq!(identity.login(&email, "a long enough secret").await.0, StatusCode::UNAUTHORIZED);
+    assert_eq!(identity.call(reqwest::Method::GET, "/api/me", &token, None).await.0, StatusCode::UNAUTHORIZED);
+    assert_eq!(reserve_with(&a.http, &a.reservations.url(), &token).await.0, StatusCode::UNAUTHORIZED);
+    // What the other services keep names nobody, and keeps the amount.
+    let internal = ticktak_kit::internal::Client::new(
+        &a.reservations.internal_url(),
+        ticktak_kit::config::DEV_INTERNAL_TOKEN,
+        Duration::from_secs(10),
+    )
+    .unwrap();
+    let path = ticktak_contracts::accounts::export_path(&account_id);
+    let kept: ticktak_contracts::accounts::AccountData = internal.get(&path).await.unwrap().unwrap();
+    let kept = serde_json::to_string(&kept).unwrap();
+    assert!(kept.contains(&order_id) && !kept.contains(&email), "{kept}");
+    let internal = ticktak_kit::internal::Client::new(
+        &pay.running.internal_url(),
+        ticktak_kit::config::DEV_INTERNAL_TOKEN,
+        Duration::from_secs(10),
+    )
+    .unwrap();
+    let kept: ticktak_contracts::accounts::AccountData = internal.get(&path).await.unwrap().unwrap();
+    assert_eq!(kept.records["payments"][0]["email"], Value::Null, "{kept:?}");
+    assert_eq!(kept.records["payments"][0]["amount"], order["total"].as_i64().unwrap() * 100, "{kept:?}");
+    // The address signs up again, as a new account.
+    let again = identity.register(&email).await;
+    assert_ne!(again["id"], account["id"]);
+}

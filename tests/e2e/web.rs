@@ -57,7 +57,19 @@ async fn start_site_with(extra: &[(&str, &str)]) -> Site {
     ensure_topics(&env.topics()).await;
     // Match 1 kicks off years from now, so its tickets can be refunded.
     publish_masterlist(&env.topics(), &masterlist_match_1_in_future(64, 100)).await;
-    let security = security::start(settings(&env, Service::Security), CancellationToken::new()).await.unwrap();
+    // Reservations' and payments' internal ports, chosen now: security asks
+    // them for an account's records (export, deletion).
+    for service in [Service::Reservations, Service::Payments] {
+        let port = process::free_port();
+        env.extra.insert(service.internal_port_var(), port.to_string());
+        env.extra.insert(format!("{}_URL", service.schema().to_ascii_uppercase()), format!("http://127.0.0.1:{port}"));
+    }
+    let security_settings = settings(&env, Service::Security);
+    let vars = env.vars();
+    let security_config =
+        security::config::SecurityConfig::from(&security_settings, &Env::from_fn(move |k| vars.get(k).cloned()))
+            .unwrap();
+    let security = security::start_with(security_settings, security_config, CancellationToken::new()).await.unwrap();
     env.extra.insert("SECURITY_URL".into(), security.internal_url());
     let shop = shop::start(settings(&env, Service::Shop), CancellationToken::new()).await.unwrap();
     env.extra.insert("SHOP_URL".into(), shop.internal_url());
@@ -872,6 +884,28 @@ async fn a_new_buyer_confirms_the_address_and_resets_a_forgotten_password_from_m
     // This session goes on with its new tokens.
     b.goto("/tickets").await;
     b.wait_text("h1", "My tickets", false).await;
+
+    // Everything kept about the buyer, then the account deleted.
+    b.goto("/account").await;
+    let export = b
+        .client
+        .execute(
+            "const a = document.querySelector('a[href=\"/account/export\"]'); \
+             return fetch(a.href).then(r => r.json()).then(d => d.account.email);",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(export, json!(email), "the download is the buyer's");
+    b.fill("#delete-password", "the third long secret").await;
+    b.click("form[action='/account/delete'] button").await;
+    b.wait_text("h1", "Your account is deleted", false).await;
+    b.wait_text("nav", "Sign in", false).await;
+    b.goto("/signin").await;
+    b.fill("#email", &email).await;
+    b.fill("#password", "the third long secret").await;
+    b.click("form.stack button[type=submit]").await;
+    b.wait_text(".notice", "Wrong e-mail or password.", false).await;
     b.close().await;
     site.stop().await;
 }

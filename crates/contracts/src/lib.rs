@@ -12,12 +12,15 @@
 //! - `analytics`: reservations → analytics (booking events on the
 //!   platform-internal bookings topic), analytics → shop (the
 //!   recommendation model and how it ranks matches).
+//! - `accounts`: security → reservations, payments (an account's records for
+//!   its owner's export, and the person's erasure).
 //! - `screening`: security ↔ every service (the screening policy's replica,
 //!   the signals reported back).
 //!
 //! The wire formats shared with other platforms (Kafka bodies and headers)
 //! live in `ticktak_core`.
 
+pub mod accounts;
 pub mod analytics;
 pub mod catalogue;
 pub mod decisions;

@@ -7,8 +7,8 @@
 use serde::{Deserialize, Deserializer};
 
 /// An e-mail address as the platform stores it, or `None`: trimmed, one
-/// `@`, a dotted domain, at most 254 characters (64 before the `@`), no
-/// spaces or control characters. The one rule for every service (sign-up,
+/// `@`, a dotted domain (not `.invalid`), at most 254 characters (64
+/// before the `@`), no spaces or control characters. The one rule for every service (sign-up,
 /// ticket holders, the site's contact address).
 pub fn email(raw: &str) -> Option<&str> {
     let email = raw.trim();
@@ -21,6 +21,9 @@ pub fn email(raw: &str) -> Option<&str> {
         && !domain.starts_with('.')
         && !domain.ends_with('.')
         && !domain.contains("..")
+        // Reserved, never delivered (RFC 2606): the placeholder of an
+        // erased account, which nobody may take.
+        && !domain.to_ascii_lowercase().ends_with(".invalid")
         && !email.chars().any(|c| c.is_whitespace() || c.is_control());
     fine.then_some(email)
 }
@@ -75,6 +78,26 @@ fn truncated(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn addresses_are_trimmed_dotted_and_deliverable() {
+        assert_eq!(email("  Fan@Example.com "), Some("Fan@Example.com"));
+        for bad in [
+            "",
+            "fan",
+            "fan@",
+            "@example.com",
+            "fan@example",
+            "fan@@example.com",
+            "f an@example.com",
+            "fan@example..com",
+            "erased-1@erased.invalid",
+            "x@Y.INVALID",
+            "fan@example.com\u{0}",
+        ] {
+            assert_eq!(email(bad), None, "{bad:?}");
+        }
+    }
 
     #[test]
     fn labels_are_bounded_and_free_of_control_characters() {

@@ -64,11 +64,14 @@ impl RouteClass {
         [RouteClass::Reads, RouteClass::Auth, RouteClass::Holds, RouteClass::Payments, RouteClass::Writes];
 
     pub fn of(method: &Method, path: &str) -> Self {
-        if method == Method::GET || method == Method::HEAD {
-            RouteClass::Reads
-        } else if path.starts_with("/api/auth/") || path == "/api/me/password" {
-            // A password change tries a password: counted as a sign-in.
+        // What tries a password (a change, a deletion) or gathers an
+        // account's every record counts as a sign-in.
+        let sensitive =
+            path == "/api/me/password" || path == "/api/me/export" || (method == Method::DELETE && path == "/api/me");
+        if sensitive || (path.starts_with("/api/auth/") && method != Method::GET && method != Method::HEAD) {
             RouteClass::Auth
+        } else if method == Method::GET || method == Method::HEAD {
+            RouteClass::Reads
         } else if path == "/api/reservations" {
             RouteClass::Holds
         } else if path.starts_with("/api/payments") {
@@ -784,6 +787,9 @@ mod tests {
         assert_eq!(RouteClass::of(&Method::GET, "/api/matches"), RouteClass::Reads);
         assert_eq!(RouteClass::of(&Method::POST, "/api/auth/login"), RouteClass::Auth);
         assert_eq!(RouteClass::of(&Method::POST, "/api/me/password"), RouteClass::Auth);
+        assert_eq!(RouteClass::of(&Method::GET, "/api/me/export"), RouteClass::Auth);
+        assert_eq!(RouteClass::of(&Method::DELETE, "/api/me"), RouteClass::Auth);
+        assert_eq!(RouteClass::of(&Method::GET, "/api/me"), RouteClass::Reads);
         assert_eq!(RouteClass::of(&Method::POST, "/api/reservations"), RouteClass::Holds);
         assert_eq!(RouteClass::of(&Method::POST, "/api/payments/x/refund"), RouteClass::Payments);
         assert_eq!(RouteClass::of(&Method::DELETE, "/api/reservations/x"), RouteClass::Writes);

@@ -10,6 +10,7 @@
 //! - `provider`: the Stripe calls (`async-stripe`).
 //! - `store`: payment rows.
 
+pub mod accounts;
 pub mod api;
 pub mod config;
 pub mod provider;
@@ -92,8 +93,9 @@ pub async fn start_with(
     let webhooks = axum::Router::new()
         .route("/webhooks/stripe", post(webhook::receive))
         .layer(axum::extract::DefaultBodyLimit::max(webhook::MAX_BODY_BYTES));
-    let public = api::router().merge(webhooks).with_state(state);
-    let server = base.serve(public, axum::Router::new(), shutdown).await?;
+    let public = api::router().merge(webhooks).with_state(state.clone());
+    let internal = accounts::router().with_state(state);
+    let server = base.serve(public, internal, shutdown).await?;
     Ok(server.then(|server| async move {
         let served = server.wait().await;
         for worker in [reconciler, mailer] {

@@ -150,6 +150,7 @@ pub async fn create(
     Json(req): Json<CreateReservation>,
 ) -> ApiResult<Response> {
     caller.require_verified_email()?;
+    s.erased.check(&caller.sub)?;
     let (tt, q) = parse(&req)?;
     let key = idempotency::key(&headers)?;
     if let Some(key) = &key {

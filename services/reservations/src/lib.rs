@@ -16,6 +16,7 @@
 //! - `tickets`: tickets of paid reservations — signed codes, QR codes,
 //!   e-mail, check-in at any gate of the market through the gate log.
 
+pub mod accounts;
 pub mod api;
 pub mod availability;
 pub mod config;
@@ -68,6 +69,8 @@ pub struct AppState {
     pub gate: tickets::gate::Gate,
     /// The waiting rooms' keys, settings and hold clock.
     pub queue: queue::WaitingRooms,
+    /// Accounts their owners deleted (`accounts`).
+    pub erased: accounts::Erased,
 }
 
 impl FromRef<AppState> for Arc<Verifier> {
@@ -137,6 +140,7 @@ pub async fn start_with(
                 base.settings.platform_id.clone(),
             ),
         ),
+        erased: accounts::Erased::load(&base.pool).await?,
     };
     ticktak_kit::telemetry::zero_counters(&[
         ("reservations_fast_rejected_total", &[]),
@@ -175,7 +179,8 @@ pub async fn start_with(
         shutdown.clone(),
     ));
     let public = api::router().merge(tickets::router()).merge(queue::router()).with_state(state.clone());
-    let server = base.serve(public, internal::router().with_state(state), shutdown).await?;
+    let internal = internal::router().merge(accounts::router()).with_state(state);
+    let server = base.serve(public, internal, shutdown).await?;
     Ok(server.then(|server| async move {
         let served = server.wait().await;
         for worker in [relay, marker, sweeper, poller, gate, admitter, lengths, mailer, notices] {

@@ -33,6 +33,11 @@ pub struct SecurityConfig {
     pub site_url: String,
     /// Where those mails go (`SMTP_URL`, `MAIL_FROM`).
     pub mail: ticktak_kit::mail::MailSettings,
+    /// The internal listeners of reservations and payments
+    /// (`RESERVATIONS_URL`, `PAYMENTS_URL`; default this platform's ports),
+    /// asked for an account's records on export and erasure.
+    pub reservations_url: String,
+    pub payments_url: String,
 }
 
 impl SecurityConfig {
@@ -92,6 +97,8 @@ impl SecurityConfig {
             },
             site_url,
             mail: ticktak_kit::mail::MailSettings::from_env(settings.production, env)?,
+            reservations_url: settings.peer_url(ticktak_kit::Service::Reservations, env)?,
+            payments_url: settings.peer_url(ticktak_kit::Service::Payments, env)?,
         })
     }
 

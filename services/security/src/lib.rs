@@ -45,6 +45,9 @@ pub struct AppState {
     pub passwords: passwords::Passwords,
     /// Verifies this platform's own access tokens (with its own keys).
     pub verifier: Arc<Verifier>,
+    /// The services that keep records about an account (export, erasure).
+    pub reservations: ticktak_kit::internal::Client,
+    pub payments: ticktak_kit::internal::Client,
 }
 
 impl FromRef<AppState> for Arc<Verifier> {
@@ -80,6 +83,16 @@ pub async fn start_with(
         pool: base.pool.clone(),
         settings: Arc::new(base.settings.clone()),
         verifier: Arc::new(Verifier::new(&own_keys)),
+        reservations: ticktak_kit::internal::Client::new(
+            &config.reservations_url,
+            base.settings.internal_token(),
+            Duration::from_secs(10),
+        )?,
+        payments: ticktak_kit::internal::Client::new(
+            &config.payments_url,
+            base.settings.internal_token(),
+            Duration::from_secs(10),
+        )?,
         config: Arc::new(config),
         passwords: passwords::Passwords::new(),
     };

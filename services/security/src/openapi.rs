@@ -15,12 +15,12 @@ use crate::{accounts, screening, sessions, AppState};
     info(title = "ticktak security", description = "Sign-up (an account signs in once its address is confirmed by the mailed link), sign-in, token refresh, the accounts admins manage, the blocklist and security events. \
         Access tokens are EdDSA JWTs; their public keys are at /.well-known/jwks.json."),
     paths(accounts::register, accounts::verify_email, accounts::resend_link,
-        accounts::password::request, accounts::password::confirm, accounts::password::change, accounts::me, accounts::edit_me, accounts::list, accounts::set_role,
+        accounts::password::request, accounts::password::confirm, accounts::password::change, accounts::me, accounts::edit_me, accounts::mine::export, accounts::mine::delete, accounts::list, accounts::set_role,
         sessions::login, sessions::refresh, sessions::logout,
         screening::list, screening::add, screening::remove, screening::events),
     components(schemas(accounts::Register, accounts::CheckYourEmail, accounts::LinkToken, accounts::Verified,
         accounts::ResendLink, accounts::password::ResetRequest, accounts::password::ResetConfirm,
-        accounts::password::PasswordChanged, accounts::password::ChangePassword, accounts::EditMe, accounts::AccountView, accounts::AccountList, accounts::SetRole,
+        accounts::password::PasswordChanged, accounts::password::ChangePassword, accounts::EditMe, accounts::mine::DeleteMe, accounts::AccountView, accounts::AccountList, accounts::SetRole,
         sessions::Login, sessions::RefreshRequest, sessions::TokenPair,
         screening::NewBlock, screening::Blocklist, screening::Events, screening::store::Entry, screening::store::Event)),
     modifiers(&BearerAuth, &StandardResponses)

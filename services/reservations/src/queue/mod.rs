@@ -189,6 +189,7 @@ pub async fn join(
     Json(req): Json<JoinQueue>,
 ) -> ApiResult<Response> {
     caller.require_verified_email()?;
+    s.erased.check(&caller.sub)?;
     let tt = crate::input::ticket_type(req.match_number, req.category)?;
     let category = s.availability.known(tt).await?;
     let Some(room) = category.waiting_room.clone() else {

@@ -10,6 +10,7 @@
 //! - `GET /api/admin/accounts?q=&limit=&offset=`, `PUT /api/admin/accounts/{id}/role`
 
 pub mod links;
+pub mod mine;
 pub mod password;
 pub mod store;
 
@@ -39,7 +40,8 @@ pub fn router() -> Router<AppState> {
         .route("/api/auth/password-reset", post(password::request))
         .route("/api/auth/password-reset/confirm", post(password::confirm))
         .route("/api/me/password", post(password::change))
-        .route("/api/me", get(me).patch(edit_me))
+        .route("/api/me", get(me).patch(edit_me).delete(mine::delete))
+        .route("/api/me/export", get(mine::export))
         .route("/api/admin/accounts", get(list))
         .route("/api/admin/accounts/{id}/role", put(set_role))
 }

@@ -75,10 +75,11 @@ pub async fn by_email_with_hash(pool: &PgPool, email: &str) -> sqlx::Result<Opti
 
 /// The account of `id` and its password hash.
 pub async fn by_id_with_hash(pool: &PgPool, id: Uuid) -> sqlx::Result<Option<(Account, String)>> {
-    let row: Option<WithHash> = sqlx::query_as(&format!("SELECT {COLUMNS}, password_hash FROM accounts WHERE id = $1"))
-        .bind(id)
-        .fetch_optional(pool)
-        .await?;
+    let row: Option<WithHash> =
+        sqlx::query_as(&format!("SELECT {COLUMNS}, password_hash FROM accounts WHERE id = $1 AND erased_at IS NULL"))
+            .bind(id)
+            .fetch_optional(pool)
+            .await?;
     Ok(row.map(|r| (r.account, r.password_hash)))
 }
 
@@ -94,7 +95,8 @@ pub async fn set_password(db: impl PgExecutor<'_>, id: Uuid, password_hash: &str
 /// Change the owner's name and country (`None`: left as it is).
 pub async fn edit(pool: &PgPool, id: Uuid, name: Option<&str>, country: Option<&str>) -> sqlx::Result<Option<Account>> {
     sqlx::query_as(&format!(
-        "UPDATE accounts SET name = coalesce($2, name), country = coalesce($3, country) WHERE id = $1 RETURNING {COLUMNS}"
+        "UPDATE accounts SET name = coalesce($2, name), country = coalesce($3, country) \
+         WHERE id = $1 AND erased_at IS NULL RETURNING {COLUMNS}"
     ))
     .bind(id)
     .bind(name)
@@ -104,7 +106,10 @@ pub async fn edit(pool: &PgPool, id: Uuid, name: Option<&str>, country: Option<&
 }
 
 pub async fn by_id(db: impl PgExecutor<'_>, id: Uuid) -> sqlx::Result<Option<Account>> {
-    sqlx::query_as(&format!("SELECT {COLUMNS} FROM accounts WHERE id = $1")).bind(id).fetch_optional(db).await
+    sqlx::query_as(&format!("SELECT {COLUMNS} FROM accounts WHERE id = $1 AND erased_at IS NULL"))
+        .bind(id)
+        .fetch_optional(db)
+        .await
 }
 
 /// Accounts whose e-mail or name contains `q` (any case), newest first.
@@ -130,6 +135,22 @@ pub async fn set_role(pool: &PgPool, id: Uuid, role: Role) -> sqlx::Result<Optio
         .bind(role.as_str())
         .fetch_optional(pool)
         .await
+}
+
+/// Erase the person from the account `id`: the address becomes a
+/// placeholder nobody can sign up with (`.invalid`), name and country are
+/// reset, sign-in is off. The row stays: other services keep orders and
+/// payments under its id.
+pub async fn erase(db: impl PgExecutor<'_>, id: Uuid) -> sqlx::Result<()> {
+    sqlx::query(
+        "UPDATE accounts SET email = 'erased-' || id || '@erased.invalid', name = 'Erased account', country = 'QA', \
+           password_hash = '!', email_verified_at = NULL, role = 'buyer', erased_at = coalesce(erased_at, now()) \
+         WHERE id = $1",
+    )
+    .bind(id)
+    .execute(db)
+    .await?;
+    Ok(())
 }
 
 /// Give `role` to the account of `email` (any case); `None` when there is none.

@@ -47,6 +47,8 @@ pub fn router() -> Router<AppState> {
         .route("/verify-email/resend", post(verify::resend))
         .route("/account", get(profile::page).post(profile::edit))
         .route("/account/password", post(profile::change_password))
+        .route("/account/export", get(profile::export))
+        .route("/account/delete", post(profile::delete))
         .route("/forgot-password", get(password::forgot_page).post(password::forgot))
         .route("/reset-password", get(password::reset_page).post(password::reset))
         .route("/admin", get(admin::dashboard))
@@ -67,6 +69,7 @@ pub fn route_class(method: &Method, path: &str) -> RouteClass {
                 | "/forgot-password"
                 | "/reset-password"
                 | "/account/password"
+                | "/account/delete"
         ) {
             return RouteClass::Auth;
         }

@@ -1,6 +1,7 @@
-//! `/account`: the signed-in buyer's own account — name and country, and a
-//! new password (with the current one). The address is shown, not
-//! changed: a new one would need confirming first.
+//! `/account`: the signed-in buyer's own account — name and country, a new
+//! password (with the current one), a download of everything kept about
+//! them, and deleting the account. The address is shown, not changed: a new
+//! one would need confirming first.
 
 use axum::extract::State;
 use axum::http::{Method, StatusCode};
@@ -38,6 +39,15 @@ fn page_of(visitor: &Visitor, me: &Value, notice: Option<(&str, &str)>) -> Marku
             button type="submit" { "Change my password" }
         }
         p { "Changing the password signs every other session out." }
+        h2 { "Your data" }
+        p { a href="/account/export" download="ticktak-my-data.json" { "Download everything we keep about you" } " (JSON: the account, sign-ins, orders, tickets, payments)." }
+        h2 { "Delete the account" }
+        p { "Your name, address and country are erased from this platform; orders and payments stay under an anonymous number for the accounts. Not possible while an order is open or a ticket is valid for a match still to be played." }
+        form.stack method="post" action="/account/delete" {
+            (csrf_field(visitor))
+            div { label for="delete-password" { "Your password, to confirm" } input #delete-password type="password" name="password" autocomplete="current-password" required; }
+            button.secondary type="submit" { "Delete my account" }
+        }
     }
 }
 
@@ -117,5 +127,62 @@ pub async fn change_password(
     let page = page_of(&visitor, &me, Some(("ok", "Password changed. Every other session was signed out.")));
     let mut res = layout::page(Some(&visitor), "My account", page).into_response();
     session::set(res.headers_mut(), &session::signed_in(&reply.body, state.config.secure_cookies));
+    Ok(res)
+}
+
+/// `GET /account/export`: the security service's export, as a download.
+pub async fn export(State(state): State<AppState>, visitor: Visitor) -> Result<Response, WebError> {
+    visitor.account()?;
+    let url = format!("{}/api/me/export", state.config.security);
+    let document = state.apis.get(url, visitor.who()).await?.success()?;
+    let body = serde_json::to_string_pretty(&document).unwrap_or_default();
+    Ok((
+        [
+            (axum::http::header::CONTENT_TYPE, "application/json"),
+            (axum::http::header::CONTENT_DISPOSITION, "attachment; filename=\"ticktak-my-data.json\""),
+            (axum::http::header::CACHE_CONTROL, "no-store"),
+        ],
+        body,
+    )
+        .into_response())
+}
+
+#[derive(Deserialize)]
+pub struct DeleteAccount {
+    pub csrf: String,
+    pub password: String,
+}
+
+/// `POST /account/delete`: the account goes, and the visitor is signed out.
+pub async fn delete(
+    State(state): State<AppState>,
+    visitor: Visitor,
+    Form(form): Form<DeleteAccount>,
+) -> Result<Response, WebError> {
+    visitor.check_csrf(&form.csrf)?;
+    visitor.account()?;
+    let url = format!("{}/api/me", state.config.security);
+    let body = json!({ "password": form.password });
+    let reply = state.apis.send(Method::DELETE, url, visitor.who(), Some(&body), None).await?;
+    if reply.status >= 500 || reply.status == 429 {
+        return Err(WebError::from_reply(&reply));
+    }
+    if !reply.ok() {
+        let me = me(&state, &visitor).await?;
+        let message = match reply.status {
+            401 => "The password is not right.".to_string(),
+            _ => reply.message(),
+        };
+        let page = page_of(&visitor, &me, Some(("error", &message)));
+        let status = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::BAD_REQUEST);
+        return Ok((status, layout::page(Some(&visitor), "My account", page)).into_response());
+    }
+    let body = html! {
+        h1 { "Your account is deleted" }
+        (layout::notice("ok", "Your name, address and country are erased from this platform. Thank you for coming."))
+        p { a href="/" { "Back to the matches" } }
+    };
+    let mut res = layout::page(None, "Account deleted", body).into_response();
+    session::set(res.headers_mut(), &session::signed_out(state.config.secure_cookies));
     Ok(res)
 }
