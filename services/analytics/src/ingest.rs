@@ -185,9 +185,19 @@ async fn write(state: &AppState, p: &Pending) -> anyhow::Result<()> {
     let fresh: Vec<BookingRow> = p.bookings.iter().filter(|b| seen.insert(b.event.event_id.clone())).cloned().collect();
     let mut files = state.lake.write_sales(&p.sales).await?;
     files.extend(state.lake.write_bookings(state.settings.platform_id.as_str(), &fresh).await?);
-    let snapshot = state.market.read().expect("not poisoned").snapshot();
+    // The whole small part, and only the rows that changed since the last
+    // checkpoint; a checkpoint that fails gives them back for the next.
+    let (whole, changes, rows) = {
+        let mut market = state.market.write().expect("not poisoned");
+        let changes = market.take_changes();
+        let rows = market.rows(&changes);
+        (market.whole(), changes, rows)
+    };
     let fresh_ids: Vec<String> = fresh.iter().map(|b| b.event.event_id.clone()).collect();
-    store::checkpoint(&state.pool, &snapshot, &p.bookings_next, &files, &fresh_ids).await?;
+    if let Err(e) = store::checkpoint(&state.pool, &whole, &rows, &p.bookings_next, &files, &fresh_ids).await {
+        state.market.write().expect("not poisoned").give_back(changes);
+        return Err(e);
+    }
     metrics::counter!("analytics_lake_rows_total", "dataset" => "sales").increment(p.sales.len() as u64);
     metrics::counter!("analytics_lake_rows_total", "dataset" => "bookings").increment(fresh.len() as u64);
     Ok(())

@@ -1,10 +1,13 @@
 //! The market as analytics sees it: the master list, the ledger rule applied
 //! to every platform's sales (the same `ticktak_core::Ledger` the shop
 //! applies, so the counts agree at the same log position), and sales over
-//! time per match and platform. Kept in memory, saved whole with the log
-//! positions it reflects at each checkpoint (`store::checkpoint`).
+//! time per match and platform. Kept in memory and saved with the log
+//! positions it reflects at each checkpoint (`store::checkpoint`): the
+//! small part whole ([`Whole`]: counters, positions, matches, anomalies),
+//! and of what grows with the log — holds, re-homed origins, minutes of
+//! sales — only the rows changed since the last checkpoint ([`Changes`]).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -65,6 +68,48 @@ pub struct Market {
     pub sold_per_minute: BTreeMap<(i64, u8, String), Sold>,
     /// Anomalies by kind, as the rule reported them.
     pub anomalies: BTreeMap<String, u64>,
+    /// What changed since the last checkpoint took its rows.
+    pub changes: Changes,
+}
+
+/// Of what grows with the log, the keys of the rows changed since the last
+/// checkpoint.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Changes {
+    pub holds: BTreeSet<HoldId>,
+    pub origins: BTreeSet<LineOrigin>,
+    pub minutes: BTreeSet<(i64, u8, String)>,
+}
+
+impl Changes {
+    pub fn is_empty(&self) -> bool {
+        self.holds.is_empty() && self.origins.is_empty() && self.minutes.is_empty()
+    }
+
+    fn merge(&mut self, other: Changes) {
+        self.holds.extend(other.holds);
+        self.origins.extend(other.origins);
+        self.minutes.extend(other.minutes);
+    }
+}
+
+/// The rows of [`Changes`], as a checkpoint writes them.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Rows {
+    pub holds: Vec<(HoldId, Hold)>,
+    pub origins: Vec<LineOrigin>,
+    pub minutes: Vec<((i64, u8, String), Sold)>,
+}
+
+/// The part of the market saved whole at each checkpoint: it does not grow
+/// with the log (192 ticket types, a few partitions, 64 matches, a handful
+/// of anomaly kinds).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Whole {
+    types: Vec<((u8, u8), TicketCounts)>,
+    applied: Vec<(i32, i64)>,
+    matches: BTreeMap<u8, MatchInfo>,
+    anomalies: BTreeMap<String, u64>,
 }
 
 impl Market {
@@ -124,6 +169,14 @@ impl Market {
         let ops = entry.ops().unwrap_or_default();
         let before: Vec<(TicketType, u32)> = ops.iter().map(|op| (op.ticket_type, self.sold(op.ticket_type))).collect();
         let outcomes = self.ledger.apply(position, &ops);
+        for op in &ops {
+            if let Some(hold) = op.hold.filter(|h| self.ledger.hold(*h).is_some()) {
+                self.changes.holds.insert(hold);
+            }
+            if let Some(origin) = op.rehomed_from.filter(|o| self.ledger.origins().any(|x| x == o)) {
+                self.changes.origins.insert(origin);
+            }
+        }
         for o in &outcomes {
             if let Some(a) = o.anomaly() {
                 let kind = serde_json::to_value(a).ok().and_then(|v| v.as_str().map(str::to_string));
@@ -140,9 +193,10 @@ impl Market {
             if delta != 0 {
                 let price = self.price(tt);
                 let key = (at.timestamp().div_euclid(60), tt.match_number.get(), platform_of(entry));
-                let cell = self.sold_per_minute.entry(key).or_default();
+                let cell = self.sold_per_minute.entry(key.clone()).or_default();
                 cell.tickets += delta;
                 cell.revenue += delta * i64::from(price);
+                self.changes.minutes.insert(key);
             }
         }
         outcomes
@@ -161,6 +215,40 @@ impl Market {
         self.ledger.applied().collect()
     }
 
+    /// What changed since the last call, to be checkpointed; given back
+    /// with [`Self::give_back`] when the checkpoint fails.
+    pub fn take_changes(&mut self) -> Changes {
+        std::mem::take(&mut self.changes)
+    }
+
+    pub fn give_back(&mut self, changes: Changes) {
+        self.changes.merge(changes);
+    }
+
+    /// The small part, saved whole.
+    pub fn whole(&self) -> Whole {
+        Whole {
+            types: self.ledger.types().map(|(tt, c)| ((tt.match_number.get(), tt.category.get()), *c)).collect(),
+            applied: self.ledger.applied().collect(),
+            matches: self.matches.clone(),
+            anomalies: self.anomalies.clone(),
+        }
+    }
+
+    /// The rows of `changes` as they are now.
+    pub fn rows(&self, changes: &Changes) -> Rows {
+        Rows {
+            holds: changes.holds.iter().filter_map(|id| self.ledger.hold(*id).map(|h| (*id, h.clone()))).collect(),
+            origins: changes.origins.iter().copied().collect(),
+            minutes: changes
+                .minutes
+                .iter()
+                .filter_map(|k| self.sold_per_minute.get(k).map(|s| (k.clone(), *s)))
+                .collect(),
+        }
+    }
+
+    /// Everything, as one snapshot (a checkpoint's parts read back).
     pub fn snapshot(&self) -> Snapshot {
         Snapshot {
             types: self.ledger.types().map(|(tt, c)| ((tt.match_number.get(), tt.category.get()), *c)).collect(),
@@ -195,6 +283,7 @@ impl Market {
             matches: s.matches,
             sold_per_minute: s.sold_per_minute.into_iter().collect(),
             anomalies: s.anomalies,
+            changes: Changes::default(),
         })
     }
 
@@ -203,7 +292,22 @@ impl Market {
     }
 }
 
-/// The market as saved at a checkpoint.
+impl Snapshot {
+    /// A checkpoint read back: its whole part and every row.
+    pub fn from_parts(whole: Whole, rows: Rows) -> Self {
+        Snapshot {
+            types: whole.types,
+            holds: rows.holds,
+            applied: whole.applied,
+            origins: rows.origins,
+            matches: whole.matches,
+            sold_per_minute: rows.minutes,
+            anomalies: whole.anomalies,
+        }
+    }
+}
+
+/// The whole market at once.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Snapshot {
     types: Vec<((u8, u8), TicketCounts)>,
@@ -260,7 +364,24 @@ mod tests {
 
         let json = serde_json::to_vec(&m.snapshot()).unwrap();
         let back = Market::restore(serde_json::from_slice(&json).unwrap()).unwrap();
+        let changes = m.take_changes();
         assert_eq!(back, m);
+
+        // A checkpoint carries the whole small part and the changed rows:
+        // here every hold and minute, since none was saved before.
+        assert_eq!((changes.holds.len(), changes.minutes.len()), (2, 1));
+        let rows = m.rows(&changes);
+        let whole: Whole = serde_json::from_slice(&serde_json::to_vec(&m.whole()).unwrap()).unwrap();
+        assert_eq!(Market::restore(Snapshot::from_parts(whole, rows)).unwrap(), m);
+        // Then only what changes: one hold confirmed, one minute moved.
+        m.apply_sale(&sale(4, Action::TicketReserved, h2, "b"), t0);
+        let changes = m.take_changes();
+        assert_eq!(changes.holds, BTreeSet::from([h2]));
+        assert_eq!(changes.minutes.len(), 1);
+        // A checkpoint that failed gives its changes back for the next.
+        m.give_back(changes.clone());
+        m.apply_sale(&sale(5, Action::TicketCancelled, h1, "a"), t0);
+        assert_eq!(m.take_changes().holds, BTreeSet::from([h1, h2]));
     }
 
     #[test]
