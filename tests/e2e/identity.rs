@@ -646,7 +646,8 @@ async fn an_owner_exports_everything_kept_about_them_and_deletes_the_account() {
     // Gone: no sign-in, the old token reads and buys nothing.
     assert_eq!(identity.login(&email, "a long enough secret").await.0, StatusCode::UNAUTHORIZED);
     assert_eq!(identity.call(reqwest::Method::GET, "/api/me", &token, None).await.0, StatusCode::UNAUTHORIZED);
-    assert_eq!(reserve_with(&a.http, &a.reservations.url(), &token).await.0, StatusCode::UNAUTHORIZED);
+    let (status, refused) = reserve_with(&a.http, &a.reservations.url(), &token).await;
+    assert_eq!((status, refused["message"].as_str()), (StatusCode::FORBIDDEN, Some("this account was deleted")));
     // What the other services keep names nobody, and keeps the amount.
     let internal = ticktak_kit::internal::Client::new(
         &a.reservations.internal_url(),

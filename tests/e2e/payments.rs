@@ -679,6 +679,16 @@ async fn a_buyer_names_who_each_ticket_is_for_and_the_gate_shows_the_name() {
     name(&buyer, first, json!({"name": "Lionel Messi", "email": friend})).await;
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert_eq!(mail::messages_to(&mail::maildev_url(), &friend).await.len(), 1);
+    // Our sender is nobody's relay: three people per ticket, no web
+    // addresses in names.
+    for i in 2..=3 {
+        let other = format!("{}@example.com", unique(&format!("friend{i}")));
+        assert_eq!(name(&buyer, first, json!({"name": "Lionel Messi", "email": other})).await.0, 200);
+    }
+    let (status, body) = name(&buyer, first, json!({"name": "Lionel Messi", "email": "fourth@example.com"})).await;
+    assert_eq!(status, 409, "{body}");
+    let (status, _) = name(&buyer, second, json!({"name": "Prize at https://evil.example", "email": friend})).await;
+    assert_eq!(status, 422);
 
     // Bad input, someone else's ticket.
     for bad in [

@@ -322,6 +322,11 @@ impl Ledger {
         self.origins.insert(origin);
     }
 
+    /// Whether the re-homed line of `origin` was applied (loaded or new).
+    pub fn has_origin(&self, origin: &LineOrigin) -> bool {
+        self.origins.contains(origin)
+    }
+
     /// Origins of re-homed lines applied, loaded or new.
     pub fn origins(&self) -> impl Iterator<Item = &LineOrigin> {
         self.origins.iter()

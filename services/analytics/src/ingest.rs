@@ -109,7 +109,7 @@ fn handle(state: &AppState, topics: &Topics, sales_partitions: i32, m: &Borrowed
         }
         // A re-homed line is in the log once per platform that re-homed
         // it: the lake keeps the copy the ledger applies, the first.
-        let copy = entry.rehomed_from.is_some_and(|o| market.ledger.origins().any(|x| *x == o));
+        let copy = entry.rehomed_from.is_some_and(|o| market.ledger.has_origin(&o));
         market.apply_sale(&entry, at);
         p.dirty = true;
         if copy {

@@ -173,7 +173,7 @@ impl Market {
             if let Some(hold) = op.hold.filter(|h| self.ledger.hold(*h).is_some()) {
                 self.changes.holds.insert(hold);
             }
-            if let Some(origin) = op.rehomed_from.filter(|o| self.ledger.origins().any(|x| x == o)) {
+            if let Some(origin) = op.rehomed_from.filter(|o| self.ledger.has_origin(o)) {
                 self.changes.origins.insert(origin);
             }
         }

@@ -28,7 +28,12 @@ pub struct NameHolder {
     pub email: Option<String>,
 }
 
-/// A holder's name: trimmed, 1–100 characters, no control characters.
+/// At most this many people get one ticket by mail (a name given to
+/// another address, and another): our sender carries no one's messages.
+pub const MAILS_PER_TICKET: i64 = 3;
+
+/// A holder's name: trimmed, 1–100 characters, no control characters, no
+/// web address (the name travels in a mail to the address given).
 fn holder_name(raw: &str) -> ApiResult<String> {
     let name = raw.trim();
     let chars = name.chars().count();
@@ -36,6 +41,9 @@ fn holder_name(raw: &str) -> ApiResult<String> {
         return Err(ApiError::Unprocessable(
             "name must have 1 to 100 characters, none of them control characters".into(),
         ));
+    }
+    if name.contains("://") || name.to_ascii_lowercase().contains("www.") {
+        return Err(ApiError::Unprocessable("name must be a person's name, not a web address".into()));
     }
     Ok(name.to_string())
 }
@@ -89,6 +97,21 @@ pub async fn name(
         .await?
         .ok_or_else(|| ApiError::Conflict("the ticket was used or refunded meanwhile".into()))?;
     if let Some(to) = &email {
+        // Other addresses this ticket was mailed to (the same one again is
+        // deduplicated by its key).
+        let mailed: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM mail_outbox WHERE left(dedupe_key, 44) = 'holder:' || $1::text || ':' \
+               AND dedupe_key <> 'holder:' || $1::text || ':' || lower($2)",
+        )
+        .bind(named.id)
+        .bind(to)
+        .fetch_one(&mut *tx)
+        .await?;
+        if mailed >= MAILS_PER_TICKET {
+            return Err(ApiError::Conflict(format!(
+                "this ticket was mailed to {MAILS_PER_TICKET} people already: give them the code yourself"
+            )));
+        }
         ticktak_kit::mail::enqueue(&mut tx, &mail::named(&named, to, &details)).await?;
     }
     tx.commit().await?;
@@ -104,7 +127,7 @@ mod tests {
     fn a_holder_is_named_in_1_to_100_printable_characters() {
         assert_eq!(holder_name("  Lionel Messi ").unwrap(), "Lionel Messi");
         assert_eq!(holder_name("Zoë Ñúñez").unwrap(), "Zoë Ñúñez");
-        for bad in ["", "   ", "a\u{0}b", "line\nbreak"] {
+        for bad in ["", "   ", "a\u{0}b", "line\nbreak", "Win at https://evil.example", "see WWW.evil.example"] {
             assert!(holder_name(bad).is_err(), "{bad:?}");
         }
         assert!(holder_name(&"x".repeat(101)).is_err());

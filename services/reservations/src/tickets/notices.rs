@@ -116,16 +116,32 @@ async fn tell_holders(
     m: &MatchView,
 ) -> anyhow::Result<()> {
     let mut tx = pool.begin().await?;
-    let orders: Vec<(Uuid, String)> = sqlx::query_as(
+    // The buyers (one mail per order), and the people they named with an
+    // address (one per ticket).
+    let buyers: Vec<(Uuid, String)> = sqlx::query_as(
         "SELECT DISTINCT r.id, r.buyer_email FROM reservations r JOIN tickets t ON t.reservation_id = r.id \
          WHERE t.match_number = $1 AND t.status = 'VALID' AND r.buyer_email IS NOT NULL ORDER BY r.id",
     )
     .bind(number)
     .fetch_all(&mut *tx)
     .await?;
+    let holders: Vec<(Uuid, String, i16)> = sqlx::query_as(
+        "SELECT id, holder_email, seat FROM tickets \
+         WHERE match_number = $1 AND status = 'VALID' AND holder_email IS NOT NULL ORDER BY id",
+    )
+    .bind(number)
+    .fetch_all(&mut *tx)
+    .await?;
+    let orders: Vec<(String, String, String)> = buyers
+        .into_iter()
+        .map(|(order, to)| (format!("{order}"), to, format!("you hold tickets for it (order {order})")))
+        .chain(holders.into_iter().map(|(ticket, to, seat)| {
+            (format!("holder-{ticket}"), to, format!("a ticket for it is yours (seat {seat})"))
+        }))
+        .collect();
     let what = format!("Match {}: {} v {}", m.match_number, m.home_team, m.away_team);
     let when = |t: DateTime<Utc>| t.format("%A %Y-%m-%d %H:%M UTC").to_string();
-    for (order, to) in &orders {
+    for (order, to, holding) in &orders {
         if let Some((was_at, was_where, move_number)) = &tell.moved {
             let mut changes = Vec::new();
             if *was_at != m.date_utc {
@@ -135,8 +151,8 @@ async fn tell_holders(
                 changes.push(format!("Venue: {} (was {}).", m.location, was_where));
             }
             let body = format!(
-                "Hello,\n\nThe organisers moved {what}, for which you hold tickets (order {order}).\n\n{}\n\n\
-                 Your tickets stay valid for the match at its new time and place.\n",
+                "Hello,\n\nThe organisers moved {what}: {holding}.\n\n{}\n\n\
+                 The tickets stay valid for the match at its new time and place.\n",
                 changes.join("\n")
             );
             let mail = Mail {
@@ -150,7 +166,7 @@ async fn tell_holders(
         }
         if tell.remind {
             let body = format!(
-                "Hello,\n\n{what} kicks off {} at {}. You hold tickets for it (order {order}).\n\n\
+                "Hello,\n\n{what} kicks off {} at {}: {holding}.\n\n\
                  Bring the tickets (the QR codes mailed to you, or the live code under My tickets) and an identity \
                  document; gates open three hours before kick-off.\n",
                 when(m.date_utc),

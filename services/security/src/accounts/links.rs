@@ -58,7 +58,7 @@ pub const MAIL_EVERY_SECS: f64 = 600.0;
 async fn mailed_lately(tx: &mut Transaction<'_, Postgres>, kind: &str, email: &str) -> sqlx::Result<bool> {
     sqlx::query_scalar(
         "SELECT EXISTS (SELECT 1 FROM mail_outbox WHERE lower(recipient) = lower($1) \
-           AND dedupe_key LIKE $2 || ':%' AND created_at > now() - make_interval(secs => $3))",
+           AND left(dedupe_key, length($2) + 1) = $2 || ':' AND created_at > now() - make_interval(secs => $3))",
     )
     .bind(email)
     .bind(kind)
@@ -127,6 +127,28 @@ pub async fn mail_link(
         attachments: Vec::new(),
     };
     mail::enqueue(tx, &mail).await
+}
+
+/// Mail a link of `purpose` to `email` if it has an account that wants one
+/// (any account for a new password; an unconfirmed one for a confirmation),
+/// in a task of its own, so that answering takes the same time whether or
+/// not the address has an account.
+pub fn after_answering(s: &crate::AppState, email: String, purpose: Purpose) {
+    let (pool, site_url) = (s.pool.clone(), s.config.site_url.clone());
+    tokio::spawn(async move {
+        let mailed = async {
+            let Some((account, _)) = super::store::by_email_with_hash(&pool, &email).await? else { return Ok(()) };
+            if purpose == Purpose::VerifyEmail && account.email_verified_at.is_some() {
+                return Ok(());
+            }
+            let mut tx = pool.begin().await?;
+            mail_link(&mut tx, &site_url, purpose, account.id, &account.email).await?;
+            tx.commit().await
+        };
+        if let Err(e) = mailed.await {
+            tracing::warn!(error = %e, "a link could not be mailed");
+        }
+    });
 }
 
 /// The note to the owner of `email` that someone tried to sign up with it

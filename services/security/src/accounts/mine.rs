@@ -105,7 +105,9 @@ pub async fn delete(
     throttle::record_success(&s.pool, &attempt).await?;
     let erase = Erase { email: account.email.clone() };
     let path = contract::erase_path(&caller.sub);
-    for service in [&s.reservations, &s.payments] {
+    // Payments first (it never refuses), then reservations (which may, and
+    // from then on refuses the account's holds), then the account itself.
+    for service in [&s.payments, &s.reservations] {
         match service.post_or_refusal::<_, Erased>(&path, &erase).await {
             Ok(Ok(_)) => {}
             Ok(Err(refusal)) if refusal.status == 409 => return Err(ApiError::Conflict(refusal.message)),
@@ -116,7 +118,7 @@ pub async fn delete(
             Err(e) => {
                 tracing::warn!(error = %e, "an erasure did not get through");
                 return Err(ApiError::Unavailable(
-                    "a service that keeps your records did not answer; nothing was deleted, try again".into(),
+                    "a service that keeps your records did not answer; the deletion is not finished: try again".into(),
                 ));
             }
         }
@@ -126,6 +128,15 @@ pub async fn delete(
     sessions::store::revoke_all(&mut tx, id, "account deleted").await?;
     sqlx::query("DELETE FROM account_links WHERE account_id = $1").bind(id).execute(&mut *tx).await?;
     sqlx::query("DELETE FROM mail_outbox WHERE lower(recipient) = lower($1)")
+        .bind(&account.email)
+        .execute(&mut *tx)
+        .await?;
+    // What screening kept under the address.
+    sqlx::query("DELETE FROM login_failures WHERE key = 'account:' || lower($1)")
+        .bind(&account.email)
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query("UPDATE security_events SET account = NULL WHERE lower(account) = lower($1)")
         .bind(&account.email)
         .execute(&mut *tx)
         .await?;

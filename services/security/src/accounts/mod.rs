@@ -124,7 +124,8 @@ fn normalize_name(raw: &str) -> Result<String, ApiError> {
 #[utoipa::path(post, path = "/api/auth/register", tag = "identity", request_body = Register,
     responses(
         (status = 202, description = "a new account gets a confirmation link by mail, a taken address a note \
-            to its owner; the answer is the same", body = CheckYourEmail),
+            to its owner (an address signed up with and never confirmed takes the latest sign-up's details); the \
+            answer is the same", body = CheckYourEmail),
         (status = 422, description = "invalid e-mail, name or country, or a weak password")))]
 pub async fn register(
     State(s): State<AppState>,
@@ -150,10 +151,20 @@ pub async fn register(
             tx.commit().await?;
             metrics::counter!("accounts_registered_total").increment(1);
         }
-        None => {
-            tx.rollback().await?;
-            links::mail_taken_note(&s.pool, &s.config.site_url, &email).await?;
-        }
+        None => match store::retake_unconfirmed(&mut *tx, &email, &name, country.as_str(), &hash).await? {
+            // Signed up before and never confirmed: the latest sign-up's
+            // details count, so whoever signed up first with someone
+            // else's address does not keep it for when its owner comes.
+            // The address's owner confirms with any link mailed to it.
+            Some(account) => {
+                links::mail_link(&mut tx, &s.config.site_url, Purpose::VerifyEmail, account.id, &account.email).await?;
+                tx.commit().await?;
+            }
+            None => {
+                tx.rollback().await?;
+                links::mail_taken_note(&s.pool, &s.config.site_url, &email).await?;
+            }
+        },
     }
     // Many sign-ups from one network is a bot farm's signature.
     if let Some(axum::Extension(screened)) = screened {
@@ -210,13 +221,8 @@ pub async fn resend_link(
     Json(req): Json<ResendLink>,
 ) -> ApiResult<(StatusCode, Json<CheckYourEmail>)> {
     let email = normalize_email(&req.email)?;
-    if let Some((account, _)) = store::by_email_with_hash(&s.pool, &email).await? {
-        if account.email_verified_at.is_none() {
-            let mut tx = s.pool.begin().await?;
-            links::mail_link(&mut tx, &s.config.site_url, Purpose::VerifyEmail, account.id, &account.email).await?;
-            tx.commit().await?;
-        }
-    }
+    // After the answer: the time to answer is the same for any address.
+    links::after_answering(&s, email, Purpose::VerifyEmail);
     Ok((StatusCode::ACCEPTED, Json(CHECK_YOUR_EMAIL)))
 }
 

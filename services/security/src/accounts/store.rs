@@ -56,6 +56,28 @@ pub async fn insert(
     .await
 }
 
+/// The account of `email` when it was never confirmed: it takes these
+/// details (the latest sign-up counts until the address is confirmed).
+/// `None` for a confirmed or erased account.
+pub async fn retake_unconfirmed(
+    db: impl PgExecutor<'_>,
+    email: &str,
+    name: &str,
+    country: &str,
+    password_hash: &str,
+) -> sqlx::Result<Option<Account>> {
+    sqlx::query_as(&format!(
+        "UPDATE accounts SET name = $2, country = $3, password_hash = $4 \
+         WHERE lower(email) = lower($1) AND email_verified_at IS NULL AND erased_at IS NULL RETURNING {COLUMNS}"
+    ))
+    .bind(email)
+    .bind(name)
+    .bind(country)
+    .bind(password_hash)
+    .fetch_optional(db)
+    .await
+}
+
 #[derive(sqlx::FromRow)]
 struct WithHash {
     #[sqlx(flatten)]
@@ -130,7 +152,7 @@ pub async fn search(pool: &PgPool, q: &str, limit: i64, offset: i64) -> sqlx::Re
 }
 
 pub async fn set_role(pool: &PgPool, id: Uuid, role: Role) -> sqlx::Result<Option<Account>> {
-    sqlx::query_as(&format!("UPDATE accounts SET role = $2 WHERE id = $1 RETURNING {COLUMNS}"))
+    sqlx::query_as(&format!("UPDATE accounts SET role = $2 WHERE id = $1 AND erased_at IS NULL RETURNING {COLUMNS}"))
         .bind(id)
         .bind(role.as_str())
         .fetch_optional(pool)
@@ -155,9 +177,11 @@ pub async fn erase(db: impl PgExecutor<'_>, id: Uuid) -> sqlx::Result<()> {
 
 /// Give `role` to the account of `email` (any case); `None` when there is none.
 pub async fn set_role_by_email(pool: &PgPool, email: &str, role: Role) -> sqlx::Result<Option<Account>> {
-    sqlx::query_as(&format!("UPDATE accounts SET role = $2 WHERE lower(email) = lower($1) RETURNING {COLUMNS}"))
-        .bind(email)
-        .bind(role.as_str())
-        .fetch_optional(pool)
-        .await
+    sqlx::query_as(&format!(
+        "UPDATE accounts SET role = $2 WHERE lower(email) = lower($1) AND erased_at IS NULL RETURNING {COLUMNS}"
+    ))
+    .bind(email)
+    .bind(role.as_str())
+    .fetch_optional(pool)
+    .await
 }
