@@ -39,9 +39,11 @@ if [ "$KAFKA_BROKERS" = "127.0.0.1:9092" ]; then
 fi
 
 PIDS=()
+PUBLISH_PID=""
 stop_all() {
   trap - INT TERM EXIT
   log "stopping platform $PLATFORM_ID"
+  if [ -n "$PUBLISH_PID" ]; then kill -TERM "$PUBLISH_PID" 2>/dev/null || true; fi
   for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
   for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
   for pid in "$BROKER_PID" "$STANDIN_PID" "$MAILDEV_PID"; do
@@ -127,7 +129,13 @@ for s in "${SERVICES[@]}"; do
 done
 
 if [ "${PUBLISH_MASTERLIST:-1}" = 1 ]; then
-  "$BIN/publish-masterlist"
+  # In the background and waited for: bash runs a trap only once the
+  # foreground command ends, so Ctrl-C during a slow publish would wait for
+  # it (up to its produce time-out); `wait` is interrupted at once.
+  "$BIN/publish-masterlist" &
+  PUBLISH_PID=$!
+  wait "$PUBLISH_PID"
+  PUBLISH_PID=""
 fi
 
 shop=$((3000 + PORT_OFFSET))
