@@ -3,7 +3,9 @@
 //! their QR codes and refunds; an abandoned checkout reaches the cancelled
 //! page and releases the hold; an admin watches the dashboard move after a
 //! sale and checks a ticket in at the gate; a buyer is refused the
-//! dashboard. Every page is checked with axe-core and photographed at 390
+//! dashboard; an admin finds a buyer's orders at the order desk, mails
+//! their tickets again, revokes one, refunds an order for them, reads the
+//! audit trail and downloads the exports. Every page is checked with axe-core and photographed at 390
 //! and 1280 px (`var/screenshots/`).
 //!
 //! Plus, without a browser: forms need the CSRF value, and every page
@@ -174,6 +176,54 @@ impl Site {
         b.fill("#password", "a long enough secret").await;
         b.click("form.stack button[type=submit]").await;
         b.wait_text("nav", email, false).await;
+    }
+
+    /// A new account made admin by an admin (the first admin comes from
+    /// the security service's command line; here a development token);
+    /// returns its address.
+    async fn admin(&self) -> String {
+        let email = format!("{}@example.com", unique("admin"));
+        let root = dev_token_as("root", &self.env.platform_id, Role::Admin);
+        let res = self
+            .http
+            .post(format!("{}/api/auth/register", self.security.url()))
+            .json(&json!({"email": email, "password": "a long enough secret", "name": "Ada Admin", "country": "QA"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 202);
+        mail::confirm_address(&self.security.url(), &email).await;
+        let found: Value = self
+            .http
+            .get(format!("{}/api/admin/accounts?q={email}", self.security.url()))
+            .bearer_auth(&root)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let account = &found["accounts"][0];
+        assert_eq!(account["email"], email.as_str(), "{found}");
+        let res = self
+            .http
+            .put(format!("{}/api/admin/accounts/{}/role", self.security.url(), account["id"].as_str().unwrap()))
+            .bearer_auth(&root)
+            .json(&json!({"role": "admin"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200);
+        email
+    }
+
+    /// Sign `email` (an admin's) in; ends with the dashboard in the menu.
+    async fn sign_in(&self, b: &Browser, email: &str) {
+        b.goto("/signin").await;
+        b.fill("#email", email).await;
+        b.fill("#password", "a long enough secret").await;
+        b.click("form.stack button[type=submit]").await;
+        b.wait_text("nav", "Dashboard", false).await;
     }
 
     /// Hold `quantity` of `category` for `match_number` from its page; ends
@@ -390,47 +440,9 @@ async fn an_abandoned_checkout_reaches_the_cancelled_page_and_releases_the_hold(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_admin_sees_the_dashboard_move_after_a_sale_and_checks_a_ticket_in_while_a_buyer_is_refused() {
     let site = start_site().await;
-    // An account made admin by an admin (the first admin comes from the
-    // security service's command line; here a development token).
-    let email = format!("{}@example.com", unique("admin"));
-    let root = dev_token_as("root", &site.env.platform_id, Role::Admin);
-    let res = site
-        .http
-        .post(format!("{}/api/auth/register", site.security.url()))
-        .json(&json!({"email": email, "password": "a long enough secret", "name": "Ada Admin", "country": "QA"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 202);
-    mail::confirm_address(&site.security.url(), &email).await;
-    let found: Value = site
-        .http
-        .get(format!("{}/api/admin/accounts?q={email}", site.security.url()))
-        .bearer_auth(&root)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let account = &found["accounts"][0];
-    assert_eq!(account["email"], email.as_str(), "{found}");
-    let res = site
-        .http
-        .put(format!("{}/api/admin/accounts/{}/role", site.security.url(), account["id"].as_str().unwrap()))
-        .bearer_auth(&root)
-        .json(&json!({"role": "admin"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 200);
-
+    let email = site.admin().await;
     let b = site.browser().await;
-    b.goto("/signin").await;
-    b.fill("#email", &email).await;
-    b.fill("#password", "a long enough secret").await;
-    b.click("form.stack button[type=submit]").await;
-    b.wait_text("nav", "Dashboard", false).await;
+    site.sign_in(&b, &email).await;
     // An on-sale of match 5 tomorrow, through a waiting room one buyer joined.
     {
         let tomorrow =
@@ -906,6 +918,202 @@ async fn a_new_buyer_confirms_the_address_and_resets_a_forgotten_password_from_m
     b.fill("#password", "the third long secret").await;
     b.click("form.stack button[type=submit]").await;
     b.wait_text(".notice", "Wrong e-mail or password.", false).await;
+    b.close().await;
+    site.stop().await;
+}
+
+/// `method path` on reservations' API as `token`, with an optional body.
+async fn desk_call(site: &Site, token: &str, method: Method, path: &str, body: Option<Value>) -> (u16, Value) {
+    let mut req = site.http.request(method, format!("{}{path}", site.reservations.url())).bearer_auth(token);
+    if let Some(body) = body {
+        req = req.json(&body);
+    }
+    let res = req.send().await.unwrap();
+    let status = res.status().as_u16();
+    (status, res.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_admin_finds_a_buyers_orders_and_resends_revokes_and_refunds_for_them_with_every_action_audited() {
+    let site = start_site().await;
+    let buyer = unique("desk-buyer");
+    let address = format!("{buyer}@example.com");
+    let kept = site.sale(&buyer, 1, 2).await;
+    let refunded = site.sale(&buyer, 1, 1).await;
+    let admin_email = site.admin().await;
+    let admin = dev_token_as("desk-admin", &site.env.platform_id, Role::Admin);
+
+    // The desk's API: admins only, and bad input gets a clear 4xx.
+    let as_buyer = dev_token(&buyer, &site.env.platform_id);
+    let (status, _) = desk_call(&site, &as_buyer, Method::GET, &format!("/api/admin/orders?q={address}"), None).await;
+    assert_eq!(status, 403, "a buyer has no desk");
+    for q in ["", "%20", "hello", "%00x"] {
+        let (status, body) = desk_call(&site, &admin, Method::GET, &format!("/api/admin/orders?q={q}"), None).await;
+        assert_eq!(status, 400, "q={q:?}: {body}");
+        assert!(body["message"].is_string(), "{body}");
+    }
+    let nobody = uuid::Uuid::now_v7();
+    let (status, _) = desk_call(&site, &admin, Method::GET, &format!("/api/admin/orders/{nobody}"), None).await;
+    assert_eq!(status, 404);
+    let (status, found) = desk_call(&site, &admin, Method::GET, &format!("/api/admin/orders?q={nobody}"), None).await;
+    assert_eq!((status, found["orders"].as_array().map(Vec::len)), (200, Some(0)), "{found}");
+    let (status, _) = desk_call(
+        &site,
+        &admin,
+        Method::POST,
+        &format!("/api/admin/tickets/{nobody}/revoke"),
+        Some(json!({"reason": "x"})),
+    )
+    .await;
+    assert_eq!(status, 404);
+    let (status, story) = desk_call(&site, &admin, Method::GET, &format!("/api/admin/orders/{kept}"), None).await;
+    assert_eq!(status, 200, "{story}");
+    let ticket = story["tickets"][0]["ticketId"].as_str().unwrap().to_string();
+    for bad in [
+        json!({}),
+        json!({"reason": ""}),
+        json!({"reason": "a\u{7}b"}),
+        json!({"reason": "x".repeat(501)}),
+        json!({"reason": "ok", "more": 1}),
+    ] {
+        let (status, body) =
+            desk_call(&site, &admin, Method::POST, &format!("/api/admin/tickets/{ticket}/revoke"), Some(bad.clone()))
+                .await;
+        assert!((400..500).contains(&status), "{bad}: {status} {body}");
+    }
+    let (status, _) =
+        desk_call(&site, &admin, Method::POST, &format!("/api/admin/orders/{nobody}/resend-tickets"), None).await;
+    assert_eq!(status, 404);
+    // Found by the provider's payment id and by a ticket's code too.
+    let intent = story["payment"]["providerRef"].as_str().unwrap_or_else(|| panic!("a payment: {story}")).to_string();
+    let code: Value = site
+        .http
+        .get(format!("{}/api/reservations/{kept}/tickets", site.reservations.url()))
+        .bearer_auth(&as_buyer)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let code = code["tickets"][0]["code"].as_str().unwrap().to_string();
+    for q in [intent.as_str(), code.as_str(), ticket.as_str()] {
+        let (status, found) = desk_call(&site, &admin, Method::GET, &format!("/api/admin/orders?q={q}"), None).await;
+        assert_eq!(status, 200, "{found}");
+        assert_eq!(found["orders"][0]["orderId"], kept.as_str(), "found by {q}: {found}");
+    }
+    // A refund with no reason is refused before anything moves.
+    let payment = story["payment"]["paymentId"].as_str().unwrap();
+    let res = site
+        .http
+        .post(format!("{}/api/admin/payments/{payment}/refund", site.payments.url()))
+        .bearer_auth(&admin)
+        .json(&json!({"reason": "  "}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 422);
+
+    // In the browser: find the buyer's orders by their address.
+    let b = site.browser().await;
+    site.sign_in(&b, &admin_email).await;
+    b.goto("/admin/orders").await;
+    b.fill("#q", &address).await;
+    b.click("form[role=search] button[type=submit]").await;
+    b.wait_text("[data-found]", "2 order(s)", false).await;
+    b.screenshots("order-desk-search").await;
+    b.assert_accessible("order desk search").await;
+    b.click(&format!("tr[data-order='{kept}'] a")).await;
+    b.wait_text("h1", &kept, false).await;
+    // The whole story: the log's decision and where, the payment, the tickets, the mail.
+    b.wait_text("[data-hold-status]", "CONFIRMED", true).await;
+    assert!(b.text("[data-hold-position]").await.contains("Decided at partition"));
+    assert_eq!(b.text("[data-payment-status]").await, "SUCCEEDED");
+    assert_eq!(b.text(&format!("tr[data-ticket='{ticket}'] [data-ticket-status]")).await, "VALID");
+    let page = b.text("main").await;
+    assert!(page.contains("TICKET_PENDING") && page.contains("TICKET_RESERVED"), "the messages it published:\n{page}");
+    let mails = mail::wait_for(&mail::maildev_url(), &address, 2, Duration::from_secs(30)).await;
+    assert_eq!(
+        mails.iter().filter(|m| m.subject.starts_with("Your tickets")).count(),
+        2,
+        "both orders' tickets mailed"
+    );
+    b.wait_text("section[aria-labelledby='mails']", "Your tickets", true).await;
+    b.screenshots("order-desk-order").await;
+    b.assert_accessible("order desk order").await;
+
+    // Mail the tickets again.
+    b.click(&format!("form[action='/admin/orders/{kept}/resend'] button")).await;
+    b.wait_text(".notice", "mailed to the buyer again", false).await;
+    let mails = mail::wait_for(&mail::maildev_url(), &address, 3, Duration::from_secs(30)).await;
+    assert_eq!(mails.iter().filter(|m| m.subject.starts_with("Your tickets")).count(), 3, "the tickets mailed again");
+
+    // Revoke seat 1: no gate admits it any more.
+    b.fill(&format!("#revoke-{ticket}"), "lost phone; seat reissued at the box office").await;
+    b.click(&format!("form[action='/admin/tickets/{ticket}/revoke'] button")).await;
+    b.wait_text(".notice", "was revoked", false).await;
+    assert_eq!(b.text(&format!("tr[data-ticket='{ticket}'] [data-ticket-status]")).await, "REVOKED");
+    let (status, _) = desk_call(
+        &site,
+        &admin,
+        Method::POST,
+        &format!("/api/admin/tickets/{ticket}/revoke"),
+        Some(json!({"reason": "again"})),
+    )
+    .await;
+    assert_eq!(status, 409, "a revoked ticket is not revoked twice");
+    let gate = dev_token_as("gate-1", &site.env.platform_id, Role::Staff);
+    eventually(Duration::from_secs(20), "the gate refuses the revoked ticket", || async {
+        let (_, scan) = desk_call(
+            &site,
+            &gate,
+            Method::POST,
+            "/api/tickets/check-in",
+            Some(json!({"code": code, "matchNumber": 1})),
+        )
+        .await;
+        (scan["result"] == "REVOKED").then_some(())
+    })
+    .await;
+
+    // Refund the other order on the buyer's behalf.
+    b.goto(&format!("/admin/orders/{refunded}")).await;
+    b.fill("#refund-reason", "the buyer asked by phone").await;
+    b.click(&format!("form[action='/admin/orders/{refunded}/refund'] button")).await;
+    b.wait_text(".notice", "on the buyer's behalf", false).await;
+    b.wait_text("[data-payment-status]", "REFUNDED", true).await;
+    b.wait_text("[data-order-status]", "REFUNDED", true).await;
+    assert!(b.text("main").await.contains("operator"), "refunded because: operator");
+
+    // Every action in the audit trail: who, what, on what, why.
+    b.goto("/admin/audit").await;
+    for action in ["order.resend_tickets", "ticket.revoke", "order.refund", "account.role"] {
+        b.find(&format!("tr[data-action='{action}']")).await;
+    }
+    let revoke = b.text("tr[data-action='ticket.revoke']").await;
+    assert!(revoke.contains(&ticket) && revoke.contains("lost phone"), "{revoke}");
+    let refund = b.text("tr[data-action='order.refund']").await;
+    assert!(refund.contains(&refunded) && refund.contains("asked by phone"), "{refund}");
+    b.screenshots("audit-trail").await;
+    b.assert_accessible("audit trail").await;
+
+    // The exports, downloaded through the site.
+    let fetch = |file: &str| format!("return fetch('/admin/export/{file}').then(r => r.text())");
+    let orders = b.client.execute(&fetch("orders.csv"), vec![]).await.unwrap();
+    let orders = orders.as_str().unwrap_or_default();
+    assert!(orders.starts_with("orderId,createdAt,updatedAt,status,"), "{orders}");
+    assert!(
+        orders.lines().any(|l| l.starts_with(&kept) && l.contains(",CONFIRMED,") && l.contains(&address)),
+        "{orders}"
+    );
+    assert!(orders.lines().any(|l| l.starts_with(&refunded) && l.contains(",REFUNDED,")), "{orders}");
+    let sales = b.client.execute(&fetch("sales.csv"), vec![]).await.unwrap();
+    let sales = sales.as_str().unwrap_or_default();
+    let amount = story["order"]["amount"].as_i64().unwrap();
+    assert!(
+        sales.lines().any(|l| l == format!("1,3,1,2,1,{amount}")),
+        "match 1, category 3: 1 order paid, 2 sold, 1 refunded:\n{sales}"
+    );
     b.close().await;
     site.stop().await;
 }

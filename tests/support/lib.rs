@@ -110,6 +110,20 @@ impl PlatformEnv {
         v
     }
 
+    /// Give payments' internal listener a fixed port, known before payments
+    /// starts, so reservations (started first) can ask it (the order desk).
+    pub fn with_payments_port(mut self) -> Self {
+        self.extra.insert(Service::Payments.internal_port_var(), process::free_port().to_string());
+        self
+    }
+
+    /// Where payments' internal listener is, or will be: nowhere unless
+    /// [`Self::with_payments_port`] fixed its port.
+    pub fn payments_internal_url(&self) -> String {
+        let port = self.extra.get(&Service::Payments.internal_port_var()).cloned();
+        format!("http://127.0.0.1:{}", port.unwrap_or_else(|| process::free_port().to_string()))
+    }
+
     pub fn settings(&self, service: Service) -> Settings {
         let vars = self.vars();
         Settings::from(service, &Env::from_fn(move |k| vars.get(k).cloned())).expect("test settings are valid")
@@ -157,6 +171,9 @@ impl Platform {
                 hold_ttl: Duration::from_secs(600),
                 decision_wait: Duration::from_secs(2),
                 shop_url: shop.internal_url(),
+                // Payments starts after reservations: a test that needs
+                // the desk's payments gives it a port ([`PlatformEnv::with_payments_port`]).
+                payments_url: env.payments_internal_url(),
                 sweep_interval: Duration::from_millis(200),
                 availability_ttl: Duration::from_millis(100),
                 republish_after: Duration::from_secs(10),

@@ -152,6 +152,20 @@ pub struct HoldView {
     pub quantity: u8,
     pub status: HoldStatus,
     pub origin: Option<String>,
+    /// Where the ticket-sales log decided it and last changed it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub position: Option<HoldPosition>,
+}
+
+/// A hold's place in the ticket-sales log: the partition of its ticket
+/// type, the offset of the message that decided it and of the latest one
+/// that changed it (a confirmation, a release, a refund).
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct HoldPosition {
+    pub partition: i32,
+    pub decided_offset: i64,
+    pub last_offset: i64,
 }
 
 /// Counters of one ticket type.

@@ -12,6 +12,8 @@
 //! - `analytics`: reservations → analytics (booking events on the
 //!   platform-internal bookings topic), analytics → shop (the
 //!   recommendation model and how it ranks matches).
+//! - `desk`: the operators' order desk (reservations → payments, and
+//!   the answers the web site's desk pages read); the admins' audit trail.
 //! - `accounts`: security → reservations, payments (an account's records for
 //!   its owner's export, and the person's erasure).
 //! - `screening`: security ↔ every service (the screening policy's replica,
@@ -24,6 +26,7 @@ pub mod accounts;
 pub mod analytics;
 pub mod catalogue;
 pub mod decisions;
+pub mod desk;
 pub mod ledger;
 pub mod reservations;
 pub mod screening;

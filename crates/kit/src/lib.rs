@@ -3,6 +3,7 @@
 //! one schema per service, Kafka clients and topics, operational endpoints,
 //! and graceful shutdown.
 
+pub mod audit;
 pub mod auth;
 pub mod buyer;
 pub mod challenge;

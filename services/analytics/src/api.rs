@@ -38,9 +38,10 @@ pub fn internal_router() -> Router<AppState> {
 #[derive(utoipa::OpenApi)]
 #[openapi(
     info(title = "ticktak analytics", description = "Market-wide sales statistics, the data lake and the recommendation model (admins)."),
-    paths(stats, timeseries, lake, models, train),
+    paths(stats, timeseries, lake, models, train, ticktak_kit::audit::audit),
     components(schemas(Stats, TypeStats, MatchStats, PlatformStats, Minute, Position, Totals, Timeseries, Point,
-        LakeFiles, LakeFile, Models, ModelSummary, Evaluation)),
+        LakeFiles, LakeFile, Models, ModelSummary, Evaluation,
+        ticktak_contracts::desk::AuditTrail, ticktak_contracts::desk::AuditEntry)),
     modifiers(&BearerAuth, &StandardResponses)
 )]
 pub struct ApiDoc;
@@ -389,8 +390,10 @@ pub async fn models(State(s): State<AppState>, Admin(_): Admin) -> ApiResult<Jso
     responses((status = 201, description = "trained, stored and now served", body = ModelSummary),
         (status = 403, description = "not an admin"),
         (status = 409, description = "no bookings in the lake yet, or a training is running")))]
-pub async fn train(State(s): State<AppState>, Admin(_): Admin) -> ApiResult<(StatusCode, Json<ModelSummary>)> {
+pub async fn train(State(s): State<AppState>, Admin(admin): Admin) -> ApiResult<(StatusCode, Json<ModelSummary>)> {
     let model = training::train_now(&s).await?;
+    let version = model.version.to_string();
+    ticktak_kit::audit::record(&s.pool, &admin, "model.train", &version, "trained on demand").await?;
     Ok((
         StatusCode::CREATED,
         Json(ModelSummary { version: model.version, trained_at: model.trained_at, evaluation: model.evaluation }),

@@ -73,7 +73,9 @@ pub async fn start_with(
     if let Some(every) = config.train_every {
         tokio::spawn(training::schedule(state.clone(), every, shutdown.clone()));
     }
-    base.serve(api::router().with_state(state.clone()), api::internal_router().with_state(state), shutdown).await
+    let audit = ticktak_kit::audit::router(state.pool.clone(), state.verifier.clone());
+    let public = api::router().with_state(state.clone()).merge(audit);
+    base.serve(public, api::internal_router().with_state(state), shutdown).await
 }
 
 /// Follow the logs; after a failure (broker or database away), start again

@@ -1,7 +1,8 @@
 //! The public API: `POST /api/payments`, `GET /api/payments/{id}`,
 //! `POST /api/payments/{id}/confirm` (pay with a card from Stripe.js),
 //! `POST /api/payments/{id}/refund` (the buyer's own), and
-//! `GET /api/admin/payments?status=` (admins).
+//! `GET /api/admin/payments?status=` (admins); the admins' refund on a
+//! buyer's behalf is in `desk`, their audit trail at `GET /api/admin/audit`.
 
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
@@ -35,8 +36,9 @@ pub fn router() -> Router<AppState> {
 #[derive(utoipa::OpenApi)]
 #[openapi(
     info(title = "ticktak payments", description = "Pay for a held reservation with Stripe; refunds."),
-    paths(create, one, confirm, refund, admin_list, crate::webhook::receive),
-    components(schemas(CreatePayment, ConfirmPayment, PaymentView, PaymentList, Status)),
+    paths(create, one, confirm, refund, admin_list, crate::desk::refund, ticktak_kit::audit::audit, crate::webhook::receive),
+    components(schemas(CreatePayment, ConfirmPayment, PaymentView, PaymentList, Status,
+        ticktak_contracts::desk::Reason, ticktak_contracts::desk::AuditTrail, ticktak_contracts::desk::AuditEntry)),
     modifiers(&BearerAuth, &StandardResponses)
 )]
 pub struct ApiDoc;
@@ -71,7 +73,7 @@ pub struct PaymentView {
 }
 
 impl PaymentView {
-    fn of(p: &Payment) -> Self {
+    pub fn of(p: &Payment) -> Self {
         Self {
             payment_id: p.id,
             reservation_id: p.reservation_id,
@@ -247,7 +249,7 @@ pub async fn refund(
     Path(id): Path<String>,
 ) -> ApiResult<Json<PaymentView>> {
     let p = own(&s, &caller.sub, &id).await?;
-    settle::refund_by_buyer(&s, p.id).await?;
+    settle::refund_on_request(&s, p.id, settle::Asker::Buyer).await?;
     Ok(Json(PaymentView::of(&store::get(&s.pool, p.id).await?.ok_or_else(no_payment)?)))
 }
 

@@ -4,6 +4,7 @@
 //! before kick-off.
 //!
 //! - `api`: the public API (`/api/payments`, admin list).
+//! - `desk`: the order desk's payments (internal) and admin refunds.
 //! - `webhook`: `POST /webhooks/stripe`, signature-checked, each event once.
 //! - `settle`: how a payment moves, whoever notices first.
 //! - `reconciler`: polls the provider for what webhooks did not bring.
@@ -13,6 +14,7 @@
 pub mod accounts;
 pub mod api;
 pub mod config;
+pub mod desk;
 pub mod provider;
 pub mod reconciler;
 pub mod settle;
@@ -93,8 +95,9 @@ pub async fn start_with(
     let webhooks = axum::Router::new()
         .route("/webhooks/stripe", post(webhook::receive))
         .layer(axum::extract::DefaultBodyLimit::max(webhook::MAX_BODY_BYTES));
-    let public = api::router().merge(webhooks).with_state(state.clone());
-    let internal = accounts::router().with_state(state);
+    let audit = ticktak_kit::audit::router(state.pool.clone(), state.verifier.clone());
+    let public = api::router().merge(desk::router()).merge(webhooks).with_state(state.clone()).merge(audit);
+    let internal = accounts::router().merge(desk::internal_router()).with_state(state);
     let server = base.serve(public, internal, shutdown).await?;
     Ok(server.then(|server| async move {
         let served = server.wait().await;

@@ -13,6 +13,7 @@
 //! ```
 
 use ticktak_contracts::reservations::{self as contract, ReservationRecord};
+use ticktak_kit::auth::Claims;
 use ticktak_kit::mail::Mail;
 use ticktak_kit::{ApiError, ApiResult};
 use uuid::Uuid;
@@ -154,8 +155,19 @@ pub async fn money_returned(s: &AppState, id: Uuid, reason: &'static str) -> Res
     Ok(Status::Refunded)
 }
 
-/// The buyer asks for their money back.
-pub async fn refund_by_buyer(s: &AppState, id: Uuid) -> ApiResult<Status> {
+/// Who asked for money back through the API.
+pub enum Asker<'a> {
+    Buyer,
+    /// An admin on the buyer's behalf, recorded in the audit trail.
+    Operator {
+        admin: &'a Claims,
+        reason: &'a str,
+    },
+}
+
+/// The buyer, or an admin on their behalf, asks for the money back: the
+/// same rules (paid, before the cut-off, no ticket used).
+pub async fn refund_on_request(s: &AppState, id: Uuid, asker: Asker<'_>) -> ApiResult<Status> {
     let mut tx = s.pool.begin().await?;
     let p = store::lock(&mut tx, id).await?.ok_or_else(|| ApiError::NotFound("no such payment".into()))?;
     match p.status {
@@ -169,7 +181,15 @@ pub async fn refund_by_buyer(s: &AppState, id: Uuid) -> ApiResult<Status> {
             if let Err(refusal) = answer {
                 return Err(ApiError::Conflict(refusal.message));
             }
-            store::set_status(&mut tx, p.id, Status::Refunding, None, Some(store::REFUND_BY_BUYER)).await?;
+            let why = match asker {
+                Asker::Buyer => store::REFUND_BY_BUYER,
+                Asker::Operator { admin, reason } => {
+                    let target = p.reservation_id.to_string();
+                    ticktak_kit::audit::record(&mut *tx, admin, "order.refund", &target, reason).await?;
+                    store::REFUND_BY_OPERATOR
+                }
+            };
+            store::set_status(&mut tx, p.id, Status::Refunding, None, Some(why)).await?;
             tx.commit().await?;
             // A provider outage leaves it REFUNDING; the reconciler finishes.
             Ok(finish_refund(s, p.id).await.unwrap_or(Status::Refunding))

@@ -47,6 +47,8 @@ impl Status {
 
 /// Why money went back.
 pub const REFUND_BY_BUYER: &str = "buyer";
+/// An admin refunded it on the buyer's behalf (the order desk).
+pub const REFUND_BY_OPERATOR: &str = "operator";
 pub const REFUND_HOLD_ENDED: &str = "hold_ended";
 /// Refunded from the provider's dashboard, not through us.
 pub const REFUND_BY_PROVIDER: &str = "provider";

@@ -30,13 +30,19 @@ pub fn router() -> Router<AppState> {
 /// The OpenAPI description served at `GET /api/openapi.json`.
 #[derive(utoipa::OpenApi)]
 #[openapi(
-    info(title = "ticktak reservations", description = "Hold tickets, see and cancel your reservations, get their tickets, check tickets in at the gate."),
+    info(title = "ticktak reservations", description = "Hold tickets, see and cancel your reservations, get their tickets, check tickets in at the gate; the operators' order desk."),
     paths(create, one, list, cancel, crate::queue::join, crate::queue::status, crate::queue::board, crate::tickets::of_reservation, crate::tickets::qr_svg, crate::tickets::qr_png,
-        crate::tickets::live, crate::tickets::live_svg, crate::tickets::holder::name, crate::tickets::check_in, crate::tickets::public_key),
+        crate::tickets::live, crate::tickets::live_svg, crate::tickets::holder::name, crate::tickets::check_in, crate::tickets::public_key,
+        crate::desk::search, crate::desk::story, crate::desk::resend_tickets, crate::desk::revoke_ticket, crate::desk::export::orders,
+        crate::desk::export::sales, ticktak_kit::audit::audit),
     components(schemas(CreateReservation, ReservationView, ReservationList, crate::tickets::Ticket,
         crate::tickets::TicketList, crate::tickets::CheckIn, crate::tickets::CheckInResult, crate::tickets::PublicKey,
         crate::tickets::LiveCode, crate::tickets::holder::NameHolder, crate::queue::JoinQueue, crate::queue::QueueStatus, crate::queue::QueueState,
-        crate::queue::QueueBoard, crate::queue::RoomBoard, crate::queue::PlatformQueue)),
+        crate::queue::QueueBoard, crate::queue::RoomBoard, crate::queue::PlatformQueue,
+        ticktak_contracts::desk::OrderList, ticktak_contracts::desk::OrderSummary, ticktak_contracts::desk::OrderStory,
+        ticktak_contracts::desk::MessageSent, ticktak_contracts::desk::PaymentSummary, ticktak_contracts::desk::TicketStory,
+        ticktak_contracts::desk::GateRecord, ticktak_contracts::desk::MailSent, ticktak_contracts::desk::Reason,
+        ticktak_contracts::desk::AuditTrail, ticktak_contracts::desk::AuditEntry)),
     modifiers(&BearerAuth, &StandardResponses)
 )]
 pub struct ApiDoc;

@@ -15,6 +15,9 @@ pub struct ReservationConfig {
     pub decision_wait: Duration,
     /// Where the shop listens (`SHOP_URL`, default the platform's shop port).
     pub shop_url: String,
+    /// Where payments' internal listener is (`PAYMENTS_URL`, default the
+    /// platform's payments port), for the order desk's payment of an order.
+    pub payments_url: String,
     /// How often expiry and the decision poller run (`SWEEP_INTERVAL_MS`, default 1000).
     pub sweep_interval: Duration,
     /// How long the shop's availability of a match is reused for the fast
@@ -122,6 +125,7 @@ impl ReservationConfig {
             open_holds: env.parse_in("MAX_OPEN_HOLDS", 2, 0..=10_000)?,
         };
         let shop_url = settings.peer_url(Service::Shop, env)?;
+        let payments_url = settings.peer_url(Service::Payments, env)?;
         let naive = match env.string("SALES_PROTOCOL", "ledger").as_str() {
             "ledger" => false,
             "naive" => true,
@@ -153,6 +157,7 @@ impl ReservationConfig {
             hold_ttl: Duration::from_secs(ttl),
             decision_wait: Duration::from_millis(wait),
             shop_url,
+            payments_url,
             sweep_interval: Duration::from_millis(sweep),
             availability_ttl: Duration::from_millis(availability_ttl),
             republish_after: Duration::from_secs(republish_after),

@@ -13,6 +13,8 @@
 //! - `workers`: hold expiry and the decision poller.
 //! - `queue`: the waiting room of on-sales the organisers scheduled with
 //!   a queue: places, turns at the platform's pace, admissions for holds.
+//! - `desk`: the operators' order desk — find an order, its whole story,
+//!   tickets mailed again or revoked, exports; every action audited.
 //! - `tickets`: tickets of paid reservations — signed codes, QR codes,
 //!   e-mail, check-in at any gate of the market through the gate log.
 
@@ -20,6 +22,7 @@ pub mod accounts;
 pub mod api;
 pub mod availability;
 pub mod config;
+pub mod desk;
 pub mod idempotency;
 pub mod input;
 pub mod internal;
@@ -54,6 +57,8 @@ pub struct AppState {
     /// Verifies buyers' access tokens.
     pub verifier: Arc<Verifier>,
     pub shop: shop::ShopClient,
+    /// payments' internal API (the order desk asks it about payments).
+    pub payments: ticktak_kit::internal::Client,
     pub availability: availability::AvailabilityCache,
     pub waiters: waiters::Waiters,
     /// Publishes outbox rows once their transaction committed.
@@ -112,6 +117,11 @@ pub async fn start_with(
         settings: Arc::new(base.settings.clone()),
         verifier,
         shop,
+        payments: ticktak_kit::internal::Client::new(
+            &config.payments_url,
+            base.settings.internal_token(),
+            std::time::Duration::from_secs(5),
+        )?,
         config: Arc::new(config.clone()),
         waiters: waiters::Waiters::default(),
         outbox,
@@ -178,7 +188,13 @@ pub async fn start_with(
         std::time::Duration::from_millis(500),
         shutdown.clone(),
     ));
-    let public = api::router().merge(tickets::router()).merge(queue::router()).with_state(state.clone());
+    let audit = ticktak_kit::audit::router(state.pool.clone(), state.verifier.clone());
+    let public = api::router()
+        .merge(tickets::router())
+        .merge(queue::router())
+        .merge(desk::router())
+        .with_state(state.clone())
+        .merge(audit);
     let internal = internal::router().merge(accounts::router()).with_state(state);
     let server = base.serve(public, internal, shutdown).await?;
     Ok(server.then(|server| async move {

@@ -119,7 +119,8 @@ pub fn router(state: AppState) -> axum::Router {
         .merge(sessions::router())
         .merge(screening::router())
         .merge(openapi::router())
-        .with_state(state)
+        .with_state(state.clone())
+        .merge(ticktak_kit::audit::router(state.pool.clone(), state.verifier.clone()))
 }
 
 /// The public keys of access tokens: the signing key and the one before it.

@@ -17,12 +17,13 @@ use crate::{accounts, screening, sessions, AppState};
     paths(accounts::register, accounts::verify_email, accounts::resend_link,
         accounts::password::request, accounts::password::confirm, accounts::password::change, accounts::me, accounts::edit_me, accounts::mine::export, accounts::mine::delete, accounts::list, accounts::set_role,
         sessions::login, sessions::refresh, sessions::logout,
-        screening::list, screening::add, screening::remove, screening::events),
+        screening::list, screening::add, screening::remove, screening::events, ticktak_kit::audit::audit),
     components(schemas(accounts::Register, accounts::CheckYourEmail, accounts::LinkToken, accounts::Verified,
         accounts::ResendLink, accounts::password::ResetRequest, accounts::password::ResetConfirm,
         accounts::password::PasswordChanged, accounts::password::ChangePassword, accounts::EditMe, accounts::mine::DeleteMe, accounts::AccountView, accounts::AccountList, accounts::SetRole,
         sessions::Login, sessions::RefreshRequest, sessions::TokenPair,
-        screening::NewBlock, screening::Blocklist, screening::Events, screening::store::Entry, screening::store::Event)),
+        screening::NewBlock, screening::Blocklist, screening::Events, screening::store::Entry, screening::store::Event,
+        ticktak_contracts::desk::AuditTrail, ticktak_contracts::desk::AuditEntry)),
     modifiers(&BearerAuth, &StandardResponses)
 )]
 pub struct ApiDoc;

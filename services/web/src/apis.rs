@@ -42,6 +42,16 @@ impl Reply {
             .unwrap_or_else(|| format!("the service answered {}", self.status))
     }
 
+    /// A successful answer read as the contract type `T` (an answer that
+    /// does not match the contract is the service failing).
+    pub fn parse<T: serde::de::DeserializeOwned>(self) -> Result<T, WebError> {
+        let body = self.success()?;
+        serde_json::from_value(body).map_err(|e| {
+            tracing::warn!(error = %e, "a service's answer does not match its contract");
+            WebError::Unavailable
+        })
+    }
+
     /// This answer when it is a success; a screening refusal, a sign-in
     /// prompt or an error page otherwise.
     pub fn success(self) -> Result<Value, WebError> {

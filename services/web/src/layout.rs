@@ -51,6 +51,7 @@ fn navigation(visitor: Option<&Visitor>) -> Markup {
                 li { a href="/account" { "Account" } }
                 @if c.role == Role::Admin {
                     li { a href="/admin" { "Dashboard" } }
+                    li { a href="/admin/orders" { "Order desk" } }
                 }
                 @if matches!(c.role, Role::Admin | Role::Staff) {
                     li { a href="/checkin" { "Check-in" } }

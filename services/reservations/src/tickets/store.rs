@@ -126,6 +126,22 @@ pub async fn revoke(tx: &mut Transaction<'_, Postgres>, reservation: Uuid) -> sq
         .collect())
 }
 
+/// Revoke one valid ticket (an admin's decision at the order desk); what
+/// was revoked, for the gate log, or `None` when it was not valid.
+pub async fn revoke_one(tx: &mut Transaction<'_, Postgres>, id: Uuid) -> sqlx::Result<Option<CodeClaims>> {
+    let row = sqlx::query(
+        "UPDATE tickets SET status = 'REVOKED' WHERE id = $1 AND status = 'VALID' RETURNING id, match_number, category",
+    )
+    .bind(id)
+    .fetch_optional(&mut **tx)
+    .await?;
+    Ok(row.map(|r| CodeClaims {
+        ticket_id: r.get("id"),
+        match_number: r.get::<i16, _>("match_number") as u8,
+        category: r.get::<i16, _>("category") as u8,
+    }))
+}
+
 /// A ticket of this platform's that a gate (any platform's) admitted:
 /// used from then on.
 pub async fn mark_used(tx: &mut Transaction<'_, Postgres>, id: Uuid, at: DateTime<Utc>) -> sqlx::Result<()> {

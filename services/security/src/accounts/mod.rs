@@ -321,6 +321,8 @@ pub async fn set_role(
     }
     let account =
         store::set_role(&s.pool, id, req.role).await?.ok_or_else(|| ApiError::NotFound("no such account".into()))?;
+    let detail = format!("role set to {}", req.role.as_str());
+    ticktak_kit::audit::record(&s.pool, &admin, "account.role", &id.to_string(), &detail).await?;
     tracing::info!(account = %id, role = req.role.as_str(), by = %admin.sub, "role changed");
     Ok(Json(account.into()))
 }

@@ -92,6 +92,7 @@ pub async fn add(
         return Err(ApiError::BadRequest("blocking every address is not a blocklist entry".into()));
     }
     let entry = store::block(&s.pool, net, reason, body.expires_at, &admin.sub).await?;
+    ticktak_kit::audit::record(&s.pool, &admin, "blocklist.add", &entry.cidr, reason).await?;
     tracing::info!(cidr = %entry.cidr, by = %admin.sub, "network blocked");
     Ok((StatusCode::CREATED, Json(entry)))
 }
@@ -104,7 +105,10 @@ pub async fn remove(State(s): State<AppState>, Admin(admin): Admin, Path(id): Pa
     let missing = || ApiError::NotFound("no such blocklist entry".into());
     let id = uuid::Uuid::parse_str(&id).map_err(|_| missing())?;
     match store::unblock(&s.pool, id, &admin.sub).await? {
-        true => Ok(StatusCode::NO_CONTENT),
+        true => {
+            ticktak_kit::audit::record(&s.pool, &admin, "blocklist.remove", &id.to_string(), "").await?;
+            Ok(StatusCode::NO_CONTENT)
+        }
         false => Err(missing()),
     }
 }

@@ -15,8 +15,8 @@ use uuid::Uuid;
 
 use crate::search::normalize;
 use ticktak_contracts::ledger::{
-    AppliedOffset, HoldView, LedgerSnapshot, MasterListBatch, MasterListResult, Refused, SalesBatch, SalesBatchResult,
-    SalesLine, TypeCounts,
+    AppliedOffset, HoldPosition, HoldView, LedgerSnapshot, MasterListBatch, MasterListResult, Refused, SalesBatch,
+    SalesBatchResult, SalesLine, TypeCounts,
 };
 
 pub fn counts_from_row(r: &PgRow) -> TicketCounts {
@@ -379,8 +379,17 @@ async fn write_origins(tx: &mut Transaction<'_, Postgres>, loaded: &Loaded) -> s
     Ok(())
 }
 
-/// When each hold's first message in the batch was produced.
-type ProducedAt = HashMap<HoldId, Option<chrono::DateTime<chrono::Utc>>>;
+/// What the batch says of each hold it touched: when its first message in
+/// the batch was produced, where that message is, and where its last one is.
+#[derive(Debug, Clone, Copy)]
+struct Seen {
+    produced_at: Option<chrono::DateTime<chrono::Utc>>,
+    partition: i32,
+    first_offset: i64,
+    last_offset: i64,
+}
+
+type ProducedAt = HashMap<HoldId, Seen>;
 
 /// Apply every message with the rule, tallying the answer.
 fn apply_batch(loaded: &mut Loaded, batch: &SalesBatch, ops: &[Vec<LedgerOp>]) -> (SalesBatchResult, ProducedAt) {
@@ -403,7 +412,12 @@ fn apply_batch(loaded: &mut Loaded, batch: &SalesBatch, ops: &[Vec<LedgerOp>]) -
             }
         }
         if let Some(h) = entry.hold_id {
-            produced_at.entry(h).or_insert(entry.produced_at);
+            produced_at.entry(h).and_modify(|seen| seen.last_offset = entry.offset).or_insert(Seen {
+                produced_at: entry.produced_at,
+                partition: entry.partition,
+                first_offset: entry.offset,
+                last_offset: entry.offset,
+            });
         }
     }
     (result, produced_at)
@@ -478,6 +492,9 @@ async fn write_holds(
         origin: Vec<Option<String>>,
         produced_at: Vec<Option<chrono::DateTime<chrono::Utc>>>,
         buyer: Vec<Option<String>>,
+        partition: Vec<Option<i32>>,
+        first_offset: Vec<Option<i64>>,
+        last_offset: Vec<Option<i64>>,
     }
     let mut c = Columns::default();
     for (id, hold) in loaded.ledger.holds() {
@@ -490,16 +507,23 @@ async fn write_holds(
         c.quantity.push(i16::from(hold.quantity.get()));
         c.status.push(status_text(hold.status));
         c.origin.push(hold.owner.as_ref().map(|o| o.as_str().to_string()));
-        c.produced_at.push(produced_at.get(id).copied().flatten());
+        let seen = produced_at.get(id);
+        c.produced_at.push(seen.and_then(|s| s.produced_at));
+        c.partition.push(seen.map(|s| s.partition));
+        c.first_offset.push(seen.map(|s| s.first_offset));
+        c.last_offset.push(seen.map(|s| s.last_offset));
         c.buyer.push(hold.buyer.map(|b| b.to_string()));
     }
     if c.hold_id.is_empty() {
         return Ok(());
     }
     sqlx::query(
-        "INSERT INTO holds (hold_id, match_number, category, quantity, status, origin, produced_at, buyer) \
-         SELECT * FROM UNNEST($1::uuid[], $2::smallint[], $3::smallint[], $4::smallint[], $5::text[], $6::text[], $7::timestamptz[], $8::text[]) \
-         ON CONFLICT (hold_id) DO UPDATE SET status = EXCLUDED.status, updated_at = now()",
+        "INSERT INTO holds (hold_id, match_number, category, quantity, status, origin, produced_at, buyer, \
+           log_partition, decided_offset, last_offset) \
+         SELECT * FROM UNNEST($1::uuid[], $2::smallint[], $3::smallint[], $4::smallint[], $5::text[], $6::text[], \
+           $7::timestamptz[], $8::text[], $9::int[], $10::bigint[], $11::bigint[]) \
+         ON CONFLICT (hold_id) DO UPDATE SET status = EXCLUDED.status, updated_at = now(), \
+           last_offset = coalesce(EXCLUDED.last_offset, holds.last_offset)",
     )
     .bind(&c.hold_id)
     .bind(&c.match_number)
@@ -509,6 +533,9 @@ async fn write_holds(
     .bind(&c.origin)
     .bind(&c.produced_at)
     .bind(&c.buyer)
+    .bind(&c.partition)
+    .bind(&c.first_offset)
+    .bind(&c.last_offset)
     .execute(&mut **tx)
     .await?;
     Ok(())
@@ -540,28 +567,46 @@ fn view(id: HoldId, hold: &Hold) -> HoldView {
         quantity: hold.quantity.get(),
         status: hold.status,
         origin: hold.owner.as_ref().map(|o| o.as_str().to_string()),
+        position: None,
     }
+}
+
+/// A hold's view with where the log decided it (holds applied before the
+/// positions were kept have none).
+fn view_of_row(id: HoldId, r: &PgRow) -> HoldView {
+    let position = match (r.get::<Option<i32>, _>("log_partition"), r.get::<Option<i64>, _>("decided_offset")) {
+        (Some(partition), Some(decided_offset)) => Some(HoldPosition {
+            partition,
+            decided_offset,
+            last_offset: r.get::<Option<i64>, _>("last_offset").unwrap_or(decided_offset),
+        }),
+        _ => None,
+    };
+    HoldView { position, ..view(id, &hold_of_row(r)) }
 }
 
 /// The holds among `ids` the ledger has applied.
 pub async fn holds(pool: &PgPool, ids: &[HoldId]) -> sqlx::Result<Vec<HoldView>> {
     let ids: Vec<Uuid> = ids.iter().map(|h| h.0).collect();
     let rows = sqlx::query(
-        "SELECT hold_id, match_number, category, quantity, status, origin FROM holds WHERE hold_id = ANY($1)",
+        "SELECT hold_id, match_number, category, quantity, status, origin, log_partition, decided_offset, last_offset \
+         FROM holds WHERE hold_id = ANY($1)",
     )
     .bind(&ids)
     .fetch_all(pool)
     .await?;
-    Ok(rows.iter().map(|r| view(HoldId(r.get("hold_id")), &hold_of_row(r))).collect())
+    Ok(rows.iter().map(|r| view_of_row(HoldId(r.get("hold_id")), r)).collect())
 }
 
 pub async fn hold(pool: &PgPool, id: HoldId) -> sqlx::Result<Option<HoldView>> {
-    let row =
-        sqlx::query("SELECT hold_id, match_number, category, quantity, status, origin FROM holds WHERE hold_id = $1")
-            .bind(id.0)
-            .fetch_optional(pool)
-            .await?;
-    Ok(row.map(|r| view(id, &hold_of_row(&r))))
+    let row = sqlx::query(
+        "SELECT hold_id, match_number, category, quantity, status, origin, log_partition, decided_offset, last_offset \
+         FROM holds WHERE hold_id = $1",
+    )
+    .bind(id.0)
+    .fetch_optional(pool)
+    .await?;
+    Ok(row.map(|r| view_of_row(id, &r)))
 }
 
 /// The whole ledger, read in one consistent snapshot (counters, holds and

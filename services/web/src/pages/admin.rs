@@ -50,6 +50,7 @@ pub async fn dashboard(State(state): State<AppState>, visitor: Visitor) -> Resul
     };
     let body = html! {
         h1 { "Dashboard" }
+        p { a href="/admin/orders" { "Order desk" } " · " a href="/admin/audit" { "Audit trail" } }
         div.kpis {
             (kpi("tickets sold", text(&totals["sold"])))
             (kpi("tickets held", text(&totals["held"])))

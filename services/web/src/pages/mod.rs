@@ -6,6 +6,7 @@ pub mod admin;
 pub mod checkin;
 pub mod checkout;
 pub mod contact;
+pub mod desk;
 pub mod forms;
 pub mod matches;
 pub mod password;
@@ -52,6 +53,13 @@ pub fn router() -> Router<AppState> {
         .route("/forgot-password", get(password::forgot_page).post(password::forgot))
         .route("/reset-password", get(password::reset_page).post(password::reset))
         .route("/admin", get(admin::dashboard))
+        .route("/admin/orders", get(desk::search))
+        .route("/admin/orders/{id}", get(desk::order))
+        .route("/admin/orders/{id}/resend", post(desk::resend))
+        .route("/admin/orders/{id}/refund", post(desk::refund))
+        .route("/admin/tickets/{id}/revoke", post(desk::revoke))
+        .route("/admin/audit", get(desk::audit))
+        .route("/admin/export/{name}", get(desk::export))
         .route("/checkin", get(checkin::page).post(checkin::check))
         .route("/contact", get(contact::page))
 }
