@@ -62,7 +62,7 @@ async fn find(State(s): State<AppState>, Path(reference): Path<String>) -> ApiRe
     found.map(|p| Json(summary(&p))).ok_or_else(no_payment)
 }
 
-#[utoipa::path(post, path = "/api/admin/payments/{id}/refund", tag = "admin", security(("bearer" = [])),
+#[utoipa::path(post, path = "/api/admin/payments/{id}/refund", operation_id = "refund_for_buyer", tag = "admin", security(("bearer" = [])),
     params(("id" = Uuid, Path)), request_body = Reason,
     responses((status = 200, description = "REFUNDED, or REFUNDING while the provider finishes", body = PaymentView),
         (status = 403, description = "not an admin"), (status = 404, description = "no such payment"),
