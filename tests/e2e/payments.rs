@@ -779,3 +779,134 @@ async fn holders_are_reminded_the_day_before_and_told_when_their_match_moves() {
     assert_eq!(count(&all, &format!("Match {later}:")), 1, "one notice per move: {all:?}");
     assert_eq!((count(&all, &remind_soon), count(&all, &remind_later)), (1, 1), "{all:?}");
 }
+
+/// `method path` on `p`'s reservations API as `who`, with a JSON body.
+async fn as_account(p: &Platform, who: &str, method: Method, path: &str, body: Option<Value>) -> (u16, Value) {
+    let mut req = p.http.request(method, format!("{}{path}", p.reservations.url())).bearer_auth(p.token(who));
+    if let Some(body) = body {
+        req = req.json(&body);
+    }
+    let res = req.send().await.unwrap();
+    (res.status().as_u16(), res.json().await.unwrap_or(Value::Null))
+}
+
+/// A ticket passed on: offered to an address, accepted by the account of
+/// that address within its cap; the old code stops at the gate and the new
+/// one admits; the order is no longer refunded; offers are refused to
+/// oneself, twice, after the cut-off, and a link works for its addressee
+/// once; a withdrawn offer's link does nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_holder_passes_a_ticket_on_and_only_the_new_holders_code_admits() {
+    let platforms = market(&["a"], Duration::from_secs(600)).await;
+    let a = &platforms[0];
+    let pay = Payments::start(a, true, |_| {}).await;
+    let (giver, taker) = (unique("giver"), unique("taker"));
+    let taker_email = format!("{taker}@example.com");
+    // Match 1 kicks off years from now.
+    let order = hold(a, &giver, 1, 2).await;
+    let payment = pay_and_wait(&pay, a, &giver, &order).await;
+    let tickets = eventually(WAIT, "the tickets", || async {
+        let t = tickets_of(a, &giver, &order).await;
+        (t.len() == 2).then_some(t)
+    })
+    .await;
+    let (ticket, old_code) = tickets[0].clone();
+    let offer_path = format!("/api/tickets/{ticket}/transfer");
+
+    // Bad offers.
+    for bad in [
+        json!({"email": format!("{giver}@EXAMPLE.com")}),
+        json!({"email": "not an address"}),
+        json!({"email": taker_email, "price": 10}),
+        json!({}),
+    ] {
+        let (status, body) = as_account(a, &giver, Method::POST, &offer_path, Some(bad.clone())).await;
+        assert_eq!(status, 422, "{bad}: {body}");
+    }
+    let (status, _) =
+        as_account(a, "someone-else", Method::POST, &offer_path, Some(json!({"email": taker_email}))).await;
+    assert_eq!(status, 404, "another's ticket");
+
+    // The offer, once.
+    let (status, offer) = as_account(a, &giver, Method::POST, &offer_path, Some(json!({"email": taker_email}))).await;
+    assert_eq!(status, 202, "{offer}");
+    assert_eq!(offer["toEmail"], taker_email.as_str());
+    let (status, _) = as_account(a, &giver, Method::POST, &offer_path, Some(json!({"email": "x@example.com"}))).await;
+    assert_eq!(status, 409, "one open offer per ticket");
+    let (_, mine) = as_account(a, &giver, Method::GET, &format!("/api/reservations/{order}/tickets"), None).await;
+    assert_eq!(mine["tickets"][0]["offeredTo"], taker_email.as_str(), "{mine}");
+    let mails = mail::wait_for(&mail::maildev_url(), &taker_email, 1, WAIT).await;
+    let token = mails.iter().find_map(|m| mail::link_tokens(m).pop()).expect("the offer's link");
+
+    // Only its addressee accepts it, within their cap.
+    let accept = |who: String, token: String| async move {
+        as_account(a, &who, Method::POST, "/api/transfers/accept", Some(json!({"token": token}))).await
+    };
+    assert_eq!(accept(unique("stranger"), token.clone()).await.0, 403, "another address");
+    assert_eq!(accept(giver.clone(), token.clone()).await.0, 422, "one's own offer");
+    assert_eq!(accept(taker.clone(), "x".repeat(43)).await.0, 404, "an unknown link");
+    assert_eq!(accept(taker.clone(), "short".into()).await.0, 404, "a malformed link");
+    let full = [hold(a, &taker, 1, 2).await, hold(a, &taker, 1, 2).await];
+    let (status, body) = accept(taker.clone(), token.clone()).await;
+    assert_eq!(status, 409, "over the cap of 4 per match: {body}");
+    assert_eq!(as_account(a, &taker, Method::DELETE, &format!("/api/reservations/{}", full[1]), None).await.0, 200);
+    let (status, new) = accept(taker.clone(), token.clone()).await;
+    assert_eq!(status, 200, "{new}");
+    let new_id = new["id"].as_str().unwrap().to_string();
+    let new_code = new["code"].as_str().unwrap().to_string();
+    assert!(new_id != ticket && new_code != old_code, "a new ticket: {new}");
+    assert_eq!((new["seat"].as_u64(), new["holder"].as_str()), (Some(1), Some(taker_email.as_str())));
+    assert_eq!(accept(taker.clone(), token.clone()).await.0, 409, "a link works once");
+
+    // The taker holds it; the giver sees it passed on.
+    let (_, received) = as_account(a, &taker, Method::GET, "/api/tickets/received", None).await;
+    assert_eq!(received["tickets"][0]["id"], new_id.as_str(), "{received}");
+    let (_, mine) = as_account(a, &giver, Method::GET, &format!("/api/reservations/{order}/tickets"), None).await;
+    let old = mine["tickets"].as_array().unwrap().iter().find(|t| t["id"] == ticket.as_str()).unwrap().clone();
+    assert_eq!((old["status"].as_str(), old["passedOn"].as_bool()), (Some("REVOKED"), Some(true)), "{mine}");
+    assert!(mine["tickets"].as_array().unwrap().iter().all(|t| t["id"] != new_id.as_str()), "{mine}");
+    assert_eq!(as_account(a, &giver, Method::GET, &format!("/api/tickets/{new_id}/qr.svg"), None).await.0, 404);
+    assert_eq!(as_account(a, &taker, Method::GET, &format!("/api/tickets/{new_id}/live"), None).await.0, 200);
+
+    // The gate: the old code is revoked everywhere, the new one admits once.
+    eventually(WAIT, "the old code revoked at the gate", || async {
+        let (_, scan) = check_in(a, 1, &old_code).await;
+        (scan["result"] == "REVOKED").then_some(())
+    })
+    .await;
+    let (_, scan) = check_in(a, 1, &new_code).await;
+    assert_eq!(scan["result"], "ADMITTED", "{scan}");
+
+    // Mail: the taker's ticket with its QR code, the giver's note.
+    let mails = mail::wait_for(&mail::maildev_url(), &taker_email, 2, WAIT).await;
+    let theirs = mails.iter().find(|m| m.subject.starts_with("Your ticket")).expect("the ticket mailed");
+    let png = &theirs.attachments.as_ref().unwrap()[0].generated_file_name;
+    assert_eq!(qr_texts(&mail::attachment(&mail::maildev_url(), theirs, png).await), [new_code.clone()]);
+    let notes = mail::wait_for(&mail::maildev_url(), &format!("{giver}@example.com"), 2, WAIT).await;
+    assert!(notes.iter().any(|m| m.subject.starts_with("Your ticket was accepted")), "the giver told");
+
+    // The order that gave a ticket away is not refunded.
+    let payment_id = payment["paymentId"].as_str().unwrap();
+    let (status, body) = pay.call(a, Method::POST, &format!("/api/payments/{payment_id}/refund"), &giver, None).await;
+    assert_eq!(status, 409, "{body}");
+
+    // A withdrawn offer's link does nothing.
+    let second = format!("/api/tickets/{}/transfer", tickets[1].0);
+    let other = format!("{}@example.com", unique("other"));
+    assert_eq!(as_account(a, &giver, Method::POST, &second, Some(json!({"email": other}))).await.0, 202);
+    let mails = mail::wait_for(&mail::maildev_url(), &other, 1, WAIT).await;
+    let token = mails.iter().find_map(|m| mail::link_tokens(m).pop()).expect("the second offer's link");
+    assert_eq!(as_account(a, &giver, Method::DELETE, &second, None).await.0, 204);
+    assert_eq!(as_account(a, &giver, Method::DELETE, &second, None).await.0, 404);
+    let other_account = other.trim_end_matches("@example.com").to_string();
+    assert_eq!(accept(other_account, token).await.0, 409, "withdrawn");
+
+    // A match a day away or less (match 3 kicked off in 2022): too late.
+    let late = hold(a, &giver, 3, 1).await;
+    pay_and_wait(&pay, a, &giver, &late).await;
+    let late_ticket = eventually(WAIT, "the late ticket", || async { tickets_of(a, &giver, &late).await.pop() }).await;
+    let path = format!("/api/tickets/{}/transfer", late_ticket.0);
+    let (status, body) = as_account(a, &giver, Method::POST, &path, Some(json!({"email": taker_email}))).await;
+    assert_eq!(status, 409, "{body}");
+    assert!(body["message"].as_str().unwrap().contains("before kick-off"), "{body}");
+}

@@ -5,7 +5,8 @@
 //! sale and checks a ticket in at the gate; a buyer is refused the
 //! dashboard; an admin finds a buyer's orders at the order desk, mails
 //! their tickets again, revokes one, refunds an order for them, reads the
-//! audit trail and downloads the exports. Every page is checked with axe-core and photographed at 390
+//! audit trail and downloads the exports; a buyer passes a ticket to a
+//! friend, who accepts it from the mailed link. Every page is checked with axe-core and photographed at 390
 //! and 1280 px (`var/screenshots/`).
 //!
 //! Plus, without a browser: forms need the CSRF value, and every page
@@ -166,8 +167,12 @@ impl Site {
         b.click("form.stack button[type=submit]").await;
         b.wait_text("h1", "Check your e-mail", false).await;
         // The link in the mail, opened in the browser: a button spends it.
-        let mails = mail::wait_for(&mail::maildev_url(), email, 1, Duration::from_secs(20)).await;
-        let token = mails.iter().rev().find_map(|m| mail::link_tokens(m).pop()).expect("a confirmation link");
+        // The confirmation's link (the address may have had other mail).
+        let token = eventually(Duration::from_secs(20), "the confirmation mail", || async {
+            let mails = mail::messages_to(&mail::maildev_url(), email).await;
+            mails.iter().rev().filter(|m| m.subject.starts_with("Confirm")).find_map(|m| mail::link_tokens(m).pop())
+        })
+        .await;
         b.goto(&format!("/verify-email?token={token}")).await;
         b.click("form.stack button[type=submit]").await;
         b.wait_text("h1", "Address confirmed", false).await;
@@ -1114,6 +1119,73 @@ async fn an_admin_finds_a_buyers_orders_and_resends_revokes_and_refunds_for_them
         sales.lines().any(|l| l == format!("1,3,1,2,1,{amount}")),
         "match 1, category 3: 1 order paid, 2 sold, 1 refunded:\n{sales}"
     );
+    b.close().await;
+    site.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_buyer_passes_a_ticket_to_a_friend_who_accepts_it_from_the_mailed_link() {
+    let site = start_site().await;
+    let giver = format!("{}@example.com", unique("giver"));
+    let friend = format!("{}@example.com", unique("friend"));
+    let b = site.browser().await;
+    site.register(&b, &giver, "QA").await;
+    // Two tickets of match 1 (years away), paid at checkout.
+    site.hold(&b, 1, 3, 2).await;
+    enter_card(&b, CARD_OK).await;
+    b.click("#pay-form button[type=submit]").await;
+    b.wait_text("h1", "Payment received", false).await;
+
+    // Offer one to a friend from My tickets.
+    b.goto("/tickets").await;
+    b.click("details.pass-on summary").await;
+    b.fill("details.pass-on input[type=email]", &friend).await;
+    b.click("details.pass-on button[type=submit]").await;
+    b.wait_text("p.offered", &friend, false).await;
+    b.screenshots("ticket-offered").await;
+    b.assert_accessible("my tickets with an offer").await;
+    let mails = mail::wait_for(&mail::maildev_url(), &friend, 1, Duration::from_secs(30)).await;
+    let link = mails.iter().find_map(|m| mail::link_tokens(m).pop()).expect("the offer's link");
+
+    // The friend opens the link: sign in first, then accept.
+    b.click("form[action='/signout'] button").await;
+    b.wait_text("nav", "Sign in", false).await;
+    b.goto(&format!("/transfers/accept?token={link}")).await;
+    b.wait_text("h1", "A ticket for you", false).await;
+    assert!(b.text("main").await.contains("Sign in"), "asked to sign in first");
+    site.register(&b, &friend, "AR").await;
+    b.goto(&format!("/transfers/accept?token={link}")).await;
+    b.assert_accessible("accept a ticket").await;
+    b.click("form[action='/transfers/accept'] button[type=submit]").await;
+    b.wait_text("section[aria-labelledby='received']", "Match 1", false).await;
+    // Its QR code loads for its new holder.
+    let loaded = b
+        .client
+        .execute(
+            "const i = document.querySelector('section[aria-labelledby=received] .ticket img'); \
+             return new Promise(r => { if (i.complete) r(i.naturalWidth > 0); else i.onload = () => r(true); });",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(loaded, serde_json::json!(true), "the new holder's QR code");
+    b.screenshots("ticket-received").await;
+    // The link was spent.
+    b.goto(&format!("/transfers/accept?token={link}")).await;
+    b.click("form[action='/transfers/accept'] button[type=submit]").await;
+    b.wait_text("main", "accepted", false).await;
+
+    // Back as the giver: the ticket shows as passed on.
+    b.goto("/tickets").await;
+    b.click("form[action='/signout'] button").await;
+    b.wait_text("nav", "Sign in", false).await;
+    b.goto("/signin").await;
+    b.fill("#email", &giver).await;
+    b.fill("#password", "a long enough secret").await;
+    b.click("form.stack button[type=submit]").await;
+    b.wait_text("nav", &giver, false).await;
+    b.goto("/tickets").await;
+    b.wait_text("p.passed", "Passed on", false).await;
     b.close().await;
     site.stop().await;
 }

@@ -174,6 +174,7 @@ impl Platform {
                 // Payments starts after reservations: a test that needs
                 // the desk's payments gives it a port ([`PlatformEnv::with_payments_port`]).
                 payments_url: env.payments_internal_url(),
+                site_url: "http://127.0.0.1:9000".into(),
                 sweep_interval: Duration::from_millis(200),
                 availability_ttl: Duration::from_millis(100),
                 republish_after: Duration::from_secs(10),

@@ -214,6 +214,20 @@ impl Settings {
         }
     }
 
+    /// The web site's address, for the links mailed to buyers (`SITE_URL`;
+    /// `https://` and required in production; in development the site's
+    /// port on this machine).
+    pub fn site_url(&self, env: &Env<'_>) -> Result<String, ConfigError> {
+        match env.get("SITE_URL") {
+            Some(url) if url.starts_with("https://") || (!self.production && url.starts_with("http://")) => {
+                Ok(url.trim_end_matches('/').to_string())
+            }
+            Some(_) => Err(env.error("SITE_URL", "must be the web site's https:// address")),
+            None if self.production => Err(env.error("SITE_URL", "required in production")),
+            None => Ok(format!("http://127.0.0.1:{}", Self::port_of(Service::Web, self.port_offset, env)?)),
+        }
+    }
+
     /// The internal port of any service of this platform: its
     /// `*_INTERNAL_PORT` variable or its base internal port, plus `PORT_OFFSET`.
     pub fn internal_port_of(service: Service, offset: u16, env: &Env<'_>) -> Result<u16, ConfigError> {

@@ -15,6 +15,7 @@ pub mod error;
 pub mod http;
 pub mod internal;
 pub mod kafka;
+pub mod link_token;
 pub mod mail;
 pub mod openapi;
 pub mod screen;

@@ -61,7 +61,13 @@ async fn export(State(s): State<AppState>, Path(account): Path<String>) -> ApiRe
         (
             "tickets",
             "SELECT coalesce(json_agg(t ORDER BY t.created_at, t.seat), '[]') FROM tickets t \
-             JOIN reservations r ON r.id = t.reservation_id WHERE r.buyer_id = $1",
+             JOIN reservations r ON r.id = t.reservation_id WHERE r.buyer_id = $1 OR t.owner_account = $1",
+        ),
+        (
+            "ticketsPassedOn",
+            "SELECT coalesce(json_agg(json_build_object('ticketId', ticket_id, 'from', from_account, 'to', to_email, \
+               'status', status, 'offeredAt', created_at, 'decidedAt', decided_at, 'newTicket', new_ticket) \
+               ORDER BY created_at), '[]') FROM ticket_transfers WHERE from_account = $1 OR accepted_by = $1",
         ),
         (
             "waitingRoomPlaces",
@@ -105,7 +111,7 @@ async fn erase(
     }
     let valid: Vec<i16> = sqlx::query_scalar(
         "SELECT DISTINCT t.match_number FROM tickets t JOIN reservations r ON r.id = t.reservation_id \
-         WHERE r.buyer_id = $1 AND t.status = 'VALID'",
+         WHERE ((r.buyer_id = $1 AND t.owner_account IS NULL) OR t.owner_account = $1) AND t.status = 'VALID'",
     )
     .bind(&account)
     .fetch_all(&mut *tx)
@@ -137,12 +143,18 @@ async fn erase(
     .rows_affected();
     rows += sqlx::query(
         "UPDATE tickets t SET holder = 'erased', holder_name = NULL, holder_email = NULL FROM reservations r \
-         WHERE r.id = t.reservation_id AND r.buyer_id = $1 AND t.holder <> 'erased'",
+         WHERE r.id = t.reservation_id AND (r.buyer_id = $1 OR t.owner_account = $1) AND t.holder <> 'erased'",
     )
     .bind(&account)
     .execute(&mut *tx)
     .await?
     .rows_affected();
+    // Offers made to the person's address (the trail keeps that there was one).
+    rows += sqlx::query("UPDATE ticket_transfers SET to_email = 'erased' WHERE lower(to_email) = lower($1)")
+        .bind(&req.email)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
     rows += sqlx::query("DELETE FROM mail_outbox WHERE lower(recipient) = lower($1)")
         .bind(&req.email)
         .execute(&mut *tx)

@@ -18,6 +18,9 @@ pub struct ReservationConfig {
     /// Where payments' internal listener is (`PAYMENTS_URL`, default the
     /// platform's payments port), for the order desk's payment of an order.
     pub payments_url: String,
+    /// The web site's address, for the links of transfer offers
+    /// (`SITE_URL`, as security's).
+    pub site_url: String,
     /// How often expiry and the decision poller run (`SWEEP_INTERVAL_MS`, default 1000).
     pub sweep_interval: Duration,
     /// How long the shop's availability of a match is reused for the fast
@@ -126,6 +129,7 @@ impl ReservationConfig {
         };
         let shop_url = settings.peer_url(Service::Shop, env)?;
         let payments_url = settings.peer_url(Service::Payments, env)?;
+        let site_url = settings.site_url(env)?;
         let naive = match env.string("SALES_PROTOCOL", "ledger").as_str() {
             "ledger" => false,
             "naive" => true,
@@ -158,6 +162,7 @@ impl ReservationConfig {
             decision_wait: Duration::from_millis(wait),
             shop_url,
             payments_url,
+            site_url,
             sweep_interval: Duration::from_millis(sweep),
             availability_ttl: Duration::from_millis(availability_ttl),
             republish_after: Duration::from_secs(republish_after),

@@ -129,6 +129,10 @@ async fn refund(State(s): State<AppState>, Path(id): Path<String>) -> ApiResult<
     if tickets::store::used_of(&mut tx, r.id).await? > 0 {
         return Err(ApiError::Conflict("a ticket of this order was already used at the gate: no refund".into()));
     }
+    // A ticket passed on is someone else's now: refunding would take it.
+    if tickets::store::held_by_others(&mut tx, r.id).await? > 0 {
+        return Err(ApiError::Conflict("a ticket of this order was passed to someone else: no refund".into()));
+    }
     match r.status {
         Status::Confirmed => Ok(Json(give_back(&s, tx, &r, Some(&details)).await?)),
         Status::Refunded => Ok(Json(r.record())),

@@ -71,16 +71,7 @@ impl SecurityConfig {
                 "is no longer read: grant roles with `security grant-role EMAIL admin` on the platform's database",
             ));
         }
-        let site_url = match env.get("SITE_URL") {
-            Some(url) if url.starts_with("https://") || (!settings.production && url.starts_with("http://")) => {
-                url.trim_end_matches('/').to_string()
-            }
-            Some(_) => return Err(env.error("SITE_URL", "must be the web site's https:// address")),
-            None if settings.production => return Err(env.error("SITE_URL", "required in production")),
-            None => {
-                format!("http://127.0.0.1:{}", Settings::port_of(ticktak_kit::Service::Web, settings.port_offset, env)?)
-            }
-        };
+        let site_url = settings.site_url(env)?;
         let mut audiences = vec![settings.auth.audience.clone()];
         audiences.extend(list(env, "JWT_EXTRA_AUDIENCES").filter(|a| *a != settings.auth.audience));
         Ok(Self {

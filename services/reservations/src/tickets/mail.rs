@@ -1,5 +1,7 @@
 //! The e-mails about a reservation's tickets: the tickets themselves on
-//! confirmation (QR codes attached as PNG), and the notice of a refund.
+//! confirmation (QR codes attached as PNG), the notice of a refund, a named
+//! holder's ticket, and a ticket passed on (the offer, the new holder's
+//! ticket, the note to the one who passed it).
 
 use ticktak_contracts::catalogue::MatchView;
 use ticktak_kit::mail::{Attachment, Mail};
@@ -68,16 +70,21 @@ pub fn tickets(r: &Reservation, m: Option<&MatchView>, tickets: &[Ticket]) -> Op
     })
 }
 
-/// A named ticket, to the person it is for.
-pub fn named(ticket: &Ticket, to: &str, m: &MatchView) -> Mail {
-    let what = format!(
+/// "Match 7: Brazil v Serbia, Lusail Stadium, 2022-11-24 19:00 UTC".
+fn match_line(m: &MatchView) -> String {
+    format!(
         "Match {}: {} v {}, {}, {}",
         m.match_number,
         m.home_team,
         m.away_team,
         m.location,
         m.date_utc.format("%Y-%m-%d %H:%M UTC")
-    );
+    )
+}
+
+/// A named ticket, to the person it is for.
+pub fn named(ticket: &Ticket, to: &str, m: &MatchView) -> Mail {
+    let what = match_line(m);
     let admits = match ticket.printed_code_admits {
         true => "Show the attached QR code at the gate.",
         false => "The code below names the ticket; at the gate the buyer's account shows its live code.",
@@ -120,4 +127,61 @@ pub fn refunded(r: &Reservation, m: Option<&MatchView>) -> Option<Mail> {
         ),
         attachments: vec![],
     })
+}
+
+/// The offer of a ticket, to the address it is passed to: the link accepts
+/// it (signed in with that address).
+pub fn offer(ticket: &Ticket, to: &str, link: &str, m: &MatchView, until: chrono::DateTime<chrono::Utc>) -> Mail {
+    let what = match_line(m);
+    Mail {
+        dedupe_key: format!("transfer-offer:{}:{}", ticket.id, uuid::Uuid::now_v7()),
+        to: to.to_string(),
+        subject: format!("A ticket is offered to you — {what}"),
+        body: format!(
+            "Hello,\n\nA ticktak customer passes you a ticket:\n\n{what}\nCategory {}, seat {}.\n\n\
+             To accept it, sign in to (or create) a ticktak account with this address and open:\n\n{link}\n\n\
+             The offer stands until {}. Once you accept, the ticket is yours alone: a new code is issued to you \
+             and the old one stops working. If you do not know the sender, ignore this message.\n",
+            ticket.category,
+            ticket.seat,
+            until.format("%Y-%m-%d %H:%M UTC")
+        ),
+        attachments: vec![],
+    }
+}
+
+/// The ticket issued to the person who accepted a transfer.
+pub fn received(ticket: &Ticket, to: &str, m: &MatchView) -> Mail {
+    let what = match_line(m);
+    Mail {
+        dedupe_key: format!("transfer-received:{}", ticket.id),
+        to: to.to_string(),
+        subject: format!("Your ticket — {what}"),
+        body: format!(
+            "Hello,\n\nThe ticket passed to you is yours:\n\n{what}\nCategory {}, seat {}.\n\n\
+             Show the attached QR code at the gate, or the live code under My tickets.\nTicket code: {}\n",
+            ticket.category, ticket.seat, ticket.code
+        ),
+        attachments: vec![Attachment {
+            filename: format!("ticket-{}.png", ticket.id),
+            content_type: "image/png".into(),
+            data: qr::png(&ticket.code),
+        }],
+    }
+}
+
+/// The note to the one who passed a ticket on: accepted, their code is void.
+pub fn passed_on(old: &Ticket, to: &str, m: &MatchView) -> Mail {
+    let what = match_line(m);
+    Mail {
+        dedupe_key: format!("transfer-accepted:{}", old.id),
+        to: to.to_string(),
+        subject: format!("Your ticket was accepted — {what}"),
+        body: format!(
+            "Hello,\n\nThe ticket you passed on ({what}, category {}, seat {}) was accepted. \
+             Its old code no longer admits anyone; the new holder has their own.\n",
+            old.category, old.seat
+        ),
+        attachments: vec![],
+    }
 }

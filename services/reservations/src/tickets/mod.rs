@@ -3,12 +3,15 @@
 //! shown as QR codes (`qr`), mailed to the buyer (`mail`), admitted once at
 //! any gate of the market (`gate`).
 //!
-//! - `GET  /api/reservations/{id}/tickets` (owner)
+//! - `GET  /api/reservations/{id}/tickets` (the buyer; tickets passed on show as such)
 //! - `GET  /api/tickets/{id}/qr.svg`, `GET /api/tickets/{id}/qr.png` (owner)
 //! - `GET  /api/tickets/{id}/live`, `GET /api/tickets/{id}/live.svg` (owner):
 //!   the live code
 //! - `PUT  /api/tickets/{id}/holder` `{"name", "email"?}` (owner): who the
 //!   seat is for (`holder`)
+//! - `POST|DELETE /api/tickets/{id}/transfer`, `POST /api/transfers/accept`,
+//!   `GET /api/tickets/received`: a ticket passed on to another person, who
+//!   gets a new code (`transfer`)
 //! - `POST /api/tickets/check-in` `{"code", "matchNumber"}` (staff or admin)
 //! - `GET  /api/tickets/public-key`: the key that verifies this platform's codes
 //!
@@ -22,6 +25,7 @@ pub mod mail;
 pub mod notices;
 pub mod qr;
 pub mod store;
+pub mod transfer;
 
 use axum::extract::State;
 use axum::http::{header, StatusCode};
@@ -48,6 +52,9 @@ pub fn router() -> Router<AppState> {
         .route("/api/tickets/{id}/live", get(live))
         .route("/api/tickets/{id}/live.svg", get(live_svg))
         .route("/api/tickets/{id}/holder", axum::routing::put(holder::name))
+        .route("/api/tickets/{id}/transfer", post(transfer::offer).delete(transfer::withdraw))
+        .route("/api/tickets/received", get(transfer::received))
+        .route("/api/transfers/accept", post(transfer::accept))
         .route("/api/tickets/check-in", post(check_in))
         .route("/api/tickets/public-key", get(public_key))
 }

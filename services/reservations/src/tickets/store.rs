@@ -37,10 +37,19 @@ pub struct Ticket {
     /// Whether the printed (e-mailed) code admits, or only the live code
     /// shown in the holder's account (`GET /api/tickets/{id}/live`).
     pub printed_code_admits: bool,
+    /// Passed on to someone who accepted it: this ticket is revoked, a new
+    /// one is theirs.
+    pub passed_on: bool,
+    /// The address it is offered to while an offer waits for an answer.
+    pub offered_to: Option<String>,
 }
 
+/// A ticket's columns, for queries on `tickets` not aliased.
 const COLUMNS: &str =
-    "id, reservation_id, seat, code, match_number, category, holder, holder_name, holder_email, status, used_at";
+    "id, reservation_id, seat, code, match_number, category, holder, holder_name, holder_email, status, used_at, \
+     replaced_by IS NOT NULL AS passed_on, \
+     (SELECT x.to_email FROM ticket_transfers x WHERE x.ticket_id = tickets.id AND x.status = 'OFFERED' \
+        AND x.expires_at > now()) AS offered_to";
 
 fn from_row(r: &PgRow) -> Ticket {
     let code: String = r.get("code");
@@ -57,6 +66,8 @@ fn from_row(r: &PgRow) -> Ticket {
         holder_email: r.get("holder_email"),
         status: r.get("status"),
         used_at: r.get("used_at"),
+        passed_on: r.get("passed_on"),
+        offered_to: r.get("offered_to"),
     }
 }
 
@@ -84,7 +95,7 @@ pub async fn issue(
         };
         sqlx::query(
             "INSERT INTO tickets (id, reservation_id, seat, match_number, category, holder, code) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (reservation_id, seat) DO NOTHING",
+             VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (reservation_id, seat) WHERE replaced_by IS NULL DO NOTHING",
         )
         .bind(claims.ticket_id)
         .bind(r.id)
@@ -99,10 +110,12 @@ pub async fn issue(
         .execute(&mut **tx)
         .await?;
     }
-    let rows = sqlx::query(&format!("SELECT {COLUMNS} FROM tickets WHERE reservation_id = $1 ORDER BY seat"))
-        .bind(r.id)
-        .fetch_all(&mut **tx)
-        .await?;
+    let rows = sqlx::query(&format!(
+        "SELECT {COLUMNS} FROM tickets WHERE reservation_id = $1 AND replaced_by IS NULL ORDER BY seat"
+    ))
+    .bind(r.id)
+    .fetch_all(&mut **tx)
+    .await?;
     Ok(rows.iter().map(from_row).collect())
 }
 
@@ -164,24 +177,53 @@ pub async fn used_of(tx: &mut Transaction<'_, Postgres>, reservation: Uuid) -> s
     Ok(statuses.iter().filter(|s| *s == "USED").count())
 }
 
+/// The tickets of `reservation` its buyer holds or passed on (not those
+/// issued to the people who accepted them).
 pub async fn of_reservation(pool: &PgPool, reservation: Uuid) -> sqlx::Result<Vec<Ticket>> {
-    let rows = sqlx::query(&format!("SELECT {COLUMNS} FROM tickets WHERE reservation_id = $1 ORDER BY seat"))
-        .bind(reservation)
-        .fetch_all(pool)
-        .await?;
+    let rows = sqlx::query(&format!(
+        "SELECT {COLUMNS} FROM tickets WHERE reservation_id = $1 AND owner_account IS NULL ORDER BY seat, created_at"
+    ))
+    .bind(reservation)
+    .fetch_all(pool)
+    .await?;
     Ok(rows.iter().map(from_row).collect())
 }
 
-/// A ticket with the account id of its buyer.
+/// A ticket with the account id of who holds it: the buyer, or the person
+/// it was passed to.
 pub async fn get(pool: &PgPool, id: Uuid) -> sqlx::Result<Option<(Ticket, String)>> {
     let row = sqlx::query(&format!(
-        "SELECT {COLUMNS}, (SELECT buyer_id FROM reservations r WHERE r.id = t.reservation_id) AS buyer_id \
-         FROM tickets t WHERE id = $1"
+        "SELECT {COLUMNS}, coalesce(owner_account, \
+           (SELECT buyer_id FROM reservations r WHERE r.id = tickets.reservation_id)) AS owner \
+         FROM tickets WHERE id = $1"
     ))
     .bind(id)
     .fetch_optional(pool)
     .await?;
-    Ok(row.map(|r| (from_row(&r), r.get("buyer_id"))))
+    Ok(row.map(|r| (from_row(&r), r.get("owner"))))
+}
+
+/// The tickets passed to `account` by others, newest first.
+pub async fn received(pool: &PgPool, account: &str) -> sqlx::Result<Vec<Ticket>> {
+    let rows = sqlx::query(&format!(
+        "SELECT {COLUMNS} FROM tickets WHERE owner_account = $1 AND replaced_by IS NULL ORDER BY created_at DESC"
+    ))
+    .bind(account)
+    .fetch_all(pool)
+    .await?;
+    Ok(rows.iter().map(from_row).collect())
+}
+
+/// How many tickets of `reservation` were passed on and are held by others
+/// (a refund would take them from people who did not pay).
+pub async fn held_by_others(tx: &mut Transaction<'_, Postgres>, reservation: Uuid) -> sqlx::Result<i64> {
+    sqlx::query_scalar(
+        "SELECT count(*) FROM tickets WHERE reservation_id = $1 AND owner_account IS NOT NULL \
+           AND replaced_by IS NULL AND status = 'VALID'",
+    )
+    .bind(reservation)
+    .fetch_one(&mut **tx)
+    .await
 }
 
 /// Name who a valid ticket is for, in `tx`; `None` when it is no longer
@@ -201,6 +243,49 @@ pub async fn name_holder(
     .fetch_optional(&mut **tx)
     .await?;
     Ok(row.as_ref().map(from_row))
+}
+
+/// One ticket, read in `tx`.
+pub async fn find_in(tx: &mut Transaction<'_, Postgres>, id: Uuid) -> sqlx::Result<Option<Ticket>> {
+    let row =
+        sqlx::query(&format!("SELECT {COLUMNS} FROM tickets WHERE id = $1")).bind(id).fetch_optional(&mut **tx).await?;
+    Ok(row.as_ref().map(from_row))
+}
+
+/// Pass `old` on to `account` (`email`): it is revoked and replaced by a
+/// new ticket of the same seat with `claims`' id and a new signed code,
+/// theirs; returns the new ticket. In the caller's transaction, with the
+/// gate log's `REVOKE` of the old one.
+pub async fn reissue(
+    tx: &mut Transaction<'_, Postgres>,
+    issuer: &Issuer<'_>,
+    old: &Ticket,
+    claims: &CodeClaims,
+    account: &str,
+    email: &str,
+) -> sqlx::Result<Ticket> {
+    sqlx::query("UPDATE tickets SET status = 'REVOKED', replaced_by = $2 WHERE id = $1")
+        .bind(old.id)
+        .bind(claims.ticket_id)
+        .execute(&mut **tx)
+        .await?;
+    let code = code::printed(issuer.trust, issuer.platform, claims, issuer.printed_admits)
+        .ok_or_else(|| sqlx::Error::Protocol("no platform key to sign tickets with".into()))?;
+    let row = sqlx::query(&format!(
+        "INSERT INTO tickets (id, reservation_id, seat, match_number, category, holder, code, owner_account) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING {COLUMNS}"
+    ))
+    .bind(claims.ticket_id)
+    .bind(old.reservation_id)
+    .bind(i16::from(old.seat))
+    .bind(i16::from(claims.match_number))
+    .bind(i16::from(claims.category))
+    .bind(email)
+    .bind(code)
+    .bind(account)
+    .fetch_one(&mut **tx)
+    .await?;
+    Ok(from_row(&row))
 }
 
 /// One ticket of this platform's.

@@ -2,25 +2,12 @@
 //! stored as its SHA-256; using it marks it used and issues the next of its
 //! family.
 
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine as _;
 use chrono::{DateTime, Utc};
-use ring::rand::SecureRandom as _;
 use sqlx::{PgPool, Postgres, Transaction};
 use uuid::Uuid;
 
-/// A new opaque refresh token and the hash stored for it.
-pub fn new_token() -> (String, Vec<u8>) {
-    let mut bytes = [0u8; 32];
-    ring::rand::SystemRandom::new().fill(&mut bytes).expect("the system random source works");
-    let token = URL_SAFE_NO_PAD.encode(bytes);
-    let hash = hash(&token);
-    (token, hash)
-}
-
-pub fn hash(token: &str) -> Vec<u8> {
-    ring::digest::digest(&ring::digest::SHA256, token.as_bytes()).as_ref().to_vec()
-}
+/// A new opaque refresh token and the hash stored for it (`ticktak_kit::link_token`).
+pub use ticktak_kit::link_token::{hash, new as new_token};
 
 /// Start a family for `account` with its first token.
 pub async fn start_family(

@@ -13,6 +13,7 @@ pub mod password;
 pub mod profile;
 pub mod queue;
 pub mod tickets;
+pub mod transfer;
 pub mod verify;
 
 use axum::http::Method;
@@ -40,6 +41,9 @@ pub fn router() -> Router<AppState> {
         .route("/tickets/{id}/qr.svg", get(tickets::qr))
         .route("/tickets/{id}/live", get(tickets::live_page))
         .route("/tickets/{id}/holder", post(tickets::name_holder))
+        .route("/tickets/{id}/transfer", post(transfer::offer))
+        .route("/tickets/{id}/transfer/withdraw", post(transfer::withdraw))
+        .route("/transfers/accept", get(transfer::accept_page).post(transfer::accept))
         .route("/tickets/{id}/live.svg", get(tickets::live_qr))
         .route("/signin", get(account::signin_page).post(account::signin))
         .route("/register", get(account::register_page).post(account::register))

@@ -15,7 +15,8 @@ use crate::session::Visitor;
 use crate::AppState;
 
 /// The tickets of one reservation (`{"tickets": [...]}`), as cards; with
-/// the visitor, each valid one has the form that names who it is for.
+/// the visitor, each valid one has the forms that name who it is for and
+/// pass it on (or withdraw the offer).
 pub fn ticket_cards(list: &Value, naming: Option<&Visitor>) -> Markup {
     let tickets = list["tickets"].as_array().cloned().unwrap_or_default();
     html! {
@@ -29,8 +30,28 @@ pub fn ticket_cards(list: &Value, naming: Option<&Visitor>) -> Markup {
                     @if let Some(name) = t["holderName"].as_str() {
                         p.holder { "For: " strong { (name) } }
                     }
+                    @if t["passedOn"] == true {
+                        p.passed { "Passed on: the person who accepted it has a new code." }
+                    }
                     @if t["status"] == "VALID" {
                         p { a href={ "/tickets/" (id) "/live" } { "Show the live code at the gate" } }
+                        @if let (Some(v), Some(to)) = (naming, t["offeredTo"].as_str()) {
+                            p.offered { "Offered to " strong { (to) } " until they accept." }
+                            form method="post" action={ "/tickets/" (id) "/transfer/withdraw" } {
+                                (csrf_field(v))
+                                button.secondary type="submit" { "Withdraw the offer" }
+                            }
+                        }
+                        @if let (Some(v), None) = (naming, t["offeredTo"].as_str()) {
+                            details.pass-on {
+                                summary { "Pass this ticket on" }
+                                form.stack method="post" action={ "/tickets/" (id) "/transfer" } {
+                                    (csrf_field(v))
+                                    div { label for={ "pass-email-" (id) } { "Their e-mail: they accept with an account of this address" } input id={ "pass-email-" (id) } type="email" name="email" autocomplete="off" required; }
+                                    button type="submit" { "Offer the ticket" }
+                                }
+                            }
+                        }
                         @if let Some(v) = naming {
                             details.name-holder {
                                 summary { "Name who this ticket is for" }
@@ -62,10 +83,19 @@ pub async fn mine(State(state): State<AppState>, visitor: Visitor) -> Result<Res
         let url = format!("{}/api/reservations/{id}/tickets", state.config.reservations);
         paid.push((id.to_string(), state.apis.get(url, visitor.who()).await?.success()?));
     }
+    let url = format!("{}/api/tickets/received", state.config.reservations);
+    let received = state.apis.get(url, visitor.who()).await?.success()?;
+    let has_received = received["tickets"].as_array().is_some_and(|t| !t.is_empty());
     let body = html! {
         h1 { "My tickets" }
-        @if reservations.is_empty() {
+        @if reservations.is_empty() && !has_received {
             p { "No orders yet. " a href="/" { "Find a match" } }
+        }
+        @if has_received {
+            section.card aria-labelledby="received" {
+                h2 #received { "Tickets passed to you" }
+                (ticket_cards(&received, Some(&visitor)))
+            }
         }
         @for (id, tickets) in &paid {
             @let r = reservations.iter().find(|r| r["id"] == id.as_str()).cloned().unwrap_or_default();
