@@ -478,7 +478,7 @@ async fn the_race_survives_killing_one_platforms_relay_and_consumer() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_reservation_committed_but_never_published_is_published_by_the_relay() {
-    use reservations::store::{self, Origin, Reservation, Status};
+    use reservations::store::{self, Origin, Reservation, ReservationStatus as Status};
     use ticktak_core::{Category, MatchNumber, PlatformId, Price, Quantity, TicketType};
 
     let platforms = start_market(&["a"], 10, Duration::from_secs(600)).await;

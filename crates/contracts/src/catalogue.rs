@@ -4,7 +4,7 @@
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use ticktak_core::ledger::Status;
+use ticktak_core::ledger::CategoryStatus;
 use ticktak_core::schedule::Phase;
 use ticktak_core::TicketCounts;
 use utoipa::ToSchema;
@@ -42,7 +42,7 @@ pub struct CategoryView {
     pub sellable: u32,
     /// AVAILABLE, TEMPORARILY_UNAVAILABLE or SOLD_OUT.
     #[schema(value_type = String)]
-    pub status: Status,
+    pub status: CategoryStatus,
     /// The course's vocabulary: capacity − sold.
     pub available: u32,
     /// The course's vocabulary: same as `sellable`.

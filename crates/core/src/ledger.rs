@@ -74,19 +74,19 @@ pub struct TicketCounts {
 /// What buyers are told about a ticket type.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum Status {
+pub enum CategoryStatus {
     Available,
     TemporarilyUnavailable,
     SoldOut,
 }
 
-impl Status {
+impl CategoryStatus {
     /// The name on the wire: `AVAILABLE`, `TEMPORARILY_UNAVAILABLE`, `SOLD_OUT`.
     pub fn as_str(self) -> &'static str {
         match self {
-            Status::Available => "AVAILABLE",
-            Status::TemporarilyUnavailable => "TEMPORARILY_UNAVAILABLE",
-            Status::SoldOut => "SOLD_OUT",
+            CategoryStatus::Available => "AVAILABLE",
+            CategoryStatus::TemporarilyUnavailable => "TEMPORARILY_UNAVAILABLE",
+            CategoryStatus::SoldOut => "SOLD_OUT",
         }
     }
 }
@@ -108,13 +108,13 @@ impl TicketCounts {
         self.capacity.saturating_sub(self.sold)
     }
 
-    pub fn status(&self) -> Status {
+    pub fn status(&self) -> CategoryStatus {
         if self.unsold() == 0 {
-            Status::SoldOut
+            CategoryStatus::SoldOut
         } else if self.sellable() == 0 {
-            Status::TemporarilyUnavailable
+            CategoryStatus::TemporarilyUnavailable
         } else {
-            Status::Available
+            CategoryStatus::Available
         }
     }
 }

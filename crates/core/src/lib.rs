@@ -19,6 +19,6 @@ pub mod text;
 
 pub use country::Country;
 pub use ids::{BuyerId, Category, HoldId, MatchNumber, PlatformId, Price, Quantity, TicketType};
-pub use ledger::{Decision, Hold, HoldStatus, Ledger, LedgerOp, LogPosition, Outcome, Status, TicketCounts};
+pub use ledger::{CategoryStatus, Decision, Hold, HoldStatus, Ledger, LedgerOp, LogPosition, Outcome, TicketCounts};
 pub use masterlist::MasterListMatch;
 pub use sales::{Action, SaleMessage, TicketLine};

@@ -19,7 +19,7 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::provider::ProviderError;
-use crate::store::{self, Payment, Status};
+use crate::store::{self, Payment, PaymentStatus};
 use crate::{settle, AppState};
 
 pub fn router() -> Router<AppState> {
@@ -37,7 +37,7 @@ pub fn router() -> Router<AppState> {
 #[openapi(
     info(title = "ticktak payments", description = "Pay for a held reservation with Stripe; refunds."),
     paths(create, one, confirm, refund, admin_list, crate::desk::refund, ticktak_kit::audit::audit, crate::webhook::receive),
-    components(schemas(CreatePayment, ConfirmPayment, PaymentView, PaymentList, Status,
+    components(schemas(CreatePayment, ConfirmPayment, PaymentView, PaymentList, PaymentStatus,
         ticktak_contracts::desk::Reason, ticktak_contracts::desk::AuditTrail, ticktak_contracts::desk::AuditEntry)),
     modifiers(&BearerAuth, &StandardResponses)
 )]
@@ -62,7 +62,7 @@ pub struct PaymentView {
     pub amount: i64,
     /// ISO 4217, lower case.
     pub currency: String,
-    pub status: Status,
+    pub status: PaymentStatus,
     /// Why the last attempt failed (e.g. `card_declined`).
     pub last_error: Option<String>,
     /// `buyer`, `hold_ended`, `provider` (the provider's dashboard) or
@@ -77,7 +77,7 @@ impl PaymentView {
         Self {
             payment_id: p.id,
             reservation_id: p.reservation_id,
-            client_secret: (p.status == Status::Open).then(|| p.client_secret.clone()).flatten(),
+            client_secret: (p.status == PaymentStatus::Open).then(|| p.client_secret.clone()).flatten(),
             amount: p.amount,
             currency: p.currency.clone(),
             status: p.status,
@@ -164,7 +164,7 @@ pub async fn create(
             client_secret: intent.client_secret.clone(),
             amount: reservation.amount,
             currency: s.provider.currency(),
-            status: Status::Open,
+            status: PaymentStatus::Open,
             last_error: None,
             refund_reason: None,
             created_at: now,
@@ -220,7 +220,7 @@ pub async fn confirm(
     Json(req): Json<ConfirmPayment>,
 ) -> ApiResult<Json<PaymentView>> {
     let p = own(&s, &caller.sub, &id).await?;
-    if p.status != Status::Open {
+    if p.status != PaymentStatus::Open {
         return Err(ApiError::Conflict(format!("the payment is {}; only an open one can be paid", p.status.as_str())));
     }
     let intent = s.provider.confirm(&p.intent_id, req.payment_method.trim()).await.map_err(|e| match e {
@@ -230,7 +230,7 @@ pub async fn confirm(
     // Settle now rather than wait for the webhook (which then finds it done).
     settle::apply_intent(&s, p.id, &intent).await?;
     let now = store::get(&s.pool, p.id).await?.ok_or_else(no_payment)?;
-    if now.status == Status::Open {
+    if now.status == PaymentStatus::Open {
         if let Some(why) = &intent.last_error {
             return Err(ApiError::PaymentDeclined(format!("the card was declined ({why}); try another card")));
         }
@@ -277,7 +277,7 @@ pub async fn admin_list(
     let status = match q.status.as_deref().map(|t| t.trim().to_ascii_uppercase()) {
         None => None,
         Some(t) if t.is_empty() => None,
-        Some(t) => Some(Status::parse(&t).ok_or_else(|| {
+        Some(t) => Some(PaymentStatus::parse(&t).ok_or_else(|| {
             ApiError::BadRequest("status must be OPEN, SUCCEEDED, REFUNDING, REFUNDED or CANCELED".into())
         })?),
     };

@@ -6,7 +6,7 @@ use ticktak_contracts::reservations::{self as contract, ReservationRecord};
 use tokio_util::sync::CancellationToken;
 
 use crate::provider::IntentStatus;
-use crate::store::{self, Status};
+use crate::store::{self, PaymentStatus};
 use crate::{settle, AppState};
 
 /// Payments looked at per round.
@@ -30,8 +30,8 @@ pub async fn round(s: &AppState) -> anyhow::Result<usize> {
     for id in &ids {
         let Some(p) = store::get(&s.pool, *id).await? else { continue };
         let done = match p.status {
-            Status::Open => reconcile_open(s, &p).await,
-            Status::Refunding => settle::finish_refund(s, p.id).await.map(|_| ()).map_err(anyhow::Error::from),
+            PaymentStatus::Open => reconcile_open(s, &p).await,
+            PaymentStatus::Refunding => settle::finish_refund(s, p.id).await.map(|_| ()).map_err(anyhow::Error::from),
             _ => Ok(()),
         };
         if let Err(e) = done {

@@ -19,7 +19,7 @@ use ticktak_kit::{ApiError, ApiResult};
 use uuid::Uuid;
 
 use crate::provider::{Intent, IntentStatus, ProviderError};
-use crate::store::{self, Payment, Status};
+use crate::store::{self, Payment, PaymentStatus};
 use crate::AppState;
 
 /// Why a step could not finish now; the reconciler tries again.
@@ -41,13 +41,13 @@ impl From<Later> for ApiError {
 }
 
 /// Bring payment `id` up to date with what the provider says of its intent.
-pub async fn apply_intent(s: &AppState, id: Uuid, intent: &Intent) -> Result<Status, Later> {
+pub async fn apply_intent(s: &AppState, id: Uuid, intent: &Intent) -> Result<PaymentStatus, Later> {
     let mut tx = s.pool.begin().await?;
     let Some(p) = store::lock(&mut tx, id).await? else {
-        return Ok(Status::Canceled);
+        return Ok(PaymentStatus::Canceled);
     };
     match (p.status, intent.status) {
-        (Status::Open, IntentStatus::Succeeded) => {
+        (PaymentStatus::Open, IntentStatus::Succeeded) => {
             let matches = intent.amount == p.amount && intent.currency.eq_ignore_ascii_case(&p.currency);
             let confirmed = if matches {
                 let reservation = p.reservation_id.to_string();
@@ -62,32 +62,33 @@ pub async fn apply_intent(s: &AppState, id: Uuid, intent: &Intent) -> Result<Sta
             };
             match confirmed {
                 Ok(_) => {
-                    store::set_status(&mut tx, p.id, Status::Succeeded, None, None).await?;
+                    store::set_status(&mut tx, p.id, PaymentStatus::Succeeded, None, None).await?;
                     tx.commit().await?;
                     metrics::counter!("payments_succeeded_total").increment(1);
-                    Ok(Status::Succeeded)
+                    Ok(PaymentStatus::Succeeded)
                 }
                 Err(refusal) => {
                     // Paid for a hold that is gone: the money goes back.
                     tracing::info!(payment = %p.id, reason = %refusal.message, "paid too late; refunding");
-                    store::set_status(&mut tx, p.id, Status::Refunding, None, Some(store::REFUND_HOLD_ENDED)).await?;
+                    store::set_status(&mut tx, p.id, PaymentStatus::Refunding, None, Some(store::REFUND_HOLD_ENDED))
+                        .await?;
                     tx.commit().await?;
                     finish_refund(s, p.id).await
                 }
             }
         }
-        (Status::Open, IntentStatus::Canceled) => {
-            store::set_status(&mut tx, p.id, Status::Canceled, intent.last_error.as_deref(), None).await?;
+        (PaymentStatus::Open, IntentStatus::Canceled) => {
+            store::set_status(&mut tx, p.id, PaymentStatus::Canceled, intent.last_error.as_deref(), None).await?;
             tx.commit().await?;
-            Ok(Status::Canceled)
+            Ok(PaymentStatus::Canceled)
         }
-        (Status::Open, _) => {
+        (PaymentStatus::Open, _) => {
             // Still waiting; note why the last attempt failed (a declined card).
             // The update also moves the payment to the back of the
             // reconciler's queue.
-            store::set_status(&mut tx, p.id, Status::Open, intent.last_error.as_deref(), None).await?;
+            store::set_status(&mut tx, p.id, PaymentStatus::Open, intent.last_error.as_deref(), None).await?;
             tx.commit().await?;
-            Ok(Status::Open)
+            Ok(PaymentStatus::Open)
         }
         (settled, _) => Ok(settled),
     }
@@ -95,12 +96,12 @@ pub async fn apply_intent(s: &AppState, id: Uuid, intent: &Intent) -> Result<Sta
 
 /// Finish a refund: the provider's refund (once per payment), then
 /// REFUNDED, and the buyer told when they did not ask for it.
-pub async fn finish_refund(s: &AppState, id: Uuid) -> Result<Status, Later> {
+pub async fn finish_refund(s: &AppState, id: Uuid) -> Result<PaymentStatus, Later> {
     let mut tx = s.pool.begin().await?;
     let Some(p) = store::lock(&mut tx, id).await? else {
-        return Ok(Status::Canceled);
+        return Ok(PaymentStatus::Canceled);
     };
-    if p.status != Status::Refunding {
+    if p.status != PaymentStatus::Refunding {
         return Ok(p.status);
     }
     let refund = match s.provider.refund(&p.id.to_string(), &p.intent_id).await {
@@ -110,13 +111,13 @@ pub async fn finish_refund(s: &AppState, id: Uuid) -> Result<Status, Later> {
             // Nothing we can retry into success: leave it for an operator.
             tracing::error!(payment = %p.id, error = %e, "the provider refused the refund");
             metrics::counter!("payments_refund_refused_total").increment(1);
-            store::set_status(&mut tx, p.id, Status::Refunding, Some(&e), None).await?;
+            store::set_status(&mut tx, p.id, PaymentStatus::Refunding, Some(&e), None).await?;
             tx.commit().await?;
-            return Ok(Status::Refunding);
+            return Ok(PaymentStatus::Refunding);
         }
     };
     store::set_refund_ref(&mut tx, p.id, &refund).await?;
-    store::set_status(&mut tx, p.id, Status::Refunded, None, None).await?;
+    store::set_status(&mut tx, p.id, PaymentStatus::Refunded, None, None).await?;
     if p.refund_reason.as_deref() == Some(store::REFUND_HOLD_ENDED) {
         if let Some(mail) = late_payment_mail(&p) {
             ticktak_kit::mail::enqueue(&mut tx, &mail).await?;
@@ -124,19 +125,19 @@ pub async fn finish_refund(s: &AppState, id: Uuid) -> Result<Status, Later> {
     }
     tx.commit().await?;
     metrics::counter!("payments_refunded_total").increment(1);
-    Ok(Status::Refunded)
+    Ok(PaymentStatus::Refunded)
 }
 
 /// The provider says the money went back without a refund of ours (a full
 /// refund from its dashboard, a dispute): the reservation is revoked, its
 /// tickets stop working and the payment is REFUNDED with `reason`. A payment
 /// refunding or refunded already (our own refund's echo) is left alone.
-pub async fn money_returned(s: &AppState, id: Uuid, reason: &'static str) -> Result<Status, Later> {
+pub async fn money_returned(s: &AppState, id: Uuid, reason: &'static str) -> Result<PaymentStatus, Later> {
     let mut tx = s.pool.begin().await?;
     let Some(p) = store::lock(&mut tx, id).await? else {
-        return Ok(Status::Canceled);
+        return Ok(PaymentStatus::Canceled);
     };
-    if p.status != Status::Succeeded {
+    if p.status != PaymentStatus::Succeeded {
         return Ok(p.status);
     }
     let reservation = p.reservation_id.to_string();
@@ -149,10 +150,10 @@ pub async fn money_returned(s: &AppState, id: Uuid, reason: &'static str) -> Res
         // The money is gone all the same: record it, and tell an operator.
         tracing::error!(payment = %p.id, reason = %refusal.message, "the reservation of a taken-back payment was not revoked");
     }
-    store::set_status(&mut tx, p.id, Status::Refunded, None, Some(reason)).await?;
+    store::set_status(&mut tx, p.id, PaymentStatus::Refunded, None, Some(reason)).await?;
     tx.commit().await?;
     metrics::counter!("payments_taken_back_total", "reason" => reason).increment(1);
-    Ok(Status::Refunded)
+    Ok(PaymentStatus::Refunded)
 }
 
 /// Who asked for money back through the API.
@@ -167,11 +168,11 @@ pub enum Asker<'a> {
 
 /// The buyer, or an admin on their behalf, asks for the money back: the
 /// same rules (paid, before the cut-off, no ticket used).
-pub async fn refund_on_request(s: &AppState, id: Uuid, asker: Asker<'_>) -> ApiResult<Status> {
+pub async fn refund_on_request(s: &AppState, id: Uuid, asker: Asker<'_>) -> ApiResult<PaymentStatus> {
     let mut tx = s.pool.begin().await?;
     let p = store::lock(&mut tx, id).await?.ok_or_else(|| ApiError::NotFound("no such payment".into()))?;
     match p.status {
-        Status::Succeeded => {
+        PaymentStatus::Succeeded => {
             let reservation = p.reservation_id.to_string();
             let answer = s
                 .reservations
@@ -189,13 +190,15 @@ pub async fn refund_on_request(s: &AppState, id: Uuid, asker: Asker<'_>) -> ApiR
                     store::REFUND_BY_OPERATOR
                 }
             };
-            store::set_status(&mut tx, p.id, Status::Refunding, None, Some(why)).await?;
+            store::set_status(&mut tx, p.id, PaymentStatus::Refunding, None, Some(why)).await?;
             tx.commit().await?;
             // A provider outage leaves it REFUNDING; the reconciler finishes.
-            Ok(finish_refund(s, p.id).await.unwrap_or(Status::Refunding))
+            Ok(finish_refund(s, p.id).await.unwrap_or(PaymentStatus::Refunding))
         }
-        Status::Refunding | Status::Refunded => Ok(p.status),
-        Status::Open | Status::Canceled => Err(ApiError::Conflict("the payment did not go through".into())),
+        PaymentStatus::Refunding | PaymentStatus::Refunded => Ok(p.status),
+        PaymentStatus::Open | PaymentStatus::Canceled => {
+            Err(ApiError::Conflict("the payment did not go through".into()))
+        }
     }
 }
 

@@ -10,7 +10,7 @@ use uuid::Uuid;
 /// Where a payment stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum Status {
+pub enum PaymentStatus {
     /// Waiting for the buyer's card (or a webhook).
     Open,
     /// Paid; the reservation is confirmed.
@@ -22,24 +22,24 @@ pub enum Status {
     Canceled,
 }
 
-impl Status {
+impl PaymentStatus {
     pub fn as_str(self) -> &'static str {
         match self {
-            Status::Open => "OPEN",
-            Status::Succeeded => "SUCCEEDED",
-            Status::Refunding => "REFUNDING",
-            Status::Refunded => "REFUNDED",
-            Status::Canceled => "CANCELED",
+            PaymentStatus::Open => "OPEN",
+            PaymentStatus::Succeeded => "SUCCEEDED",
+            PaymentStatus::Refunding => "REFUNDING",
+            PaymentStatus::Refunded => "REFUNDED",
+            PaymentStatus::Canceled => "CANCELED",
         }
     }
 
     pub fn parse(s: &str) -> Option<Self> {
         Some(match s {
-            "OPEN" => Status::Open,
-            "SUCCEEDED" => Status::Succeeded,
-            "REFUNDING" => Status::Refunding,
-            "REFUNDED" => Status::Refunded,
-            "CANCELED" => Status::Canceled,
+            "OPEN" => PaymentStatus::Open,
+            "SUCCEEDED" => PaymentStatus::Succeeded,
+            "REFUNDING" => PaymentStatus::Refunding,
+            "REFUNDED" => PaymentStatus::Refunded,
+            "CANCELED" => PaymentStatus::Canceled,
             _ => return None,
         })
     }
@@ -67,7 +67,7 @@ pub struct Payment {
     /// Minor units.
     pub amount: i64,
     pub currency: String,
-    pub status: Status,
+    pub status: PaymentStatus,
     pub last_error: Option<String>,
     pub refund_reason: Option<String>,
     pub created_at: DateTime<Utc>,
@@ -87,7 +87,7 @@ fn from_row(r: &PgRow) -> Payment {
         client_secret: r.get("client_secret"),
         amount: i64::from(r.get::<i32, _>("amount")),
         currency: r.get("currency"),
-        status: Status::parse(r.get("status")).expect("checked by the schema"),
+        status: PaymentStatus::parse(r.get("status")).expect("checked by the schema"),
         last_error: r.get("last_error"),
         refund_reason: r.get("refund_reason"),
         created_at: r.get("created_at"),
@@ -153,7 +153,7 @@ pub async fn lock(tx: &mut Transaction<'_, Postgres>, id: Uuid) -> sqlx::Result<
 pub async fn set_status(
     tx: &mut Transaction<'_, Postgres>,
     id: Uuid,
-    status: Status,
+    status: PaymentStatus,
     last_error: Option<&str>,
     refund_reason: Option<&str>,
 ) -> sqlx::Result<()> {
@@ -180,11 +180,11 @@ pub async fn set_refund_ref(tx: &mut Transaction<'_, Postgres>, id: Uuid, refund
 }
 
 /// Payments for the admin list, newest first.
-pub async fn list(pool: &PgPool, status: Option<Status>, limit: i64) -> sqlx::Result<Vec<Payment>> {
+pub async fn list(pool: &PgPool, status: Option<PaymentStatus>, limit: i64) -> sqlx::Result<Vec<Payment>> {
     let rows = sqlx::query(&format!(
         "SELECT {COLUMNS} FROM payments WHERE $1::text IS NULL OR status = $1 ORDER BY created_at DESC LIMIT $2"
     ))
-    .bind(status.map(Status::as_str))
+    .bind(status.map(PaymentStatus::as_str))
     .bind(limit)
     .fetch_all(pool)
     .await?;

@@ -117,7 +117,7 @@ async fn once(
     s: &AppState,
     id: &str,
     kind: &str,
-    act: impl std::future::Future<Output = Result<store::Status, settle::Later>>,
+    act: impl std::future::Future<Output = Result<store::PaymentStatus, settle::Later>>,
 ) -> ApiResult<(StatusCode, Json<Received>)> {
     if seen(s, id).await? {
         return answer("duplicate");

@@ -17,7 +17,7 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::idempotency::{self, Begin};
-use crate::store::{self, Reservation, Status};
+use crate::store::{self, Reservation, ReservationStatus};
 use crate::AppState;
 
 pub fn router() -> Router<AppState> {
@@ -70,7 +70,7 @@ pub struct ReservationView {
     pub id: Option<Uuid>,
     /// REQUESTED, HELD, CONFIRMED, REJECTED, EXPIRED, CANCELLED or REFUNDED.
     #[schema(value_type = String)]
-    pub status: Status,
+    pub status: ReservationStatus,
     pub expires_at: Option<DateTime<Utc>>,
     pub match_number: u8,
     pub category: u8,
@@ -88,13 +88,15 @@ impl ReservationView {
         Self {
             id: Some(r.id),
             status: r.status,
-            expires_at: r.expires_at.filter(|_| matches!(r.status, Status::Held | Status::Expired)),
+            expires_at: r
+                .expires_at
+                .filter(|_| matches!(r.status, ReservationStatus::Held | ReservationStatus::Expired)),
             match_number: r.ticket_type.match_number.get(),
             category: r.ticket_type.category.get(),
             quantity: r.quantity.get(),
             unit_price: r.unit_price.get(),
             total: r.unit_price.get() * u32::from(r.quantity.get()),
-            reason: (r.status == Status::Rejected)
+            reason: (r.status == ReservationStatus::Rejected)
                 .then(|| r.reason.clone().unwrap_or_else(|| "sold out or temporarily unavailable".into())),
             created_at: Some(r.created_at),
         }
@@ -103,11 +105,11 @@ impl ReservationView {
 
 /// HTTP status of a reservation answer: 201 held, 202 still requested, 409
 /// refused, 200 otherwise.
-fn status_code(s: Status) -> StatusCode {
+fn status_code(s: ReservationStatus) -> StatusCode {
     match s {
-        Status::Held => StatusCode::CREATED,
-        Status::Requested => StatusCode::ACCEPTED,
-        Status::Rejected => StatusCode::CONFLICT,
+        ReservationStatus::Held => StatusCode::CREATED,
+        ReservationStatus::Requested => StatusCode::ACCEPTED,
+        ReservationStatus::Rejected => StatusCode::CONFLICT,
         _ => StatusCode::OK,
     }
 }
@@ -221,7 +223,7 @@ async fn reserve(
         metrics::counter!("reservations_fast_rejected_total").increment(1);
         let view = ReservationView {
             id: None,
-            status: Status::Rejected,
+            status: ReservationStatus::Rejected,
             expires_at: None,
             match_number: tt.match_number.get(),
             category: tt.category.get(),
@@ -229,8 +231,12 @@ async fn reserve(
             unit_price: price.get(),
             total: price.get() * u32::from(q.get()),
             reason: Some(
-                if category.status == ticktak_core::Status::SoldOut { "sold out" } else { "temporarily unavailable" }
-                    .into(),
+                if category.status == ticktak_core::CategoryStatus::SoldOut {
+                    "sold out"
+                } else {
+                    "temporarily unavailable"
+                }
+                .into(),
             ),
             created_at: None,
         };
@@ -242,8 +248,8 @@ async fn reserve(
         }
         return reserve_naive(s, &buyer.sub, tt, q, price, category.sellable, idempotency_key).await;
     }
-    let r =
-        Reservation::new(&buyer.sub, tt, q, price, Status::Requested, None).with_buyer(&buyer.email, &buyer.country);
+    let r = Reservation::new(&buyer.sub, tt, q, price, ReservationStatus::Requested, None)
+        .with_buyer(&buyer.email, &buyer.country);
     if let Some(a) = &admission {
         crate::queue::spend(s, a, r.id).await?;
     }
@@ -273,7 +279,7 @@ async fn reserve(
                 .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("reservation vanished")))?
         }
     };
-    if now.status == Status::Rejected {
+    if now.status == ReservationStatus::Rejected {
         give_back(s, admission.is_some(), r.id).await;
     }
     let view = ReservationView::of(&now);
@@ -329,7 +335,7 @@ async fn reserve_naive(
             false
         }
     };
-    let status = if granted { Status::Held } else { Status::Rejected };
+    let status = if granted { ReservationStatus::Held } else { ReservationStatus::Rejected };
     let r = Reservation::new(buyer, tt, q, price, status, granted.then(|| Utc::now() + s.config.hold_ttl));
     if !granted {
         return Ok((
@@ -392,22 +398,23 @@ pub async fn cancel(
         _ => return Err(ApiError::NotFound("no such reservation".into())),
     };
     match r.status {
-        Status::Held => {
+        ReservationStatus::Held => {
             let (cancelled, queued) =
-                store::transition(&mut tx, &s.origin, &r, Status::Cancelled, Action::TicketCancelled).await?;
+                store::transition(&mut tx, &s.origin, &r, ReservationStatus::Cancelled, Action::TicketCancelled)
+                    .await?;
             tx.commit().await?;
             s.outbox.publish(vec![queued]);
             metrics::counter!("reservations_cancelled_total").increment(1);
             Ok(Json(ReservationView::of(&cancelled)))
         }
-        Status::Cancelled => Ok(Json(ReservationView::of(&r))),
-        Status::Requested => {
+        ReservationStatus::Cancelled => Ok(Json(ReservationView::of(&r))),
+        ReservationStatus::Requested => {
             Err(ApiError::Conflict("the reservation is still being decided; try again in a moment".into()))
         }
-        Status::Confirmed => Err(ApiError::Conflict(
+        ReservationStatus::Confirmed => Err(ApiError::Conflict(
             "the reservation is paid: ask for a refund of its payment (POST /api/payments/{id}/refund)".into(),
         )),
-        Status::Rejected | Status::Expired | Status::Refunded => {
+        ReservationStatus::Rejected | ReservationStatus::Expired | ReservationStatus::Refunded => {
             Err(ApiError::Conflict(format!("the reservation is {}", r.status.as_str())))
         }
     }

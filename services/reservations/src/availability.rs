@@ -17,13 +17,13 @@ use crate::shop::ShopClient;
 type Entry = Arc<tokio::sync::Mutex<Option<(Instant, Option<Vec<CategoryView>>)>>>;
 
 #[derive(Clone)]
-pub struct AvailabilityCache {
+pub struct RecentAvailability {
     shop: ShopClient,
     ttl: Duration,
     entries: Arc<Mutex<HashMap<MatchNumber, Entry>>>,
 }
 
-impl AvailabilityCache {
+impl RecentAvailability {
     pub fn new(shop: ShopClient, ttl: Duration) -> Self {
         Self { shop, ttl, entries: Default::default() }
     }

@@ -24,7 +24,7 @@ use ticktak_core::Action;
 use ticktak_kit::http::{Json, Path};
 use ticktak_kit::{ApiError, ApiResult};
 
-use crate::store::{self, Reservation, Status};
+use crate::store::{self, Reservation, ReservationStatus};
 use crate::{tickets, AppState};
 
 pub fn router() -> Router<AppState> {
@@ -61,15 +61,15 @@ async fn confirm(State(s): State<AppState>, Path(id): Path<String>) -> ApiResult
     let id = reservation_id(&id)?;
     let before = store::get(&s.pool, id).await?.ok_or_else(|| ApiError::NotFound("no such reservation".into()))?;
     let details = match before.status {
-        Status::Held => match_of(&s, &before).await,
+        ReservationStatus::Held => match_of(&s, &before).await,
         _ => None,
     };
     let mut tx = s.pool.begin().await?;
     let r = store::lock(&mut tx, id).await?.ok_or_else(|| ApiError::NotFound("no such reservation".into()))?;
     match r.status {
-        Status::Held if r.expires_at.is_some_and(|t| t > chrono::Utc::now()) => {
+        ReservationStatus::Held if r.expires_at.is_some_and(|t| t > chrono::Utc::now()) => {
             let (confirmed, queued) =
-                store::transition(&mut tx, &s.origin, &r, Status::Confirmed, Action::TicketReserved).await?;
+                store::transition(&mut tx, &s.origin, &r, ReservationStatus::Confirmed, Action::TicketReserved).await?;
             let issuer = tickets::store::Issuer {
                 trust: &s.settings.trust,
                 platform: &s.settings.platform_id,
@@ -85,16 +85,16 @@ async fn confirm(State(s): State<AppState>, Path(id): Path<String>) -> ApiResult
             metrics::counter!("tickets_issued_total").increment(issued.len() as u64);
             Ok(Json(confirmed.record()))
         }
-        Status::Held => {
+        ReservationStatus::Held => {
             // Time is up but the sweeper has not run yet: expire it now.
             let (_, queued) =
-                store::transition(&mut tx, &s.origin, &r, Status::Expired, Action::TicketCancelled).await?;
+                store::transition(&mut tx, &s.origin, &r, ReservationStatus::Expired, Action::TicketCancelled).await?;
             tx.commit().await?;
             s.outbox.publish(vec![queued]);
             Err(ApiError::Conflict("the hold has expired".into()))
         }
-        Status::Confirmed => Ok(Json(r.record())),
-        Status::Expired => Err(ApiError::Conflict("the hold has expired".into())),
+        ReservationStatus::Confirmed => Ok(Json(r.record())),
+        ReservationStatus::Expired => Err(ApiError::Conflict("the hold has expired".into())),
         other => Err(ApiError::Conflict(format!("the reservation is {}", other.as_str()))),
     }
 }
@@ -102,10 +102,10 @@ async fn confirm(State(s): State<AppState>, Path(id): Path<String>) -> ApiResult
 async fn refund(State(s): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<ReservationRecord>> {
     let id = reservation_id(&id)?;
     let before = store::get(&s.pool, id).await?.ok_or_else(|| ApiError::NotFound("no such reservation".into()))?;
-    if before.status == Status::Refunded {
+    if before.status == ReservationStatus::Refunded {
         return Ok(Json(before.record()));
     }
-    if before.status != Status::Confirmed {
+    if before.status != ReservationStatus::Confirmed {
         return Err(ApiError::Conflict(format!(
             "only a paid reservation is refunded; it is {}",
             before.status.as_str()
@@ -134,8 +134,8 @@ async fn refund(State(s): State<AppState>, Path(id): Path<String>) -> ApiResult<
         return Err(ApiError::Conflict("a ticket of this order was passed to someone else: no refund".into()));
     }
     match r.status {
-        Status::Confirmed => Ok(Json(give_back(&s, tx, &r, Some(&details)).await?)),
-        Status::Refunded => Ok(Json(r.record())),
+        ReservationStatus::Confirmed => Ok(Json(give_back(&s, tx, &r, Some(&details)).await?)),
+        ReservationStatus::Refunded => Ok(Json(r.record())),
         other => Err(ApiError::Conflict(format!("only a paid reservation is refunded; it is {}", other.as_str()))),
     }
 }
@@ -148,17 +148,17 @@ async fn revoke(State(s): State<AppState>, Path(id): Path<String>) -> ApiResult<
     let before = store::get(&s.pool, id).await?.ok_or_else(|| ApiError::NotFound("no such reservation".into()))?;
     // For the buyer's e-mail only: without it the mail names no match.
     let details = match before.status {
-        Status::Confirmed => match_of(&s, &before).await,
+        ReservationStatus::Confirmed => match_of(&s, &before).await,
         _ => None,
     };
     let mut tx = s.pool.begin().await?;
     let r = store::lock(&mut tx, id).await?.ok_or_else(|| ApiError::NotFound("no such reservation".into()))?;
     match r.status {
-        Status::Confirmed => {
+        ReservationStatus::Confirmed => {
             tracing::warn!(reservation = %r.id, "the payment was taken back: tickets revoked");
             Ok(Json(give_back(&s, tx, &r, details.as_ref()).await?))
         }
-        Status::Refunded => Ok(Json(r.record())),
+        ReservationStatus::Refunded => Ok(Json(r.record())),
         other => Err(ApiError::Conflict(format!("only a paid reservation is revoked; it is {}", other.as_str()))),
     }
 }
@@ -172,7 +172,7 @@ async fn give_back(
     details: Option<&MatchView>,
 ) -> ApiResult<ReservationRecord> {
     let (refunded, queued) =
-        store::transition(&mut tx, &s.origin, r, Status::Refunded, Action::TicketCancelled).await?;
+        store::transition(&mut tx, &s.origin, r, ReservationStatus::Refunded, Action::TicketCancelled).await?;
     let revoked = tickets::store::revoke(&mut tx, r.id).await?;
     let mut queued = vec![queued];
     queued.extend(tickets::gate::queue_revocations(&mut tx, &s.gate, &revoked).await?);

@@ -59,7 +59,7 @@ pub struct AppState {
     pub shop: shop::ShopClient,
     /// payments' internal API (the order desk asks it about payments).
     pub payments: ticktak_kit::internal::Client,
-    pub availability: availability::AvailabilityCache,
+    pub availability: availability::RecentAvailability,
     pub waiters: waiters::Waiters,
     /// Publishes outbox rows once their transaction committed.
     pub outbox: outbox::Outbox,
@@ -113,7 +113,7 @@ pub async fn start_with(
     let state = AppState {
         pool: base.pool.clone(),
         background_pool,
-        availability: availability::AvailabilityCache::new(shop.clone(), config.availability_ttl),
+        availability: availability::RecentAvailability::new(shop.clone(), config.availability_ttl),
         settings: Arc::new(base.settings.clone()),
         verifier,
         shop,

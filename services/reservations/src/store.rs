@@ -13,7 +13,7 @@ use crate::outbox::Queued;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum Status {
+pub enum ReservationStatus {
     Requested,
     Held,
     Confirmed,
@@ -24,28 +24,28 @@ pub enum Status {
     Refunded,
 }
 
-impl Status {
+impl ReservationStatus {
     pub fn as_str(self) -> &'static str {
         match self {
-            Status::Requested => "REQUESTED",
-            Status::Held => "HELD",
-            Status::Confirmed => "CONFIRMED",
-            Status::Rejected => "REJECTED",
-            Status::Expired => "EXPIRED",
-            Status::Cancelled => "CANCELLED",
-            Status::Refunded => "REFUNDED",
+            ReservationStatus::Requested => "REQUESTED",
+            ReservationStatus::Held => "HELD",
+            ReservationStatus::Confirmed => "CONFIRMED",
+            ReservationStatus::Rejected => "REJECTED",
+            ReservationStatus::Expired => "EXPIRED",
+            ReservationStatus::Cancelled => "CANCELLED",
+            ReservationStatus::Refunded => "REFUNDED",
         }
     }
 
     pub fn parse(s: &str) -> Self {
         match s {
-            "HELD" => Status::Held,
-            "CONFIRMED" => Status::Confirmed,
-            "REJECTED" => Status::Rejected,
-            "EXPIRED" => Status::Expired,
-            "CANCELLED" => Status::Cancelled,
-            "REFUNDED" => Status::Refunded,
-            _ => Status::Requested,
+            "HELD" => ReservationStatus::Held,
+            "CONFIRMED" => ReservationStatus::Confirmed,
+            "REJECTED" => ReservationStatus::Rejected,
+            "EXPIRED" => ReservationStatus::Expired,
+            "CANCELLED" => ReservationStatus::Cancelled,
+            "REFUNDED" => ReservationStatus::Refunded,
+            _ => ReservationStatus::Requested,
         }
     }
 }
@@ -61,7 +61,7 @@ pub struct Reservation {
     pub ticket_type: TicketType,
     pub quantity: Quantity,
     pub unit_price: Price,
-    pub status: Status,
+    pub status: ReservationStatus,
     pub expires_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
     /// Why it was rejected, when not by the log (e.g. not decided in time).
@@ -75,7 +75,7 @@ impl Reservation {
         ticket_type: TicketType,
         quantity: Quantity,
         unit_price: Price,
-        status: Status,
+        status: ReservationStatus,
         expires_at: Option<DateTime<Utc>>,
     ) -> Self {
         Self {
@@ -135,7 +135,7 @@ fn from_row(r: &PgRow) -> Reservation {
         ),
         quantity: Quantity::new(i64::from(r.get::<i16, _>("quantity"))).expect("checked by the schema"),
         unit_price: Price::new(i64::from(r.get::<i32, _>("unit_price"))).expect("checked by the schema"),
-        status: Status::parse(r.get("status")),
+        status: ReservationStatus::parse(r.get("status")),
         expires_at: r.get("expires_at"),
         created_at: r.get("created_at"),
         reason: r.get("reason"),
@@ -216,6 +216,12 @@ pub enum OverCap {
 /// TICKET_PENDING in the outbox and (with an `Idempotency-Key`) the key's
 /// note of it — one statement, so all of it or none. Returns the outbox row
 /// to publish, or which cap refused it.
+///
+/// In SQL, because they must be atomic with the row they count: the caps
+/// are counted by `take_purchase_caps` (`migrations/reservations/0005_purchase_caps.sql`)
+/// and given back by its trigger on every status change; each statement's
+/// status changes become one booking-events message by the trigger of
+/// `migrations/reservations/0008_booking_events_batched.sql`.
 pub async fn insert_new(
     pool: &PgPool,
     origin: &Origin,
@@ -292,12 +298,13 @@ pub async fn list_for(pool: &PgPool, buyer: &str, limit: i64) -> sqlx::Result<Ve
 
 /// Move a locked reservation to `status` and queue the sales message that
 /// tells the market (`TICKET_RESERVED` or `TICKET_CANCELLED`); publish the
-/// returned row once the transaction committed.
+/// returned row once the transaction committed. The caps are given back and
+/// the booking event written by triggers (see [`insert_new`]).
 pub async fn transition(
     tx: &mut Transaction<'_, Postgres>,
     origin: &Origin,
     r: &Reservation,
-    status: Status,
+    status: ReservationStatus,
     action: Action,
 ) -> sqlx::Result<(Reservation, Queued)> {
     sqlx::query("UPDATE reservations SET status = $2, updated_at = now() WHERE id = $1")
@@ -315,7 +322,7 @@ pub async fn apply_decisions(
     pool: &PgPool,
     hold_ttl: std::time::Duration,
     decisions: &[(Uuid, bool)],
-) -> sqlx::Result<Vec<(Uuid, Status, Option<DateTime<Utc>>)>> {
+) -> sqlx::Result<Vec<(Uuid, ReservationStatus, Option<DateTime<Utc>>)>> {
     let (ids, granted): (Vec<Uuid>, Vec<bool>) = decisions.iter().copied().unzip();
     let rows = sqlx::query(
         "UPDATE reservations AS r SET \
@@ -330,7 +337,7 @@ pub async fn apply_decisions(
     .bind(hold_ttl.as_secs_f64())
     .fetch_all(pool)
     .await?;
-    Ok(rows.iter().map(|r| (r.get("id"), Status::parse(r.get("status")), r.get("expires_at"))).collect())
+    Ok(rows.iter().map(|r| (r.get("id"), ReservationStatus::parse(r.get("status")), r.get("expires_at"))).collect())
 }
 
 /// Queue the sales message of `action` for every reservation row, commit,

@@ -8,10 +8,10 @@ use chrono::{DateTime, Utc};
 use tokio::sync::oneshot;
 use uuid::Uuid;
 
-use crate::store::Status;
+use crate::store::ReservationStatus;
 
 /// What a waiting request is told: the new status and, for a hold, its expiry.
-pub type Decided = (Status, Option<DateTime<Utc>>);
+pub type Decided = (ReservationStatus, Option<DateTime<Utc>>);
 
 #[derive(Clone, Default)]
 pub struct Waiters(Arc<Mutex<HashMap<Uuid, oneshot::Sender<Decided>>>>);

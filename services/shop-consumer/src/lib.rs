@@ -9,14 +9,14 @@
 //! - `invalid`: messages skipped (failed validation, or refused by the shop's
 //!   database for their data), recorded and listed for operators.
 //! - `pump`: the consume → apply → commit loop.
-//! - `shop_client`: the shop's internal API.
+//! - `ledger_client`: the shop's internal ledger API (`LedgerClient`).
 
 pub mod commits;
 pub use ticktak_kit::kafka::decode;
 pub mod forward;
 pub mod invalid;
+pub mod ledger_client;
 pub mod pump;
-pub mod shop_client;
 
 use std::time::Duration;
 
@@ -52,7 +52,7 @@ pub async fn start_with(
 ) -> anyhow::Result<Running> {
     let start = pump::Start::from_env(&ticktak_kit::config::Env::process())?;
     let base = Base::connect(settings, &MIGRATOR).await?;
-    let shop = shop_client::ShopClient::new(shop_url, base.settings.internal_token())?;
+    let shop = ledger_client::LedgerClient::new(shop_url, base.settings.internal_token())?;
     let forward = reservations_url
         .map(|url| {
             forward::DecisionForwarder::new(&url, base.settings.internal_token(), base.settings.platform_id.as_str())

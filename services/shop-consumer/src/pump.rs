@@ -31,7 +31,7 @@ use crate::commits::Committer;
 use crate::decode;
 use crate::forward::DecisionForwarder;
 use crate::invalid::{self, Invalid};
-use crate::shop_client::{Refusal, ShopClient};
+use crate::ledger_client::{LedgerClient, Refusal};
 
 const BATCH_MAX: usize = 1000;
 /// A batch stops growing past this many bytes of message bodies, so it stays
@@ -77,7 +77,7 @@ impl Start {
 pub struct Pump {
     settings: Settings,
     group: String,
-    shop: ShopClient,
+    shop: LedgerClient,
     forward: Option<DecisionForwarder>,
     pool: PgPool,
     start: Start,
@@ -113,7 +113,7 @@ impl Pump {
     pub fn new(
         settings: Settings,
         group: String,
-        shop: ShopClient,
+        shop: LedgerClient,
         forward: Option<DecisionForwarder>,
         pool: PgPool,
         start: Start,

@@ -30,7 +30,7 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/shop
 pub struct AppState {
     pub pool: sqlx::PgPool,
     pub settings: std::sync::Arc<Settings>,
-    pub availability: matches::cache::AvailabilityCache,
+    pub availability: matches::cache::LiveAvailability,
     /// Verifies buyers' tokens (recommendations use their country).
     pub verifier: std::sync::Arc<ticktak_kit::auth::Verifier>,
     pub recommender: recommend::Recommender,

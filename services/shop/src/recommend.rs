@@ -17,7 +17,7 @@ use axum::{Extension, Router};
 use serde::{Deserialize, Serialize};
 use ticktak_contracts::analytics::{Basis, Model, MODEL};
 use ticktak_contracts::catalogue::MatchView;
-use ticktak_core::{Country, Status};
+use ticktak_core::{CategoryStatus, Country};
 use ticktak_kit::auth::MaybeCaller;
 use ticktak_kit::http::{Json, Query};
 use ticktak_kit::screen::Screened;
@@ -146,7 +146,7 @@ pub async fn recommendations(
     let recommendations = ranking
         .into_iter()
         .filter_map(|n| by_number.remove(&n))
-        .filter(|m| !m.categories.iter().all(|c| c.status == Status::SoldOut))
+        .filter(|m| !m.categories.iter().all(|c| c.status == CategoryStatus::SoldOut))
         .take(limit)
         .map(|m| Recommendation { match_view: m, reason: basis.reason() })
         .collect();

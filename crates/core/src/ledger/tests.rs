@@ -269,11 +269,11 @@ fn last_ticket_goes_to_the_first_pending_in_the_log() {
     assert_eq!(ledger.apply(p(0), &[op(first)])[0], Outcome::Decided { decision: Decision::Granted });
     assert_eq!(ledger.apply(p(1), &[op(second)])[0], Outcome::Decided { decision: Decision::Rejected });
     let counts = ledger.counts(ticket_type(0)).unwrap();
-    assert_eq!(counts.status(), Status::TemporarilyUnavailable);
+    assert_eq!(counts.status(), CategoryStatus::TemporarilyUnavailable);
 
     let reserve = LedgerOp { action: Action::TicketReserved, ..op(first) };
     assert_eq!(ledger.apply(p(2), &[reserve])[0], Outcome::Confirmed);
-    assert_eq!(ledger.counts(ticket_type(0)).unwrap().status(), Status::SoldOut);
+    assert_eq!(ledger.counts(ticket_type(0)).unwrap().status(), CategoryStatus::SoldOut);
     // The rejected hold's cancellation frees nothing.
     let cancel = LedgerOp { action: Action::TicketCancelled, ..op(second) };
     assert_eq!(ledger.apply(p(3), &[cancel])[0], Outcome::Duplicate);
@@ -402,7 +402,7 @@ fn anonymous_counts_are_clamped_and_oversell_is_recorded_as_an_anomaly() {
     );
     let counts = ledger.counts(ticket_type(0)).unwrap();
     assert_eq!((counts.sold, counts.anomalies), (2, 2));
-    assert_eq!(counts.status(), Status::SoldOut);
+    assert_eq!(counts.status(), CategoryStatus::SoldOut);
 }
 
 #[test]
@@ -428,7 +428,7 @@ fn a_flood_of_anonymous_lines_saturates_the_counters_instead_of_overflowing() {
         (counts.held, counts.anonymous_held, counts.anomalies),
         (TicketCounts::MAX, TicketCounts::MAX, TicketCounts::MAX)
     );
-    assert_eq!(counts.status(), Status::TemporarilyUnavailable);
+    assert_eq!(counts.status(), CategoryStatus::TemporarilyUnavailable);
     // Every counter still fits what storage holds.
     assert!(i32::try_from(counts.held).is_ok() && i32::try_from(counts.anomalies).is_ok());
 }
@@ -488,7 +488,7 @@ fn cancelling_a_confirmed_hold_refunds_it_and_puts_its_tickets_back_on_sale() {
     let p = |offset| LogPosition { partition: 0, offset };
     ledger.apply(p(0), std::slice::from_ref(&pending));
     ledger.apply(p(1), &[LedgerOp { action: Action::TicketReserved, ..pending.clone() }]);
-    assert_eq!(ledger.counts(ticket_type(0)).unwrap().status(), Status::SoldOut);
+    assert_eq!(ledger.counts(ticket_type(0)).unwrap().status(), CategoryStatus::SoldOut);
 
     let cancel = LedgerOp { action: Action::TicketCancelled, ..pending.clone() };
     assert_eq!(ledger.apply(p(2), std::slice::from_ref(&cancel))[0], Outcome::Refunded);

@@ -169,7 +169,7 @@ pub async fn resend_tickets(
 ) -> ApiResult<axum::http::StatusCode> {
     let id = order(&s, &id).await?.order_id;
     let r = reservations::get(&s.pool, id).await?.ok_or_else(no_order)?;
-    if r.status != reservations::Status::Confirmed {
+    if r.status != reservations::ReservationStatus::Confirmed {
         return Err(ApiError::Conflict(format!("only a paid order has tickets; it is {}", r.status.as_str())));
     }
     let valid: Vec<_> =

@@ -16,7 +16,7 @@ use ticktak_contracts::catalogue::CategoryView;
 use super::store;
 
 #[derive(Clone, Default)]
-pub struct AvailabilityCache {
+pub struct LiveAvailability {
     inner: Arc<Inner>,
 }
 
@@ -26,7 +26,7 @@ struct Inner {
     generation: AtomicU64,
 }
 
-impl AvailabilityCache {
+impl LiveAvailability {
     /// The categories of match `n` (empty when the match is unknown).
     pub async fn get(&self, pool: &PgPool, n: u8) -> sqlx::Result<Vec<CategoryView>> {
         if let Some(v) = self.inner.by_match.read().expect("cache lock").get(&n) {

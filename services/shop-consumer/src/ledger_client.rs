@@ -6,11 +6,11 @@ use ticktak_contracts::ledger::{self, AppliedOffset, MasterListBatch, MasterList
 pub use ticktak_kit::internal::Refusal;
 
 #[derive(Clone)]
-pub struct ShopClient {
+pub struct LedgerClient {
     client: ticktak_kit::internal::Client,
 }
 
-impl ShopClient {
+impl LedgerClient {
     pub fn new(base: impl Into<String>, internal_token: &str) -> anyhow::Result<Self> {
         Ok(Self { client: ticktak_kit::internal::Client::new(&base.into(), internal_token, Duration::from_secs(30))? })
     }
