@@ -6,8 +6,6 @@
 pub mod audit;
 pub mod auth;
 pub mod buyer;
-pub mod challenge;
-pub mod client_ip;
 pub mod config;
 pub mod db;
 pub mod env;
@@ -19,6 +17,8 @@ pub mod link_token;
 pub mod mail;
 pub mod openapi;
 pub mod screen;
+// Screening's puzzles and client addresses, by their short paths.
+pub use screen::{challenge, client_ip};
 pub mod service;
 pub mod shutdown;
 pub mod telemetry;
