@@ -211,27 +211,10 @@ async fn read_masterlist(
     topic: &str,
     shutdown: &CancellationToken,
 ) -> anyhow::Result<BTreeMap<i32, i64>> {
-    let ends = {
-        let (c, topic) = (consumer.clone(), topic.to_string());
-        tokio::task::spawn_blocking(move || -> anyhow::Result<BTreeMap<i32, i64>> {
-            let md = c.fetch_metadata(Some(&topic), Duration::from_secs(10))?;
-            let mut ends = BTreeMap::new();
-            for p in md.topics().iter().flat_map(|t| t.partitions()) {
-                let (_, high) = c.fetch_watermarks(&topic, p.id(), Duration::from_secs(10))?;
-                ends.insert(p.id(), high);
-            }
-            Ok(ends)
-        })
-        .await??
-    };
-    let mut tpl = TopicPartitionList::new();
-    for p in ends.keys() {
-        tpl.add_partition_offset(topic, *p, Offset::Beginning)?;
-    }
-    consumer.assign(&tpl)?;
-    let mut next: BTreeMap<i32, i64> = ends.keys().map(|p| (*p, 0)).collect();
+    let mut progress = ticktak_kit::kafka::ToEnd::assign(consumer, topic).await?;
+    anyhow::ensure!(!progress.some_end_unknown(), "the end of the master list is unknown");
     let deadline = Instant::now() + Duration::from_secs(60);
-    while ends.iter().any(|(p, end)| next[p] < *end) {
+    while !progress.done() {
         let m = tokio::select! {
             _ = shutdown.cancelled() => break,
             m = tokio::time::timeout_at(deadline, consumer.recv()) => m,
@@ -240,7 +223,7 @@ async fn read_masterlist(
             Err(_) => anyhow::bail!("the master list was not read to its end within a minute"),
             Ok(Err(e)) => tracing::warn!(error = %e, "consume error"),
             Ok(Ok(m)) => {
-                next.insert(m.partition(), m.offset() + 1);
+                progress.reached(m.partition(), m.offset() + 1);
                 if let (entry, None) = decode::masterlist(&m, &state.settings.trust) {
                     if let Some(matched) = entry.content {
                         state.market.write().expect("not poisoned").apply_match(&matched, entry.issued_at);
@@ -249,7 +232,7 @@ async fn read_masterlist(
             }
         }
     }
-    Ok(ends)
+    Ok(progress.resume_at())
 }
 
 /// Assign every partition of the three topics at its resume point; returns

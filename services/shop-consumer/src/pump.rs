@@ -387,36 +387,10 @@ impl Pump {
     async fn catch_up_masterlist(&self, shutdown: &CancellationToken) -> anyhow::Result<bool> {
         let topic = self.settings.topics.masterlist.clone();
         let consumer = Arc::new(ticktak_kit::kafka::consumer(&self.settings.kafka, &self.group)?);
-        let ends = {
-            let consumer = consumer.clone();
-            let topic = topic.clone();
-            tokio::task::spawn_blocking(move || -> anyhow::Result<Vec<(i32, Option<i64>)>> {
-                let md = consumer.fetch_metadata(Some(&topic), Duration::from_secs(10))?;
-                let partitions: Vec<i32> =
-                    md.topics().iter().flat_map(|t| t.partitions().iter().map(|p| p.id())).collect();
-                Ok(partitions
-                    .into_iter()
-                    .map(|p| {
-                        (p, consumer.fetch_watermarks(&topic, p, Duration::from_secs(5)).ok().map(|(_, high)| high))
-                    })
-                    .collect())
-            })
-            .await??
-        };
-        let mut tpl = TopicPartitionList::new();
-        for (p, _) in &ends {
-            tpl.add_partition_offset(&topic, *p, Offset::Offset(0))?;
-        }
-        consumer.assign(&tpl)?;
-        // Next offset to read per partition, and where each ends (`None`
-        // when its watermark is unknown: then only idleness tells).
-        let mut next: HashMap<i32, i64> = ends.iter().map(|(p, _)| (*p, 0)).collect();
-        let ends: HashMap<i32, Option<i64>> = ends.into_iter().collect();
-        let at_end = |next: &HashMap<i32, i64>| {
-            ends.iter().all(|(p, end)| end.is_some_and(|end| next.get(p).is_some_and(|n| *n >= end)))
-        };
+        // Where a partition's end is unknown, only a quiet spell tells it.
+        let mut progress = ticktak_kit::kafka::ToEnd::assign(&consumer, &topic).await?;
         let mut total = 0usize;
-        while !at_end(&next) {
+        while !progress.done() {
             let mut batch = Batch::default();
             let first = tokio::select! {
                 _ = shutdown.cancelled() => return Ok(false),
@@ -441,7 +415,7 @@ impl Pump {
                 return Ok(false);
             }
             for ((_, partition), n) in &batch.next {
-                next.insert(*partition, *n);
+                progress.reached(*partition, *n);
             }
         }
         tracing::info!(messages = total, "master list read");

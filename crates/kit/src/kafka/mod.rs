@@ -6,11 +6,13 @@ mod consumer;
 pub mod decode;
 pub mod follow;
 mod producer;
+mod to_end;
 pub mod trust;
 
 pub use admin::{ensure_topics, probe, UNLIMITED_RETENTION};
 pub use consumer::{consumer, header_pairs};
 pub use producer::{producer, send, send_to_partition, warm_up, Record};
+pub use to_end::ToEnd;
 
 use rdkafka::ClientConfig;
 
