@@ -16,7 +16,7 @@
 
 use std::sync::Arc;
 
-use axum::extract::{FromRef, State};
+use axum::extract::State;
 use axum::routing::get;
 use axum::Router;
 use serde::Deserialize;
@@ -91,11 +91,7 @@ pub struct AuditState {
     verifier: Arc<Verifier>,
 }
 
-impl FromRef<AuditState> for Arc<Verifier> {
-    fn from_ref(s: &AuditState) -> Self {
-        s.verifier.clone()
-    }
-}
+crate::verifier_from_state!(AuditState);
 
 /// `GET /api/admin/audit`, to merge into a service's public router.
 pub fn router(pool: PgPool, verifier: Arc<Verifier>) -> Router {

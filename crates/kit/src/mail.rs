@@ -128,6 +128,7 @@ const CLAIM: Duration = Duration::from_secs(60);
 
 /// Send queued mail until `shutdown`, looking every `every`.
 pub async fn deliver(pool: PgPool, settings: MailSettings, every: Duration, shutdown: CancellationToken) {
+    crate::telemetry::zero_counters(&[("mail_sent_total", &[]), ("mail_failures_total", &[])]);
     let transport = match AsyncSmtpTransport::<Tokio1Executor>::from_url(secrecy::ExposeSecret::expose_secret(
         &settings.smtp_url,
     )) {

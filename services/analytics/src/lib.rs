@@ -20,7 +20,6 @@ pub mod training;
 
 use std::sync::{Arc, RwLock};
 
-use axum::extract::FromRef;
 use ticktak_kit::auth::Verifier;
 use ticktak_kit::service::{Base, Running};
 use ticktak_kit::Settings;
@@ -40,11 +39,7 @@ pub struct AppState {
     pub training: Arc<tokio::sync::Mutex<()>>,
 }
 
-impl FromRef<AppState> for Arc<Verifier> {
-    fn from_ref(s: &AppState) -> Self {
-        s.verifier.clone()
-    }
-}
+ticktak_kit::verifier_from_state!(AppState);
 
 pub async fn start(settings: Settings, shutdown: CancellationToken) -> anyhow::Result<Running> {
     let config = config::AnalyticsConfig::from_env(&settings)?;

@@ -25,7 +25,6 @@ pub mod webhook;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::FromRef;
 use axum::routing::post;
 use ticktak_kit::auth::Verifier;
 use ticktak_kit::service::{Base, Running};
@@ -44,11 +43,7 @@ pub struct AppState {
     pub reservations: ticktak_kit::internal::Client,
 }
 
-impl FromRef<AppState> for Arc<Verifier> {
-    fn from_ref(s: &AppState) -> Self {
-        s.verifier.clone()
-    }
-}
+ticktak_kit::verifier_from_state!(AppState);
 
 pub async fn start(settings: Settings, shutdown: CancellationToken) -> anyhow::Result<Running> {
     let config = config::PaymentsConfig::from_env(&settings)?;
@@ -82,8 +77,6 @@ pub async fn start_with(
         ("payments_refunded_total", &[]),
         ("payments_amount_mismatch_total", &[]),
         ("payments_refund_refused_total", &[]),
-        ("mail_sent_total", &[]),
-        ("mail_failures_total", &[]),
     ]);
     let reconciler = tokio::spawn(reconciler::run(state.clone(), shutdown.clone()));
     let mailer = tokio::spawn(ticktak_kit::mail::deliver(

@@ -36,7 +36,6 @@ pub mod workers;
 
 use std::sync::Arc;
 
-use axum::extract::FromRef;
 use ticktak_kit::auth::Verifier;
 use ticktak_kit::service::{Base, Running};
 use ticktak_kit::Settings;
@@ -78,11 +77,7 @@ pub struct AppState {
     pub erased: accounts::Erased,
 }
 
-impl FromRef<AppState> for Arc<Verifier> {
-    fn from_ref(s: &AppState) -> Self {
-        s.verifier.clone()
-    }
-}
+ticktak_kit::verifier_from_state!(AppState);
 
 pub async fn start(settings: Settings, shutdown: CancellationToken) -> anyhow::Result<Running> {
     let config = config::ReservationConfig::from_env(&settings)?;
@@ -162,8 +157,6 @@ pub async fn start_with(
         ("reservations_refunded_total", &[]),
         ("tickets_issued_total", &[]),
         ("gate_events_invalid_total", &[]),
-        ("mail_sent_total", &[]),
-        ("mail_failures_total", &[]),
         ("queue_joins_total", &[]),
         ("queue_admissions_total", &[]),
         ("queue_lengths_invalid_total", &[]),

@@ -26,7 +26,7 @@ pub mod throttle;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::{FromRef, State};
+use axum::extract::State;
 use axum::response::IntoResponse;
 use axum::routing::get;
 use ticktak_kit::auth::{self, AuthSettings, KeySource, Verifier};
@@ -50,11 +50,7 @@ pub struct AppState {
     pub payments: ticktak_kit::internal::Client,
 }
 
-impl FromRef<AppState> for Arc<Verifier> {
-    fn from_ref(s: &AppState) -> Self {
-        s.verifier.clone()
-    }
-}
+ticktak_kit::verifier_from_state!(AppState);
 
 pub async fn start(settings: Settings, shutdown: CancellationToken) -> anyhow::Result<Running> {
     let config = config::SecurityConfig::from_env(&settings)?;

@@ -367,3 +367,17 @@ mod tests {
         assert!(matches!(silent.require_verified_email(), Err(ApiError::EmailUnverified)));
     }
 }
+
+/// How the token extractors ([`Caller`], [`Admin`]) find the verifier in a
+/// service's state: `verifier_from_state!(AppState)` for a state with a
+/// `verifier: Arc<Verifier>` field.
+#[macro_export]
+macro_rules! verifier_from_state {
+    ($state:ty) => {
+        impl ::axum::extract::FromRef<$state> for ::std::sync::Arc<$crate::auth::Verifier> {
+            fn from_ref(state: &$state) -> Self {
+                state.verifier.clone()
+            }
+        }
+    };
+}
