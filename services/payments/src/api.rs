@@ -1,8 +1,9 @@
 //! The public API: `POST /api/payments`, `GET /api/payments/{id}`,
 //! `POST /api/payments/{id}/confirm` (pay with a card from Stripe.js),
 //! `POST /api/payments/{id}/refund` (the buyer's own), and
-//! `GET /api/admin/payments?status=` (admins); the admins' refund on a
-//! buyer's behalf is in `desk`, their audit trail at `GET /api/admin/audit`.
+//! `GET /api/admin/payments?status=` and `POST /api/admin/payments/{id}/refund`
+//! (admins: a refund on the buyer's behalf, by the buyer's own rules, with
+//! the admin's reason in the audit trail, `GET /api/admin/audit`).
 
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
@@ -10,6 +11,7 @@ use axum::routing::{get, post};
 use axum::Router;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use ticktak_contracts::desk::Reason;
 use ticktak_contracts::reservations::{self as contract, ReservationRecord};
 use ticktak_kit::auth::{Admin, BearerAuth, Caller};
 use ticktak_kit::http::{Json, Path, Query};
@@ -29,6 +31,7 @@ pub fn router() -> Router<AppState> {
         .route("/api/payments/{id}/confirm", post(confirm))
         .route("/api/payments/{id}/refund", post(refund))
         .route("/api/admin/payments", get(admin_list))
+        .route("/api/admin/payments/{id}/refund", post(refund_for_buyer))
         .route("/api/openapi.json", get(|| async { axum::Json(<ApiDoc as utoipa::OpenApi>::openapi()) }))
 }
 
@@ -36,7 +39,7 @@ pub fn router() -> Router<AppState> {
 #[derive(utoipa::OpenApi)]
 #[openapi(
     info(title = "ticktak payments", description = "Pay for a held reservation with Stripe; refunds."),
-    paths(create, one, confirm, refund, admin_list, crate::desk::refund, ticktak_kit::audit::audit, crate::webhook::receive),
+    paths(create, one, confirm, refund, admin_list, refund_for_buyer, ticktak_kit::audit::audit, crate::webhook::receive),
     components(schemas(CreatePayment, ConfirmPayment, PaymentView, PaymentList, PaymentStatus,
         ticktak_contracts::desk::Reason, ticktak_contracts::desk::AuditTrail, ticktak_contracts::desk::AuditEntry)),
     modifiers(&BearerAuth, &StandardResponses)
@@ -287,4 +290,24 @@ pub async fn admin_list(
     }
     let payments = store::list(&s.pool, status, limit).await?;
     Ok(Json(PaymentList { payments: payments.iter().map(PaymentView::of).collect() }))
+}
+
+#[utoipa::path(post, path = "/api/admin/payments/{id}/refund", operation_id = "refund_for_buyer", tag = "admin", security(("bearer" = [])),
+    params(("id" = Uuid, Path)), request_body = Reason,
+    responses((status = 200, description = "REFUNDED, or REFUNDING while the provider finishes", body = PaymentView),
+        (status = 403, description = "not an admin"), (status = 404, description = "no such payment"),
+        (status = 409, description = "not paid, a ticket was used, or past the refund cut-off before kick-off"),
+        (status = 422, description = "no reason, or one too long")))]
+pub async fn refund_for_buyer(
+    State(s): State<AppState>,
+    Admin(admin): Admin,
+    Path(id): Path<String>,
+    Json(req): Json<Reason>,
+) -> ApiResult<Json<PaymentView>> {
+    let reason = ticktak_kit::audit::reason(&req.reason)?;
+    let id = Uuid::parse_str(&id).map_err(|_| no_payment())?;
+    store::get(&s.pool, id).await?.ok_or_else(no_payment)?;
+    settle::refund_on_request(&s, id, settle::Asker::Operator { admin: &admin, reason: &reason }).await?;
+    tracing::info!(payment = %id, by = %admin.sub, "refunded on the buyer's behalf");
+    Ok(Json(PaymentView::of(&store::get(&s.pool, id).await?.ok_or_else(no_payment)?)))
 }

@@ -1,32 +1,23 @@
 //! The order desk's part in payments (`ticktak_contracts::desk`):
-//! - `GET /internal/payments/of-reservation/{id}` and
-//!   `GET /internal/payments/find/{ref}`: an order's payment, for the
-//!   desk in reservations;
-//! - `POST /api/admin/payments/{id}/refund` (admins): a refund on the
-//!   buyer's behalf, by the buyer's own rules, recorded in the audit trail
-//!   with the admin's reason.
+//! `GET /internal/payments/of-reservation/{id}` and
+//! `GET /internal/payments/find/{ref}`: an order's payment, for the desk in
+//! reservations. The admins' refund on a buyer's behalf is in `api`.
 
 use axum::extract::State;
-use axum::routing::{get, post};
+use axum::routing::get;
 use axum::Router;
-use ticktak_contracts::desk::{PaymentSummary, Reason};
-use ticktak_kit::auth::Admin;
+use ticktak_contracts::desk::PaymentSummary;
 use ticktak_kit::http::{Json, Path};
 use ticktak_kit::{ApiError, ApiResult};
 use uuid::Uuid;
 
-use crate::api::PaymentView;
 use crate::store::{self, Payment};
-use crate::{settle, AppState};
+use crate::AppState;
 
 pub fn internal_router() -> Router<AppState> {
     Router::new()
         .route("/internal/payments/of-reservation/{id}", get(of_order))
         .route("/internal/payments/find/{reference}", get(find))
-}
-
-pub fn router() -> Router<AppState> {
-    Router::new().route("/api/admin/payments/{id}/refund", post(refund))
 }
 
 fn summary(p: &Payment) -> PaymentSummary {
@@ -60,24 +51,4 @@ async fn find(State(s): State<AppState>, Path(reference): Path<String>) -> ApiRe
         Err(_) => store::of_intent(&s.pool, reference.trim()).await?,
     };
     found.map(|p| Json(summary(&p))).ok_or_else(no_payment)
-}
-
-#[utoipa::path(post, path = "/api/admin/payments/{id}/refund", operation_id = "refund_for_buyer", tag = "admin", security(("bearer" = [])),
-    params(("id" = Uuid, Path)), request_body = Reason,
-    responses((status = 200, description = "REFUNDED, or REFUNDING while the provider finishes", body = PaymentView),
-        (status = 403, description = "not an admin"), (status = 404, description = "no such payment"),
-        (status = 409, description = "not paid, a ticket was used, or past the refund cut-off before kick-off"),
-        (status = 422, description = "no reason, or one too long")))]
-pub async fn refund(
-    State(s): State<AppState>,
-    Admin(admin): Admin,
-    Path(id): Path<String>,
-    Json(req): Json<Reason>,
-) -> ApiResult<Json<PaymentView>> {
-    let reason = ticktak_kit::audit::reason(&req.reason)?;
-    let id = Uuid::parse_str(&id).map_err(|_| no_payment())?;
-    store::get(&s.pool, id).await?.ok_or_else(no_payment)?;
-    settle::refund_on_request(&s, id, settle::Asker::Operator { admin: &admin, reason: &reason }).await?;
-    tracing::info!(payment = %id, by = %admin.sub, "refunded on the buyer's behalf");
-    Ok(Json(PaymentView::of(&store::get(&s.pool, id).await?.ok_or_else(no_payment)?)))
 }

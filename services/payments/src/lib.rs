@@ -4,7 +4,7 @@
 //! before kick-off.
 //!
 //! - `api`: the public API (`/api/payments`, admin list).
-//! - `desk`: the order desk's payments (internal) and admin refunds.
+//! - `desk`: the order desk's questions about payments (internal).
 //! - `webhook`: `POST /webhooks/stripe`, signature-checked, each event once.
 //! - `settle`: how a payment moves, whoever notices first.
 //! - `reconciler`: polls the provider for what webhooks did not bring.
@@ -89,7 +89,7 @@ pub async fn start_with(
         .route("/webhooks/stripe", post(webhook::receive))
         .layer(axum::extract::DefaultBodyLimit::max(webhook::MAX_BODY_BYTES));
     let audit = ticktak_kit::audit::router(state.pool.clone(), state.verifier.clone());
-    let public = api::router().merge(desk::router()).merge(webhooks).with_state(state.clone()).merge(audit);
+    let public = api::router().merge(webhooks).with_state(state.clone()).merge(audit);
     let internal = accounts::router().merge(desk::internal_router()).with_state(state);
     let server = base.serve(public, internal, shutdown).await?;
     Ok(server.then(|server| async move {
