@@ -885,6 +885,23 @@ async fn a_holder_passes_a_ticket_on_and_only_the_new_holders_code_admits() {
     let notes = mail::wait_for(&mail::maildev_url(), &format!("{giver}@example.com"), 2, WAIT).await;
     assert!(notes.iter().any(|m| m.subject.starts_with("Your ticket was accepted")), "the giver told");
 
+    // Passing a ticket on does not free the giver's cap (4 a match): two
+    // more, then no more.
+    let more = hold(a, &giver, 1, 2).await;
+    let (status, body) = a.reserve(&giver, 1, 1, 1, None).await;
+    assert_eq!(status, 409, "over the cap: {body}");
+    assert_eq!(as_account(a, &giver, Method::DELETE, &format!("/api/reservations/{more}"), None).await.0, 200);
+    // The giver's own records no longer carry the new holder's code.
+    let res = a
+        .http
+        .get(format!("{}/internal/accounts/{giver}/export", a.reservations.internal_url()))
+        .header("authorization", ticktak_kit::internal::bearer(ticktak_kit::config::DEV_INTERNAL_TOKEN))
+        .send()
+        .await
+        .unwrap();
+    let export = res.text().await.unwrap();
+    assert!(export.contains(&old_code) && !export.contains(&new_code), "the giver's export: {export}");
+
     // The order that gave a ticket away is not refunded.
     let payment_id = payment["paymentId"].as_str().unwrap();
     let (status, body) = pay.call(a, Method::POST, &format!("/api/payments/{payment_id}/refund"), &giver, None).await;
@@ -900,6 +917,14 @@ async fn a_holder_passes_a_ticket_on_and_only_the_new_holders_code_admits() {
     assert_eq!(as_account(a, &giver, Method::DELETE, &second, None).await.0, 404);
     let other_account = other.trim_end_matches("@example.com").to_string();
     assert_eq!(accept(other_account, token).await.0, 409, "withdrawn");
+    // A few offers of a ticket a day: each mails someone.
+    for n in 2..=3 {
+        let to = format!("{}@example.com", unique(&format!("other{n}")));
+        assert_eq!(as_account(a, &giver, Method::POST, &second, Some(json!({"email": to}))).await.0, 202);
+        assert_eq!(as_account(a, &giver, Method::DELETE, &second, None).await.0, 204);
+    }
+    let (status, body) = as_account(a, &giver, Method::POST, &second, Some(json!({"email": other}))).await;
+    assert_eq!(status, 409, "a fourth offer in a day: {body}");
 
     // A match a day away or less (match 3 kicked off in 2022): too late.
     let late = hold(a, &giver, 3, 1).await;

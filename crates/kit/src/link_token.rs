@@ -1,7 +1,8 @@
 //! Secrets mailed or handed out once — refresh tokens, the links that
 //! confirm an address or reset a password, a ticket's transfer offer: 256
-//! random bits in URL-safe base64, of which only the SHA-256 is stored, so a
-//! copy of the database opens nothing.
+//! random bits in URL-safe base64, of which only the SHA-256 is kept, so a
+//! copy of the database opens nothing (a mailed link is in the mail outbox
+//! only until the SMTP server takes it: `crate::mail` clears sent bodies).
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;

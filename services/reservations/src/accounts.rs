@@ -61,7 +61,8 @@ async fn export(State(s): State<AppState>, Path(account): Path<String>) -> ApiRe
         (
             "tickets",
             "SELECT coalesce(json_agg(t ORDER BY t.created_at, t.seat), '[]') FROM tickets t \
-             JOIN reservations r ON r.id = t.reservation_id WHERE r.buyer_id = $1 OR t.owner_account = $1",
+             JOIN reservations r ON r.id = t.reservation_id \
+             WHERE (r.buyer_id = $1 AND t.owner_account IS NULL) OR t.owner_account = $1",
         ),
         (
             "ticketsPassedOn",
@@ -143,7 +144,8 @@ async fn erase(
     .rows_affected();
     rows += sqlx::query(
         "UPDATE tickets t SET holder = 'erased', holder_name = NULL, holder_email = NULL FROM reservations r \
-         WHERE r.id = t.reservation_id AND (r.buyer_id = $1 OR t.owner_account = $1) AND t.holder <> 'erased'",
+         WHERE r.id = t.reservation_id AND ((r.buyer_id = $1 AND t.owner_account IS NULL) OR t.owner_account = $1) \
+           AND t.holder <> 'erased'",
     )
     .bind(&account)
     .execute(&mut *tx)
@@ -164,7 +166,8 @@ async fn erase(
     // their names and codes.
     rows += sqlx::query(
         "DELETE FROM mail_outbox m USING tickets t JOIN reservations r ON r.id = t.reservation_id \
-         WHERE r.buyer_id = $1 AND m.sent_at IS NULL AND m.dedupe_key LIKE 'holder:' || t.id || ':%'",
+         WHERE ((r.buyer_id = $1 AND t.owner_account IS NULL) OR t.owner_account = $1) \
+           AND m.sent_at IS NULL AND m.dedupe_key LIKE 'holder:' || t.id || ':%'",
     )
     .bind(&account)
     .execute(&mut *tx)

@@ -1,6 +1,7 @@
 //! The desk's exports, as CSV (RFC 4180, by the `csv` crate):
 //! - `GET /api/admin/orders.csv?from=&to=`: every order created in the
-//!   window (at most [`MAX_ROWS`], oldest first), with its buyer and amount;
+//!   window (at most [`MAX_ROWS`], oldest first, `X-Export-Truncated: true`
+//!   when there were more), with its buyer and amount;
 //! - `GET /api/admin/sales.csv`: per match and category, the orders and
 //!   tickets paid, the tickets refunded and the revenue kept.
 
@@ -105,7 +106,12 @@ pub async fn orders(State(s): State<AppState>, Admin(_): Admin, Query(w): Query<
         ])
         .map_err(write_error)?;
     }
-    Ok(csv_response("orders.csv", out.into_inner().map_err(write_error)?))
+    let mut response = csv_response("orders.csv", out.into_inner().map_err(write_error)?);
+    if rows.len() as i64 == MAX_ROWS {
+        // More orders than one export carries: the caller narrows the window.
+        response.headers_mut().insert("x-export-truncated", axum::http::HeaderValue::from_static("true"));
+    }
+    Ok(response)
 }
 
 #[utoipa::path(get, path = "/api/admin/sales.csv", tag = "desk", security(("bearer" = [])),

@@ -28,13 +28,14 @@ pub fn summary_of_row(r: &PgRow) -> OrderSummary {
     }
 }
 
-/// Orders of the address `email`: bought with it, or holding a ticket
-/// named to it. Newest first.
+/// Orders of the address `email`: bought with it, or with a ticket named
+/// or passed to it. Newest first.
 pub async fn by_email(pool: &PgPool, email: &str, limit: i64) -> sqlx::Result<Vec<OrderSummary>> {
     let rows = sqlx::query(&format!(
         "SELECT {ORDER_COLUMNS} FROM reservations r \
          WHERE lower(r.buyer_email) = lower($1) \
-            OR r.id IN (SELECT reservation_id FROM tickets WHERE lower(holder_email) = lower($1)) \
+            OR r.id IN (SELECT reservation_id FROM tickets WHERE lower(holder_email) = lower($1) \
+                          OR (owner_account IS NOT NULL AND lower(holder) = lower($1))) \
          ORDER BY r.created_at DESC LIMIT $2"
     ))
     .bind(email)

@@ -12,7 +12,7 @@ use ticktak_kit::http::{Json, Path};
 use ticktak_kit::{ApiError, ApiResult};
 use utoipa::ToSchema;
 
-use super::{mail, own_ticket, store, Ticket};
+use super::{mail, match_of, own_ticket, store, Ticket};
 use crate::AppState;
 
 /// Names can be given or changed until this long before kick-off.
@@ -76,15 +76,7 @@ pub async fn name(
     if ticket.status != "VALID" {
         return Err(ApiError::Conflict(format!("a {} ticket keeps its holder", ticket.status.to_lowercase())));
     }
-    let number =
-        ticktak_core::MatchNumber::new(i64::from(ticket.match_number)).map_err(|e| ApiError::Unprocessable(e.0))?;
-    let details = s
-        .shop
-        .match_view(number)
-        .await
-        .ok()
-        .flatten()
-        .ok_or_else(|| ApiError::Unavailable("the match's kick-off is unknown right now; try again".into()))?;
+    let details = match_of(&s, &ticket).await?;
     if chrono::Utc::now() + NAMING_CUTOFF > details.date_utc {
         return Err(ApiError::Conflict(format!(
             "tickets are named until {} h before kick-off ({})",

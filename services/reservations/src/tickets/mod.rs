@@ -86,6 +86,19 @@ pub async fn of_reservation(
     }
 }
 
+/// The match of `ticket` as the shop describes it (its kick-off decides the
+/// cut-offs of naming and passing on; the mails name it).
+pub(crate) async fn match_of(s: &AppState, ticket: &Ticket) -> ApiResult<ticktak_contracts::catalogue::MatchView> {
+    let number =
+        ticktak_core::MatchNumber::new(i64::from(ticket.match_number)).map_err(|e| ApiError::Unprocessable(e.0))?;
+    s.shop
+        .match_view(number)
+        .await
+        .ok()
+        .flatten()
+        .ok_or_else(|| ApiError::Unavailable("the match's kick-off is unknown right now; try again".into()))
+}
+
 /// The caller's own ticket `raw`.
 pub(crate) async fn own_ticket(s: &AppState, caller: &ticktak_kit::auth::Claims, raw: &str) -> ApiResult<Ticket> {
     let missing = || ApiError::NotFound("no such ticket".into());

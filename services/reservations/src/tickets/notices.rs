@@ -116,18 +116,22 @@ async fn tell_holders(
     m: &MatchView,
 ) -> anyhow::Result<()> {
     let mut tx = pool.begin().await?;
-    // The buyers (one mail per order), and the people they named with an
-    // address (one per ticket).
+    // The buyers still holding tickets of an order (one mail per order), and
+    // the people named with an address or holding a ticket passed to them
+    // (one per ticket).
     let buyers: Vec<(Uuid, String)> = sqlx::query_as(
         "SELECT DISTINCT r.id, r.buyer_email FROM reservations r JOIN tickets t ON t.reservation_id = r.id \
-         WHERE t.match_number = $1 AND t.status = 'VALID' AND r.buyer_email IS NOT NULL ORDER BY r.id",
+         WHERE t.match_number = $1 AND t.status = 'VALID' AND t.owner_account IS NULL \
+           AND r.buyer_email IS NOT NULL ORDER BY r.id",
     )
     .bind(number)
     .fetch_all(&mut *tx)
     .await?;
     let holders: Vec<(Uuid, String, i16)> = sqlx::query_as(
-        "SELECT id, holder_email, seat FROM tickets \
-         WHERE match_number = $1 AND status = 'VALID' AND holder_email IS NOT NULL ORDER BY id",
+        "SELECT id, to_address, seat FROM (SELECT id, seat, coalesce(holder_email, \
+             CASE WHEN owner_account IS NOT NULL AND strpos(holder, '@') > 0 THEN holder END) AS to_address \
+           FROM tickets WHERE match_number = $1 AND status = 'VALID') held \
+         WHERE to_address IS NOT NULL ORDER BY id",
     )
     .bind(number)
     .fetch_all(&mut *tx)

@@ -252,16 +252,16 @@ pub async fn find_in(tx: &mut Transaction<'_, Postgres>, id: Uuid) -> sqlx::Resu
     Ok(row.as_ref().map(from_row))
 }
 
-/// Pass `old` on to `account` (`email`): it is revoked and replaced by a
-/// new ticket of the same seat with `claims`' id and a new signed code,
-/// theirs; returns the new ticket. In the caller's transaction, with the
+/// Pass `old` on to `owner` (`email`; `None`: back to the order's buyer):
+/// it is revoked and replaced by a new ticket of the same seat with
+/// `claims`' id and a new signed code, theirs; returns the new ticket. In the caller's transaction, with the
 /// gate log's `REVOKE` of the old one.
 pub async fn reissue(
     tx: &mut Transaction<'_, Postgres>,
     issuer: &Issuer<'_>,
     old: &Ticket,
     claims: &CodeClaims,
-    account: &str,
+    owner: Option<&str>,
     email: &str,
 ) -> sqlx::Result<Ticket> {
     sqlx::query("UPDATE tickets SET status = 'REVOKED', replaced_by = $2 WHERE id = $1")
@@ -282,7 +282,7 @@ pub async fn reissue(
     .bind(i16::from(claims.category))
     .bind(email)
     .bind(code)
-    .bind(account)
+    .bind(owner)
     .fetch_one(&mut **tx)
     .await?;
     Ok(from_row(&row))

@@ -12,10 +12,12 @@
 //! - `GET    /api/tickets/received`: the tickets passed to the caller.
 //!
 //! Rules: a valid ticket only, until [`NAMING_CUTOFF`] before kick-off
-//! (offer and acceptance); not to oneself; one open offer per ticket; the
-//! ticket counts against the recipient's cap of tickets per match (and no
-//! longer against the giver's); an order with a ticket passed on is not
-//! refunded.
+//! (offer and acceptance); not to oneself; one open offer per ticket and
+//! [`OFFERS_PER_DAY`]; the ticket counts against the recipient's cap of
+//! tickets per match, and still against the giver's (the cap is on what a
+//! person buys: passing tickets on never frees it); a ticket offered back
+//! to its buyer is theirs as bought; an order with a ticket passed on is
+//! not refunded.
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -30,11 +32,14 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::holder::NAMING_CUTOFF;
-use super::{code, mail, own_ticket, store, Ticket, TicketList};
+use super::{code, mail, match_of, own_ticket, store, Ticket, TicketList};
 use crate::AppState;
 
 /// How long an offer stands at most (it ends at the cut-off before that).
 pub const OFFER_TTL: chrono::Duration = chrono::Duration::days(7);
+
+/// Offers of one ticket a day, at most (each mails someone).
+pub const OFFERS_PER_DAY: i64 = 3;
 
 /// Body of `POST /api/tickets/{id}/transfer`.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -59,18 +64,6 @@ pub struct Offer {
 pub struct AcceptTicket {
     /// The token of the mailed link.
     pub token: String,
-}
-
-/// The match of `ticket`, for its kick-off (the cut-off) and the mail.
-async fn match_of(s: &AppState, ticket: &Ticket) -> ApiResult<MatchView> {
-    let number =
-        ticktak_core::MatchNumber::new(i64::from(ticket.match_number)).map_err(|e| ApiError::Unprocessable(e.0))?;
-    s.shop
-        .match_view(number)
-        .await
-        .ok()
-        .flatten()
-        .ok_or_else(|| ApiError::Unavailable("the match's kick-off is unknown right now; try again".into()))
 }
 
 /// The end of passing tickets of `m` on.
@@ -117,6 +110,19 @@ pub async fn offer(
     let expires_at = (now + OFFER_TTL).min(cutoff(&m));
     let (token, token_hash) = link_token::new();
     let mut tx = s.pool.begin().await?;
+    // Each offer mails an address of the giver's choosing: a few a day per
+    // ticket, so nobody uses our sender to flood an inbox.
+    let recent: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM ticket_transfers WHERE ticket_id = $1 AND created_at > now() - interval '1 day'",
+    )
+    .bind(ticket.id)
+    .fetch_one(&mut *tx)
+    .await?;
+    if recent >= OFFERS_PER_DAY {
+        return Err(ApiError::Conflict(format!(
+            "this ticket was offered {OFFERS_PER_DAY} times today: try again tomorrow, or give the code yourself"
+        )));
+    }
     // An offer past its time no longer blocks a new one.
     sqlx::query("UPDATE ticket_transfers SET status = 'WITHDRAWN', decided_at = now() WHERE ticket_id = $1 AND status = 'OFFERED' AND expires_at <= now()")
         .bind(ticket.id)
@@ -194,16 +200,31 @@ pub async fn accept(
     if !link_token::well_formed(token) {
         return Err(missing());
     }
+    let token_hash = link_token::hash(token);
+    // What the offer is for, read first: the match's kick-off comes from the
+    // shop, never asked while rows are locked.
+    let ticket_id: Uuid = sqlx::query_scalar("SELECT ticket_id FROM ticket_transfers WHERE token_hash = $1")
+        .bind(&token_hash)
+        .fetch_optional(&s.pool)
+        .await?
+        .ok_or_else(missing)?;
+    let before = store::find(&s.pool, ticket_id).await?.ok_or_else(missing)?;
+    let m = match_of(&s, &before).await?;
+    // Locks in the order of a refund (the reservation, then its tickets), so
+    // the two wait for each other instead of deadlocking; a second
+    // acceptance waits on the offer.
     let mut tx = s.pool.begin().await?;
+    let buyer: String = sqlx::query_scalar("SELECT buyer_id FROM reservations WHERE id = $1 FOR UPDATE")
+        .bind(before.reservation_id)
+        .fetch_one(&mut *tx)
+        .await?;
     let offer = sqlx::query(
-        "SELECT id, ticket_id, from_account, to_email, status, expires_at FROM ticket_transfers \
-         WHERE token_hash = $1 FOR UPDATE",
+        "SELECT id, from_account, to_email, status, expires_at FROM ticket_transfers WHERE token_hash = $1 FOR UPDATE",
     )
-    .bind(link_token::hash(token))
-    .fetch_optional(&mut *tx)
-    .await?
-    .ok_or_else(missing)?;
-    let (offer_id, ticket_id): (Uuid, Uuid) = (offer.get("id"), offer.get("ticket_id"));
+    .bind(&token_hash)
+    .fetch_one(&mut *tx)
+    .await?;
+    let offer_id: Uuid = offer.get("id");
     let from: String = offer.get("from_account");
     match offer.get::<String, _>("status").as_str() {
         "OFFERED" if offer.get::<DateTime<Utc>, _>("expires_at") > Utc::now() => {}
@@ -218,54 +239,50 @@ pub async fn accept(
             "this ticket was offered to another address: sign in with the address the link was sent to".into(),
         ));
     }
-    // The ticket, locked: a scan, a refund or a second acceptance waits.
-    let old: Ticket = {
-        let id: Option<Uuid> = sqlx::query_scalar("SELECT id FROM tickets WHERE id = $1 FOR UPDATE")
-            .bind(ticket_id)
-            .fetch_optional(&mut *tx)
-            .await?;
-        let id = id.ok_or_else(missing)?;
-        store::find_in(&mut tx, id).await?.ok_or_else(missing)?
+    let locked: Option<Uuid> = sqlx::query_scalar("SELECT id FROM tickets WHERE id = $1 FOR UPDATE")
+        .bind(ticket_id)
+        .fetch_optional(&mut *tx)
+        .await?;
+    let old = match locked {
+        Some(id) => store::find_in(&mut tx, id).await?.ok_or_else(missing)?,
+        None => return Err(missing()),
     };
     if old.status != "VALID" || old.passed_on {
         return Err(ApiError::Conflict("the ticket was used, refunded or passed on meanwhile".into()));
     }
-    let m = match_of(&s, &old).await?;
     if Utc::now() >= cutoff(&m) {
         return Err(past_cutoff(&m));
     }
-    // The recipient's cap of tickets per match; the giver's count goes down.
-    let cap = i32::try_from(s.config.caps.tickets_per_match).unwrap_or(i32::MAX);
-    let counted = sqlx::query(
-        "INSERT INTO buyer_match_tickets AS t (buyer_id, match_number, tickets) VALUES ($1, $2, 1) \
-         ON CONFLICT (buyer_id, match_number) DO UPDATE SET tickets = t.tickets + 1 \
-           WHERE $3 = 0 OR t.tickets + 1 <= $3",
-    )
-    .bind(&caller.sub)
-    .bind(i16::from(old.match_number))
-    .bind(cap)
-    .execute(&mut *tx)
-    .await?
-    .rows_affected();
-    if counted == 0 {
-        return Err(ApiError::Conflict(format!(
-            "you hold {cap} tickets for this match already, the most one person may"
-        )));
+    // A ticket back with its buyer is theirs as bought; anyone else holds it
+    // within their cap of tickets per match. The giver's count stays: the
+    // cap is on what a person buys, so passing tickets on never frees it.
+    let owner = (caller.sub != buyer).then_some(caller.sub.as_str());
+    if let Some(owner) = owner {
+        let cap = i32::try_from(s.config.caps.tickets_per_match).unwrap_or(i32::MAX);
+        let counted = sqlx::query(
+            "INSERT INTO buyer_match_tickets AS t (buyer_id, match_number, tickets) VALUES ($1, $2, 1) \
+             ON CONFLICT (buyer_id, match_number) DO UPDATE SET tickets = t.tickets + 1 \
+               WHERE $3 = 0 OR t.tickets + 1 <= $3",
+        )
+        .bind(owner)
+        .bind(i16::from(old.match_number))
+        .bind(cap)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if counted == 0 {
+            return Err(ApiError::Conflict(format!(
+                "you hold {cap} tickets for this match already, the most one person may"
+            )));
+        }
     }
-    sqlx::query(
-        "UPDATE buyer_match_tickets SET tickets = greatest(tickets - 1, 0) WHERE buyer_id = $1 AND match_number = $2",
-    )
-    .bind(&from)
-    .bind(i16::from(old.match_number))
-    .execute(&mut *tx)
-    .await?;
     let issuer = store::Issuer {
         trust: &s.settings.trust,
         platform: &s.settings.platform_id,
         printed_admits: s.config.emailed_code_admits,
     };
     let claims = code::CodeClaims { ticket_id: Uuid::new_v4(), match_number: old.match_number, category: old.category };
-    let new = store::reissue(&mut tx, &issuer, &old, &claims, &caller.sub, &caller.email).await?;
+    let new = store::reissue(&mut tx, &issuer, &old, &claims, owner, &caller.email).await?;
     let queued = super::gate::queue_revocations(
         &mut tx,
         &s.gate,

@@ -13,7 +13,7 @@ use reqwest::Method;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::forms::{uuid_like, CsrfForm};
+use super::forms::{query_value, uuid_like, CsrfForm};
 use crate::error::WebError;
 use crate::layout::{self, csrf_field};
 use crate::session::Visitor;
@@ -65,14 +65,14 @@ pub struct TokenQuery {
 /// fetch of the link does not).
 pub async fn accept_page(visitor: Visitor, Query(q): Query<TokenQuery>) -> Response {
     let token = q.token.trim();
-    let here = format!("/transfers/accept?token={}", urlencoding(token));
+    let here = format!("/transfers/accept?token={}", query_value(token));
     let body = html! {
         h1 { "A ticket for you" }
         @if token.is_empty() {
             p { "This link has no offer in it: open the link of the e-mail as it is." }
         } @else if visitor.claims.is_none() {
             p { "Someone passes you a ticket. Sign in with the address the e-mail went to (or register with it), then accept it." }
-            p { a.button href={ "/signin?next=" (urlencoding(&here)) } { "Sign in to accept" } " " a href="/register" { "Register" } }
+            p { a.button href={ "/signin?next=" (query_value(&here)) } { "Sign in to accept" } " " a href="/register" { "Register" } }
         } @else {
             p { "Someone passes you a ticket. Once you accept, it is yours alone: a new code is issued to you and the old one stops working." }
             form.stack method="post" action="/transfers/accept" {
@@ -83,13 +83,6 @@ pub async fn accept_page(visitor: Visitor, Query(q): Query<TokenQuery>) -> Respo
         }
     };
     layout::page(Some(&visitor), "A ticket for you", body).into_response()
-}
-
-/// A query value, percent-encoded.
-fn urlencoding(value: &str) -> String {
-    let mut url = reqwest::Url::parse("http://localhost/").expect("a URL");
-    url.query_pairs_mut().append_pair("v", value);
-    url.query().unwrap_or_default().trim_start_matches("v=").to_string()
 }
 
 #[derive(Debug, Deserialize)]
