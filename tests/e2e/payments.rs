@@ -934,4 +934,34 @@ async fn a_holder_passes_a_ticket_on_and_only_the_new_holders_code_admits() {
     let (status, body) = as_account(a, &giver, Method::POST, &path, Some(json!({"email": taker_email}))).await;
     assert_eq!(status, 409, "{body}");
     assert!(body["message"].as_str().unwrap().contains("before kick-off"), "{body}");
+
+    // A payment taken back (a dispute) revokes a ticket passed on too, and
+    // its holder is told.
+    let (seller, holder) = (unique("seller"), unique("holder"));
+    let holder_email = format!("{holder}@example.com");
+    let sold = hold(a, &seller, 1, 1).await;
+    pay_and_wait(&pay, a, &seller, &sold).await;
+    let sold_ticket = eventually(WAIT, "the sold ticket", || async { tickets_of(a, &seller, &sold).await.pop() }).await;
+    let path = format!("/api/tickets/{}/transfer", sold_ticket.0);
+    assert_eq!(as_account(a, &seller, Method::POST, &path, Some(json!({"email": holder_email}))).await.0, 202);
+    let mails = mail::wait_for(&mail::maildev_url(), &holder_email, 1, WAIT).await;
+    let token = mails.iter().find_map(|m| mail::link_tokens(m).pop()).expect("the link");
+    let (status, theirs) = accept(holder.clone(), token).await;
+    assert_eq!(status, 200, "{theirs}");
+    let res = a
+        .http
+        .post(format!("{}/internal/reservations/{sold}/revoke", a.reservations.internal_url()))
+        .header("authorization", ticktak_kit::internal::bearer(ticktak_kit::config::DEV_INTERNAL_TOKEN))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let mails = mail::wait_for(&mail::maildev_url(), &holder_email, 3, WAIT).await;
+    assert!(mails.iter().any(|m| m.subject.starts_with("Your ticket no longer admits")), "the holder told");
+    let code = theirs["code"].as_str().unwrap().to_string();
+    eventually(WAIT, "the passed-on ticket revoked at the gate", || async {
+        let (_, scan) = check_in(a, 1, &code).await;
+        (scan["result"] == "REVOKED").then_some(())
+    })
+    .await;
 }

@@ -173,6 +173,21 @@ async fn give_back(
 ) -> ApiResult<ReservationRecord> {
     let (refunded, queued) =
         store::transition(&mut tx, &s.origin, r, ReservationStatus::Refunded, Action::TicketCancelled).await?;
+    // Tickets passed on (only a payment taken back revokes those; a refund
+    // is refused): their holders are told and their caps given back.
+    for held in tickets::store::passed_on_of(&mut tx, r.id).await? {
+        if let (Some(mail), Some(owner)) = (tickets::mail::taken_back(&held, details), &held.1) {
+            ticktak_kit::mail::enqueue(&mut tx, &mail).await?;
+            sqlx::query(
+                "UPDATE buyer_match_tickets SET tickets = greatest(tickets - 1, 0) \
+                 WHERE buyer_id = $1 AND match_number = $2",
+            )
+            .bind(owner)
+            .bind(i16::from(held.0.match_number))
+            .execute(&mut *tx)
+            .await?;
+        }
+    }
     let revoked = tickets::store::revoke(&mut tx, r.id).await?;
     let mut queued = vec![queued];
     queued.extend(tickets::gate::queue_revocations(&mut tx, &s.gate, &revoked).await?);

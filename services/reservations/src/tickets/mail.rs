@@ -185,3 +185,24 @@ pub fn passed_on(old: &Ticket, to: &str, m: &MatchView) -> Mail {
         attachments: vec![],
     }
 }
+
+/// To the holder of a ticket passed to them, when the payment for its
+/// order was taken back (a dispute, a refund at the provider): it no longer
+/// admits. `None` without an address.
+pub fn taken_back(held: &(Ticket, Option<String>), m: Option<&MatchView>) -> Option<Mail> {
+    let ticket = &held.0;
+    let to = Some(ticket.holder.clone()).filter(|h| h.contains('@'))?;
+    let what = m.map(match_line).unwrap_or_else(|| format!("Match {}", ticket.match_number));
+    Some(Mail {
+        dedupe_key: format!("transfer-taken-back:{}", ticket.id),
+        to,
+        subject: format!("Your ticket no longer admits — {what}"),
+        body: format!(
+            "Hello,\n\nThe ticket passed to you ({what}, category {}, seat {}) was cancelled: the payment for \
+             the order it came from was taken back. It no longer admits anyone. Please contact the person who \
+             passed it to you.\n",
+            ticket.category, ticket.seat
+        ),
+        attachments: vec![],
+    })
+}

@@ -214,6 +214,22 @@ pub async fn received(pool: &PgPool, account: &str) -> sqlx::Result<Vec<Ticket>>
     Ok(rows.iter().map(from_row).collect())
 }
 
+/// The valid tickets of `reservation` held by people it was passed to, with
+/// their accounts.
+pub async fn passed_on_of(
+    tx: &mut Transaction<'_, Postgres>,
+    reservation: Uuid,
+) -> sqlx::Result<Vec<(Ticket, Option<String>)>> {
+    let rows = sqlx::query(&format!(
+        "SELECT {COLUMNS}, owner_account FROM tickets WHERE reservation_id = $1 AND owner_account IS NOT NULL \
+           AND replaced_by IS NULL AND status = 'VALID'"
+    ))
+    .bind(reservation)
+    .fetch_all(&mut **tx)
+    .await?;
+    Ok(rows.iter().map(|r| (from_row(r), r.get("owner_account"))).collect())
+}
+
 /// How many tickets of `reservation` were passed on and are held by others
 /// (a refund would take them from people who did not pay).
 pub async fn held_by_others(tx: &mut Transaction<'_, Postgres>, reservation: Uuid) -> sqlx::Result<i64> {
