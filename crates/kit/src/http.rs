@@ -180,7 +180,15 @@ pub fn finish(router: Router) -> Router {
         .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, Duration::from_secs(30)))
         // A 5xx answer is logged where it is made (`ApiError`); a 503 from
         // `/ready` while a service starts is no error worth a log line.
-        .layer(TraceLayer::new_for_http().on_failure(DefaultOnFailure::new().level(tracing::Level::DEBUG)))
+        // Spans name the path, never the query: a link's `token=` (address
+        // confirmation, password reset, a ticket passed on) stays out of logs.
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(|req: &axum::extract::Request| {
+                    tracing::debug_span!("request", method = %req.method(), path = %req.uri().path())
+                })
+                .on_failure(DefaultOnFailure::new().level(tracing::Level::DEBUG)),
+        )
 }
 
 pub use crate::telemetry::HTTP_DURATION;
