@@ -36,18 +36,25 @@ pub const MAX_LABEL_CHARS: usize = 100;
 /// is about 300 bytes, a sale about 100). Larger bodies are invalid.
 pub const MAX_MESSAGE_BYTES: usize = 64 * 1024;
 
-/// Why a label is refused, or `None` when it is fine: non-empty, at most
-/// [`MAX_LABEL_CHARS`] characters, no control characters (NUL included).
-pub fn label_problem(s: &str) -> Option<String> {
+/// Why a line of text is refused, or `None` when it is fine: not blank, at
+/// most `max_chars` characters, no control characters (NUL included). The
+/// one rule for names, labels and reasons people type.
+pub fn line_problem(s: &str, max_chars: usize) -> Option<String> {
     if s.trim().is_empty() {
         Some("is empty".into())
-    } else if s.chars().count() > MAX_LABEL_CHARS {
-        Some(format!("is longer than {MAX_LABEL_CHARS} characters"))
+    } else if s.chars().count() > max_chars {
+        Some(format!("is longer than {max_chars} characters"))
     } else if s.chars().any(char::is_control) {
         Some("holds a control character".into())
     } else {
         None
     }
+}
+
+/// Why a label is refused, or `None` when it is fine: a line of at most
+/// [`MAX_LABEL_CHARS`] characters ([`line_problem`]).
+pub fn label_problem(s: &str) -> Option<String> {
+    line_problem(s, MAX_LABEL_CHARS)
 }
 
 /// `#[serde(deserialize_with = "label")]`: a string [`label_problem`] accepts.

@@ -54,12 +54,12 @@ pub async fn record<'e>(
 /// no control characters.
 pub fn reason(raw: &str) -> ApiResult<String> {
     let reason = raw.trim();
-    if reason.is_empty() || reason.chars().count() > MAX_DETAIL_CHARS || reason.chars().any(char::is_control) {
-        return Err(ApiError::Unprocessable(format!(
-            "reason must be 1 to {MAX_DETAIL_CHARS} characters without control characters"
-        )));
+    match ticktak_core::text::line_problem(reason, MAX_DETAIL_CHARS) {
+        None => Ok(reason.to_string()),
+        Some(why) => Err(ApiError::Unprocessable(format!(
+            "reason {why}: it must be 1 to {MAX_DETAIL_CHARS} characters without control characters"
+        ))),
     }
-    Ok(reason.to_string())
 }
 
 /// The newest entries first, optionally only those about one of `targets`.

@@ -101,6 +101,16 @@ pub struct Mail {
 
 /// Queue `mail` in the caller's transaction; a key queued before is left
 /// alone.
+/// Drop every message queued to `email` (any case): the person asked to be
+/// forgotten. Returns how many went.
+pub async fn forget_recipient(tx: &mut Transaction<'_, Postgres>, email: &str) -> sqlx::Result<u64> {
+    Ok(sqlx::query("DELETE FROM mail_outbox WHERE lower(recipient) = lower($1)")
+        .bind(email)
+        .execute(&mut **tx)
+        .await?
+        .rows_affected())
+}
+
 pub async fn enqueue(tx: &mut Transaction<'_, Postgres>, mail: &Mail) -> sqlx::Result<()> {
     sqlx::query(
         "INSERT INTO mail_outbox (dedupe_key, recipient, subject, body, attachments) VALUES ($1, $2, $3, $4, $5) \

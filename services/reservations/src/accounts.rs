@@ -157,11 +157,7 @@ async fn erase(
         .execute(&mut *tx)
         .await?
         .rows_affected();
-    rows += sqlx::query("DELETE FROM mail_outbox WHERE lower(recipient) = lower($1)")
-        .bind(&req.email)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
+    rows += ticktak_kit::mail::forget_recipient(&mut tx, &req.email).await?;
     // Tickets mailed to the people the account named: unsent ones carry
     // their names and codes.
     rows += sqlx::query(

@@ -124,7 +124,7 @@ async fn order(s: &AppState, raw: &str) -> ApiResult<OrderSummary> {
 pub async fn story(State(s): State<AppState>, Admin(_): Admin, Path(id): Path<String>) -> ApiResult<Json<OrderStory>> {
     let order = order(&s, &id).await?;
     let id = order.order_id;
-    let (expires_at, reason) = store::timing(&s.pool, id).await?;
+    let r = reservations::get(&s.pool, id).await?.ok_or_else(no_order)?;
     let tickets = store::tickets(&s.pool, id).await?;
     // What other services know is shown when they answer; the story stands
     // without it.
@@ -145,8 +145,8 @@ pub async fn story(State(s): State<AppState>, Admin(_): Admin, Path(id): Path<St
     let mut targets = vec![id.to_string()];
     targets.extend(tickets.iter().map(|t| t.ticket_id.to_string()));
     Ok(Json(OrderStory {
-        expires_at,
-        reason,
+        expires_at: r.expires_at,
+        reason: r.reason,
         hold,
         messages: store::messages(&s.pool, id).await?,
         payment,

@@ -1,7 +1,6 @@
 //! The desk's reads: orders found by what an operator knows of them, and
 //! everything this service keeps about one order.
 
-use chrono::{DateTime, Utc};
 use sqlx::postgres::PgRow;
 use sqlx::{PgPool, Row};
 use ticktak_contracts::desk::{GateRecord, MailSent, MessageSent, OrderSummary, TicketStory};
@@ -66,12 +65,6 @@ pub async fn by_code(pool: &PgPool, code: &str) -> sqlx::Result<Option<OrderSumm
     .fetch_optional(pool)
     .await?;
     Ok(row.as_ref().map(summary_of_row))
-}
-
-/// The order's end of hold and the reason it was refused or ended.
-pub async fn timing(pool: &PgPool, id: Uuid) -> sqlx::Result<(Option<DateTime<Utc>>, Option<String>)> {
-    let row = sqlx::query("SELECT expires_at, reason FROM reservations WHERE id = $1").bind(id).fetch_one(pool).await?;
-    Ok((row.get("expires_at"), row.get("reason")))
 }
 
 /// The order's tickets with the market's gate log on each.

@@ -36,8 +36,7 @@ pub const MAILS_PER_TICKET: i64 = 3;
 /// web address (the name travels in a mail to the address given).
 fn holder_name(raw: &str) -> ApiResult<String> {
     let name = raw.trim();
-    let chars = name.chars().count();
-    if chars == 0 || chars > 100 || name.chars().any(char::is_control) {
+    if ticktak_core::text::line_problem(name, 100).is_some() {
         return Err(ApiError::Unprocessable(
             "name must have 1 to 100 characters, none of them control characters".into(),
         ));

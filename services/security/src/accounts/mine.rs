@@ -127,10 +127,7 @@ pub async fn delete(
     store::erase(&mut *tx, id).await?;
     sessions::store::revoke_all(&mut tx, id, "account deleted").await?;
     sqlx::query("DELETE FROM account_links WHERE account_id = $1").bind(id).execute(&mut *tx).await?;
-    sqlx::query("DELETE FROM mail_outbox WHERE lower(recipient) = lower($1)")
-        .bind(&account.email)
-        .execute(&mut *tx)
-        .await?;
+    ticktak_kit::mail::forget_recipient(&mut tx, &account.email).await?;
     // What screening kept under the address.
     sqlx::query("DELETE FROM login_failures WHERE key = 'account:' || lower($1)")
         .bind(&account.email)
