@@ -11,14 +11,26 @@ the payments service runs the same calls against it as against Stripe.
   with Stripe.
 - `Idempotency-Key` is honoured: a POST repeated with the same key (and API
   key) gets the first answer back instead of a second object.
+- The browser confirms a payment as Stripe.js does with Stripe:
+  `confirmCardPayment(clientSecret, {payment_method: {card}})` sends the card
+  straight to the stand-in with the publishable key and the intent's client
+  secret (localstripe's own version only runs the 3-D Secure step of an
+  intent the server already confirmed), then, when the card asks for it,
+  shows localstripe's 3-D Secure dialog ("Complete authentication" / "Fail
+  authentication"). Cards that ask: 4000002500003155, 4000002760003184,
+  4000000000003063 and the other numbers Stripe documents.
 - State lives in memory only: a restarted stand-in starts empty.
 
 Run: `python standin.py --port 8420` (localstripe's own flags).
 """
 
+import os
+import re
+
 import localstripe.resources as resources
 from aiohttp import web
 from localstripe import server
+from localstripe.errors import UserError
 
 
 def add_fields(cls, fields):
@@ -103,6 +115,96 @@ async def idempotency(request, handler):
 
 
 server.app.middlewares.insert(0, idempotency)
+
+# What Stripe.js does that localstripe's script does not: confirm an intent
+# with the card typed into the card element, then authenticate if asked.
+STRIPE_JS_CONFIRM = """
+// ticktak's stand-in: confirmCardPayment as Stripe.js runs it.
+(function () {
+  const localstripe = Stripe;
+  Stripe = (apiKey, options) => {
+    const stripe = localstripe(apiKey, options);
+    const authenticate = stripe.confirmCardPayment;
+    stripe.confirmCardPayment = async (clientSecret, data) => {
+      const card = data && data.payment_method && data.payment_method.card;
+      if (!card) return authenticate(clientSecret, data);
+      if (!card.value || !card.value.card.number) {
+        return {error: {type: 'validation_error', code: 'incomplete_number',
+                        message: 'Your card number is incomplete.'}};
+      }
+      const pi = clientSecret.split('_secret_')[0];
+      let response, body;
+      try {
+        response = await fetch(`${LOCALSTRIPE_BASE_API}/v1/payment_intents/${pi}/confirm`, {
+          method: 'POST',
+          body: JSON.stringify({
+            key: apiKey,
+            client_secret: clientSecret,
+            payment_method_data: {
+              type: 'card',
+              card: card.value.card,
+              billing_details: {address: {postal_code: card.value.postal_code}},
+            },
+          }),
+        });
+        body = await response.json().catch(() => ({}));
+      } catch (err) {
+        return {error: {type: 'api_connection_error', message: 'The card could not be checked. Try again.'}};
+      }
+      if (response.status !== 200 || body.error) {
+        return {error: body.error || {type: 'api_error', message: 'The payment failed. Try again.'}};
+      }
+      if (body.status !== 'requires_action') return {paymentIntent: body};
+      const done = await authenticate(clientSecret);
+      if (done.error || done.paymentIntent.status !== 'requires_payment_method') return done;
+      return {error: {type: 'card_error', code: 'payment_intent_authentication_failure',
+                      message: 'We are unable to authenticate your payment method. ' +
+                               'Please choose a different payment method and try again.',
+                      payment_intent: done.paymentIntent}};
+    };
+    return stripe;
+  };
+})();
+"""
+
+_CONFIRM_PATH = re.compile(r"^/v1/payment_intents/(pi_\w+)/confirm$")
+
+
+def confirm_in_browser(intent_id, data):
+    """Confirm intent_id with the card of payment_method_data, as Stripe does
+    for a publishable key that shows the intent's client secret."""
+    intent = resources.PaymentIntent._api_retrieve(intent_id)
+    if data.get("client_secret") != intent.client_secret:
+        raise UserError(401, "Unauthorized")
+    method_data = data.get("payment_method_data")
+    if not isinstance(method_data, dict):
+        raise UserError(400, "Bad request")
+    if intent.status not in ("requires_payment_method", "requires_confirmation"):
+        raise UserError(400, f"This PaymentIntent's status is {intent.status}")
+    method = resources.PaymentMethod(**method_data)
+    intent._update(payment_method=method.id)
+    intent._confirm(on_failure_now=intent._report_failure)
+    return intent
+
+
+@web.middleware
+async def browser_confirm(request, handler):
+    if request.method == "GET" and request.path == "/js.stripe.com/v3/":
+        path = os.path.join(os.path.dirname(os.path.realpath(server.__file__)), "localstripe-v3.js")
+        with open(path) as f:
+            return web.Response(text=f.read() + STRIPE_JS_CONFIRM, content_type="application/javascript")
+    match = _CONFIRM_PATH.match(request.path)
+    if request.method != "POST" or match is None or server.get_api_key(request) is not None:
+        return await handler(request)
+    data = await server.get_post_data(request, remove_auth=False) or {}
+    if not (isinstance(data.get("key"), str) and data["key"].startswith("pk_")):
+        raise UserError(401, "Unauthorized")
+    return server.json_response(confirm_in_browser(match.group(1), data)._export())
+
+
+# After the error middleware (which shapes errors as Stripe does), before
+# localstripe's authentication (which takes only a secret key here).
+server.app.middlewares.insert(server.app.middlewares.index(server.auth_middleware), browser_confirm)
 
 if __name__ == "__main__":
     server.start()

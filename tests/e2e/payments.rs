@@ -10,7 +10,7 @@ use std::time::Duration;
 use reqwest::Method;
 use serde_json::{json, Value};
 use ticktak_kit::auth::Role;
-use ticktak_tests::checkout::{self, Payments, CARD_DECLINED, CARD_OK};
+use ticktak_tests::checkout::{self, Payments, CARD_3DS, CARD_DECLINED, CARD_OK};
 use ticktak_tests::*;
 
 const WAIT: Duration = Duration::from_secs(30);
@@ -190,6 +190,59 @@ async fn a_declined_card_leaves_the_hold_open_and_another_card_pays() {
     let paid = pay.wait_status(a, &buyer, payment, "SUCCEEDED", WAIT).await;
     assert_eq!(paid["status"], "SUCCEEDED", "{paid}");
     assert_eq!(reservation(a, &buyer, &id).await["status"], "CONFIRMED");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_card_that_asks_for_3d_secure_pays_once_the_buyer_authenticates() {
+    let platforms = market(&["a"], Duration::from_secs(600)).await;
+    let a = &platforms[0];
+    // No webhook and no reconciler in time: the buyer's return settles it.
+    let pay = Payments::start(a, false, |c| c.reconcile_after = Duration::from_secs(3600)).await;
+    let buyer = unique("fan");
+    let id = hold(a, &buyer, 3, 1).await;
+    let (_, created) = pay.call(a, Method::POST, "/api/payments", &buyer, Some(json!({ "reservationId": id }))).await;
+    let payment = created["paymentId"].as_str().unwrap();
+    let secret = created["clientSecret"].as_str().unwrap();
+    let sync = format!("/api/payments/{payment}/sync");
+
+    // The browser confirms with the card; its bank asks who it is.
+    assert_eq!(checkout::confirm_in_browser(secret, CARD_3DS).await["status"], "requires_action");
+    let (status, open) = pay.call(a, Method::POST, &sync, &buyer, None).await;
+    assert_eq!((status, &open["status"], &open["nextAction"]), (200, &json!("OPEN"), &json!("authenticate")), "{open}");
+    assert_eq!(reservation(a, &buyer, &id).await["status"], "HELD");
+    // Not the buyer: refused; the payment is theirs alone.
+    let (status, _) = pay.call(a, Method::POST, &sync, &unique("stranger"), None).await;
+    assert_eq!(status, 404);
+
+    // The buyer fails the bank's check: nothing paid, told why, the card can be tried again.
+    checkout::authenticate(secret, false).await;
+    let (status, failed) = pay.call(a, Method::POST, &sync, &buyer, None).await;
+    assert_eq!(status, 402, "{failed}");
+    assert!(failed["message"].as_str().unwrap_or_default().contains("could not confirm it was you"), "{failed}");
+    assert_eq!(reservation(a, &buyer, &id).await["status"], "HELD");
+
+    // Again, and this time the bank is satisfied: paid, the order confirmed.
+    assert_eq!(checkout::confirm_in_browser(secret, CARD_3DS).await["status"], "requires_action");
+    assert_eq!(checkout::authenticate(secret, true).await["status"], "succeeded");
+    let (status, paid) = pay.call(a, Method::POST, &sync, &buyer, None).await;
+    assert_eq!((status, &paid["status"], &paid["nextAction"]), (200, &json!("SUCCEEDED"), &Value::Null), "{paid}");
+    assert_eq!(reservation(a, &buyer, &id).await["status"], "CONFIRMED");
+    let (status, _) = pay.call(a, Method::POST, &sync, &buyer, None).await;
+    assert_eq!(status, 409, "a paid payment is not paid again");
+
+    // An API client that confirms on the server hears that the buyer must authenticate.
+    let second = hold(a, &buyer, 3, 1).await;
+    let (_, created) =
+        pay.call(a, Method::POST, "/api/payments", &buyer, Some(json!({ "reservationId": second }))).await;
+    let (secret, payment) = (created["clientSecret"].as_str().unwrap(), created["paymentId"].as_str().unwrap());
+    let method = checkout::payment_method(CARD_3DS).await;
+    let confirm = format!("/api/payments/{payment}/confirm");
+    let (status, open) = pay.call(a, Method::POST, &confirm, &buyer, Some(json!({ "paymentMethod": method }))).await;
+    assert_eq!((status, &open["status"], &open["nextAction"]), (200, &json!("OPEN"), &json!("authenticate")), "{open}");
+    checkout::authenticate(secret, true).await;
+    let (status, paid) = pay.call(a, Method::POST, &format!("/api/payments/{payment}/sync"), &buyer, None).await;
+    assert_eq!((status, &paid["status"]), (200, &json!("SUCCEEDED")), "{paid}");
+    assert_eq!(reservation(a, &buyer, &second).await["status"], "CONFIRMED");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

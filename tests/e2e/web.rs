@@ -437,8 +437,45 @@ async fn an_abandoned_checkout_reaches_the_cancelled_page_and_releases_the_hold(
     site.hold(&b, 3, 1, 1).await;
     enter_card(&b, ticktak_tests::checkout::CARD_DECLINED).await;
     b.click("#pay-form button[type=submit]").await;
-    let notice = b.wait_text(".notice.error", "declined", false).await;
-    assert!(notice.contains("try another card"), "{notice}");
+    let notice = b.wait_text("#card-message", "declined", false).await;
+    assert!(notice.contains("use another card"), "{notice}");
+    b.close().await;
+    site.stop().await;
+}
+
+/// Press one of the buttons of the 3-D Secure dialog the card's bank shows
+/// (the stand-in's version of it).
+async fn answer_the_bank(b: &Browser, button: &str) {
+    let xpath = format!("//button[normalize-space()='{button}']");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        match b.client.find(fantoccini::Locator::XPath(&xpath)).await {
+            Ok(found) => return found.click().await.expect("press the bank's button"),
+            Err(_) if tokio::time::Instant::now() < deadline => tokio::time::sleep(Duration::from_millis(100)).await,
+            Err(e) => panic!("no '{button}' from the bank: {e}"),
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_card_that_asks_for_3d_secure_is_authenticated_in_the_browser_and_a_failed_check_can_be_tried_again() {
+    let site = start_site().await;
+    let b = site.browser().await;
+    site.register(&b, &format!("{}@example.com", unique("fan")), "DE").await;
+    site.hold(&b, 4, 1, 1).await;
+    // The bank asks; the buyer fails its check: nothing is paid, the buyer is told.
+    enter_card(&b, ticktak_tests::checkout::CARD_3DS).await;
+    b.click("#pay-form button[type=submit]").await;
+    answer_the_bank(&b, "Fail authentication").await;
+    let notice = b.wait_text("#card-message", "unable to authenticate", false).await;
+    assert!(notice.contains("Nothing was charged"), "{notice}");
+    assert_eq!(b.text("h1").await, "Checkout");
+    // Tried again, the bank is satisfied: paid, and the tickets are there.
+    enter_card(&b, "4000002760003184").await;
+    b.click("#pay-form button[type=submit]").await;
+    answer_the_bank(&b, "Complete authentication").await;
+    b.wait_text("h1", "Payment received", false).await;
+    assert_eq!(b.client.find_all(fantoccini::Locator::Css(".ticket img")).await.unwrap().len(), 1);
     b.close().await;
     site.stop().await;
 }

@@ -20,6 +20,10 @@ pub fn standin_url() -> String {
 /// Cards of the stand-in (Stripe's test numbers).
 pub const CARD_OK: &str = "4242424242424242";
 pub const CARD_DECLINED: &str = "4000000000000341";
+/// A card whose bank asks the buyer to authenticate (3-D Secure).
+pub const CARD_3DS: &str = "4000002500003155";
+/// Any `pk_` key satisfies the stand-in.
+const PUBLISHABLE_KEY: &str = "pk_test_ticktak_tests";
 
 /// A running payments service and how to reach it.
 pub struct Payments {
@@ -124,20 +128,64 @@ async fn stripe(path: &str, body: Value) -> Value {
     body
 }
 
-/// What Stripe.js does in the buyer's browser: a card payment method,
-/// attached to the intent, then the confirmation (the stand-in refuses the
-/// card in the confirm call itself, hence two calls).
-pub async fn pay(client_secret: &str, card: &str) -> Value {
-    let intent = intent_of(client_secret);
+/// A card payment method (`pm_…`), as Stripe.js's `createPaymentMethod`
+/// makes one in a buyer's browser or app.
+pub async fn payment_method(card: &str) -> String {
     let pm = stripe(
         "payment_methods",
         json!({"type": "card", "card": {"number": card, "exp_month": "12", "exp_year": "2034", "cvc": "123"}}),
     )
     .await;
-    stripe(&format!("payment_intents/{intent}"), json!({"payment_method": pm["id"]})).await;
+    pm["id"].as_str().expect("a payment method id").to_string()
+}
+
+/// What Stripe.js does in the buyer's browser: a card payment method,
+/// attached to the intent, then the confirmation (the stand-in refuses the
+/// card in the confirm call itself, hence two calls).
+pub async fn pay(client_secret: &str, card: &str) -> Value {
+    let intent = intent_of(client_secret);
+    stripe(&format!("payment_intents/{intent}"), json!({"payment_method": payment_method(card).await})).await;
     let res = reqwest::Client::new()
         .post(format!("{}v1/payment_intents/{intent}/confirm", standin_url()))
         .bearer_auth(payments::config::DEV_STRIPE_SECRET_KEY)
+        .send()
+        .await
+        .expect("the Stripe stand-in answers");
+    res.json().await.unwrap_or(Value::Null)
+}
+
+/// What Stripe.js's `confirmCardPayment(clientSecret, {payment_method:
+/// {card}})` sends from the buyer's browser: the card, the publishable key
+/// and the intent's client secret, straight to the provider. Returns the
+/// provider's answer (the intent, or an error for a declined card).
+pub async fn confirm_in_browser(client_secret: &str, card: &str) -> Value {
+    let intent = intent_of(client_secret);
+    browser_call(
+        &format!("payment_intents/{intent}/confirm"),
+        json!({
+            "key": PUBLISHABLE_KEY,
+            "client_secret": client_secret,
+            "payment_method_data": {"type": "card", "card": {"number": card, "exp_month": "12", "exp_year": "2034", "cvc": "123"}},
+        }),
+    )
+    .await
+}
+
+/// The buyer's answer to their bank's 3-D Secure question, as Stripe.js
+/// sends it.
+pub async fn authenticate(client_secret: &str, success: bool) -> Value {
+    let intent = intent_of(client_secret);
+    browser_call(
+        &format!("payment_intents/{intent}/_authenticate?success={success}"),
+        json!({"key": PUBLISHABLE_KEY, "client_secret": client_secret}),
+    )
+    .await
+}
+
+async fn browser_call(path: &str, body: Value) -> Value {
+    let res = reqwest::Client::new()
+        .post(format!("{}v1/{path}", standin_url()))
+        .body(body.to_string())
         .send()
         .await
         .expect("the Stripe stand-in answers");

@@ -1,5 +1,7 @@
 //! The public API: `POST /api/payments`, `GET /api/payments/{id}`,
-//! `POST /api/payments/{id}/confirm` (pay with a card from Stripe.js),
+//! `POST /api/payments/{id}/confirm` (pay with a payment method made by
+//! Stripe.js, confirmed here), `POST /api/payments/{id}/sync` (after the
+//! browser confirmed with Stripe.js, 3-D Secure included: ask the provider now),
 //! `POST /api/payments/{id}/refund` (the buyer's own), and
 //! `GET /api/admin/payments?status=` and `POST /api/admin/payments/{id}/refund`
 //! (admins: a refund on the buyer's behalf, by the buyer's own rules, with
@@ -20,7 +22,7 @@ use ticktak_kit::{ApiError, ApiResult};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use crate::provider::ProviderError;
+use crate::provider::{Intent, IntentStatus, ProviderError};
 use crate::store::{self, Payment, PaymentStatus};
 use crate::{settle, AppState};
 
@@ -29,6 +31,7 @@ pub fn router() -> Router<AppState> {
         .route("/api/payments", post(create))
         .route("/api/payments/{id}", get(one))
         .route("/api/payments/{id}/confirm", post(confirm))
+        .route("/api/payments/{id}/sync", post(sync))
         .route("/api/payments/{id}/refund", post(refund))
         .route("/api/admin/payments", get(admin_list))
         .route("/api/admin/payments/{id}/refund", post(refund_for_buyer))
@@ -39,8 +42,8 @@ pub fn router() -> Router<AppState> {
 #[derive(utoipa::OpenApi)]
 #[openapi(
     info(title = "ticktak payments", description = "Pay for a held reservation with Stripe; refunds."),
-    paths(create, one, confirm, refund, admin_list, refund_for_buyer, ticktak_kit::audit::audit, crate::webhook::receive),
-    components(schemas(CreatePayment, ConfirmPayment, PaymentView, PaymentList, PaymentStatus,
+    paths(create, one, confirm, sync, refund, admin_list, refund_for_buyer, ticktak_kit::audit::audit, crate::webhook::receive),
+    components(schemas(CreatePayment, ConfirmPayment, PaymentView, NextAction, PaymentList, PaymentStatus,
         ticktak_contracts::desk::Reason, ticktak_contracts::desk::AuditTrail, ticktak_contracts::desk::AuditEntry)),
     modifiers(&BearerAuth, &StandardResponses)
 )]
@@ -59,8 +62,14 @@ pub struct CreatePayment {
 pub struct PaymentView {
     pub payment_id: Uuid,
     pub reservation_id: Uuid,
-    /// For Stripe.js to confirm the payment in the browser.
+    /// For Stripe.js to confirm the payment in the browser
+    /// (`stripe.confirmCardPayment(clientSecret, {payment_method: {card}})`).
     pub client_secret: Option<String>,
+    /// What the buyer must do before the payment can go on, in answers that
+    /// asked the provider (`confirm`, `sync`): `authenticate` when the card
+    /// asks for 3-D Secure — run `stripe.confirmCardPayment(clientSecret)`
+    /// in the buyer's browser, then `POST /api/payments/{id}/sync`.
+    pub next_action: Option<NextAction>,
     /// Minor units (cents).
     pub amount: i64,
     /// ISO 4217, lower case.
@@ -81,6 +90,7 @@ impl PaymentView {
             payment_id: p.id,
             reservation_id: p.reservation_id,
             client_secret: (p.status == PaymentStatus::Open).then(|| p.client_secret.clone()).flatten(),
+            next_action: None,
             amount: p.amount,
             currency: p.currency.clone(),
             status: p.status,
@@ -89,6 +99,31 @@ impl PaymentView {
             created_at: p.created_at,
             updated_at: p.updated_at,
         }
+    }
+}
+
+/// What the buyer must do next, see [`PaymentView::next_action`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum NextAction {
+    Authenticate,
+}
+
+impl PaymentView {
+    /// The view of `p` as it stands after the provider said `intent`.
+    fn after(p: &Payment, intent: &Intent) -> Self {
+        let mut view = Self::of(p);
+        if p.status == PaymentStatus::Open && intent.status == IntentStatus::NeedsAuthentication {
+            view.next_action = Some(NextAction::Authenticate);
+        }
+        view
+    }
+}
+
+fn provider_error(e: ProviderError) -> ApiError {
+    match e {
+        ProviderError::Unreachable(e) => ApiError::Unavailable(format!("the payment provider is unreachable: {e}")),
+        ProviderError::Refused(e) => ApiError::Unprocessable(format!("the payment provider refused: {e}")),
     }
 }
 
@@ -210,7 +245,7 @@ pub struct ConfirmPayment {
 
 #[utoipa::path(post, path = "/api/payments/{id}/confirm", tag = "payments", security(("bearer" = [])),
     params(("id" = Uuid, Path)), request_body = ConfirmPayment,
-    responses((status = 200, description = "paid (SUCCEEDED, the reservation CONFIRMED) or still OPEN", body = PaymentView),
+    responses((status = 200, description = "paid (SUCCEEDED, the reservation CONFIRMED) or still OPEN (`nextAction`: `authenticate` when the card asks for 3-D Secure)", body = PaymentView),
         (status = 402, description = "the card was declined; the payment stays open for another card"),
         (status = 404, description = "not yours or no such payment"),
         (status = 409, description = "the payment is not open (paid, cancelled, refunded)"),
@@ -226,19 +261,52 @@ pub async fn confirm(
     if p.status != PaymentStatus::Open {
         return Err(ApiError::Conflict(format!("the payment is {}; only an open one can be paid", p.status.as_str())));
     }
-    let intent = s.provider.confirm(&p.intent_id, req.payment_method.trim()).await.map_err(|e| match e {
-        ProviderError::Unreachable(e) => ApiError::Unavailable(format!("the payment provider is unreachable: {e}")),
-        ProviderError::Refused(e) => ApiError::Unprocessable(format!("the payment provider refused: {e}")),
-    })?;
-    // Settle now rather than wait for the webhook (which then finds it done).
-    settle::apply_intent(&s, p.id, &intent).await?;
+    let intent = s.provider.confirm(&p.intent_id, req.payment_method.trim()).await.map_err(provider_error)?;
+    settled(&s, &p, &intent).await
+}
+
+/// Settle `p` by what the provider says of its intent now, rather than wait
+/// for the webhook (which then finds it done); a declined card is 402.
+async fn settled(s: &AppState, p: &Payment, intent: &Intent) -> ApiResult<Json<PaymentView>> {
+    settle::apply_intent(s, p.id, intent).await?;
     let now = store::get(&s.pool, p.id).await?.ok_or_else(no_payment)?;
-    if now.status == PaymentStatus::Open {
+    if now.status == PaymentStatus::Open && intent.status == IntentStatus::Open {
         if let Some(why) = &intent.last_error {
-            return Err(ApiError::PaymentDeclined(format!("the card was declined ({why}); try another card")));
+            return Err(ApiError::PaymentDeclined(format!("{}; try another card", decline_reason(why))));
         }
     }
-    Ok(Json(PaymentView::of(&now)))
+    Ok(Json(PaymentView::after(&now, intent)))
+}
+
+/// A provider's failure code in words.
+fn decline_reason(code: &str) -> String {
+    match code {
+        "payment_intent_authentication_failure" => "the card's bank could not confirm it was you".into(),
+        code => format!("the card was declined ({code})"),
+    }
+}
+
+/// The buyer's browser confirmed the payment with Stripe.js (3-D Secure
+/// included): learn the outcome from the provider now instead of waiting for
+/// its webhook. The webhook and the reconciler settle it anyway.
+#[utoipa::path(post, path = "/api/payments/{id}/sync", tag = "payments", security(("bearer" = [])),
+    params(("id" = Uuid, Path)),
+    responses((status = 200, description = "as the provider has it now: SUCCEEDED (the reservation CONFIRMED), or still OPEN (`nextAction` says what is left)", body = PaymentView),
+        (status = 402, description = "the last card was declined or not authenticated; the payment stays open for another card"),
+        (status = 404, description = "not yours or no such payment"),
+        (status = 409, description = "the payment is not open (paid, cancelled, refunded)"),
+        (status = 503, description = "the payment provider or reservations is unreachable; try again")))]
+pub async fn sync(
+    State(s): State<AppState>,
+    Caller(caller): Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<PaymentView>> {
+    let p = own(&s, &caller.sub, &id).await?;
+    if p.status != PaymentStatus::Open {
+        return Err(ApiError::Conflict(format!("the payment is {}; only an open one can be paid", p.status.as_str())));
+    }
+    let intent = s.provider.intent(&p.intent_id).await.map_err(provider_error)?;
+    settled(&s, &p, &intent).await
 }
 
 #[utoipa::path(post, path = "/api/payments/{id}/refund", tag = "payments", security(("bearer" = [])),

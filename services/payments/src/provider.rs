@@ -19,8 +19,11 @@ use crate::config::PaymentsConfig;
 /// Where a payment intent stands at the provider.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum IntentStatus {
-    /// Waiting for the buyer (card, confirmation, 3-D Secure).
+    /// Waiting for the buyer's card (or another one) and its confirmation.
     Open,
+    /// Waiting for the buyer to prove to their bank it is them (3-D
+    /// Secure): Stripe.js does it in the browser. Open, as far as paying goes.
+    NeedsAuthentication,
     /// The bank is working on it.
     Processing,
     Succeeded,
@@ -47,6 +50,7 @@ impl From<PaymentIntent> for Intent {
             PaymentIntentStatus::Succeeded => IntentStatus::Succeeded,
             PaymentIntentStatus::Canceled => IntentStatus::Canceled,
             PaymentIntentStatus::Processing => IntentStatus::Processing,
+            PaymentIntentStatus::RequiresAction => IntentStatus::NeedsAuthentication,
             _ => IntentStatus::Open,
         };
         let last_error = pi.last_payment_error.map(|e| {
@@ -146,9 +150,10 @@ impl Provider {
 
     /// Pay `intent` with `method`, a payment method the buyer's browser made
     /// with Stripe.js (`pm_…`, or the `card_…` of a card token): the
-    /// "finalize on the server" flow, which runs the same against Stripe and
-    /// the stand-in. A declined card is `Ok` with the intent still open and
-    /// its `last_error` set.
+    /// "finalize on the server" flow of API clients (the web site confirms in
+    /// the browser instead). A declined card is `Ok` with the intent still
+    /// open and its `last_error` set; a card that asks for 3-D Secure is `Ok`
+    /// with the intent `NeedsAuthentication`.
     pub async fn confirm(&self, intent: &str, method: &str) -> Result<Intent, ProviderError> {
         let id = PaymentIntentId::from_str(intent).map_err(|e| ProviderError::Refused(e.to_string()))?;
         let method = PaymentMethodId::from_str(method)

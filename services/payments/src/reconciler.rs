@@ -44,7 +44,7 @@ pub async fn round(s: &AppState) -> anyhow::Result<usize> {
 
 async fn reconcile_open(s: &AppState, p: &store::Payment) -> anyhow::Result<()> {
     let mut intent = s.provider.intent(&p.intent_id).await?;
-    if intent.status == IntentStatus::Open {
+    if matches!(intent.status, IntentStatus::Open | IntentStatus::NeedsAuthentication) {
         // Nobody can pay for a hold that ended: close the intent.
         let reservation: Option<ReservationRecord> =
             s.reservations.get(&contract::reservation_path(&p.reservation_id.to_string())).await?;

@@ -1,6 +1,7 @@
-// The card form: Stripe.js collects the card in the browser (the card
-// number never reaches this site), makes a card token, and the form sends
-// only the token's card id; the server confirms the payment with it.
+// The card form: Stripe.js takes the card in the browser and confirms the
+// payment with Stripe itself (the card never reaches this site), asking the
+// buyer's bank to confirm it is them (3-D Secure) when the card wants it.
+// Then the form tells the site, which asks Stripe how the payment ended.
 "use strict";
 
 document.addEventListener("DOMContentLoaded", () => {
@@ -15,13 +16,13 @@ document.addEventListener("DOMContentLoaded", () => {
     const button = form.querySelector("button[type=submit]");
     button.disabled = true;
     message.textContent = "Paying…";
-    const result = await stripe.createToken(card);
-    if (result.error || !result.token) {
-      message.textContent = (result.error && result.error.message) || "The card details were not accepted.";
+    const result = await stripe.confirmCardPayment(form.dataset.secret, { payment_method: { card } });
+    if (result.error) {
+      const why = result.error.message || "The payment did not go through.";
+      message.textContent = `${why} Nothing was charged; try again or use another card.`;
       button.disabled = false;
       return;
     }
-    form.elements.paymentMethod.value = result.token.card.id;
     form.submit();
   });
 });

@@ -157,6 +157,7 @@ async fn checkout(
 ) -> Result<Markup, WebError> {
     let payment = payment_of(state, visitor, id).await?;
     let payment_id = payment["paymentId"].as_str().unwrap_or_default();
+    let client_secret = payment["clientSecret"].as_str().unwrap_or_default();
     let expires = r["expiresAt"].as_str().unwrap_or_default();
     Ok(html! {
         h1 { "Checkout" }
@@ -166,10 +167,10 @@ async fn checkout(
         div.two {
             section.card aria-labelledby="pay" {
                 h2 #pay { "Pay " (cents(payment["amount"].as_i64().unwrap_or(0))) }
-                form #pay-form.stack method="post" action={ "/orders/" (id) "/pay" } data-key=(state.config.stripe_publishable_key) {
+                form #pay-form.stack method="post" action={ "/orders/" (id) "/pay" }
+                    data-key=(state.config.stripe_publishable_key) data-secret=(client_secret) {
                     (csrf_field(visitor))
                     input type="hidden" name="payment" value=(payment_id);
-                    input type="hidden" name="paymentMethod" value="";
                     div {
                         label for="card-element" { "Card" }
                         div #card-element {}
@@ -208,12 +209,11 @@ async fn success(state: &AppState, visitor: &Visitor, id: &str, r: &Value) -> Re
 pub struct PayForm {
     pub csrf: String,
     pub payment: String,
-    #[serde(rename = "paymentMethod")]
-    pub payment_method: String,
 }
 
-/// `POST /orders/{id}/pay`: confirm the payment with the card Stripe.js
-/// tokenised in the browser.
+/// `POST /orders/{id}/pay`: the browser confirmed the payment with Stripe.js
+/// (the card never reaches this site; 3-D Secure, when the card asks for it,
+/// ran there too); payments asks the provider how it ended.
 pub async fn pay(
     State(state): State<AppState>,
     visitor: Visitor,
@@ -223,14 +223,11 @@ pub async fn pay(
     visitor.account()?;
     visitor.check_csrf(&form.csrf)?;
     let payment = uuid_like(&form.payment).ok_or_else(|| WebError::bad_request("No such payment."))?;
-    if form.payment_method.is_empty() || form.payment_method.len() > 255 {
-        return Err(WebError::bad_request("Enter your card details first."));
-    }
-    let url = format!("{}/api/payments/{payment}/confirm", state.config.payments);
-    let reply = state.apis.post(url, visitor.who(), &json!({"paymentMethod": form.payment_method})).await?;
+    let url = format!("{}/api/payments/{payment}/sync", state.config.payments);
+    let reply = state.apis.post(url, visitor.who(), &json!({})).await?;
     match reply.status {
         200..=299 | 409 => Ok(Redirect::to(&format!("/orders/{id}")).into_response()),
-        402 | 422 => {
+        402 => {
             let r = reservation(&state, &visitor, &id).await?;
             let mut page = order_page(&state, &visitor, &id, &r, Some(&reply.message())).await?;
             *page.status_mut() = axum::http::StatusCode::PAYMENT_REQUIRED;
