@@ -1018,3 +1018,183 @@ async fn a_holder_passes_a_ticket_on_and_only_the_new_holders_code_admits() {
     })
     .await;
 }
+
+/// An order of several lines (a cart): each line held through the log on
+/// its own (a line of four is two holds), one the market sold to another
+/// platform's buyer first; one payment for what was held; refunds of one
+/// line and then of the whole order; every platform counts the sales.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_order_of_several_lines_is_held_line_by_line_paid_once_and_refunded_by_line_and_whole() {
+    let topic_env = unique("cart");
+    let envs = [PlatformEnv::new("a", &topic_env), PlatformEnv::new("b", &topic_env)];
+    ensure_topics(&envs[0].topics()).await;
+    let list = ticktak_core::masterlist::years_later(masterlist_with_capacity(2, 4), 6);
+    let (one, three) = (list[0].match_number.get(), list[1].match_number.get());
+    publish_masterlist(&envs[0].topics(), &list).await;
+    let [ea, eb] = envs;
+    let (a, b) = (Platform::start(ea).await, Platform::start(eb).await);
+    for p in [&a, &b] {
+        eventually(WAIT, "the master list", || async {
+            let (_, m) = p.get(&format!("/api/matches/{three}/availability")).await;
+            (m["categories"][0]["capacity"] == 4).then_some(())
+        })
+        .await;
+    }
+    let pay = Payments::start(&a, true, |_| {}).await;
+    let buyer = unique("family");
+    let order = |lines: Value| as_account(&a, &buyer, Method::POST, "/api/orders", Some(json!({ "lines": lines })));
+
+    // Bad orders: a clear 4xx each, nothing placed.
+    for (lines, status) in [
+        (json!([]), 422),
+        (
+            json!([{"matchNumber": one, "category": 1, "quantity": 1}, {"matchNumber": one, "category": 1, "quantity": 2}]),
+            422,
+        ),
+        (json!([{"matchNumber": one, "category": 1, "quantity": 9}]), 422),
+        (json!([{"matchNumber": one, "category": 1, "quantity": 0}]), 422),
+        (json!([{"matchNumber": 64, "category": 1, "quantity": 1}]), 404),
+        // Six tickets of one match: over the cap of four, so no line is held.
+        (
+            json!([{"matchNumber": one, "category": 1, "quantity": 2}, {"matchNumber": one, "category": 2, "quantity": 2},
+                {"matchNumber": one, "category": 3, "quantity": 2}]),
+            409,
+        ),
+    ] {
+        let (got, body) = order(lines.clone()).await;
+        assert_eq!(got, status, "{lines} → {body}");
+        assert!(body["message"].is_string(), "{body}");
+    }
+    let (_, mine) = as_account(&a, &buyer, Method::GET, "/api/reservations", None).await;
+    assert_eq!(mine["reservations"], json!([]), "a refused order places nothing");
+
+    // Another platform's buyer takes every ticket of one category first.
+    for _ in 0..2 {
+        let (status, r) = b.reserve("rival", three, 1, 2, None).await;
+        assert_eq!(status, 201, "{r}");
+    }
+    // Four seats of match one (one line, two holds), two of match three,
+    // and two of the category the rival took.
+    let (status, placed) = order(json!([
+        {"matchNumber": one, "category": 1, "quantity": 4},
+        {"matchNumber": three, "category": 2, "quantity": 2},
+        {"matchNumber": three, "category": 1, "quantity": 2},
+    ]))
+    .await;
+    assert_eq!(status, 201, "{placed}");
+    assert_eq!(placed["status"], "HELD", "{placed}");
+    let lines = placed["reservations"].as_array().unwrap().clone();
+    let shape: Vec<(u64, u64, u64, &str)> = lines
+        .iter()
+        .map(|r| {
+            let n = |k: &str| r[k].as_u64().unwrap();
+            (n("matchNumber"), n("category"), n("quantity"), r["status"].as_str().unwrap())
+        })
+        .collect();
+    let (one, three) = (u64::from(one), u64::from(three));
+    assert_eq!(
+        shape,
+        [(one, 1, 2, "HELD"), (one, 1, 2, "HELD"), (three, 2, 2, "HELD"), (three, 1, 2, "REJECTED")],
+        "{placed}"
+    );
+    let held_total: u64 = lines.iter().filter(|r| r["status"] == "HELD").map(|r| r["total"].as_u64().unwrap()).sum();
+    assert_eq!(placed["total"], held_total);
+    let id = placed["id"].as_str().unwrap();
+    assert!(lines.iter().all(|r| r["orderId"] == id), "{placed}");
+
+    // The order counts once against the cap of two unpaid holds.
+    let (status, single) = a.reserve(&buyer, three as u8, 3, 1, None).await;
+    assert_eq!(status, 201, "{single}");
+    let (status, third) = a.reserve(&buyer, three as u8, 3, 1, None).await;
+    assert_eq!(status, 409, "{third}");
+    assert!(third["message"].as_str().unwrap().contains("2 unpaid holds"), "{third}");
+    let single = single["id"].as_str().unwrap();
+    assert_eq!(as_account(&a, &buyer, Method::DELETE, &format!("/api/reservations/{single}"), None).await.0, 200);
+
+    // Not the buyer's: not found. A line is paid with its order, not alone.
+    assert_eq!(as_account(&a, "stranger", Method::GET, &format!("/api/orders/{id}"), None).await.0, 404);
+    let line = lines[0]["id"].as_str().unwrap();
+    let (status, alone) =
+        pay.call(&a, Method::POST, "/api/payments", &buyer, Some(json!({ "reservationId": line }))).await;
+    assert_eq!(status, 409, "{alone}");
+    let (status, _) =
+        pay.call(&a, Method::POST, "/api/payments/orders", "stranger", Some(json!({ "orderId": id }))).await;
+    assert_eq!(status, 404);
+
+    // One payment for everything held.
+    let (status, payment) =
+        pay.call(&a, Method::POST, "/api/payments/orders", &buyer, Some(json!({ "orderId": id }))).await;
+    assert_eq!(status, 201, "{payment}");
+    assert_eq!(payment["amount"], json!(held_total * 100), "{payment}");
+    assert_eq!(payment["payments"].as_array().unwrap().len(), 3, "a payment per held line: {payment}");
+    let (status, again) =
+        pay.call(&a, Method::POST, "/api/payments/orders", &buyer, Some(json!({ "orderId": id }))).await;
+    assert_eq!((status, &again["clientSecret"]), (200, &payment["clientSecret"]), "the same payment again");
+    let secret = payment["clientSecret"].as_str().unwrap();
+    checkout::pay(secret, CARD_OK).await;
+    let paid = eventually(WAIT, "the order paid", || async {
+        let (_, o) = as_account(&a, &buyer, Method::GET, &format!("/api/orders/{id}"), None).await;
+        (o["status"] == "CONFIRMED").then_some(o)
+    })
+    .await;
+    let statuses: Vec<&str> =
+        paid["reservations"].as_array().unwrap().iter().map(|r| r["status"].as_str().unwrap()).collect();
+    assert_eq!(statuses, ["CONFIRMED", "CONFIRMED", "CONFIRMED", "REJECTED"], "{paid}");
+    for r in &lines[..3] {
+        let (_, t) = as_account(
+            &a,
+            &buyer,
+            Method::GET,
+            &format!("/api/reservations/{}/tickets", r["id"].as_str().unwrap()),
+            None,
+        )
+        .await;
+        assert_eq!(t["tickets"].as_array().map(Vec::len), Some(2), "{t}");
+    }
+    // Every platform counts the order's tickets sold.
+    for p in [&a, &b] {
+        eventually(WAIT, "match one's four tickets sold everywhere", || async {
+            let (_, m) = p.get(&format!("/api/matches/{one}/availability")).await;
+            (m["categories"][0]["sold"] == 4).then_some(())
+        })
+        .await;
+    }
+
+    // One line refunded: a part of the one charge goes back.
+    let line_payment = payment["payments"][0]["paymentId"].as_str().unwrap();
+    let (status, refunded) =
+        pay.call(&a, Method::POST, &format!("/api/payments/{line_payment}/refund"), &buyer, None).await;
+    assert_eq!((status, &refunded["status"]), (200, &json!("REFUNDED")), "{refunded}");
+    let intent = checkout::intent(&checkout::intent_of(secret)).await;
+    let line_amount = lines[0]["total"].as_i64().unwrap() * 100;
+    assert_eq!(
+        intent["latest_charge"]["amount_refunded"]
+            .as_i64()
+            .or(intent["charges"]["data"][0]["amount_refunded"].as_i64()),
+        Some(line_amount),
+        "{intent}"
+    );
+    let (_, o) = as_account(&a, &buyer, Method::GET, &format!("/api/orders/{id}"), None).await;
+    assert_eq!(o["reservations"][0]["status"], "REFUNDED", "{o}");
+    assert_eq!(o["status"], "CONFIRMED", "the rest stays paid: {o}");
+
+    // Then the whole order.
+    let (status, all) = pay.call(&a, Method::POST, &format!("/api/payments/orders/{id}/refund"), &buyer, None).await;
+    assert_eq!((status, &all["status"]), (200, &json!("REFUNDED")), "{all}");
+    let (_, o) = as_account(&a, &buyer, Method::GET, &format!("/api/orders/{id}"), None).await;
+    assert_eq!(o["status"], "REFUNDED", "{o}");
+    for p in [&a, &b] {
+        eventually(WAIT, "the refunded tickets back on sale everywhere", || async {
+            let (_, m) = p.get(&format!("/api/matches/{one}/availability")).await;
+            (m["categories"][0]["sold"] == 0).then_some(())
+        })
+        .await;
+    }
+
+    // An order held and then cancelled whole releases its tickets.
+    let (status, second) = order(json!([{"matchNumber": one, "category": 2, "quantity": 3}])).await;
+    assert_eq!(status, 201, "{second}");
+    let second = second["id"].as_str().unwrap();
+    let (status, cancelled) = as_account(&a, &buyer, Method::DELETE, &format!("/api/orders/{second}"), None).await;
+    assert_eq!((status, &cancelled["status"]), (200, &json!("CANCELLED")), "{cancelled}");
+}

@@ -49,4 +49,23 @@ pub struct ReservationRecord {
     pub unit_price: u32,
     /// What the reservation costs, in minor units (cents).
     pub amount: i64,
+    /// The order (cart) it is a line of; `None` for a hold of its own.
+    #[serde(default)]
+    pub order_id: Option<String>,
+}
+
+/// `GET /internal/orders/{id}` → [`OrderRecord`] (404: none): an order of
+/// several lines, which payments charges once for its held lines.
+pub fn order_path(id: &str) -> String {
+    format!("/internal/orders/{id}")
+}
+
+/// An order (cart) as payments sees it: its lines, each a reservation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OrderRecord {
+    pub id: String,
+    /// The buyer's account id (the token's `sub`).
+    pub buyer_id: String,
+    pub reservations: Vec<ReservationRecord>,
 }

@@ -3,6 +3,9 @@
 //! Stripe.js, confirmed here), `POST /api/payments/{id}/sync` (after the
 //! browser confirmed with Stripe.js, 3-D Secure included: ask the provider now),
 //! `POST /api/payments/{id}/refund` (the buyer's own), and
+//! an order's lines paid once (`POST /api/payments/orders`,
+//! `GET /api/payments/orders/{order}`, `POST /api/payments/orders/{order}/refund`;
+//! one line's refund is its payment's), and
 //! `GET /api/admin/payments?status=` and `POST /api/admin/payments/{id}/refund`
 //! (admins: a refund on the buyer's behalf, by the buyer's own rules, with
 //! the admin's reason in the audit trail, `GET /api/admin/audit`).
@@ -32,6 +35,9 @@ pub fn router() -> Router<AppState> {
         .route("/api/payments/{id}", get(one))
         .route("/api/payments/{id}/confirm", post(confirm))
         .route("/api/payments/{id}/sync", post(sync))
+        .route("/api/payments/orders", post(create_for_order))
+        .route("/api/payments/orders/{order}", get(of_order))
+        .route("/api/payments/orders/{order}/refund", post(refund_order))
         .route("/api/payments/{id}/refund", post(refund))
         .route("/api/admin/payments", get(admin_list))
         .route("/api/admin/payments/{id}/refund", post(refund_for_buyer))
@@ -42,8 +48,8 @@ pub fn router() -> Router<AppState> {
 #[derive(utoipa::OpenApi)]
 #[openapi(
     info(title = "ticktak payments", description = "Pay for a held reservation with Stripe; refunds."),
-    paths(create, one, confirm, sync, refund, admin_list, refund_for_buyer, ticktak_kit::audit::audit, crate::webhook::receive),
-    components(schemas(CreatePayment, ConfirmPayment, PaymentView, NextAction, PaymentList, PaymentStatus,
+    paths(create, one, confirm, sync, refund, create_for_order, of_order, refund_order, admin_list, refund_for_buyer, ticktak_kit::audit::audit, crate::webhook::receive),
+    components(schemas(CreatePayment, CreateOrderPayment, OrderPayment, ConfirmPayment, PaymentView, NextAction, PaymentList, PaymentStatus,
         ticktak_contracts::desk::Reason, ticktak_contracts::desk::AuditTrail, ticktak_contracts::desk::AuditEntry)),
     modifiers(&BearerAuth, &StandardResponses)
 )]
@@ -62,6 +68,8 @@ pub struct CreatePayment {
 pub struct PaymentView {
     pub payment_id: Uuid,
     pub reservation_id: Uuid,
+    /// The order whose lines this payment's intent pays together.
+    pub order_id: Option<Uuid>,
     /// For Stripe.js to confirm the payment in the browser
     /// (`stripe.confirmCardPayment(clientSecret, {payment_method: {card}})`).
     pub client_secret: Option<String>,
@@ -89,6 +97,7 @@ impl PaymentView {
         Self {
             payment_id: p.id,
             reservation_id: p.reservation_id,
+            order_id: p.order_id,
             client_secret: (p.status == PaymentStatus::Open).then(|| p.client_secret.clone()).flatten(),
             next_action: None,
             amount: p.amount,
@@ -117,6 +126,14 @@ impl PaymentView {
             view.next_action = Some(NextAction::Authenticate);
         }
         view
+    }
+}
+
+/// A failed intent creation: unreachable is worth a retry; a refusal is ours to fix.
+fn intent_error(e: ProviderError) -> ApiError {
+    match e {
+        ProviderError::Unreachable(e) => ApiError::Unavailable(format!("the payment provider is unreachable: {e}")),
+        ProviderError::Refused(e) => ApiError::Internal(anyhow::anyhow!("the payment provider refused: {e}")),
     }
 }
 
@@ -175,27 +192,29 @@ pub async fn create(
         .map_err(|e| ApiError::Unavailable(format!("reservations unavailable: {e:#}")))?
         .filter(|r: &ReservationRecord| r.buyer_id == caller.sub)
         .ok_or_else(no_reservation)?;
+    if let Some(order) = &reservation.order_id {
+        return Err(ApiError::Conflict(format!(
+            "the reservation is a line of order {order}: pay for the order (POST /api/payments/orders)"
+        )));
+    }
     let open = reservation.status == "HELD" && reservation.expires_at.is_some_and(|t| t > Utc::now());
     if !open {
         let status = if reservation.status == "HELD" { "EXPIRED" } else { reservation.status.as_str() };
         return Err(ApiError::Conflict(format!("only a held reservation can be paid; it is {status}")));
     }
     let payment_id = Uuid::now_v7();
-    let intent =
-        s.provider.create_intent(&payment_id.to_string(), &reservation.id, reservation.amount).await.map_err(|e| {
-            match e {
-                ProviderError::Unreachable(e) => {
-                    ApiError::Unavailable(format!("the payment provider is unreachable: {e}"))
-                }
-                ProviderError::Refused(e) => ApiError::Internal(anyhow::anyhow!("the payment provider refused: {e}")),
-            }
-        })?;
+    let intent = s
+        .provider
+        .create_intent(&payment_id.to_string(), &reservation.id, reservation.amount)
+        .await
+        .map_err(intent_error)?;
     let now = Utc::now();
     let payment = store::insert(
         &s.pool,
         &Payment {
             id: payment_id,
             reservation_id,
+            order_id: None,
             buyer_id: caller.sub.clone(),
             buyer_email: Some(caller.email.clone()),
             intent_id: intent.id.clone(),
@@ -265,10 +284,12 @@ pub async fn confirm(
     settled(&s, &p, &intent).await
 }
 
-/// Settle `p` by what the provider says of its intent now, rather than wait
+/// Settle `p` (and the other lines of its order) by what the provider says
+/// of its intent now, rather than wait
 /// for the webhook (which then finds it done); a declined card is 402.
 async fn settled(s: &AppState, p: &Payment, intent: &Intent) -> ApiResult<Json<PaymentView>> {
-    settle::apply_intent(s, p.id, intent).await?;
+    // An order's lines share the intent: all of them are settled.
+    settle::apply_intent_to_all(s, &store::of_intent(&s.pool, &p.intent_id).await?, intent).await?;
     let now = store::get(&s.pool, p.id).await?.ok_or_else(no_payment)?;
     if now.status == PaymentStatus::Open && intent.status == IntentStatus::Open {
         if let Some(why) = &intent.last_error {
@@ -322,6 +343,176 @@ pub async fn refund(
     let p = own(&s, &caller.sub, &id).await?;
     settle::refund_on_request(&s, p.id, settle::Asker::Buyer).await?;
     Ok(Json(PaymentView::of(&store::get(&s.pool, p.id).await?.ok_or_else(no_payment)?)))
+}
+
+/// Body of `POST /api/payments/orders`. The amount is what the order's held
+/// lines cost.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CreateOrderPayment {
+    pub order_id: String,
+}
+
+/// An order's payment: one intent for its held lines, a payment per line.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct OrderPayment {
+    pub order_id: Uuid,
+    /// For Stripe.js, while the payment is open: one confirmation pays
+    /// every line. Then `POST /api/payments/{paymentId}/sync` with any
+    /// line's payment.
+    pub client_secret: Option<String>,
+    /// Minor units (cents): what the lines cost together.
+    pub amount: i64,
+    pub currency: String,
+    /// OPEN until paid, then SUCCEEDED; a line's own status is in `payments`
+    /// (a line whose hold ended before the money came is REFUNDED).
+    pub status: PaymentStatus,
+    pub payments: Vec<PaymentView>,
+}
+
+impl OrderPayment {
+    fn of(order: Uuid, payments: &[Payment]) -> Self {
+        let open = payments.iter().any(|p| p.status == PaymentStatus::Open);
+        let succeeded = payments.iter().any(|p| p.status == PaymentStatus::Succeeded);
+        let status = if open {
+            PaymentStatus::Open
+        } else if succeeded {
+            PaymentStatus::Succeeded
+        } else {
+            payments.first().map_or(PaymentStatus::Canceled, |p| p.status)
+        };
+        Self {
+            order_id: order,
+            client_secret: open.then(|| payments.iter().find_map(|p| p.client_secret.clone())).flatten(),
+            amount: payments.iter().map(|p| p.amount).sum(),
+            currency: payments.first().map_or_else(|| "usd".into(), |p| p.currency.clone()),
+            status,
+            payments: payments.iter().map(PaymentView::of).collect(),
+        }
+    }
+}
+
+fn no_order() -> ApiError {
+    ApiError::NotFound("no such order".into())
+}
+
+/// The caller's own order's payments (404 when none or not theirs).
+async fn own_order(s: &AppState, sub: &str, raw: &str) -> ApiResult<(Uuid, Vec<Payment>)> {
+    let order = Uuid::parse_str(raw.trim()).map_err(|_| no_order())?;
+    let payments = store::of_order(&s.pool, order).await?;
+    match payments.first() {
+        Some(p) if p.buyer_id == sub => Ok((order, payments)),
+        _ => Err(no_order()),
+    }
+}
+
+#[utoipa::path(post, path = "/api/payments/orders", tag = "payments", security(("bearer" = [])),
+    request_body = CreateOrderPayment,
+    responses((status = 201, description = "created for the order's held lines: confirm it with Stripe.js and the clientSecret", body = OrderPayment),
+        (status = 200, description = "the order's payment, created before", body = OrderPayment),
+        (status = 404, description = "not yours or no such order"),
+        (status = 409, description = "no line of the order is held (still being decided, expired, paid, cancelled or rejected)"),
+        (status = 503, description = "the payment provider is unreachable; try again")))]
+/// Pay once for every held line of an order (a cart).
+pub async fn create_for_order(
+    State(s): State<AppState>,
+    Caller(caller): Caller,
+    Json(req): Json<CreateOrderPayment>,
+) -> ApiResult<(StatusCode, Json<OrderPayment>)> {
+    let order_id = Uuid::parse_str(req.order_id.trim()).map_err(|_| no_order())?;
+    let existing = store::of_order(&s.pool, order_id).await?;
+    if let Some(p) = existing.first() {
+        return match p.buyer_id == caller.sub {
+            true => Ok((StatusCode::OK, Json(OrderPayment::of(order_id, &existing)))),
+            false => Err(no_order()),
+        };
+    }
+    let order: ticktak_contracts::reservations::OrderRecord = s
+        .reservations
+        .get(&contract::order_path(&order_id.to_string()))
+        .await
+        .map_err(|e| ApiError::Unavailable(format!("reservations unavailable: {e:#}")))?
+        .filter(|o: &ticktak_contracts::reservations::OrderRecord| o.buyer_id == caller.sub)
+        .ok_or_else(no_order)?;
+    if order.reservations.iter().any(|r| r.status == "REQUESTED") {
+        return Err(ApiError::Conflict("a line of the order is still being decided; try again in a moment".into()));
+    }
+    let now = Utc::now();
+    let held: Vec<&ReservationRecord> =
+        order.reservations.iter().filter(|r| r.status == "HELD" && r.expires_at.is_some_and(|t| t > now)).collect();
+    if held.is_empty() {
+        return Err(ApiError::Conflict("no line of the order is held: nothing to pay for".into()));
+    }
+    let amount: i64 = held.iter().map(|r| r.amount).sum();
+    let first_payment = Uuid::now_v7();
+    let intent =
+        s.provider.create_order_intent(&first_payment.to_string(), &order.id, amount).await.map_err(intent_error)?;
+    let lines: Vec<Payment> = held
+        .iter()
+        .enumerate()
+        .filter_map(|(i, r)| {
+            Some(Payment {
+                id: if i == 0 { first_payment } else { Uuid::now_v7() },
+                reservation_id: Uuid::parse_str(&r.id).ok()?,
+                order_id: Some(order_id),
+                buyer_id: caller.sub.clone(),
+                buyer_email: Some(caller.email.clone()),
+                intent_id: intent.id.clone(),
+                client_secret: intent.client_secret.clone(),
+                amount: r.amount,
+                currency: s.provider.currency(),
+                status: PaymentStatus::Open,
+                last_error: None,
+                refund_reason: None,
+                created_at: now,
+                updated_at: now,
+            })
+        })
+        .collect();
+    let payments = store::insert_order(&s.pool, order_id, &lines).await?;
+    metrics::counter!("payments_created_total").increment(1);
+    let created = payments.iter().any(|p| p.id == first_payment);
+    Ok((if created { StatusCode::CREATED } else { StatusCode::OK }, Json(OrderPayment::of(order_id, &payments))))
+}
+
+#[utoipa::path(get, path = "/api/payments/orders/{order}", tag = "payments", security(("bearer" = [])),
+    params(("order" = Uuid, Path)),
+    responses((status = 200, body = OrderPayment), (status = 404, description = "not yours, no such order, or not paid through payments yet")))]
+pub async fn of_order(
+    State(s): State<AppState>,
+    Caller(caller): Caller,
+    Path(order): Path<String>,
+) -> ApiResult<Json<OrderPayment>> {
+    let (order, payments) = own_order(&s, &caller.sub, &order).await?;
+    Ok(Json(OrderPayment::of(order, &payments)))
+}
+
+#[utoipa::path(post, path = "/api/payments/orders/{order}/refund", tag = "payments", security(("bearer" = [])),
+    params(("order" = Uuid, Path)),
+    responses((status = 200, description = "every paid line REFUNDED (or REFUNDING while the provider finishes); one line alone: POST /api/payments/{id}/refund", body = OrderPayment),
+        (status = 404, description = "not yours or no such order"),
+        (status = 409, description = "not paid, or a line is past the refund cut-off or has a ticket used or passed on: nothing was refunded")))]
+/// The buyer asks for the whole order's money back: every paid line is
+/// refunded by the rules of one (paid, before the cut-off, no ticket used).
+/// A line that cannot be refunded stops the rest; lines refunded before it
+/// stay refunded, and the answer says which.
+pub async fn refund_order(
+    State(s): State<AppState>,
+    Caller(caller): Caller,
+    Path(order): Path<String>,
+) -> ApiResult<Json<OrderPayment>> {
+    let (order, payments) = own_order(&s, &caller.sub, &order).await?;
+    let paid: Vec<&Payment> = payments.iter().filter(|p| p.status == PaymentStatus::Succeeded).collect();
+    if paid.is_empty()
+        && !payments.iter().any(|p| matches!(p.status, PaymentStatus::Refunding | PaymentStatus::Refunded))
+    {
+        return Err(ApiError::Conflict("the order is not paid".into()));
+    }
+    for p in paid {
+        settle::refund_on_request(&s, p.id, settle::Asker::Buyer).await?;
+    }
+    Ok(Json(OrderPayment::of(order, &store::of_order(&s.pool, order).await?)))
 }
 
 #[derive(Debug, Deserialize)]

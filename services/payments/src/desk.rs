@@ -48,7 +48,7 @@ async fn of_order(State(s): State<AppState>, Path(id): Path<String>) -> ApiResul
 async fn find(State(s): State<AppState>, Path(reference): Path<String>) -> ApiResult<Json<PaymentSummary>> {
     let found = match Uuid::parse_str(reference.trim()) {
         Ok(id) => store::get(&s.pool, id).await?,
-        Err(_) => store::of_intent(&s.pool, reference.trim()).await?,
+        Err(_) => store::of_intent(&s.pool, reference.trim()).await?.into_iter().next(),
     };
     found.map(|p| Json(summary(&p))).ok_or_else(no_payment)
 }

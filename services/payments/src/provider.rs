@@ -75,6 +75,7 @@ impl From<PaymentIntent> for Intent {
 pub const META_RESERVATION: &str = "reservation_id";
 pub const META_PLATFORM: &str = "platform_id";
 pub const META_PAYMENT: &str = "payment_id";
+pub const META_ORDER: &str = "order_id";
 
 /// A provider call that failed: refused (4xx: the request is wrong or the
 /// object is in another state) or not reached (retry later).
@@ -142,6 +143,20 @@ impl Provider {
         Ok(PaymentIntent::create(&self.keyed(key), params).await?.into())
     }
 
+    /// One intent of `amount` minor units for every held line of `order`;
+    /// the same order always gets the same intent back. `payment` is its
+    /// first line's payment.
+    pub async fn create_order_intent(&self, payment: &str, order: &str, amount: i64) -> Result<Intent, ProviderError> {
+        let mut params = CreatePaymentIntent::new(amount, self.currency);
+        params.metadata = Some(HashMap::from([
+            (META_ORDER.to_string(), order.to_string()),
+            (META_PLATFORM.to_string(), self.platform.clone()),
+            (META_PAYMENT.to_string(), payment.to_string()),
+        ]));
+        let key = format!("ticktak-{}-intent-order-{order}", self.platform);
+        Ok(PaymentIntent::create(&self.keyed(key), params).await?.into())
+    }
+
     /// The intent `id` as the provider has it now.
     pub async fn intent(&self, id: &str) -> Result<Intent, ProviderError> {
         let id = PaymentIntentId::from_str(id).map_err(|e| ProviderError::Refused(e.to_string()))?;
@@ -177,12 +192,14 @@ impl Provider {
         Ok(PaymentIntent::cancel(&self.client, id, CancelPaymentIntent::default()).await?.into())
     }
 
-    /// Refund the whole of `intent`; the same `payment` is refunded once.
-    /// Returns the refund's id.
-    pub async fn refund(&self, payment: &str, intent: &str) -> Result<String, ProviderError> {
+    /// Refund `amount` minor units of `intent` (all of it for a payment of
+    /// its own, a line's part for an order's); the same `payment` is
+    /// refunded once. Returns the refund's id.
+    pub async fn refund(&self, payment: &str, intent: &str, amount: i64) -> Result<String, ProviderError> {
         let id = PaymentIntentId::from_str(intent).map_err(|e| ProviderError::Refused(e.to_string()))?;
         let mut params = CreateRefund::new();
         params.payment_intent = Some(id);
+        params.amount = Some(amount);
         let key = format!("ticktak-{}-refund-{payment}", self.platform);
         let refund = Refund::create(&self.keyed(key), params).await?;
         match refund.status.as_deref() {

@@ -45,10 +45,15 @@ pub async fn round(s: &AppState) -> anyhow::Result<usize> {
 async fn reconcile_open(s: &AppState, p: &store::Payment) -> anyhow::Result<()> {
     let mut intent = s.provider.intent(&p.intent_id).await?;
     if matches!(intent.status, IntentStatus::Open | IntentStatus::NeedsAuthentication) {
-        // Nobody can pay for a hold that ended: close the intent.
-        let reservation: Option<ReservationRecord> =
-            s.reservations.get(&contract::reservation_path(&p.reservation_id.to_string())).await?;
-        if reservation.is_some_and(|r| matches!(r.status.as_str(), "EXPIRED" | "CANCELLED" | "REJECTED")) {
+        // Nobody can pay for holds that ended: close the intent once every
+        // hold it pays for (one, or an order's lines) has.
+        let mut ended = true;
+        for line in store::of_intent(&s.pool, &p.intent_id).await? {
+            let reservation: Option<ReservationRecord> =
+                s.reservations.get(&contract::reservation_path(&line.reservation_id.to_string())).await?;
+            ended &= reservation.is_some_and(|r| matches!(r.status.as_str(), "EXPIRED" | "CANCELLED" | "REJECTED"));
+        }
+        if ended {
             intent = match s.provider.cancel(&p.intent_id).await {
                 Ok(canceled) => canceled,
                 // Paid in the meantime: read it again and settle that.
@@ -56,6 +61,6 @@ async fn reconcile_open(s: &AppState, p: &store::Payment) -> anyhow::Result<()> 
             };
         }
     }
-    settle::apply_intent(s, p.id, &intent).await?;
+    settle::apply_intent_to_all(s, &store::of_intent(&s.pool, &p.intent_id).await?, &intent).await?;
     Ok(())
 }

@@ -48,7 +48,9 @@ pub async fn apply_intent(s: &AppState, id: Uuid, intent: &Intent) -> Result<Pay
     };
     match (p.status, intent.status) {
         (PaymentStatus::Open, IntentStatus::Succeeded) => {
-            let matches = intent.amount == p.amount && intent.currency.eq_ignore_ascii_case(&p.currency);
+            // An order's lines share one intent: it pays for all of them.
+            let owed = store::intent_total(&mut tx, &p.intent_id).await?;
+            let matches = intent.amount == owed && intent.currency.eq_ignore_ascii_case(&p.currency);
             let confirmed = if matches {
                 let reservation = p.reservation_id.to_string();
                 s.reservations
@@ -94,6 +96,16 @@ pub async fn apply_intent(s: &AppState, id: Uuid, intent: &Intent) -> Result<Pay
     }
 }
 
+/// [`apply_intent`] to every payment `intent` pays for (one, or an order's
+/// lines); the last one's status.
+pub async fn apply_intent_to_all(s: &AppState, payments: &[Payment], intent: &Intent) -> Result<PaymentStatus, Later> {
+    let mut last = PaymentStatus::Canceled;
+    for p in payments {
+        last = apply_intent(s, p.id, intent).await?;
+    }
+    Ok(last)
+}
+
 /// Finish a refund: the provider's refund (once per payment), then
 /// REFUNDED, and the buyer told when they did not ask for it.
 pub async fn finish_refund(s: &AppState, id: Uuid) -> Result<PaymentStatus, Later> {
@@ -104,7 +116,7 @@ pub async fn finish_refund(s: &AppState, id: Uuid) -> Result<PaymentStatus, Late
     if p.status != PaymentStatus::Refunding {
         return Ok(p.status);
     }
-    let refund = match s.provider.refund(&p.id.to_string(), &p.intent_id).await {
+    let refund = match s.provider.refund(&p.id.to_string(), &p.intent_id, p.amount).await {
         Ok(refund) => refund,
         Err(ProviderError::Unreachable(e)) => return Err(Later::Unreachable(e)),
         Err(ProviderError::Refused(e)) => {

@@ -59,6 +59,9 @@ pub const REFUND_DISPUTED: &str = "disputed";
 pub struct Payment {
     pub id: Uuid,
     pub reservation_id: Uuid,
+    /// The order (cart) whose lines share this payment's intent; `None` for
+    /// a reservation paid on its own.
+    pub order_id: Option<Uuid>,
     pub buyer_id: String,
     pub buyer_email: Option<String>,
     /// The provider's intent id.
@@ -74,13 +77,15 @@ pub struct Payment {
     pub updated_at: DateTime<Utc>,
 }
 
-const COLUMNS: &str = "id, reservation_id, buyer_id, buyer_email, provider_ref, client_secret, amount, currency, \
+const COLUMNS: &str =
+    "id, reservation_id, order_id, buyer_id, buyer_email, provider_ref, client_secret, amount, currency, \
                        status, last_error, refund_reason, created_at, updated_at";
 
 fn from_row(r: &PgRow) -> Payment {
     Payment {
         id: r.get("id"),
         reservation_id: r.get("reservation_id"),
+        order_id: r.get("order_id"),
         buyer_id: r.get("buyer_id"),
         buyer_email: r.get("buyer_email"),
         intent_id: r.get::<Option<String>, _>("provider_ref").unwrap_or_default(),
@@ -98,12 +103,31 @@ fn from_row(r: &PgRow) -> Payment {
 /// Record a new payment; when the reservation already has one (a race of
 /// two requests), that one is returned instead.
 pub async fn insert(pool: &PgPool, p: &Payment) -> sqlx::Result<Payment> {
+    insert_row(pool, p).await?;
+    Ok(of_reservation(pool, p.reservation_id).await?.expect("inserted or already there"))
+}
+
+/// Record the payments of an order's lines, one intent for all; lines that
+/// have one already (a race of two requests) keep theirs. Returns the
+/// order's payments.
+pub async fn insert_order(pool: &PgPool, order: Uuid, lines: &[Payment]) -> sqlx::Result<Vec<Payment>> {
+    let mut tx = pool.begin().await?;
+    for p in lines {
+        insert_row(&mut *tx, p).await?;
+    }
+    tx.commit().await?;
+    of_order(pool, order).await
+}
+
+async fn insert_row<'e>(db: impl sqlx::PgExecutor<'e>, p: &Payment) -> sqlx::Result<()> {
     sqlx::query(
-        "INSERT INTO payments (id, reservation_id, buyer_id, buyer_email, provider_ref, client_secret, amount, currency, status) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (reservation_id) DO NOTHING",
+        "INSERT INTO payments (id, reservation_id, order_id, buyer_id, buyer_email, provider_ref, client_secret, amount, \
+           currency, status) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (reservation_id) DO NOTHING",
     )
     .bind(p.id)
     .bind(p.reservation_id)
+    .bind(p.order_id)
     .bind(&p.buyer_id)
     .bind(&p.buyer_email)
     .bind(&p.intent_id)
@@ -111,9 +135,9 @@ pub async fn insert(pool: &PgPool, p: &Payment) -> sqlx::Result<Payment> {
     .bind(p.amount as i32)
     .bind(&p.currency)
     .bind(p.status.as_str())
-    .execute(pool)
+    .execute(db)
     .await?;
-    Ok(of_reservation(pool, p.reservation_id).await?.expect("inserted or already there"))
+    Ok(())
 }
 
 pub async fn get(pool: &PgPool, id: Uuid) -> sqlx::Result<Option<Payment>> {
@@ -130,12 +154,31 @@ pub async fn of_reservation(pool: &PgPool, reservation: Uuid) -> sqlx::Result<Op
     Ok(row.as_ref().map(from_row))
 }
 
-pub async fn of_intent(pool: &PgPool, intent: &str) -> sqlx::Result<Option<Payment>> {
-    let row = sqlx::query(&format!("SELECT {COLUMNS} FROM payments WHERE provider_ref = $1"))
+/// The payments an intent pays for: one, or an order's lines.
+pub async fn of_intent(pool: &PgPool, intent: &str) -> sqlx::Result<Vec<Payment>> {
+    let rows = sqlx::query(&format!("SELECT {COLUMNS} FROM payments WHERE provider_ref = $1 ORDER BY id"))
         .bind(intent)
-        .fetch_optional(pool)
+        .fetch_all(pool)
         .await?;
-    Ok(row.as_ref().map(from_row))
+    Ok(rows.iter().map(from_row).collect())
+}
+
+/// The payments of an order's lines.
+pub async fn of_order(pool: &PgPool, order: Uuid) -> sqlx::Result<Vec<Payment>> {
+    let rows = sqlx::query(&format!("SELECT {COLUMNS} FROM payments WHERE order_id = $1 ORDER BY id"))
+        .bind(order)
+        .fetch_all(pool)
+        .await?;
+    Ok(rows.iter().map(from_row).collect())
+}
+
+/// What the payments sharing `intent` add up to, in minor units: what the
+/// intent must be for.
+pub async fn intent_total(tx: &mut Transaction<'_, Postgres>, intent: &str) -> sqlx::Result<i64> {
+    sqlx::query_scalar("SELECT coalesce(sum(amount), 0)::bigint FROM payments WHERE provider_ref = $1")
+        .bind(intent)
+        .fetch_one(&mut **tx)
+        .await
 }
 
 /// Lock a payment for a transition (the webhook, the reconciler and the

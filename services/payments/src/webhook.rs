@@ -104,10 +104,11 @@ pub async fn receive(
     if !s.provider.is_ours(&intent) {
         return answer("ignored");
     }
-    let Some(payment) = store::of_intent(&s.pool, &intent.id).await? else {
+    let payments = store::of_intent(&s.pool, &intent.id).await?;
+    if payments.is_empty() {
         return answer("ignored");
-    };
-    once(&s, &event.id, &event.kind, settle::apply_intent(&s, payment.id, &intent)).await
+    }
+    once(&s, &event.id, &event.kind, settle::apply_intent_to_all(&s, &payments, &intent)).await
 }
 
 /// Act on event `id` unless it was handled before, then note it: an event is
@@ -140,15 +141,23 @@ async fn money_back(s: &AppState, event: Event) -> ApiResult<(StatusCode, Json<R
         "charge.dispute.created" => (true, true),
         _ => (false, object.get("refunded").and_then(|v| v.as_bool()) == Some(true)),
     };
-    let Some(payment) = store::of_intent(&s.pool, intent_id).await? else {
+    let payments = store::of_intent(&s.pool, intent_id).await?;
+    if payments.is_empty() {
         return answer("ignored");
-    };
+    }
     if !whole {
-        tracing::warn!(payment = %payment.id, event = %event.id, "part of a payment was refunded at the provider; tickets kept");
+        tracing::warn!(intent = %intent_id, event = %event.id, "part of a payment was refunded at the provider; tickets kept");
         return answer("ignored");
     }
     let reason = if disputed { store::REFUND_DISPUTED } else { store::REFUND_BY_PROVIDER };
-    once(s, &event.id, &event.kind, settle::money_returned(s, payment.id, reason)).await
+    let all = async {
+        let mut last = store::PaymentStatus::Refunded;
+        for p in &payments {
+            last = settle::money_returned(s, p.id, reason).await?;
+        }
+        Ok(last)
+    };
+    once(s, &event.id, &event.kind, all).await
 }
 
 async fn seen(s: &AppState, id: &str) -> sqlx::Result<bool> {

@@ -35,8 +35,9 @@ pub fn router() -> Router<AppState> {
         crate::tickets::live, crate::tickets::live_svg, crate::tickets::holder::name, crate::tickets::transfer::offer, crate::tickets::transfer::withdraw,
         crate::tickets::transfer::received, crate::tickets::transfer::accept, crate::tickets::check_in, crate::tickets::public_key,
         crate::desk::search, crate::desk::story, crate::desk::resend_tickets, crate::desk::revoke_ticket, crate::desk::export::orders,
-        crate::desk::export::sales, ticktak_kit::audit::audit),
-    components(schemas(CreateReservation, ReservationView, ReservationList, crate::tickets::Ticket,
+        crate::desk::export::sales, ticktak_kit::audit::audit, crate::orders::create, crate::orders::one, crate::orders::cancel),
+    components(schemas(CreateReservation, ReservationView, ReservationList, crate::orders::CreateOrder,
+        crate::orders::OrderLineRequest, crate::orders::OrderView, crate::tickets::Ticket,
         crate::tickets::TicketList, crate::tickets::CheckIn, crate::tickets::CheckInResult, crate::tickets::PublicKey,
         crate::tickets::LiveCode, crate::tickets::holder::NameHolder, crate::tickets::transfer::OfferTicket,
         crate::tickets::transfer::Offer, crate::tickets::transfer::AcceptTicket, crate::queue::JoinQueue, crate::queue::QueueStatus, crate::queue::QueueState,
@@ -81,6 +82,9 @@ pub struct ReservationView {
     pub reason: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub created_at: Option<DateTime<Utc>>,
+    /// The order (cart) it is a line of, if any: it is paid with the order.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub order_id: Option<Uuid>,
 }
 
 impl ReservationView {
@@ -99,6 +103,7 @@ impl ReservationView {
             reason: (r.status == ReservationStatus::Rejected)
                 .then(|| r.reason.clone().unwrap_or_else(|| "sold out or temporarily unavailable".into())),
             created_at: Some(r.created_at),
+            order_id: r.order_id,
         }
     }
 }
@@ -114,10 +119,14 @@ fn status_code(s: ReservationStatus) -> StatusCode {
     }
 }
 
-fn respond(status: StatusCode, body: serde_json::Value) -> Response {
-    let location = (status == StatusCode::ACCEPTED)
-        .then(|| body["id"].as_str().map(|id| format!("/api/reservations/{id}")))
-        .flatten();
+pub(crate) fn respond(status: StatusCode, body: serde_json::Value) -> Response {
+    respond_at(status, body, "/api/reservations")
+}
+
+/// The answer, with a 202's `Location` under `collection`.
+pub(crate) fn respond_at(status: StatusCode, body: serde_json::Value, collection: &str) -> Response {
+    let location =
+        (status == StatusCode::ACCEPTED).then(|| body["id"].as_str().map(|id| format!("{collection}/{id}"))).flatten();
     let mut res = (status, axum::Json(body)).into_response();
     if let Some(l) = location.and_then(|l| HeaderValue::from_str(&l).ok()) {
         res.headers_mut().insert("location", l);
@@ -239,6 +248,7 @@ async fn reserve(
                 .into(),
             ),
             created_at: None,
+            order_id: None,
         };
         return Ok((StatusCode::CONFLICT, serde_json::to_value(view).expect("serialises")));
     }
@@ -297,7 +307,7 @@ async fn give_back(s: &AppState, spent: bool, reservation: Uuid) {
 }
 
 /// The answer to a reservation its buyer's caps refused.
-fn over_cap(caps: store::Caps, over: store::OverCap) -> ApiError {
+pub(crate) fn over_cap(caps: store::Caps, over: store::OverCap) -> ApiError {
     metrics::counter!("reservations_over_cap_total").increment(1);
     ApiError::PurchaseLimit(match over {
         store::OverCap::TicketsPerMatch => {

@@ -6,6 +6,8 @@
 //!
 //! - `api`: the public API (`/api/reservations`), buyers authenticated by JWT.
 //! - `internal`: confirm-after-payment and decision intake.
+//! - `orders`: orders of several lines (a cart), each line held through the
+//!   log as a hold of its own is; paid once.
 //! - `availability`: the shop's availability, reused briefly for the fast answer.
 //! - `store`: reservation SQL and the outbox rows each transition writes.
 //! - `idempotency`: `Idempotency-Key` handling.
@@ -26,6 +28,7 @@ pub mod desk;
 pub mod idempotency;
 pub mod input;
 pub mod internal;
+pub mod orders;
 pub mod outbox;
 pub mod queue;
 pub mod shop;
@@ -186,9 +189,10 @@ pub async fn start_with(
         .merge(tickets::router())
         .merge(queue::router())
         .merge(desk::router())
+        .merge(orders::router())
         .with_state(state.clone())
         .merge(audit);
-    let internal = internal::router().merge(accounts::router()).with_state(state);
+    let internal = internal::router().merge(orders::internal_router()).merge(accounts::router()).with_state(state);
     let server = base.serve(public, internal, shutdown).await?;
     Ok(server.then(|server| async move {
         let served = server.wait().await;

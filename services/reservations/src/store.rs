@@ -66,6 +66,8 @@ pub struct Reservation {
     pub created_at: DateTime<Utc>,
     /// Why it was rejected, when not by the log (e.g. not decided in time).
     pub reason: Option<String>,
+    /// The order (cart) it is a line of; `None` for a hold of its own.
+    pub order_id: Option<Uuid>,
 }
 
 impl Reservation {
@@ -90,6 +92,7 @@ impl Reservation {
             expires_at,
             created_at: Utc::now(),
             reason: None,
+            order_id: None,
         }
     }
 
@@ -116,12 +119,14 @@ impl Reservation {
             quantity: self.quantity.get(),
             unit_price: self.unit_price.get(),
             amount: self.amount(),
+            order_id: self.order_id.map(|o| o.to_string()),
         }
     }
 }
 
 const COLUMNS: &str =
-    "id, buyer_id, buyer_email, buyer_country, match_number, category, quantity, unit_price, status, expires_at, created_at, reason";
+    "id, buyer_id, buyer_email, buyer_country, match_number, category, quantity, unit_price, status, expires_at, created_at, reason, \
+     order_id";
 
 fn from_row(r: &PgRow) -> Reservation {
     Reservation {
@@ -139,6 +144,7 @@ fn from_row(r: &PgRow) -> Reservation {
         expires_at: r.get("expires_at"),
         created_at: r.get("created_at"),
         reason: r.get("reason"),
+        order_id: r.get("order_id"),
     }
 }
 
@@ -222,20 +228,33 @@ pub enum OverCap {
 /// and given back by its trigger on every status change; each statement's
 /// status changes become one booking-events message by the trigger of
 /// `migrations/reservations/0008_booking_events_batched.sql`.
-pub async fn insert_new(
-    pool: &PgPool,
+pub async fn insert_new<'e>(
+    db: impl sqlx::PgExecutor<'e>,
     origin: &Origin,
     r: &Reservation,
     idempotency_key: Option<&str>,
     caps: Caps,
 ) -> sqlx::Result<Result<Queued, OverCap>> {
+    insert_line(db, origin, r, idempotency_key, caps, true).await
+}
+
+/// [`insert_new`] for a line of an order (`r.order_id`): only the order's
+/// first line (`new_hold`) counts against the cap on unpaid holds.
+pub async fn insert_line<'e>(
+    db: impl sqlx::PgExecutor<'e>,
+    origin: &Origin,
+    r: &Reservation,
+    idempotency_key: Option<&str>,
+    caps: Caps,
+    new_hold: bool,
+) -> sqlx::Result<Result<Queued, OverCap>> {
     let mut row = outgoing(origin, r, Action::TicketPending);
     let (verdict, seq): (String, Option<i64>) = sqlx::query_as(
-        "WITH caps AS (SELECT take_purchase_caps($2, $3, $5::int, $14, $15) AS verdict), \
+        "WITH caps AS (SELECT take_purchase_caps($2, $3, $5::int, $14, $15, $19) AS verdict), \
          reservation AS ( \
            INSERT INTO reservations (id, buyer_id, match_number, category, quantity, unit_price, status, expires_at, \
-             buyer_email, buyer_country) \
-           SELECT $1, $2, $3, $4, $5, $6, $11, $12, $16, $17 FROM caps WHERE verdict = 'ok'), \
+             buyer_email, buyer_country, order_id, counts_hold) \
+           SELECT $1, $2, $3, $4, $5, $6, $11, $12, $16, $17, $18, $19 FROM caps WHERE verdict = 'ok'), \
          keyed AS (UPDATE idempotency SET reservation_id = $1 WHERE buyer_id = $2 AND key = $13 \
            AND (SELECT verdict FROM caps) = 'ok'), \
          queued AS (INSERT INTO outbox (topic, key, payload, headers) \
@@ -259,7 +278,9 @@ pub async fn insert_new(
     .bind(caps.open_holds as i32)
     .bind(&r.buyer_email)
     .bind(&r.buyer_country)
-    .fetch_one(pool)
+    .bind(r.order_id)
+    .bind(new_hold)
+    .fetch_one(db)
     .await?;
     Ok(match (verdict.as_str(), seq) {
         ("ok", Some(seq)) => {
@@ -275,6 +296,15 @@ pub async fn get(pool: &PgPool, id: Uuid) -> sqlx::Result<Option<Reservation>> {
     let row =
         sqlx::query(&format!("SELECT {COLUMNS} FROM reservations WHERE id = $1")).bind(id).fetch_optional(pool).await?;
     Ok(row.as_ref().map(from_row))
+}
+
+/// The lines of order `order`, in the order they were placed.
+pub async fn of_order(pool: &PgPool, order: Uuid) -> sqlx::Result<Vec<Reservation>> {
+    let rows = sqlx::query(&format!("SELECT {COLUMNS} FROM reservations WHERE order_id = $1 ORDER BY id"))
+        .bind(order)
+        .fetch_all(pool)
+        .await?;
+    Ok(rows.iter().map(from_row).collect())
 }
 
 pub async fn lock(tx: &mut Transaction<'_, Postgres>, id: Uuid) -> sqlx::Result<Option<Reservation>> {

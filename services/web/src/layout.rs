@@ -47,6 +47,7 @@ fn navigation(visitor: Option<&Visitor>) -> Markup {
         ul {
             li { a href="/" { "Matches" } }
             @if let Some(c) = claims {
+                li { a href="/cart" { "Cart" } }
                 li { a href="/tickets" { "My tickets" } }
                 li { a href="/account" { "Account" } }
                 @if c.role == Role::Admin {

@@ -14,6 +14,9 @@
 //!   Knowing or planting the cookie is not enough to forge a form: the
 //!   value is bound to the session and made with a key only the site has.
 //!
+//! - `tt_cart`: the lines of the visitor's cart until they hold them
+//!   (`pages::cart`; nothing secret, checked again when held).
+//!
 //! [`layer`] reads them on every request and hands the handlers a
 //! [`Visitor`].
 
@@ -41,6 +44,8 @@ use crate::AppState;
 pub const ACCESS: &str = "tt_access";
 pub const REFRESH: &str = "tt_refresh";
 pub const CSRF: &str = "tt_csrf";
+/// The cart's lines before they are held (`pages::cart`).
+pub const CART: &str = "tt_cart";
 
 /// Who is asking for a page.
 #[derive(Debug, Clone)]
@@ -147,6 +152,20 @@ pub fn set(headers: &mut HeaderMap, cookies: &[Cookie<'static>]) {
             headers.append(SET_COOKIE, v);
         }
     }
+}
+
+/// A cookie of the request that only this site reads (HttpOnly,
+/// SameSite=Lax), e.g. the cart; `value` empty removes it.
+pub fn site_cookie(name: &'static str, value: String, secure: bool) -> Cookie<'static> {
+    if value.is_empty() {
+        return removal(name, secure);
+    }
+    cookie_of(name, value, SameSite::Lax, secure)
+}
+
+/// The value of cookie `name` of the request.
+pub fn cookie_value(headers: &HeaderMap, name: &str) -> Option<String> {
+    cookies(headers).into_iter().find(|(k, _)| k == name).map(|(_, v)| v)
 }
 
 /// The refresh token of the request, for signing out.

@@ -9,7 +9,7 @@ pub enum RouteClass {
     Reads,
     /// Sign-up, sign-in, token refresh (`POST /api/auth/…`).
     Auth,
-    /// New holds (`POST /api/reservations`).
+    /// New holds (`POST /api/reservations`, `POST /api/orders`).
     Holds,
     /// Payments and refunds (`POST /api/payments…`).
     Payments,
@@ -30,7 +30,7 @@ impl RouteClass {
             RouteClass::Auth
         } else if method == Method::GET || method == Method::HEAD {
             RouteClass::Reads
-        } else if path == "/api/reservations" {
+        } else if path == "/api/reservations" || path == "/api/orders" {
             RouteClass::Holds
         } else if path.starts_with("/api/payments") {
             RouteClass::Payments

@@ -25,6 +25,7 @@ mod tests {
         assert_eq!(RouteClass::of(&Method::DELETE, "/api/me"), RouteClass::Auth);
         assert_eq!(RouteClass::of(&Method::GET, "/api/me"), RouteClass::Reads);
         assert_eq!(RouteClass::of(&Method::POST, "/api/reservations"), RouteClass::Holds);
+        assert_eq!(RouteClass::of(&Method::POST, "/api/orders"), RouteClass::Holds);
         assert_eq!(RouteClass::of(&Method::POST, "/api/payments/x/refund"), RouteClass::Payments);
         assert_eq!(RouteClass::of(&Method::DELETE, "/api/reservations/x"), RouteClass::Writes);
     }

@@ -9,6 +9,7 @@ use maud::{html, Markup};
 use reqwest::Method;
 use serde::Deserialize;
 use serde_json::{json, Value};
+use ticktak_core::Quantity;
 
 use super::forms::{uuid_like, CsrfForm};
 use super::matches::HoldForm;
@@ -28,6 +29,26 @@ pub async fn hold(
     visitor.check_csrf(&form.csrf)?;
     if form.key.is_empty() || form.key.len() > 64 {
         return Err(WebError::bad_request("This form has expired. Go back, reload the page and try again."));
+    }
+    if form.quantity > Quantity::MAX && form.admission.is_empty() {
+        // More tickets than one hold takes: an order of one line, held as
+        // several holds (see `cart`).
+        let line = super::cart::Line { match_number: n, category: form.category, quantity: form.quantity };
+        let solution = Some(form.challenge.as_str()).filter(|s| !s.is_empty() && s.len() <= 2048);
+        return match super::cart::place(&state, &visitor, &[line], &form.key, solution).await? {
+            Ok(id) => Ok(Redirect::to(&format!("/carts/{id}")).into_response()),
+            Err(reply) if reply.status == 428 && solution.is_none() => {
+                let mut page = super::matches::page(&state, &visitor, n, None, Some(&form), None).await?;
+                *page.status_mut() = axum::http::StatusCode::PRECONDITION_REQUIRED;
+                Ok(page)
+            }
+            Err(reply) if matches!(reply.status, 400 | 403 | 404 | 409 | 422) => {
+                let mut page = super::matches::page(&state, &visitor, n, Some(&reply.message()), None, None).await?;
+                *page.status_mut() = axum::http::StatusCode::CONFLICT;
+                Ok(page)
+            }
+            Err(reply) => Err(WebError::from_reply(&reply)),
+        };
     }
     let mut body = json!({"matchNumber": n, "category": form.category, "quantity": form.quantity});
     if !form.admission.is_empty() {
@@ -95,6 +116,10 @@ pub async fn order(
 ) -> Result<Response, WebError> {
     visitor.account()?;
     let r = reservation(&state, &visitor, &id).await?;
+    if let Some(order) = r["orderId"].as_str() {
+        // A line of a cart is paid and shown with its order.
+        return Ok(Redirect::to(&format!("/carts/{order}")).into_response());
+    }
     order_page(&state, &visitor, &id, &r, None).await
 }
 

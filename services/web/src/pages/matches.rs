@@ -8,7 +8,6 @@ use maud::{html, Markup};
 use serde::Deserialize;
 use serde_json::Value;
 use ticktak_contracts::catalogue::{availability_path, match_path, MatchView};
-use ticktak_core::Quantity;
 
 use crate::error::WebError;
 use crate::layout::{self, csrf_field, dollars, kickoff, status_badge};
@@ -335,11 +334,14 @@ pub async fn page(
                         div {
                             label for="quantity" { "Tickets" }
                             select #quantity name="quantity" {
-                                @for q in 1..=Quantity::MAX { option value=(q) selected[again.is_some_and(|f| f.quantity == q)] { (q) } }
+                                @for q in 1..=super::cart::MAX_LINE_TICKETS { option value=(q) selected[again.is_some_and(|f| f.quantity == q)] { (q) } }
                             }
                         }
-                        button type="submit" { "Hold tickets" }
-                        p.meta { "A hold keeps the tickets for you for a few minutes while you pay." }
+                        div.actions {
+                            button type="submit" { "Hold tickets" }
+                            button.secondary type="submit" formaction={ "/matches/" (m.match_number) "/cart" } { "Add to cart" }
+                        }
+                        p.meta { "A hold keeps the tickets for you for a few minutes while you pay. The cart gathers several matches and categories to hold and pay for together." }
                     }
                     @if !queues.is_empty() {
                         (waiting_rooms(visitor, m.match_number, &queues, now))

@@ -3,6 +3,7 @@
 
 pub mod account;
 pub mod admin;
+pub mod cart;
 pub mod checkin;
 pub mod checkout;
 pub mod contact;
@@ -29,7 +30,15 @@ pub fn router() -> Router<AppState> {
         .route("/matches/results", get(matches::results))
         .route("/matches/{n}", get(matches::one))
         .route("/matches/{n}/hold", post(checkout::hold))
+        .route("/matches/{n}/cart", post(cart::add))
         .route("/matches/{n}/queue", post(queue::join))
+        .route("/cart", get(cart::page))
+        .route("/cart/remove", post(cart::remove))
+        .route("/cart/hold", post(cart::hold))
+        .route("/carts/{id}", get(cart::order_page))
+        .route("/carts/{id}/pay", post(cart::pay))
+        .route("/carts/{id}/cancel", post(cart::cancel))
+        .route("/carts/{id}/refund", post(cart::refund))
         .route("/matches/{n}/queue/{ticket}", get(queue::place))
         .route("/live/matches", get(matches::live_all))
         .route("/live/matches/{n}", get(matches::live))
@@ -85,10 +94,10 @@ pub fn route_class(method: &Method, path: &str) -> RouteClass {
         ) {
             return RouteClass::Auth;
         }
-        if path.starts_with("/matches/") && path.ends_with("/hold") {
+        if (path.starts_with("/matches/") && path.ends_with("/hold")) || path == "/cart/hold" {
             return RouteClass::Holds;
         }
-        if path.starts_with("/orders/") && path.ends_with("/pay") {
+        if (path.starts_with("/orders/") || path.starts_with("/carts/")) && path.ends_with("/pay") {
             return RouteClass::Payments;
         }
     }
@@ -105,6 +114,8 @@ mod tests {
         assert_eq!(route_class(&Method::POST, "/verify-email/resend"), RouteClass::Auth);
         assert_eq!(route_class(&Method::POST, "/matches/7/hold"), RouteClass::Holds);
         assert_eq!(route_class(&Method::POST, "/orders/x/pay"), RouteClass::Payments);
+        assert_eq!(route_class(&Method::POST, "/cart/hold"), RouteClass::Holds);
+        assert_eq!(route_class(&Method::POST, "/carts/x/pay"), RouteClass::Payments);
         assert_eq!(route_class(&Method::POST, "/orders/x/cancel"), RouteClass::Writes);
         assert_eq!(route_class(&Method::GET, "/matches/7"), RouteClass::Reads);
     }
