@@ -1223,3 +1223,88 @@ async fn a_buyer_passes_a_ticket_to_a_friend_who_accepts_it_from_the_mailed_link
     b.close().await;
     site.stop().await;
 }
+
+/// A family's cart: four seats over two matches and a third line whose
+/// category another platform's buyers take first; held together, the
+/// refused line shown and not charged, one payment for the rest, every
+/// ticket on the success page and in the mail.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_four_seat_cart_over_two_matches_is_paid_once_while_a_line_another_platform_sold_is_refused() {
+    let site = start_site().await;
+    // A second platform of the same market, whose buyers take a category.
+    let other = Platform::start_configured(PlatformEnv::new("b", &site.env.topic_env), |o| {
+        o.reservations.caps = reservations::store::Caps { tickets_per_match: 0, open_holds: 0 };
+    })
+    .await;
+    eventually(Duration::from_secs(60), "the other platform's master list", || async {
+        let (_, m) = other.get("/api/matches/3/availability").await;
+        (m["categories"][0]["capacity"] == 100).then_some(())
+    })
+    .await;
+    let b = site.browser().await;
+    let email = format!("{}@example.com", unique("family"));
+    site.register(&b, &email, "FR").await;
+
+    // Lines from two match pages into the cart.
+    for (m, category) in [(1, 1), (3, 2), (3, 1)] {
+        b.goto(&format!("/matches/{m}")).await;
+        b.choose("#category", &category.to_string()).await;
+        b.choose("#quantity", "2").await;
+        b.click("form.stack button[formaction$='/cart']").await;
+        b.wait_text("h1", "Your cart", false).await;
+    }
+    assert_eq!(b.client.find_all(fantoccini::Locator::Css("tr[data-line]")).await.unwrap().len(), 3);
+    b.screenshots("cart").await;
+    b.assert_accessible("cart").await;
+    // One line removed and added again: the cart keeps one line per category.
+    b.click("tr[data-line='3.1'] form button").await;
+    eventually(Duration::from_secs(20), "the line removed", || async {
+        let rows = b.client.find_all(fantoccini::Locator::Css("tr[data-line]")).await.ok()?;
+        (rows.len() == 2 && b.path().await == "/cart").then_some(())
+    })
+    .await;
+    b.goto("/matches/3").await;
+    b.choose("#category", "1").await;
+    b.choose("#quantity", "2").await;
+    b.click("form.stack button[formaction$='/cart']").await;
+    b.wait_text("h1", "Your cart", false).await;
+    assert_eq!(b.client.find_all(fantoccini::Locator::Css("tr[data-line]")).await.unwrap().len(), 3);
+
+    // Meanwhile the other platform's buyers take every ticket of match 3, category 1.
+    let rivals = (0..50).map(|i| {
+        let other = &other;
+        async move { other.reserve(&format!("rival-{i}"), 3, 1, 2, None).await.0 }
+    });
+    let granted = futures::future::join_all(rivals).await.into_iter().filter(|s| *s == 201).count();
+    assert_eq!(granted, 50, "the other platform sells the category out");
+
+    // Held together: two lines held, the one sold elsewhere refused and shown.
+    b.click("#hold-all button[type=submit]").await;
+    b.wait_text("h1", "Checkout", false).await;
+    let held = b.client.find_all(fantoccini::Locator::Css("table.order-lines tr[data-status='HELD']")).await.unwrap();
+    let refused =
+        b.client.find_all(fantoccini::Locator::Css("table.order-lines tr[data-status='REJECTED']")).await.unwrap();
+    assert_eq!((held.len(), refused.len()), (2, 1));
+    assert!(b.text(".notice.error").await.contains("not charged"));
+    assert!(b.text("#pay").await.contains("$"), "one amount for everything held");
+    b.screenshots("cart-checkout").await;
+    b.assert_accessible_except("cart checkout", &["#card-element"]).await;
+
+    // One payment for both lines: four tickets.
+    enter_card(&b, CARD_OK).await;
+    b.click("#pay-form button[type=submit]").await;
+    b.wait_text("h1", "Payment received", false).await;
+    assert_eq!(b.client.find_all(fantoccini::Locator::Css(".ticket img")).await.unwrap().len(), 4, "four seats");
+    assert_eq!(b.client.find_all(fantoccini::Locator::Css("tr[data-status='CONFIRMED']")).await.unwrap().len(), 2);
+    b.assert_accessible("cart paid").await;
+    // Each held line's tickets are mailed.
+    let mails = mail::wait_for(&mail::maildev_url(), &email, 3, Duration::from_secs(30)).await;
+    let tickets = mails.iter().filter(|m| m.subject.starts_with("Your tickets")).count();
+    assert_eq!(tickets, 2, "{:?}", mails.iter().map(|m| &m.subject).collect::<Vec<_>>());
+    // The cart was emptied when its lines were held.
+    b.goto("/cart").await;
+    assert!(b.text("main").await.contains("Your cart is empty"));
+    b.close().await;
+    other.stop().await;
+    site.stop().await;
+}

@@ -170,13 +170,12 @@ async fn cart_page(
             p { "Your cart is empty. Add tickets from a match's page: several matches and categories are held and paid together." }
             p { a.button href="/" { "Find matches" } }
         } @else {
-            table {
-                thead { tr { th { "Match" } th { "Category" } th { "Tickets" } th { "Price" } th { span.visually-hidden { "Remove" } } } }
+            div.scroll { table {
+                thead { tr { th { "Tickets for" } th { "Tickets" } th { "Price" } th { span.visually-hidden { "Remove" } } } }
                 tbody {
                     @for l in lines {
                         tr data-line=(l.key()) {
-                            td { a href={ "/matches/" (l.match_number) } { (match_name(&all, l.match_number)) } }
-                            td { "Category " (l.category) }
+                            td { a href={ "/matches/" (l.match_number) } { (match_name(&all, l.match_number)) } br; "Category " (l.category) }
                             td { (l.quantity) }
                             td { @if let Some(p) = unit_price(&all, l) { (dollars(i64::from(p) * i64::from(l.quantity))) } }
                             td {
@@ -189,7 +188,7 @@ async fn cart_page(
                         }
                     }
                 }
-            }
+            } }
             p { "Total: " strong { (dollars(i64::try_from(total).unwrap_or(i64::MAX))) } }
             @if again.is_some() {
                 (layout::notice("ok", "One moment: your browser is solving a small puzzle to show it is not a bot, then sends your order again."))
@@ -371,15 +370,14 @@ async fn show(
 /// What each line came to: held, paid, or refused by the market and why.
 fn lines_table(lines: &[Value], all: &[MatchView]) -> Markup {
     html! {
-        table.order-lines {
-            thead { tr { th { "Match" } th { "Category" } th { "Tickets" } th { "Price" } th { "Status" } } }
+        div.scroll { table.order-lines {
+            thead { tr { th { "Tickets for" } th { "Tickets" } th { "Price" } th { "Status" } } }
             tbody {
                 @for r in lines {
                     @let n = r["matchNumber"].as_u64().unwrap_or(0) as u8;
                     @let status = r["status"].as_str().unwrap_or_default();
                     tr data-status=(status) {
-                        td { a href={ "/matches/" (n) } { (match_name(all, n)) } }
-                        td { "Category " (r["category"].as_u64().unwrap_or(0)) }
+                        td { a href={ "/matches/" (n) } { (match_name(all, n)) } br; "Category " (r["category"].as_u64().unwrap_or(0)) }
                         td { (r["quantity"].as_u64().unwrap_or(0)) }
                         td { (dollars(r["total"].as_i64().unwrap_or(0))) }
                         td {
@@ -391,7 +389,7 @@ fn lines_table(lines: &[Value], all: &[MatchView]) -> Markup {
                     }
                 }
             }
-        }
+        } }
     }
 }
 
