@@ -5,6 +5,8 @@
 //! - `market`: start and stop P platforms sharing one broker.
 //! - `queue`: an on-sale through the waiting rooms of two platforms:
 //!   latency, fairness, holds only with an admission.
+//! - `onsale`: scenario 7, every ticket type of the market on sale at once
+//!   to buyers whose choices follow a Zipf law.
 //! - `race`: scenario 1 (hot category race) with the propagation and
 //!   memory measurements that ride along.
 //! - `backlog`: how fast one platform applies a backlog of the sales log.
@@ -22,6 +24,7 @@ pub mod broker;
 pub mod fuzz;
 pub mod login;
 pub mod market;
+pub mod onsale;
 pub mod queue;
 pub mod race;
 pub mod reads;

@@ -7,7 +7,10 @@
 //!     ticktak-bench race [--platforms P] [--capacity C] [--oversubscribe X]
 //!                        [--buyers N] [--rate R] [--with-reads] [--chaos SECONDS [--chaos-broker | --chaos-broker-only]] [--naive] [--json FILE]
 //!
-//! `race` is closed-loop (N buyers, each sending its next request when the
+//!     ticktak-bench onsale [--platforms P] [--requests N] [--buyers N] [--rate R] [--people N] [--zipf S]
+//!                          [--seed S] [--capacity C]
+//!
+//! `race` and `onsale` are closed-loop (N buyers, each sending its next request when the
 //! previous one is answered) unless `--rate` sets an open-loop arrival rate
 //! (requests/s; latency measured from each request's intended start, so
 //! coordinated omission is corrected). It exits non-zero on any oversell.
@@ -88,6 +91,27 @@ async fn main() -> anyhow::Result<()> {
             anyhow::ensure!(report.holds_without_admission_granted == 0, "a hold without admission was granted");
             Ok(())
         }
+        Some("onsale") => {
+            let opts = ticktak_bench::onsale::OnsaleOptions {
+                platforms: flag(&args, "--platforms", 2)?,
+                requests: flag(&args, "--requests", 1_000_000)?,
+                buyers: flag(&args, "--buyers", 256)?,
+                rate: flag(&args, "--rate", 0.0)?,
+                people: flag(&args, "--people", 20_000)?,
+                zipf_s: flag(&args, "--zipf", 1.0)?,
+                seed: flag(&args, "--seed", 2022)?,
+                capacity: optional_flag(&args, "--capacity")?,
+            };
+            let report = ticktak_bench::onsale::run(&opts).await?;
+            report.print();
+            if let Some(path) = args.iter().position(|a| a == "--json").and_then(|i| args.get(i + 1)) {
+                std::fs::write(path, serde_json::to_vec_pretty(&report)?)?;
+                println!("wrote {path}");
+            }
+            anyhow::ensure!(report.oversell == 0 && report.ledgers_equal, "OVERSELL or diverging ledgers");
+            anyhow::ensure!(report.left_requested == 0, "reservations left REQUESTED");
+            Ok(())
+        }
         Some("race") => {
             let opts = RaceOptions {
                 platforms: flag(&args, "--platforms", 2)?,
@@ -116,7 +140,7 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
         _ => {
-            eprintln!("usage: ticktak-bench backlog [MESSAGES] | broker [--rate R] [--seconds S] [--producers P] | login [--samples N] | screening [--seconds S] [--networks N] | fuzz [--examples N] [--service NAME] [--seed S] | recommend [--bookings N] [--buyers B] [--seed S] | attack [--seconds S] [--honest N] [--bots B] | queue [--buyers N] [--spread S] [--admit-per-minute R] [--floor F] [--capacity C] [--seed S] | race [--platforms P] [--capacity C] [--oversubscribe X] [--buyers N] [--rate R] [--with-reads] [--chaos SECONDS [--chaos-broker | --chaos-broker-only]] [--naive] [--json FILE]");
+            eprintln!("usage: ticktak-bench backlog [MESSAGES] | broker [--rate R] [--seconds S] [--producers P] | login [--samples N] | screening [--seconds S] [--networks N] | fuzz [--examples N] [--service NAME] [--seed S] | recommend [--bookings N] [--buyers B] [--seed S] | attack [--seconds S] [--honest N] [--bots B] | onsale [--platforms P] [--requests N] [--buyers N] [--rate R] [--people N] [--zipf S] [--seed S] [--capacity C] [--json FILE] | queue [--buyers N] [--spread S] [--admit-per-minute R] [--floor F] [--capacity C] [--seed S] | race [--platforms P] [--capacity C] [--oversubscribe X] [--buyers N] [--rate R] [--with-reads] [--chaos SECONDS [--chaos-broker | --chaos-broker-only]] [--naive] [--json FILE]");
             std::process::exit(2);
         }
     }

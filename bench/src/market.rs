@@ -7,6 +7,7 @@ use std::time::Duration;
 use ticktak_tests::broker::OwnedBroker;
 use ticktak_tests::process::{free_port, spawn, terminate, wait_ready};
 use ticktak_tests::{database_url, ensure_topics, masterlist_with_capacity, publish_masterlist, unique, PlatformEnv};
+use ticktak_core::masterlist::MasterListMatch;
 use tokio::process::Child;
 
 pub struct PlatformProcs {
@@ -29,12 +30,19 @@ impl Market {
     /// Start `n` platforms named a, b, c… and publish a master list of
     /// `matches` matches with `capacity` per category.
     pub async fn start(n: usize, matches: usize, capacity: u32, extra: &[(&str, &str)]) -> anyhow::Result<Self> {
+        Self::start_with_list(n, &masterlist_with_capacity(matches, capacity), extra).await
+    }
+
+    /// Start `n` platforms named a, b, c… and publish `list`.
+    pub async fn start_with_list(n: usize, list: &[MasterListMatch], extra: &[(&str, &str)]) -> anyhow::Result<Self> {
         let topic_env = unique("bench");
         let names = ["a", "b", "c", "d", "e", "f"];
         anyhow::ensure!((1..=names.len()).contains(&n), "1 to {} platforms", names.len());
+        anyhow::ensure!(!list.is_empty(), "a master list of at least one match");
+        let (first_match, capacity) = (list[0].match_number.get(), list[0].availability.category1.available);
         let first = PlatformEnv::new(names[0], &topic_env);
         ensure_topics(&first.topics()).await;
-        publish_masterlist(&first.topics(), &masterlist_with_capacity(matches, capacity)).await;
+        publish_masterlist(&first.topics(), list).await;
         let mut platforms = Vec::new();
         for name in &names[..n] {
             let env = PlatformEnv::new(name, &topic_env);
@@ -76,7 +84,7 @@ impl Market {
         for p in &platforms {
             ticktak_tests::eventually(Duration::from_secs(60), "master list on every platform", || async {
                 let a: serde_json::Value = http
-                    .get(format!("{}/api/matches/1/availability", p.shop_url))
+                    .get(format!("{}/api/matches/{first_match}/availability", p.shop_url))
                     .send()
                     .await
                     .ok()?

@@ -38,16 +38,16 @@ pub struct RaceOptions {
 }
 
 #[derive(Debug, Default, Clone, Copy)]
-struct Tally {
-    granted: u64,
-    rejected_by_log: u64,
-    rejected_fast: u64,
-    pending: u64,
-    errors: u64,
+pub struct Tally {
+    pub granted: u64,
+    pub rejected_by_log: u64,
+    pub rejected_fast: u64,
+    pub pending: u64,
+    pub errors: u64,
 }
 
 impl Tally {
-    fn add(&mut self, o: Tally) {
+    pub fn add(&mut self, o: Tally) {
         self.granted += o.granted;
         self.rejected_by_log += o.rejected_by_log;
         self.rejected_fast += o.rejected_fast;
@@ -190,7 +190,8 @@ impl RaceReport {
     }
 }
 
-fn classify(status: u16, body: &serde_json::Value) -> Tally {
+/// What one answer to a hold request counts as.
+pub fn classify(status: u16, body: &serde_json::Value) -> Tally {
     let mut t = Tally::default();
     match status {
         201 => t.granted = 1,
@@ -488,7 +489,9 @@ async fn hops(pool: &sqlx::PgPool) -> anyhow::Result<Vec<(String, f64, f64)>> {
     Ok(out)
 }
 
-fn cpu_snapshot(market: &Market) -> Vec<(String, f64)> {
+/// CPU seconds so far of every process of the market, PostgreSQL, the
+/// broker and this client.
+pub fn cpu_snapshot(market: &Market) -> Vec<(String, f64)> {
     let mut v = market.cpu_seconds();
     v.push(("postgres (all)".into(), crate::market::cpu_of_processes("postgres")));
     // The broker's own database: the bench's broker or a chaos run's own.

@@ -143,7 +143,7 @@ fn parse(req: &CreateOrder) -> ApiResult<Vec<(TicketType, Vec<Quantity>)>> {
     Ok(lines)
 }
 
-#[utoipa::path(post, path = "/api/orders", tag = "orders", request_body = CreateOrder,
+#[utoipa::path(post, path = "/api/orders", operation_id = "create_order", tag = "orders", request_body = CreateOrder,
     params(("Idempotency-Key" = Option<String>, Header, description = "repeat-safe key; the same order is returned again")),
     security(("bearer" = [])),
     responses(
@@ -301,7 +301,7 @@ async fn own(s: &AppState, buyer: &str, raw: &str) -> ApiResult<store::Order> {
     store::get(&s.pool, id).await?.filter(|o| o.buyer_id == buyer).ok_or_else(no_order)
 }
 
-#[utoipa::path(get, path = "/api/orders/{id}", tag = "orders", security(("bearer" = [])),
+#[utoipa::path(get, path = "/api/orders/{id}", operation_id = "order", tag = "orders", security(("bearer" = [])),
     params(("id" = Uuid, Path)),
     responses((status = 200, body = OrderView), (status = 404, description = "not yours or no such order")))]
 pub async fn one(
@@ -315,7 +315,7 @@ pub async fn one(
 
 /// Cancel every held line of an order: their tickets go back on sale
 /// everywhere. One line alone: `DELETE /api/reservations/{id}`.
-#[utoipa::path(delete, path = "/api/orders/{id}", tag = "orders", security(("bearer" = [])),
+#[utoipa::path(delete, path = "/api/orders/{id}", operation_id = "cancel_order", tag = "orders", security(("bearer" = [])),
     params(("id" = Uuid, Path)),
     responses((status = 200, description = "every held line cancelled; paid lines stay paid", body = OrderView),
         (status = 404, description = "not yours or no such order"),
