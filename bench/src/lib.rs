@@ -5,7 +5,7 @@
 //! - `market`: start and stop P platforms sharing one broker.
 //! - `queue`: an on-sale through the waiting rooms of two platforms:
 //!   latency, fairness, holds only with an admission.
-//! - `onsale`: scenario 7, every ticket type of the market on sale at once
+//! - `onsale`: scenario 6, every ticket type of the market on sale at once
 //!   to buyers whose choices follow a Zipf law.
 //! - `race`: scenario 1 (hot category race) with the propagation and
 //!   memory measurements that ride along.

@@ -1,4 +1,4 @@
-//! Scenario 7, the whole market on sale at once: P platforms, every ticket
+//! Scenario 6, the whole market on sale at once: P platforms, every ticket
 //! type of the master list (64 matches × 3 categories) on sale together with
 //! the list's own capacities, and hold requests from buyers whose choice of
 //! match follows a Zipf law: the opener and the final hottest, then the
@@ -76,7 +76,7 @@ pub struct OnsaleReport {
 
 impl OnsaleReport {
     pub fn print(&self) {
-        println!("| scenario 7: the whole market on sale | {} |", self.mode);
+        println!("| scenario 6: the whole market on sale | {} |", self.mode);
         println!("|---|---|");
         let rows: Vec<(&str, String)> = vec![
             (

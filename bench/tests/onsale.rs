@@ -1,4 +1,4 @@
-//! A few-second version of scenario 7 that runs in `make test`: two
+//! A few-second version of scenario 6 that runs in `make test`: two
 //! platforms, every ticket type of the market on sale at once with three
 //! tickets each, Zipf-distributed requests that sell the hot ones out;
 //! any oversell on any ticket type fails.
