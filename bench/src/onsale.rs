@@ -60,6 +60,9 @@ pub struct OnsaleReport {
     pub errors: u64,
     /// Holds the log decided (granted + rejected by the log) per second.
     pub decided_per_s: f64,
+    /// From the start to the log's last decision: the selling.
+    pub selling_s: f64,
+    pub decided_per_s_while_selling: f64,
     /// Every answer per second (the fast sold-out answer included).
     pub answered_per_s: f64,
     pub latency_ms: Percentiles,
@@ -94,7 +97,11 @@ impl OnsaleReport {
                     self.granted, self.rejected_by_log, self.rejected_fast, self.pending_at_answer, self.errors
                 ),
             ),
-            ("decided holds/s through the log", format!("{:.0}", self.decided_per_s)),
+            ("decided holds/s through the log (whole run)", format!("{:.0}", self.decided_per_s)),
+            (
+                "decided holds/s until the log's last decision",
+                format!("{:.0} (in {:.1} s)", self.decided_per_s_while_selling, self.selling_s),
+            ),
             ("answers/s (all)", format!("{:.0}", self.answered_per_s)),
             (
                 "POST latency p50 / p90 / p99 / p99.9 / max",
@@ -194,6 +201,9 @@ struct Shared {
     asks: Vec<Ask>,
     histogram: Mutex<Histogram<u64>>,
     tally: Mutex<Tally>,
+    /// When the log last decided a hold (granted or rejected): the end of
+    /// the selling, after which every answer is the fast sold-out one.
+    last_decided: Mutex<Option<Instant>>,
 }
 
 impl Shared {
@@ -218,6 +228,9 @@ impl Shared {
         };
         let micros = intended.elapsed().as_micros() as u64;
         self.histogram.lock().expect("lock").record(micros.max(1)).ok();
+        if t.granted + t.rejected_by_log > 0 {
+            *self.last_decided.lock().expect("lock") = Some(Instant::now());
+        }
         self.tally.lock().expect("lock").add(t);
     }
 }
@@ -259,6 +272,7 @@ pub async fn run(o: &OnsaleOptions) -> anyhow::Result<OnsaleReport> {
         asks,
         histogram: Mutex::new(Histogram::new_with_bounds(1, 120_000_000, 3)?),
         tally: Mutex::new(Tally::default()),
+        last_decided: Mutex::new(None),
     });
 
     let cpu_before = crate::race::cpu_snapshot(&market);
@@ -306,6 +320,7 @@ pub async fn run(o: &OnsaleOptions) -> anyhow::Result<OnsaleReport> {
         .map(|((name, after), (_, before))| (name, after - before))
         .collect();
     let tally = *shared.tally.lock().expect("lock");
+    let selling_s = shared.last_decided.lock().expect("lock").map_or(duration, |t| (t - start).as_secs_f64());
     let latency_ms = {
         let h = shared.histogram.lock().expect("lock");
         let ms = |q: f64| h.value_at_quantile(q) as f64 / 1000.0;
@@ -333,6 +348,8 @@ pub async fn run(o: &OnsaleOptions) -> anyhow::Result<OnsaleReport> {
         pending_at_answer: tally.pending,
         errors: tally.errors,
         decided_per_s: (tally.granted + tally.rejected_by_log) as f64 / duration,
+        selling_s,
+        decided_per_s_while_selling: (tally.granted + tally.rejected_by_log) as f64 / selling_s.max(1e-3),
         answered_per_s: (tally.granted + tally.rejected_by_log + tally.rejected_fast + tally.pending) as f64 / duration,
         latency_ms,
         hottest_ten_share,
