@@ -4,10 +4,10 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
+use ticktak_core::masterlist::MasterListMatch;
 use ticktak_tests::broker::OwnedBroker;
 use ticktak_tests::process::{free_port, spawn, terminate, wait_ready};
 use ticktak_tests::{database_url, ensure_topics, masterlist_with_capacity, publish_masterlist, unique, PlatformEnv};
-use ticktak_core::masterlist::MasterListMatch;
 use tokio::process::Child;
 
 pub struct PlatformProcs {

@@ -132,7 +132,8 @@ impl OnsaleReport {
 /// knock-out matches latest round first, the group games of the
 /// favourites, then every other group game.
 pub fn popularity(list: &[MasterListMatch]) -> Vec<u8> {
-    const FAVOURITES: [&str; 8] = ["Argentina", "Brazil", "France", "England", "Spain", "Germany", "Portugal", "Netherlands"];
+    const FAVOURITES: [&str; 8] =
+        ["Argentina", "Brazil", "France", "England", "Spain", "Germany", "Portugal", "Netherlands"];
     let n = |m: &MasterListMatch| m.match_number.get();
     let favourite = |m: &MasterListMatch| FAVOURITES.iter().any(|t| m.home_team == *t || m.away_team == *t);
     let mut rest: Vec<&MasterListMatch> = list.iter().filter(|m| n(m) != 1 && n(m) != 64).collect();
@@ -246,7 +247,13 @@ pub async fn run(o: &OnsaleOptions) -> anyhow::Result<OnsaleReport> {
     }
     let capacity: u64 = list
         .iter()
-        .map(|m| u64::from(m.availability.category1.available + m.availability.category2.available + m.availability.category3.available))
+        .map(|m| {
+            u64::from(
+                m.availability.category1.available
+                    + m.availability.category2.available
+                    + m.availability.category3.available,
+            )
+        })
         .sum();
     let ranked = popularity(&list);
     let asks = asks(&ranked, o.requests, o.zipf_s, o.seed);
@@ -255,7 +262,8 @@ pub async fn run(o: &OnsaleOptions) -> anyhow::Result<OnsaleReport> {
         asks.iter().filter(|a| hottest.contains(&a.match_number)).count() as f64 / asks.len().max(1) as f64;
 
     let mut extra: Vec<(&str, String)> = Vec::new();
-    for var in ["KAFKA_LINGER_MS", "KAFKA_FETCH_WAIT_MS", "KAFKA_IDEMPOTENCE", "KAFKA_PARTITIONS", "DATABASE_POOL_SIZE"] {
+    for var in ["KAFKA_LINGER_MS", "KAFKA_FETCH_WAIT_MS", "KAFKA_IDEMPOTENCE", "KAFKA_PARTITIONS", "DATABASE_POOL_SIZE"]
+    {
         if let Ok(v) = std::env::var(var) {
             extra.push((var, v));
         }

@@ -26,8 +26,5 @@ async fn the_whole_market_on_sale_at_once_never_oversells_a_ticket_type() {
     assert_eq!(report.left_requested, 0);
     assert_eq!(report.errors, 0);
     assert!(report.sold_out_types >= 3, "the hot ticket types sell out: {}", report.sold_out_types);
-    assert_eq!(
-        report.granted + report.rejected_by_log + report.rejected_fast + report.pending_at_answer,
-        1_500
-    );
+    assert_eq!(report.granted + report.rejected_by_log + report.rejected_fast + report.pending_at_answer, 1_500);
 }

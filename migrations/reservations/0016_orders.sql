@@ -3,21 +3,22 @@
 -- reservations of two: the wire's limit per message). The buyer pays once
 -- for the order's held lines. A reservation of its own has no order.
 CREATE TABLE orders (
-    id         uuid        PRIMARY KEY,
-    buyer_id   text        NOT NULL,
-    created_at timestamptz NOT NULL DEFAULT now()
+    id                uuid        PRIMARY KEY,
+    buyer_id          text        NOT NULL,
+    created_at        timestamptz NOT NULL DEFAULT now(),
+    -- The order counts once against the cap on unpaid holds; set when its
+    -- last open line left, so the count is given back exactly once.
+    hold_given_back   boolean     NOT NULL DEFAULT false
 );
 CREATE INDEX orders_buyer ON orders (buyer_id, created_at DESC);
 
 ALTER TABLE reservations ADD COLUMN order_id uuid REFERENCES orders (id);
 CREATE INDEX reservations_order ON reservations (order_id) WHERE order_id IS NOT NULL;
--- The cap on unpaid holds counts an order once: one of its open lines
--- carries the count, and passes it to another open line when it leaves.
-ALTER TABLE reservations ADD COLUMN counts_hold boolean NOT NULL DEFAULT true;
 
--- As in 0005, and `new_hold` false for an order's second and later lines:
--- their tickets count against the match's cap, the order's hold once.
-DROP FUNCTION take_purchase_caps(text, smallint, integer, integer, integer);
+-- As in 0005, with `new_hold` false for all of an order's lines but one:
+-- their tickets count against each match's cap, the order's hold once. The
+-- five-argument form of 0005 stays for a build still running it during a
+-- rolling deploy.
 CREATE FUNCTION take_purchase_caps(buyer text, match smallint, qty integer, max_tickets integer, max_holds integer,
                                    new_hold boolean)
 RETURNS text LANGUAGE plpgsql AS $$
@@ -44,24 +45,30 @@ BEGIN
     RETURN 'ok';
 END $$;
 
+-- A line of an order gives the order's unpaid hold back when it is the
+-- last open one. The buyer's counter row is locked first, as placing a hold
+-- locks it, so two lines leaving in two transactions take turns and the
+-- second sees the first's change; `hold_given_back` keeps two lines leaving
+-- in one statement from giving it back twice.
 CREATE OR REPLACE FUNCTION give_back_purchase_caps() RETURNS trigger LANGUAGE plpgsql AS $$
-DECLARE
-    heir uuid;
 BEGIN
     IF OLD.status IN ('REQUESTED', 'HELD', 'CONFIRMED') AND NEW.status NOT IN ('REQUESTED', 'HELD', 'CONFIRMED') THEN
         UPDATE buyer_match_tickets SET tickets = greatest(tickets - OLD.quantity, 0)
         WHERE buyer_id = OLD.buyer_id AND match_number = OLD.match_number;
     END IF;
-    IF OLD.counts_hold AND OLD.status IN ('REQUESTED', 'HELD') AND NEW.status NOT IN ('REQUESTED', 'HELD') THEN
+    IF OLD.status IN ('REQUESTED', 'HELD') AND NEW.status NOT IN ('REQUESTED', 'HELD') THEN
         IF OLD.order_id IS NOT NULL THEN
-            SELECT id INTO heir FROM reservations
-            WHERE order_id = OLD.order_id AND id <> OLD.id AND status IN ('REQUESTED', 'HELD') LIMIT 1;
+            PERFORM 1 FROM buyer_open_holds WHERE buyer_id = OLD.buyer_id FOR UPDATE;
+            IF EXISTS (SELECT 1 FROM reservations WHERE order_id = OLD.order_id AND id <> OLD.id
+                       AND status IN ('REQUESTED', 'HELD')) THEN
+                RETURN NULL;
+            END IF;
+            UPDATE orders SET hold_given_back = true WHERE id = OLD.order_id AND NOT hold_given_back;
+            IF NOT FOUND THEN
+                RETURN NULL;
+            END IF;
         END IF;
-        IF heir IS NOT NULL THEN
-            UPDATE reservations SET counts_hold = true WHERE id = heir;
-        ELSE
-            UPDATE buyer_open_holds SET open_holds = greatest(open_holds - 1, 0) WHERE buyer_id = OLD.buyer_id;
-        END IF;
+        UPDATE buyer_open_holds SET open_holds = greatest(open_holds - 1, 0) WHERE buyer_id = OLD.buyer_id;
     END IF;
     RETURN NULL;
 END $$;

@@ -1151,6 +1151,14 @@ async fn an_order_of_several_lines_is_held_line_by_line_paid_once_and_refunded_b
         .await;
         assert_eq!(t["tickets"].as_array().map(Vec::len), Some(2), "{t}");
     }
+    // Paid, the order's unpaid hold is given back, once: two holds again.
+    let (status, one_more) = a.reserve(&buyer, three as u8, 3, 1, None).await;
+    let (status2, two_more) = a.reserve(&buyer, three as u8, 3, 1, None).await;
+    assert_eq!((status, status2), (201, 201), "{one_more} {two_more}");
+    for r in [&one_more, &two_more] {
+        let id = r["id"].as_str().unwrap();
+        assert_eq!(as_account(&a, &buyer, Method::DELETE, &format!("/api/reservations/{id}"), None).await.0, 200);
+    }
     // Every platform counts the order's tickets sold.
     for p in [&a, &b] {
         eventually(WAIT, "match one's four tickets sold everywhere", || async {

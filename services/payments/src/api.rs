@@ -446,8 +446,8 @@ pub async fn create_for_order(
     }
     let amount: i64 = held.iter().map(|r| r.amount).sum();
     let first_payment = Uuid::now_v7();
-    let intent =
-        s.provider.create_order_intent(&first_payment.to_string(), &order.id, amount).await.map_err(intent_error)?;
+    let line_ids: Vec<String> = held.iter().map(|r| r.id.clone()).collect();
+    let intent = s.provider.create_order_intent(&order.id, &line_ids, amount).await.map_err(intent_error)?;
     let lines: Vec<Payment> = held
         .iter()
         .enumerate()

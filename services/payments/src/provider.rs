@@ -143,17 +143,25 @@ impl Provider {
         Ok(PaymentIntent::create(&self.keyed(key), params).await?.into())
     }
 
-    /// One intent of `amount` minor units for every held line of `order`;
-    /// the same order always gets the same intent back. `payment` is its
-    /// first line's payment.
-    pub async fn create_order_intent(&self, payment: &str, order: &str, amount: i64) -> Result<Intent, ProviderError> {
+    /// One intent of `amount` minor units for the held `lines` of `order`.
+    /// The same lines always get the same intent back (the key names them,
+    /// and the request is the same for them: a retry after a lost answer, or
+    /// two requests at once, meet one intent); lines that changed (one
+    /// expired meanwhile) get an intent of their own.
+    pub async fn create_order_intent(
+        &self,
+        order: &str,
+        lines: &[String],
+        amount: i64,
+    ) -> Result<Intent, ProviderError> {
         let mut params = CreatePaymentIntent::new(amount, self.currency);
         params.metadata = Some(HashMap::from([
             (META_ORDER.to_string(), order.to_string()),
             (META_PLATFORM.to_string(), self.platform.clone()),
-            (META_PAYMENT.to_string(), payment.to_string()),
         ]));
-        let key = format!("ticktak-{}-intent-order-{order}", self.platform);
+        let digest = ring::digest::digest(&ring::digest::SHA256, lines.join(",").as_bytes());
+        let which: String = digest.as_ref()[..8].iter().map(|b| format!("{b:02x}")).collect();
+        let key = format!("ticktak-{}-intent-order-{order}-{which}", self.platform);
         Ok(PaymentIntent::create(&self.keyed(key), params).await?.into())
     }
 

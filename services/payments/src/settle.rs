@@ -221,7 +221,7 @@ fn late_payment_mail(p: &Payment) -> Option<Mail> {
         subject: "Your payment was refunded: the hold had ended".into(),
         body: format!(
             "Your payment of {}.{:02} {} for reservation {} arrived after its hold had expired or was cancelled,\n\
-             so no tickets were issued and the whole amount is on its way back to your card.\n",
+             so no tickets were issued for it and that amount is on its way back to your card.\n",
             p.amount / 100,
             p.amount % 100,
             p.currency.to_ascii_uppercase(),

@@ -224,8 +224,9 @@ pub enum OverCap {
 /// to publish, or which cap refused it.
 ///
 /// In SQL, because they must be atomic with the row they count: the caps
-/// are counted by `take_purchase_caps` (`migrations/reservations/0005_purchase_caps.sql`)
-/// and given back by its trigger on every status change; each statement's
+/// are counted by `take_purchase_caps` (`migrations/reservations/0005_purchase_caps.sql`,
+/// an order's lines in `0016_orders.sql`) and given back by its trigger on
+/// every status change; each statement's
 /// status changes become one booking-events message by the trigger of
 /// `migrations/reservations/0008_booking_events_batched.sql`.
 pub async fn insert_new<'e>(
@@ -238,8 +239,8 @@ pub async fn insert_new<'e>(
     insert_line(db, origin, r, idempotency_key, caps, true).await
 }
 
-/// [`insert_new`] for a line of an order (`r.order_id`): only the order's
-/// first line (`new_hold`) counts against the cap on unpaid holds.
+/// [`insert_new`] for a line of an order (`r.order_id`): only one line of
+/// the order (`new_hold`) counts against the cap on unpaid holds.
 pub async fn insert_line<'e>(
     db: impl sqlx::PgExecutor<'e>,
     origin: &Origin,
@@ -253,8 +254,8 @@ pub async fn insert_line<'e>(
         "WITH caps AS (SELECT take_purchase_caps($2, $3, $5::int, $14, $15, $19) AS verdict), \
          reservation AS ( \
            INSERT INTO reservations (id, buyer_id, match_number, category, quantity, unit_price, status, expires_at, \
-             buyer_email, buyer_country, order_id, counts_hold) \
-           SELECT $1, $2, $3, $4, $5, $6, $11, $12, $16, $17, $18, $19 FROM caps WHERE verdict = 'ok'), \
+             buyer_email, buyer_country, order_id) \
+           SELECT $1, $2, $3, $4, $5, $6, $11, $12, $16, $17, $18 FROM caps WHERE verdict = 'ok'), \
          keyed AS (UPDATE idempotency SET reservation_id = $1 WHERE buyer_id = $2 AND key = $13 \
            AND (SELECT verdict FROM caps) = 'ok'), \
          queued AS (INSERT INTO outbox (topic, key, payload, headers) \

@@ -17,7 +17,10 @@ document.addEventListener("DOMContentLoaded", () => {
     button.disabled = true;
     message.textContent = "Paying…";
     const result = await stripe.confirmCardPayment(form.dataset.secret, { payment_method: { card } });
-    if (result.error) {
+    // Paid already (an earlier attempt went through): the site settles it.
+    const paid = result.error && result.error.code === "payment_intent_unexpected_state" &&
+      result.error.payment_intent && result.error.payment_intent.status === "succeeded";
+    if (result.error && !paid) {
       const why = result.error.message || "The payment did not go through.";
       message.textContent = `${why} Nothing was charged; try again or use another card.`;
       button.disabled = false;

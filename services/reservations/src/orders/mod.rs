@@ -7,7 +7,7 @@
 //! message), each a `TICKET_PENDING` the log grants or rejects on its own.
 //! All lines are counted against the buyer's caps in one transaction, so a
 //! cart over a cap places nothing; the order counts once against the cap on
-//! unpaid holds. The buyer pays once for the lines the log granted
+//! unpaid holds (and so holds 8 tickets at most). The buyer pays once for the lines the log granted
 //! (payments, `POST /api/payments {orderId}`), keeps them and lets a
 //! rejected line go, or cancels them all.
 
@@ -47,12 +47,15 @@ pub fn internal_router() -> Router<AppState> {
 pub const MAX_LINES: usize = 6;
 /// Most tickets in one line (the caps per match may allow fewer).
 pub const MAX_LINE_QUANTITY: i64 = 8;
+/// Most tickets in one order: it counts as one unpaid hold, so this bounds
+/// what one unpaid hold can keep from others.
+pub const MAX_ORDER_TICKETS: i64 = 8;
 
 /// Body of `POST /api/orders`.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CreateOrder {
-    /// 1 to 6 lines, one per ticket type.
+    /// 1 to 6 lines, one per ticket type; 8 tickets at most in all.
     pub lines: Vec<OrderLineRequest>,
 }
 
@@ -140,6 +143,9 @@ fn parse(req: &CreateOrder) -> ApiResult<Vec<(TicketType, Vec<Quantity>)>> {
             .collect();
         lines.push((tt, parts));
     }
+    if req.lines.iter().map(|l| l.quantity).sum::<i64>() > MAX_ORDER_TICKETS {
+        return Err(ApiError::Unprocessable(format!("an order has at most {MAX_ORDER_TICKETS} tickets")));
+    }
     Ok(lines)
 }
 
@@ -153,7 +159,7 @@ fn parse(req: &CreateOrder) -> ApiResult<Vec<(TicketType, Vec<Quantity>)>> {
         (status = 401, description = "no or bad token"),
         (status = 403, description = "the account's address is not confirmed (error `email_unverified`)"),
         (status = 404, description = "unknown match"),
-        (status = 422, description = "invalid body: no lines or too many, a ticket type twice, a quantity out of range")))]
+        (status = 422, description = "invalid body: no lines or too many, a ticket type twice, a quantity out of range, more than 8 tickets")))]
 pub async fn create(
     State(s): State<AppState>,
     Caller(caller): Caller,
@@ -267,9 +273,16 @@ async fn queue_all(
     let mut tx = s.pool.begin().await?;
     store::insert(&mut tx, order, buyer).await?;
     let mut queued = Vec::with_capacity(reservations.len());
-    for (i, r) in reservations.iter().enumerate() {
+    // The caps' rows are locked as a single hold locks them: each match's
+    // (in match order, the same for every order), then the buyer's unpaid
+    // holds once, with the last line; no two placements wait on each other
+    // in a circle.
+    let mut lines: Vec<&Reservation> = reservations.iter().collect();
+    lines.sort_by_key(|r| (r.ticket_type.match_number, r.ticket_type.category));
+    let last = lines.len() - 1;
+    for (i, r) in lines.into_iter().enumerate() {
         let key = idempotency_key.filter(|_| i == 0);
-        match crate::store::insert_line(&mut *tx, &s.origin, r, key, s.config.caps, i == 0).await? {
+        match crate::store::insert_line(&mut *tx, &s.origin, r, key, s.config.caps, i == last).await? {
             Ok(q) => queued.push(q),
             Err(over) => return Ok(Err(over)),
         }
@@ -394,6 +407,7 @@ mod tests {
             order(&[(1, 1, 1), (1, 1, 2)]),
             order(&[(1, 1, 0)]),
             order(&[(1, 1, 9)]),
+            order(&[(1, 1, 4), (2, 1, 4), (3, 1, 1)]),
             order(&[(65, 1, 1)]),
             order(&[(1, 4, 1)]),
         ] {

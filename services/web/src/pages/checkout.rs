@@ -247,6 +247,7 @@ pub async fn pay(
 ) -> Result<Response, WebError> {
     visitor.account()?;
     visitor.check_csrf(&form.csrf)?;
+    let id = uuid_like(&id).ok_or_else(|| WebError::NotFound("No such order.".into()))?.to_string();
     let payment = uuid_like(&form.payment).ok_or_else(|| WebError::bad_request("No such payment."))?;
     let url = format!("{}/api/payments/{payment}/sync", state.config.payments);
     let reply = state.apis.post(url, visitor.who(), &json!({})).await?;
