@@ -1304,6 +1304,18 @@ async fn a_four_seat_cart_over_two_matches_is_paid_once_while_a_line_another_pla
     // The cart was emptied when its lines were held.
     b.goto("/cart").await;
     assert!(b.text("main").await.contains("Your cart is empty"));
+    // Four seats of one category straight from a match page: an order of
+    // one line, held as two holds; cancelled whole.
+    b.goto("/matches/9").await;
+    b.choose("#category", "3").await;
+    b.choose("#quantity", "4").await;
+    b.click("form.stack button[type=submit]:not([formaction])").await;
+    b.wait_text("h1", "Checkout", false).await;
+    assert!(b.path().await.starts_with("/carts/"));
+    let rows = b.client.find_all(fantoccini::Locator::Css("table.order-lines tr[data-status='HELD']")).await.unwrap();
+    assert_eq!(rows.len(), 2, "four tickets, two holds of two");
+    b.click("form[action$='/cancel'] button").await;
+    b.wait_text("h1", "Order cancelled", false).await;
     b.close().await;
     other.stop().await;
     site.stop().await;
