@@ -17,8 +17,8 @@ CREATE INDEX reservations_order ON reservations (order_id) WHERE order_id IS NOT
 
 -- As in 0005, with `new_hold` false for all of an order's lines but one:
 -- their tickets count against each match's cap, the order's hold once. The
--- five-argument form of 0005 stays for a build still running it during a
--- rolling deploy.
+-- five-argument form of 0005 becomes this one with `new_hold` (for a build
+-- still running it during a rolling deploy).
 CREATE FUNCTION take_purchase_caps(buyer text, match smallint, qty integer, max_tickets integer, max_holds integer,
                                    new_hold boolean)
 RETURNS text LANGUAGE plpgsql AS $$
@@ -44,6 +44,10 @@ BEGIN
     END IF;
     RETURN 'ok';
 END $$;
+
+CREATE OR REPLACE FUNCTION take_purchase_caps(buyer text, match smallint, qty integer, max_tickets integer,
+                                              max_holds integer)
+RETURNS text LANGUAGE sql AS $$ SELECT take_purchase_caps(buyer, match, qty, max_tickets, max_holds, true) $$;
 
 -- A line of an order gives the order's unpaid hold back when it is the
 -- last open one. The buyer's counter row is locked first, as placing a hold

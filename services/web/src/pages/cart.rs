@@ -23,7 +23,7 @@ use ticktak_contracts::catalogue::{match_path, MatchView};
 
 use super::forms::{uuid_like, CsrfForm};
 use crate::error::WebError;
-use crate::layout::{self, cents, csrf_field, dollars, script};
+use crate::layout::{self, csrf_field, dollars};
 use crate::session::{self, Visitor};
 use crate::AppState;
 
@@ -403,8 +403,6 @@ async fn checkout(
 ) -> Result<Markup, WebError> {
     let url = format!("{}/api/payments/orders", state.config.payments);
     let payment = state.apis.post(url, visitor.who(), &json!({"orderId": id})).await?.success()?;
-    let payment_id = payment["payments"][0]["paymentId"].as_str().unwrap_or_default();
-    let client_secret = payment["clientSecret"].as_str().unwrap_or_default();
     let refused = o["reservations"].as_array().is_some_and(|l| l.iter().any(|r| r["status"] == "REJECTED"));
     Ok(html! {
         h1 { "Checkout" }
@@ -414,32 +412,7 @@ async fn checkout(
         }
         p { "Your tickets are held for " strong.countdown data-expires=(o["expiresAt"].as_str().unwrap_or_default()) { "a few minutes" } " more." }
         @if let Some(e) = error { (layout::notice("error", e)) }
-        div.two {
-            section.card aria-labelledby="pay" {
-                h2 #pay { "Pay " (cents(payment["amount"].as_i64().unwrap_or(0))) " for everything held" }
-                form #pay-form.stack method="post" action={ "/carts/" (id) "/pay" }
-                    data-key=(state.config.stripe_publishable_key) data-secret=(client_secret) {
-                    (csrf_field(visitor))
-                    input type="hidden" name="payment" value=(payment_id);
-                    div {
-                        label for="card-element" { "Card" }
-                        div #card-element {}
-                    }
-                    p #card-message role="status" aria-live="polite" {}
-                    button type="submit" { "Pay now" }
-                }
-                noscript { p { "Paying by card needs JavaScript." } }
-            }
-            section.card aria-labelledby="back" {
-                h2 #back { "Changed your mind?" }
-                form method="post" action={ "/carts/" (id) "/cancel" } {
-                    (csrf_field(visitor))
-                    button.secondary type="submit" { "Cancel them all and release the tickets" }
-                }
-            }
-        }
-        script src=(state.config.stripe_js_url) {}
-        (script("/static/checkout.js"))
+        (super::checkout::pay_and_back_out(state, visitor, &format!("/carts/{id}"), &payment, " for everything held", "Cancel them all and release the tickets"))
     })
 }
 
@@ -470,36 +443,23 @@ async fn paid(
     })
 }
 
-/// The form of `POST /carts/{id}/pay`.
-#[derive(Debug, Deserialize)]
-pub struct PayForm {
-    pub csrf: String,
-    pub payment: String,
-}
-
-/// `POST /carts/{id}/pay`: the browser confirmed the order's payment with
-/// Stripe.js; payments asks the provider how it ended (for every line).
+/// `POST /carts/{id}/pay`: see [`super::checkout::sync_payment`] (payments
+/// settles every line the intent pays).
 pub async fn pay(
     State(state): State<AppState>,
     visitor: Visitor,
     Path(id): Path<String>,
-    Form(form): Form<PayForm>,
+    Form(form): Form<super::checkout::PayForm>,
 ) -> Result<Response, WebError> {
-    visitor.account()?;
-    visitor.check_csrf(&form.csrf)?;
     let id = uuid_like(&id).ok_or_else(|| WebError::NotFound("No such order.".into()))?.to_string();
-    let payment = uuid_like(&form.payment).ok_or_else(|| WebError::bad_request("No such payment."))?;
-    let url = format!("{}/api/payments/{payment}/sync", state.config.payments);
-    let reply = state.apis.post(url, visitor.who(), &json!({})).await?;
-    match reply.status {
-        200..=299 | 409 => Ok(Redirect::to(&format!("/carts/{id}")).into_response()),
-        402 => {
+    match super::checkout::sync_payment(&state, &visitor, &form).await? {
+        None => Ok(Redirect::to(&format!("/carts/{id}")).into_response()),
+        Some(why) => {
             let o = order(&state, &visitor, &id).await?;
-            let mut page = show(&state, &visitor, &id, &o, Some(&reply.message())).await?;
+            let mut page = show(&state, &visitor, &id, &o, Some(&why)).await?;
             *page.status_mut() = StatusCode::PAYMENT_REQUIRED;
             Ok(page)
         }
-        _ => Err(WebError::from_reply(&reply)),
     }
 }
 

@@ -181,19 +181,35 @@ async fn checkout(
     error: Option<&str>,
 ) -> Result<Markup, WebError> {
     let payment = payment_of(state, visitor, id).await?;
-    let payment_id = payment["paymentId"].as_str().unwrap_or_default();
-    let client_secret = payment["clientSecret"].as_str().unwrap_or_default();
     let expires = r["expiresAt"].as_str().unwrap_or_default();
     Ok(html! {
         h1 { "Checkout" }
         (summary(r))
         p { "Your tickets are held for " strong.countdown data-expires=(expires) { "a few minutes" } " more." }
         @if let Some(e) = error { (layout::notice("error", e)) }
+        (pay_and_back_out(state, visitor, &format!("/orders/{id}"), &payment, "", "Cancel and release the tickets"))
+    })
+}
+
+/// The checkout's two cards: the card form (Stripe.js confirms `payment`
+/// in the browser, then the form posts to `{base}/pay`) and the form that
+/// backs out (`{base}/cancel`). `what` follows the amount in the heading.
+pub fn pay_and_back_out(
+    state: &AppState,
+    visitor: &Visitor,
+    base: &str,
+    payment: &Value,
+    what: &str,
+    back_out: &str,
+) -> Markup {
+    let payment_id =
+        payment["paymentId"].as_str().or_else(|| payment["payments"][0]["paymentId"].as_str()).unwrap_or_default();
+    html! {
         div.two {
             section.card aria-labelledby="pay" {
-                h2 #pay { "Pay " (cents(payment["amount"].as_i64().unwrap_or(0))) }
-                form #pay-form.stack method="post" action={ "/orders/" (id) "/pay" }
-                    data-key=(state.config.stripe_publishable_key) data-secret=(client_secret) {
+                h2 #pay { "Pay " (cents(payment["amount"].as_i64().unwrap_or(0))) (what) }
+                form #pay-form.stack method="post" action={ (base) "/pay" }
+                    data-key=(state.config.stripe_publishable_key) data-secret=(payment["clientSecret"].as_str().unwrap_or_default()) {
                     (csrf_field(visitor))
                     input type="hidden" name="payment" value=(payment_id);
                     div {
@@ -207,15 +223,15 @@ async fn checkout(
             }
             section.card aria-labelledby="back" {
                 h2 #back { "Changed your mind?" }
-                form method="post" action={ "/orders/" (id) "/cancel" } {
+                form method="post" action={ (base) "/cancel" } {
                     (csrf_field(visitor))
-                    button.secondary type="submit" { "Cancel and release the tickets" }
+                    button.secondary type="submit" { (back_out) }
                 }
             }
         }
         script src=(state.config.stripe_js_url) {}
         (script("/static/checkout.js"))
-    })
+    }
 }
 
 async fn success(state: &AppState, visitor: &Visitor, id: &str, r: &Value) -> Result<Markup, WebError> {
@@ -236,30 +252,40 @@ pub struct PayForm {
     pub payment: String,
 }
 
-/// `POST /orders/{id}/pay`: the browser confirmed the payment with Stripe.js
-/// (the card never reaches this site; 3-D Secure, when the card asks for it,
-/// ran there too); payments asks the provider how it ended.
+/// The browser confirmed the payment of `form` with Stripe.js (the card
+/// never reaches this site; 3-D Secure, when the card asks for it, ran
+/// there too): payments asks the provider how it ended. `Ok(None)` when
+/// the page should simply be shown again, `Ok(Some(why))` when the card was
+/// declined or not authenticated.
+pub async fn sync_payment(state: &AppState, visitor: &Visitor, form: &PayForm) -> Result<Option<String>, WebError> {
+    visitor.account()?;
+    visitor.check_csrf(&form.csrf)?;
+    let payment = uuid_like(&form.payment).ok_or_else(|| WebError::bad_request("No such payment."))?;
+    let url = format!("{}/api/payments/{payment}/sync", state.config.payments);
+    let reply = state.apis.post(url, visitor.who(), &json!({})).await?;
+    match reply.status {
+        200..=299 | 409 => Ok(None),
+        402 => Ok(Some(reply.message())),
+        _ => Err(WebError::from_reply(&reply)),
+    }
+}
+
+/// `POST /orders/{id}/pay`: see [`sync_payment`].
 pub async fn pay(
     State(state): State<AppState>,
     visitor: Visitor,
     Path(id): Path<String>,
     Form(form): Form<PayForm>,
 ) -> Result<Response, WebError> {
-    visitor.account()?;
-    visitor.check_csrf(&form.csrf)?;
     let id = uuid_like(&id).ok_or_else(|| WebError::NotFound("No such order.".into()))?.to_string();
-    let payment = uuid_like(&form.payment).ok_or_else(|| WebError::bad_request("No such payment."))?;
-    let url = format!("{}/api/payments/{payment}/sync", state.config.payments);
-    let reply = state.apis.post(url, visitor.who(), &json!({})).await?;
-    match reply.status {
-        200..=299 | 409 => Ok(Redirect::to(&format!("/orders/{id}")).into_response()),
-        402 => {
+    match sync_payment(&state, &visitor, &form).await? {
+        None => Ok(Redirect::to(&format!("/orders/{id}")).into_response()),
+        Some(why) => {
             let r = reservation(&state, &visitor, &id).await?;
-            let mut page = order_page(&state, &visitor, &id, &r, Some(&reply.message())).await?;
+            let mut page = order_page(&state, &visitor, &id, &r, Some(&why)).await?;
             *page.status_mut() = axum::http::StatusCode::PAYMENT_REQUIRED;
             Ok(page)
         }
-        _ => Err(WebError::from_reply(&reply)),
     }
 }
 
