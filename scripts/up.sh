@@ -13,11 +13,20 @@ export PLATFORM_ID="${PLATFORM_ID:-a}"
 export PORT_OFFSET="${PORT_OFFSET:-0}"
 export DATABASE_URL="${DATABASE_URL:-postgres://ticktak:ticktak@127.0.0.1:$PG_PORT/ticktak_$PLATFORM_ID}"
 export KAFKA_BROKERS="${KAFKA_BROKERS:-127.0.0.1:9092}"
-PROFILE="${PROFILE:-release}"
 SERVICES=(shop shop-consumer reservations payments security analytics web)
+UP_STARTED=$SECONDS
+
+# Release builds when they are there. A first start on a fresh machine
+# would wait about 40 minutes for the broker's and the workspace's release
+# builds; it starts on development builds instead (about 6 and 9 minutes),
+# and the release builds run in the background, at the lowest priority, for
+# the next start. PROFILE=release or PROFILE=dev chooses.
+if [ -z "${PROFILE:-}" ]; then
+  if release_is_built "${SERVICES[@]}" publish-masterlist; then PROFILE=release; else PROFILE=dev; FIRST_START=1; fi
+fi
 
 ensure_build_deps
-start_nisshi_install
+if [ "$PROFILE" = dev ]; then start_nisshi_install dev; else start_nisshi_install; fi
 ensure_postgres
 ensure_node_tools tools/maildev
 ensure_python_tools
@@ -28,6 +37,9 @@ log "building ($PROFILE)"
 cargo build --quiet --profile "$PROFILE" --bins
 BIN="$ROOT/target/$PROFILE"
 [ "$PROFILE" = dev ] && BIN="$ROOT/target/debug"
+if [ -n "${FIRST_START:-}" ]; then
+  start_release_builds
+fi
 
 mkdir -p "$VAR/log/$PLATFORM_ID"
 if [ "$KAFKA_BROKERS" = "127.0.0.1:9092" ]; then
@@ -159,7 +171,16 @@ ticktak platform '$PLATFORM_ID' is up (logs in var/log/$PLATFORM_ID/):
   Stripe         ${STRIPE_SECRET_KEY:+api.stripe.com}${STRIPE_SECRET_KEY:-stand-in http://127.0.0.1:8420}
   e-mail         ${SMTP_URL:+$SMTP_URL}${SMTP_URL:-maildev http://127.0.0.1:1080 (GET /email)}
 Every service also serves /ready and /metrics. Ctrl-C stops everything.
+Up in $(((SECONDS - UP_STARTED) / 60)) min $(((SECONDS - UP_STARTED) % 60)) s, on the $PROFILE build.
 INFO
+if [ -n "${FIRST_START:-}" ]; then
+  cat <<INFO
+This first start runs on development builds (slower, the same behaviour).
+The release builds run in the background at the lowest priority (about 40
+minutes; log: var/log/release-builds.log; they go on after Ctrl-C); the next
+\`make up\` after they finish starts on them.
+INFO
+fi
 
 # Stop when any service dies, or on Ctrl-C/SIGTERM.
 wait -n "${PIDS[@]}" || true
