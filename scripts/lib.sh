@@ -214,7 +214,8 @@ start_maildev() {
 # and runs on 1.95, hence --ignore-rust-version. Built with the two storage
 # engines ticktak runs it on: PostgreSQL (`make up`, `make test`, `make
 # bench`) and the in-memory one (dynostore's, TEST_BROKER_STORAGE=memory);
-# not libsql's SQLite, compiled from C. Two builds, both kept under
+# 20 crates fewer than every engine (libsql is compiled all the same:
+# another of its crates needs it). Two builds, both kept under
 # $CARGO_HOME so that every clone shares them:
 # - the release build (bin/nisshi, or a nisshi on PATH): about 20 minutes on
 #   2 cores, once. `make up` and `make bench` run it once it is there, and

@@ -205,7 +205,7 @@ fn openapi_descriptions() -> Vec<(&'static str, utoipa::openapi::OpenApi)> {
     use utoipa::OpenApi;
     vec![
         ("shop", shop::openapi::ApiDoc::openapi()),
-        ("reservations", reservations::api::ApiDoc::openapi()),
+        ("reservations", reservations::openapi::ApiDoc::openapi()),
         ("payments", payments::api::ApiDoc::openapi()),
         ("security", security::openapi::ApiDoc::openapi()),
         ("analytics", analytics::api::ApiDoc::openapi()),

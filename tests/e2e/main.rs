@@ -17,5 +17,6 @@ mod schedule;
 mod screening;
 mod services;
 mod shop_api;
+mod sql;
 mod topics;
 mod web;

@@ -10,6 +10,8 @@
 //!   A request (`REQUESTED`) is no event: the hold's `TICKET_PENDING` on the
 //!   sales log says as much, so a hold costs one broker record on its way.
 //! - `GET /internal/model` → [`Model`] (404 before the first training).
+//! - And the admins' statistics (web site → analytics): `GET
+//!   /api/admin/stats` → [`Stats`].
 
 use std::collections::BTreeMap;
 
@@ -183,4 +185,89 @@ mod tests {
         assert!(events(serde_json::json!(over)).unwrap_err().contains("more than 256"));
         assert!(events(serde_json::json!({"eventId": "x"})).is_err());
     }
+}
+
+/// `GET /api/admin/stats`: the market's statistics from the sales log.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TypeStats {
+    pub match_number: u8,
+    pub category: u8,
+    pub capacity: u32,
+    pub sold: u32,
+    pub held: u32,
+    pub price: u32,
+    /// sold × price, in the master list's currency units.
+    pub revenue: i64,
+    /// sold / capacity, in percent.
+    pub sell_through: f64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct MatchStats {
+    pub match_number: u8,
+    pub home_team: String,
+    pub away_team: String,
+    pub date_utc: DateTime<Utc>,
+    /// Summed over the match's categories (each at most `i32::MAX`).
+    pub capacity: u64,
+    pub sold: u64,
+    pub revenue: i64,
+    pub sell_through: f64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PlatformStats {
+    /// The `client-id` of the platform's messages (`unknown` for peers that send none).
+    pub platform: String,
+    pub sold: i64,
+    pub revenue: i64,
+    /// Share of all tickets sold, in percent.
+    pub share: f64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Minute {
+    pub minute: DateTime<Utc>,
+    pub tickets: i64,
+    pub revenue: i64,
+}
+
+/// The sales log position the numbers reflect: the last applied offset per
+/// partition.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct Position {
+    pub partition: i32,
+    pub offset: i64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Totals {
+    pub capacity: u64,
+    pub sold: u64,
+    pub held: u64,
+    pub revenue: i64,
+    pub sell_through: f64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Stats {
+    pub position: Vec<Position>,
+    pub totals: Totals,
+    /// Every ticket type (64 × 3), by match and category.
+    pub types: Vec<TypeStats>,
+    /// The best-selling matches, most tickets first.
+    pub top_matches: Vec<MatchStats>,
+    pub platforms: Vec<PlatformStats>,
+    /// Tickets sold per minute over the last `window` minutes, oldest first
+    /// (minutes without sales included).
+    pub sales_per_minute: Vec<Minute>,
+    /// Anomalies seen in the log, by kind.
+    #[schema(value_type = Object)]
+    pub anomalies: BTreeMap<String, u64>,
 }

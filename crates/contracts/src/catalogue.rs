@@ -1,6 +1,8 @@
-//! The shop's availability of a match (`GET /api/matches/{n}/availability`),
-//! as buyers see it and as reservations reads it for its fast "sold out"
-//! answer.
+//! The shop's catalogue: matches (`GET /api/matches` → [`MatchPage`], `GET
+//! /api/matches/{n}` → [`MatchView`]), the availability of a match (`GET
+//! /api/matches/{n}/availability`, as buyers see it and as reservations
+//! reads it for its fast "sold out" answer) and recommendations (`GET
+//! /api/recommendations` → [`Recommendations`]).
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -141,4 +143,38 @@ pub struct MatchView {
     /// `null` for knock-out matches.
     pub group: Option<String>,
     pub categories: Vec<CategoryView>,
+}
+
+/// `GET /api/matches`: one page of matches.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct MatchPage {
+    pub matches: Vec<MatchView>,
+    /// Matches that satisfy the filters, over all pages.
+    pub total: i64,
+    pub limit: u32,
+    pub offset: u32,
+}
+
+/// One match of `GET /api/recommendations`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Recommendation {
+    #[serde(rename = "match")]
+    pub match_view: MatchView,
+    /// Why it is recommended, e.g. "popular with fans from South America".
+    pub reason: String,
+}
+
+/// `GET /api/recommendations`: matches for this buyer, best first.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Recommendations {
+    /// The country the ranking was made for, if known.
+    pub country: Option<String>,
+    /// `token`, `ip` or `none`: where the country came from.
+    pub country_from: String,
+    /// The model version, or `null` when ranked by this platform's sales.
+    pub model_version: Option<i64>,
+    pub recommendations: Vec<Recommendation>,
 }

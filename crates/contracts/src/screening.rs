@@ -4,6 +4,8 @@
 //! - `GET  /internal/screening/policy` → [`Policy`], polled every 500 ms.
 //! - `POST /internal/screening/signals` [`Signals`] → [`SignalsTaken`],
 //!   batched every second.
+//! - And the admins' view of what screening did (web site → security):
+//!   `GET /api/admin/security/events` → [`Events`].
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -102,4 +104,30 @@ pub struct Signals {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SignalsTaken {
     pub taken: usize,
+}
+
+/// A security event as admins see it.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SecurityEvent {
+    pub id: i64,
+    pub at: DateTime<Utc>,
+    /// blocked, throttled, blocklist_added or blocklist_removed.
+    pub kind: String,
+    /// The client's address.
+    pub ip: Option<String>,
+    /// The account concerned (for blocklist changes: the admin).
+    pub account: Option<String>,
+    pub route_class: Option<String>,
+    /// The service that saw it.
+    pub service: Option<String>,
+    /// Requests counted in this event.
+    pub count: i64,
+    pub detail: String,
+}
+
+/// `GET /api/admin/security/events`: the newest first.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct Events {
+    pub events: Vec<SecurityEvent>,
 }

@@ -20,6 +20,8 @@ use utoipa::ToSchema;
 use crate::market::Market;
 use crate::{store, training, AppState};
 
+pub use ticktak_contracts::analytics::{MatchStats, Minute, PlatformStats, Position, Stats, Totals, TypeStats};
+
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/api/admin/stats", get(stats))
@@ -45,90 +47,6 @@ pub fn internal_router() -> Router<AppState> {
     modifiers(&BearerAuth, &StandardResponses)
 )]
 pub struct ApiDoc;
-
-#[derive(Debug, Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct TypeStats {
-    pub match_number: u8,
-    pub category: u8,
-    pub capacity: u32,
-    pub sold: u32,
-    pub held: u32,
-    pub price: u32,
-    /// sold × price, in the master list's currency units.
-    pub revenue: i64,
-    /// sold / capacity, in percent.
-    pub sell_through: f64,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct MatchStats {
-    pub match_number: u8,
-    pub home_team: String,
-    pub away_team: String,
-    pub date_utc: DateTime<Utc>,
-    /// Summed over the match's categories (each at most `i32::MAX`).
-    pub capacity: u64,
-    pub sold: u64,
-    pub revenue: i64,
-    pub sell_through: f64,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct PlatformStats {
-    /// The `client-id` of the platform's messages (`unknown` for peers that send none).
-    pub platform: String,
-    pub sold: i64,
-    pub revenue: i64,
-    /// Share of all tickets sold, in percent.
-    pub share: f64,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct Minute {
-    pub minute: DateTime<Utc>,
-    pub tickets: i64,
-    pub revenue: i64,
-}
-
-/// The sales log position the numbers reflect: the last applied offset per
-/// partition.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct Position {
-    pub partition: i32,
-    pub offset: i64,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct Totals {
-    pub capacity: u64,
-    pub sold: u64,
-    pub held: u64,
-    pub revenue: i64,
-    pub sell_through: f64,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct Stats {
-    pub position: Vec<Position>,
-    pub totals: Totals,
-    /// Every ticket type (64 × 3), by match and category.
-    pub types: Vec<TypeStats>,
-    /// The best-selling matches, most tickets first.
-    pub top_matches: Vec<MatchStats>,
-    pub platforms: Vec<PlatformStats>,
-    /// Tickets sold per minute over the last `window` minutes, oldest first
-    /// (minutes without sales included).
-    pub sales_per_minute: Vec<Minute>,
-    /// Anomalies seen in the log, by kind.
-    #[schema(value_type = Object)]
-    pub anomalies: BTreeMap<String, u64>,
-}
 
 #[derive(Debug, Deserialize)]
 pub struct StatsQuery {

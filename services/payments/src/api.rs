@@ -14,19 +14,22 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::{get, post};
 use axum::Router;
-use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
+use chrono::Utc;
+use serde::Deserialize;
 use ticktak_contracts::desk::Reason;
+use ticktak_contracts::payments::{
+    ConfirmPayment, CreateOrderPayment, CreatePayment, NextAction, OrderPayment, PaymentList, PaymentStatus,
+    PaymentView,
+};
 use ticktak_contracts::reservations::{self as contract, ReservationRecord};
 use ticktak_kit::auth::{Admin, BearerAuth, Caller};
 use ticktak_kit::http::{Json, Path, Query};
 use ticktak_kit::openapi::StandardResponses;
 use ticktak_kit::{ApiError, ApiResult};
-use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::provider::{Intent, IntentStatus, ProviderError};
-use crate::store::{self, Payment, PaymentStatus};
+use crate::store::{self, Payment};
 use crate::{settle, AppState};
 
 pub fn router() -> Router<AppState> {
@@ -55,78 +58,31 @@ pub fn router() -> Router<AppState> {
 )]
 pub struct ApiDoc;
 
-/// Body of `POST /api/payments`. The amount comes from the reservation.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct CreatePayment {
-    pub reservation_id: String,
-}
-
-/// A payment as its buyer (or an admin) sees it.
-#[derive(Debug, Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct PaymentView {
-    pub payment_id: Uuid,
-    pub reservation_id: Uuid,
-    /// The order whose lines this payment's intent pays together.
-    pub order_id: Option<Uuid>,
-    /// For Stripe.js to confirm the payment in the browser
-    /// (`stripe.confirmCardPayment(clientSecret, {payment_method: {card}})`).
-    pub client_secret: Option<String>,
-    /// What the buyer must do before the payment can go on, in answers that
-    /// asked the provider (`confirm`, `sync`): `authenticate` when the card
-    /// asks for 3-D Secure — run `stripe.confirmCardPayment(clientSecret)`
-    /// in the buyer's browser, then `POST /api/payments/{id}/sync`.
-    pub next_action: Option<NextAction>,
-    /// Minor units (cents).
-    pub amount: i64,
-    /// ISO 4217, lower case.
-    pub currency: String,
-    pub status: PaymentStatus,
-    /// Why the last attempt failed (e.g. `card_declined`).
-    pub last_error: Option<String>,
-    /// `buyer`, `hold_ended`, `provider` (the provider's dashboard) or
-    /// `disputed`, once refunded.
-    pub refund_reason: Option<String>,
-    pub created_at: DateTime<Utc>,
-    pub updated_at: DateTime<Utc>,
-}
-
-impl PaymentView {
-    pub fn of(p: &Payment) -> Self {
-        Self {
-            payment_id: p.id,
-            reservation_id: p.reservation_id,
-            order_id: p.order_id,
-            client_secret: (p.status == PaymentStatus::Open).then(|| p.client_secret.clone()).flatten(),
-            next_action: None,
-            amount: p.amount,
-            currency: p.currency.clone(),
-            status: p.status,
-            last_error: p.last_error.clone(),
-            refund_reason: p.refund_reason.clone(),
-            created_at: p.created_at,
-            updated_at: p.updated_at,
-        }
+/// A payment's view as its buyer (or an admin) sees it.
+pub(crate) fn view(p: &Payment) -> PaymentView {
+    PaymentView {
+        payment_id: p.id,
+        reservation_id: p.reservation_id,
+        order_id: p.order_id,
+        client_secret: (p.status == PaymentStatus::Open).then(|| p.client_secret.clone()).flatten(),
+        next_action: None,
+        amount: p.amount,
+        currency: p.currency.clone(),
+        status: p.status,
+        last_error: p.last_error.clone(),
+        refund_reason: p.refund_reason.clone(),
+        created_at: p.created_at,
+        updated_at: p.updated_at,
     }
 }
 
-/// What the buyer must do next, see [`PaymentView::next_action`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum NextAction {
-    Authenticate,
-}
-
-impl PaymentView {
-    /// The view of `p` as it stands after the provider said `intent`.
-    fn after(p: &Payment, intent: &Intent) -> Self {
-        let mut view = Self::of(p);
-        if p.status == PaymentStatus::Open && intent.status == IntentStatus::NeedsAuthentication {
-            view.next_action = Some(NextAction::Authenticate);
-        }
-        view
+/// The view of `p` as it stands after the provider said `intent`.
+fn view_after(p: &Payment, intent: &Intent) -> PaymentView {
+    let mut view = view(p);
+    if p.status == PaymentStatus::Open && intent.status == IntentStatus::NeedsAuthentication {
+        view.next_action = Some(NextAction::Authenticate);
     }
+    view
 }
 
 /// A failed intent creation: unreachable is worth a retry; a refusal is ours to fix.
@@ -181,7 +137,7 @@ pub async fn create(
     let reservation_id = Uuid::parse_str(req.reservation_id.trim()).map_err(|_| no_reservation())?;
     if let Some(existing) = store::of_reservation(&s.pool, reservation_id).await? {
         return match existing.buyer_id == caller.sub {
-            true => Ok((StatusCode::OK, Json(PaymentView::of(&existing)))),
+            true => Ok((StatusCode::OK, Json(view(&existing)))),
             false => Err(no_reservation()),
         };
     }
@@ -231,7 +187,7 @@ pub async fn create(
     .await?;
     metrics::counter!("payments_created_total").increment(1);
     let status = if payment.id == payment_id { StatusCode::CREATED } else { StatusCode::OK };
-    Ok((status, Json(PaymentView::of(&payment))))
+    Ok((status, Json(view(&payment))))
 }
 
 /// The caller's own payment `raw`.
@@ -251,15 +207,7 @@ pub async fn one(
     Caller(caller): Caller,
     Path(id): Path<String>,
 ) -> ApiResult<Json<PaymentView>> {
-    Ok(Json(PaymentView::of(&own(&s, &caller.sub, &id).await?)))
-}
-
-/// Body of `POST /api/payments/{id}/confirm`.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct ConfirmPayment {
-    /// What Stripe.js made of the buyer's card: `pm_…`, or a card token's `card_…`.
-    pub payment_method: String,
+    Ok(Json(view(&own(&s, &caller.sub, &id).await?)))
 }
 
 #[utoipa::path(post, path = "/api/payments/{id}/confirm", tag = "payments", security(("bearer" = [])),
@@ -296,7 +244,7 @@ async fn settled(s: &AppState, p: &Payment, intent: &Intent) -> ApiResult<Json<P
             return Err(ApiError::PaymentDeclined(format!("{}; try another card", decline_reason(why))));
         }
     }
-    Ok(Json(PaymentView::after(&now, intent)))
+    Ok(Json(view_after(&now, intent)))
 }
 
 /// A provider's failure code in words.
@@ -342,54 +290,27 @@ pub async fn refund(
 ) -> ApiResult<Json<PaymentView>> {
     let p = own(&s, &caller.sub, &id).await?;
     settle::refund_on_request(&s, p.id, settle::Asker::Buyer).await?;
-    Ok(Json(PaymentView::of(&store::get(&s.pool, p.id).await?.ok_or_else(no_payment)?)))
+    Ok(Json(view(&store::get(&s.pool, p.id).await?.ok_or_else(no_payment)?)))
 }
 
-/// Body of `POST /api/payments/orders`. The amount is what the order's held
-/// lines cost.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct CreateOrderPayment {
-    pub order_id: String,
-}
-
-/// An order's payment: one intent for its held lines, a payment per line.
-#[derive(Debug, Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct OrderPayment {
-    pub order_id: Uuid,
-    /// For Stripe.js, while the payment is open: one confirmation pays
-    /// every line. Then `POST /api/payments/{paymentId}/sync` with any
-    /// line's payment.
-    pub client_secret: Option<String>,
-    /// Minor units (cents): what the lines cost together.
-    pub amount: i64,
-    pub currency: String,
-    /// OPEN until paid, then SUCCEEDED; a line's own status is in `payments`
-    /// (a line whose hold ended before the money came is REFUNDED).
-    pub status: PaymentStatus,
-    pub payments: Vec<PaymentView>,
-}
-
-impl OrderPayment {
-    fn of(order: Uuid, payments: &[Payment]) -> Self {
-        let open = payments.iter().any(|p| p.status == PaymentStatus::Open);
-        let succeeded = payments.iter().any(|p| p.status == PaymentStatus::Succeeded);
-        let status = if open {
-            PaymentStatus::Open
-        } else if succeeded {
-            PaymentStatus::Succeeded
-        } else {
-            payments.first().map_or(PaymentStatus::Canceled, |p| p.status)
-        };
-        Self {
-            order_id: order,
-            client_secret: open.then(|| payments.iter().find_map(|p| p.client_secret.clone())).flatten(),
-            amount: payments.iter().map(|p| p.amount).sum(),
-            currency: payments.first().map_or_else(|| "usd".into(), |p| p.currency.clone()),
-            status,
-            payments: payments.iter().map(PaymentView::of).collect(),
-        }
+/// An order's payment as its buyer sees it.
+fn order_payment(order: Uuid, payments: &[Payment]) -> OrderPayment {
+    let open = payments.iter().any(|p| p.status == PaymentStatus::Open);
+    let succeeded = payments.iter().any(|p| p.status == PaymentStatus::Succeeded);
+    let status = if open {
+        PaymentStatus::Open
+    } else if succeeded {
+        PaymentStatus::Succeeded
+    } else {
+        payments.first().map_or(PaymentStatus::Canceled, |p| p.status)
+    };
+    OrderPayment {
+        order_id: order,
+        client_secret: open.then(|| payments.iter().find_map(|p| p.client_secret.clone())).flatten(),
+        amount: payments.iter().map(|p| p.amount).sum(),
+        currency: payments.first().map_or_else(|| "usd".into(), |p| p.currency.clone()),
+        status,
+        payments: payments.iter().map(view).collect(),
     }
 }
 
@@ -424,7 +345,7 @@ pub async fn create_for_order(
     let existing = store::of_order(&s.pool, order_id).await?;
     if let Some(p) = existing.first() {
         return match p.buyer_id == caller.sub {
-            true => Ok((StatusCode::OK, Json(OrderPayment::of(order_id, &existing)))),
+            true => Ok((StatusCode::OK, Json(order_payment(order_id, &existing)))),
             false => Err(no_order()),
         };
     }
@@ -473,7 +394,7 @@ pub async fn create_for_order(
     let payments = store::insert_order(&s.pool, order_id, &lines).await?;
     metrics::counter!("payments_created_total").increment(1);
     let created = payments.iter().any(|p| p.id == first_payment);
-    Ok((if created { StatusCode::CREATED } else { StatusCode::OK }, Json(OrderPayment::of(order_id, &payments))))
+    Ok((if created { StatusCode::CREATED } else { StatusCode::OK }, Json(order_payment(order_id, &payments))))
 }
 
 #[utoipa::path(get, path = "/api/payments/orders/{order}", tag = "payments", security(("bearer" = [])),
@@ -485,7 +406,7 @@ pub async fn of_order(
     Path(order): Path<String>,
 ) -> ApiResult<Json<OrderPayment>> {
     let (order, payments) = own_order(&s, &caller.sub, &order).await?;
-    Ok(Json(OrderPayment::of(order, &payments)))
+    Ok(Json(order_payment(order, &payments)))
 }
 
 #[utoipa::path(post, path = "/api/payments/orders/{order}/refund", tag = "payments", security(("bearer" = [])),
@@ -512,18 +433,13 @@ pub async fn refund_order(
     for p in paid {
         settle::refund_on_request(&s, p.id, settle::Asker::Buyer).await?;
     }
-    Ok(Json(OrderPayment::of(order, &store::of_order(&s.pool, order).await?)))
+    Ok(Json(order_payment(order, &store::of_order(&s.pool, order).await?)))
 }
 
 #[derive(Debug, Deserialize)]
 pub struct AdminQuery {
     pub status: Option<String>,
     pub limit: Option<i64>,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct PaymentList {
-    pub payments: Vec<PaymentView>,
 }
 
 #[utoipa::path(get, path = "/api/admin/payments", tag = "admin", security(("bearer" = [])),
@@ -548,7 +464,7 @@ pub async fn admin_list(
         return Err(ApiError::BadRequest("limit must be between 1 and 500".into()));
     }
     let payments = store::list(&s.pool, status, limit).await?;
-    Ok(Json(PaymentList { payments: payments.iter().map(PaymentView::of).collect() }))
+    Ok(Json(PaymentList { payments: payments.iter().map(view).collect() }))
 }
 
 #[utoipa::path(post, path = "/api/admin/payments/{id}/refund", operation_id = "refund_for_buyer", tag = "admin", security(("bearer" = [])),
@@ -568,5 +484,5 @@ pub async fn refund_for_buyer(
     store::get(&s.pool, id).await?.ok_or_else(no_payment)?;
     settle::refund_on_request(&s, id, settle::Asker::Operator { admin: &admin, reason: &reason }).await?;
     tracing::info!(payment = %id, by = %admin.sub, "refunded on the buyer's behalf");
-    Ok(Json(PaymentView::of(&store::get(&s.pool, id).await?.ok_or_else(no_payment)?)))
+    Ok(Json(view(&store::get(&s.pool, id).await?.ok_or_else(no_payment)?)))
 }

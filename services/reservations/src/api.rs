@@ -6,12 +6,12 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
-use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
+use chrono::Utc;
+use serde::Serialize;
+use ticktak_contracts::reservations::{CreateReservation, ReservationList, ReservationView};
 use ticktak_core::{Action, Price, Quantity, TicketType};
-use ticktak_kit::auth::{BearerAuth, Caller};
+use ticktak_kit::auth::Caller;
 use ticktak_kit::http::{Json, Path};
-use ticktak_kit::openapi::StandardResponses;
 use ticktak_kit::{ApiError, ApiResult};
 use utoipa::ToSchema;
 use uuid::Uuid;
@@ -24,71 +24,10 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/api/reservations", get(list).post(create))
         .route("/api/reservations/{id}", get(one).delete(cancel))
-        .route("/api/openapi.json", get(|| async { axum::Json(<ApiDoc as utoipa::OpenApi>::openapi()) }))
 }
 
-/// The OpenAPI description served at `GET /api/openapi.json`.
-#[derive(utoipa::OpenApi)]
-#[openapi(
-    info(title = "ticktak reservations", description = "Hold tickets, see and cancel your reservations, get their tickets, check tickets in at the gate; the operators' order desk."),
-    paths(create, one, list, cancel, crate::queue::join, crate::queue::status, crate::queue::board, crate::tickets::of_reservation, crate::tickets::qr_svg, crate::tickets::qr_png,
-        crate::tickets::live, crate::tickets::live_svg, crate::tickets::holder::name, crate::tickets::transfer::offer, crate::tickets::transfer::withdraw,
-        crate::tickets::transfer::received, crate::tickets::transfer::accept, crate::tickets::check_in, crate::tickets::public_key,
-        crate::desk::search, crate::desk::story, crate::desk::resend_tickets, crate::desk::revoke_ticket, crate::desk::export::orders,
-        crate::desk::export::sales, ticktak_kit::audit::audit, crate::orders::create, crate::orders::one, crate::orders::cancel),
-    components(schemas(CreateReservation, ReservationView, ReservationList, crate::orders::CreateOrder,
-        crate::orders::OrderLineRequest, crate::orders::OrderView, crate::tickets::Ticket,
-        crate::tickets::TicketList, crate::tickets::CheckIn, crate::tickets::CheckInResult, crate::tickets::PublicKey,
-        crate::tickets::LiveCode, crate::tickets::holder::NameHolder, crate::tickets::transfer::OfferTicket,
-        crate::tickets::transfer::Offer, crate::tickets::transfer::AcceptTicket, crate::queue::JoinQueue, crate::queue::QueueStatus, crate::queue::QueueState,
-        crate::queue::QueueBoard, crate::queue::RoomBoard, crate::queue::PlatformQueue,
-        ticktak_contracts::desk::OrderList, ticktak_contracts::desk::OrderSummary, ticktak_contracts::desk::OrderStory,
-        ticktak_contracts::desk::MessageSent, ticktak_contracts::desk::PaymentSummary, ticktak_contracts::desk::TicketStory,
-        ticktak_contracts::desk::GateRecord, ticktak_contracts::desk::MailSent, ticktak_contracts::desk::Reason,
-        ticktak_contracts::desk::AuditTrail, ticktak_contracts::desk::AuditEntry)),
-    modifiers(&BearerAuth, &StandardResponses)
-)]
-pub struct ApiDoc;
-
-/// Body of `POST /api/reservations`. The price comes from the master list.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct CreateReservation {
-    pub match_number: i64,
-    pub category: i64,
-    pub quantity: i64,
-    /// While the ticket type sells through a waiting room: the admission
-    /// the buyer's turn gave (`GET /api/queue/{ticket}`); one hold spends it.
-    #[serde(default)]
-    pub admission: Option<String>,
-}
-
-/// A reservation as its buyer sees it.
-#[derive(Debug, Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct ReservationView {
-    /// `null` when refused before anything was published.
-    pub id: Option<Uuid>,
-    /// REQUESTED, HELD, CONFIRMED, REJECTED, EXPIRED, CANCELLED or REFUNDED.
-    #[schema(value_type = String)]
-    pub status: ReservationStatus,
-    pub expires_at: Option<DateTime<Utc>>,
-    pub match_number: u8,
-    pub category: u8,
-    pub quantity: u8,
-    pub unit_price: u32,
-    pub total: u32,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub reason: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub created_at: Option<DateTime<Utc>>,
-    /// The order (cart) it is a line of, if any: it is paid with the order.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub order_id: Option<Uuid>,
-}
-
-impl ReservationView {
-    pub fn of(r: &Reservation) -> Self {
+impl From<&Reservation> for ReservationView {
+    fn from(r: &Reservation) -> Self {
         Self {
             id: Some(r.id),
             status: r.status,
@@ -182,7 +121,7 @@ pub async fn create(
                     store::get(&s.pool, id).await?.ok_or_else(|| ApiError::NotFound("no such reservation".into()))?;
                 return Ok(respond(
                     status_code(r.status),
-                    serde_json::to_value(ReservationView::of(&r)).expect("serialises"),
+                    serde_json::to_value(ReservationView::from(&r)).expect("serialises"),
                 ));
             }
         }
@@ -292,7 +231,7 @@ async fn reserve(
     if now.status == ReservationStatus::Rejected {
         give_back(s, admission.is_some(), r.id).await;
     }
-    let view = ReservationView::of(&now);
+    let view = ReservationView::from(&now);
     Ok((status_code(now.status), serde_json::to_value(view).expect("serialises")))
 }
 
@@ -350,14 +289,14 @@ async fn reserve_naive(
     if !granted {
         return Ok((
             StatusCode::CONFLICT,
-            serde_json::to_value(ReservationView { id: None, ..ReservationView::of(&r) }).expect("serialises"),
+            serde_json::to_value(ReservationView { id: None, ..ReservationView::from(&r) }).expect("serialises"),
         ));
     }
     let queued = store::insert_new(&s.pool, &s.origin, &r, idempotency_key, s.config.caps)
         .await?
         .map_err(|over| over_cap(s.config.caps, over))?;
     s.outbox.publish(vec![queued]);
-    Ok((StatusCode::CREATED, serde_json::to_value(ReservationView::of(&r)).expect("serialises")))
+    Ok((StatusCode::CREATED, serde_json::to_value(ReservationView::from(&r)).expect("serialises")))
 }
 
 fn reservation_id(raw: &str) -> ApiResult<Uuid> {
@@ -374,21 +313,16 @@ pub async fn one(
 ) -> ApiResult<Json<ReservationView>> {
     let id = reservation_id(&id)?;
     match store::get(&s.pool, id).await? {
-        Some(r) if r.buyer_id == caller.sub => Ok(Json(ReservationView::of(&r))),
+        Some(r) if r.buyer_id == caller.sub => Ok(Json(ReservationView::from(&r))),
         _ => Err(ApiError::NotFound("no such reservation".into())),
     }
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct ReservationList {
-    reservations: Vec<ReservationView>,
 }
 
 #[utoipa::path(get, path = "/api/reservations", tag = "reservations", security(("bearer" = [])),
     responses((status = 200, description = "mine, newest first", body = ReservationList)))]
 pub async fn list(State(s): State<AppState>, Caller(caller): Caller) -> ApiResult<Json<ReservationList>> {
     let rows = store::list_for(&s.pool, &caller.sub, 100).await?;
-    Ok(Json(ReservationList { reservations: rows.iter().map(ReservationView::of).collect() }))
+    Ok(Json(ReservationList { reservations: rows.iter().map(ReservationView::from).collect() }))
 }
 
 /// Cancel a held reservation: its tickets go back on sale everywhere.
@@ -415,9 +349,9 @@ pub async fn cancel(
             tx.commit().await?;
             s.outbox.publish(vec![queued]);
             metrics::counter!("reservations_cancelled_total").increment(1);
-            Ok(Json(ReservationView::of(&cancelled)))
+            Ok(Json(ReservationView::from(&cancelled)))
         }
-        ReservationStatus::Cancelled => Ok(Json(ReservationView::of(&r))),
+        ReservationStatus::Cancelled => Ok(Json(ReservationView::from(&r))),
         ReservationStatus::Requested => {
             Err(ApiError::Conflict("the reservation is still being decided; try again in a moment".into()))
         }
@@ -427,33 +361,5 @@ pub async fn cancel(
         ReservationStatus::Rejected | ReservationStatus::Expired | ReservationStatus::Refunded => {
             Err(ApiError::Conflict(format!("the reservation is {}", r.status.as_str())))
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// A client that checks answers against the description must accept both
-    /// 409s of `POST /api/reservations`: a REJECTED reservation and the
-    /// purchase cap's error body.
-    #[test]
-    fn the_description_of_a_refused_hold_admits_both_of_its_bodies() {
-        let doc = serde_json::to_value(<ApiDoc as utoipa::OpenApi>::openapi()).expect("the description serialises");
-        let schema =
-            &doc["paths"]["/api/reservations"]["post"]["responses"]["409"]["content"]["application/json"]["schema"];
-        let refused = match schema["$ref"].as_str() {
-            Some(r) => &doc["components"]["schemas"][r.trim_start_matches("#/components/schemas/")],
-            None => schema,
-        };
-        let variants: Vec<&str> = refused["oneOf"]
-            .as_array()
-            .unwrap_or_else(|| panic!("the 409 is not oneOf two bodies: {refused:#}"))
-            .iter()
-            .filter_map(|v| v["$ref"].as_str())
-            .collect();
-        assert_eq!(variants, ["#/components/schemas/ReservationView", "#/components/schemas/Error"], "{refused:#}");
-        let error = &doc["components"]["schemas"]["Error"];
-        assert_eq!(error["required"], serde_json::json!(["error", "message"]), "{error:#}");
     }
 }

@@ -28,6 +28,7 @@ pub mod desk;
 pub mod idempotency;
 pub mod input;
 pub mod internal;
+pub mod openapi;
 pub mod orders;
 pub mod outbox;
 pub mod queue;
@@ -190,6 +191,7 @@ pub async fn start_with(
         .merge(queue::router())
         .merge(desk::router())
         .merge(orders::router())
+        .merge(openapi::router())
         .with_state(state.clone())
         .merge(audit);
     let internal = internal::router().merge(orders::internal_router()).merge(accounts::router()).with_state(state);

@@ -2,7 +2,6 @@
 //! transaction.
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
 use sqlx::postgres::PgRow;
 use sqlx::{PgPool, Postgres, Row, Transaction};
 use ticktak_core::headers::SaleHeaders;
@@ -11,44 +10,7 @@ use uuid::Uuid;
 
 use crate::outbox::Queued;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum ReservationStatus {
-    Requested,
-    Held,
-    Confirmed,
-    Rejected,
-    Expired,
-    Cancelled,
-    /// Confirmed, then refunded: its tickets are revoked and back on sale.
-    Refunded,
-}
-
-impl ReservationStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ReservationStatus::Requested => "REQUESTED",
-            ReservationStatus::Held => "HELD",
-            ReservationStatus::Confirmed => "CONFIRMED",
-            ReservationStatus::Rejected => "REJECTED",
-            ReservationStatus::Expired => "EXPIRED",
-            ReservationStatus::Cancelled => "CANCELLED",
-            ReservationStatus::Refunded => "REFUNDED",
-        }
-    }
-
-    pub fn parse(s: &str) -> Self {
-        match s {
-            "HELD" => ReservationStatus::Held,
-            "CONFIRMED" => ReservationStatus::Confirmed,
-            "REJECTED" => ReservationStatus::Rejected,
-            "EXPIRED" => ReservationStatus::Expired,
-            "CANCELLED" => ReservationStatus::Cancelled,
-            "REFUNDED" => ReservationStatus::Refunded,
-            _ => ReservationStatus::Requested,
-        }
-    }
-}
+pub use ticktak_contracts::reservations::ReservationStatus;
 
 #[derive(Debug, Clone)]
 pub struct Reservation {

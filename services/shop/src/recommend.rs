@@ -14,7 +14,7 @@ use std::time::Duration;
 use axum::extract::State;
 use axum::routing::get;
 use axum::{Extension, Router};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use ticktak_contracts::analytics::{Basis, Model, MODEL};
 use ticktak_contracts::catalogue::MatchView;
 use ticktak_core::{CategoryStatus, Country};
@@ -23,11 +23,12 @@ use ticktak_kit::http::{Json, Query};
 use ticktak_kit::screen::Screened;
 use ticktak_kit::{ApiError, ApiResult};
 use tokio_util::sync::CancellationToken;
-use utoipa::ToSchema;
 
 use crate::geoip::GeoIp;
 use crate::matches::store::{self, Filter};
 use crate::AppState;
+
+pub use ticktak_contracts::catalogue::{Recommendation, Recommendations};
 
 /// The model the shop serves and where countries come from.
 #[derive(Clone, Default)]
@@ -91,27 +92,6 @@ pub fn router() -> Router<AppState> {
 #[derive(Debug, Deserialize)]
 pub struct RecommendationsQuery {
     pub limit: Option<usize>,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct Recommendation {
-    #[serde(rename = "match")]
-    pub match_view: MatchView,
-    /// Why it is recommended, e.g. "popular with fans from South America".
-    pub reason: String,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct Recommendations {
-    /// The country the ranking was made for, if known.
-    pub country: Option<String>,
-    /// `token`, `ip` or `none`: where the country came from.
-    pub country_from: String,
-    /// The model version, or `null` when ranked by this platform's sales.
-    pub model_version: Option<i64>,
-    pub recommendations: Vec<Recommendation>,
 }
 
 #[utoipa::path(get, path = "/api/recommendations", tag = "matches",

@@ -8,6 +8,8 @@ use std::time::Duration;
 
 use axum::http::StatusCode;
 use reqwest::Method;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
 use serde_json::Value;
 
 use crate::error::WebError;
@@ -42,9 +44,20 @@ impl Reply {
             .unwrap_or_else(|| format!("the service answered {}", self.status))
     }
 
+    /// The stable code of the service's JSON error (`error`), if any.
+    pub fn error_code(&self) -> Option<&str> {
+        self.body["error"].as_str()
+    }
+
+    /// The body read as the contract type `T`, whatever the status (a
+    /// refused hold answers 409 with the reservation it refused).
+    pub fn read<T: DeserializeOwned>(&self) -> Option<T> {
+        T::deserialize(&self.body).ok()
+    }
+
     /// A successful answer read as the contract type `T` (an answer that
     /// does not match the contract is the service failing).
-    pub fn parse<T: serde::de::DeserializeOwned>(self) -> Result<T, WebError> {
+    pub fn parse<T: DeserializeOwned>(self) -> Result<T, WebError> {
         let body = self.success()?;
         serde_json::from_value(body).map_err(|e| {
             tracing::warn!(error = %e, "a service's answer does not match its contract");
@@ -76,8 +89,25 @@ impl Apis {
         self.send(Method::GET, url, who, None, None).await
     }
 
-    pub async fn post(&self, url: String, who: As<'_>, body: &Value) -> Result<Reply, WebError> {
-        self.send(Method::POST, url, who, Some(body), None).await
+    pub async fn post(&self, url: String, who: As<'_>, body: &impl Serialize) -> Result<Reply, WebError> {
+        let body = serde_json::to_value(body).unwrap_or(Value::Null);
+        self.send(Method::POST, url, who, Some(&body), None).await
+    }
+
+    /// A GET whose success is read as the contract type `T`; a refusal is
+    /// the page's error.
+    pub async fn get_as<T: DeserializeOwned>(&self, url: String, who: As<'_>) -> Result<T, WebError> {
+        self.get(url, who).await?.parse()
+    }
+
+    /// A POST whose success is read as the contract type `T`.
+    pub async fn post_as<T: DeserializeOwned>(
+        &self,
+        url: String,
+        who: As<'_>,
+        body: &impl Serialize,
+    ) -> Result<T, WebError> {
+        self.post(url, who, body).await?.parse()
     }
 
     /// A call with an optional JSON body and an optional `Idempotency-Key`.

@@ -83,15 +83,6 @@ pub fn notice(kind: &str, text: &str) -> Markup {
     html! { p class={ "notice " (kind) } role=(if kind == "error" { "alert" } else { "status" }) { (text) } }
 }
 
-/// A JSON value as text: strings without quotes, `null` as nothing.
-pub fn text(value: &serde_json::Value) -> String {
-    match value {
-        serde_json::Value::String(s) => s.clone(),
-        serde_json::Value::Null => String::new(),
-        other => other.to_string(),
-    }
-}
-
 /// Whole dollars, e.g. `$1,250`.
 pub fn dollars(amount: i64) -> String {
     let digits = amount.unsigned_abs().to_string();

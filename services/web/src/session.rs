@@ -33,7 +33,7 @@ use axum::middleware::Next;
 use axum::response::Response;
 use base64::Engine;
 use cookie::{Cookie, SameSite};
-use serde_json::{json, Value};
+use ticktak_contracts::accounts::{RefreshRequest, TokenPair};
 use ticktak_kit::auth::{Claims, Role};
 use ticktak_kit::screen::Screened;
 
@@ -132,11 +132,10 @@ fn removal(name: &'static str, secure: bool) -> Cookie<'static> {
 
 /// The cookies of a signed-in session from the security service's token
 /// pair (`{"accessToken", "refreshToken"}`).
-pub fn signed_in(pair: &Value, secure: bool) -> Vec<Cookie<'static>> {
-    let field = |name: &str| pair[name].as_str().unwrap_or_default().to_string();
+pub fn signed_in(pair: &TokenPair, secure: bool) -> Vec<Cookie<'static>> {
     vec![
-        cookie_of(ACCESS, field("accessToken"), SameSite::Lax, secure),
-        cookie_of(REFRESH, field("refreshToken"), SameSite::Lax, secure),
+        cookie_of(ACCESS, pair.access_token.clone(), SameSite::Lax, secure),
+        cookie_of(REFRESH, pair.refresh_token.clone(), SameSite::Lax, secure),
     ]
 }
 
@@ -210,7 +209,7 @@ pub async fn layer(State(state): State<AppState>, mut req: Request, next: Next) 
         match get(REFRESH) {
             Some(refresh) => match state.renewals.renew(&state, &refresh, ip).await {
                 Some((pair, fresh)) => {
-                    token = pair["accessToken"].as_str().map(str::to_string);
+                    token = Some(pair.access_token.clone());
                     claims = Some(fresh);
                     changed.extend(signed_in(&pair, secure));
                 }
@@ -243,7 +242,7 @@ const RENEWAL_KEPT: Duration = Duration::from_secs(30);
 /// Renewals kept at most (beyond it, refreshes are not shared).
 const RENEWALS_KEPT_MAX: usize = 10_000;
 
-type Renewal = Option<(Value, Claims)>;
+type Renewal = Option<(TokenPair, Claims)>;
 /// One exchange, shared by the requests that wait for it.
 type Shared = Arc<tokio::sync::OnceCell<Renewal>>;
 
@@ -279,15 +278,13 @@ impl Renewals {
 }
 
 /// A new token pair for `refresh`, and its verified claims.
-async fn renew(state: &AppState, refresh: &str, ip: Option<IpAddr>) -> Option<(Value, Claims)> {
+async fn renew(state: &AppState, refresh: &str, ip: Option<IpAddr>) -> Renewal {
     let url = format!("{}/api/auth/refresh", state.config.security);
     let who = As { token: None, ip, solution: None };
-    let reply = state.apis.post(url, who, &json!({"refreshToken": refresh})).await.ok()?;
-    if !reply.ok() {
-        return None;
-    }
-    let claims = state.verifier.verify(reply.body["accessToken"].as_str()?).await.ok()?;
-    Some((reply.body, claims))
+    let body = RefreshRequest { refresh_token: refresh.to_string() };
+    let pair = state.apis.post_as::<TokenPair>(url, who, &body).await.ok()?;
+    let claims = state.verifier.verify(&pair.access_token).await.ok()?;
+    Some((pair, claims))
 }
 
 #[cfg(test)]
@@ -320,7 +317,12 @@ mod tests {
 
     #[test]
     fn session_cookies_are_http_only_and_same_site() {
-        let pair = json!({"accessToken": "a.b.c", "refreshToken": "r"});
+        let pair = TokenPair {
+            access_token: "a.b.c".into(),
+            refresh_token: "r".into(),
+            expires_in: 900,
+            token_type: "Bearer".into(),
+        };
         let set = signed_in(&pair, true);
         let text: Vec<String> = set.iter().map(|c| c.to_string()).collect();
         assert!(text[0].starts_with("tt_access=a.b.c"), "{text:?}");

@@ -17,41 +17,10 @@ use axum::http::request::Parts;
 use serde::{Deserialize, Deserializer, Serialize};
 
 pub use keys::SigningKey;
+pub use ticktak_contracts::accounts::Role;
 pub use verify::{AuthSettings, KeySource, Verifier};
 
 use crate::error::ApiError;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Role {
-    Buyer,
-    /// Checks tickets in at the gate.
-    Staff,
-    Admin,
-}
-
-impl Role {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Buyer => "buyer",
-            Role::Staff => "staff",
-            Role::Admin => "admin",
-        }
-    }
-}
-
-impl std::str::FromStr for Role {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "buyer" => Ok(Role::Buyer),
-            "staff" => Ok(Role::Staff),
-            "admin" => Ok(Role::Admin),
-            other => Err(format!("role must be buyer, staff or admin, got {other:?}")),
-        }
-    }
-}
 
 /// The claims of an access token.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

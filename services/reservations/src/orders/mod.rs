@@ -20,20 +20,19 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use axum::routing::get;
 use axum::Router;
-use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
-use ticktak_contracts::reservations::OrderRecord;
+use chrono::Utc;
+use ticktak_contracts::reservations::{OrderRecord, OrderView, ReservationView};
 use ticktak_core::{Action, Price, Quantity, TicketType};
 use ticktak_kit::auth::Caller;
 use ticktak_kit::http::{Json, Path};
 use ticktak_kit::{ApiError, ApiResult};
-use utoipa::ToSchema;
 use uuid::Uuid;
 
-use crate::api::ReservationView;
 use crate::idempotency::{self, Begin};
 use crate::store::{Reservation, ReservationStatus};
 use crate::AppState;
+
+pub use ticktak_contracts::reservations::{CreateOrder, OrderLineRequest};
 
 pub fn router() -> Router<AppState> {
     Router::new().route("/api/orders", axum::routing::post(create)).route("/api/orders/{id}", get(one).delete(cancel))
@@ -51,55 +50,16 @@ pub const MAX_LINE_QUANTITY: i64 = 8;
 /// what one unpaid hold can keep from others.
 pub const MAX_ORDER_TICKETS: i64 = 8;
 
-/// Body of `POST /api/orders`.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct CreateOrder {
-    /// 1 to 6 lines, one per ticket type; 8 tickets at most in all.
-    pub lines: Vec<OrderLineRequest>,
-}
-
-/// One line of an order: a ticket type and how many tickets of it.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct OrderLineRequest {
-    pub match_number: i64,
-    pub category: i64,
-    /// 1 to 8, within the cap of tickets per match per account.
-    pub quantity: i64,
-}
-
-/// An order as its buyer sees it.
-#[derive(Debug, Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct OrderView {
-    pub id: Uuid,
-    /// REQUESTED while any line is being decided; then HELD while any line
-    /// is held (pay for the held lines before `expiresAt`); then CONFIRMED,
-    /// REFUNDED, EXPIRED, CANCELLED, or REJECTED when the log granted none.
-    #[schema(value_type = String)]
-    pub status: ReservationStatus,
-    /// When the first held line's hold ends.
-    pub expires_at: Option<DateTime<Utc>>,
-    /// What the held and paid lines cost, in whole currency units.
-    pub total: u32,
-    /// The order's reservations, in the order placed; a line of more than
-    /// two tickets is several of them.
-    pub reservations: Vec<ReservationView>,
-    pub created_at: DateTime<Utc>,
-}
-
-impl OrderView {
-    fn of(order: &store::Order, lines: &[Reservation]) -> Self {
-        let counted = |r: &&Reservation| matches!(r.status, ReservationStatus::Held | ReservationStatus::Confirmed);
-        Self {
-            id: order.id,
-            status: status_of(lines),
-            expires_at: lines.iter().filter(|r| r.status == ReservationStatus::Held).filter_map(|r| r.expires_at).min(),
-            total: lines.iter().filter(counted).map(|r| r.unit_price.get() * u32::from(r.quantity.get())).sum(),
-            reservations: lines.iter().map(ReservationView::of).collect(),
-            created_at: order.created_at,
-        }
+/// An order's view as its buyer sees it.
+fn order_view(order: &store::Order, lines: &[Reservation]) -> OrderView {
+    let counted = |r: &&Reservation| matches!(r.status, ReservationStatus::Held | ReservationStatus::Confirmed);
+    OrderView {
+        id: order.id,
+        status: status_of(lines),
+        expires_at: lines.iter().filter(|r| r.status == ReservationStatus::Held).filter_map(|r| r.expires_at).min(),
+        total: lines.iter().filter(counted).map(|r| r.unit_price.get() * u32::from(r.quantity.get())).sum(),
+        reservations: lines.iter().map(ReservationView::from).collect(),
+        created_at: order.created_at,
     }
 }
 
@@ -305,7 +265,7 @@ async fn answer(s: &AppState, order: Uuid) -> ApiResult<(StatusCode, serde_json:
 
 async fn view(s: &AppState, id: Uuid) -> ApiResult<OrderView> {
     let order = store::get(&s.pool, id).await?.ok_or_else(no_order)?;
-    Ok(OrderView::of(&order, &store::lines(&s.pool, id).await?))
+    Ok(order_view(&order, &store::lines(&s.pool, id).await?))
 }
 
 /// The caller's own order `raw`.

@@ -6,27 +6,17 @@
 //! - `PUT /api/tickets/{id}/holder` `{"name", "email"?}` (the buyer)
 
 use axum::extract::State;
-use serde::Deserialize;
 use ticktak_kit::auth::Caller;
 use ticktak_kit::http::{Json, Path};
 use ticktak_kit::{ApiError, ApiResult};
-use utoipa::ToSchema;
 
 use super::{mail, match_of, own_ticket, store, Ticket};
 use crate::AppState;
 
+pub use ticktak_contracts::tickets::NameHolder;
+
 /// Names can be given or changed until this long before kick-off.
 pub const NAMING_CUTOFF: chrono::Duration = chrono::Duration::hours(24);
-
-/// Body of `PUT /api/tickets/{id}/holder`.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct NameHolder {
-    /// Who the seat is for, as on an identity document: 1–100 characters.
-    pub name: String,
-    /// Where to send that person the ticket (optional).
-    pub email: Option<String>,
-}
 
 /// At most this many people get one ticket by mail (a name given to
 /// another address, and another): our sender carries no one's messages.

@@ -34,15 +34,15 @@ use axum::routing::{get, post};
 use axum::Router;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use ticktak_kit::auth::{Caller, Role};
 use ticktak_kit::http::{Json, Path};
 use ticktak_kit::{ApiError, ApiResult};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-pub use self::store::Ticket;
 use crate::AppState;
+pub use ticktak_contracts::tickets::{CheckIn, CheckInResult, LiveCode, Ticket, TicketList};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -57,11 +57,6 @@ pub fn router() -> Router<AppState> {
         .route("/api/transfers/accept", post(transfer::accept))
         .route("/api/tickets/check-in", post(check_in))
         .route("/api/tickets/public-key", get(public_key))
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct TicketList {
-    pub tickets: Vec<Ticket>,
 }
 
 fn not_found() -> ApiError {
@@ -129,18 +124,6 @@ pub async fn qr_png(State(s): State<AppState>, Caller(caller): Caller, Path(id):
         .into_response())
 }
 
-/// `GET /api/tickets/{id}/live`.
-#[derive(Debug, Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct LiveCode {
-    /// What the QR code holds now (`TL2.…`).
-    pub code: String,
-    /// When a gate stops taking it (a minute of grace after).
-    pub valid_until: chrono::DateTime<chrono::Utc>,
-    /// When to ask for the next one.
-    pub refresh_in_seconds: i64,
-}
-
 /// The live code of the caller's valid ticket `raw`.
 async fn live_code(s: &AppState, caller: &ticktak_kit::auth::Claims, raw: &str) -> ApiResult<LiveCode> {
     let ticket = own_ticket(s, caller, raw).await?;
@@ -183,36 +166,6 @@ pub async fn live_svg(
     let live = live_code(&s, &caller, &id).await?;
     Ok(([(header::CONTENT_TYPE, "image/svg+xml"), (header::CACHE_CONTROL, "private, no-store")], qr::svg(&live.code))
         .into_response())
-}
-
-/// Body of `POST /api/tickets/check-in`.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct CheckIn {
-    /// What the QR code holds (printed or live).
-    pub code: String,
-    /// The match this gate admits to.
-    #[schema(minimum = 1, maximum = 64)]
-    pub match_number: u8,
-}
-
-/// What the gate shows.
-#[derive(Debug, Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct CheckInResult {
-    /// ADMITTED; ALREADY_USED, REVOKED, WRONG_MATCH, EXPIRED_CODE or
-    /// LIVE_CODE_REQUIRED (409); INVALID (404).
-    pub result: &'static str,
-    pub message: String,
-    /// The platform that sold the ticket, for a code that verified.
-    pub issuer: Option<String>,
-    pub match_number: Option<u8>,
-    pub category: Option<u8>,
-    /// For ALREADY_USED: when and at which platform's gate it was admitted.
-    pub used_at: Option<chrono::DateTime<chrono::Utc>>,
-    pub used_at_gate: Option<String>,
-    /// The ticket, for a ticket this platform sold.
-    pub ticket: Option<Ticket>,
 }
 
 #[utoipa::path(post, path = "/api/tickets/check-in", tag = "tickets", security(("bearer" = [])),
@@ -320,7 +273,7 @@ fn scanned(
     Ok((
         status,
         Json(CheckInResult {
-            result,
+            result: result.to_string(),
             message,
             issuer: verified.map(|v| v.issuer.to_string()),
             match_number: verified.map(|v| v.claims.match_number),

@@ -2,47 +2,16 @@
 //! used once at the gate.
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
 use sqlx::postgres::PgRow;
 use sqlx::{PgPool, Postgres, Row, Transaction};
 use ticktak_core::PlatformId;
 use ticktak_kit::kafka::trust::Trust;
-use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::code::{self, CodeClaims};
 use crate::store::Reservation;
 
-/// A ticket as its holder (and the gate) sees it.
-#[derive(Debug, Clone, Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct Ticket {
-    pub id: Uuid,
-    pub reservation_id: Uuid,
-    /// 1.. within its reservation.
-    pub seat: u8,
-    /// The signed code the QR code holds.
-    pub code: String,
-    pub match_number: u8,
-    pub category: u8,
-    /// The buyer's e-mail address (else account id).
-    pub holder: String,
-    /// Who the seat is for, as the buyer named it (the gate shows it).
-    pub holder_name: Option<String>,
-    /// Where the named person got the ticket by mail, if anywhere.
-    pub holder_email: Option<String>,
-    /// VALID, USED or REVOKED.
-    pub status: String,
-    pub used_at: Option<DateTime<Utc>>,
-    /// Whether the printed (e-mailed) code admits, or only the live code
-    /// shown in the holder's account (`GET /api/tickets/{id}/live`).
-    pub printed_code_admits: bool,
-    /// Passed on to someone who accepted it: this ticket is revoked, a new
-    /// one is theirs.
-    pub passed_on: bool,
-    /// The address it is offered to while an offer waits for an answer.
-    pub offered_to: Option<String>,
-}
+pub use ticktak_contracts::tickets::Ticket;
 
 /// A ticket's columns, for queries on `tickets` not aliased.
 const COLUMNS: &str =

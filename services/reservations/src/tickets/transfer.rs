@@ -22,49 +22,24 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
 use sqlx::Row;
 use ticktak_contracts::catalogue::MatchView;
 use ticktak_kit::auth::Caller;
 use ticktak_kit::http::{Json, Path};
 use ticktak_kit::{link_token, ApiError, ApiResult};
-use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::holder::NAMING_CUTOFF;
 use super::{code, mail, match_of, own_ticket, store, Ticket, TicketList};
 use crate::AppState;
 
+pub use ticktak_contracts::tickets::{AcceptTicket, Offer, OfferTicket};
+
 /// How long an offer stands at most (it ends at the cut-off before that).
 pub const OFFER_TTL: chrono::Duration = chrono::Duration::days(7);
 
 /// Offers of one ticket a day, at most (each mails someone).
 pub const OFFERS_PER_DAY: i64 = 3;
-
-/// Body of `POST /api/tickets/{id}/transfer`.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct OfferTicket {
-    /// Who gets it: they accept with an account of this address.
-    pub email: String,
-}
-
-/// An offer as its sender sees it.
-#[derive(Debug, Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct Offer {
-    pub ticket_id: Uuid,
-    pub to_email: String,
-    pub expires_at: DateTime<Utc>,
-}
-
-/// Body of `POST /api/transfers/accept`.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct AcceptTicket {
-    /// The token of the mailed link.
-    pub token: String,
-}
 
 /// The end of passing tickets of `m` on.
 fn cutoff(m: &MatchView) -> DateTime<Utc> {

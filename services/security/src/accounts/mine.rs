@@ -17,18 +17,18 @@ use std::net::SocketAddr;
 use axum::extract::{ConnectInfo, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use serde::Deserialize;
 use ticktak_contracts::accounts::{self as contract, AccountData, Erase, Erased};
 use ticktak_kit::auth::Caller;
 use ticktak_kit::http::Json;
 use ticktak_kit::{ApiError, ApiResult};
-use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::{store, AccountView};
 use crate::sessions;
 use crate::throttle::{self, Attempt};
 use crate::AppState;
+
+pub use ticktak_contracts::accounts::DeleteMe;
 
 #[utoipa::path(get, path = "/api/me/export", tag = "identity", security(("bearer" = [])),
     responses((status = 200, description = "everything kept about the account, as a JSON download \
@@ -67,15 +67,6 @@ pub async fn export(State(s): State<AppState>, Caller(caller): Caller) -> ApiRes
         axum::Json(document),
     )
         .into_response())
-}
-
-/// Body of `DELETE /api/me`.
-// No `Debug`: it holds a secret.
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct DeleteMe {
-    /// The account's password, as at sign-in.
-    pub password: String,
 }
 
 #[utoipa::path(delete, path = "/api/me", tag = "identity", request_body = DeleteMe, security(("bearer" = [])),

@@ -18,7 +18,6 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{get, post, put};
 use axum::Router;
-use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use ticktak_core::Country;
 use ticktak_kit::auth::{Admin, Caller, Role};
@@ -32,6 +31,8 @@ use crate::AppState;
 use links::Purpose;
 use store::Account;
 
+pub use ticktak_contracts::accounts::{AccountList, AccountView, EditMe, LinkToken, Register, ResendLink};
+
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/api/auth/register", post(register))
@@ -44,34 +45,6 @@ pub fn router() -> Router<AppState> {
         .route("/api/me/export", get(mine::export))
         .route("/api/admin/accounts", get(list))
         .route("/api/admin/accounts/{id}/role", put(set_role))
-}
-
-/// Body of `POST /api/auth/register`.
-// No `Debug`: it holds a secret.
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct Register {
-    pub email: String,
-    pub password: String,
-    pub name: String,
-    /// ISO 3166-1 alpha-2, e.g. `AR`.
-    pub country: String,
-}
-
-/// An account as its owner and admins see it.
-#[derive(Debug, Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct AccountView {
-    pub id: Uuid,
-    pub email: String,
-    pub name: String,
-    pub country: String,
-    /// buyer, staff or admin.
-    #[schema(value_type = String)]
-    pub role: Role,
-    pub created_at: DateTime<Utc>,
-    /// Whether the owner confirmed the address (only then can it sign in).
-    pub email_verified: bool,
 }
 
 impl From<Account> for AccountView {
@@ -174,14 +147,6 @@ pub async fn register(
     Ok((StatusCode::ACCEPTED, Json(CHECK_YOUR_EMAIL)))
 }
 
-/// Body of `POST /api/auth/verify-email`.
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct LinkToken {
-    /// The `token` of the link in the mail.
-    pub token: String,
-}
-
 /// A link followed.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Verified {
@@ -205,13 +170,6 @@ pub async fn verify_email(State(s): State<AppState>, Json(req): Json<LinkToken>)
     }
 }
 
-/// Body of `POST /api/auth/verify-email/resend`.
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ResendLink {
-    pub email: String,
-}
-
 #[utoipa::path(post, path = "/api/auth/verify-email/resend", tag = "identity", request_body = ResendLink,
     responses((status = 202, description = "a new link is mailed if the address has an unconfirmed account; \
         the same answer for any address, at most one mail per address per 10 minutes", body = CheckYourEmail),
@@ -232,16 +190,6 @@ pub async fn me(State(s): State<AppState>, Caller(caller): Caller) -> ApiResult<
     let id = Uuid::parse_str(&caller.sub).map_err(|_| ApiError::Unauthorized)?;
     let account = store::by_id(&s.pool, id).await?.ok_or(ApiError::Unauthorized)?;
     Ok(Json(account.into()))
-}
-
-/// Body of `PATCH /api/me`: what the owner changes (each optional). The
-/// address is not changed here: a new one would need confirming first.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct EditMe {
-    pub name: Option<String>,
-    /// ISO 3166-1 alpha-2, e.g. `AR`.
-    pub country: Option<String>,
 }
 
 #[utoipa::path(patch, path = "/api/me", tag = "identity", request_body = EditMe, security(("bearer" = [])),
@@ -273,12 +221,6 @@ pub struct AccountQuery {
     /// At most 200; default 50.
     pub limit: Option<i64>,
     pub offset: Option<i64>,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct AccountList {
-    pub accounts: Vec<AccountView>,
-    pub total: i64,
 }
 
 #[utoipa::path(get, path = "/api/admin/accounts", operation_id = "list_accounts", tag = "admin", params(AccountQuery), security(("bearer" = [])),

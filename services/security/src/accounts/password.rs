@@ -13,7 +13,7 @@ use std::net::SocketAddr;
 
 use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, StatusCode};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use ticktak_kit::auth::Caller;
 use ticktak_kit::http::Json;
 use ticktak_kit::{ApiError, ApiResult};
@@ -26,18 +26,13 @@ use crate::sessions::{self, TokenPair};
 use crate::throttle::{self, Attempt};
 use crate::{passwords, AppState};
 
+pub use ticktak_contracts::accounts::{ChangePassword, ResetConfirm, ResetRequest};
+
 const RESET_SENT: CheckYourEmail = CheckYourEmail {
     status: "check_your_email",
     message: "If the address has an account, a link to choose a new password is on its way to it (it works for \
               an hour).",
 };
-
-/// Body of `POST /api/auth/password-reset`.
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ResetRequest {
-    pub email: String,
-}
 
 #[utoipa::path(post, path = "/api/auth/password-reset", tag = "identity", request_body = ResetRequest,
     responses((status = 202, description = "a link is mailed if the address has an account; the same answer \
@@ -51,16 +46,6 @@ pub async fn request(
     // After the answer: the time to answer is the same for any address.
     links::after_answering(&s, email, Purpose::ResetPassword);
     Ok((StatusCode::ACCEPTED, Json(RESET_SENT)))
-}
-
-/// Body of `POST /api/auth/password-reset/confirm`.
-// No `Debug`: it holds a secret.
-#[derive(Deserialize, ToSchema)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct ResetConfirm {
-    /// The `token` of the link in the mail.
-    pub token: String,
-    pub new_password: String,
 }
 
 /// A password set.
@@ -95,15 +80,6 @@ pub async fn confirm(State(s): State<AppState>, Json(req): Json<ResetConfirm>) -
     tx.commit().await?;
     tracing::info!(account = %account.id, "password reset");
     Ok(Json(PasswordChanged { status: "password_changed" }))
-}
-
-/// Body of `POST /api/me/password`.
-// No `Debug`: it holds secrets.
-#[derive(Deserialize, ToSchema)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct ChangePassword {
-    pub current_password: String,
-    pub new_password: String,
 }
 
 #[utoipa::path(post, path = "/api/me/password", tag = "identity", request_body = ChangePassword,

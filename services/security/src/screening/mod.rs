@@ -30,6 +30,8 @@ use utoipa::ToSchema;
 
 use crate::AppState;
 
+pub use ticktak_contracts::screening::Events;
+
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/api/admin/blocklist", get(list).post(add))
@@ -117,11 +119,6 @@ pub async fn remove(State(s): State<AppState>, Admin(admin): Admin, Path(id): Pa
 pub struct EventsQuery {
     pub kind: Option<String>,
     pub limit: Option<i64>,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct Events {
-    pub events: Vec<store::Event>,
 }
 
 const EVENT_KINDS: [&str; 12] = [

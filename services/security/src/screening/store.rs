@@ -11,6 +11,8 @@ use ticktak_contracts::screening::{BlockedNetwork, Signal, SignalKind};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
+pub use ticktak_contracts::screening::SecurityEvent as Event;
+
 /// A blocklist entry as admins see it.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
@@ -173,26 +175,6 @@ pub async fn record_signals(pool: &PgPool, service: &str, signals: &[Signal]) ->
     .execute(pool)
     .await?;
     Ok(done.rows_affected() as usize)
-}
-
-/// A security event as admins see it.
-#[derive(Debug, Clone, Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct Event {
-    pub id: i64,
-    pub at: DateTime<Utc>,
-    /// blocked, throttled, blocklist_added or blocklist_removed.
-    pub kind: String,
-    /// The client's address.
-    pub ip: Option<String>,
-    /// The account concerned (for blocklist changes: the admin).
-    pub account: Option<String>,
-    pub route_class: Option<String>,
-    /// The service that saw it.
-    pub service: Option<String>,
-    /// Requests counted in this event.
-    pub count: i64,
-    pub detail: String,
 }
 
 /// The newest events, of `kind` if given.

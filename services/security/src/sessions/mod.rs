@@ -17,50 +17,22 @@ use axum::extract::{ConnectInfo, State};
 use axum::http::StatusCode;
 use axum::routing::post;
 use axum::Router;
-use serde::{Deserialize, Serialize};
 use ticktak_kit::auth::{Claims, Subject};
 use ticktak_kit::http::Json;
 use ticktak_kit::{ApiError, ApiResult};
-use utoipa::ToSchema;
 
 use crate::accounts::store::{self as accounts, Account};
 use crate::throttle::{self, Attempt};
 use crate::AppState;
 use store::Rotation;
 
+pub use ticktak_contracts::accounts::{Login, RefreshRequest, TokenPair};
+
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/api/auth/login", post(login))
         .route("/api/auth/refresh", post(refresh))
         .route("/api/auth/logout", post(logout))
-}
-
-// No `Debug`: it holds a secret.
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct Login {
-    pub email: String,
-    pub password: String,
-}
-
-// No `Debug`: it holds a secret.
-#[derive(Deserialize, ToSchema)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct RefreshRequest {
-    pub refresh_token: String,
-}
-
-/// A signed-in session's tokens.
-#[derive(Debug, Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct TokenPair {
-    /// `Authorization: Bearer <accessToken>` on every other call.
-    pub access_token: String,
-    /// Single use: exchange it at `/api/auth/refresh` for the next pair.
-    pub refresh_token: String,
-    /// Seconds the access token is valid.
-    pub expires_in: u64,
-    pub token_type: &'static str,
 }
 
 #[utoipa::path(post, path = "/api/auth/login", tag = "identity", request_body = Login,
@@ -169,6 +141,6 @@ fn pair(s: &AppState, account: &Account, refresh_token: String) -> TokenPair {
         access_token: s.config.signing_key.sign(&claims),
         refresh_token,
         expires_in: s.config.access_ttl.as_secs(),
-        token_type: "Bearer",
+        token_type: "Bearer".into(),
     }
 }

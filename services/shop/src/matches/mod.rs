@@ -8,14 +8,14 @@ use axum::extract::State;
 use axum::routing::get;
 use axum::Router;
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use ticktak_kit::http::{Json, Path, Query};
 use ticktak_kit::{ApiError, ApiResult};
-use utoipa::{IntoParams, ToSchema};
+use utoipa::IntoParams;
 
 use crate::AppState;
 pub use store::MatchView;
-pub use ticktak_contracts::catalogue::{Availability, CategoryView};
+pub use ticktak_contracts::catalogue::{Availability, CategoryView, MatchPage};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -50,17 +50,6 @@ pub struct ListQuery {
     /// Matches to skip, 0–10000.
     #[param(maximum = 10000)]
     pub offset: Option<u32>,
-}
-
-/// One page of matches.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct MatchPage {
-    pub matches: Vec<MatchView>,
-    /// Matches that satisfy the filters, over all pages.
-    pub total: i64,
-    pub limit: u32,
-    pub offset: u32,
 }
 
 #[utoipa::path(get, path = "/api/matches", params(ListQuery), tag = "matches",

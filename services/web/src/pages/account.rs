@@ -7,7 +7,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::Form;
 use maud::{html, Markup};
 use serde::Deserialize;
-use serde_json::json;
+use ticktak_contracts::accounts::{self, RefreshRequest, TokenPair};
 
 use crate::error::WebError;
 use crate::layout::{self, csrf_field};
@@ -75,10 +75,11 @@ pub async fn signin(
 ) -> Result<Response, WebError> {
     visitor.check_csrf(&form.csrf)?;
     let url = format!("{}/api/auth/login", state.config.security);
-    let reply = state.apis.post(url, visitor.who(), &json!({"email": form.email, "password": form.password})).await?;
-    if reply.ok() {
+    let body = accounts::Login { email: form.email.clone(), password: form.password.clone() };
+    let reply = state.apis.post(url, visitor.who(), &body).await?;
+    if let (true, Some(pair)) = (reply.ok(), reply.read::<TokenPair>()) {
         let mut res = Redirect::to(local(&form.next)).into_response();
-        session::set(res.headers_mut(), &session::signed_in(&reply.body, state.config.secure_cookies));
+        session::set(res.headers_mut(), &session::signed_in(&pair, state.config.secure_cookies));
         return Ok(res);
     }
     if reply.status >= 500 {
@@ -135,7 +136,12 @@ pub async fn register(
     Form(form): Form<Register>,
 ) -> Result<Response, WebError> {
     visitor.check_csrf(&form.csrf)?;
-    let body = json!({"email": form.email, "password": form.password, "name": form.name, "country": form.country.trim().to_ascii_uppercase()});
+    let body = accounts::Register {
+        email: form.email.clone(),
+        password: form.password.clone(),
+        name: form.name.clone(),
+        country: form.country.trim().to_ascii_uppercase(),
+    };
     let reply = state.apis.post(format!("{}/api/auth/register", state.config.security), visitor.who(), &body).await?;
     if !reply.ok() {
         if reply.status >= 500 {
@@ -166,7 +172,7 @@ pub async fn signout(
     if let Some(refresh) = session::refresh_token(&headers) {
         let url = format!("{}/api/auth/logout", state.config.security);
         // Signed out here whatever the security service says.
-        let _ = state.apis.post(url, visitor.who(), &json!({"refreshToken": refresh})).await;
+        let _ = state.apis.post(url, visitor.who(), &RefreshRequest { refresh_token: refresh }).await;
     }
     let mut res = Redirect::to("/").into_response();
     session::set(res.headers_mut(), &session::signed_out(state.config.secure_cookies));

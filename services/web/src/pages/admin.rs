@@ -7,12 +7,14 @@
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use maud::html;
-use serde_json::Value;
+use ticktak_contracts::analytics::Stats;
+use ticktak_contracts::queue::QueueBoard;
+use ticktak_contracts::screening::Events;
 use ticktak_kit::auth::Role;
 
 use crate::charts;
 use crate::error::WebError;
-use crate::layout::{self, dollars, text};
+use crate::layout::{self, dollars};
 use crate::session::Visitor;
 use crate::AppState;
 
@@ -20,31 +22,18 @@ use crate::AppState;
 pub async fn dashboard(State(state): State<AppState>, visitor: Visitor) -> Result<Response, WebError> {
     visitor.with_role(&[Role::Admin])?;
     let url = format!("{}/api/admin/stats?window=60&top=10", state.config.analytics);
-    let stats = state.apis.get(url, visitor.who()).await?.success()?;
+    let stats = state.apis.get_as::<Stats>(url, visitor.who()).await?;
     let url = format!("{}/api/admin/security/events?limit=15", state.config.security);
-    let events = state.apis.get(url, visitor.who()).await?.success()?;
+    let events = state.apis.get_as::<Events>(url, visitor.who()).await?.events;
     let url = format!("{}/api/admin/queues", state.config.reservations);
-    let queues = state.apis.get(url, visitor.who()).await?.success()?;
-    let list = |v: &Value| v.as_array().cloned().unwrap_or_default();
-    let totals = &stats["totals"];
-    let per_minute: Vec<(String, f64)> = list(&stats["salesPerMinute"])
-        .iter()
-        .map(|m| {
-            let at = m["minute"].as_str().unwrap_or_default();
-            (at.get(11..16).unwrap_or(at).to_string(), m["tickets"].as_f64().unwrap_or(0.0))
-        })
-        .collect();
-    let cells: Vec<(u8, u8, f64)> = list(&stats["types"])
-        .iter()
-        .map(|t| {
-            let n = |k: &str| t[k].as_u64().unwrap_or(0) as u8;
-            (n("matchNumber"), n("category"), t["sellThrough"].as_f64().unwrap_or(0.0) / 100.0)
-        })
-        .collect();
-    let shares: Vec<(String, f64)> = list(&stats["platforms"])
-        .iter()
-        .map(|p| (format!("platform {}", text(&p["platform"])), p["share"].as_f64().unwrap_or(0.0) / 100.0))
-        .collect();
+    let queues = state.apis.get_as::<QueueBoard>(url, visitor.who()).await?;
+    let totals = &stats.totals;
+    let per_minute: Vec<(String, f64)> =
+        stats.sales_per_minute.iter().map(|m| (m.minute.format("%H:%M").to_string(), m.tickets as f64)).collect();
+    let cells: Vec<(u8, u8, f64)> =
+        stats.types.iter().map(|t| (t.match_number, t.category, t.sell_through / 100.0)).collect();
+    let shares: Vec<(String, f64)> =
+        stats.platforms.iter().map(|p| (format!("platform {}", p.platform), p.share / 100.0)).collect();
     let kpi = |label: &str, value: String| {
         html! { div.card.kpi { div.value data-kpi=(label) { (value) } div.label { (label) } } }
     };
@@ -52,10 +41,10 @@ pub async fn dashboard(State(state): State<AppState>, visitor: Visitor) -> Resul
         h1 { "Dashboard" }
         p { a href="/admin/orders" { "Order desk" } " · " a href="/admin/audit" { "Audit trail" } }
         div.kpis {
-            (kpi("tickets sold", text(&totals["sold"])))
-            (kpi("tickets held", text(&totals["held"])))
-            (kpi("revenue", dollars(totals["revenue"].as_i64().unwrap_or(0))))
-            (kpi("sell-through", format!("{:.1} %", totals["sellThrough"].as_f64().unwrap_or(0.0))))
+            (kpi("tickets sold", totals.sold.to_string()))
+            (kpi("tickets held", totals.held.to_string()))
+            (kpi("revenue", dollars(totals.revenue)))
+            (kpi("sell-through", format!("{:.1} %", totals.sell_through)))
         }
         section.card aria-labelledby="spm" {
             h2 #spm { "Tickets sold per minute, last hour (all platforms)" }
@@ -63,11 +52,11 @@ pub async fn dashboard(State(state): State<AppState>, visitor: Visitor) -> Resul
         }
         section.card aria-labelledby="queues" {
             h2 #queues { "Waiting rooms" }
-            @let rooms = list(&queues["rooms"]);
+            @let rooms = &queues.rooms;
             @if rooms.is_empty() {
                 p { "No on-sale with a waiting room is scheduled." }
             } @else {
-                p.meta { "This platform admits up to " (format!("{:.0}", queues["pacePerMinute"].as_f64().unwrap_or(0.0))) " buyers a minute, by its health." }
+                p.meta { "This platform admits up to " (format!("{:.0}", queues.pace_per_minute)) " buyers a minute, by its health." }
                 div.scroll {
                     table {
                         thead { tr {
@@ -75,18 +64,18 @@ pub async fn dashboard(State(state): State<AppState>, visitor: Visitor) -> Resul
                             th scope="col" { "Waiting" } th scope="col" { "Admitted" } th scope="col" { "Admitting / min" } th scope="col" { "Expected wait" }
                         } }
                         tbody {
-                            @for r in &rooms {
-                                @for p in list(&r["platforms"]) {
-                                    tr data-room=(text(&r["room"])) data-platform=(text(&p["platform"])) {
-                                        td { (text(&r["room"])) }
-                                        td { (text(&r["opensAt"]).get(..16).unwrap_or_default().replace('T', " ")) " UTC" }
-                                        td { (text(&p["platform"])) @if p["thisPlatform"] == true { " (this one)" } }
-                                        td data-waiting { (text(&p["waiting"])) }
-                                        td { (text(&p["admitted"])) }
-                                        @if p["thisPlatform"] == true {
-                                            td { (format!("{:.0}", r["ratePerMinute"].as_f64().unwrap_or(0.0)))
-                                                @if let Some(m) = r["marketRatePerMinute"].as_i64() { " of " (m) " market-wide" } }
-                                            td { @match r["expectedWaitSeconds"].as_i64() { Some(w) => { (w) " s" } None => { "–" } } }
+                            @for r in rooms {
+                                @for p in &r.platforms {
+                                    tr data-room=(r.room) data-platform=(p.platform) {
+                                        td { (r.room) }
+                                        td { (r.opens_at.format("%Y-%m-%d %H:%M")) " UTC" }
+                                        td { (p.platform) @if p.this_platform { " (this one)" } }
+                                        td data-waiting { (p.waiting) }
+                                        td { (p.admitted) }
+                                        @if p.this_platform {
+                                            td { (format!("{:.0}", r.rate_per_minute))
+                                                @if let Some(m) = r.market_rate_per_minute { " of " (m) " market-wide" } }
+                                            td { @match r.expected_wait_seconds { Some(w) => { (w) " s" } None => { "–" } } }
                                         } @else {
                                             td { "–" } td { "–" }
                                         }
@@ -109,12 +98,12 @@ pub async fn dashboard(State(state): State<AppState>, visitor: Visitor) -> Resul
                     table {
                         thead { tr { th scope="col" { "Match" } th scope="col" { "Sold" } th scope="col" { "Revenue" } th scope="col" { "Sell-through" } } }
                         tbody {
-                            @for m in list(&stats["topMatches"]) {
+                            @for m in &stats.top_matches {
                                 tr {
-                                    td { (text(&m["matchNumber"])) ". " (text(&m["homeTeam"])) " – " (text(&m["awayTeam"])) }
-                                    td { (text(&m["sold"])) }
-                                    td { (dollars(m["revenue"].as_i64().unwrap_or(0))) }
-                                    td { (format!("{:.1} %", m["sellThrough"].as_f64().unwrap_or(0.0))) }
+                                    td { (m.match_number) ". " (m.home_team) " – " (m.away_team) }
+                                    td { (m.sold) }
+                                    td { (dollars(m.revenue)) }
+                                    td { (format!("{:.1} %", m.sell_through)) }
                                 }
                             }
                         }
@@ -132,12 +121,12 @@ pub async fn dashboard(State(state): State<AppState>, visitor: Visitor) -> Resul
                 table {
                     thead { tr { th scope="col" { "When" } th scope="col" { "What" } th scope="col" { "Who" } th scope="col" { "Why" } } }
                     tbody {
-                        @for e in list(&events["events"]) {
+                        @for e in &events {
                             tr {
-                                td { (text(&e["at"]).get(..19).unwrap_or_default()) }
-                                td { (text(&e["kind"])) }
-                                td { (text(&e["ip"])) " " (text(&e["account"])) }
-                                td { (text(&e["detail"])) }
+                                td { (e.at.format("%Y-%m-%dT%H:%M:%S")) }
+                                td { (e.kind) }
+                                td { (e.ip.as_deref().unwrap_or_default()) " " (e.account.as_deref().unwrap_or_default()) }
+                                td { (e.detail) }
                             }
                         }
                     }

@@ -18,10 +18,14 @@ use axum::Form;
 use maud::{html, Markup};
 use reqwest::Method;
 use serde::Deserialize;
-use serde_json::{json, Value};
 use ticktak_contracts::catalogue::{match_path, MatchView};
+use ticktak_contracts::payments::{CreateOrderPayment, OrderPayment};
+use ticktak_contracts::reservations::{CreateOrder, OrderLineRequest, OrderView, ReservationStatus, ReservationView};
+use ticktak_contracts::tickets::TicketList;
 
 use super::forms::{uuid_like, CsrfForm};
+use super::matches::{HoldForm, MAX_LINE_TICKETS};
+use super::pay::{self, Charge};
 use crate::error::WebError;
 use crate::layout::{self, csrf_field, dollars};
 use crate::session::{self, Visitor};
@@ -29,8 +33,6 @@ use crate::AppState;
 
 /// Most lines in a cart (reservations' limit per order).
 pub const MAX_LINES: usize = 6;
-/// Most tickets a line offers (the usual cap of tickets per match).
-pub const MAX_LINE_TICKETS: u8 = 4;
 
 /// One line of the cart: a ticket type and how many tickets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -85,7 +87,7 @@ pub async fn add(
     visitor: Visitor,
     headers: HeaderMap,
     Path(n): Path<u8>,
-    Form(form): Form<super::matches::HoldForm>,
+    Form(form): Form<HoldForm>,
 ) -> Result<Response, WebError> {
     visitor.account()?;
     visitor.check_csrf(&form.csrf)?;
@@ -233,17 +235,22 @@ pub async fn place(
     key: &str,
     solution: Option<&str>,
 ) -> Result<Result<String, crate::apis::Reply>, WebError> {
-    let body = json!({
-        "lines": lines
+    let body = CreateOrder {
+        lines: lines
             .iter()
-            .map(|l| json!({"matchNumber": l.match_number, "category": l.category, "quantity": l.quantity}))
-            .collect::<Vec<_>>(),
-    });
+            .map(|l| OrderLineRequest {
+                match_number: i64::from(l.match_number),
+                category: i64::from(l.category),
+                quantity: i64::from(l.quantity),
+            })
+            .collect(),
+    };
+    let body = serde_json::to_value(&body).unwrap_or_default();
     let url = format!("{}/api/orders", state.config.reservations);
     let who = crate::apis::As { solution, ..visitor.who() };
     let reply = state.apis.send(Method::POST, url, who, Some(&body), Some(key)).await?;
-    Ok(match (reply.status, reply.body["id"].as_str()) {
-        (200..=299 | 409, Some(id)) => Ok(id.to_string()),
+    Ok(match (reply.status, reply.read::<OrderView>()) {
+        (200..=299 | 409, Some(o)) => Ok(o.id.to_string()),
         _ => Err(reply),
     })
 }
@@ -283,12 +290,12 @@ pub async fn hold(
     }
 }
 
-async fn order(state: &AppState, visitor: &Visitor, id: &str) -> Result<Value, WebError> {
+async fn order(state: &AppState, visitor: &Visitor, id: &str) -> Result<OrderView, WebError> {
     if uuid_like(id).is_none() {
         return Err(WebError::NotFound("No such order.".into()));
     }
     let url = format!("{}/api/orders/{id}", state.config.reservations);
-    state.apis.get(url, visitor.who()).await?.success()
+    state.apis.get_as(url, visitor.who()).await
 }
 
 /// `GET /carts/{id}`: whatever the order's status calls for.
@@ -306,23 +313,19 @@ async fn show(
     state: &AppState,
     visitor: &Visitor,
     id: &str,
-    o: &Value,
+    o: &OrderView,
     error: Option<&str>,
 ) -> Result<Response, WebError> {
-    let lines = o["reservations"].as_array().cloned().unwrap_or_default();
+    use ReservationStatus::*;
+    let lines = &o.reservations;
     let numbers: Vec<Line> = lines
         .iter()
-        .map(|r| Line {
-            match_number: r["matchNumber"].as_u64().unwrap_or(0) as u8,
-            category: r["category"].as_u64().unwrap_or(0) as u8,
-            quantity: r["quantity"].as_u64().unwrap_or(0) as u8,
-        })
+        .map(|r| Line { match_number: r.match_number, category: r.category, quantity: r.quantity })
         .collect();
     let all = matches_of(state, visitor, &numbers).await;
-    let table = lines_table(&lines, &all);
-    let status = o["status"].as_str().unwrap_or("");
-    let (title, body) = match status {
-        "REQUESTED" => (
+    let table = lines_table(lines, &all);
+    let (title, body) = match o.status {
+        Requested => (
             "Waiting for the market",
             html! {
                 h1 { "Holding your tickets…" }
@@ -331,9 +334,9 @@ async fn show(
                 p { a href={ "/carts/" (id) } { "Reload" } }
             },
         ),
-        "HELD" => ("Checkout", checkout(state, visitor, id, o, table, error).await?),
-        "CONFIRMED" => ("Payment received", paid(state, visitor, id, &lines, table).await?),
-        "REJECTED" => (
+        Held => ("Checkout", checkout(state, visitor, id, o, table, error).await?),
+        Confirmed => ("Payment received", paid(state, visitor, id, lines, table).await?),
+        Rejected => (
             "Sold out",
             html! {
                 h1 { "These tickets were sold out" }
@@ -342,7 +345,7 @@ async fn show(
                 p { a.button href="/" { "Find other matches" } }
             },
         ),
-        "REFUNDED" => (
+        Refunded => (
             "Refunded",
             html! {
                 h1 { "Order refunded" }
@@ -350,7 +353,7 @@ async fn show(
                 p { "The money is on its way back and the tickets are no longer valid." }
             },
         ),
-        _ => (
+        Expired | Cancelled => (
             "Order cancelled",
             html! {
                 h1 { "Order cancelled" }
@@ -361,29 +364,29 @@ async fn show(
         ),
     };
     let body = html! {
-        @if let Some(e) = error.filter(|_| status != "HELD") { (layout::notice("error", e)) }
+        @if let Some(e) = error.filter(|_| o.status != Held) { (layout::notice("error", e)) }
         (body)
     };
     Ok(layout::page(Some(visitor), title, body).into_response())
 }
 
 /// What each line came to: held, paid, or refused by the market and why.
-fn lines_table(lines: &[Value], all: &[MatchView]) -> Markup {
+fn lines_table(lines: &[ReservationView], all: &[MatchView]) -> Markup {
     html! {
         div.scroll { table.order-lines {
             thead { tr { th { "Tickets for" } th { "Tickets" } th { "Price" } th { "Status" } } }
             tbody {
                 @for r in lines {
-                    @let n = r["matchNumber"].as_u64().unwrap_or(0) as u8;
-                    @let status = r["status"].as_str().unwrap_or_default();
+                    @let n = r.match_number;
+                    @let status = r.status.as_str();
                     tr data-status=(status) {
-                        td { a href={ "/matches/" (n) } { (match_name(all, n)) } br; "Category " (r["category"].as_u64().unwrap_or(0)) }
-                        td { (r["quantity"].as_u64().unwrap_or(0)) }
-                        td { (dollars(r["total"].as_i64().unwrap_or(0))) }
+                        td { a href={ "/matches/" (n) } { (match_name(all, n)) } br; "Category " (r.category) }
+                        td { (r.quantity) }
+                        td { (dollars(i64::from(r.total))) }
                         td {
                             (layout::status_badge(status))
-                            @if status == "REJECTED" {
-                                " " span.reason { (r["reason"].as_str().unwrap_or("sold out")) ": not charged" }
+                            @if r.status == ReservationStatus::Rejected {
+                                " " span.reason { (r.reason.as_deref().unwrap_or("sold out")) ": not charged" }
                             }
                         }
                     }
@@ -397,22 +400,24 @@ async fn checkout(
     state: &AppState,
     visitor: &Visitor,
     id: &str,
-    o: &Value,
+    o: &OrderView,
     table: Markup,
     error: Option<&str>,
 ) -> Result<Markup, WebError> {
     let url = format!("{}/api/payments/orders", state.config.payments);
-    let payment = state.apis.post(url, visitor.who(), &json!({"orderId": id})).await?.success()?;
-    let refused = o["reservations"].as_array().is_some_and(|l| l.iter().any(|r| r["status"] == "REJECTED"));
+    let body = CreateOrderPayment { order_id: id.to_string() };
+    let payment = state.apis.post_as::<OrderPayment>(url, visitor.who(), &body).await?;
+    let refused = o.reservations.iter().any(|r| r.status == ReservationStatus::Rejected);
+    let expires = o.expires_at.map(|t| t.to_rfc3339()).unwrap_or_default();
     Ok(html! {
         h1 { "Checkout" }
         (table)
         @if refused {
             (layout::notice("error", "Some of your tickets sold out before they could be held: they are not charged. Pay for the rest below, or cancel them all."))
         }
-        p { "Your tickets are held for " strong.countdown data-expires=(o["expiresAt"].as_str().unwrap_or_default()) { "a few minutes" } " more." }
+        p { "Your tickets are held for " strong.countdown data-expires=(expires) { "a few minutes" } " more." }
         @if let Some(e) = error { (layout::notice("error", e)) }
-        (super::checkout::pay_and_back_out(state, visitor, &format!("/carts/{id}"), &payment, " for everything held", "Cancel them all and release the tickets"))
+        (pay::pay_and_back_out(state, visitor, &format!("/carts/{id}"), &Charge::of_order(&payment), " for everything held", "Cancel them all and release the tickets"))
     })
 }
 
@@ -420,14 +425,14 @@ async fn paid(
     state: &AppState,
     visitor: &Visitor,
     id: &str,
-    lines: &[Value],
+    lines: &[ReservationView],
     table: Markup,
 ) -> Result<Markup, WebError> {
     let mut tickets = Vec::new();
-    for r in lines.iter().filter(|r| r["status"] == "CONFIRMED") {
-        let line = r["id"].as_str().unwrap_or_default();
+    for r in lines.iter().filter(|r| r.status == ReservationStatus::Confirmed) {
+        let Some(line) = r.id else { continue };
         let url = format!("{}/api/reservations/{line}/tickets", state.config.reservations);
-        tickets.push(state.apis.get(url, visitor.who()).await?.success()?);
+        tickets.push(state.apis.get_as::<TicketList>(url, visitor.who()).await?.tickets);
     }
     Ok(html! {
         h1 { "Payment received — enjoy the matches!" }
@@ -443,16 +448,16 @@ async fn paid(
     })
 }
 
-/// `POST /carts/{id}/pay`: see [`super::checkout::sync_payment`] (payments
+/// `POST /carts/{id}/pay`: see [`pay::sync_payment`] (payments
 /// settles every line the intent pays).
 pub async fn pay(
     State(state): State<AppState>,
     visitor: Visitor,
     Path(id): Path<String>,
-    Form(form): Form<super::checkout::PayForm>,
+    Form(form): Form<pay::PayForm>,
 ) -> Result<Response, WebError> {
     let id = uuid_like(&id).ok_or_else(|| WebError::NotFound("No such order.".into()))?.to_string();
-    match super::checkout::sync_payment(&state, &visitor, &form).await? {
+    match pay::sync_payment(&state, &visitor, &form).await? {
         None => Ok(Redirect::to(&format!("/carts/{id}")).into_response()),
         Some(why) => {
             let o = order(&state, &visitor, &id).await?;
@@ -492,7 +497,7 @@ pub async fn refund(
     visitor.check_csrf(&form.csrf)?;
     let id = uuid_like(&id).ok_or_else(|| WebError::NotFound("No such order.".into()))?;
     let url = format!("{}/api/payments/orders/{id}/refund", state.config.payments);
-    let reply = state.apis.post(url, visitor.who(), &json!({})).await?;
+    let reply = state.apis.post(url, visitor.who(), &serde_json::json!({})).await?;
     match reply.status {
         200..=299 => Ok(Redirect::to(&format!("/carts/{id}")).into_response()),
         409 => {

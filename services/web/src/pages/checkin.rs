@@ -8,30 +8,29 @@ use axum::response::{IntoResponse, Response};
 use axum::Form;
 use maud::{html, Markup};
 use serde::Deserialize;
-use serde_json::{json, Value};
+use ticktak_contracts::tickets::{self, CheckInResult};
 use ticktak_kit::auth::Role;
 
 use crate::error::WebError;
-use crate::layout::{self, csrf_field, text};
+use crate::layout::{self, csrf_field};
 use crate::session::Visitor;
 use crate::AppState;
 
 const STAFF: [Role; 2] = [Role::Staff, Role::Admin];
 
-fn form(visitor: &Visitor, match_number: Option<u8>, outcome: Option<&Value>) -> Markup {
+fn form(visitor: &Visitor, match_number: Option<u8>, outcome: Option<&CheckInResult>) -> Markup {
     html! {
         h1 { "Check-in" }
         @if let Some(o) = outcome {
-            @let result = text(&o["result"]);
-            p class={ "result " (result) } role="status" { (result.replace('_', " ")) }
-            p { (text(&o["message"])) }
-            @if o["ticket"].is_object() {
-                p { "Match " (text(&o["ticket"]["matchNumber"])) " · Category " (text(&o["ticket"]["category"])) " · Seat " (text(&o["ticket"]["seat"])) " · " (text(&o["ticket"]["holder"])) }
-                @if let Some(name) = o["ticket"]["holderName"].as_str() {
+            p class={ "result " (o.result) } role="status" { (o.result.replace('_', " ")) }
+            p { (o.message) }
+            @if let Some(t) = &o.ticket {
+                p { "Match " (t.match_number) " · Category " (t.category) " · Seat " (t.seat) " · " (t.holder) }
+                @if let Some(name) = &t.holder_name {
                     p.holder { "Named: " strong { (name) } " — check their identity document" }
                 }
-            } @else if o["issuer"].is_string() {
-                p { "Match " (text(&o["matchNumber"])) " · Category " (text(&o["category"])) " · sold by " (text(&o["issuer"])) }
+            } @else if let Some(issuer) = &o.issuer {
+                p { "Match " (o.match_number.map(|n| n.to_string()).unwrap_or_default()) " · Category " (o.category.map(|c| c.to_string()).unwrap_or_default()) " · sold by " (issuer) }
             }
         }
         form.stack method="post" action="/checkin" {
@@ -73,11 +72,11 @@ pub async fn check(
     visitor.with_role(&STAFF)?;
     visitor.check_csrf(&f.csrf)?;
     let url = format!("{}/api/tickets/check-in", state.config.reservations);
-    let reply =
-        state.apis.post(url, visitor.who(), &json!({"code": f.code.trim(), "matchNumber": f.match_number})).await?;
-    let outcome = match reply.body["result"].is_string() {
-        true => reply.body,
-        false => return Err(WebError::from_reply(&reply)),
+    let body = tickets::CheckIn { code: f.code.trim().to_string(), match_number: f.match_number };
+    let reply = state.apis.post(url, visitor.who(), &body).await?;
+    // Refusals at the gate (409, 404) are answers too.
+    let Some(outcome) = reply.read::<CheckInResult>() else {
+        return Err(WebError::from_reply(&reply));
     };
     Ok(layout::page(Some(&visitor), "Check-in", form(&visitor, Some(f.match_number), Some(&outcome))).into_response())
 }

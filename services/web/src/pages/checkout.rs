@@ -7,14 +7,16 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::Form;
 use maud::{html, Markup};
 use reqwest::Method;
-use serde::Deserialize;
-use serde_json::{json, Value};
+use ticktak_contracts::payments::{CreatePayment, PaymentView};
+use ticktak_contracts::reservations::{CreateReservation, ReservationStatus, ReservationView};
+use ticktak_contracts::tickets::TicketList;
 use ticktak_core::Quantity;
 
 use super::forms::{uuid_like, CsrfForm};
 use super::matches::HoldForm;
+use super::pay::{pay_and_back_out, sync_payment, Charge, PayForm};
 use crate::error::WebError;
-use crate::layout::{self, cents, csrf_field, dollars, script};
+use crate::layout::{self, dollars};
 use crate::session::Visitor;
 use crate::AppState;
 
@@ -50,15 +52,19 @@ pub async fn hold(
             Err(reply) => Err(WebError::from_reply(&reply)),
         };
     }
-    let mut body = json!({"matchNumber": n, "category": form.category, "quantity": form.quantity});
-    if !form.admission.is_empty() {
-        body["admission"] = json!(form.admission);
-    }
+    let body = CreateReservation {
+        match_number: i64::from(n),
+        category: i64::from(form.category),
+        quantity: i64::from(form.quantity),
+        admission: Some(form.admission.clone()).filter(|a| !a.is_empty()),
+    };
+    let body = serde_json::to_value(&body).unwrap_or_default();
     let url = format!("{}/api/reservations", state.config.reservations);
     let solution = Some(form.challenge.as_str()).filter(|s| !s.is_empty() && s.len() <= 2048);
     let who = crate::apis::As { solution, ..visitor.who() };
     let reply = state.apis.send(Method::POST, url, who, Some(&body), Some(&form.key)).await?;
-    match (reply.status, reply.body["id"].as_str()) {
+    let answer = reply.read::<ReservationView>();
+    match (reply.status, answer.as_ref().and_then(|r| r.id)) {
         (200..=299, Some(id)) => Ok(Redirect::to(&format!("/orders/{id}")).into_response()),
         // This account must solve a puzzle first: the page solves it and
         // sends the same order again.
@@ -67,14 +73,16 @@ pub async fn hold(
             *page.status_mut() = axum::http::StatusCode::PRECONDITION_REQUIRED;
             Ok(page)
         }
-        (409 | 422 | 400, _) | (403, _) if reply.status != 403 || reply.body["error"] == "admission_required" => {
-            let why = match reply.body["status"].as_str() {
-                Some("REJECTED") => "Those tickets were just taken. Try another category or fewer tickets.".to_string(),
+        (409 | 422 | 400, _) | (403, _) if reply.status != 403 || reply.error_code() == Some("admission_required") => {
+            let why = match answer.map(|r| r.status) {
+                Some(ReservationStatus::Rejected) => {
+                    "Those tickets were just taken. Try another category or fewer tickets.".to_string()
+                }
                 _ => reply.message(),
             };
             // An admission refused is not offered again.
-            let admission =
-                Some(form.admission.as_str()).filter(|a| !a.is_empty() && reply.body["error"] != "admission_required");
+            let admission = Some(form.admission.as_str())
+                .filter(|a| !a.is_empty() && reply.error_code() != Some("admission_required"));
             let mut page = super::matches::page(&state, &visitor, n, Some(&why), None, admission).await?;
             *page.status_mut() = axum::http::StatusCode::CONFLICT;
             Ok(page)
@@ -83,27 +91,27 @@ pub async fn hold(
     }
 }
 
-async fn reservation(state: &AppState, visitor: &Visitor, id: &str) -> Result<Value, WebError> {
+async fn reservation(state: &AppState, visitor: &Visitor, id: &str) -> Result<ReservationView, WebError> {
     if uuid_like(id).is_none() {
         return Err(WebError::NotFound("No such order.".into()));
     }
     let url = format!("{}/api/reservations/{id}", state.config.reservations);
-    state.apis.get(url, visitor.who()).await?.success()
+    state.apis.get_as(url, visitor.who()).await
 }
 
 /// The payment of a held reservation (created once; the same one after).
-async fn payment_of(state: &AppState, visitor: &Visitor, reservation: &str) -> Result<Value, WebError> {
+async fn payment_of(state: &AppState, visitor: &Visitor, reservation: &str) -> Result<PaymentView, WebError> {
     let url = format!("{}/api/payments", state.config.payments);
-    state.apis.post(url, visitor.who(), &json!({"reservationId": reservation})).await?.success()
+    state.apis.post_as(url, visitor.who(), &CreatePayment { reservation_id: reservation.to_string() }).await
 }
 
-fn summary(r: &Value) -> Markup {
-    let n = r["matchNumber"].as_u64().unwrap_or(0);
+fn summary(r: &ReservationView) -> Markup {
+    let n = r.match_number;
     html! {
         p {
-            (r["quantity"].as_u64().unwrap_or(0)) " × Category " (r["category"].as_u64().unwrap_or(0))
+            (r.quantity) " × Category " (r.category)
             " · " a href={ "/matches/" (n) } { "Match " (n) }
-            " · " (dollars(r["total"].as_i64().unwrap_or(0)))
+            " · " (dollars(i64::from(r.total)))
         }
     }
 }
@@ -116,7 +124,7 @@ pub async fn order(
 ) -> Result<Response, WebError> {
     visitor.account()?;
     let r = reservation(&state, &visitor, &id).await?;
-    if let Some(order) = r["orderId"].as_str() {
+    if let Some(order) = r.order_id {
         // A line of a cart is paid and shown with its order.
         return Ok(Redirect::to(&format!("/carts/{order}")).into_response());
     }
@@ -127,13 +135,13 @@ async fn order_page(
     state: &AppState,
     visitor: &Visitor,
     id: &str,
-    r: &Value,
+    r: &ReservationView,
     error: Option<&str>,
 ) -> Result<Response, WebError> {
-    let status = r["status"].as_str().unwrap_or("");
-    let (title, body) = match status {
-        "HELD" => ("Checkout", checkout(state, visitor, id, r, error).await?),
-        "REQUESTED" => (
+    use ReservationStatus::*;
+    let (title, body) = match r.status {
+        Held => ("Checkout", checkout(state, visitor, id, r, error).await?),
+        Requested => (
             "Waiting for the market",
             html! {
                 h1 { "Holding your tickets…" }
@@ -142,17 +150,17 @@ async fn order_page(
                 p { a href={ "/orders/" (id) } { "Reload" } }
             },
         ),
-        "CONFIRMED" => ("Payment received", success(state, visitor, id, r).await?),
-        "CANCELLED" | "EXPIRED" => (
+        Confirmed => ("Payment received", success(state, visitor, id, r).await?),
+        Cancelled | Expired => (
             "Order cancelled",
             html! {
                 h1 { "Order cancelled" }
                 (layout::notice("ok", "Nothing was charged. The tickets you held are back on sale."))
                 (summary(r))
-                p { a.button href={ "/matches/" (r["matchNumber"].as_u64().unwrap_or(1)) } { "Back to the match" } }
+                p { a.button href={ "/matches/" (r.match_number) } { "Back to the match" } }
             },
         ),
-        "REJECTED" => (
+        Rejected => (
             "Sold out",
             html! {
                 h1 { "These tickets were sold out" }
@@ -161,7 +169,7 @@ async fn order_page(
                 p { a.button href="/" { "Find other matches" } }
             },
         ),
-        _ => (
+        Refunded => (
             "Refunded",
             html! {
                 h1 { "Order refunded" }
@@ -177,66 +185,23 @@ async fn checkout(
     state: &AppState,
     visitor: &Visitor,
     id: &str,
-    r: &Value,
+    r: &ReservationView,
     error: Option<&str>,
 ) -> Result<Markup, WebError> {
     let payment = payment_of(state, visitor, id).await?;
-    let expires = r["expiresAt"].as_str().unwrap_or_default();
+    let expires = r.expires_at.map(|t| t.to_rfc3339()).unwrap_or_default();
     Ok(html! {
         h1 { "Checkout" }
         (summary(r))
         p { "Your tickets are held for " strong.countdown data-expires=(expires) { "a few minutes" } " more." }
         @if let Some(e) = error { (layout::notice("error", e)) }
-        (pay_and_back_out(state, visitor, &format!("/orders/{id}"), &payment, "", "Cancel and release the tickets"))
+        (pay_and_back_out(state, visitor, &format!("/orders/{id}"), &Charge::of_payment(&payment), "", "Cancel and release the tickets"))
     })
 }
 
-/// The checkout's two cards: the card form (Stripe.js confirms `payment`
-/// in the browser, then the form posts to `{base}/pay`) and the form that
-/// backs out (`{base}/cancel`). `what` follows the amount in the heading.
-pub fn pay_and_back_out(
-    state: &AppState,
-    visitor: &Visitor,
-    base: &str,
-    payment: &Value,
-    what: &str,
-    back_out: &str,
-) -> Markup {
-    let payment_id =
-        payment["paymentId"].as_str().or_else(|| payment["payments"][0]["paymentId"].as_str()).unwrap_or_default();
-    html! {
-        div.two {
-            section.card aria-labelledby="pay" {
-                h2 #pay { "Pay " (cents(payment["amount"].as_i64().unwrap_or(0))) (what) }
-                form #pay-form.stack method="post" action={ (base) "/pay" }
-                    data-key=(state.config.stripe_publishable_key) data-secret=(payment["clientSecret"].as_str().unwrap_or_default()) {
-                    (csrf_field(visitor))
-                    input type="hidden" name="payment" value=(payment_id);
-                    div {
-                        label for="card-element" { "Card" }
-                        div #card-element {}
-                    }
-                    p #card-message role="status" aria-live="polite" {}
-                    button type="submit" { "Pay now" }
-                }
-                noscript { p { "Paying by card needs JavaScript." } }
-            }
-            section.card aria-labelledby="back" {
-                h2 #back { "Changed your mind?" }
-                form method="post" action={ (base) "/cancel" } {
-                    (csrf_field(visitor))
-                    button.secondary type="submit" { (back_out) }
-                }
-            }
-        }
-        script src=(state.config.stripe_js_url) {}
-        (script("/static/checkout.js"))
-    }
-}
-
-async fn success(state: &AppState, visitor: &Visitor, id: &str, r: &Value) -> Result<Markup, WebError> {
+async fn success(state: &AppState, visitor: &Visitor, id: &str, r: &ReservationView) -> Result<Markup, WebError> {
     let url = format!("{}/api/reservations/{id}/tickets", state.config.reservations);
-    let tickets = state.apis.get(url, visitor.who()).await?.success()?;
+    let tickets = state.apis.get_as::<TicketList>(url, visitor.who()).await?.tickets;
     Ok(html! {
         h1 { "Payment received — enjoy the match!" }
         (layout::notice("ok", "Your tickets are below and on their way to your e-mail."))
@@ -244,30 +209,6 @@ async fn success(state: &AppState, visitor: &Visitor, id: &str, r: &Value) -> Re
         (super::tickets::ticket_cards(&tickets, Some(visitor)))
         p { a href="/tickets" { "All my tickets" } }
     })
-}
-
-#[derive(Debug, Deserialize)]
-pub struct PayForm {
-    pub csrf: String,
-    pub payment: String,
-}
-
-/// The browser confirmed the payment of `form` with Stripe.js (the card
-/// never reaches this site; 3-D Secure, when the card asks for it, ran
-/// there too): payments asks the provider how it ended. `Ok(None)` when
-/// the page should simply be shown again, `Ok(Some(why))` when the card was
-/// declined or not authenticated.
-pub async fn sync_payment(state: &AppState, visitor: &Visitor, form: &PayForm) -> Result<Option<String>, WebError> {
-    visitor.account()?;
-    visitor.check_csrf(&form.csrf)?;
-    let payment = uuid_like(&form.payment).ok_or_else(|| WebError::bad_request("No such payment."))?;
-    let url = format!("{}/api/payments/{payment}/sync", state.config.payments);
-    let reply = state.apis.post(url, visitor.who(), &json!({})).await?;
-    match reply.status {
-        200..=299 | 409 => Ok(None),
-        402 => Ok(Some(reply.message())),
-        _ => Err(WebError::from_reply(&reply)),
-    }
 }
 
 /// `POST /orders/{id}/pay`: see [`sync_payment`].

@@ -18,7 +18,7 @@ use chrono::{DateTime, Utc};
 use maud::{html, Markup};
 use serde::Deserialize;
 use serde_json::json;
-use ticktak_contracts::desk::{AuditEntry, AuditTrail, OrderList, OrderStory, OrderSummary};
+use ticktak_contracts::desk::{AuditEntry, AuditTrail, OrderList, OrderStory, OrderSummary, Reason};
 use ticktak_kit::auth::Role;
 
 use super::forms::{query_value, uuid_like, CsrfForm};
@@ -307,7 +307,7 @@ pub async fn refund(
     let id = uuid_like(&id).ok_or_else(|| WebError::NotFound("No such order.".into()))?;
     let payment = uuid_like(&form.payment).ok_or_else(|| WebError::NotFound("No such payment.".into()))?;
     let url = format!("{}/api/admin/payments/{payment}/refund", state.config.payments);
-    state.apis.post(url, visitor.who(), &json!({"reason": form.reason})).await?.success()?;
+    state.apis.post(url, visitor.who(), &Reason { reason: form.reason.clone() }).await?.success()?;
     Ok(Redirect::to(&format!("/admin/orders/{id}?done=refunded")).into_response())
 }
 
@@ -330,7 +330,7 @@ pub async fn revoke(
     let id = uuid_like(&id).ok_or_else(|| WebError::NotFound("No such ticket.".into()))?;
     let order = uuid_like(&form.order).ok_or_else(|| WebError::NotFound("No such order.".into()))?;
     let url = format!("{}/api/admin/tickets/{id}/revoke", state.config.reservations);
-    state.apis.post(url, visitor.who(), &json!({"reason": form.reason})).await?.success()?;
+    state.apis.post(url, visitor.who(), &Reason { reason: form.reason.clone() }).await?.success()?;
     Ok(Redirect::to(&format!("/admin/orders/{order}?done=revoked")).into_response())
 }
 

@@ -6,8 +6,9 @@ use axum::extract::{Path, Query, State};
 use axum::response::{Html, IntoResponse, Response};
 use maud::{html, Markup};
 use serde::Deserialize;
-use serde_json::Value;
-use ticktak_contracts::catalogue::{availability_path, match_path, MatchView};
+use ticktak_contracts::catalogue::{
+    availability_path, match_path, CategoryView, MatchPage, MatchView, Recommendations,
+};
 
 use crate::error::WebError;
 use crate::layout::{self, csrf_field, dollars, kickoff, status_badge};
@@ -78,8 +79,7 @@ const STAGES: [(u8, &str); 7] = [
 async fn matches(state: &AppState, visitor: &Visitor, query: &[(&str, String)]) -> Result<Vec<MatchView>, WebError> {
     let url = reqwest::Url::parse_with_params(&format!("{}/api/matches", state.config.shop), query)
         .map_err(|_| WebError::bad_request("That search cannot be made."))?;
-    let body = state.apis.get(url.to_string(), visitor.who()).await?.success()?;
-    serde_json::from_value(body["matches"].clone()).map_err(|_| WebError::Unavailable)
+    Ok(state.apis.get_as::<MatchPage>(url.to_string(), visitor.who()).await?.matches)
 }
 
 /// `GET /`: recommendations, filters and the matches they select.
@@ -196,16 +196,14 @@ fn match_card(m: &MatchView, reason: Option<&String>) -> Markup {
 
 async fn recommendations(state: &AppState, visitor: &Visitor) -> Vec<(MatchView, String)> {
     let url = format!("{}/api/recommendations?limit=3", state.config.shop);
-    let Ok(reply) = state.apis.get(url, visitor.who()).await else { return Vec::new() };
-    let items = reply.body["recommendations"].as_array().cloned().unwrap_or_default();
-    items
-        .into_iter()
-        .filter_map(|r: Value| {
-            let m: MatchView = serde_json::from_value(r["match"].clone()).ok()?;
-            Some((m, r["reason"].as_str().unwrap_or_default().to_string()))
-        })
-        .collect()
+    // Without recommendations the page still shows every match.
+    let Ok(list) = state.apis.get_as::<Recommendations>(url, visitor.who()).await else { return Vec::new() };
+    list.recommendations.into_iter().map(|r| (r.match_view, r.reason)).collect()
 }
+
+/// Most tickets the hold form offers for one ticket type (the usual cap
+/// of tickets per match); more than two are held as an order of one line.
+pub const MAX_LINE_TICKETS: u8 = 4;
 
 /// The hold form's fields.
 #[derive(Debug, Deserialize)]
@@ -255,8 +253,7 @@ pub async fn page(
     again: Option<&HoldForm>,
     admission: Option<&str>,
 ) -> Result<Response, WebError> {
-    let body = state.apis.get(format!("{}{}", state.config.shop, match_path(n)), visitor.who()).await?.success()?;
-    let m: MatchView = serde_json::from_value(body).map_err(|_| WebError::Unavailable)?;
+    let m: MatchView = state.apis.get_as(format!("{}{}", state.config.shop, match_path(n)), visitor.who()).await?;
     let now = chrono::Utc::now();
     let admission = admission.or(again.map(|f| f.admission.as_str()).filter(|a| !a.is_empty()));
     // In the form: what sells now, and what sells through a waiting room
@@ -334,7 +331,7 @@ pub async fn page(
                         div {
                             label for="quantity" { "Tickets" }
                             select #quantity name="quantity" {
-                                @for q in 1..=super::cart::MAX_LINE_TICKETS { option value=(q) selected[again.is_some_and(|f| f.quantity == q)] { (q) } }
+                                @for q in 1..=MAX_LINE_TICKETS { option value=(q) selected[again.is_some_and(|f| f.quantity == q)] { (q) } }
                             }
                         }
                         div.actions {
@@ -357,7 +354,7 @@ pub async fn page(
 fn waiting_rooms(
     visitor: &Visitor,
     match_number: u8,
-    queues: &[&ticktak_contracts::catalogue::CategoryView],
+    queues: &[&CategoryView],
     now: chrono::DateTime<chrono::Utc>,
 ) -> Markup {
     html! {
@@ -379,7 +376,7 @@ fn waiting_rooms(
 }
 
 /// A category's sale phase, as a buyer reads it.
-fn phase_text(c: &ticktak_contracts::catalogue::CategoryView) -> String {
+fn phase_text(c: &CategoryView) -> String {
     use ticktak_core::schedule::Phase;
     match (c.phase, c.next_on_sale_at) {
         (Phase::Open, _) => "On sale".into(),
@@ -393,9 +390,17 @@ fn phase_text(c: &ticktak_contracts::catalogue::CategoryView) -> String {
 /// lists' `live.js` (one request however many cards a page shows).
 pub async fn live_all(State(state): State<AppState>, visitor: Visitor) -> Result<Response, WebError> {
     let all = matches(&state, &visitor, &[("limit", "100".into())]).await?;
-    let body: Vec<Value> =
-        all.iter().map(|m| serde_json::json!({"matchNumber": m.match_number, "categories": m.categories})).collect();
+    let body: Vec<LiveMatch> =
+        all.iter().map(|m| LiveMatch { match_number: m.match_number, categories: &m.categories }).collect();
     Ok(axum::Json(body).into_response())
+}
+
+/// One match in `GET /live/matches` (read by `static/live.js`).
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct LiveMatch<'a> {
+    match_number: u8,
+    categories: &'a [CategoryView],
 }
 
 /// `GET /live/matches/{n}`: the shop's availability, for `live.js`.

@@ -11,6 +11,7 @@ pub mod desk;
 pub mod forms;
 pub mod matches;
 pub mod password;
+pub mod pay;
 pub mod profile;
 pub mod queue;
 pub mod tickets;

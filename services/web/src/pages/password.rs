@@ -8,7 +8,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Form;
 use maud::{html, Markup};
 use serde::Deserialize;
-use serde_json::json;
+use ticktak_contracts::accounts;
 
 use crate::error::WebError;
 use crate::layout::{self, csrf_field};
@@ -47,7 +47,7 @@ pub async fn forgot(
 ) -> Result<Response, WebError> {
     visitor.check_csrf(&form.csrf)?;
     let url = format!("{}/api/auth/password-reset", state.config.security);
-    let reply = state.apis.post(url, visitor.who(), &json!({ "email": form.email })).await?;
+    let reply = state.apis.post(url, visitor.who(), &accounts::ResetRequest { email: form.email.clone() }).await?;
     if reply.status >= 500 {
         return Err(WebError::Unavailable);
     }
@@ -106,7 +106,7 @@ pub async fn reset(
 ) -> Result<Response, WebError> {
     visitor.check_csrf(&form.csrf)?;
     let url = format!("{}/api/auth/password-reset/confirm", state.config.security);
-    let body = json!({ "token": form.token, "newPassword": form.password });
+    let body = accounts::ResetConfirm { token: form.token.clone(), new_password: form.password.clone() };
     let reply = state.apis.post(url, visitor.who(), &body).await?;
     if reply.status >= 500 {
         return Err(WebError::Unavailable);

@@ -9,25 +9,25 @@ use axum::response::{IntoResponse, Response};
 use axum::Form;
 use maud::{html, Markup};
 use serde::Deserialize;
-use serde_json::{json, Value};
+use ticktak_contracts::accounts::{self, AccountView, DeleteMe, EditMe, TokenPair};
 
 use crate::error::WebError;
-use crate::layout::{self, csrf_field, text};
+use crate::layout::{self, csrf_field};
 use crate::session::{self, Visitor};
 use crate::AppState;
 
-fn page_of(visitor: &Visitor, me: &Value, notice: Option<(&str, &str)>) -> Markup {
+fn page_of(visitor: &Visitor, me: &AccountView, notice: Option<(&str, &str)>) -> Markup {
     html! {
         h1 { "My account" }
         @if let Some((kind, message)) = notice { (layout::notice(kind, message)) }
-        p { "Signed in as " strong { (text(&me["email"])) } "." }
+        p { "Signed in as " strong { (me.email) } "." }
         h2 { "Name and country" }
         form.stack method="post" action="/account" {
             (csrf_field(visitor))
-            div { label for="name" { "Name" } input #name type="text" name="name" value=(text(&me["name"])) autocomplete="name" required; }
+            div { label for="name" { "Name" } input #name type="text" name="name" value=(me.name) autocomplete="name" required; }
             div {
                 label for="country" { "Country (two letters, e.g. AR, DE, MA)" }
-                input #country type="text" name="country" value=(text(&me["country"])) maxlength="2" autocomplete="country" required;
+                input #country type="text" name="country" value=(me.country) maxlength="2" autocomplete="country" required;
             }
             button type="submit" { "Save" }
         }
@@ -51,8 +51,8 @@ fn page_of(visitor: &Visitor, me: &Value, notice: Option<(&str, &str)>) -> Marku
     }
 }
 
-async fn me(state: &AppState, visitor: &Visitor) -> Result<Value, WebError> {
-    state.apis.get(format!("{}/api/me", state.config.security), visitor.who()).await?.success()
+async fn me(state: &AppState, visitor: &Visitor) -> Result<AccountView, WebError> {
+    state.apis.get_as(format!("{}/api/me", state.config.security), visitor.who()).await
 }
 
 /// `GET /account`.
@@ -77,7 +77,8 @@ pub async fn edit(
 ) -> Result<Response, WebError> {
     visitor.check_csrf(&form.csrf)?;
     visitor.account()?;
-    let body = json!({"name": form.name, "country": form.country.trim().to_ascii_uppercase()});
+    let body = EditMe { name: Some(form.name.clone()), country: Some(form.country.trim().to_ascii_uppercase()) };
+    let body = serde_json::to_value(&body).unwrap_or_default();
     let url = format!("{}/api/me", state.config.security);
     let reply = state.apis.send(Method::PATCH, url, visitor.who(), Some(&body), None).await?;
     if reply.status >= 500 || reply.status == 401 {
@@ -108,7 +109,7 @@ pub async fn change_password(
 ) -> Result<Response, WebError> {
     visitor.check_csrf(&form.csrf)?;
     visitor.account()?;
-    let body = json!({"currentPassword": form.current, "newPassword": form.new});
+    let body = accounts::ChangePassword { current_password: form.current.clone(), new_password: form.new.clone() };
     let url = format!("{}/api/me/password", state.config.security);
     let reply = state.apis.post(url, visitor.who(), &body).await?;
     if reply.status >= 500 || reply.status == 429 {
@@ -124,9 +125,10 @@ pub async fn change_password(
         let status = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::BAD_REQUEST);
         return Ok((status, layout::page(Some(&visitor), "My account", page)).into_response());
     }
+    let pair = reply.read::<TokenPair>().ok_or(WebError::Unavailable)?;
     let page = page_of(&visitor, &me, Some(("ok", "Password changed. Every other session was signed out.")));
     let mut res = layout::page(Some(&visitor), "My account", page).into_response();
-    session::set(res.headers_mut(), &session::signed_in(&reply.body, state.config.secure_cookies));
+    session::set(res.headers_mut(), &session::signed_in(&pair, state.config.secure_cookies));
     Ok(res)
 }
 
@@ -162,7 +164,7 @@ pub async fn delete(
     visitor.check_csrf(&form.csrf)?;
     visitor.account()?;
     let url = format!("{}/api/me", state.config.security);
-    let body = json!({ "password": form.password });
+    let body = serde_json::to_value(DeleteMe { password: form.password.clone() }).unwrap_or_default();
     let reply = state.apis.send(Method::DELETE, url, visitor.who(), Some(&body), None).await?;
     if reply.status >= 500 || reply.status == 429 {
         return Err(WebError::from_reply(&reply));

@@ -10,7 +10,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::Form;
 use maud::html;
 use serde::Deserialize;
-use serde_json::json;
+use ticktak_contracts::queue::{JoinQueue, QueueState, QueueStatus};
 
 use crate::error::WebError;
 use crate::layout::{self, kickoff};
@@ -35,10 +35,9 @@ pub async fn join(
     visitor.account()?;
     visitor.check_csrf(&form.csrf)?;
     let url = format!("{}/api/queue", state.config.reservations);
-    let reply =
-        state.apis.post(url, visitor.who(), &json!({"matchNumber": n, "category": form.category})).await?.success()?;
-    let ticket = reply["queueTicket"].as_str().ok_or(WebError::Unavailable)?;
-    Ok(Redirect::to(&place_path(n, ticket)).into_response())
+    let body = JoinQueue { match_number: i64::from(n), category: i64::from(form.category) };
+    let place = state.apis.post_as::<QueueStatus>(url, visitor.who(), &body).await?;
+    Ok(Redirect::to(&place_path(n, &place.queue_ticket)).into_response())
 }
 
 fn place_path(n: u8, ticket: &str) -> String {
@@ -57,33 +56,29 @@ pub async fn place(
         return Err(WebError::NotFound("No such place in the waiting room.".into()));
     }
     let url = format!("{}/api/queue/{ticket}", state.config.reservations);
-    let reply = state.apis.get(url, visitor.who()).await?;
-    let q = reply.success()?;
-    if let Some(admission) = q["admission"].as_str() {
+    let q = state.apis.get_as::<QueueStatus>(url, visitor.who()).await?;
+    if let Some(admission) = &q.admission {
         return Ok(Redirect::to(&format!("/matches/{n}?admission={admission}#buy")).into_response());
     }
-    let opens_at = q["opensAt"].as_str().and_then(|t| t.parse::<chrono::DateTime<chrono::Utc>>().ok());
-    let wait = q["estimatedWaitSeconds"].as_i64();
+    let wait = q.estimated_wait_seconds;
     let body = html! {
         p { a href={ "/matches/" (n) } { "← Match " (n) } }
         h1 { "Waiting room" }
-        section.card aria-live="polite" data-queue-state=(q["state"].as_str().unwrap_or_default()) {
-            @match q["state"].as_str().unwrap_or_default() {
-                "prequeue" => {
+        section.card aria-live="polite" data-queue-state=(q.state.as_str()) {
+            @match q.state {
+                QueueState::Prequeue => {
                     p { "You are in the waiting room." }
-                    @if let Some(t) = opens_at {
-                        p { "The sale opens at " (kickoff(&t)) ". At that moment everyone already here gets a place in line at random: arriving earlier does not help, and you lose nothing by waiting here." }
-                    }
+                    p { "The sale opens at " (kickoff(&q.opens_at)) ". At that moment everyone already here gets a place in line at random: arriving earlier does not help, and you lose nothing by waiting here." }
                 }
-                "waiting" => {
-                    p { "Your place in line: " strong data-place { (q["place"]) } }
-                    p { "Ahead of you: " strong data-ahead { (q["ahead"]) } }
+                QueueState::Waiting => {
+                    p { "Your place in line: " strong data-place { (number(q.place)) } }
+                    p { "Ahead of you: " strong data-ahead { (number(q.ahead)) } }
                     @if let Some(w) = wait {
                         p { "Estimated wait: " (about(w)) "." }
                     }
                     p.meta { "Keep this page open: it updates by itself and takes you to the match when it is your turn." }
                 }
-                "used" => {
+                QueueState::Used => {
                     p { "You have used your turn in this on-sale. " a href="/tickets" { "See your orders" } }
                 }
                 _ => {
@@ -93,17 +88,20 @@ pub async fn place(
         }
     };
     let mut res = layout::page(Some(&visitor), "Waiting room", body).into_response();
-    let every = q["state"].as_str().filter(|s| matches!(*s, "prequeue" | "waiting")).map(|s| {
-        if s == "prequeue" {
-            opens_at.map_or(5, |t| (t - chrono::Utc::now()).num_seconds().clamp(1, 10))
-        } else {
-            wait.map_or(2, |w| (w / 4).clamp(1, 10))
-        }
-    });
+    let every = match q.state {
+        QueueState::Prequeue => Some((q.opens_at - chrono::Utc::now()).num_seconds().clamp(1, 10)),
+        QueueState::Waiting => Some(wait.map_or(2, |w| (w / 4).clamp(1, 10))),
+        _ => None,
+    };
     if let Some(secs) = every {
         res.headers_mut().insert(REFRESH, HeaderValue::from(secs));
     }
     Ok(res)
+}
+
+/// A place or a count; a dash while not yet known.
+fn number(n: Option<i64>) -> String {
+    n.map_or_else(|| "—".into(), |n| n.to_string())
 }
 
 /// A wait as a buyer reads it.

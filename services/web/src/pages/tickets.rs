@@ -6,43 +6,45 @@ use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::Form;
 use maud::{html, Markup};
-use serde_json::{json, Value};
+use serde_json::json;
+use ticktak_contracts::payments::{CreatePayment, PaymentView};
+use ticktak_contracts::reservations::{ReservationList, ReservationStatus};
+use ticktak_contracts::tickets::{LiveCode, Ticket, TicketList};
 
 use super::forms::{uuid_like, CsrfForm};
 use crate::error::WebError;
-use crate::layout::{self, csrf_field, dollars, text};
+use crate::layout::{self, csrf_field, dollars};
 use crate::session::Visitor;
 use crate::AppState;
 
-/// The tickets of one reservation (`{"tickets": [...]}`), as cards; with
-/// the visitor, each valid one has the forms that name who it is for and
-/// pass it on (or withdraw the offer).
-pub fn ticket_cards(list: &Value, naming: Option<&Visitor>) -> Markup {
-    let tickets = list["tickets"].as_array().cloned().unwrap_or_default();
+/// Tickets (of one reservation, or passed on to the visitor) as cards;
+/// with the visitor, each valid one has the forms that name who it is for
+/// and pass it on (or withdraw the offer).
+pub fn ticket_cards(tickets: &[Ticket], naming: Option<&Visitor>) -> Markup {
     html! {
         div.tickets {
-            @for t in &tickets {
-                @let id = t["id"].as_str().unwrap_or_default();
+            @for t in tickets {
+                @let id = t.id;
                 article.card.ticket {
-                    h3 { "Match " (text(&t["matchNumber"])) " · Category " (text(&t["category"])) " · Seat " (text(&t["seat"])) }
-                    img src={ "/tickets/" (id) "/qr.svg" } alt={ "QR code of ticket " (text(&t["seat"])) " for match " (text(&t["matchNumber"])) } width="192" height="192";
-                    p { "Status: " strong { (t["status"].as_str().unwrap_or_default()) } }
-                    @if let Some(name) = t["holderName"].as_str() {
+                    h3 { "Match " (t.match_number) " · Category " (t.category) " · Seat " (t.seat) }
+                    img src={ "/tickets/" (id) "/qr.svg" } alt={ "QR code of ticket " (t.seat) " for match " (t.match_number) } width="192" height="192";
+                    p { "Status: " strong { (t.status) } }
+                    @if let Some(name) = &t.holder_name {
                         p.holder { "For: " strong { (name) } }
                     }
-                    @if t["passedOn"] == true {
+                    @if t.passed_on {
                         p.passed { "Passed on: the person who accepted it has a new code." }
                     }
-                    @if t["status"] == "VALID" {
+                    @if t.is_valid() {
                         p { a href={ "/tickets/" (id) "/live" } { "Show the live code at the gate" } }
-                        @if let (Some(v), Some(to)) = (naming, t["offeredTo"].as_str()) {
+                        @if let (Some(v), Some(to)) = (naming, &t.offered_to) {
                             p.offered { "Offered to " strong { (to) } " until they accept." }
                             form method="post" action={ "/tickets/" (id) "/transfer/withdraw" } {
                                 (csrf_field(v))
                                 button.secondary type="submit" { "Withdraw the offer" }
                             }
                         }
-                        @if let (Some(v), None) = (naming, t["offeredTo"].as_str()) {
+                        @if let (Some(v), None) = (naming, &t.offered_to) {
                             details.pass-on {
                                 summary { "Pass this ticket on" }
                                 form.stack method="post" action={ "/tickets/" (id) "/transfer" } {
@@ -57,14 +59,14 @@ pub fn ticket_cards(list: &Value, naming: Option<&Visitor>) -> Markup {
                                 summary { "Name who this ticket is for" }
                                 form.stack method="post" action={ "/tickets/" (id) "/holder" } {
                                     (csrf_field(v))
-                                    div { label for={ "holder-name-" (id) } { "Name (as on their identity document)" } input id={ "holder-name-" (id) } type="text" name="name" value=(t["holderName"].as_str().unwrap_or_default()) maxlength="100" required; }
+                                    div { label for={ "holder-name-" (id) } { "Name (as on their identity document)" } input id={ "holder-name-" (id) } type="text" name="name" value=(t.holder_name.as_deref().unwrap_or_default()) maxlength="100" required; }
                                     div { label for={ "holder-email-" (id) } { "Their e-mail, to send them the ticket (optional)" } input id={ "holder-email-" (id) } type="email" name="email" autocomplete="off"; }
                                     button type="submit" { "Save the name" }
                                 }
                             }
                         }
                     }
-                    details { summary { "Ticket code" } code { (t["code"].as_str().unwrap_or_default()) } }
+                    details { summary { "Ticket code" } code { (t.code) } }
                 }
             }
         }
@@ -75,34 +77,31 @@ pub fn ticket_cards(list: &Value, naming: Option<&Visitor>) -> Markup {
 pub async fn mine(State(state): State<AppState>, visitor: Visitor) -> Result<Response, WebError> {
     visitor.account()?;
     let url = format!("{}/api/reservations", state.config.reservations);
-    let list = state.apis.get(url, visitor.who()).await?.success()?;
-    let reservations = list["reservations"].as_array().cloned().unwrap_or_default();
+    let reservations = state.apis.get_as::<ReservationList>(url, visitor.who()).await?.reservations;
     let mut paid = Vec::new();
-    for r in reservations.iter().filter(|r| r["status"] == "CONFIRMED") {
-        let id = r["id"].as_str().unwrap_or_default();
+    for r in reservations.iter().filter(|r| r.status == ReservationStatus::Confirmed) {
+        let Some(id) = r.id else { continue };
         let url = format!("{}/api/reservations/{id}/tickets", state.config.reservations);
-        paid.push((id.to_string(), state.apis.get(url, visitor.who()).await?.success()?));
+        paid.push((r, state.apis.get_as::<TicketList>(url, visitor.who()).await?.tickets));
     }
     let url = format!("{}/api/tickets/received", state.config.reservations);
-    let received = state.apis.get(url, visitor.who()).await?.success()?;
-    let has_received = received["tickets"].as_array().is_some_and(|t| !t.is_empty());
+    let received = state.apis.get_as::<TicketList>(url, visitor.who()).await?.tickets;
     let body = html! {
         h1 { "My tickets" }
-        @if reservations.is_empty() && !has_received {
+        @if reservations.is_empty() && received.is_empty() {
             p { "No orders yet. " a href="/" { "Find a match" } }
         }
-        @if has_received {
+        @if !received.is_empty() {
             section.card aria-labelledby="received" {
                 h2 #received { "Tickets passed to you" }
                 (ticket_cards(&received, Some(&visitor)))
             }
         }
-        @for (id, tickets) in &paid {
-            @let r = reservations.iter().find(|r| r["id"] == id.as_str()).cloned().unwrap_or_default();
-            section.card aria-label={ "Order for match " (text(&r["matchNumber"])) } {
-                h2 { "Match " (text(&r["matchNumber"])) " · " (text(&r["quantity"])) " × Category " (text(&r["category"])) }
+        @for (r, tickets) in &paid {
+            section.card aria-label={ "Order for match " (r.match_number) } {
+                h2 { "Match " (r.match_number) " · " (r.quantity) " × Category " (r.category) }
                 (ticket_cards(tickets, Some(&visitor)))
-                form method="post" action={ "/orders/" (id) "/refund" } {
+                form method="post" action={ "/orders/" (r.id.unwrap_or_default()) "/refund" } {
                     (csrf_field(&visitor))
                     button.secondary type="submit" { "Refund this order" }
                 }
@@ -115,13 +114,13 @@ pub async fn mine(State(state): State<AppState>, visitor: Visitor) -> Result<Res
                     thead { tr { th scope="col" { "Order" } th scope="col" { "Match" } th scope="col" { "Tickets" } th scope="col" { "Total" } th scope="col" { "Status" } } }
                     tbody {
                         @for r in &reservations {
-                            @let id = r["id"].as_str().unwrap_or_default();
+                            @let id = r.id.map(|id| id.to_string()).unwrap_or_default();
                             tr {
-                                td { a href={ "/orders/" (id) } { (id.get(..8).unwrap_or(id)) } }
-                                td { a href={ "/matches/" (text(&r["matchNumber"])) } { "Match " (text(&r["matchNumber"])) } }
-                                td { (text(&r["quantity"])) " × Category " (text(&r["category"])) }
-                                td { (dollars(r["total"].as_i64().unwrap_or(0))) }
-                                td data-order-status { (r["status"].as_str().unwrap_or_default()) }
+                                td { a href={ "/orders/" (id) } { (id.get(..8).unwrap_or(&id)) } }
+                                td { a href={ "/matches/" (r.match_number) } { "Match " (r.match_number) } }
+                                td { (r.quantity) " × Category " (r.category) }
+                                td { (dollars(i64::from(r.total))) }
+                                td data-order-status { (r.status.as_str()) }
                             }
                         }
                     }
@@ -151,10 +150,10 @@ pub async fn live_page(
     visitor.account()?;
     let id = uuid_like(&id).ok_or_else(|| WebError::NotFound("No such ticket.".into()))?;
     let url = format!("{}/api/tickets/{id}/live", state.config.reservations);
-    let live = state.apis.get(url, visitor.who()).await?.success()?;
+    let live = state.apis.get_as::<LiveCode>(url, visitor.who()).await?;
     let body = html! {
         h1 { "Your ticket at the gate" }
-        img data-refresh-every=(live["refreshInSeconds"].as_i64().unwrap_or(30).clamp(5, 30)) src={ "/tickets/" (id) "/live.svg" }
+        img data-refresh-every=(live.refresh_in_seconds.clamp(5, 30)) src={ "/tickets/" (id) "/live.svg" }
             alt="The ticket's live QR code" width="288" height="288";
         p { "Show this code at the gate. It changes every 30 seconds, so a screenshot or a copy stops working." }
         p { a href="/tickets" { "Back to my tickets" } }
@@ -198,7 +197,8 @@ pub async fn name_holder(
     let id = uuid_like(&id).ok_or_else(|| WebError::NotFound("No such ticket.".into()))?;
     let email = Some(form.email.trim()).filter(|e| !e.is_empty());
     let url = format!("{}/api/tickets/{id}/holder", state.config.reservations);
-    let body = json!({"name": form.name, "email": email});
+    let body = ticktak_contracts::tickets::NameHolder { name: form.name, email: email.map(str::to_string) };
+    let body = serde_json::to_value(&body).unwrap_or_default();
     state.apis.send(axum::http::Method::PUT, url, visitor.who(), Some(&body), None).await?.success()?;
     Ok(Redirect::to("/tickets").into_response())
 }
@@ -214,9 +214,9 @@ pub async fn refund(
     let id = uuid_like(&id).ok_or_else(|| WebError::NotFound("No such order.".into()))?;
     // The reservation's payment: asking for it again returns the same one.
     let url = format!("{}/api/payments", state.config.payments);
-    let payment = state.apis.post(url, visitor.who(), &json!({"reservationId": id})).await?.success()?;
-    let payment_id = payment["paymentId"].as_str().unwrap_or_default();
-    let url = format!("{}/api/payments/{payment_id}/refund", state.config.payments);
+    let body = CreatePayment { reservation_id: id.to_string() };
+    let payment = state.apis.post_as::<PaymentView>(url, visitor.who(), &body).await?;
+    let url = format!("{}/api/payments/{}/refund", state.config.payments, payment.payment_id);
     state.apis.post(url, visitor.who(), &json!({})).await?.success()?;
     Ok(Redirect::to(&format!("/orders/{id}")).into_response())
 }

@@ -11,7 +11,7 @@ use axum::Form;
 use maud::html;
 use reqwest::Method;
 use serde::Deserialize;
-use serde_json::json;
+use ticktak_contracts::tickets;
 
 use super::forms::{query_value, uuid_like, CsrfForm};
 use crate::error::WebError;
@@ -36,7 +36,7 @@ pub async fn offer(
     visitor.check_csrf(&form.csrf)?;
     let id = uuid_like(&id).ok_or_else(|| WebError::NotFound("No such ticket.".into()))?;
     let url = format!("{}/api/tickets/{id}/transfer", state.config.reservations);
-    state.apis.post(url, visitor.who(), &json!({"email": form.email})).await?.success()?;
+    state.apis.post(url, visitor.who(), &tickets::OfferTicket { email: form.email.clone() }).await?.success()?;
     Ok(Redirect::to("/tickets").into_response())
 }
 
@@ -100,6 +100,6 @@ pub async fn accept(
     visitor.account()?;
     visitor.check_csrf(&form.csrf)?;
     let url = format!("{}/api/transfers/accept", state.config.reservations);
-    state.apis.post(url, visitor.who(), &json!({"token": form.token})).await?.success()?;
+    state.apis.post(url, visitor.who(), &tickets::AcceptTicket { token: form.token.clone() }).await?.success()?;
     Ok(Redirect::to("/tickets").into_response())
 }

@@ -10,7 +10,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Form;
 use maud::{html, Markup};
 use serde::Deserialize;
-use serde_json::json;
+use ticktak_contracts::accounts;
 
 use crate::error::WebError;
 use crate::layout::{self, csrf_field};
@@ -71,7 +71,7 @@ pub async fn confirm(
 ) -> Result<Response, WebError> {
     visitor.check_csrf(&form.csrf)?;
     let url = format!("{}/api/auth/verify-email", state.config.security);
-    let reply = state.apis.post(url, visitor.who(), &json!({ "token": form.token })).await?;
+    let reply = state.apis.post(url, visitor.who(), &accounts::LinkToken { token: form.token.clone() }).await?;
     if reply.status >= 500 {
         return Err(WebError::Unavailable);
     }
@@ -105,7 +105,7 @@ pub async fn resend(
 ) -> Result<Response, WebError> {
     visitor.check_csrf(&form.csrf)?;
     let url = format!("{}/api/auth/verify-email/resend", state.config.security);
-    let reply = state.apis.post(url, visitor.who(), &json!({ "email": form.email })).await?;
+    let reply = state.apis.post(url, visitor.who(), &accounts::ResendLink { email: form.email.clone() }).await?;
     if reply.status >= 500 {
         return Err(WebError::Unavailable);
     }
