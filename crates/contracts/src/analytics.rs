@@ -187,7 +187,6 @@ mod tests {
     }
 }
 
-/// `GET /api/admin/stats`: the market's statistics from the sales log.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct TypeStats {
@@ -254,6 +253,7 @@ pub struct Totals {
     pub sell_through: f64,
 }
 
+/// `GET /api/admin/stats`: the market's statistics from the sales log.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Stats {

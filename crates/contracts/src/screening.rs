@@ -106,8 +106,9 @@ pub struct SignalsTaken {
     pub taken: usize,
 }
 
-/// A security event as admins see it.
+/// A security event as admins see it (`Event` in the API description).
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[schema(as = Event)]
 #[serde(rename_all = "camelCase")]
 pub struct SecurityEvent {
     pub id: i64,

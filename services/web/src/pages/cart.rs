@@ -408,7 +408,7 @@ async fn checkout(
     let body = CreateOrderPayment { order_id: id.to_string() };
     let payment = state.apis.post_as::<OrderPayment>(url, visitor.who(), &body).await?;
     let refused = o.reservations.iter().any(|r| r.status == ReservationStatus::Rejected);
-    let expires = o.expires_at.map(|t| t.to_rfc3339()).unwrap_or_default();
+    let expires = o.expires_at.map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)).unwrap_or_default();
     Ok(html! {
         h1 { "Checkout" }
         (table)

@@ -189,7 +189,7 @@ async fn checkout(
     error: Option<&str>,
 ) -> Result<Markup, WebError> {
     let payment = payment_of(state, visitor, id).await?;
-    let expires = r.expires_at.map(|t| t.to_rfc3339()).unwrap_or_default();
+    let expires = r.expires_at.map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)).unwrap_or_default();
     Ok(html! {
         h1 { "Checkout" }
         (summary(r))
