@@ -305,7 +305,12 @@ start_release_builds() {
   local script
   script="$(printf '%s && ' "${steps[@]}")"
   script="cd '$ROOT' && ${script}echo 'release builds done: the next make up starts on them'"
-  setsid nohup flock -n "$RELEASE_LOCK" nice -n 19 bash -c "$script" \
+  # A session of its own (setsid) is a scheduling group of its own where
+  # the kernel groups by session (autogroup, Debian's default): its nice
+  # value is the group's, not only the processes', or the builds would take
+  # half the cores from the platform.
+  setsid nohup flock -n "$RELEASE_LOCK" nice -n 19 bash -c \
+    "echo 19 >/proc/self/autogroup 2>/dev/null || true; $script" \
     >"$VAR/log/release-builds.log" 2>&1 </dev/null &
 }
 
