@@ -123,20 +123,6 @@ pub fn script(path: &str) -> Markup {
     html! { script src=(path) defer {} }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn money_reads_like_money() {
-        assert_eq!(dollars(0), "$0");
-        assert_eq!(dollars(1250), "$1,250");
-        assert_eq!(dollars(1_234_567), "$1,234,567");
-        assert_eq!(cents(15000), "$150.00");
-        assert_eq!(cents(1999), "$19.99");
-    }
-}
-
 /// The page of a [`WebError`].
 impl IntoResponse for WebError {
     fn into_response(self) -> Response {
@@ -157,5 +143,19 @@ impl IntoResponse for WebError {
             p { a href="/" { "Back to the matches" } }
         };
         (status, page(None, title, body)).into_response()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn money_reads_like_money() {
+        assert_eq!(dollars(0), "$0");
+        assert_eq!(dollars(1250), "$1,250");
+        assert_eq!(dollars(1_234_567), "$1,234,567");
+        assert_eq!(cents(15000), "$150.00");
+        assert_eq!(cents(1999), "$19.99");
     }
 }

@@ -188,6 +188,20 @@ pub fn jwks(keys: &[&SigningKey]) -> jsonwebtoken::jwk::JwkSet {
     jsonwebtoken::jwk::JwkSet { keys: keys.iter().map(|k| k.jwk()).collect() }
 }
 
+/// How the token extractors ([`Caller`], [`Admin`]) find the verifier in a
+/// service's state: `verifier_from_state!(AppState)` for a state with a
+/// `verifier: Arc<Verifier>` field.
+#[macro_export]
+macro_rules! verifier_from_state {
+    ($state:ty) => {
+        impl ::axum::extract::FromRef<$state> for ::std::sync::Arc<$crate::auth::Verifier> {
+            fn from_ref(state: &$state) -> Self {
+                state.verifier.clone()
+            }
+        }
+    };
+}
+
 #[cfg(test)]
 mod tests {
     use std::time::Duration;
@@ -335,18 +349,4 @@ mod tests {
         assert!(!silent.email_verified);
         assert!(matches!(silent.require_verified_email(), Err(ApiError::EmailUnverified)));
     }
-}
-
-/// How the token extractors ([`Caller`], [`Admin`]) find the verifier in a
-/// service's state: `verifier_from_state!(AppState)` for a state with a
-/// `verifier: Arc<Verifier>` field.
-#[macro_export]
-macro_rules! verifier_from_state {
-    ($state:ty) => {
-        impl ::axum::extract::FromRef<$state> for ::std::sync::Arc<$crate::auth::Verifier> {
-            fn from_ref(state: &$state) -> Self {
-                state.verifier.clone()
-            }
-        }
-    };
 }

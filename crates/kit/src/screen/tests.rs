@@ -2,7 +2,7 @@
 
 use super::*;
 
-mod tests {
+mod limits {
     use ticktak_contracts::screening::BlockedNetwork;
 
     use super::*;

@@ -135,7 +135,7 @@ pub async fn order(
         Err(_) => Vec::new(),
     };
     audit.extend(story.audit.iter().cloned());
-    audit.sort_by(|a, b| b.at.cmp(&a.at));
+    audit.sort_by_key(|e| std::cmp::Reverse(e.at));
     let done = match done.done.as_deref() {
         Some("resent") => Some("The tickets were mailed to the buyer again."),
         Some("refunded") => Some("The refund was made on the buyer's behalf."),
@@ -353,7 +353,7 @@ pub async fn audit(State(state): State<AppState>, visitor: Visitor) -> Result<Re
             Err(_) => missing.push(name),
         }
     }
-    entries.sort_by(|a, b| b.at.cmp(&a.at));
+    entries.sort_by_key(|e| std::cmp::Reverse(e.at));
     let body = html! {
         h1 { "Audit trail" }
         p { "What admins did through every service of this platform, newest first (the latest 200 of each service). "
