@@ -18,7 +18,7 @@ UP_STARTED=$SECONDS
 
 # Release builds when they are there. A first start on a fresh machine
 # would wait about 40 minutes for the broker's and the workspace's release
-# builds; it starts on development builds instead (about 6 and 9 minutes),
+# builds; it starts on development builds instead (about 6 and 11 minutes),
 # and the release builds run in the background, at the lowest priority, for
 # the next start. PROFILE=release or PROFILE=dev chooses.
 if [ -z "${PROFILE:-}" ]; then

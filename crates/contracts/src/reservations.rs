@@ -180,8 +180,7 @@ pub struct ReservationRecord {
     pub id: String,
     /// The buyer's account id (the token's `sub`).
     pub buyer_id: String,
-    /// REQUESTED, HELD, CONFIRMED, REJECTED, EXPIRED, CANCELLED or REFUNDED.
-    pub status: String,
+    pub status: ReservationStatus,
     pub expires_at: Option<DateTime<Utc>>,
     pub match_number: u8,
     pub category: u8,

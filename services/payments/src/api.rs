@@ -21,7 +21,7 @@ use ticktak_contracts::payments::{
     ConfirmPayment, CreateOrderPayment, CreatePayment, NextAction, OrderPayment, PaymentList, PaymentStatus,
     PaymentView,
 };
-use ticktak_contracts::reservations::{self as contract, ReservationRecord};
+use ticktak_contracts::reservations::{self as contract, ReservationRecord, ReservationStatus};
 use ticktak_kit::auth::{Admin, BearerAuth, Caller};
 use ticktak_kit::http::{Json, Path, Query};
 use ticktak_kit::openapi::StandardResponses;
@@ -153,9 +153,10 @@ pub async fn create(
             "the reservation is a line of order {order}: pay for the order (POST /api/payments/orders)"
         )));
     }
-    let open = reservation.status == "HELD" && reservation.expires_at.is_some_and(|t| t > Utc::now());
+    let held = reservation.status == ReservationStatus::Held;
+    let open = held && reservation.expires_at.is_some_and(|t| t > Utc::now());
     if !open {
-        let status = if reservation.status == "HELD" { "EXPIRED" } else { reservation.status.as_str() };
+        let status = if held { "EXPIRED" } else { reservation.status.as_str() };
         return Err(ApiError::Conflict(format!("only a held reservation can be paid; it is {status}")));
     }
     let payment_id = Uuid::now_v7();
@@ -356,12 +357,15 @@ pub async fn create_for_order(
         .map_err(|e| ApiError::Unavailable(format!("reservations unavailable: {e:#}")))?
         .filter(|o: &ticktak_contracts::reservations::OrderRecord| o.buyer_id == caller.sub)
         .ok_or_else(no_order)?;
-    if order.reservations.iter().any(|r| r.status == "REQUESTED") {
+    if order.reservations.iter().any(|r| r.status == ReservationStatus::Requested) {
         return Err(ApiError::Conflict("a line of the order is still being decided; try again in a moment".into()));
     }
     let now = Utc::now();
-    let held: Vec<&ReservationRecord> =
-        order.reservations.iter().filter(|r| r.status == "HELD" && r.expires_at.is_some_and(|t| t > now)).collect();
+    let held: Vec<&ReservationRecord> = order
+        .reservations
+        .iter()
+        .filter(|r| r.status == ReservationStatus::Held && r.expires_at.is_some_and(|t| t > now))
+        .collect();
     if held.is_empty() {
         return Err(ApiError::Conflict("no line of the order is held: nothing to pay for".into()));
     }

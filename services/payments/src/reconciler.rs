@@ -2,7 +2,7 @@
 //! webhook had time to come, cancels intents whose hold ended before they
 //! were paid, and finishes refunds a failed call left half done.
 
-use ticktak_contracts::reservations::{self as contract, ReservationRecord};
+use ticktak_contracts::reservations::{self as contract, ReservationRecord, ReservationStatus};
 use tokio_util::sync::CancellationToken;
 
 use crate::provider::IntentStatus;
@@ -51,7 +51,12 @@ async fn reconcile_open(s: &AppState, p: &store::Payment) -> anyhow::Result<()> 
         for line in store::of_intent(&s.pool, &p.intent_id).await? {
             let reservation: Option<ReservationRecord> =
                 s.reservations.get(&contract::reservation_path(&line.reservation_id.to_string())).await?;
-            ended &= reservation.is_some_and(|r| matches!(r.status.as_str(), "EXPIRED" | "CANCELLED" | "REJECTED"));
+            ended &= reservation.is_some_and(|r| {
+                matches!(
+                    r.status,
+                    ReservationStatus::Expired | ReservationStatus::Cancelled | ReservationStatus::Rejected
+                )
+            });
         }
         if ended {
             intent = match s.provider.cancel(&p.intent_id).await {

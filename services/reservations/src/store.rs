@@ -74,7 +74,7 @@ impl Reservation {
         ticktak_contracts::reservations::ReservationRecord {
             id: self.id.to_string(),
             buyer_id: self.buyer_id.clone(),
-            status: self.status.as_str().to_string(),
+            status: self.status,
             expires_at: self.expires_at,
             match_number: self.ticket_type.match_number.get(),
             category: self.ticket_type.category.get(),

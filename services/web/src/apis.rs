@@ -75,6 +75,9 @@ impl Reply {
     }
 }
 
+/// A call without a body.
+const NO_BODY: Option<&()> = None;
+
 #[derive(Clone)]
 pub struct Apis {
     http: reqwest::Client,
@@ -86,12 +89,15 @@ impl Apis {
     }
 
     pub async fn get(&self, url: String, who: As<'_>) -> Result<Reply, WebError> {
-        self.send(Method::GET, url, who, None, None).await
+        self.send(Method::GET, url, who, NO_BODY, None).await
     }
 
     pub async fn post(&self, url: String, who: As<'_>, body: &impl Serialize) -> Result<Reply, WebError> {
-        let body = serde_json::to_value(body).unwrap_or(Value::Null);
-        self.send(Method::POST, url, who, Some(&body), None).await
+        self.send(Method::POST, url, who, Some(body), None).await
+    }
+
+    pub async fn delete(&self, url: String, who: As<'_>) -> Result<Reply, WebError> {
+        self.send(Method::DELETE, url, who, NO_BODY, None).await
     }
 
     /// A GET whose success is read as the contract type `T`; a refusal is
@@ -110,13 +116,14 @@ impl Apis {
         self.post(url, who, body).await?.parse()
     }
 
-    /// A call with an optional JSON body and an optional `Idempotency-Key`.
-    pub async fn send(
+    /// A call with an optional JSON body (a contract type) and an optional
+    /// `Idempotency-Key`.
+    pub async fn send<B: Serialize + ?Sized>(
         &self,
         method: Method,
         url: String,
         who: As<'_>,
-        body: Option<&Value>,
+        body: Option<&B>,
         idempotency_key: Option<&str>,
     ) -> Result<Reply, WebError> {
         let res =
@@ -129,7 +136,7 @@ impl Apis {
 
     /// Bytes and content type of a successful GET (a QR code).
     pub async fn bytes(&self, url: String, who: As<'_>) -> Result<(String, Vec<u8>), WebError> {
-        let res = self.request(Method::GET, &url, who, None, None).send().await.map_err(|e| unreachable(&url, e))?;
+        let res = self.request(Method::GET, &url, who, NO_BODY, None).send().await.map_err(|e| unreachable(&url, e))?;
         let status = res.status().as_u16();
         if !(200..300).contains(&status) {
             let body = res.json().await.unwrap_or(Value::Null);
@@ -145,12 +152,12 @@ impl Apis {
         Ok((kind, bytes.to_vec()))
     }
 
-    fn request(
+    fn request<B: Serialize + ?Sized>(
         &self,
         method: Method,
         url: &str,
         who: As<'_>,
-        body: Option<&Value>,
+        body: Option<&B>,
         idempotency_key: Option<&str>,
     ) -> reqwest::RequestBuilder {
         let mut req = self.http.request(method, url);

@@ -245,7 +245,6 @@ pub async fn place(
             })
             .collect(),
     };
-    let body = serde_json::to_value(&body).unwrap_or_default();
     let url = format!("{}/api/orders", state.config.reservations);
     let who = crate::apis::As { solution, ..visitor.who() };
     let reply = state.apis.send(Method::POST, url, who, Some(&body), Some(key)).await?;
@@ -479,7 +478,7 @@ pub async fn cancel(
     visitor.check_csrf(&form.csrf)?;
     let id = uuid_like(&id).ok_or_else(|| WebError::NotFound("No such order.".into()))?;
     let url = format!("{}/api/orders/{id}", state.config.reservations);
-    let reply = state.apis.send(Method::DELETE, url, visitor.who(), None, None).await?;
+    let reply = state.apis.delete(url, visitor.who()).await?;
     match reply.status {
         200..=299 | 409 => Ok(Redirect::to(&format!("/carts/{id}")).into_response()),
         _ => Err(WebError::from_reply(&reply)),

@@ -58,7 +58,6 @@ pub async fn hold(
         quantity: i64::from(form.quantity),
         admission: Some(form.admission.clone()).filter(|a| !a.is_empty()),
     };
-    let body = serde_json::to_value(&body).unwrap_or_default();
     let url = format!("{}/api/reservations", state.config.reservations);
     let solution = Some(form.challenge.as_str()).filter(|s| !s.is_empty() && s.len() <= 2048);
     let who = crate::apis::As { solution, ..visitor.who() };
@@ -241,7 +240,7 @@ pub async fn cancel(
     visitor.check_csrf(&form.csrf)?;
     let id = uuid_like(&id).ok_or_else(|| WebError::NotFound("No such order.".into()))?;
     let url = format!("{}/api/reservations/{id}", state.config.reservations);
-    let reply = state.apis.send(Method::DELETE, url, visitor.who(), None, None).await?;
+    let reply = state.apis.delete(url, visitor.who()).await?;
     match reply.status {
         200..=299 | 409 => Ok(Redirect::to(&format!("/orders/{id}")).into_response()),
         _ => Err(WebError::from_reply(&reply)),

@@ -78,7 +78,6 @@ pub async fn edit(
     visitor.check_csrf(&form.csrf)?;
     visitor.account()?;
     let body = EditMe { name: Some(form.name.clone()), country: Some(form.country.trim().to_ascii_uppercase()) };
-    let body = serde_json::to_value(&body).unwrap_or_default();
     let url = format!("{}/api/me", state.config.security);
     let reply = state.apis.send(Method::PATCH, url, visitor.who(), Some(&body), None).await?;
     if reply.status >= 500 || reply.status == 401 {
@@ -164,7 +163,7 @@ pub async fn delete(
     visitor.check_csrf(&form.csrf)?;
     visitor.account()?;
     let url = format!("{}/api/me", state.config.security);
-    let body = serde_json::to_value(DeleteMe { password: form.password.clone() }).unwrap_or_default();
+    let body = DeleteMe { password: form.password.clone() };
     let reply = state.apis.send(Method::DELETE, url, visitor.who(), Some(&body), None).await?;
     if reply.status >= 500 || reply.status == 429 {
         return Err(WebError::from_reply(&reply));

@@ -198,7 +198,6 @@ pub async fn name_holder(
     let email = Some(form.email.trim()).filter(|e| !e.is_empty());
     let url = format!("{}/api/tickets/{id}/holder", state.config.reservations);
     let body = ticktak_contracts::tickets::NameHolder { name: form.name, email: email.map(str::to_string) };
-    let body = serde_json::to_value(&body).unwrap_or_default();
     state.apis.send(axum::http::Method::PUT, url, visitor.who(), Some(&body), None).await?.success()?;
     Ok(Redirect::to("/tickets").into_response())
 }

@@ -9,7 +9,6 @@ use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::Form;
 use maud::html;
-use reqwest::Method;
 use serde::Deserialize;
 use ticktak_contracts::tickets;
 
@@ -51,7 +50,7 @@ pub async fn withdraw(
     visitor.check_csrf(&form.csrf)?;
     let id = uuid_like(&id).ok_or_else(|| WebError::NotFound("No such ticket.".into()))?;
     let url = format!("{}/api/tickets/{id}/transfer", state.config.reservations);
-    state.apis.send(Method::DELETE, url, visitor.who(), None, None).await?.success()?;
+    state.apis.delete(url, visitor.who()).await?.success()?;
     Ok(Redirect::to("/tickets").into_response())
 }
 
