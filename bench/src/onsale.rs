@@ -9,8 +9,8 @@
 //! second (a sold-out ticket type is answered without the log), POST
 //! latency, CPU per process, and checks every ticket type on every platform:
 //! nothing oversold, every ledger equal, nothing left REQUESTED. Run it at
-//! 1, 4 and 12 partitions (`KAFKA_PARTITIONS`): each ticket type's messages
-//! stay in its home partition, so what can run in parallel does.
+//! 1, 4 and 12 partitions (`KAFKA_PARTITIONS`): each match's messages stay
+//! in its home partition, so what can run in parallel does.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};

@@ -334,7 +334,7 @@ async fn race(o: &RaceOptions, market: &tokio::sync::Mutex<Market>) -> anyhow::R
         http: reqwest::Client::builder().pool_max_idle_per_host(o.buyers).timeout(Duration::from_secs(30)).build()?,
         urls,
         // Enough people that nobody passes the ledger's cap per buyer and
-        // ticket type (`TICKETS_PER_BUYER`, across the market): the race
+        // match (`TICKETS_PER_BUYER`, across the market): the race
         // measures the market, not the cap. The clients are `buyers`.
         tokens: (0..o.buyers.max(total.div_ceil(ticktak_core::ledger::TICKETS_PER_BUYER as usize)))
             .map(|b| platform_ids.iter().map(|p| dev_token(&format!("bench-buyer-{b}"), p)).collect())

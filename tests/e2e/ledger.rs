@@ -515,14 +515,9 @@ async fn mis_partitioned_and_mixed_peer_sales_are_rehomed_and_counted_once_durin
         })
         .await;
     }
-    let home = |category: i64| {
-        let tt = ticktak_core::TicketType::new(
-            ticktak_core::MatchNumber::new(1).unwrap(),
-            ticktak_core::Category::new(category).unwrap(),
-        );
-        home_partition(tt, partitions)
-    };
-    let away = |category: i64| (home(category) + 1) % partitions;
+    // Match 1's home partition, and one that is not.
+    let home = home_partition(ticktak_core::MatchNumber::new(1).unwrap(), partitions);
+    let away = (home + 1) % partitions;
 
     // Buyers on both platforms race for category 1 while the peer sends:
     let platforms = std::sync::Arc::new(platforms);
@@ -548,10 +543,11 @@ async fn mis_partitioned_and_mixed_peer_sales_are_rehomed_and_counted_once_durin
         serde_json::json!({"meta": {"action": "TICKET_PENDING"}, "body": {"matchNumber": 1, "tickets": mixed}});
     bodies.extend(vec![mixed_body; 2]);
     let peer = kafkajs_peer(&topics.sales, &bodies);
-    // And a cancel of category 3 on its home, ahead of its pending sent off home.
+    // And a cancel of category 3 on the match's home, ahead of its pending
+    // sent off home.
     let producer = producer();
-    peer_sale(&producer, &topics, home(3), "TICKET_CANCELLED", &[(3, 1)]).await;
-    peer_sale(&producer, &topics, away(3), "TICKET_PENDING", &[(3, 1)]).await;
+    peer_sale(&producer, &topics, home, "TICKET_CANCELLED", &[(3, 1)]).await;
+    peer_sale(&producer, &topics, away, "TICKET_PENDING", &[(3, 1)]).await;
     for r in race {
         let (status, body) = r.await.unwrap();
         assert!(matches!(status, 201 | 202 | 409), "{status} {body}");

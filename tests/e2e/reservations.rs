@@ -775,41 +775,52 @@ async fn booking_events_leave_requests_out_and_travel_one_message_per_statement(
 
 /// Caps per person across the market: the same person (the same e-mail
 /// address, a pseudonym on the wire) cannot pass the market's cap for a
-/// ticket type by using a second platform; every platform's ledger
-/// decides alike; a released hold gives the tickets back.
+/// match, over its categories, by using a second platform; every
+/// platform's ledger decides alike; a released hold gives the tickets back.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn one_person_cannot_pass_the_cap_of_a_ticket_type_by_using_two_platforms() {
+async fn one_person_cannot_pass_the_cap_of_a_match_by_using_two_platforms() {
     let platforms = start_market(&["a", "b"], 50, Duration::from_secs(600)).await;
     let (a, b) = (&platforms[0], &platforms[1]);
     let ana = unique("ana");
-    // The market's cap for one ticket type (4) reached on platform a.
+    // The market's cap for one match (4) reached on platform a, over two
+    // categories.
     let (status, first) = a.reserve(&ana, 1, 1, 2, None).await;
     assert_eq!(status, 201, "{first}");
-    let (status, second) = a.reserve(&ana, 1, 1, 2, None).await;
+    let (status, second) = a.reserve(&ana, 1, 2, 2, None).await;
     assert_eq!(status, 201, "{second}");
-    // On platform b her account is new, and its own caps let her ask; the
-    // log refuses her on every platform.
-    let (status, over) = b.reserve(&ana, 1, 1, 1, None).await;
-    let over = match status {
-        202 => decided(b, &ana, over["id"].as_str().unwrap()).await,
-        _ => over,
+    // On platform b her account is new, and its own caps let her ask, in a
+    // category she holds nothing of; the log refuses her on every platform.
+    let reserve_on_b = |category: u8, quantity: u8| {
+        let ana = ana.clone();
+        async move {
+            let (status, hold) = b.reserve(&ana, 1, category, quantity, None).await;
+            match status {
+                202 => decided(b, &ana, hold["id"].as_str().unwrap()).await,
+                _ => hold,
+            }
+        }
     };
+    let over = reserve_on_b(3, 1).await;
     assert_eq!(over["status"], "REJECTED", "{over}");
-    // Someone else on b is not held back by her.
-    assert_eq!(b.reserve(&unique("bea"), 1, 1, 2, None).await.0, 201);
-    // Both ledgers agree: 6 held, her refused hold not among them.
+    // Someone else on b is not held back by her, nor is she at another
+    // match (the master list's second: match 3).
+    assert_eq!(b.reserve(&unique("bea"), 1, 3, 2, None).await.0, 201);
+    assert_eq!(b.reserve(&ana, 3, 1, 1, None).await.0, 201);
+    // Both ledgers agree: her refused hold is not among the held.
     for p in [a, b] {
-        counts_when(p, 1, "6 held", |c| c["held"] == 6).await;
+        counts_when(p, 1, "her 2 held of category 1", |c| c["held"] == 2).await;
+        counts_when(p, 3, "only bea's 2 held of category 3", |c| c["held"] == 2).await;
     }
-    // She lets one of her holds on a go: two tickets fit again, on b too.
+    // She lets her category-1 hold on a go: two tickets of the match fit
+    // again, on b too (she has one unpaid hold there already, and may have two).
     let path = format!("/api/reservations/{}", first["id"].as_str().unwrap());
     assert_eq!(a.as_buyer(Method::DELETE, &path, Some(&ana)).await.0, 200);
-    counts_when(b, 1, "4 held", |c| c["held"] == 4).await;
-    let (status, again) = b.reserve(&ana, 1, 1, 2, None).await;
-    assert_eq!(status, 201, "{again}");
+    counts_when(b, 1, "nothing held of category 1", |c| c["held"] == 0).await;
+    let again = reserve_on_b(3, 2).await;
+    assert!(matches!(again["status"].as_str(), Some("HELD")), "{again}");
     eventually(Duration::from_secs(60), "equal ledgers on both platforms", || async {
         let (x, y) = (a.ledger().await, b.ledger().await);
-        (x["digest"] == y["digest"] && x["holds"] == 5).then_some(())
+        (x["digest"] == y["digest"] && x["holds"] == 6).then_some(())
     })
     .await;
 }

@@ -93,7 +93,7 @@ pub fn generate(seed: u64, n: usize, list: &[MasterListMatch], platforms: &[&str
             } else {
                 format!(r#"{{"meta":{{"action":"TICKET_PENDING"}},"body":{{"matchNumber":{},"tickets":{{"category":{},"quantity":3,"price":75}}}}}}"#, tt.match_number, tt.category).into_bytes()
             };
-            Message { key: tt.kafka_key(), body, headers: vec![], ops: vec![] }
+            Message { key: tt.match_number.kafka_key(), body, headers: vec![], ops: vec![] }
         };
         out.push(msg);
     }
@@ -135,7 +135,7 @@ pub fn anonymous(action: Action, list: &[MasterListMatch], tt: TicketType, q: Qu
     let line = serde_json::json!({"category": tt.category.get(), "quantity": q.get(), "price": price.get()});
     let (tickets, ops) = if array { (serde_json::json!([line, line]), vec![op.clone(), op]) } else { (line, vec![op]) };
     let body = serde_json::json!({"meta": {"action": action.as_str()}, "body": {"matchNumber": tt.match_number.get(), "tickets": tickets}});
-    Message { key: tt.kafka_key(), body: serde_json::to_vec(&body).unwrap(), headers: vec![], ops }
+    Message { key: tt.match_number.kafka_key(), body: serde_json::to_vec(&body).unwrap(), headers: vec![], ops }
 }
 
 /// Produce every message (concurrently, in order per partition) and return

@@ -12,7 +12,7 @@ pub const CLIENT_ID: &str = "client-id";
 pub const EVENT_ID: &str = "event-id";
 pub const HOLD_ID: &str = "hold-id";
 /// On a hold's `TICKET_PENDING`: its buyer's pseudonym across the market
-/// ([`BuyerId`]); the ledger caps each buyer's tickets per ticket type.
+/// ([`BuyerId`]); the ledger caps each buyer's tickets per match.
 pub const BUYER: &str = "buyer";
 pub const PRODUCED_AT: &str = "produced-at";
 /// On a ticket line re-published to its home partition: where it was first

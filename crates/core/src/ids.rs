@@ -30,6 +30,13 @@ impl MatchNumber {
     pub fn get(self) -> u8 {
         self.0
     }
+
+    /// The Kafka key of this match's messages, on the master list and on
+    /// the ticket sales alike: the match number. It decides the partition
+    /// (`crate::partition`), so all of a match's sales are in one order.
+    pub fn kafka_key(self) -> String {
+        self.0.to_string()
+    }
 }
 
 impl TryFrom<i64> for MatchNumber {
@@ -167,7 +174,7 @@ impl From<Price> for u32 {
 }
 
 /// One kind of ticket: a category of a match. The ledger keeps one set of
-/// counters per ticket type, and the sales topic is keyed by it.
+/// counters per ticket type; the sales topic is keyed by its match.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct TicketType {
     pub match_number: MatchNumber,
@@ -177,11 +184,6 @@ pub struct TicketType {
 impl TicketType {
     pub fn new(match_number: MatchNumber, category: Category) -> Self {
         Self { match_number, category }
-    }
-
-    /// The Kafka key of sales of this ticket type: `"{matchNumber}-{category}"`.
-    pub fn kafka_key(self) -> String {
-        format!("{}-{}", self.match_number, self.category)
     }
 }
 
@@ -223,7 +225,7 @@ impl fmt::Display for HoldId {
 /// show the address. 16 bytes, written as 22 characters of base64url
 /// (`ticktak_kit::buyer` makes it). It travels in the signed `buyer` header
 /// of a hold's `TICKET_PENDING`; the ledger rule caps each buyer's tickets
-/// per ticket type across the market.
+/// per match across the market.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct BuyerId([u8; 16]);
@@ -328,8 +330,7 @@ mod tests {
     }
 
     #[test]
-    fn kafka_key_is_match_dash_category() {
-        let t = TicketType::new(MatchNumber::new(12).unwrap(), Category::new(3).unwrap());
-        assert_eq!(t.kafka_key(), "12-3");
+    fn a_matchs_kafka_key_is_its_number() {
+        assert_eq!(MatchNumber::new(12).unwrap().kafka_key(), "12");
     }
 }

@@ -25,7 +25,7 @@
 //!   An anonymous `CANCELLED` beyond the pool (it overtook its `PENDING`) is
 //!   kept as a credit that the next anonymous `PENDING` of the type uses up,
 //!   so it never holds a ticket for nobody.
-//! - A ticket line is applied only on its ticket type's home partition
+//! - A ticket line is applied only on its match's home partition
 //!   (`crate::partition`). shop-consumer re-publishes a line found elsewhere
 //!   to its home with its origin (`rehomed-from`); every platform does, and
 //!   the ledger applies the first copy of each origin and ignores the rest.
@@ -34,23 +34,20 @@
 //! - **Caps per person across the market.** A hold's `PENDING` that names
 //!   its buyer (the signed `buyer` header, a pseudonym the same on every
 //!   platform) is rejected when that buyer's granted and confirmed tickets
-//!   of the ticket type would pass [`TICKETS_PER_BUYER`]; a released or
-//!   refunded hold gives its tickets back to its buyer. The count is per
-//!   ticket type, because one type's messages are all on one partition:
-//!   every platform sees them in the same order and decides alike. A cap
-//!   over the categories of a match would read several partitions, whose
-//!   order differs from one platform to the next, and platforms would
-//!   disagree on holds — worse than any cap.
+//!   of the match, over its three categories, would pass
+//!   [`TICKETS_PER_BUYER`]; a released or refunded hold gives its tickets
+//!   back to its buyer. All of a match's messages are on one partition (its
+//!   home): every platform sees them in the same order and decides alike.
 
 use std::collections::{BTreeMap, HashMap};
 
 use serde::{Deserialize, Serialize};
 
-use crate::ids::{BuyerId, HoldId, PlatformId, Quantity, TicketType};
+use crate::ids::{BuyerId, HoldId, MatchNumber, PlatformId, Quantity, TicketType};
 use crate::sales::Action;
 
-/// Most tickets of one ticket type a buyer may hold or have bought across
-/// the market (the market's rule: the same on every platform).
+/// Most tickets of one match, over its categories, a buyer may hold or have
+/// bought across the market (the market's rule: the same on every platform).
 pub const TICKETS_PER_BUYER: u32 = 4;
 
 /// Counters of one ticket type.
@@ -273,9 +270,9 @@ impl Outcome {
 pub struct Ledger {
     types: BTreeMap<TicketType, TicketCounts>,
     holds: HashMap<HoldId, Hold>,
-    /// Each buyer's granted and confirmed tickets per ticket type (the
-    /// loaded ones and this batch's changes).
-    buyers: HashMap<(TicketType, BuyerId), u32>,
+    /// Each buyer's granted and confirmed tickets per match (the loaded
+    /// ones and this batch's changes).
+    buyers: HashMap<(MatchNumber, BuyerId), u32>,
     applied: BTreeMap<i32, i64>,
     /// Origins of re-homed lines applied (the loaded ones and this batch's).
     origins: std::collections::BTreeSet<LineOrigin>,
@@ -296,9 +293,9 @@ impl Ledger {
         self.holds.insert(id, hold);
     }
 
-    /// Load a buyer's granted and confirmed tickets of a ticket type.
-    pub fn insert_buyer_tickets(&mut self, ticket_type: TicketType, buyer: BuyerId, tickets: u32) {
-        self.buyers.insert((ticket_type, buyer), tickets);
+    /// Load a buyer's granted and confirmed tickets of a match.
+    pub fn insert_buyer_tickets(&mut self, match_number: MatchNumber, buyer: BuyerId, tickets: u32) {
+        self.buyers.insert((match_number, buyer), tickets);
     }
 
     /// Count every buyer's tickets again from the holds (a ledger that
@@ -307,14 +304,15 @@ impl Ledger {
         self.buyers.clear();
         for hold in self.holds.values() {
             if let (Some(buyer), HoldStatus::Granted | HoldStatus::Confirmed) = (hold.buyer, hold.status) {
-                *self.buyers.entry((hold.ticket_type, buyer)).or_default() += u32::from(hold.quantity.get());
+                *self.buyers.entry((hold.ticket_type.match_number, buyer)).or_default() +=
+                    u32::from(hold.quantity.get());
             }
         }
     }
 
-    /// A buyer's granted and confirmed tickets of a ticket type.
-    pub fn buyer_tickets(&self, ticket_type: TicketType, buyer: BuyerId) -> u32 {
-        self.buyers.get(&(ticket_type, buyer)).copied().unwrap_or(0)
+    /// A buyer's granted and confirmed tickets of a match.
+    pub fn buyer_tickets(&self, match_number: MatchNumber, buyer: BuyerId) -> u32 {
+        self.buyers.get(&(match_number, buyer)).copied().unwrap_or(0)
     }
 
     /// Load the origin of a re-homed line applied before.
@@ -403,10 +401,10 @@ fn add(a: u32, b: u32) -> u32 {
     a.saturating_add(b).min(TicketCounts::MAX)
 }
 
-/// A buyer's tickets of a ticket type, moved by `delta`.
-fn count_buyer(buyers: &mut HashMap<(TicketType, BuyerId), u32>, hold: &Hold, delta: i64) {
+/// A buyer's tickets of a match, moved by `delta`.
+fn count_buyer(buyers: &mut HashMap<(MatchNumber, BuyerId), u32>, hold: &Hold, delta: i64) {
     if let Some(buyer) = hold.buyer {
-        let n = buyers.entry((hold.ticket_type, buyer)).or_default();
+        let n = buyers.entry((hold.ticket_type.match_number, buyer)).or_default();
         *n = (i64::from(*n) + delta).clamp(0, i64::from(TicketCounts::MAX)) as u32;
     }
 }
@@ -414,7 +412,7 @@ fn count_buyer(buyers: &mut HashMap<(TicketType, BuyerId), u32>, hold: &Hold, de
 fn apply_hold(
     counts: &mut TicketCounts,
     holds: &mut HashMap<HoldId, Hold>,
-    buyers: &mut HashMap<(TicketType, BuyerId), u32>,
+    buyers: &mut HashMap<(MatchNumber, BuyerId), u32>,
     id: HoldId,
     op: &LedgerOp,
 ) -> Outcome {
@@ -422,7 +420,8 @@ fn apply_hold(
     match (op.action, holds.get_mut(&id)) {
         (Action::TicketPending, None) => {
             let within_cap = op.buyer.is_none_or(|b| {
-                buyers.get(&(op.ticket_type, b)).copied().unwrap_or(0).saturating_add(q) <= TICKETS_PER_BUYER
+                let match_number = op.ticket_type.match_number;
+                buyers.get(&(match_number, b)).copied().unwrap_or(0).saturating_add(q) <= TICKETS_PER_BUYER
             });
             let granted = q <= counts.sellable() && within_cap;
             let status = if granted {

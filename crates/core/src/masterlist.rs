@@ -141,7 +141,7 @@ impl MasterListMatch {
 
     /// Kafka key of this match on the master-list topic.
     pub fn kafka_key(&self) -> String {
-        self.match_number.to_string()
+        self.match_number.kafka_key()
     }
 
     /// Parse one master-list message body (at most

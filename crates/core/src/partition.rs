@@ -1,10 +1,16 @@
-//! Which partition of the ticket-sales topic is a ticket type's home: the
-//! Java client's default partitioner, `toPositive(murmur2(key)) % n` over
-//! the key `"{matchNumber}-{category}"` — what librdkafka's
+//! Which partition of the ticket-sales topic is a match's home: the Java
+//! client's default partitioner, `toPositive(murmur2(key)) % n` over the
+//! key `"{matchNumber}"` (`MatchNumber::kafka_key`) — what librdkafka's
 //! `murmur2_random`, KafkaJS's default and Java's produce for keyed
-//! messages. Every platform computes the same home for every ticket type.
+//! messages. Every platform computes the same home for every match.
+//!
+//! The home is the match's, not the ticket type's: all three categories of
+//! a match are decided in one order, which the market's cap per person and
+//! match needs (`crate::ledger`). The course keyed sales by
+//! `"{matchNumber}-{category}"`; a peer that still does has its lines
+//! re-homed, as keyless ones are.
 
-use crate::ids::TicketType;
+use crate::ids::MatchNumber;
 
 /// Kafka's murmur2 (`org.apache.kafka.common.utils.Utils.murmur2`).
 pub fn murmur2(data: &[u8]) -> i32 {
@@ -38,16 +44,16 @@ pub fn murmur2(data: &[u8]) -> i32 {
     h as i32
 }
 
-/// The partition (of `partitions`) where messages of `ticket_type` belong.
-pub fn home_partition(ticket_type: TicketType, partitions: i32) -> i32 {
-    let positive = murmur2(ticket_type.kafka_key().as_bytes()) & 0x7fff_ffff;
+/// The partition (of `partitions`) where the sales of `match_number` belong.
+pub fn home_partition(match_number: MatchNumber, partitions: i32) -> i32 {
+    let positive = murmur2(match_number.kafka_key().as_bytes()) & 0x7fff_ffff;
     positive % partitions.max(1)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ids::{Category, MatchNumber};
+    use crate::ids::MatchNumber;
 
     #[test]
     fn murmur2_matches_the_java_client() {
@@ -65,12 +71,30 @@ mod tests {
     }
 
     #[test]
-    fn every_ticket_type_has_one_home_within_the_topic() {
-        let tt = TicketType::new(MatchNumber::new(1).unwrap(), Category::new(1).unwrap());
+    fn every_match_has_one_home_within_the_topic() {
         for n in 1..=12 {
-            let home = home_partition(tt, n);
-            assert!((0..n).contains(&home));
-            assert_eq!(home, home_partition(tt, n));
+            for m in 1..=64 {
+                let home = home_partition(MatchNumber::new(m).unwrap(), n);
+                assert!((0..n).contains(&home));
+            }
         }
+    }
+
+    #[test]
+    fn a_matchs_home_is_where_the_default_partitioner_puts_its_key() {
+        // "21" hashes to -973932308 (Kafka's UtilsTest), positive
+        // 1173551340: 0 modulo 12, 3 modulo 7.
+        let m = MatchNumber::new(21).unwrap();
+        assert_eq!(home_partition(m, 12), 0);
+        assert_eq!(home_partition(m, 7), 3);
+    }
+
+    #[test]
+    fn the_matches_spread_over_the_partitions() {
+        let mut used = [0; 12];
+        for m in 1..=64 {
+            used[home_partition(MatchNumber::new(m).unwrap(), 12) as usize] += 1;
+        }
+        assert!(used.iter().all(|n| *n > 0), "every partition is some match's home: {used:?}");
     }
 }

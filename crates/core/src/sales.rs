@@ -128,9 +128,9 @@ impl SaleMessage {
         result.expect("a sale message always serialises")
     }
 
-    /// The Kafka key: the ticket type of the first line.
+    /// The Kafka key: its match (`MatchNumber::kafka_key`).
     pub fn kafka_key(&self) -> String {
-        TicketType::new(self.match_number, self.lines[0].category).kafka_key()
+        self.match_number.kafka_key()
     }
 }
 
@@ -167,7 +167,7 @@ mod tests {
             String::from_utf8(m.to_json()).unwrap(),
             r#"{"meta":{"action":"TICKET_PENDING"},"body":{"matchNumber":1,"tickets":{"category":1,"quantity":2,"price":75}}}"#
         );
-        assert_eq!(m.kafka_key(), "1-1");
+        assert_eq!(m.kafka_key(), "1");
     }
 
     #[test]

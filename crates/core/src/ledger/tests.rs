@@ -3,8 +3,9 @@ use proptest::prelude::*;
 use super::*;
 use crate::ids::{Category, MatchNumber};
 
+/// Ticket type `i`: match 1's categories 1 and 2, then match 2's category 1.
 fn ticket_type(i: u8) -> TicketType {
-    TicketType::new(MatchNumber::new(1 + i64::from(i)).unwrap(), Category::new(1).unwrap())
+    TicketType::new(MatchNumber::new(1 + i64::from(i / 2)).unwrap(), Category::new(1 + i64::from(i % 2)).unwrap())
 }
 
 fn producer(i: u8) -> PlatformId {
@@ -20,7 +21,9 @@ fn q(n: u8) -> Quantity {
     Quantity::new(i64::from(n)).unwrap()
 }
 
-const TYPES: u8 = 2;
+const TYPES: u8 = 3;
+/// The matches of the ticket types, each on its own partition (its home).
+const MATCHES: usize = 2;
 /// Few buyers, so that caps are reached.
 const BUYERS: u8 = 3;
 
@@ -66,12 +69,12 @@ fn intent() -> impl Strategy<Value = Intent> {
     ]
 }
 
-/// Turn intents into a log of (position, op); ticket type `i` lives on
-/// partition `i`, as the key partitioner guarantees.
+/// Turn intents into a log of (position, op); match `m` lives on partition
+/// `m - 1`, as the key partitioner guarantees.
 fn build_log(intents: &[Intent]) -> Vec<(LogPosition, LedgerOp)> {
     let mut pendings: Vec<LedgerOp> = Vec::new();
     let mut log: Vec<(LogPosition, LedgerOp)> = Vec::new();
-    let mut next_offset = [0i64; TYPES as usize];
+    let mut next_offset = [0i64; MATCHES];
     for intent in intents {
         let op = match *intent {
             Intent::Pending { ty, qty, anonymous, buyer } => {
@@ -137,7 +140,7 @@ proptest! {
     fn granted_holds_never_push_sold_plus_held_past_capacity((caps, intents) in scenario()) {
         let log = build_log(&intents);
         let mut ledger = fresh(&caps);
-        let mut anonymous_ever = [false; TYPES as usize];
+        let mut anonymous_ever = [false; MATCHES];
         for (pos, op) in &log {
             let before = *ledger.counts(op.ticket_type).unwrap();
             let outcome = ledger.apply(*pos, std::slice::from_ref(op))[0];
@@ -236,7 +239,7 @@ proptest! {
         apply_all(&mut a, &log);
 
         // Replica b reads the two partitions interleaved differently.
-        let mut parts: Vec<std::collections::VecDeque<_>> = vec![Default::default(); TYPES as usize];
+        let mut parts: Vec<std::collections::VecDeque<_>> = vec![Default::default(); MATCHES];
         for entry in &log {
             parts[entry.0.partition as usize].push_back(entry.clone());
         }
@@ -506,34 +509,35 @@ proptest! {
     #![proptest_config(ProptestConfig::with_cases(300))]
 
     #[test]
-    fn no_buyer_holds_more_than_the_cap_of_a_ticket_type((caps, intents) in scenario()) {
+    fn no_buyer_holds_more_than_the_cap_of_a_match((caps, intents) in scenario()) {
         let log = build_log(&intents);
         let mut ledger = fresh(&caps);
         apply_all(&mut ledger, &log);
-        let mut per_buyer: HashMap<(TicketType, BuyerId), u32> = HashMap::new();
+        let mut per_buyer: HashMap<(MatchNumber, BuyerId), u32> = HashMap::new();
         for (_, hold) in ledger.holds() {
             if let (Some(b), HoldStatus::Granted | HoldStatus::Confirmed) = (hold.buyer, hold.status) {
-                *per_buyer.entry((hold.ticket_type, b)).or_default() += u32::from(hold.quantity.get());
+                *per_buyer.entry((hold.ticket_type.match_number, b)).or_default() += u32::from(hold.quantity.get());
             }
         }
-        for ((tt, b), n) in per_buyer {
-            prop_assert!(n <= TICKETS_PER_BUYER, "{b} holds {n} of {tt}");
-            prop_assert_eq!(ledger.buyer_tickets(tt, b), n, "the running count is the holds' sum");
+        for ((m, b), n) in per_buyer {
+            prop_assert!(n <= TICKETS_PER_BUYER, "{b} holds {n} of match {m}");
+            prop_assert_eq!(ledger.buyer_tickets(m, b), n, "the running count is the holds' sum");
         }
     }
 }
 
 #[test]
-fn a_buyer_gets_the_cap_of_a_type_whatever_the_platform_and_a_release_gives_it_back() {
-    let tt = ticket_type(0);
+fn a_buyer_gets_the_cap_of_a_match_over_its_categories_whatever_the_platform_and_a_release_gives_it_back() {
+    let (first_category, second_category, other_match) = (ticket_type(0), ticket_type(1), ticket_type(2));
+    let m = first_category.match_number;
     let ana = buyer_id(1);
-    let mut ledger = fresh(&[100]);
+    let mut ledger = fresh(&[100, 100, 100]);
     let offset = std::cell::Cell::new(0);
     let next = || {
         offset.set(offset.get() + 1);
         LogPosition { partition: 0, offset: offset.get() }
     };
-    let pending = |ledger: &mut Ledger, platform: u8, n: u8, buyer: Option<BuyerId>| {
+    let pending = |ledger: &mut Ledger, platform: u8, tt: TicketType, n: u8, buyer: Option<BuyerId>| {
         let op = LedgerOp {
             action: Action::TicketPending,
             ticket_type: tt,
@@ -547,20 +551,24 @@ fn a_buyer_gets_the_cap_of_a_type_whatever_the_platform_and_a_release_gives_it_b
     };
     let granted = Outcome::Decided { decision: Decision::Granted };
     let rejected = Outcome::Decided { decision: Decision::Rejected };
-    // Two on platform 1, two on platform 2: the cap.
-    let (first, first_op) = pending(&mut ledger, 1, 2, Some(ana));
+    // Two of category 1 on platform 1, two of category 2 on platform 2: the cap.
+    let (first, first_op) = pending(&mut ledger, 1, first_category, 2, Some(ana));
     assert_eq!(first, granted);
-    assert_eq!(pending(&mut ledger, 2, 2, Some(ana)).0, granted);
-    // A fifth anywhere is refused; someone else, or a hold naming no buyer, is not.
-    assert_eq!(pending(&mut ledger, 2, 1, Some(ana)).0, rejected);
-    assert_eq!(pending(&mut ledger, 1, 1, Some(buyer_id(2))).0, granted);
-    assert_eq!(pending(&mut ledger, 1, 1, None).0, granted);
-    assert_eq!(ledger.buyer_tickets(tt, ana), 4);
-    // The first hold released: two more fit.
+    assert_eq!(pending(&mut ledger, 2, second_category, 2, Some(ana)).0, granted);
+    // A fifth of the match, in either category, anywhere, is refused; someone
+    // else, a hold naming no buyer, or another match is not.
+    assert_eq!(pending(&mut ledger, 2, first_category, 1, Some(ana)).0, rejected);
+    assert_eq!(pending(&mut ledger, 1, second_category, 1, Some(ana)).0, rejected);
+    assert_eq!(pending(&mut ledger, 1, first_category, 1, Some(buyer_id(2))).0, granted);
+    assert_eq!(pending(&mut ledger, 1, first_category, 1, None).0, granted);
+    assert_eq!(pending(&mut ledger, 2, other_match, 2, Some(ana)).0, granted);
+    assert_eq!(ledger.buyer_tickets(m, ana), 4);
+    // The first hold released: two more fit, in the other category too.
     let cancel = LedgerOp { action: Action::TicketCancelled, ..first_op };
     assert_eq!(ledger.apply(next(), &[cancel])[0], Outcome::Released);
-    assert_eq!(ledger.buyer_tickets(tt, ana), 2);
-    assert_eq!(pending(&mut ledger, 2, 2, Some(ana)).0, granted);
+    assert_eq!(ledger.buyer_tickets(m, ana), 2);
+    assert_eq!(pending(&mut ledger, 2, second_category, 2, Some(ana)).0, granted);
+    assert_eq!(ledger.buyer_tickets(m, ana), 4);
     // A ledger rebuilt from its holds counts the same.
     let mut rebuilt = ledger.clone();
     rebuilt.recount_buyers();

@@ -3,10 +3,10 @@
 //! an entry without content (so its offset still moves), and the reason is
 //! returned for logging, metrics and the `invalid_messages` table.
 //!
-//! A ticket line found off its ticket type's home partition (a peer sent it
-//! without our key, or mixed categories in one message) is not applied
-//! here: it becomes a [`Rehome`], published to its home with its origin,
-//! where every platform applies its first copy.
+//! A ticket line found off its match's home partition (a peer sent it
+//! without our key, or with the course's `"{match}-{category}"`) is not
+//! applied here: it becomes a [`Rehome`], published to its home with its
+//! origin, where every platform applies its first copy.
 
 use rdkafka::message::Message;
 use ticktak_contracts::ledger::{MasterListEntry, SalesEntry, SalesLine};
@@ -82,9 +82,8 @@ pub fn sales<M: Message>(msg: &M, partitions: i32, trust: &Trust) -> DecodedSale
         Err(reason) => return DecodedSale { entry, invalid: Some(reason), rehome: Vec::new() },
     };
     let mut rehome = Vec::new();
+    let home = home_partition(sale.match_number, partitions);
     for (i, l) in sale.lines.iter().enumerate() {
-        let tt = TicketType::new(sale.match_number, l.category);
-        let home = home_partition(tt, partitions);
         if home == msg.partition() {
             entry.lines.push(SalesLine {
                 action: sale.action,
@@ -100,10 +99,11 @@ pub fn sales<M: Message>(msg: &M, partitions: i32, trust: &Trust) -> DecodedSale
             return DecodedSale { entry, invalid: Some(reason), rehome: Vec::new() };
         } else {
             let origin = LineOrigin { partition: msg.partition(), offset: msg.offset(), line: i as u16 };
+            let tt = TicketType::new(sale.match_number, l.category);
             let copy = SaleMessage::single(sale.action, tt, l.quantity, l.price);
             rehome.push(Rehome {
                 partition: home,
-                key: tt.kafka_key(),
+                key: sale.match_number.kafka_key(),
                 payload: copy.to_json(),
                 // A copy is an anonymous line of its origin
                 // (`Trust::vetted`): the re-homer signs it as `rehomed-by`.
@@ -142,14 +142,14 @@ fn decode_sale<M: Message>(msg: &M, trust: &Trust) -> Result<(SaleMessage, SaleH
 #[cfg(test)]
 mod tests {
     use rdkafka::message::{Header, OwnedHeaders, OwnedMessage, Timestamp};
-    use ticktak_core::{Category, MatchNumber};
+    use ticktak_core::MatchNumber;
 
     use super::*;
 
     const PARTITIONS: i32 = 3;
 
-    fn home(m: i64, c: i64) -> i32 {
-        home_partition(TicketType::new(MatchNumber::new(m).unwrap(), Category::new(c).unwrap()), PARTITIONS)
+    fn home(m: i64) -> i32 {
+        home_partition(MatchNumber::new(m).unwrap(), PARTITIONS)
     }
 
     fn message(payload: &[u8], headers: &[(&str, &str)], partition: i32) -> OwnedMessage {
@@ -188,10 +188,10 @@ mod tests {
 
     #[test]
     fn headerless_course_messages_decode_as_anonymous() {
-        let m = message(br#"{"meta":{"action":"TICKET_PENDING"},"body":{"matchNumber":1,"tickets":[{"category":1,"quantity":2,"price":75}]}}"#, &[], home(1, 1));
+        let m = message(br#"{"meta":{"action":"TICKET_PENDING"},"body":{"matchNumber":1,"tickets":[{"category":1,"quantity":2,"price":75}]}}"#, &[], home(1));
         let d = sales(&m, PARTITIONS, &trust());
         assert!(d.invalid.is_none() && d.rehome.is_empty());
-        assert_eq!((d.entry.partition, d.entry.offset, d.entry.lines.len()), (home(1, 1), 41, 1));
+        assert_eq!((d.entry.partition, d.entry.offset, d.entry.lines.len()), (home(1), 41, 1));
         assert!(d.entry.hold_id.is_none());
     }
 
@@ -200,7 +200,7 @@ mod tests {
         let body = br#"{"meta":{"action":"TICKET_CANCELLED"},"body":{"matchNumber":1,"tickets":{"category":1,"quantity":2,"price":75}}}"#;
         let hold = ticktak_core::HoldId::new();
         let honest = signed(SaleHeaders::for_hold(&peer(), hold), body);
-        let d = sales(&message(body, &pairs(&honest), home(1, 1)), PARTITIONS, &trust());
+        let d = sales(&message(body, &pairs(&honest), home(1)), PARTITIONS, &trust());
         assert_eq!((d.entry.hold_id, d.entry.origin.as_deref()), (Some(hold), Some("peer")));
         // The same claim unsigned, or signed by someone else than the
         // producer it names, or with its body changed.
@@ -209,7 +209,7 @@ mod tests {
         Trust::development(&ticktak_core::PlatformId::new("mallory").unwrap()).sign(&mut spoofed, body);
         let changed = br#"{"meta":{"action":"TICKET_RESERVED"},"body":{"matchNumber":1,"tickets":{"category":1,"quantity":2,"price":75}}}"#;
         for (body, headers) in [(&body[..], unsigned), (&body[..], spoofed.to_pairs()), (&changed[..], honest)] {
-            let d = sales(&message(body, &pairs(&headers), home(1, 1)), PARTITIONS, &trust());
+            let d = sales(&message(body, &pairs(&headers), home(1)), PARTITIONS, &trust());
             assert!(d.invalid.is_none());
             assert_eq!((d.entry.hold_id, d.entry.origin.as_deref(), d.entry.lines.len()), (None, None, 1));
         }
@@ -220,9 +220,9 @@ mod tests {
         let body = br#"{"meta":{"action":"TICKET_PENDING"},"body":{"matchNumber":1,"tickets":{"category":1,"quantity":2,"price":75}}}"#;
         let origin = ticktak_core::ledger::LineOrigin { partition: 0, offset: 7, line: 1 };
         let copy = SaleHeaders { rehomed_from: Some(origin), rehomed_by: Some(peer()), ..Default::default() };
-        let verified = sales(&message(body, &pairs(&signed(copy.clone(), body)), home(1, 1)), PARTITIONS, &trust());
+        let verified = sales(&message(body, &pairs(&signed(copy.clone(), body)), home(1)), PARTITIONS, &trust());
         assert_eq!((verified.entry.rehomed_from, verified.entry.lines.len()), (Some(origin), 1));
-        let forged = sales(&message(body, &pairs(&copy.to_pairs()), home(1, 1)), PARTITIONS, &trust());
+        let forged = sales(&message(body, &pairs(&copy.to_pairs()), home(1)), PARTITIONS, &trust());
         assert!(forged.invalid.unwrap().contains("re-homed copy"));
         assert!(forged.entry.lines.is_empty() && forged.entry.rehomed_from.is_none());
     }
@@ -242,33 +242,33 @@ mod tests {
 
     #[test]
     fn lines_off_their_home_partition_are_rehomed_with_their_origin() {
-        // Match 1: categories 1..=3 on their homes; one message with all three,
-        // on category 1's home.
+        // Match 1's three categories in one message: at the match's home all
+        // three lines are applied there; anywhere else each line is re-homed.
         let body = br#"{"meta":{"action":"TICKET_CANCELLED"},"body":{"matchNumber":1,"tickets":[{"category":1,"quantity":1,"price":75},{"category":2,"quantity":2,"price":125},{"category":3,"quantity":1,"price":40}]}}"#;
-        let here = home(1, 1);
         let headers = signed(SaleHeaders { client_id: Some(peer()), ..Default::default() }, body);
-        let d = sales(&message(body, &pairs(&headers), here), PARTITIONS, &trust());
+        let at_home = sales(&message(body, &pairs(&headers), home(1)), PARTITIONS, &trust());
+        assert!(at_home.invalid.is_none());
+        assert_eq!((at_home.entry.lines.len(), at_home.rehome.len()), (3, 0));
+
+        let away = (home(1) + 1) % PARTITIONS;
+        let d = sales(&message(body, &pairs(&headers), away), PARTITIONS, &trust());
         assert!(d.invalid.is_none());
-        let away: Vec<i64> = (1..=3).filter(|c| home(1, *c) != here).collect();
-        assert_eq!(d.entry.lines.len(), 3 - away.len());
-        assert_eq!(d.rehome.len(), away.len());
+        assert!(d.entry.lines.is_empty());
+        assert_eq!(d.rehome.len(), 3);
         for r in &d.rehome {
             let origin = r.headers.rehomed_from.unwrap();
-            assert_eq!((origin.partition, origin.offset), (here, 41));
+            assert_eq!((origin.partition, origin.offset), (away, 41));
             let category = i64::from(origin.line) + 1;
-            assert_eq!(r.partition, home(1, category));
-            assert_eq!(r.key, format!("1-{category}"));
+            assert_eq!((r.partition, r.key.as_str()), (home(1), "1"));
             assert!(r.headers.client_id.is_none() && r.headers.hold_id.is_none(), "a copy is an anonymous line");
             let (copy, _) = SaleMessage::parse(&r.payload).unwrap();
             assert_eq!((copy.lines.len(), copy.lines[0].category.get() as i64), (1, category));
         }
         // A copy found off its home is refused, never re-homed again.
-        if let Some(r) = d.rehome.first() {
-            let by = SaleHeaders { rehomed_by: Some(ticktak_core::PlatformId::new("a").unwrap()), ..r.headers.clone() };
-            let copy = signed(by, &r.payload);
-            let stray =
-                sales(&message(&r.payload, &pairs(&copy), (r.partition + 1) % PARTITIONS), PARTITIONS, &trust());
-            assert!(stray.invalid.unwrap().contains("re-homed"));
-        }
+        let r = &d.rehome[0];
+        let by = SaleHeaders { rehomed_by: Some(ticktak_core::PlatformId::new("a").unwrap()), ..r.headers.clone() };
+        let copy = signed(by, &r.payload);
+        let stray = sales(&message(&r.payload, &pairs(&copy), (r.partition + 1) % PARTITIONS), PARTITIONS, &trust());
+        assert!(stray.invalid.unwrap().contains("re-homed"));
     }
 }

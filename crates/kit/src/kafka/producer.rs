@@ -1,6 +1,6 @@
 //! The producer every service uses: idempotent (unless `KAFKA_IDEMPOTENCE=false`), `acks=all`, and the
-//! Java-compatible murmur2 partitioner so one ticket type lands on one
-//! partition whichever client (librdkafka, KafkaJS, Java) produced it.
+//! Java-compatible murmur2 partitioner so one match's sales land on one
+//! partition whichever client (librdkafka, KafkaJS, Java) produced them.
 
 use std::time::Duration;
 

@@ -291,43 +291,35 @@ async fn load_holds(tx: &mut Transaction<'_, Postgres>, ids: &[HoldId], loaded: 
 }
 
 /// Load the granted and confirmed tickets of each buyer a `PENDING` of the
-/// batch names, per ticket type (the market's cap per buyer).
+/// batch names, per match over its categories (the market's cap per buyer).
 async fn load_buyers(
     tx: &mut Transaction<'_, Postgres>,
     ops: &[Vec<LedgerOp>],
     loaded: &mut Loaded,
 ) -> sqlx::Result<()> {
-    let wanted: BTreeSet<(TicketType, BuyerId)> = ops
+    let wanted: BTreeSet<(MatchNumber, BuyerId)> = ops
         .iter()
         .flatten()
         .filter(|op| op.action == Action::TicketPending)
-        .filter_map(|op| Some((op.ticket_type, op.buyer?)))
+        .filter_map(|op| Some((op.ticket_type.match_number, op.buyer?)))
         .collect();
     if wanted.is_empty() {
         return Ok(());
     }
-    let mut ms = Vec::with_capacity(wanted.len());
-    let mut cs = Vec::with_capacity(wanted.len());
-    let mut bs = Vec::with_capacity(wanted.len());
-    for (tt, b) in &wanted {
-        ms.push(i16::from(tt.match_number.get()));
-        cs.push(i16::from(tt.category.get()));
-        bs.push(b.to_string());
-    }
+    let (ms, bs): (Vec<i16>, Vec<String>) = wanted.iter().map(|(m, b)| (i16::from(m.get()), b.to_string())).unzip();
     let rows = sqlx::query(
-        "SELECT match_number, category, buyer, sum(quantity)::int AS tickets FROM holds \
-         WHERE (buyer, match_number, category) IN (SELECT b, m, c FROM UNNEST($1::smallint[], $2::smallint[], $3::text[]) AS u(m, c, b)) \
+        "SELECT match_number, buyer, sum(quantity)::int AS tickets FROM holds \
+         WHERE (buyer, match_number) IN (SELECT b, m FROM UNNEST($1::smallint[], $2::text[]) AS u(m, b)) \
            AND buyer IS NOT NULL AND status IN ('GRANTED', 'CONFIRMED') \
-         GROUP BY match_number, category, buyer",
+         GROUP BY match_number, buyer",
     )
     .bind(&ms)
-    .bind(&cs)
     .bind(&bs)
     .fetch_all(&mut **tx)
     .await?;
     for r in &rows {
         if let Ok(buyer) = BuyerId::parse(r.get("buyer")) {
-            loaded.ledger.insert_buyer_tickets(type_of_row(r), buyer, r.get::<i32, _>("tickets").max(0) as u32);
+            loaded.ledger.insert_buyer_tickets(match_of_row(r), buyer, r.get::<i32, _>("tickets").max(0) as u32);
         }
     }
     Ok(())
@@ -541,9 +533,13 @@ async fn write_holds(
     Ok(())
 }
 
+fn match_of_row(r: &PgRow) -> MatchNumber {
+    MatchNumber::new(i64::from(r.get::<i16, _>("match_number"))).expect("checked by the schema")
+}
+
 fn type_of_row(r: &PgRow) -> TicketType {
     TicketType::new(
-        MatchNumber::new(i64::from(r.get::<i16, _>("match_number"))).expect("checked by the schema"),
+        match_of_row(r),
         Category::new(i64::from(r.get::<i16, _>("category"))).expect("checked by the schema"),
     )
 }
