@@ -348,7 +348,9 @@ broker_storage() {
 
 # throwaway_broker PORT NAME STORAGE: a broker for one test or benchmark run
 # on PORT, unless one already listens there; STORAGE is `postgres` (a fresh
-# database `ticktak_NAME`) or `memory`.
+# database `ticktak_NAME`), `sqlite` (a fresh file var/NAME.db; a nisshi
+# built with its `libsql` feature, which the scripts' build leaves out) or
+# `memory`.
 throwaway_broker() {
   local port="$1" name="$2" storage="$3"
   if port_open "$port"; then
@@ -359,8 +361,11 @@ throwaway_broker() {
     postgres)
       fresh_database "ticktak_${name//-/_}"
       start_broker "$port" "$(broker_storage "ticktak_${name//-/_}")" "$name" ;;
+    sqlite)
+      rm -f "$VAR/$name.db" "$VAR/$name.db-wal" "$VAR/$name.db-shm"
+      start_broker "$port" "sqlite://$name.db" "$name" ;;
     memory) start_broker "$port" "memory://nisshi/" "$name" ;;
-    *) log "unknown broker storage '$storage' (postgres or memory)"; return 2 ;;
+    *) log "unknown broker storage '$storage' (postgres, sqlite or memory)"; return 2 ;;
   esac
 }
 

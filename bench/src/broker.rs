@@ -4,6 +4,13 @@
 //! four headers; one consumer
 //! reads them back. Prints produce → receive latency per window of the
 //! run, so how it changes as the log grows is visible.
+//!
+//! With `--kill-every S` it checks the broker's storage instead: the run
+//! starts a broker of its own (`BENCH_BROKER_STORAGE`: `postgres` or
+//! `sqlite`), SIGKILLs and restarts it every `S` seconds while the
+//! producers send, and at the end reads the topic back: every message the
+//! broker acknowledged must be there, at the offset it acknowledged, with
+//! its payload.
 
 use std::time::{Duration, Instant};
 
@@ -19,9 +26,14 @@ pub struct BrokerOptions {
     pub rate: f64,
     pub seconds: f64,
     pub producers: usize,
+    /// Seconds between kills of the run's own broker; 0 for none.
+    pub kill_every: f64,
 }
 
 pub async fn run(o: &BrokerOptions) -> anyhow::Result<()> {
+    if o.kill_every > 0.0 {
+        return durability(o).await;
+    }
     let mut env = PlatformEnv::new("a", &unique("broker"));
     for var in ["KAFKA_LINGER_MS", "KAFKA_FETCH_WAIT_MS", "KAFKA_IDEMPOTENCE"] {
         if let Ok(v) = std::env::var(var) {
@@ -115,5 +127,111 @@ pub async fn run(o: &BrokerOptions) -> anyhow::Result<()> {
     }
     println!("| received | {received} of {total} |");
     anyhow::ensure!(received == total, "the broker delivered {received} of {total} messages");
+    Ok(())
+}
+
+/// Produce through kills of the broker, then check that every acknowledged
+/// message reads back where the broker said it put it.
+async fn durability(o: &BrokerOptions) -> anyhow::Result<()> {
+    let broker = ticktak_tests::broker::OwnedBroker::start().await?;
+    anyhow::ensure!(ticktak_tests::override_brokers(broker.addr()), "broker already chosen");
+    let storage = std::env::var("BENCH_BROKER_STORAGE").unwrap_or_else(|_| "postgres".into());
+    let mut env = PlatformEnv::new("a", &unique("durable"));
+    for var in ["KAFKA_LINGER_MS", "KAFKA_IDEMPOTENCE"] {
+        if let Ok(v) = std::env::var(var) {
+            env.extra.insert(var.into(), v);
+        }
+    }
+    let topics = env.topics();
+    ensure_topics(&topics).await;
+    let settings = env.settings(ticktak_kit::Service::ShopConsumer).kafka;
+
+    let total = (o.rate * o.seconds) as usize;
+    let started = Instant::now();
+    let killer = {
+        let every = Duration::from_secs_f64(o.kill_every);
+        let seconds = o.seconds;
+        tokio::spawn(async move {
+            let mut broker = broker;
+            let mut kills = 0;
+            while started.elapsed().as_secs_f64() + every.as_secs_f64() < seconds {
+                tokio::time::sleep(every).await;
+                broker.kill_and_restart().await?;
+                kills += 1;
+            }
+            anyhow::Ok((broker, kills))
+        })
+    };
+    let mut sends = Vec::new();
+    for p in 0..o.producers {
+        let producer = kafka::producer(&settings, &format!("bench-durable-{p}"))?;
+        kafka::warm_up(&producer, &topics.sales).await;
+        let topic = topics.sales.clone();
+        let (producers, rate) = (o.producers, o.rate);
+        sends.push(tokio::spawn(async move {
+            let mut inflight = Vec::new();
+            for i in (p..total).step_by(producers) {
+                tokio::time::sleep_until((started + Duration::from_secs_f64(i as f64 / rate)).into()).await;
+                let (producer, topic) = (producer.clone(), topic.clone());
+                inflight.push(tokio::spawn(async move {
+                    let payload = format!("{p}-{i}");
+                    let headers = [("event-id", payload.clone())];
+                    let record = Record { topic: &topic, key: "hot", payload: payload.as_bytes(), headers: &headers };
+                    kafka::send(&producer, &record).await.map(|at| (at, payload))
+                }));
+            }
+            let mut acknowledged = Vec::new();
+            let mut failed = 0usize;
+            for f in inflight {
+                match f.await {
+                    Ok(Ok(sent)) => acknowledged.push(sent),
+                    _ => failed += 1,
+                }
+            }
+            (acknowledged, failed)
+        }));
+    }
+    let mut acknowledged = std::collections::BTreeMap::new();
+    let mut failed = 0;
+    for s in sends {
+        let (acked, f) = s.await?;
+        acknowledged.extend(acked);
+        failed += f;
+    }
+    let (broker, kills) = killer.await??;
+
+    // Read every partition back, from a consumer that never saw a kill.
+    let consumer = kafka::consumer(&settings, &unique("bench-durable-read"))?;
+    let mut ends = Vec::new();
+    let mut tpl = TopicPartitionList::new();
+    for partition in 0..settings.partitions {
+        let (_, high) = consumer.fetch_watermarks(&topics.sales, partition, Duration::from_secs(10))?;
+        ends.push(high);
+        tpl.add_partition_offset(&topics.sales, partition, Offset::Offset(0))?;
+    }
+    consumer.assign(&tpl)?;
+    let stored: usize = ends.iter().map(|e| *e as usize).sum();
+    let mut read = std::collections::BTreeMap::new();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while read.len() < stored && Instant::now() < deadline {
+        let Ok(Ok(m)) = tokio::time::timeout(Duration::from_secs(1), consumer.recv()).await else { continue };
+        let payload = m.payload().map(|p| String::from_utf8_lossy(p).into_owned()).unwrap_or_default();
+        read.insert((m.partition(), m.offset()), payload);
+    }
+    let lost: Vec<_> = acknowledged.iter().filter(|(at, payload)| read.get(*at) != Some(*payload)).collect();
+    println!(
+        "| broker storage `{storage}`, SIGKILL every {} s, {} msg/s for {} s | |",
+        o.kill_every, o.rate, o.seconds
+    );
+    println!("|---|---|");
+    println!("| kills (each followed by a restart) | {kills} |");
+    println!("| sends acknowledged / failed (the broker was down) | {} / {failed} |", acknowledged.len());
+    println!("| stored after the last restart (high watermarks) / read back | {stored} / {} |", read.len());
+    println!("| acknowledged but missing or changed | **{}** |", lost.len());
+    for (at, payload) in lost.iter().take(10) {
+        println!("|   lost: partition {} offset {} ({payload}) | read: {:?} |", at.0, at.1, read.get(*at));
+    }
+    broker.stop().await;
+    anyhow::ensure!(lost.is_empty(), "{} acknowledged messages did not survive the kills", lost.len());
     Ok(())
 }

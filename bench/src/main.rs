@@ -1,7 +1,7 @@
 //! ticktak-bench: see BENCHMARKS.md for every command and its results.
 //!
 //!     ticktak-bench backlog [MESSAGES]
-//!     ticktak-bench broker [--rate R] [--seconds S] [--producers P]
+//!     ticktak-bench broker [--rate R] [--seconds S] [--producers P] [--kill-every S]
 //!     ticktak-bench login [--samples N]
 //!     ticktak-bench trust [--messages N]
 //!     ticktak-bench race [--platforms P] [--capacity C] [--oversubscribe X]
@@ -46,6 +46,7 @@ async fn main() -> anyhow::Result<()> {
                 rate: flag(&args, "--rate", 1000.0)?,
                 seconds: flag(&args, "--seconds", 20.0)?,
                 producers: flag(&args, "--producers", 2)?,
+                kill_every: flag(&args, "--kill-every", 0.0)?,
             };
             ticktak_bench::broker::run(&opts).await
         }
@@ -140,7 +141,7 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
         _ => {
-            eprintln!("usage: ticktak-bench backlog [MESSAGES] | broker [--rate R] [--seconds S] [--producers P] | login [--samples N] | screening [--seconds S] [--networks N] | fuzz [--examples N] [--service NAME] [--seed S] | recommend [--bookings N] [--buyers B] [--seed S] | attack [--seconds S] [--honest N] [--bots B] | onsale [--platforms P] [--requests N] [--buyers N] [--rate R] [--people N] [--zipf S] [--seed S] [--capacity C] [--json FILE] | queue [--buyers N] [--spread S] [--admit-per-minute R] [--floor F] [--capacity C] [--seed S] | race [--platforms P] [--capacity C] [--oversubscribe X] [--buyers N] [--rate R] [--with-reads] [--chaos SECONDS [--chaos-broker | --chaos-broker-only]] [--naive] [--json FILE]");
+            eprintln!("usage: ticktak-bench backlog [MESSAGES] | broker [--rate R] [--seconds S] [--producers P] [--kill-every S] | login [--samples N] | screening [--seconds S] [--networks N] | fuzz [--examples N] [--service NAME] [--seed S] | recommend [--bookings N] [--buyers B] [--seed S] | attack [--seconds S] [--honest N] [--bots B] | onsale [--platforms P] [--requests N] [--buyers N] [--rate R] [--people N] [--zipf S] [--seed S] [--capacity C] [--json FILE] | queue [--buyers N] [--spread S] [--admit-per-minute R] [--floor F] [--capacity C] [--seed S] | race [--platforms P] [--capacity C] [--oversubscribe X] [--buyers N] [--rate R] [--with-reads] [--chaos SECONDS [--chaos-broker | --chaos-broker-only]] [--naive] [--json FILE]");
             std::process::exit(2);
         }
     }

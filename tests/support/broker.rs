@@ -1,7 +1,9 @@
-//! A nisshi broker owned by one test or benchmark run, with PostgreSQL
-//! storage in a database of its own (`t_broker_<hex>`, dropped by the next
-//! `make test`/`make bench`), so it can be SIGKILLed and restarted without
-//! losing what it acknowledged.
+//! A nisshi broker owned by one test or benchmark run, with durable storage
+//! of its own, so it can be SIGKILLed and restarted without losing what it
+//! acknowledged: PostgreSQL in a database of its own (`t_broker_<hex>`,
+//! dropped by the next `make test`/`make bench`), or with
+//! `BENCH_BROKER_STORAGE=sqlite` nisshi's SQLite engine in a file under the
+//! system's temporary directory (a nisshi built with its `libsql` feature).
 
 use std::time::Duration;
 
@@ -17,12 +19,21 @@ pub struct OwnedBroker {
 }
 
 impl OwnedBroker {
-    /// Start a broker on a free port (`NISSHI_BIN`, default `nisshi` on PATH).
+    /// Start a broker on a free port (`NISSHI_BIN`, default `nisshi` on PATH)
+    /// on the storage `BENCH_BROKER_STORAGE` names (`postgres`, the default,
+    /// or `sqlite`).
     pub async fn start() -> anyhow::Result<Self> {
         let port = free_port();
-        let database = unique("t_broker_");
-        create_database(&database).await?;
-        let storage = format!("{}?sslmode=disable", database_url(&database));
+        let storage = match std::env::var("BENCH_BROKER_STORAGE").as_deref() {
+            // A file in the broker's working directory (`spawn`).
+            Ok("sqlite") => format!("sqlite://{}.db", unique("ticktak-broker-")),
+            Ok("postgres") | Err(_) => {
+                let database = unique("t_broker_");
+                create_database(&database).await?;
+                format!("{}?sslmode=disable", database_url(&database))
+            }
+            Ok(other) => anyhow::bail!("BENCH_BROKER_STORAGE={other}: an owned broker runs on postgres or sqlite"),
+        };
         let child = Self::spawn(port, &storage)?;
         let b = Self { port, storage, child };
         b.wait_listening().await?;
@@ -38,6 +49,7 @@ impl OwnedBroker {
         let bin = std::env::var("NISSHI_BIN").unwrap_or_else(|_| "nisshi".into());
         let url = format!("tcp://127.0.0.1:{port}");
         tokio::process::Command::new(bin)
+            .current_dir(std::env::temp_dir())
             .args(["broker", "--listener-url", &url, "--advertised-listener-url", &url])
             .args(["--storage-engine", storage, "--kafka-cluster-id", "ticktak-owned"])
             .stdout(std::process::Stdio::null())
