@@ -231,13 +231,20 @@ async fn durability(o: &BrokerOptions) -> anyhow::Result<()> {
         .filter(|(at, payload)| stored_at.get(payload.as_str()).is_some_and(|places| !places.contains(at)))
         .collect();
     let duplicated = stored_at.values().filter(|places| places.len() > 1).count();
-    println!("| broker storage `{storage}`, SIGKILL every {} s, {} msg/s for {} s | |", o.kill_every, o.rate, o.seconds);
+    println!(
+        "| broker storage `{storage}`, SIGKILL every {} s, {} msg/s for {} s | |",
+        o.kill_every, o.rate, o.seconds
+    );
     println!("|---|---|");
     println!("| kills (each followed by a restart) | {kills} |");
     println!("| sends acknowledged / failed (the broker was down) | {} / {failed} |", acknowledged.len());
     println!("| stored after the last restart (high watermarks) / read back | {stored} / {} |", read.len());
     println!("| acknowledged but not in the log | **{}** |", lost.len());
-    println!("| acknowledged at another offset than the one stored (of which offset -1) | {} ({}) |", misplaced.len(), misplaced.iter().filter(|(at, _)| at.1 < 0).count());
+    println!(
+        "| acknowledged at another offset than the one stored (of which offset -1) | {} ({}) |",
+        misplaced.len(),
+        misplaced.iter().filter(|(at, _)| at.1 < 0).count()
+    );
     println!("| stored twice | {duplicated} |");
     for (at, payload) in lost.iter().chain(&misplaced).take(10) {
         let places = stored_at.get(payload.as_str());

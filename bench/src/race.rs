@@ -352,6 +352,7 @@ async fn race(o: &RaceOptions, market: &tokio::sync::Mutex<Market>) -> anyhow::R
         let url = availability_url.clone();
         tokio::task::spawn_blocking(move || crate::reads::wrk(&url, 5, 64))
     });
+    run_hook("BENCH_HOOK_START")?;
     let cpu_before = cpu_snapshot(&*market.lock().await);
     let start = Instant::now();
     if o.rate > 0.0 {
@@ -391,6 +392,7 @@ async fn race(o: &RaceOptions, market: &tokio::sync::Mutex<Market>) -> anyhow::R
         }
     }
     let duration = start.elapsed().as_secs_f64();
+    run_hook("BENCH_HOOK_END")?;
     let reads_during_race = match reads_task {
         Some(t) => Some(t.await??),
         None => None,
@@ -491,6 +493,19 @@ async fn hops(pool: &sqlx::PgPool) -> anyhow::Result<Vec<(String, f64, f64)>> {
 
 /// CPU seconds so far of every process of the market, PostgreSQL, the
 /// broker and this client.
+/// Run the shell command in the environment variable `name`, if set: the
+/// race runs `BENCH_HOOK_START` as its requests begin and `BENCH_HOOK_END`
+/// when the last is answered, so a profiler can count only the race
+/// (`callgrind_control -z` and `-d`, for services started under
+/// `valgrind --tool=callgrind`; BENCHMARKS.md, "Instructions per hold").
+fn run_hook(name: &str) -> anyhow::Result<()> {
+    if let Ok(command) = std::env::var(name) {
+        let status = std::process::Command::new("sh").args(["-c", &command]).status()?;
+        anyhow::ensure!(status.success(), "{name} ({command}) failed: {status}");
+    }
+    Ok(())
+}
+
 pub fn cpu_snapshot(market: &Market) -> Vec<(String, f64)> {
     let mut v = market.cpu_seconds();
     v.push(("postgres (all)".into(), crate::market::cpu_of_processes("postgres")));

@@ -210,7 +210,7 @@ mod tests {
 
     use super::*;
 
-    fn settings_with(keys: &[&SigningKey]) -> AuthSettings {
+    pub(super) fn settings_with(keys: &[&SigningKey]) -> AuthSettings {
         AuthSettings {
             issuer: "ticktak-a".into(),
             audience: "ticktak-a".into(),
@@ -220,7 +220,7 @@ mod tests {
         }
     }
 
-    fn claims(aud: &str, ttl_secs: i64) -> Claims {
+    pub(super) fn claims(aud: &str, ttl_secs: i64) -> Claims {
         let subject = Subject {
             sub: "alice".into(),
             email: "alice@example.com".into(),
@@ -292,8 +292,11 @@ mod tests {
             c.role = Role::Admin;
             c
         };
-        let foreign = verifier.verify(&theirs.sign(&admin("ticktak-b"))).await.unwrap();
+        let token = theirs.sign(&admin("ticktak-b"));
+        let foreign = verifier.verify(&token).await.unwrap();
         assert_eq!((foreign.role, foreign.sub.as_str()), (Role::Buyer, "ticktak-b:alice"));
+        // Remembered as seen here, not taken as seen here twice.
+        assert_eq!(verifier.verify(&token).await.unwrap(), foreign);
         let local = verifier.verify(&ours.sign(&admin("ticktak-a"))).await.unwrap();
         assert_eq!((local.role, local.sub.as_str()), (Role::Admin, "alice"));
     }

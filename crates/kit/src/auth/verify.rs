@@ -11,9 +11,16 @@
 //! issuers are trusted only when listed in `JWT_TRUSTED_ISSUERS`. Fetched
 //! key sets are refreshed every minute, and at once (at most every 5 s) when
 //! a token names a key not seen yet, so a key rotation logs nobody out.
+//!
+//! A token verified once is remembered (the last [`VERIFIED_TOKENS`], by
+//! its exact text) until it expires or the key that verified it leaves its
+//! issuer's set: a buyer's next request with the same token skips the
+//! Ed25519 check, which was half of a hold request's instructions
+//! (BENCHMARKS.md, "Instructions per hold").
 
 use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use std::num::NonZeroUsize;
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, JwkSet};
@@ -30,6 +37,15 @@ const REFRESH_EVERY: Duration = Duration::from_secs(60);
 const REFETCH_AFTER: Duration = Duration::from_secs(5);
 /// Longest token looked at.
 const MAX_TOKEN_BYTES: usize = 8 * 1024;
+/// Tokens remembered as verified (about 1 KiB each with their claims).
+pub const VERIFIED_TOKENS: usize = 16 * 1024;
+
+/// A token that verified: its claims as seen here and the key that checked it.
+#[derive(Clone)]
+struct Verified {
+    claims: Claims,
+    kid: String,
+}
 
 /// Where an issuer's public keys come from.
 #[derive(Debug, Clone)]
@@ -149,6 +165,7 @@ pub struct Verifier {
     issuers: Vec<Issuer>,
     http: reqwest::Client,
     refuse_dev_key: bool,
+    verified: Mutex<lru::LruCache<String, Verified>>,
 }
 
 impl std::fmt::Debug for Verifier {
@@ -199,6 +216,7 @@ impl Verifier {
             issuers: std::iter::once(own).chain(others).collect(),
             http: reqwest::Client::builder().timeout(Duration::from_secs(2)).build().expect("HTTP client"),
             refuse_dev_key: settings.refuse_dev_key,
+            verified: Mutex::new(lru::LruCache::new(NonZeroUsize::new(VERIFIED_TOKENS).expect("not zero"))),
         }
     }
 
@@ -227,6 +245,9 @@ impl Verifier {
         if token.len() > MAX_TOKEN_BYTES {
             return Err(ApiError::Unauthorized);
         }
+        if let Some(claims) = self.verified_before(token) {
+            return Ok(claims);
+        }
         let header = jsonwebtoken::decode_header(token).map_err(|_| ApiError::Unauthorized)?;
         if header.alg != Algorithm::EdDSA {
             return Err(ApiError::Unauthorized);
@@ -245,7 +266,22 @@ impl Verifier {
         if data.claims.sub.is_empty() || data.claims.sub.len() > 200 {
             return Err(ApiError::Unauthorized);
         }
-        Ok(self.as_seen_here(data.claims))
+        let claims = self.as_seen_here(data.claims);
+        let remembered = Verified { claims: claims.clone(), kid };
+        self.verified.lock().expect("verified lock").put(token.to_string(), remembered);
+        Ok(claims)
+    }
+
+    /// The claims of `token` if it verified before, has not expired since
+    /// (no leeway) and the key that verified it is still its issuer's.
+    fn verified_before(&self, token: &str) -> Option<Claims> {
+        let mut verified = self.verified.lock().expect("verified lock");
+        let v = verified.get(token)?;
+        if v.claims.exp > chrono::Utc::now().timestamp() && self.find(&v.kid).is_some() {
+            return Some(v.claims.clone());
+        }
+        verified.pop(token);
+        None
     }
 
     /// A trusted issuer's account is a buyer here, whatever role it holds
@@ -301,5 +337,47 @@ impl Issuer {
             validation,
             fetched: tokio::sync::Mutex::new(None),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::auth::tests::{claims, settings_with};
+
+    #[tokio::test]
+    async fn a_token_verified_before_fails_once_its_key_leaves_the_issuers_set() {
+        let key = SigningKey::generate();
+        let verifier = Verifier::new(&settings_with(&[&key]));
+        let token = key.sign(&claims("ticktak-a", 60));
+        let first = verifier.verify(&token).await.unwrap();
+        assert_eq!(verifier.verify(&token).await.unwrap(), first);
+        // The key is withdrawn (a refresh found it gone): the remembered
+        // token verifies no more.
+        verifier.issuers[0].keys.write().unwrap().clear();
+        assert!(verifier.verify(&token).await.is_err());
+    }
+
+    #[tokio::test]
+    async fn a_remembered_token_past_its_expiry_is_checked_again_and_refused() {
+        let key = SigningKey::generate();
+        let verifier = Verifier::new(&settings_with(&[&key]));
+        let expired = claims("ticktak-a", -60);
+        let token = key.sign(&expired);
+        let kid = key.kid().to_string();
+        verifier.verified.lock().unwrap().put(token.clone(), Verified { claims: expired, kid });
+        assert!(verifier.verify(&token).await.is_err());
+        assert!(verifier.verified.lock().unwrap().is_empty(), "forgotten");
+    }
+
+    #[tokio::test]
+    async fn refused_tokens_are_not_remembered() {
+        let (key, other) = (SigningKey::generate(), SigningKey::generate());
+        let verifier = Verifier::new(&settings_with(&[&key]));
+        let forged = other.sign(&claims("ticktak-a", 60));
+        for _ in 0..2 {
+            assert!(verifier.verify(&forged).await.is_err());
+        }
+        assert!(verifier.verified.lock().unwrap().is_empty());
     }
 }
