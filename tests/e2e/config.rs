@@ -93,3 +93,41 @@ async fn production_refuses_development_secrets() {
         assert!(!stderr.contains("not-the-dev-password") && !stderr.contains("a-real-internal-token"), "{stderr}");
     }
 }
+
+/// A ledger that applied a ticket-sales topic with one home partition per
+/// ticket type (before a match's categories shared one) refuses to go on
+/// with that topic: it would decide differently from the other platforms.
+#[tokio::test]
+async fn a_ledger_that_applied_a_topic_with_ticket_type_homes_refuses_to_go_on_with_it() {
+    use sqlx::Connection;
+    let env = ticktak_tests::PlatformEnv::new("a", &ticktak_tests::unique("homes"));
+    let topics = env.topics();
+    ticktak_tests::ensure_topics(&topics).await;
+    // A first start migrates the ledger (nothing applied yet: nothing refused).
+    let mut first = spawn("shop", &env.vars());
+    let url = ticktak_tests::database_url(&env.database);
+    ticktak_tests::eventually(Duration::from_secs(60), "the shop's schema", || async {
+        let mut db = sqlx::PgConnection::connect(&url).await.ok()?;
+        let migrated: Option<String> =
+            sqlx::query_scalar("SELECT to_regclass('shop.topics_under_ticket_type_homes')::text")
+                .fetch_one(&mut db)
+                .await
+                .ok()?;
+        migrated.map(|_| ())
+    })
+    .await;
+    assert!(first.try_wait().unwrap().is_none(), "a fresh ledger starts");
+    first.kill().await.unwrap();
+    // As migration 0008 records a topic applied before it.
+    let mut db = sqlx::PgConnection::connect(&url).await.unwrap();
+    sqlx::query("INSERT INTO shop.topics_under_ticket_type_homes VALUES ($1)")
+        .bind(&topics.sales)
+        .execute(&mut db)
+        .await
+        .unwrap();
+    let (code, stderr) =
+        run_with("shop", &env.vars().iter().map(|(k, v)| (k.as_str(), v.as_str())).collect::<Vec<_>>()).await;
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(stderr.contains(&topics.sales) && stderr.contains("fresh topics"), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}

@@ -83,6 +83,7 @@ pub async fn start_with(
 ) -> anyhow::Result<Running> {
     let verifier = ticktak_kit::auth::Verifier::start(&settings.auth, shutdown.clone()).await;
     let base = Base::connect(settings, &MIGRATOR).await?;
+    ledger::store::ensure_match_homes(&base.pool, &base.settings.topics.sales).await?;
     let recommender = recommend::Recommender::new(geoip::GeoIp::open(&config.geoip_dir));
     recommender.spawn_refresh(
         ticktak_kit::internal::Client::new(

@@ -12,15 +12,16 @@
 //! key sets are refreshed every minute, and at once (at most every 5 s) when
 //! a token names a key not seen yet, so a key rotation logs nobody out.
 //!
-//! A token verified once is remembered (the last [`VERIFIED_TOKENS`], by
-//! its exact text) until it expires or the key that verified it leaves its
-//! issuer's set: a buyer's next request with the same token skips the
-//! Ed25519 check, which was half of a hold request's instructions
-//! (BENCHMARKS.md, "Instructions per hold").
+//! A token verified once is remembered (the last [`VERIFIED_TOKENS`] of at
+//! most [`REMEMBERED_TOKEN_BYTES`], by the SHA-256 of its exact text) until
+//! it expires or the key that verified it is no longer its issuer's under
+//! that `kid`: a buyer's next request with the same token skips the Ed25519
+//! check, which was half of a hold request's instructions (BENCHMARKS.md,
+//! "Instructions per hold").
 
 use std::collections::HashMap;
 use std::num::NonZeroUsize;
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
 use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, JwkSet};
@@ -37,14 +38,20 @@ const REFRESH_EVERY: Duration = Duration::from_secs(60);
 const REFETCH_AFTER: Duration = Duration::from_secs(5);
 /// Longest token looked at.
 const MAX_TOKEN_BYTES: usize = 8 * 1024;
-/// Tokens remembered as verified (about 1 KiB each with their claims).
-pub const VERIFIED_TOKENS: usize = 16 * 1024;
+/// Tokens remembered as verified (this platform's are about 600 bytes).
+pub const VERIFIED_TOKENS: usize = 8 * 1024;
+/// Longer tokens are verified every time (they are not this platform's),
+/// so the remembered claims stay small: 8,192 of them take at most 20 MiB.
+pub const REMEMBERED_TOKEN_BYTES: usize = 2 * 1024;
 
-/// A token that verified: its claims as seen here and the key that checked it.
+/// A token that verified: its claims as seen here and the key that checked
+/// it (its issuer, `kid` and public bytes).
 #[derive(Clone)]
 struct Verified {
     claims: Claims,
+    issuer: usize,
     kid: String,
+    x: String,
 }
 
 /// Where an issuer's public keys come from.
@@ -123,9 +130,16 @@ impl AuthSettings {
     }
 }
 
+/// An issuer's public key: for verifying, and its bytes (the JWK's `x`),
+/// which tell whether a `kid` still names the same key.
+struct PublicKey {
+    decoding: DecodingKey,
+    x: String,
+}
+
 /// The usable keys of a set: Ed25519 keys with a `kid`.
 /// Keys by `kid`, shared so a request takes one without copying it.
-type Keys = HashMap<String, Arc<DecodingKey>>;
+type Keys = HashMap<String, Arc<PublicKey>>;
 
 fn decoding_keys(set: &JwkSet, refuse_dev_key: bool) -> Keys {
     let dev = SigningKey::dev().kid().to_string();
@@ -133,7 +147,11 @@ fn decoding_keys(set: &JwkSet, refuse_dev_key: bool) -> Keys {
         .iter()
         .filter(|k| matches!(&k.algorithm, AlgorithmParameters::OctetKeyPair(p) if p.curve == EllipticCurve::Ed25519))
         .filter(|k| !(refuse_dev_key && (k.common.key_id.as_deref() == Some(dev.as_str()) || is_dev_jwk(k))))
-        .filter_map(|k| Some((k.common.key_id.clone()?, Arc::new(DecodingKey::from_jwk(k).ok()?))))
+        .filter_map(|k| {
+            let AlgorithmParameters::OctetKeyPair(p) = &k.algorithm else { return None };
+            let key = PublicKey { decoding: DecodingKey::from_jwk(k).ok()?, x: p.x.clone() };
+            Some((k.common.key_id.clone()?, Arc::new(key)))
+        })
         .collect()
 }
 
@@ -165,7 +183,8 @@ pub struct Verifier {
     issuers: Vec<Issuer>,
     http: reqwest::Client,
     refuse_dev_key: bool,
-    verified: Mutex<lru::LruCache<String, Verified>>,
+    /// By the SHA-256 of the token.
+    verified: Mutex<lru::LruCache<[u8; 32], Verified>>,
 }
 
 impl std::fmt::Debug for Verifier {
@@ -245,7 +264,9 @@ impl Verifier {
         if token.len() > MAX_TOKEN_BYTES {
             return Err(ApiError::Unauthorized);
         }
-        if let Some(claims) = self.verified_before(token) {
+        let digest: [u8; 32] =
+            ring::digest::digest(&ring::digest::SHA256, token.as_bytes()).as_ref().try_into().expect("32 bytes");
+        if let Some(claims) = self.verified_before(&digest) {
             return Ok(claims);
         }
         let header = jsonwebtoken::decode_header(token).map_err(|_| ApiError::Unauthorized)?;
@@ -253,7 +274,7 @@ impl Verifier {
             return Err(ApiError::Unauthorized);
         }
         let kid = header.kid.filter(|k| k.len() <= 128).ok_or(ApiError::Unauthorized)?;
-        let (validation, key) = match self.find(&kid) {
+        let (issuer, validation, key) = match self.find(&kid) {
             Some(found) => found,
             None => {
                 for issuer in &self.issuers {
@@ -262,25 +283,30 @@ impl Verifier {
                 self.find(&kid).ok_or(ApiError::Unauthorized)?
             }
         };
-        let data = jsonwebtoken::decode::<Claims>(token, &key, validation).map_err(|_| ApiError::Unauthorized)?;
+        let data =
+            jsonwebtoken::decode::<Claims>(token, &key.decoding, validation).map_err(|_| ApiError::Unauthorized)?;
         if data.claims.sub.is_empty() || data.claims.sub.len() > 200 {
             return Err(ApiError::Unauthorized);
         }
         let claims = self.as_seen_here(data.claims);
-        let remembered = Verified { claims: claims.clone(), kid };
-        self.verified.lock().expect("verified lock").put(token.to_string(), remembered);
+        if token.len() <= REMEMBERED_TOKEN_BYTES {
+            let remembered = Verified { claims: claims.clone(), issuer, kid, x: key.x.clone() };
+            self.verified.lock().unwrap_or_else(PoisonError::into_inner).put(digest, remembered);
+        }
         Ok(claims)
     }
 
-    /// The claims of `token` if it verified before, has not expired since
-    /// (no leeway) and the key that verified it is still its issuer's.
-    fn verified_before(&self, token: &str) -> Option<Claims> {
-        let mut verified = self.verified.lock().expect("verified lock");
-        let v = verified.get(token)?;
-        if v.claims.exp > chrono::Utc::now().timestamp() && self.find(&v.kid).is_some() {
-            return Some(v.claims.clone());
+    /// The claims of the token whose SHA-256 is `digest` if it verified
+    /// before, has not expired since (no leeway: past `exp` the full check
+    /// runs, with its leeway) and its issuer still has the key that checked
+    /// it under the same `kid`.
+    fn verified_before(&self, digest: &[u8; 32]) -> Option<Claims> {
+        let v = self.verified.lock().unwrap_or_else(PoisonError::into_inner).get(digest)?.clone();
+        let key_kept = self.issuers[v.issuer].keys.read().expect("keys lock").get(&v.kid).is_some_and(|k| k.x == v.x);
+        if v.claims.exp > chrono::Utc::now().timestamp() && key_kept {
+            return Some(v.claims);
         }
-        verified.pop(token);
+        self.verified.lock().unwrap_or_else(PoisonError::into_inner).pop(digest);
         None
     }
 
@@ -296,8 +322,11 @@ impl Verifier {
     }
 
     /// The validation and key of the issuer that published `kid`.
-    fn find(&self, kid: &str) -> Option<(&Validation, Arc<DecodingKey>)> {
-        self.issuers.iter().find_map(|i| i.keys.read().expect("keys lock").get(kid).map(|k| (&i.validation, k.clone())))
+    fn find(&self, kid: &str) -> Option<(usize, &Validation, Arc<PublicKey>)> {
+        self.issuers
+            .iter()
+            .enumerate()
+            .find_map(|(n, i)| i.keys.read().expect("keys lock").get(kid).map(|k| (n, &i.validation, k.clone())))
     }
 
     /// Fetch an issuer's keys unless they were fetched less than `fresh` ago.
@@ -359,13 +388,53 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_remembered_token_fails_when_its_kid_names_another_key_or_only_another_issuers_key() {
+        let (key, other) = (SigningKey::generate(), SigningKey::generate());
+        let mut settings = settings_with(&[&key]);
+        settings.trusted = vec![("ticktak-b".into(), "http://127.0.0.1:9/jwks".into())];
+        let verifier = Verifier::new(&settings);
+        let token = key.sign(&claims("ticktak-a", 60));
+        let kid = key.kid().to_string();
+        let public = |k: &SigningKey| crate::auth::jwks(&[k]);
+        let set = |issuer: usize, keys: Keys| *verifier.issuers[issuer].keys.write().unwrap() = keys;
+        let under_kid = |k: &SigningKey| -> Keys {
+            decoding_keys(&public(k), false).into_values().map(|v| (kid.clone(), v)).collect()
+        };
+        assert!(verifier.verify(&token).await.is_ok());
+        // The same kid now names another key of this issuer.
+        set(0, under_kid(&other));
+        assert!(verifier.verify(&token).await.is_err(), "the kid names another key now");
+        // Remembered again, then withdrawn here while another issuer lists
+        // the same kid (with the very key): not this token's issuer.
+        set(0, under_kid(&key));
+        assert!(verifier.verify(&token).await.is_ok());
+        assert_eq!(verifier.verified.lock().unwrap().len(), 1);
+        set(0, Keys::new());
+        set(1, under_kid(&key));
+        assert!(verifier.verify(&token).await.is_err(), "only another issuer has the key");
+    }
+
+    #[tokio::test]
+    async fn long_tokens_are_verified_every_time() {
+        let key = SigningKey::generate();
+        let verifier = Verifier::new(&settings_with(&[&key]));
+        let mut long = claims("ticktak-a", 60);
+        long.jti = "j".repeat(REMEMBERED_TOKEN_BYTES);
+        assert!(verifier.verify(&key.sign(&long)).await.is_ok());
+        assert!(verifier.verified.lock().unwrap().is_empty());
+    }
+
+    #[tokio::test]
     async fn a_remembered_token_past_its_expiry_is_checked_again_and_refused() {
         let key = SigningKey::generate();
         let verifier = Verifier::new(&settings_with(&[&key]));
         let expired = claims("ticktak-a", -60);
         let token = key.sign(&expired);
-        let kid = key.kid().to_string();
-        verifier.verified.lock().unwrap().put(token.clone(), Verified { claims: expired, kid });
+        let AlgorithmParameters::OctetKeyPair(p) = key.jwk().algorithm else { unreachable!() };
+        let remembered = Verified { claims: expired, issuer: 0, kid: key.kid().to_string(), x: p.x };
+        let digest: [u8; 32] =
+            ring::digest::digest(&ring::digest::SHA256, token.as_bytes()).as_ref().try_into().unwrap();
+        verifier.verified.lock().unwrap().put(digest, remembered);
         assert!(verifier.verify(&token).await.is_err());
         assert!(verifier.verified.lock().unwrap().is_empty(), "forgotten");
     }

@@ -35,7 +35,7 @@ pub struct KafkaSettings {
     /// How long a producer gathers messages into one batch (`KAFKA_LINGER_MS`,
     /// default 10): more means fewer, larger batches and that much latency.
     /// Each produce request is one transaction of the broker's storage, and
-    /// the holds of one hot ticket type all go to one partition, so fewer,
+    /// the holds of one hot match all go to one partition, so fewer,
     /// larger batches are what keeps the broker's latency flat (BENCHMARKS.md:
     /// produce → receive p50 43 ms at 2 ms, 20 ms at 10 ms).
     pub linger_ms: u32,

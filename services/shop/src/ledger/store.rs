@@ -645,6 +645,25 @@ pub async fn snapshot(pool: &PgPool) -> sqlx::Result<LedgerSnapshot> {
     Ok(LedgerSnapshot { digest: row.get("digest"), holds: row.get("holds"), types, offsets })
 }
 
+/// Refuse a ticket-sales topic this ledger applied with one home partition
+/// per ticket type (before migration 0008): going on with the match's homes
+/// would make this platform decide differently from the others.
+pub async fn ensure_match_homes(pool: &PgPool, sales_topic: &str) -> anyhow::Result<()> {
+    let applied_before: bool =
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM topics_under_ticket_type_homes WHERE topic = $1)")
+            .bind(sales_topic)
+            .fetch_one(pool)
+            .await?;
+    anyhow::ensure!(
+        !applied_before,
+        "this ledger applied the ticket-sales topic {sales_topic} with one home partition per ticket type; \
+         a match's categories now share one (the cap per person and match), and going on with this topic would \
+         make this platform disagree with the others: start the market afresh, on fresh topics (another TOPIC_ENV) \
+         with a fresh database for each platform"
+    );
+    Ok(())
+}
+
 /// The last applied offset of every topic partition: where shop-consumer
 /// resumes after a restart.
 pub async fn applied_offsets<'e, E: sqlx::PgExecutor<'e>>(db: E) -> sqlx::Result<Vec<AppliedOffset>> {
