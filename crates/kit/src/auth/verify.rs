@@ -46,7 +46,6 @@ pub const REMEMBERED_TOKEN_BYTES: usize = 2 * 1024;
 
 /// A token that verified: its claims as seen here and the key that checked
 /// it (its issuer, `kid` and public bytes).
-#[derive(Clone)]
 struct Verified {
     claims: Claims,
     issuer: usize,
@@ -130,6 +129,11 @@ impl AuthSettings {
     }
 }
 
+/// What a verified token is remembered by.
+fn token_digest(token: &str) -> [u8; 32] {
+    ring::digest::digest(&ring::digest::SHA256, token.as_bytes()).as_ref().try_into().expect("SHA-256 is 32 bytes")
+}
+
 /// An issuer's public key: for verifying, and its bytes (the JWK's `x`),
 /// which tell whether a `kid` still names the same key.
 struct PublicKey {
@@ -183,8 +187,8 @@ pub struct Verifier {
     issuers: Vec<Issuer>,
     http: reqwest::Client,
     refuse_dev_key: bool,
-    /// By the SHA-256 of the token.
-    verified: Mutex<lru::LruCache<[u8; 32], Verified>>,
+    /// By the SHA-256 of the token; shared, so a hit copies only the claims.
+    verified: Mutex<lru::LruCache<[u8; 32], Arc<Verified>>>,
 }
 
 impl std::fmt::Debug for Verifier {
@@ -264,9 +268,9 @@ impl Verifier {
         if token.len() > MAX_TOKEN_BYTES {
             return Err(ApiError::Unauthorized);
         }
-        let digest: [u8; 32] =
-            ring::digest::digest(&ring::digest::SHA256, token.as_bytes()).as_ref().try_into().expect("32 bytes");
-        if let Some(claims) = self.verified_before(&digest) {
+        // Only tokens short enough to be remembered are looked up.
+        let digest = (token.len() <= REMEMBERED_TOKEN_BYTES).then(|| token_digest(token));
+        if let Some(claims) = digest.as_ref().and_then(|d| self.verified_before(d)) {
             return Ok(claims);
         }
         let header = jsonwebtoken::decode_header(token).map_err(|_| ApiError::Unauthorized)?;
@@ -289,8 +293,8 @@ impl Verifier {
             return Err(ApiError::Unauthorized);
         }
         let claims = self.as_seen_here(data.claims);
-        if token.len() <= REMEMBERED_TOKEN_BYTES {
-            let remembered = Verified { claims: claims.clone(), issuer, kid, x: key.x.clone() };
+        if let Some(digest) = digest {
+            let remembered = Arc::new(Verified { claims: claims.clone(), issuer, kid, x: key.x.clone() });
             self.verified.lock().unwrap_or_else(PoisonError::into_inner).put(digest, remembered);
         }
         Ok(claims)
@@ -304,7 +308,7 @@ impl Verifier {
         let v = self.verified.lock().unwrap_or_else(PoisonError::into_inner).get(digest)?.clone();
         let key_kept = self.issuers[v.issuer].keys.read().expect("keys lock").get(&v.kid).is_some_and(|k| k.x == v.x);
         if v.claims.exp > chrono::Utc::now().timestamp() && key_kept {
-            return Some(v.claims);
+            return Some(v.claims.clone());
         }
         self.verified.lock().unwrap_or_else(PoisonError::into_inner).pop(digest);
         None
@@ -432,9 +436,7 @@ mod tests {
         let token = key.sign(&expired);
         let AlgorithmParameters::OctetKeyPair(p) = key.jwk().algorithm else { unreachable!() };
         let remembered = Verified { claims: expired, issuer: 0, kid: key.kid().to_string(), x: p.x };
-        let digest: [u8; 32] =
-            ring::digest::digest(&ring::digest::SHA256, token.as_bytes()).as_ref().try_into().unwrap();
-        verifier.verified.lock().unwrap().put(digest, remembered);
+        verifier.verified.lock().unwrap().put(token_digest(&token), Arc::new(remembered));
         assert!(verifier.verify(&token).await.is_err());
         assert!(verifier.verified.lock().unwrap().is_empty(), "forgotten");
     }
