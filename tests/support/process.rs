@@ -43,15 +43,26 @@ pub fn terminate(child: &Child) {
     }
 }
 
-/// A port nothing listens on right now, below Linux's ephemeral range
-/// (32768–60999): listeners on port 0 — every in-process service, and the
-/// public listeners of processes — get ports from that range, so they can
-/// never take a port handed out here before its process binds it.
+/// A port nothing listens on right now and never handed out before in this
+/// test process, below Linux's ephemeral range (32768–60999): listeners on
+/// port 0 — every in-process service, and the public listeners of
+/// processes — get ports from that range, so they can never take a port
+/// handed out here before its process binds it.
+///
+/// A port stays handed out for the whole run: a test that kills a process
+/// and starts it again on the same port (a platform's reservations, a
+/// broker) leaves that port free in between, and another test running
+/// beside it must not be given it then — its own service would answer on
+/// the restarted one's address, and the restarted one could not bind.
 pub fn free_port() -> u16 {
+    static HANDED_OUT: std::sync::Mutex<std::collections::BTreeSet<u16>> =
+        std::sync::Mutex::new(std::collections::BTreeSet::new());
     loop {
         let random = uuid::Uuid::now_v7().as_u128() & 0xffff_ffff;
         let port = 20_000 + (random % 12_000) as u16;
-        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+        let mut handed_out = HANDED_OUT.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if !handed_out.contains(&port) && std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            handed_out.insert(port);
             return port;
         }
     }
@@ -74,4 +85,20 @@ pub async fn metric(base_url: &str, name: &str) -> f64 {
         .filter(|l| l.split([' ', '{']).next() == Some(name))
         .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
         .sum()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::free_port;
+
+    #[test]
+    fn a_port_is_handed_out_once_per_run_even_while_nothing_listens_on_it() {
+        // 3,000 draws from 12,000 ports would repeat one about 370 times
+        // if a port nothing listens on could be handed out again.
+        let mut seen = std::collections::HashSet::new();
+        for _ in 0..3_000 {
+            let port = free_port();
+            assert!(seen.insert(port), "port {port} handed out twice");
+        }
+    }
 }
