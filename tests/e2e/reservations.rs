@@ -433,20 +433,48 @@ async fn the_race_survives_killing_one_platforms_relay_and_consumer() {
         t.await.unwrap();
     }
     wait_ready(&format!("{}/ready", url(1))).await;
+    wait_ready(&format!("{}/ready", url(2))).await;
+    // The restarted processes are the ones answering: none exited (a port
+    // taken meanwhile, a failed start), so what follows is theirs.
+    for (name, child) in [("reservations", &mut reservations), ("shop-consumer", &mut consumer)] {
+        assert!(child.try_wait().unwrap().is_none(), "c's restarted {name} exited");
+    }
 
     // Once everything is back: nothing stuck in REQUESTED, exactly 5 held.
     let mut held = 0;
     for env in [&platforms[0].env, &platforms[1].env, &env_c] {
         let pool = sqlx::PgPool::connect(&database_url(&env.database)).await.unwrap();
-        eventually(Duration::from_secs(60), "no reservation left REQUESTED", || async {
-            let n: i64 =
-                sqlx::query_scalar("SELECT count(*) FROM reservations.reservations WHERE status = 'REQUESTED'")
-                    .fetch_one(&pool)
-                    .await
-                    .unwrap();
-            (n == 0).then_some(())
-        })
-        .await;
+        let waited = std::time::Instant::now();
+        loop {
+            let stuck: Vec<(uuid::Uuid, String, String)> = sqlx::query_as(
+                "SELECT id, created_at::text, coalesce(republished_at::text, 'never') \
+                 FROM reservations.reservations WHERE status = 'REQUESTED' ORDER BY created_at",
+            )
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+            if stuck.is_empty() {
+                break;
+            }
+            if waited.elapsed() > Duration::from_secs(60) {
+                // What the next reader of a failure needs: the rows, what
+                // the platform's shop knows of them, and c's processes.
+                let shop: Vec<(uuid::Uuid, String)> =
+                    sqlx::query_as("SELECT hold_id, status FROM shop.holds WHERE hold_id = ANY($1)")
+                        .bind(stuck.iter().map(|r| r.0).collect::<Vec<_>>())
+                        .fetch_all(&pool)
+                        .await
+                        .unwrap_or_default();
+                let alive = [reservations.try_wait().ok().flatten(), consumer.try_wait().ok().flatten()];
+                panic!(
+                    "{}: reservations left REQUESTED after 60 s (id, created, republished): {stuck:?}; \
+                     the shop's holds of them: {shop:?}; now {:?}; c's reservations and shop-consumer exited: {alive:?}",
+                    env.platform_id,
+                    chrono::Utc::now()
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
         let h: i64 = sqlx::query_scalar("SELECT count(*) FROM reservations.reservations WHERE status = 'HELD'")
             .fetch_one(&pool)
             .await
