@@ -15,6 +15,8 @@
 //! - `login`: sign-in costs the same for unknown and known e-mail addresses.
 //! - `screening`: the read path on a screened port against an unscreened one.
 //! - `fuzz`: schemathesis against every service's OpenAPI description.
+//! - `jepsen`: clients' histories under seeded kills and pauses, checked
+//!   against the log and every ledger.
 //! - `attack`: the hot category under a flooder, a credential stuffer and a botnet.
 //! - `recommend`: the recommendation model on simulated bookings against popularity.
 
@@ -22,6 +24,7 @@ pub mod attack;
 pub mod backlog;
 pub mod broker;
 pub mod fuzz;
+pub mod jepsen;
 pub mod login;
 pub mod market;
 pub mod onsale;

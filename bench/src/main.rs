@@ -7,6 +7,9 @@
 //!     ticktak-bench race [--platforms P] [--capacity C] [--oversubscribe X]
 //!                        [--buyers N] [--rate R] [--with-reads] [--chaos SECONDS [--chaos-broker | --chaos-broker-only]] [--naive] [--json FILE]
 //!
+//!     ticktak-bench jepsen [--seed N] [--minutes M | --seconds S] [--platforms P] [--clients N]
+//!                          [--fault-every S] [--capacity C]
+//!
 //!     ticktak-bench onsale [--platforms P] [--requests N] [--buyers N] [--rate R] [--people N] [--zipf S]
 //!                          [--seed S] [--capacity C]
 //!
@@ -90,6 +93,21 @@ async fn main() -> anyhow::Result<()> {
             report.print();
             anyhow::ensure!(report.oversell == 0, "OVERSELL");
             anyhow::ensure!(report.holds_without_admission_granted == 0, "a hold without admission was granted");
+            Ok(())
+        }
+        Some("jepsen") => {
+            let minutes: Option<f64> = optional_flag(&args, "--minutes")?;
+            let opts = ticktak_bench::jepsen::JepsenOptions {
+                seed: flag(&args, "--seed", 1)?,
+                seconds: minutes.map(|m| m * 60.0).unwrap_or(flag(&args, "--seconds", 60.0)?),
+                platforms: flag(&args, "--platforms", 2)?,
+                clients: flag(&args, "--clients", 12)?,
+                fault_every_s: flag(&args, "--fault-every", 8.0)?,
+                capacity: flag(&args, "--capacity", 10)?,
+            };
+            let run = ticktak_bench::jepsen::run(&opts).await?;
+            run.print();
+            anyhow::ensure!(run.report.violations.is_empty(), "{} violations", run.report.violations.len());
             Ok(())
         }
         Some("onsale") => {

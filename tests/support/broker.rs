@@ -40,6 +40,11 @@ impl OwnedBroker {
         Ok(b)
     }
 
+    /// The broker process's id while it runs (to pause it).
+    pub fn pid(&self) -> Option<u32> {
+        self.child.id()
+    }
+
     /// `host:port` for `KAFKA_BROKERS`.
     pub fn addr(&self) -> String {
         format!("127.0.0.1:{}", self.port)

@@ -361,12 +361,19 @@ pub fn producer() -> rdkafka::producer::FutureProducer {
     kafka::producer(&KafkaSettings::plaintext(brokers()), &unique("test-producer-")).expect("producer")
 }
 
+/// The partitions of the topics [`ensure_topics`] creates: `KAFKA_PARTITIONS`
+/// when set (for benchmarks), else the services' default.
+pub fn topic_partitions() -> i32 {
+    std::env::var("KAFKA_PARTITIONS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| KafkaSettings::plaintext(brokers()).partitions)
+}
+
 /// Create the shared topics (`KAFKA_PARTITIONS` partitions when set, for benchmarks).
 pub async fn ensure_topics(topics: &Topics) {
     let mut settings = KafkaSettings::plaintext(brokers());
-    if let Some(n) = std::env::var("KAFKA_PARTITIONS").ok().and_then(|n| n.parse().ok()) {
-        settings.partitions = n;
-    }
+    settings.partitions = topic_partitions();
     kafka::ensure_topics(&settings, &topics.shared()).await.expect("topics created");
 }
 

@@ -1,0 +1,341 @@
+//! The history checker: from a run's history, the ticket-sales log as the
+//! broker holds it and what every platform ended with, prove the market's
+//! guarantees — or print the first operations that break them.
+//!
+//! The log is applied serially, partition by partition, by the same decode
+//! (`ticktak_kit::kafka::decode::sales`, signatures checked) and the same
+//! rule (`ticktak_core::ledger`) a platform applies; that serial ledger is
+//! the model. The properties:
+//!
+//! - **serial**: every platform's ledger equals the serial application of
+//!   the log, hold by hold and count by count;
+//! - **capacity**: walking the log in order with each platform's own
+//!   decisions, no ticket type has more tickets granted or sold than exist
+//!   at any position (independent of the rule: it holds a platform that
+//!   shares a broken rule with the model to the stock);
+//! - **acknowledged**: a hold answered 201 was granted by the log, one
+//!   answered 409 with an id was rejected by it;
+//! - **released once**: a cancel answered 200 released its hold in the log,
+//!   and no hold released or refunded its tickets twice;
+//! - **own view**: each platform's reservations agree with the log's
+//!   decision on them, and none is left undecided.
+//!
+//! An operation without an answer (a killed or paused process) is held to
+//! nothing: whatever it did, the log and the ledgers must still agree.
+
+use std::collections::{BTreeMap, HashMap};
+
+use rdkafka::message::{Header, OwnedHeaders, OwnedMessage, Timestamp};
+use ticktak_core::ledger::{HoldStatus, LogPosition, Outcome};
+use ticktak_core::{Action, HoldId, Ledger, PlatformId, TicketType};
+use ticktak_kit::kafka::decode;
+use ticktak_kit::kafka::trust::Trust;
+use ticktak_tests::log::Raw;
+
+use super::history::{Answer, Op, Request};
+
+/// What one platform ended with.
+#[derive(Debug, Clone, Default)]
+pub struct PlatformState {
+    pub platform: String,
+    /// Its shop's ledger: every hold of the market it applied.
+    pub holds: HashMap<HoldId, HoldStatus>,
+    /// Its shop's counters: (held, sold) per ticket type.
+    pub counts: BTreeMap<TicketType, (u32, u32)>,
+    /// Its own reservations and their status (`HELD`, `EXPIRED`, …).
+    pub reservations: HashMap<HoldId, String>,
+}
+
+/// A property broken, with what shows it.
+#[derive(Debug, Clone)]
+pub struct Violation {
+    pub property: &'static str,
+    pub detail: String,
+    /// The operations and log messages of the hold concerned.
+    pub context: Vec<String>,
+}
+
+impl std::fmt::Display for Violation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(f, "[{}] {}", self.property, self.detail)?;
+        for c in &self.context {
+            writeln!(f, "    {c}")?;
+        }
+        Ok(())
+    }
+}
+
+#[derive(Debug, Default)]
+pub struct Report {
+    pub operations: usize,
+    /// How the operations completed, by answer (`Held`, `Refused 429`, …).
+    pub answers: BTreeMap<String, usize>,
+    pub indeterminate: usize,
+    pub log_messages: usize,
+    pub holds: usize,
+    pub violations: Vec<Violation>,
+}
+
+/// The serial application of the log, with what happened to each hold.
+struct Model {
+    ledger: Ledger,
+    /// Each hold's messages: position and action, in log order.
+    messages: HashMap<HoldId, Vec<(LogPosition, Action)>>,
+    /// Every hold line of the log, in log order.
+    lines: Vec<(LogPosition, HoldId, Action)>,
+    /// How often each hold's tickets went back on sale.
+    returned: HashMap<HoldId, u32>,
+}
+
+/// Check a run. `capacities` is the master list the platforms sold from;
+/// `partitions` the sales topic's.
+pub fn check(
+    history: &[Op],
+    log: &[Raw],
+    partitions: i32,
+    capacities: &BTreeMap<TicketType, u32>,
+    platforms: &[PlatformState],
+) -> Report {
+    let model = replay(log, partitions, capacities);
+    let mut report = Report {
+        operations: history.len(),
+        answers: answers(history),
+        indeterminate: history.iter().filter(|o| matches!(o.answer, None | Some(Answer::Indeterminate { .. }))).count(),
+        log_messages: log.len(),
+        holds: model.ledger.holds().count(),
+        violations: Vec::new(),
+    };
+    let context = |hold: HoldId| -> Vec<String> {
+        let mut c: Vec<String> = history.iter().filter(|o| o.hold() == Some(hold)).map(ToString::to_string).collect();
+        for (pos, action) in model.messages.get(&hold).into_iter().flatten() {
+            c.push(format!("log {}:{} {}", pos.partition, pos.offset, action.as_str()));
+        }
+        if c.is_empty() {
+            c.push(format!("hold {hold}: in no operation and no log message"));
+        }
+        c
+    };
+    let mut violate = |property: &'static str, detail: String, hold: Option<HoldId>| {
+        report.violations.push(Violation { property, detail, context: hold.map(context).unwrap_or_default() });
+    };
+
+    // serial: every ledger is the model's.
+    for p in platforms {
+        for (id, hold) in model.ledger.holds() {
+            match p.holds.get(id) {
+                Some(status) if *status == hold.status => {}
+                Some(status) => violate(
+                    "serial",
+                    format!(
+                        "{}'s ledger has hold {id} {status:?}, the log's serial application {:?}",
+                        p.platform, hold.status
+                    ),
+                    Some(*id),
+                ),
+                None => violate(
+                    "serial",
+                    format!(
+                        "{}'s ledger lacks hold {id} ({:?} in the log's serial application)",
+                        p.platform, hold.status
+                    ),
+                    Some(*id),
+                ),
+            }
+        }
+        for id in p.holds.keys().filter(|id| model.ledger.hold(**id).is_none()) {
+            violate(
+                "serial",
+                format!("{}'s ledger has hold {id}, which no message of the log decides", p.platform),
+                Some(*id),
+            );
+        }
+        for (tt, counts) in model.ledger.types() {
+            let theirs = p.counts.get(tt).copied().unwrap_or_default();
+            if theirs != (counts.held, counts.sold) {
+                violate(
+                    "serial",
+                    format!(
+                        "{}'s counts of match {} cat {}: held {} sold {}, the log's serial application held {} sold {}",
+                        p.platform, tt.match_number, tt.category, theirs.0, theirs.1, counts.held, counts.sold
+                    ),
+                    None,
+                );
+            }
+        }
+    }
+
+    // capacity: each platform's decisions, walked in log order.
+    for p in platforms {
+        if let Some((pos, tt, taken, capacity, hold)) = first_over_capacity(capacities, &model, p) {
+            violate(
+                "capacity",
+                format!(
+                    "by {}'s decisions, {taken} tickets of match {} cat {} are granted or sold at log {}:{}, of {capacity}",
+                    p.platform, tt.match_number, tt.category, pos.partition, pos.offset
+                ),
+                Some(hold),
+            );
+        }
+    }
+
+    // acknowledged and released once, from the history.
+    for op in history {
+        let decided = |h: HoldId| model.ledger.hold(h).map(|h| h.status);
+        match (&op.request, &op.answer) {
+            (Request::Hold { .. }, Some(Answer::Held { hold })) => match decided(*hold) {
+                None => {
+                    violate("acknowledged", format!("hold {hold} was answered 201 but is not in the log"), Some(*hold))
+                }
+                Some(HoldStatus::Rejected) => violate(
+                    "acknowledged",
+                    format!("hold {hold} was answered 201 but the log rejected it"),
+                    Some(*hold),
+                ),
+                Some(_) => {}
+            },
+            (Request::Hold { .. }, Some(Answer::RejectedByLog { hold }))
+                if decided(*hold).is_some_and(|s| s != HoldStatus::Rejected) =>
+            {
+                violate("acknowledged", format!("hold {hold} was answered 409 but the log granted it"), Some(*hold));
+            }
+            (Request::Cancel { hold }, Some(Answer::Cancelled)) if decided(*hold) != Some(HoldStatus::Released) => {
+                violate(
+                    "released once",
+                    format!("hold {hold} was answered cancelled but the log has it {:?}", decided(*hold)),
+                    Some(*hold),
+                );
+            }
+            _ => {}
+        }
+    }
+    for (hold, n) in &model.returned {
+        if *n > 1 {
+            violate("released once", format!("hold {hold}'s tickets went back on sale {n} times"), Some(*hold));
+        }
+    }
+
+    // own view: each platform's reservations against the log's decisions.
+    for p in platforms {
+        let mut own: Vec<(&HoldId, &String)> = p.reservations.iter().collect();
+        own.sort();
+        for (id, status) in own {
+            let decided = model.ledger.hold(*id).map(|h| h.status);
+            let agrees = match (status.as_str(), decided) {
+                ("HELD", Some(HoldStatus::Granted)) => true,
+                ("CONFIRMED", Some(HoldStatus::Confirmed)) => true,
+                ("REFUNDED", Some(HoldStatus::Refunded)) => true,
+                ("CANCELLED" | "EXPIRED", Some(HoldStatus::Released)) => true,
+                // Rejected by the log, or timed out (its hold cancelled).
+                ("REJECTED", None | Some(HoldStatus::Rejected | HoldStatus::Released)) => true,
+                _ => false,
+            };
+            if !agrees {
+                violate(
+                    "own view",
+                    format!("{}'s reservation {id} is {status}, the log's decision {decided:?}", p.platform),
+                    Some(*id),
+                );
+            }
+        }
+    }
+    report
+}
+
+fn answers(history: &[Op]) -> BTreeMap<String, usize> {
+    let mut out = BTreeMap::new();
+    for op in history {
+        let name = match &op.answer {
+            None => "no completion".to_string(),
+            Some(Answer::Held { .. }) => "held (201)".into(),
+            Some(Answer::RejectedByLog { .. }) => "rejected by the log (409)".into(),
+            Some(Answer::Requested { .. }) => "undecided at the answer (202)".into(),
+            Some(Answer::Refused { status }) => format!("refused before the log ({status})"),
+            Some(Answer::Cancelled) => "cancelled (200)".into(),
+            Some(Answer::Other { status }) => format!("cancel answered {status}"),
+            Some(Answer::Indeterminate { .. }) => "no answer".into(),
+        };
+        *out.entry(name).or_default() += 1;
+    }
+    out
+}
+
+/// Apply the log serially, as every platform must have.
+fn replay(log: &[Raw], partitions: i32, capacities: &BTreeMap<TicketType, u32>) -> Model {
+    let trust = Trust::development(&PlatformId::new("checker").expect("a valid id"));
+    let mut ledger = Ledger::new();
+    for (tt, capacity) in capacities {
+        ledger.set_capacity(*tt, *capacity);
+    }
+    let mut model = Model { ledger, messages: HashMap::new(), lines: Vec::new(), returned: HashMap::new() };
+    for raw in in_log_order(log) {
+        let decoded = decode::sales(&owned(raw), partitions, &trust);
+        let position = LogPosition { partition: raw.partition, offset: raw.offset };
+        let ops = if decoded.invalid.is_some() { None } else { decoded.entry.ops() };
+        let ops = ops.unwrap_or_default();
+        let outcomes = model.ledger.apply(position, &ops);
+        for (op, outcome) in ops.iter().zip(outcomes) {
+            let Some(hold) = op.hold else { continue };
+            model.messages.entry(hold).or_default().push((position, op.action));
+            model.lines.push((position, hold, op.action));
+            if matches!(outcome, Outcome::Released | Outcome::Refunded) {
+                *model.returned.entry(hold).or_default() += 1;
+            }
+        }
+    }
+    model
+}
+
+/// The first position where, by `p`'s decisions, a ticket type has more
+/// tickets granted or sold than its capacity.
+fn first_over_capacity(
+    capacities: &BTreeMap<TicketType, u32>,
+    model: &Model,
+    p: &PlatformState,
+) -> Option<(LogPosition, TicketType, u32, u32, HoldId)> {
+    let mut taken: BTreeMap<TicketType, u32> = BTreeMap::new();
+    let mut open: HashMap<HoldId, u32> = HashMap::new();
+    for (position, hold, action) in &model.lines {
+        let (Some(h), Some(status)) = (model.ledger.hold(*hold), p.holds.get(hold)) else { continue };
+        let q = u32::from(h.quantity.get());
+        let t = taken.entry(h.ticket_type).or_default();
+        match action {
+            Action::TicketPending if *status != HoldStatus::Rejected && !open.contains_key(hold) => {
+                open.insert(*hold, q);
+                *t += q;
+            }
+            Action::TicketCancelled if open.remove(hold).is_some() => *t -= q,
+            _ => {}
+        }
+        let capacity = capacities.get(&h.ticket_type).copied().unwrap_or(0);
+        if *t > capacity {
+            return Some((*position, h.ticket_type, *t, capacity, *hold));
+        }
+    }
+    None
+}
+
+fn in_log_order(log: &[Raw]) -> Vec<&Raw> {
+    let mut sorted: Vec<&Raw> = log.iter().collect();
+    sorted.sort_by_key(|r| (r.partition, r.offset));
+    sorted
+}
+
+/// A message as read back, as the consumer's decode takes it.
+fn owned(raw: &Raw) -> OwnedMessage {
+    let mut headers = OwnedHeaders::new();
+    for (k, v) in &raw.headers {
+        headers = headers.insert(Header { key: k, value: Some(v.as_bytes()) });
+    }
+    OwnedMessage::new(
+        Some(raw.payload.clone()),
+        raw.key.as_ref().map(|k| k.as_bytes().to_vec()),
+        String::new(),
+        Timestamp::NotAvailable,
+        raw.partition,
+        raw.offset,
+        Some(headers),
+    )
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,288 @@
+//! Histories checked like Jepsen: clients hold and cancel on every platform
+//! while faults drawn from a seed kill and pause the platforms' processes
+//! and the broker; every operation is recorded (`history`), and once the
+//! market has healed and settled, the checker (`checker`) proves the
+//! market's guarantees from the history, the log read back from the broker
+//! and every platform's ledger and reservations.
+//!
+//!     ticktak-bench jepsen [--seed N] [--minutes M | --seconds S] [--platforms P] [--clients N]
+//!                          [--fault-every S] [--capacity C]
+//!
+//! It exits non-zero when a property is broken, printing the first
+//! violations with the operations and log messages behind them.
+
+pub mod checker;
+pub mod faults;
+pub mod history;
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use ticktak_core::ledger::HoldStatus;
+use ticktak_core::{Category, HoldId, MatchNumber, TicketType};
+use ticktak_tests::broker::OwnedBroker;
+use ticktak_tests::log::Rng;
+
+use self::checker::{PlatformState, Report};
+use self::faults::Fault;
+use self::history::{Answer, History, Request};
+use crate::market::Market;
+
+#[derive(Debug, Clone)]
+pub struct JepsenOptions {
+    pub seed: u64,
+    /// How long clients run and faults strike.
+    pub seconds: f64,
+    pub platforms: usize,
+    pub clients: usize,
+    /// A fault every this many seconds.
+    pub fault_every_s: f64,
+    /// Tickets per category of the two matches on sale.
+    pub capacity: u32,
+}
+
+impl Default for JepsenOptions {
+    fn default() -> Self {
+        Self { seed: 1, seconds: 60.0, platforms: 2, clients: 12, fault_every_s: 8.0, capacity: 10 }
+    }
+}
+
+/// Matches on sale: two, three categories each.
+const MATCHES: usize = 2;
+/// People the clients act for (the market's cap per person and match holds).
+const BUYERS: u64 = 60;
+/// How long a granted hold waits for payment before it expires.
+const HOLD_TTL_SECS: &str = "5";
+
+/// What a run did and what the checker found.
+pub struct JepsenRun {
+    pub options: JepsenOptions,
+    pub faults: Vec<(Fault, Option<String>)>,
+    /// Seconds from the last fault's heal to the clients' end.
+    pub last_heal_s: f64,
+    /// Seconds from the clients' end to a quiet market whose ledgers agree.
+    pub settled_after_s: f64,
+    pub report: Report,
+}
+
+impl JepsenRun {
+    pub fn print(&self) {
+        let o = &self.options;
+        println!(
+            "jepsen: seed {}, {:.0} s, {} platforms, {} clients, a fault every {:.0} s, {} tickets per category of {MATCHES} matches",
+            o.seed, o.seconds, o.platforms, o.clients, o.fault_every_s, o.capacity
+        );
+        for (f, error) in &self.faults {
+            match error {
+                None => println!("  fault: {f}"),
+                Some(e) => println!("  fault: {f} (failed: {e})"),
+            }
+        }
+        let r = &self.report;
+        println!(
+            "operations: {} ({} without an answer); log: {} messages, {} holds; \
+             quiet and agreeing {:.1} s after the clients stopped ({:.1} s after the last heal)",
+            r.operations,
+            r.indeterminate,
+            r.log_messages,
+            r.holds,
+            self.settled_after_s,
+            self.settled_after_s + self.last_heal_s
+        );
+        let answers: Vec<String> = r.answers.iter().map(|(a, n)| format!("{a}: {n}")).collect();
+        println!("answers: {}", answers.join(", "));
+        if r.violations.is_empty() {
+            println!("checked: serial, capacity, acknowledged, released once, own view — no violation");
+        } else {
+            println!("{} violations; the first:", r.violations.len());
+            for v in r.violations.iter().take(10) {
+                print!("{v}");
+            }
+        }
+    }
+}
+
+pub async fn run(o: &JepsenOptions) -> anyhow::Result<JepsenRun> {
+    anyhow::ensure!((1..=6).contains(&o.platforms), "1 to 6 platforms");
+    // Faults kill the broker too: the run needs one of its own.
+    let broker = OwnedBroker::start().await?;
+    anyhow::ensure!(ticktak_tests::override_brokers(broker.addr()), "broker already chosen");
+    let extra = [("HOLD_TTL_SECS", HOLD_TTL_SECS), ("SWEEP_INTERVAL_MS", "200"), ("REPUBLISH_AFTER_SECS", "3")];
+    let list = ticktak_tests::masterlist_with_capacity(MATCHES, o.capacity);
+    let capacities: BTreeMap<TicketType, u32> =
+        list.iter().flat_map(|m| m.ticket_types().map(|(tt, capacity, _)| (tt, capacity))).collect();
+    let types: Vec<TicketType> = capacities.keys().copied().collect();
+    let mut market = Market::start_with_list(o.platforms, &list, &extra).await?;
+    market.broker = Some(broker);
+    let urls: Vec<(String, String)> = market
+        .platforms
+        .iter()
+        .map(|p| (p.env.platform_id.clone(), format!("{}/api/reservations", p.reservations_url)))
+        .collect();
+    let sales_topic = market.platforms[0].env.topics().sales;
+    let market = Arc::new(tokio::sync::Mutex::new(market));
+
+    let history = Arc::new(History::new());
+    let deadline = Instant::now() + Duration::from_secs_f64(o.seconds);
+    let mut clients = Vec::new();
+    for client in 0..o.clients {
+        let (history, urls, types) = (history.clone(), urls.clone(), types.clone());
+        let seed = o.seed.wrapping_mul(1_000_003).wrapping_add(client as u64);
+        clients.push(tokio::spawn(async move { act(client, seed, &urls, &types, &history, deadline).await }));
+    }
+    let schedule = faults::schedule(o.seed, o.seconds, o.fault_every_s, o.platforms);
+    let start = Instant::now();
+    let mut injected = Vec::new();
+    for fault in schedule {
+        tokio::time::sleep_until((start + Duration::from_secs_f64(fault.at_s)).into()).await;
+        let error = faults::inject(&market, &fault).await.err().map(|e| format!("{e:#}"));
+        injected.push((fault, error));
+    }
+    let last_heal = Instant::now();
+    for c in clients {
+        c.await?;
+    }
+    let quiet = Instant::now();
+
+    let market = Arc::try_unwrap(market).map_err(|_| anyhow::anyhow!("market still shared"))?.into_inner();
+    settle(&market).await?;
+    let settled_after_s = quiet.elapsed().as_secs_f64();
+    let last_heal_s = (quiet - last_heal).as_secs_f64();
+    let partitions = ticktak_tests::topic_partitions();
+    let log = ticktak_tests::log::read_topic(&sales_topic, partitions).await;
+    let mut platforms = Vec::new();
+    for i in 0..market.platforms.len() {
+        platforms.push(platform_state(&market, i).await?);
+    }
+    market.stop().await;
+    let history = Arc::try_unwrap(history).map_err(|_| anyhow::anyhow!("history still shared"))?.into_ops();
+    let report = checker::check(&history, &log, partitions, &capacities, &platforms);
+    Ok(JepsenRun { options: o.clone(), faults: injected, last_heal_s, settled_after_s, report })
+}
+
+/// One client until `deadline`: holds of one or two tickets on a platform
+/// it draws, and the cancel of some of its held holds.
+async fn act(
+    client: usize,
+    seed: u64,
+    urls: &[(String, String)],
+    types: &[TicketType],
+    history: &History,
+    deadline: Instant,
+) {
+    let mut rng = Rng::new(seed);
+    let http = reqwest::Client::builder().timeout(Duration::from_secs(5)).build().expect("an HTTP client");
+    while Instant::now() < deadline {
+        let (platform, url) = &urls[rng.below(urls.len() as u64) as usize];
+        let buyer = format!("jepsen-buyer-{}", rng.below(BUYERS));
+        let token = ticktak_tests::dev_token(&buyer, platform);
+        let ticket_type = types[rng.below(types.len() as u64) as usize];
+        let quantity = 1 + rng.below(2) as u8;
+        let i = history.invoke(client, platform, &buyer, Request::Hold { ticket_type, quantity });
+        let sent = http
+            .post(url)
+            .bearer_auth(&token)
+            .json(&serde_json::json!({
+                "matchNumber": ticket_type.match_number.get(),
+                "category": ticket_type.category.get(),
+                "quantity": quantity,
+            }))
+            .send()
+            .await;
+        let answer = match sent {
+            Err(e) => Answer::Indeterminate { error: e.to_string() },
+            Ok(res) => {
+                let status = res.status().as_u16();
+                let body: serde_json::Value = res.json().await.unwrap_or_default();
+                let hold = body["id"].as_str().and_then(|id| HoldId::parse(id).ok());
+                match (status, hold) {
+                    (201, Some(hold)) => Answer::Held { hold },
+                    (202, Some(hold)) => Answer::Requested { hold },
+                    (409, Some(hold)) => Answer::RejectedByLog { hold },
+                    (status, _) => Answer::Refused { status },
+                }
+            }
+        };
+        history.complete(i, answer.clone());
+        if let Answer::Held { hold } = answer {
+            if rng.below(100) < 40 {
+                tokio::time::sleep(Duration::from_millis(rng.below(1000))).await;
+                let i = history.invoke(client, platform, &buyer, Request::Cancel { hold });
+                let answer = match http.delete(format!("{url}/{}", hold.0)).bearer_auth(&token).send().await {
+                    Err(e) => Answer::Indeterminate { error: e.to_string() },
+                    Ok(res) if res.status() == 200 => Answer::Cancelled,
+                    Ok(res) => Answer::Other { status: res.status().as_u16() },
+                };
+                history.complete(i, answer);
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(20 + rng.below(60))).await;
+    }
+}
+
+/// Wait until the market is quiet and agrees: no reservation undecided or
+/// still held (the clients pay for none, so every granted hold ends
+/// cancelled or expired), no hold granted in any ledger, and every ledger
+/// the same. Returns the seconds it took.
+async fn settle(market: &Market) -> anyhow::Result<f64> {
+    let start = Instant::now();
+    let mut pools = Vec::new();
+    for i in 0..market.platforms.len() {
+        pools.push(market.pool(i).await?);
+    }
+    loop {
+        let mut open = 0i64;
+        let mut digests = Vec::new();
+        for pool in &pools {
+            open += sqlx::query_scalar::<_, i64>(
+                "SELECT (SELECT count(*) FROM reservations.reservations WHERE status IN ('REQUESTED', 'HELD')) \
+                      + (SELECT count(*) FROM shop.holds WHERE status = 'GRANTED')",
+            )
+            .fetch_one(pool)
+            .await?;
+            digests.push(
+                sqlx::query_scalar::<_, String>(
+                    "SELECT coalesce(md5(string_agg(hold_id::text || status, ',' ORDER BY hold_id)), '') FROM shop.holds",
+                )
+                .fetch_one(pool)
+                .await?,
+            );
+        }
+        // The platforms' own bound on an undecided request is
+        // REQUEST_TIMEOUT_SECS (120 s): past it the market has not settled,
+        // and the checker says where it disagrees.
+        if (open == 0 && digests.windows(2).all(|w| w[0] == w[1])) || start.elapsed() > Duration::from_secs(180) {
+            for pool in pools {
+                pool.close().await;
+            }
+            return Ok(start.elapsed().as_secs_f64());
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// What platform `i` ended with: its ledger's holds and counts, its reservations.
+async fn platform_state(market: &Market, i: usize) -> anyhow::Result<PlatformState> {
+    let pool = market.pool(i).await?;
+    let holds: Vec<(uuid::Uuid, String)> =
+        sqlx::query_as("SELECT hold_id, status FROM shop.holds").fetch_all(&pool).await?;
+    let counts: Vec<(i16, i16, i32, i32)> =
+        sqlx::query_as("SELECT match_number, category, held, sold FROM shop.ticket_types").fetch_all(&pool).await?;
+    let reservations: Vec<(uuid::Uuid, String)> =
+        sqlx::query_as("SELECT id, status FROM reservations.reservations").fetch_all(&pool).await?;
+    pool.close().await;
+    let status = |s: &str| serde_json::from_value::<HoldStatus>(serde_json::Value::String(s.to_string()));
+    Ok(PlatformState {
+        platform: market.platforms[i].env.platform_id.clone(),
+        holds: holds.into_iter().map(|(id, s)| Ok((HoldId(id), status(&s)?))).collect::<anyhow::Result<_>>()?,
+        counts: counts
+            .into_iter()
+            .filter_map(|(m, c, held, sold)| {
+                let tt = TicketType::new(MatchNumber::new(i64::from(m)).ok()?, Category::new(i64::from(c)).ok()?);
+                Some((tt, (held.max(0) as u32, sold.max(0) as u32)))
+            })
+            .collect(),
+        reservations: reservations.into_iter().map(|(id, s)| (HoldId(id), s)).collect::<HashMap<_, _>>(),
+    })
+}

@@ -1,0 +1,22 @@
+//! The short form of `make bench ARGS="jepsen"` that runs in `make test`:
+//! two platforms, clients holding and cancelling for 40 seconds while one
+//! fault of each kind strikes (a platform's process killed, one paused, the
+//! broker killed, the broker paused); the checker must find the history,
+//! the log and every ledger consistent.
+
+use ticktak_bench::jepsen::{run, JepsenOptions};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_history_under_kills_and_pauses_of_every_kind_keeps_every_guarantee() {
+    let opts = JepsenOptions { seed: 2022, seconds: 40.0, fault_every_s: 9.0, clients: 8, ..JepsenOptions::default() };
+    let run = run(&opts).await.expect("the run completes");
+    run.print();
+    let kinds: Vec<_> = run.faults.iter().map(|(f, _)| f.kind).collect();
+    for kind in ticktak_bench::jepsen::faults::KINDS {
+        assert!(kinds.contains(&kind), "{kind:?} was not injected: {kinds:?}");
+    }
+    assert!(run.faults.iter().all(|(_, error)| error.is_none()), "every fault injected and healed");
+    let r = &run.report;
+    assert!(r.holds >= 50, "the clients got holds decided: {}", r.holds);
+    assert!(r.violations.is_empty(), "{} violations, first: {}", r.violations.len(), r.violations[0]);
+}
