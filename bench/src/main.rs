@@ -8,7 +8,7 @@
 //!                        [--buyers N] [--rate R] [--with-reads] [--chaos SECONDS [--chaos-broker | --chaos-broker-only]] [--naive] [--json FILE]
 //!
 //!     ticktak-bench jepsen [--seed N] [--minutes M | --seconds S] [--platforms P] [--clients N]
-//!                          [--fault-every S] [--capacity C]
+//!                          [--fault-every S] [--capacity C] [--mutant capacity]
 //!
 //!     ticktak-bench onsale [--platforms P] [--requests N] [--buyers N] [--rate R] [--people N] [--zipf S]
 //!                          [--seed S] [--capacity C]
@@ -104,6 +104,7 @@ async fn main() -> anyhow::Result<()> {
                 clients: flag(&args, "--clients", 12)?,
                 fault_every_s: flag(&args, "--fault-every", 8.0)?,
                 capacity: flag(&args, "--capacity", 10)?,
+                mutant: optional_flag(&args, "--mutant")?,
             };
             let run = ticktak_bench::jepsen::run(&opts).await?;
             run.print();

@@ -6,7 +6,7 @@
 //! and every platform's ledger and reservations.
 //!
 //!     ticktak-bench jepsen [--seed N] [--minutes M | --seconds S] [--platforms P] [--clients N]
-//!                          [--fault-every S] [--capacity C]
+//!                          [--fault-every S] [--capacity C] [--mutant capacity]
 //!
 //! It exits non-zero when a property is broken, printing the first
 //! violations with the operations and log messages behind them.
@@ -40,11 +40,31 @@ pub struct JepsenOptions {
     pub fault_every_s: f64,
     /// Tickets per category of the two matches on sale.
     pub capacity: u32,
+    /// A planted bug, to show the checker is not blind.
+    pub mutant: Option<Mutant>,
+}
+
+/// Bugs a run can plant in the market, each of which the checker must find.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mutant {
+    /// The last platform's ledger sells ten times the master list's
+    /// capacity: what a rule without the capacity check does.
+    Capacity,
+}
+
+impl std::str::FromStr for Mutant {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "capacity" => Ok(Mutant::Capacity),
+            other => Err(format!("no mutant {other:?} (capacity)")),
+        }
+    }
 }
 
 impl Default for JepsenOptions {
     fn default() -> Self {
-        Self { seed: 1, seconds: 60.0, platforms: 2, clients: 12, fault_every_s: 8.0, capacity: 10 }
+        Self { seed: 1, seconds: 60.0, platforms: 2, clients: 12, fault_every_s: 8.0, capacity: 10, mutant: None }
     }
 }
 
@@ -70,8 +90,14 @@ impl JepsenRun {
     pub fn print(&self) {
         let o = &self.options;
         println!(
-            "jepsen: seed {}, {:.0} s, {} platforms, {} clients, a fault every {:.0} s, {} tickets per category of {MATCHES} matches",
-            o.seed, o.seconds, o.platforms, o.clients, o.fault_every_s, o.capacity
+            "jepsen: seed {}, {:.0} s, {} platforms, {} clients, a fault every {:.0} s, {} tickets per category of {MATCHES} matches{}",
+            o.seed,
+            o.seconds,
+            o.platforms,
+            o.clients,
+            o.fault_every_s,
+            o.capacity,
+            o.mutant.map(|m| format!(", mutant: {m:?}")).unwrap_or_default()
         );
         for (f, error) in &self.faults {
             match error {
@@ -115,6 +141,11 @@ pub async fn run(o: &JepsenOptions) -> anyhow::Result<JepsenRun> {
     let types: Vec<TicketType> = capacities.keys().copied().collect();
     let mut market = Market::start_with_list(o.platforms, &list, &extra).await?;
     market.broker = Some(broker);
+    if o.mutant == Some(Mutant::Capacity) {
+        let pool = market.pool(o.platforms - 1).await?;
+        sqlx::query("UPDATE shop.ticket_types SET capacity = capacity * 10").execute(&pool).await?;
+        pool.close().await;
+    }
     let urls: Vec<(String, String)> = market
         .platforms
         .iter()
@@ -224,13 +255,16 @@ async fn act(
 /// Wait until the market is quiet and agrees: no reservation undecided or
 /// still held (the clients pay for none, so every granted hold ends
 /// cancelled or expired), no hold granted in any ledger, and every ledger
-/// the same. Returns the seconds it took.
+/// the same. Ledgers that stay different for `STABLE` once the market is
+/// quiet are left to the checker to explain. Returns the seconds it took.
 async fn settle(market: &Market) -> anyhow::Result<f64> {
+    const STABLE: Duration = Duration::from_secs(10);
     let start = Instant::now();
     let mut pools = Vec::new();
     for i in 0..market.platforms.len() {
         pools.push(market.pool(i).await?);
     }
+    let mut last: Option<(Vec<String>, Instant)> = None;
     loop {
         let mut open = 0i64;
         let mut digests = Vec::new();
@@ -249,15 +283,22 @@ async fn settle(market: &Market) -> anyhow::Result<f64> {
                 .await?,
             );
         }
+        let agree = digests.windows(2).all(|w| w[0] == w[1]);
+        let stable_since = match &last {
+            Some((before, since)) if *before == digests => *since,
+            _ => Instant::now(),
+        };
         // The platforms' own bound on an undecided request is
         // REQUEST_TIMEOUT_SECS (120 s): past it the market has not settled,
         // and the checker says where it disagrees.
-        if (open == 0 && digests.windows(2).all(|w| w[0] == w[1])) || start.elapsed() > Duration::from_secs(180) {
+        let done = open == 0 && (agree || stable_since.elapsed() > STABLE);
+        if done || start.elapsed() > Duration::from_secs(180) {
             for pool in pools {
                 pool.close().await;
             }
             return Ok(start.elapsed().as_secs_f64());
         }
+        last = Some((digests, stable_since));
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
