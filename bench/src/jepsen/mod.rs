@@ -81,8 +81,10 @@ pub struct JepsenRun {
     pub faults: Vec<(Fault, Option<String>)>,
     /// Seconds from the last fault's heal to the clients' end.
     pub last_heal_s: f64,
-    /// Seconds from the clients' end to a quiet market whose ledgers agree.
+    /// Seconds from the clients' end to a quiet market (`settle`).
     pub settled_after_s: f64,
+    /// Whether every platform's ledger was the same once settled.
+    pub ledgers_agreed: bool,
     pub report: Report,
 }
 
@@ -107,23 +109,31 @@ impl JepsenRun {
         }
         let r = &self.report;
         println!(
-            "operations: {} ({} without an answer); log: {} messages, {} holds; \
-             quiet and agreeing {:.1} s after the clients stopped ({:.1} s after the last heal)",
-            r.operations,
-            r.indeterminate,
-            r.log_messages,
-            r.holds,
+            "operations: {} ({} without an answer); log: {} messages, {} holds",
+            r.operations, r.indeterminate, r.log_messages, r.holds
+        );
+        let after_heal = match self.faults.is_empty() {
+            true => String::new(),
+            false => format!(", {:.1} s after the last fault healed", self.settled_after_s + self.last_heal_s),
+        };
+        println!(
+            "settled {:.1} s after the clients stopped{after_heal}: {}",
             self.settled_after_s,
-            self.settled_after_s + self.last_heal_s
+            if self.ledgers_agreed { "every ledger the same" } else { "the ledgers DIFFER" }
         );
         let answers: Vec<String> = r.answers.iter().map(|(a, n)| format!("{a}: {n}")).collect();
         println!("answers: {}", answers.join(", "));
         if r.violations.is_empty() {
             println!("checked: serial, capacity, acknowledged, released once, own view — no violation");
         } else {
-            println!("{} violations; the first:", r.violations.len());
-            for v in r.violations.iter().take(10) {
-                print!("{v}");
+            let mut by_property: BTreeMap<&str, Vec<&checker::Violation>> = BTreeMap::new();
+            for v in &r.violations {
+                by_property.entry(v.property).or_default().push(v);
+            }
+            println!("{} violations; the first of each property:", r.violations.len());
+            for (property, found) in by_property {
+                println!("{property}: {}", found.len());
+                print!("{}", found[0]);
             }
         }
     }
@@ -177,7 +187,7 @@ pub async fn run(o: &JepsenOptions) -> anyhow::Result<JepsenRun> {
     let quiet = Instant::now();
 
     let market = Arc::try_unwrap(market).map_err(|_| anyhow::anyhow!("market still shared"))?.into_inner();
-    settle(&market).await?;
+    let ledgers_agreed = settle(&market).await?;
     let settled_after_s = quiet.elapsed().as_secs_f64();
     let last_heal_s = (quiet - last_heal).as_secs_f64();
     let partitions = ticktak_tests::topic_partitions();
@@ -189,7 +199,7 @@ pub async fn run(o: &JepsenOptions) -> anyhow::Result<JepsenRun> {
     market.stop().await;
     let history = Arc::try_unwrap(history).map_err(|_| anyhow::anyhow!("history still shared"))?.into_ops();
     let report = checker::check(&history, &log, partitions, &capacities, &platforms);
-    Ok(JepsenRun { options: o.clone(), faults: injected, last_heal_s, settled_after_s, report })
+    Ok(JepsenRun { options: o.clone(), faults: injected, last_heal_s, settled_after_s, ledgers_agreed, report })
 }
 
 /// One client until `deadline`: holds of one or two tickets on a platform
@@ -255,9 +265,10 @@ async fn act(
 /// Wait until the market is quiet and agrees: no reservation undecided or
 /// still held (the clients pay for none, so every granted hold ends
 /// cancelled or expired), no hold granted in any ledger, and every ledger
-/// the same. Ledgers that stay different for `STABLE` once the market is
-/// quiet are left to the checker to explain. Returns the seconds it took.
-async fn settle(market: &Market) -> anyhow::Result<f64> {
+/// the same. Ledgers that stop changing for `STABLE` once no reservation is
+/// open, without agreeing, are left to the checker to explain. Returns
+/// whether the ledgers agree.
+async fn settle(market: &Market) -> anyhow::Result<bool> {
     const STABLE: Duration = Duration::from_secs(10);
     let start = Instant::now();
     let mut pools = Vec::new();
@@ -266,15 +277,17 @@ async fn settle(market: &Market) -> anyhow::Result<f64> {
     }
     let mut last: Option<(Vec<String>, Instant)> = None;
     loop {
-        let mut open = 0i64;
+        let (mut open, mut granted_anywhere) = (0i64, 0i64);
         let mut digests = Vec::new();
         for pool in &pools {
-            open += sqlx::query_scalar::<_, i64>(
-                "SELECT (SELECT count(*) FROM reservations.reservations WHERE status IN ('REQUESTED', 'HELD')) \
-                      + (SELECT count(*) FROM shop.holds WHERE status = 'GRANTED')",
+            let (undecided, granted): (i64, i64) = sqlx::query_as(
+                "SELECT (SELECT count(*) FROM reservations.reservations WHERE status IN ('REQUESTED', 'HELD')), \
+                        (SELECT count(*) FROM shop.holds WHERE status = 'GRANTED')",
             )
             .fetch_one(pool)
             .await?;
+            open += undecided;
+            granted_anywhere += granted;
             digests.push(
                 sqlx::query_scalar::<_, String>(
                     "SELECT coalesce(md5(string_agg(hold_id::text || status, ',' ORDER BY hold_id)), '') FROM shop.holds",
@@ -291,12 +304,12 @@ async fn settle(market: &Market) -> anyhow::Result<f64> {
         // The platforms' own bound on an undecided request is
         // REQUEST_TIMEOUT_SECS (120 s): past it the market has not settled,
         // and the checker says where it disagrees.
-        let done = open == 0 && (agree || stable_since.elapsed() > STABLE);
+        let done = open == 0 && ((agree && granted_anywhere == 0) || stable_since.elapsed() > STABLE);
         if done || start.elapsed() > Duration::from_secs(180) {
             for pool in pools {
                 pool.close().await;
             }
-            return Ok(start.elapsed().as_secs_f64());
+            return Ok(agree);
         }
         last = Some((digests, stable_since));
         tokio::time::sleep(Duration::from_millis(200)).await;
