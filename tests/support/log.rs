@@ -249,6 +249,35 @@ pub struct Raw {
     pub payload: Vec<u8>,
 }
 
+/// Every message of `topic` (its `partitions` partitions) from offset 0 to
+/// the end each partition has now (its high watermark), however slow the
+/// broker is to serve it; an error after a minute without reaching it.
+pub async fn read_topic_to_end(topic: &str, partitions: i32) -> anyhow::Result<Vec<Raw>> {
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+
+    let settings = ticktak_kit::kafka::KafkaSettings::plaintext(crate::brokers());
+    let owned = topic.to_string();
+    let ends: Vec<i64> = tokio::task::spawn_blocking(move || -> anyhow::Result<Vec<i64>> {
+        let consumer: BaseConsumer = settings.client_config().create()?;
+        (0..partitions)
+            .map(|p| Ok(consumer.fetch_watermarks(&owned, p, std::time::Duration::from_secs(30))?.1))
+            .collect()
+    })
+    .await??;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let log = read_topic(topic, partitions).await;
+        let complete = (0..partitions).all(|p| {
+            let read = log.iter().filter(|m| m.partition == p).map(|m| m.offset + 1).max().unwrap_or(0);
+            read >= ends[p as usize]
+        });
+        if complete {
+            return Ok(log);
+        }
+        anyhow::ensure!(std::time::Instant::now() < deadline, "{topic} not read to its end {ends:?} in a minute");
+    }
+}
+
 /// Every message of `topic` (its `partitions` partitions) from offset 0,
 /// until nothing new arrives for 2 s.
 pub async fn read_topic(topic: &str, partitions: i32) -> Vec<Raw> {

@@ -34,6 +34,11 @@ use ticktak_tests::log::Raw;
 
 use super::history::{Answer, Op, Request};
 
+/// The reason reservations gives a request the log did not decide in time
+/// (`services/reservations/src/store.rs`, `NOT_DECIDED`): under faults that
+/// heal in seconds, a liveness failure.
+const NOT_DECIDED: &str = "not decided in time";
+
 /// What one platform ended with.
 #[derive(Debug, Clone, Default)]
 pub struct PlatformState {
@@ -42,8 +47,8 @@ pub struct PlatformState {
     pub holds: HashMap<HoldId, HoldStatus>,
     /// Its shop's counters: (held, sold) per ticket type.
     pub counts: BTreeMap<TicketType, (u32, u32)>,
-    /// Its own reservations and their status (`HELD`, `EXPIRED`, …).
-    pub reservations: HashMap<HoldId, String>,
+    /// Its own reservations: status (`HELD`, `EXPIRED`, …) and reason.
+    pub reservations: HashMap<HoldId, (String, Option<String>)>,
 }
 
 /// A property broken, with what shows it.
@@ -73,6 +78,9 @@ pub struct Report {
     pub indeterminate: usize,
     pub log_messages: usize,
     pub holds: usize,
+    /// What the rule met applying the log that it could not apply as
+    /// expected, by kind (`ledger::Anomaly`).
+    pub anomalies: BTreeMap<String, usize>,
     pub violations: Vec<Violation>,
 }
 
@@ -81,20 +89,25 @@ struct Model {
     ledger: Ledger,
     /// Each hold's messages: position and action, in log order.
     messages: HashMap<HoldId, Vec<(LogPosition, Action)>>,
-    /// Every hold line of the log, in log order.
-    lines: Vec<(LogPosition, HoldId, Action)>,
+    /// Every hold line of the log, in log order, with what the rule did.
+    lines: Vec<(LogPosition, HoldId, Outcome)>,
+    /// Anomalies the rule met, by kind.
+    anomalies: BTreeMap<String, usize>,
     /// How often each hold's tickets went back on sale.
     returned: HashMap<HoldId, u32>,
 }
 
 /// Check a run. `capacities` is the master list the platforms sold from;
 /// `partitions` the sales topic's.
+/// `every_hold_closed`: the workload pays for nothing, so once the market
+/// has settled every hold must be rejected or released.
 pub fn check(
     history: &[Op],
     log: &[Raw],
     partitions: i32,
     capacities: &BTreeMap<TicketType, u32>,
     platforms: &[PlatformState],
+    every_hold_closed: bool,
 ) -> Report {
     let model = replay(log, partitions, capacities);
     let mut report = Report {
@@ -103,6 +116,7 @@ pub fn check(
         indeterminate: history.iter().filter(|o| matches!(o.answer, None | Some(Answer::Indeterminate { .. }))).count(),
         log_messages: log.len(),
         holds: model.ledger.holds().count(),
+        anomalies: model.anomalies.clone(),
         violations: Vec::new(),
     };
     let context = |hold: HoldId| -> Vec<String> {
@@ -214,19 +228,62 @@ pub fn check(
         }
     }
 
-    // own view: each platform's reservations against the log's decisions.
+    // closed: nothing is paid for, so nothing may stay granted.
+    if every_hold_closed {
+        let mut open: Vec<HoldId> =
+            model.ledger.holds().filter(|(_, h)| h.status == HoldStatus::Granted).map(|(id, _)| *id).collect();
+        open.sort();
+        for id in open {
+            violate("closed", format!("hold {id} is still granted once the market settled"), Some(id));
+        }
+    }
+    // anomalies no platform's honest log produces: a sale past the stock by
+    // counts, a hold closed by another than its owner or of another type.
+    for kind in ["Oversold", "NotOwner", "HoldMismatch"] {
+        if let Some(n) = model.anomalies.get(kind) {
+            violate("anomalies", format!("the rule met {n} {kind} anomalies applying the log"), None);
+        }
+    }
+
+    // own view: each platform's reservations against the log's decisions,
+    // and every hold of the log has its reservation on the platform that
+    // published it.
     for p in platforms {
-        let mut own: Vec<(&HoldId, &String)> = p.reservations.iter().collect();
+        let mut missing: Vec<HoldId> = model
+            .ledger
+            .holds()
+            .filter(|(id, h)| {
+                h.owner.as_ref().is_some_and(|o| o.as_str() == p.platform) && !p.reservations.contains_key(id)
+            })
+            .map(|(id, _)| *id)
+            .collect();
+        missing.sort();
+        for id in missing {
+            violate(
+                "own view",
+                format!("{}'s hold {id} is in the log but not among its reservations", p.platform),
+                Some(id),
+            );
+        }
+        let mut own: Vec<(&HoldId, &(String, Option<String>))> = p.reservations.iter().collect();
         own.sort();
-        for (id, status) in own {
+        for (id, (status, reason)) in own {
+            if reason.as_deref() == Some(NOT_DECIDED) {
+                violate(
+                    "own view",
+                    format!("{}'s reservation {id} was never decided: timed out ({status})", p.platform),
+                    Some(*id),
+                );
+                continue;
+            }
             let decided = model.ledger.hold(*id).map(|h| h.status);
             let agrees = match (status.as_str(), decided) {
                 ("HELD", Some(HoldStatus::Granted)) => true,
                 ("CONFIRMED", Some(HoldStatus::Confirmed)) => true,
                 ("REFUNDED", Some(HoldStatus::Refunded)) => true,
                 ("CANCELLED" | "EXPIRED", Some(HoldStatus::Released)) => true,
-                // Rejected by the log, or timed out (its hold cancelled).
-                ("REJECTED", None | Some(HoldStatus::Rejected | HoldStatus::Released)) => true,
+                // Rejected by the log, or refused before it (caps, screening).
+                ("REJECTED", None | Some(HoldStatus::Rejected)) => true,
                 _ => false,
             };
             if !agrees {
@@ -266,7 +323,13 @@ fn replay(log: &[Raw], partitions: i32, capacities: &BTreeMap<TicketType, u32>) 
     for (tt, capacity) in capacities {
         ledger.set_capacity(*tt, *capacity);
     }
-    let mut model = Model { ledger, messages: HashMap::new(), lines: Vec::new(), returned: HashMap::new() };
+    let mut model = Model {
+        ledger,
+        messages: HashMap::new(),
+        lines: Vec::new(),
+        anomalies: BTreeMap::new(),
+        returned: HashMap::new(),
+    };
     for raw in in_log_order(log) {
         let decoded = decode::sales(&owned(raw), partitions, &trust);
         let position = LogPosition { partition: raw.partition, offset: raw.offset };
@@ -274,9 +337,12 @@ fn replay(log: &[Raw], partitions: i32, capacities: &BTreeMap<TicketType, u32>) 
         let ops = ops.unwrap_or_default();
         let outcomes = model.ledger.apply(position, &ops);
         for (op, outcome) in ops.iter().zip(outcomes) {
+            if let Some(anomaly) = outcome.anomaly() {
+                *model.anomalies.entry(format!("{anomaly:?}")).or_default() += 1;
+            }
             let Some(hold) = op.hold else { continue };
             model.messages.entry(hold).or_default().push((position, op.action));
-            model.lines.push((position, hold, op.action));
+            model.lines.push((position, hold, outcome));
             if matches!(outcome, Outcome::Released | Outcome::Refunded) {
                 *model.returned.entry(hold).or_default() += 1;
             }
@@ -293,17 +359,20 @@ fn first_over_capacity(
     p: &PlatformState,
 ) -> Option<(LogPosition, TicketType, u32, u32, HoldId)> {
     let mut taken: BTreeMap<TicketType, u32> = BTreeMap::new();
-    let mut open: HashMap<HoldId, u32> = HashMap::new();
-    for (position, hold, action) in &model.lines {
-        let (Some(h), Some(status)) = (model.ledger.hold(*hold), p.holds.get(hold)) else { continue };
+    for (position, hold, outcome) in &model.lines {
+        let Some(h) = model.ledger.hold(*hold) else { continue };
         let q = u32::from(h.quantity.get());
         let t = taken.entry(h.ticket_type).or_default();
-        match action {
-            Action::TicketPending if *status != HoldStatus::Rejected && !open.contains_key(hold) => {
-                open.insert(*hold, q);
-                *t += q;
+        match outcome {
+            // The line that decided the hold: counted when this platform
+            // granted it (a platform lacking the hold is reported by serial).
+            Outcome::Decided { .. } if p.holds.get(hold).is_some_and(|s| *s != HoldStatus::Rejected) => *t += q,
+            // A line the rule took as the hold's release or refund; a
+            // platform that granted what the log rejected never releases
+            // it here, and stays counted.
+            Outcome::Released | Outcome::Refunded if p.holds.get(hold).is_some_and(|s| *s != HoldStatus::Rejected) => {
+                *t = t.saturating_sub(q)
             }
-            Action::TicketCancelled if open.remove(hold).is_some() => *t -= q,
             _ => {}
         }
         let capacity = capacities.get(&h.ticket_type).copied().unwrap_or(0);

@@ -123,8 +123,15 @@ impl JepsenRun {
         );
         let answers: Vec<String> = r.answers.iter().map(|(a, n)| format!("{a}: {n}")).collect();
         println!("answers: {}", answers.join(", "));
+        let anomalies: Vec<String> = r.anomalies.iter().map(|(a, n)| format!("{a}: {n}")).collect();
+        println!(
+            "the rule's anomalies applying the log: {}",
+            if anomalies.is_empty() { "none".into() } else { anomalies.join(", ") }
+        );
         if r.violations.is_empty() {
-            println!("checked: serial, capacity, acknowledged, released once, own view — no violation");
+            println!(
+                "checked: serial, capacity, acknowledged, released once, closed, anomalies, own view — no violation"
+            );
         } else {
             let mut by_property: BTreeMap<&str, Vec<&checker::Violation>> = BTreeMap::new();
             for v in &r.violations {
@@ -191,14 +198,15 @@ pub async fn run(o: &JepsenOptions) -> anyhow::Result<JepsenRun> {
     let settled_after_s = quiet.elapsed().as_secs_f64();
     let last_heal_s = (quiet - last_heal).as_secs_f64();
     let partitions = ticktak_tests::topic_partitions();
-    let log = ticktak_tests::log::read_topic(&sales_topic, partitions).await;
+    let log = ticktak_tests::log::read_topic_to_end(&sales_topic, partitions).await?;
     let mut platforms = Vec::new();
     for i in 0..market.platforms.len() {
         platforms.push(platform_state(&market, i).await?);
     }
     market.stop().await;
     let history = Arc::try_unwrap(history).map_err(|_| anyhow::anyhow!("history still shared"))?.into_ops();
-    let report = checker::check(&history, &log, partitions, &capacities, &platforms);
+    // The clients pay for no hold: once settled, every hold is closed.
+    let report = checker::check(&history, &log, partitions, &capacities, &platforms, true);
     Ok(JepsenRun { options: o.clone(), faults: injected, last_heal_s, settled_after_s, ledgers_agreed, report })
 }
 
@@ -323,8 +331,8 @@ async fn platform_state(market: &Market, i: usize) -> anyhow::Result<PlatformSta
         sqlx::query_as("SELECT hold_id, status FROM shop.holds").fetch_all(&pool).await?;
     let counts: Vec<(i16, i16, i32, i32)> =
         sqlx::query_as("SELECT match_number, category, held, sold FROM shop.ticket_types").fetch_all(&pool).await?;
-    let reservations: Vec<(uuid::Uuid, String)> =
-        sqlx::query_as("SELECT id, status FROM reservations.reservations").fetch_all(&pool).await?;
+    let reservations: Vec<(uuid::Uuid, String, Option<String>)> =
+        sqlx::query_as("SELECT id, status, reason FROM reservations.reservations").fetch_all(&pool).await?;
     pool.close().await;
     let status = |s: &str| serde_json::from_value::<HoldStatus>(serde_json::Value::String(s.to_string()));
     Ok(PlatformState {
@@ -337,6 +345,9 @@ async fn platform_state(market: &Market, i: usize) -> anyhow::Result<PlatformSta
                 Some((tt, (held.max(0) as u32, sold.max(0) as u32)))
             })
             .collect(),
-        reservations: reservations.into_iter().map(|(id, s)| (HoldId(id), s)).collect::<HashMap<_, _>>(),
+        reservations: reservations
+            .into_iter()
+            .map(|(id, status, reason)| (HoldId(id), (status, reason)))
+            .collect::<HashMap<_, _>>(),
     })
 }

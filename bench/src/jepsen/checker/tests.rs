@@ -46,7 +46,8 @@ fn message(offset: i64, action: Action, platform: &str, hold: HoldId) -> (Raw, L
 }
 
 /// What a platform applying `log` with `capacity` per ticket type ends with
-/// (`skip` leaves one message out, as a consumer that lost it would).
+/// (`skip` leaves one message out, as a consumer that lost it would); its
+/// reservations say what its ledger decided on its own holds.
 fn platform(name: &str, log: &[(Raw, LedgerOp)], capacity: u32, skip: Option<usize>) -> PlatformState {
     let mut ledger = Ledger::new();
     ledger.set_capacity(tt(), capacity);
@@ -55,11 +56,25 @@ fn platform(name: &str, log: &[(Raw, LedgerOp)], capacity: u32, skip: Option<usi
             ledger.apply(LogPosition { partition: raw.partition, offset: raw.offset }, std::slice::from_ref(op));
         }
     }
+    let reservations = ledger
+        .holds()
+        .filter(|(_, h)| h.owner.as_ref().is_some_and(|o| o.as_str() == name))
+        .map(|(id, h)| {
+            let status = match h.status {
+                HoldStatus::Granted => "HELD",
+                HoldStatus::Rejected => "REJECTED",
+                HoldStatus::Confirmed => "CONFIRMED",
+                HoldStatus::Released => "CANCELLED",
+                HoldStatus::Refunded => "REFUNDED",
+            };
+            (*id, (status.to_string(), None))
+        })
+        .collect();
     PlatformState {
         platform: name.into(),
         holds: ledger.holds().map(|(id, h)| (*id, h.status)).collect(),
         counts: ledger.types().map(|(t, c)| (*t, (c.held, c.sold))).collect(),
-        reservations: HashMap::new(),
+        reservations,
     }
 }
 
@@ -120,13 +135,46 @@ fn properties(report: &Report) -> Vec<&'static str> {
 #[test]
 fn a_market_that_keeps_its_guarantees_passes() {
     let r = run();
-    let mut a = platform("a", &r.log, 2, None);
-    a.reservations = HashMap::from([(r.holds[0], "CANCELLED".to_string()), (r.holds[1], "HELD".to_string())]);
-    let mut b = platform("b", &r.log, 2, None);
-    b.reservations = HashMap::from([(r.holds[2], "REJECTED".to_string()), (r.holds[3], "HELD".to_string())]);
-    let report = check(&r.history, &raws(&r.log), PARTITIONS, &capacities(2), &[a, b]);
+    let (a, b) = (platform("a", &r.log, 2, None), platform("b", &r.log, 2, None));
+    assert_eq!(a.reservations.len() + b.reservations.len(), 4);
+    let report = check(&r.history, &raws(&r.log), PARTITIONS, &capacities(2), &[a, b], false);
     assert!(report.violations.is_empty(), "{:#?}", report.violations);
     assert_eq!((report.operations, report.log_messages, report.holds), (5, 5, 4));
+}
+
+#[test]
+fn a_hold_left_granted_where_nothing_is_paid_for_is_found() {
+    let r = run();
+    let (a, b) = (platform("a", &r.log, 2, None), platform("b", &r.log, 2, None));
+    let report = check(&r.history, &raws(&r.log), PARTITIONS, &capacities(2), &[a, b], true);
+    let open: Vec<&str> = report.violations.iter().map(|v| v.detail.as_str()).collect();
+    assert_eq!(properties(&report), ["closed"], "{:#?}", report.violations);
+    assert!(open.iter().any(|d| d.contains(&r.holds[1].to_string())) && open.len() == 2, "{open:?}");
+}
+
+#[test]
+fn a_reservation_never_decided_and_a_hold_without_its_reservation_are_found() {
+    let r = run();
+    let mut a = platform("a", &r.log, 2, None);
+    a.reservations.remove(&r.holds[1]);
+    let mut b = platform("b", &r.log, 2, None);
+    b.reservations.insert(HoldId::new(), ("REJECTED".into(), Some(NOT_DECIDED.into())));
+    let report = check(&r.history, &raws(&r.log), PARTITIONS, &capacities(2), &[a, b], false);
+    let details: Vec<&str> = report.violations.iter().map(|v| v.detail.as_str()).collect();
+    assert_eq!(properties(&report), ["own view"], "{details:?}");
+    assert!(details.iter().any(|d| d.contains("not among its reservations")), "{details:?}");
+    assert!(details.iter().any(|d| d.contains("never decided")), "{details:?}");
+}
+
+#[test]
+fn a_pending_sent_again_after_its_cancel_holds_nothing_and_is_not_counted_again() {
+    let mut r = run();
+    // The outbox sends the first hold's PENDING again after its CANCELLED
+    // (sent, not yet marked, when reservations was killed): a duplicate.
+    r.log.push(message(5, Action::TicketPending, "a", r.holds[0]));
+    let (a, b) = (platform("a", &r.log, 2, None), platform("b", &r.log, 2, None));
+    let report = check(&r.history, &raws(&r.log), PARTITIONS, &capacities(2), &[a, b], false);
+    assert!(report.violations.is_empty(), "{:#?}", report.violations);
 }
 
 #[test]
@@ -136,7 +184,7 @@ fn a_rule_that_skips_the_capacity_check_is_caught_at_the_first_position_over_it(
     r.history[2].answer = Some(Answer::Held { hold: r.holds[2] });
     let a = platform("a", &r.log, 2, None);
     let b = platform("b", &r.log, 1_000, None);
-    let report = check(&r.history, &raws(&r.log), PARTITIONS, &capacities(2), &[a, b]);
+    let report = check(&r.history, &raws(&r.log), PARTITIONS, &capacities(2), &[a, b], false);
     let found = properties(&report);
     for p in ["serial", "capacity", "acknowledged"] {
         assert!(found.contains(&p), "{p} not found: {:#?}", report.violations);
@@ -156,7 +204,7 @@ fn a_consumer_that_commits_before_applying_is_caught_by_the_hold_it_lost() {
     // shop applied it: b never counts it, and grants b's third hold.
     let a = platform("a", &r.log, 2, None);
     let b = platform("b", &r.log, 2, Some(1));
-    let report = check(&r.history, &raws(&r.log), PARTITIONS, &capacities(2), &[a, b]);
+    let report = check(&r.history, &raws(&r.log), PARTITIONS, &capacities(2), &[a, b], false);
     let lost = report.violations.iter().find(|v| v.detail.contains(&format!("lacks hold {}", r.holds[1])));
     assert!(lost.is_some(), "{:#?}", report.violations);
     assert!(properties(&report).contains(&"serial"));
@@ -170,7 +218,7 @@ fn an_acknowledged_hold_the_log_never_saw_is_caught() {
     let lost = HoldId::new();
     r.history.push(op(5, "b", hold_request(), Answer::Held { hold: lost }));
     let (a, b) = (platform("a", &r.log, 2, None), platform("b", &r.log, 2, None));
-    let report = check(&r.history, &raws(&r.log), PARTITIONS, &capacities(2), &[a, b]);
+    let report = check(&r.history, &raws(&r.log), PARTITIONS, &capacities(2), &[a, b], false);
     assert_eq!(properties(&report), ["acknowledged"], "{:#?}", report.violations);
     assert!(report.violations[0].context[0].starts_with("#5 client 5 on b"), "{}", report.violations[0]);
 }
@@ -183,9 +231,9 @@ fn a_cancel_answered_but_never_published_and_a_platform_view_that_disagrees_are_
     r.log.remove(3);
     r.history[4].answer = Some(Answer::RejectedByLog { hold: r.holds[3] });
     let mut a = platform("a", &r.log, 2, None);
-    a.reservations = HashMap::from([(r.holds[0], "CANCELLED".to_string())]);
+    a.reservations.insert(r.holds[0], ("CANCELLED".into(), None));
     let b = platform("b", &r.log, 2, None);
-    let report = check(&r.history, &raws(&r.log), PARTITIONS, &capacities(2), &[a, b]);
+    let report = check(&r.history, &raws(&r.log), PARTITIONS, &capacities(2), &[a, b], false);
     assert_eq!(properties(&report), ["released once", "own view"], "{:#?}", report.violations);
 }
 
@@ -201,6 +249,6 @@ fn an_unsigned_message_claiming_a_hold_counts_as_anonymous_as_on_every_platform(
     r.log.push((log[5].clone(), LedgerOp { hold: None, producer: None, ..r.log[0].1.clone() }));
     r.log[5].1.action = Action::TicketCancelled;
     let (a, b) = (platform("a", &r.log, 2, None), platform("b", &r.log, 2, None));
-    let report = check(&r.history, &log, PARTITIONS, &capacities(2), &[a, b]);
+    let report = check(&r.history, &log, PARTITIONS, &capacities(2), &[a, b], false);
     assert!(report.violations.is_empty(), "{:#?}", report.violations);
 }
