@@ -100,10 +100,21 @@ impl Market {
 
     /// SIGKILL process `which` of platform `platform` and start it again.
     pub async fn kill_and_restart(&mut self, platform: usize, which: usize) -> String {
-        let p = &mut self.platforms[platform];
-        let (name, child) = &mut p.children[which];
+        self.kill(platform, which).await;
+        self.restart(platform, which)
+    }
+
+    /// SIGKILL process `which` of platform `platform` (down until `restart`).
+    pub async fn kill(&mut self, platform: usize, which: usize) {
+        let (_, child) = &mut self.platforms[platform].children[which];
         let _ = child.start_kill();
         let _ = child.wait().await;
+    }
+
+    /// Start process `which` of platform `platform` again; returns its name.
+    pub fn restart(&mut self, platform: usize, which: usize) -> String {
+        let p = &mut self.platforms[platform];
+        let (name, child) = &mut p.children[which];
         *child = spawn(name, &p.vars);
         format!("{}/{name}", p.env.platform_id)
     }
@@ -170,6 +181,16 @@ impl Market {
             b.stop().await;
         }
     }
+}
+
+/// A digest of a platform's ledger: every hold and its status (equal on
+/// every platform once they have applied the same log).
+pub async fn holds_digest(pool: &sqlx::PgPool) -> sqlx::Result<String> {
+    sqlx::query_scalar(
+        "SELECT coalesce(md5(string_agg(hold_id::text || status, ',' ORDER BY hold_id)), '') FROM shop.holds",
+    )
+    .fetch_one(pool)
+    .await
 }
 
 /// utime + stime of a process in seconds (assumes the usual 100 ticks/s).

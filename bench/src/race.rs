@@ -556,12 +556,7 @@ async fn settle_and_check(
                     .fetch_one(pool)
                     .await?;
             counts.push((h, s));
-            let d: String = sqlx::query_scalar(
-                "SELECT coalesce(md5(string_agg(hold_id::text || status, ',' ORDER BY hold_id)), '') FROM shop.holds",
-            )
-            .fetch_one(pool)
-            .await?;
-            digests.push(d);
+            digests.push(crate::market::holds_digest(pool).await?);
         }
         let equal = digests.windows(2).all(|w| w[0] == w[1]) && counts.windows(2).all(|w| w[0] == w[1]);
         if requested == 0 && equal && counts[0].0 as i64 == held {

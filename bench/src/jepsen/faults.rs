@@ -89,17 +89,9 @@ pub async fn inject(market: &tokio::sync::Mutex<Market>, fault: &Fault) -> anyho
     let down = Duration::from_secs_f64(fault.lasts_s);
     match fault.kind {
         Kind::Kill => {
-            {
-                let mut m = market.lock().await;
-                let (_, child) = &mut m.platforms[fault.platform].children[fault.process];
-                let _ = child.start_kill();
-                let _ = child.wait().await;
-            }
+            market.lock().await.kill(fault.platform, fault.process).await;
             tokio::time::sleep(down).await;
-            let mut m = market.lock().await;
-            let p = &mut m.platforms[fault.platform];
-            let (name, child) = &mut p.children[fault.process];
-            *child = ticktak_tests::process::spawn(name, &p.vars);
+            market.lock().await.restart(fault.platform, fault.process);
         }
         Kind::Pause => {
             let pid = market.lock().await.platforms[fault.platform].children[fault.process].1.id();

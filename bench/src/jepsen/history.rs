@@ -133,11 +133,6 @@ impl History {
         ops[index].answer = Some(answer);
     }
 
-    /// Milliseconds since the history began (for the fault log).
-    pub fn elapsed_ms(&self) -> u64 {
-        self.now_ms()
-    }
-
     pub fn into_ops(self) -> Vec<Op> {
         self.ops.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner)
     }

@@ -296,13 +296,7 @@ async fn settle(market: &Market) -> anyhow::Result<bool> {
             .await?;
             open += undecided;
             granted_anywhere += granted;
-            digests.push(
-                sqlx::query_scalar::<_, String>(
-                    "SELECT coalesce(md5(string_agg(hold_id::text || status, ',' ORDER BY hold_id)), '') FROM shop.holds",
-                )
-                .fetch_one(pool)
-                .await?,
-            );
+            digests.push(crate::market::holds_digest(pool).await?);
         }
         let agree = digests.windows(2).all(|w| w[0] == w[1]);
         let stable_since = match &last {
