@@ -383,6 +383,21 @@ drop_test_databases() {
   PGPASSWORD=ticktak psql -q -h 127.0.0.1 -p "$PG_PORT" -U ticktak -d postgres <<<"$sql" >/dev/null 2>&1 || true
 }
 
+# The Jepsen runs put each platform on a network of its own (network
+# namespaces, a bridge, nftables rules: bench/src/jepsen/network.rs), as
+# root. Removes what a killed run left: namespaces ttn<N>-<i>, bridges
+# ttb<N> (a bridge's veth pairs go with their namespaces).
+ensure_network_tools() {
+  apt_install iproute2 nftables
+  local ns br
+  for ns in $(ip netns list 2>/dev/null | awk '$1 ~ /^ttn[0-9]+-[0-9]+$/ {print $1}'); do
+    as_root ip netns delete "$ns" 2>/dev/null || true
+  done
+  for br in $(ip -o link show type bridge 2>/dev/null | awk -F': ' '$2 ~ /^ttb[0-9]+$/ {print $2}'); do
+    as_root ip link delete "$br" 2>/dev/null || true
+  done
+}
+
 # start_broker PORT STORAGE_URL NAME: start nisshi unless something already
 # listens on PORT. Sets BROKER_PID when this call started it.
 BROKER_PID=""

@@ -8,7 +8,7 @@
 //!                        [--buyers N] [--rate R] [--with-reads] [--chaos SECONDS [--chaos-broker | --chaos-broker-only]] [--naive] [--json FILE]
 //!
 //!     ticktak-bench jepsen [--seed N] [--minutes M | --seconds S] [--platforms P] [--clients N]
-//!                          [--fault-every S] [--capacity C] [--mutant capacity]
+//!                          [--fault-every S] [--capacity C] [--mutant capacity] [--no-network]
 //!
 //!     ticktak-bench onsale [--platforms P] [--requests N] [--buyers N] [--rate R] [--people N] [--zipf S]
 //!                          [--seed S] [--capacity C]
@@ -105,6 +105,7 @@ async fn main() -> anyhow::Result<()> {
                 fault_every_s: flag(&args, "--fault-every", 8.0)?,
                 capacity: flag(&args, "--capacity", 10)?,
                 mutant: optional_flag(&args, "--mutant")?,
+                network: !args.iter().any(|a| a == "--no-network"),
             };
             let run = ticktak_bench::jepsen::run(&opts).await?;
             run.print();

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use ticktak_core::masterlist::MasterListMatch;
 use ticktak_tests::broker::OwnedBroker;
-use ticktak_tests::process::{free_port, spawn, terminate, wait_ready};
+use ticktak_tests::process::{free_port, spawn_in, terminate, wait_ready};
 use ticktak_tests::{database_url, ensure_topics, masterlist_with_capacity, publish_masterlist, unique, PlatformEnv};
 use tokio::process::Child;
 
@@ -17,6 +17,24 @@ pub struct PlatformProcs {
     pub consumer_url: String,
     pub children: Vec<(&'static str, Child)>,
     pub vars: HashMap<String, String>,
+    /// The network namespace its processes run in (none: the host's).
+    pub netns: Option<String>,
+}
+
+/// Where a platform's processes run: the host's network, or a network
+/// namespace of their own where they listen on `address` and reach
+/// PostgreSQL at `database` (the broker at the address it advertises).
+#[derive(Debug, Clone)]
+pub struct Placement {
+    pub netns: Option<String>,
+    pub address: std::net::IpAddr,
+    pub database: Option<std::net::SocketAddr>,
+}
+
+impl Placement {
+    pub fn host() -> Self {
+        Self { netns: None, address: std::net::Ipv4Addr::LOCALHOST.into(), database: None }
+    }
 }
 
 pub struct Market {
@@ -35,6 +53,16 @@ impl Market {
 
     /// Start `n` platforms named a, b, c… and publish `list`.
     pub async fn start_with_list(n: usize, list: &[MasterListMatch], extra: &[(&str, &str)]) -> anyhow::Result<Self> {
+        Self::start_placed(&vec![Placement::host(); n], list, extra).await
+    }
+
+    /// Start a platform per placement, named a, b, c…, and publish `list`.
+    pub async fn start_placed(
+        placements: &[Placement],
+        list: &[MasterListMatch],
+        extra: &[(&str, &str)],
+    ) -> anyhow::Result<Self> {
+        let n = placements.len();
         let topic_env = unique("bench");
         let names = ["a", "b", "c", "d", "e", "f"];
         anyhow::ensure!((1..=names.len()).contains(&n), "1 to {} platforms", names.len());
@@ -44,13 +72,12 @@ impl Market {
         ensure_topics(&first.topics()).await;
         publish_masterlist(&first.topics(), list).await;
         let mut platforms = Vec::new();
-        for name in &names[..n] {
+        for (name, placement) in names.iter().zip(placements) {
             let env = PlatformEnv::new(name, &topic_env);
             let (shop_port, res_port, con_port) = (free_port(), free_port(), free_port());
             let res_internal_port = free_port();
-            let shop_url = format!("http://127.0.0.1:{shop_port}");
-            let reservations_url = format!("http://127.0.0.1:{res_port}");
-            let consumer_url = format!("http://127.0.0.1:{con_port}");
+            let at = |port: u16| format!("http://{}", std::net::SocketAddr::new(placement.address, port));
+            let (shop_url, reservations_url, consumer_url) = (at(shop_port), at(res_port), at(con_port));
             let mut vars: HashMap<String, String> = env.vars();
             for (k, v) in [
                 ("SHOP_INTERNAL_PORT", shop_port.to_string()),
@@ -58,7 +85,7 @@ impl Market {
                 ("RESERVATIONS_INTERNAL_PORT", res_internal_port.to_string()),
                 ("SHOP_CONSUMER_INTERNAL_PORT", con_port.to_string()),
                 ("SHOP_URL", shop_url.clone()),
-                ("RESERVATIONS_URL", format!("http://127.0.0.1:{res_internal_port}")),
+                ("RESERVATIONS_URL", at(res_internal_port)),
                 ("HOLD_TTL_SECS", "3600".into()),
                 // A few hundred buyers place the race's thousands of holds.
                 ("MAX_TICKETS_PER_MATCH", "0".into()),
@@ -72,13 +99,24 @@ impl Market {
             for (k, v) in extra {
                 vars.insert(k.to_string(), v.to_string());
             }
-            let mut children = vec![("shop", spawn("shop", &vars))];
+            if placement.netns.is_some() {
+                // Reachable from the host, where the clients are.
+                vars.insert("BIND_ADDR".into(), placement.address.to_string());
+            }
+            if let Some(at) = placement.database {
+                let mut url = reqwest::Url::parse(&vars["DATABASE_URL"])?;
+                url.set_ip_host(at.ip()).map_err(|()| anyhow::anyhow!("DATABASE_URL has no host"))?;
+                url.set_port(Some(at.port())).map_err(|()| anyhow::anyhow!("DATABASE_URL has no port"))?;
+                vars.insert("DATABASE_URL".into(), url.to_string());
+            }
+            let netns = placement.netns.clone();
+            let mut children = vec![("shop", spawn_in(netns.as_deref(), "shop", &vars))];
             wait_ready(&format!("{shop_url}/ready")).await;
-            children.push(("reservations", spawn("reservations", &vars)));
-            children.push(("shop-consumer", spawn("shop-consumer", &vars)));
+            children.push(("reservations", spawn_in(netns.as_deref(), "reservations", &vars)));
+            children.push(("shop-consumer", spawn_in(netns.as_deref(), "shop-consumer", &vars)));
             wait_ready(&format!("{reservations_url}/ready")).await;
             wait_ready(&format!("{consumer_url}/ready")).await;
-            platforms.push(PlatformProcs { env, shop_url, reservations_url, consumer_url, children, vars });
+            platforms.push(PlatformProcs { env, shop_url, reservations_url, consumer_url, children, vars, netns });
         }
         let http = reqwest::Client::new();
         for p in &platforms {
@@ -115,7 +153,7 @@ impl Market {
     pub fn restart(&mut self, platform: usize, which: usize) -> String {
         let p = &mut self.platforms[platform];
         let (name, child) = &mut p.children[which];
-        *child = spawn(name, &p.vars);
+        *child = spawn_in(p.netns.as_deref(), name, &p.vars);
         format!("{}/{name}", p.env.platform_id)
     }
 

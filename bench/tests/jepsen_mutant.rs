@@ -15,6 +15,8 @@ async fn a_platform_that_sells_past_the_capacity_is_found_by_the_checker() {
         clients: 8,
         capacity: 4,
         mutant: Some(Mutant::Capacity),
+        // No faults: the platforms need no network of their own.
+        network: false,
         ..JepsenOptions::default()
     };
     let run = run(&opts).await.expect("the run completes");

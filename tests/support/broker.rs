@@ -14,6 +14,8 @@ use crate::{database_url, unique};
 
 pub struct OwnedBroker {
     pub port: u16,
+    /// The address it gives its clients (its listener is on 127.0.0.1).
+    advertised: std::net::IpAddr,
     storage: String,
     child: Child,
 }
@@ -23,6 +25,13 @@ impl OwnedBroker {
     /// on the storage `BENCH_BROKER_STORAGE` names (`postgres`, the default,
     /// or `sqlite`).
     pub async fn start() -> anyhow::Result<Self> {
+        Self::start_advertising(std::net::Ipv4Addr::LOCALHOST.into()).await
+    }
+
+    /// Start a broker listening on 127.0.0.1 that tells its clients to come
+    /// back on `advertised` (where something forwards to it: clients in
+    /// another network namespace, `bench/src/jepsen/network.rs`).
+    pub async fn start_advertising(advertised: std::net::IpAddr) -> anyhow::Result<Self> {
         let port = free_port();
         let storage = match std::env::var("BENCH_BROKER_STORAGE").as_deref() {
             // A file in the broker's working directory (`spawn`).
@@ -34,8 +43,8 @@ impl OwnedBroker {
             }
             Ok(other) => anyhow::bail!("BENCH_BROKER_STORAGE={other}: an owned broker runs on postgres or sqlite"),
         };
-        let child = Self::spawn(port, &storage)?;
-        let b = Self { port, storage, child };
+        let child = Self::spawn(port, &storage, advertised)?;
+        let b = Self { port, advertised, storage, child };
         b.wait_listening().await?;
         Ok(b)
     }
@@ -47,15 +56,16 @@ impl OwnedBroker {
 
     /// `host:port` for `KAFKA_BROKERS`.
     pub fn addr(&self) -> String {
-        format!("127.0.0.1:{}", self.port)
+        std::net::SocketAddr::new(self.advertised, self.port).to_string()
     }
 
-    fn spawn(port: u16, storage: &str) -> anyhow::Result<Child> {
+    fn spawn(port: u16, storage: &str, advertised: std::net::IpAddr) -> anyhow::Result<Child> {
         let bin = std::env::var("NISSHI_BIN").unwrap_or_else(|_| "nisshi".into());
         let url = format!("tcp://127.0.0.1:{port}");
+        let advertised = format!("tcp://{}", std::net::SocketAddr::new(advertised, port));
         tokio::process::Command::new(bin)
             .current_dir(std::env::temp_dir())
-            .args(["broker", "--listener-url", &url, "--advertised-listener-url", &url])
+            .args(["broker", "--listener-url", &url, "--advertised-listener-url", &advertised])
             .args(["--storage-engine", storage, "--kafka-cluster-id", "ticktak-owned"])
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
@@ -88,7 +98,7 @@ impl OwnedBroker {
 
     /// Start the broker again on the same port and storage.
     pub async fn restart(&mut self) -> anyhow::Result<()> {
-        self.child = Self::spawn(self.port, &self.storage)?;
+        self.child = Self::spawn(self.port, &self.storage, self.advertised)?;
         self.wait_listening().await
     }
 

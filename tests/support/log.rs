@@ -253,17 +253,7 @@ pub struct Raw {
 /// the end each partition has now (its high watermark), however slow the
 /// broker is to serve it; an error after a minute without reaching it.
 pub async fn read_topic_to_end(topic: &str, partitions: i32) -> anyhow::Result<Vec<Raw>> {
-    use rdkafka::consumer::{BaseConsumer, Consumer};
-
-    let settings = ticktak_kit::kafka::KafkaSettings::plaintext(crate::brokers());
-    let owned = topic.to_string();
-    let ends: Vec<i64> = tokio::task::spawn_blocking(move || -> anyhow::Result<Vec<i64>> {
-        let consumer: BaseConsumer = settings.client_config().create()?;
-        (0..partitions)
-            .map(|p| Ok(consumer.fetch_watermarks(&owned, p, std::time::Duration::from_secs(30))?.1))
-            .collect()
-    })
-    .await??;
+    let ends = high_watermarks(topic, partitions).await?;
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
     loop {
         let log = read_topic(topic, partitions).await;
@@ -276,6 +266,22 @@ pub async fn read_topic_to_end(topic: &str, partitions: i32) -> anyhow::Result<V
         }
         anyhow::ensure!(std::time::Instant::now() < deadline, "{topic} not read to its end {ends:?} in a minute");
     }
+}
+
+/// The end of each of `topic`'s `partitions` partitions now: the offset
+/// its next message will get (its high watermark).
+pub async fn high_watermarks(topic: &str, partitions: i32) -> anyhow::Result<Vec<i64>> {
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+
+    let settings = ticktak_kit::kafka::KafkaSettings::plaintext(crate::brokers());
+    let owned = topic.to_string();
+    tokio::task::spawn_blocking(move || -> anyhow::Result<Vec<i64>> {
+        let consumer: BaseConsumer = settings.client_config().create()?;
+        (0..partitions)
+            .map(|p| Ok(consumer.fetch_watermarks(&owned, p, std::time::Duration::from_secs(30))?.1))
+            .collect()
+    })
+    .await?
 }
 
 /// Every message of `topic` (its `partitions` partitions) from offset 0,

@@ -20,11 +20,25 @@ pub fn bin(name: &str) -> PathBuf {
 /// Its stderr is piped (for exit-message tests); its logs go to
 /// `target/test-logs/{name}-{pid}.log`.
 pub fn spawn(name: &str, vars: &HashMap<String, String>) -> Child {
+    spawn_in(None, name, vars)
+}
+
+/// [`spawn`], inside network namespace `netns` when given (`ip netns exec`,
+/// which execs the service itself: the child's pid is the service's).
+pub fn spawn_in(netns: Option<&str>, name: &str, vars: &HashMap<String, String>) -> Child {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/test-logs");
     std::fs::create_dir_all(&dir).expect("log dir");
     let log = dir.join(format!("{name}-{}.log", crate::unique("")));
     let stdout = std::fs::File::create(&log).map(Stdio::from).unwrap_or_else(|_| Stdio::null());
-    Command::new(bin(name))
+    let mut command = match netns {
+        None => Command::new(bin(name)),
+        Some(ns) => {
+            let mut c = Command::new("ip");
+            c.args(["netns", "exec", ns]).arg(bin(name));
+            c
+        }
+    };
+    command
         .env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         .env("RUST_LOG", std::env::var("TEST_SERVICE_LOG").unwrap_or_else(|_| "info,rdkafka=warn,sqlx=warn".into()))

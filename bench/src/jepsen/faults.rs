@@ -2,12 +2,16 @@
 //!
 //! Each fault lasts a few seconds and is healed before the next one starts:
 //! a process of a platform or the broker killed with SIGKILL and started
-//! again, or paused with SIGSTOP and resumed with SIGCONT.
+//! again, or paused with SIGSTOP and resumed with SIGCONT; a platform cut
+//! from the broker, from its database or from both, its packets lost at
+//! random, or its traffic to both slowed (`network`, each platform on a
+//! network of its own).
 
 use std::time::Duration;
 
 use ticktak_tests::log::Rng;
 
+use super::network::Network;
 use crate::market::Market;
 
 /// The processes of a platform, in `Market`'s order.
@@ -23,9 +27,33 @@ pub enum Kind {
     KillBroker,
     /// SIGSTOP the broker, SIGCONT it after the pause.
     PauseBroker,
+    /// Cut a platform from the broker (its packets dropped both ways).
+    CutBroker,
+    /// Cut a platform from its database.
+    CutDatabase,
+    /// Cut a platform from the broker and its database (its buyers still
+    /// reach it).
+    Isolate,
+    /// Drop `amount` % of a platform's packets, in and out.
+    Loss,
+    /// Hold a platform's traffic to the broker and its database `amount` ms
+    /// each way.
+    Latency,
 }
 
-pub const KINDS: [Kind; 4] = [Kind::Kill, Kind::Pause, Kind::KillBroker, Kind::PauseBroker];
+/// Faults of processes: they need no network of the platforms' own.
+pub const PROCESS_KINDS: [Kind; 4] = [Kind::Kill, Kind::Pause, Kind::KillBroker, Kind::PauseBroker];
+pub const KINDS: [Kind; 9] = [
+    Kind::Kill,
+    Kind::Pause,
+    Kind::KillBroker,
+    Kind::PauseBroker,
+    Kind::CutBroker,
+    Kind::CutDatabase,
+    Kind::Isolate,
+    Kind::Loss,
+    Kind::Latency,
+];
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Fault {
@@ -35,8 +63,10 @@ pub struct Fault {
     pub process: usize,
     /// Seconds from the run's start.
     pub at_s: f64,
-    /// How long the process stays down or paused.
+    /// How long the process stays down or paused, or the network faulty.
     pub lasts_s: f64,
+    /// The share of packets lost (%, 10–40) or the delay (ms, 50–300).
+    pub amount: u32,
 }
 
 impl std::fmt::Display for Fault {
@@ -47,35 +77,49 @@ impl std::fmt::Display for Fault {
             Kind::Pause => format!("pause {platform}/{}", PROCESSES[self.process]),
             Kind::KillBroker => "kill -9 the broker".into(),
             Kind::PauseBroker => "pause the broker".into(),
+            Kind::CutBroker => format!("cut {platform} from the broker"),
+            Kind::CutDatabase => format!("cut {platform} from its database"),
+            Kind::Isolate => format!("cut {platform} from the broker and its database"),
+            Kind::Loss => format!("drop {} % of {platform}'s packets", self.amount),
+            Kind::Latency => format!("delay {platform}'s traffic {} ms each way", self.amount),
         };
         write!(f, "{what} at {:.1} s for {:.1} s", self.at_s, self.lasts_s)
     }
 }
 
 /// A fault every `every_s` seconds over `seconds`, from `seed`: the first
-/// four are one of each kind (in an order the seed draws), the rest any.
-pub fn schedule(seed: u64, seconds: f64, every_s: f64, platforms: usize) -> Vec<Fault> {
+/// are one of each of `kinds` (in an order the seed draws), the rest any.
+pub fn schedule(seed: u64, seconds: f64, every_s: f64, platforms: usize, kinds: &[Kind]) -> Vec<Fault> {
     let mut rng = Rng::new(seed ^ 0x6a65_7073_656e);
-    let mut kinds = KINDS.to_vec();
-    for i in (1..kinds.len()).rev() {
-        kinds.swap(i, rng.below(i as u64 + 1) as usize);
+    let mut first = kinds.to_vec();
+    for i in (1..first.len()).rev() {
+        first.swap(i, rng.below(i as u64 + 1) as usize);
     }
     let mut out = Vec::new();
     let mut at = every_s / 2.0;
     while at + every_s / 2.0 < seconds {
-        let kind = kinds.get(out.len()).copied().unwrap_or_else(|| KINDS[rng.below(KINDS.len() as u64) as usize]);
+        let kind = first.get(out.len()).copied().unwrap_or_else(|| kinds[rng.below(kinds.len() as u64) as usize]);
         // Down for a third to two thirds of the interval: healed before the next.
         let lasts_s = every_s * (1.0 + rng.below(100) as f64 / 100.0) / 3.0;
-        out.push(Fault {
-            kind,
-            platform: rng.below(platforms as u64) as usize,
-            process: rng.below(PROCESSES.len() as u64) as usize,
-            at_s: at,
-            lasts_s,
-        });
+        let platform = rng.below(platforms as u64) as usize;
+        let process = rng.below(PROCESSES.len() as u64) as usize;
+        let amount = match kind {
+            Kind::Loss => 10 + rng.below(31) as u32,
+            Kind::Latency => 50 + rng.below(251) as u32,
+            _ => 0,
+        };
+        out.push(Fault { kind, platform, process, at_s: at, lasts_s, amount });
         at += every_s;
     }
     out
+}
+
+/// Each platform's own network, and the ports on the host that it reaches
+/// the broker and its database by.
+pub struct Links {
+    pub network: Network,
+    pub broker_port: u16,
+    pub database_port: u16,
 }
 
 fn signal(pid: Option<u32>, signal: &str) {
@@ -85,16 +129,18 @@ fn signal(pid: Option<u32>, signal: &str) {
 }
 
 /// Inject `fault` into `market` and heal it `lasts_s` later.
-pub async fn inject(market: &tokio::sync::Mutex<Market>, fault: &Fault) -> anyhow::Result<()> {
+pub async fn inject(market: &tokio::sync::Mutex<Market>, links: Option<&Links>, fault: &Fault) -> anyhow::Result<()> {
     let down = Duration::from_secs_f64(fault.lasts_s);
+    let links = || links.ok_or_else(|| anyhow::anyhow!("the platforms have no network of their own"));
+    let i = fault.platform;
     match fault.kind {
         Kind::Kill => {
-            market.lock().await.kill(fault.platform, fault.process).await;
+            market.lock().await.kill(i, fault.process).await;
             tokio::time::sleep(down).await;
-            market.lock().await.restart(fault.platform, fault.process);
+            market.lock().await.restart(i, fault.process);
         }
         Kind::Pause => {
-            let pid = market.lock().await.platforms[fault.platform].children[fault.process].1.id();
+            let pid = market.lock().await.platforms[i].children[fault.process].1.id();
             signal(pid, "-STOP");
             tokio::time::sleep(down).await;
             signal(pid, "-CONT");
@@ -112,6 +158,18 @@ pub async fn inject(market: &tokio::sync::Mutex<Market>, fault: &Fault) -> anyho
             tokio::time::sleep(down).await;
             signal(pid, "-CONT");
         }
+        Kind::CutBroker | Kind::CutDatabase | Kind::Isolate | Kind::Loss | Kind::Latency => {
+            let l = links()?;
+            match fault.kind {
+                Kind::CutBroker => l.network.cut(i, &[l.broker_port])?,
+                Kind::CutDatabase => l.network.cut(i, &[l.database_port])?,
+                Kind::Isolate => l.network.cut(i, &[l.broker_port, l.database_port])?,
+                Kind::Loss => l.network.lose(i, fault.amount as u8)?,
+                _ => l.network.delay(i, Duration::from_millis(fault.amount.into())),
+            }
+            tokio::time::sleep(down).await;
+            l.network.heal(i)?;
+        }
     }
     Ok(())
 }
@@ -122,15 +180,24 @@ mod tests {
 
     #[test]
     fn a_seed_gives_one_schedule_with_every_kind_first_and_each_fault_healed_before_the_next() {
-        let s = schedule(7, 60.0, 8.0, 2);
-        assert_eq!(s, schedule(7, 60.0, 8.0, 2), "the same seed, the same schedule");
-        assert_ne!(s, schedule(8, 60.0, 8.0, 2), "another seed, another schedule");
-        let mut first: Vec<Kind> = s[..4].iter().map(|f| f.kind).collect();
+        let s = schedule(7, 80.0, 8.0, 2, &KINDS);
+        assert_eq!(s, schedule(7, 80.0, 8.0, 2, &KINDS), "the same seed, the same schedule");
+        assert_ne!(s, schedule(8, 80.0, 8.0, 2, &KINDS), "another seed, another schedule");
+        let mut first: Vec<Kind> = s[..KINDS.len()].iter().map(|f| f.kind).collect();
         first.sort_by_key(|k| KINDS.iter().position(|x| x == k));
         assert_eq!(first, KINDS, "one of each kind first: {s:?}");
         for w in s.windows(2) {
             assert!(w[0].at_s + w[0].lasts_s < w[1].at_s, "{} overlaps {}", w[0], w[1]);
         }
-        assert!(s.iter().all(|f| f.platform < 2 && f.process < 3 && f.at_s + f.lasts_s < 60.0), "{s:?}");
+        assert!(s.iter().all(|f| f.platform < 2 && f.process < 3 && f.at_s + f.lasts_s < 80.0), "{s:?}");
+        let only = schedule(7, 80.0, 8.0, 2, &PROCESS_KINDS);
+        assert!(only.iter().all(|f| PROCESS_KINDS.contains(&f.kind)), "only the kinds asked for: {only:?}");
+        for f in &s {
+            match f.kind {
+                Kind::Loss => assert!((10..=40).contains(&f.amount), "{f}"),
+                Kind::Latency => assert!((50..=300).contains(&f.amount), "{f}"),
+                _ => assert_eq!(f.amount, 0, "{f}"),
+            }
+        }
     }
 }

@@ -6,7 +6,7 @@
 //! and every platform's ledger and reservations.
 //!
 //!     ticktak-bench jepsen [--seed N] [--minutes M | --seconds S] [--platforms P] [--clients N]
-//!                          [--fault-every S] [--capacity C] [--mutant capacity]
+//!                          [--fault-every S] [--capacity C] [--mutant capacity] [--no-network]
 //!
 //! It exits non-zero when a property is broken, printing the first
 //! violations with the operations and log messages behind them.
@@ -14,6 +14,7 @@
 pub mod checker;
 pub mod faults;
 pub mod history;
+pub mod network;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -25,9 +26,10 @@ use ticktak_tests::broker::OwnedBroker;
 use ticktak_tests::log::Rng;
 
 use self::checker::{PlatformState, Report};
-use self::faults::Fault;
+use self::faults::{Fault, Links};
 use self::history::{Answer, History, Request};
-use crate::market::Market;
+use self::network::Network;
+use crate::market::{Market, Placement};
 
 #[derive(Debug, Clone)]
 pub struct JepsenOptions {
@@ -42,6 +44,9 @@ pub struct JepsenOptions {
     pub capacity: u32,
     /// A planted bug, to show the checker is not blind.
     pub mutant: Option<Mutant>,
+    /// Each platform on a network of its own, for the network's faults
+    /// (root, iproute2 and nftables); without it, only processes' faults.
+    pub network: bool,
 }
 
 /// Bugs a run can plant in the market, each of which the checker must find.
@@ -64,7 +69,16 @@ impl std::str::FromStr for Mutant {
 
 impl Default for JepsenOptions {
     fn default() -> Self {
-        Self { seed: 1, seconds: 60.0, platforms: 2, clients: 12, fault_every_s: 8.0, capacity: 10, mutant: None }
+        Self {
+            seed: 1,
+            seconds: 60.0,
+            platforms: 2,
+            clients: 12,
+            fault_every_s: 8.0,
+            capacity: 10,
+            mutant: None,
+            network: true,
+        }
     }
 }
 
@@ -75,10 +89,20 @@ const BUYERS: u64 = 60;
 /// How long a granted hold waits for payment before it expires.
 const HOLD_TTL_SECS: &str = "5";
 
+/// A fault as it went.
+pub struct Injected {
+    pub fault: Fault,
+    /// Why it could not be injected or healed.
+    pub error: Option<String>,
+    /// Seconds from its heal until every platform's ledger had applied the
+    /// log as far as it reached at the heal (none: not within a minute).
+    pub converged_s: Option<f64>,
+}
+
 /// What a run did and what the checker found.
 pub struct JepsenRun {
     pub options: JepsenOptions,
-    pub faults: Vec<(Fault, Option<String>)>,
+    pub faults: Vec<Injected>,
     /// Seconds from the last fault's heal to the clients' end.
     pub last_heal_s: f64,
     /// Seconds from the clients' end to a quiet market (`settle`).
@@ -101,10 +125,14 @@ impl JepsenRun {
             o.capacity,
             o.mutant.map(|m| format!(", mutant: {m:?}")).unwrap_or_default()
         );
-        for (f, error) in &self.faults {
-            match error {
-                None => println!("  fault: {f}"),
-                Some(e) => println!("  fault: {f} (failed: {e})"),
+        for f in &self.faults {
+            let converged = match f.converged_s {
+                Some(s) => format!("every ledger caught up {s:.1} s after the heal"),
+                None => "the ledgers did not catch up within a minute of the heal".into(),
+            };
+            match &f.error {
+                None => println!("  fault: {}; {converged}", f.fault),
+                Some(e) => println!("  fault: {} (failed: {e})", f.fault),
             }
         }
         let r = &self.report;
@@ -149,14 +177,35 @@ impl JepsenRun {
 pub async fn run(o: &JepsenOptions) -> anyhow::Result<JepsenRun> {
     anyhow::ensure!((1..=6).contains(&o.platforms), "1 to 6 platforms");
     // Faults kill the broker too: the run needs one of its own.
-    let broker = OwnedBroker::start().await?;
+    let (broker, links) = match o.network {
+        false => (OwnedBroker::start().await?, None),
+        true => {
+            let mut network = Network::create(o.platforms)?;
+            let broker = OwnedBroker::start_advertising(network.host().into()).await?;
+            network.forward(broker.port, (std::net::Ipv4Addr::LOCALHOST, broker.port).into()).await?;
+            let database_port = ticktak_tests::process::free_port();
+            network.forward(database_port, database_server()?).await?;
+            let broker_port = broker.port;
+            (broker, Some(Links { network, broker_port, database_port }))
+        }
+    };
     anyhow::ensure!(ticktak_tests::override_brokers(broker.addr()), "broker already chosen");
+    let placements: Vec<Placement> = (0..o.platforms)
+        .map(|i| match &links {
+            None => Placement::host(),
+            Some(l) => Placement {
+                netns: Some(l.network.namespace(i)),
+                address: l.network.address(i).into(),
+                database: Some((l.network.host(), l.database_port).into()),
+            },
+        })
+        .collect();
     let extra = [("HOLD_TTL_SECS", HOLD_TTL_SECS), ("SWEEP_INTERVAL_MS", "200"), ("REPUBLISH_AFTER_SECS", "3")];
     let list = ticktak_tests::masterlist_with_capacity(MATCHES, o.capacity);
     let capacities: BTreeMap<TicketType, u32> =
         list.iter().flat_map(|m| m.ticket_types().map(|(tt, capacity, _)| (tt, capacity))).collect();
     let types: Vec<TicketType> = capacities.keys().copied().collect();
-    let mut market = Market::start_with_list(o.platforms, &list, &extra).await?;
+    let mut market = Market::start_placed(&placements, &list, &extra).await?;
     market.broker = Some(broker);
     if o.mutant == Some(Mutant::Capacity) {
         let pool = market.pool(o.platforms - 1).await?;
@@ -179,19 +228,33 @@ pub async fn run(o: &JepsenOptions) -> anyhow::Result<JepsenRun> {
         let seed = o.seed.wrapping_mul(1_000_003).wrapping_add(client as u64);
         clients.push(tokio::spawn(async move { act(client, seed, &urls, &types, &history, deadline).await }));
     }
-    let schedule = faults::schedule(o.seed, o.seconds, o.fault_every_s, o.platforms);
+    let kinds: &[faults::Kind] = if links.is_some() { &faults::KINDS } else { &faults::PROCESS_KINDS };
+    let schedule = faults::schedule(o.seed, o.seconds, o.fault_every_s, o.platforms, kinds);
+    let mut pools = Vec::new();
+    for i in 0..o.platforms {
+        pools.push(market.lock().await.pool(i).await?);
+    }
+    let pools = Arc::new(pools);
     let start = Instant::now();
     let mut injected = Vec::new();
     for fault in schedule {
         tokio::time::sleep_until((start + Duration::from_secs_f64(fault.at_s)).into()).await;
-        let error = faults::inject(&market, &fault).await.err().map(|e| format!("{e:#}"));
-        injected.push((fault, error));
+        let error = faults::inject(&market, links.as_ref(), &fault).await.err().map(|e| format!("{e:#}"));
+        let (pools, topic) = (pools.clone(), sales_topic.clone());
+        injected.push((fault, error, tokio::spawn(async move { caught_up_after(&pools, &topic).await })));
     }
     let last_heal = Instant::now();
     for c in clients {
         c.await?;
     }
     let quiet = Instant::now();
+    let mut faults = Vec::new();
+    for (fault, error, converged) in injected {
+        faults.push(Injected { fault, error, converged_s: converged.await? });
+    }
+    for pool in pools.iter() {
+        pool.close().await;
+    }
 
     let market = Arc::try_unwrap(market).map_err(|_| anyhow::anyhow!("market still shared"))?.into_inner();
     let ledgers_agreed = settle(&market).await?;
@@ -204,10 +267,55 @@ pub async fn run(o: &JepsenOptions) -> anyhow::Result<JepsenRun> {
         platforms.push(platform_state(&market, i).await?);
     }
     market.stop().await;
+    drop(links);
     let history = Arc::try_unwrap(history).map_err(|_| anyhow::anyhow!("history still shared"))?.into_ops();
     // The clients pay for no hold: once settled, every hold is closed.
     let report = checker::check(&history, &log, partitions, &capacities, &platforms, true);
-    Ok(JepsenRun { options: o.clone(), faults: injected, last_heal_s, settled_after_s, ledgers_agreed, report })
+    Ok(JepsenRun { options: o.clone(), faults, last_heal_s, settled_after_s, ledgers_agreed, report })
+}
+
+/// Where the tests' PostgreSQL listens (`TEST_DATABASE_URL`).
+fn database_server() -> anyhow::Result<std::net::SocketAddr> {
+    use std::net::ToSocketAddrs;
+    let url = reqwest::Url::parse(&ticktak_tests::database_url("postgres"))?;
+    let host = url.host_str().ok_or_else(|| anyhow::anyhow!("the database URL has no host"))?;
+    (host, url.port().unwrap_or(5432))
+        .to_socket_addrs()?
+        .next()
+        .ok_or_else(|| anyhow::anyhow!("{host} has no address"))
+}
+
+/// Seconds from now until every platform's ledger (`pools`) has applied
+/// `topic` as far as the log reaches now; none if not within a minute.
+async fn caught_up_after(pools: &[sqlx::PgPool], topic: &str) -> Option<f64> {
+    let start = Instant::now();
+    let limit = Duration::from_secs(60);
+    let partitions = ticktak_tests::topic_partitions();
+    // Right after a heal of the broker, it may take a moment to answer.
+    let ends = loop {
+        match ticktak_tests::log::high_watermarks(topic, partitions).await {
+            Ok(ends) => break ends,
+            Err(_) if start.elapsed() < limit => tokio::time::sleep(Duration::from_millis(100)).await,
+            Err(_) => return None,
+        }
+    };
+    while start.elapsed() < limit {
+        let mut all = true;
+        for pool in pools {
+            let applied: Vec<(i32, i64)> =
+                sqlx::query_as("SELECT partition, last_offset FROM shop.applied_offsets WHERE topic = $1")
+                    .bind(topic)
+                    .fetch_all(pool)
+                    .await
+                    .unwrap_or_default();
+            all &= ends.iter().zip(0..).all(|(&end, p)| end == 0 || applied.iter().any(|&(a, last)| a == p && last >= end - 1));
+        }
+        if all {
+            return Some(start.elapsed().as_secs_f64());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    None
 }
 
 /// One client until `deadline`: holds of one or two tickets on a platform
