@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use ticktak_core::masterlist::MasterListMatch;
 use ticktak_tests::broker::OwnedBroker;
+use ticktak_tests::postgres::OwnedPostgres;
 use ticktak_tests::process::{free_port, spawn_in, terminate, wait_ready};
 use ticktak_tests::{database_url, ensure_topics, masterlist_with_capacity, publish_masterlist, unique, PlatformEnv};
 use tokio::process::Child;
@@ -42,6 +43,9 @@ pub struct Market {
     pub topic_env: String,
     /// A broker this run started itself (so chaos can kill it too).
     pub broker: Option<OwnedBroker>,
+    /// A PostgreSQL server this run started itself, the platforms'
+    /// databases on it (so faults can kill it).
+    pub database: Option<OwnedPostgres>,
 }
 
 impl Market {
@@ -133,7 +137,7 @@ impl Market {
             })
             .await;
         }
-        Ok(Self { platforms, topic_env, broker: None })
+        Ok(Self { platforms, topic_env, broker: None, database: None })
     }
 
     /// SIGKILL process `which` of platform `platform` and start it again.
@@ -218,6 +222,7 @@ impl Market {
         if let Some(b) = self.broker {
             b.stop().await;
         }
+        drop(self.database);
     }
 }
 

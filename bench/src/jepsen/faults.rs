@@ -2,7 +2,8 @@
 //!
 //! Each fault lasts a few seconds and is healed before the next one starts:
 //! a process of a platform or the broker killed with SIGKILL and started
-//! again, or paused with SIGSTOP and resumed with SIGCONT; a platform cut
+//! again, or paused with SIGSTOP and resumed with SIGCONT; PostgreSQL
+//! killed with SIGKILL and started again; a platform cut
 //! from the broker, from its database or from both, its packets lost at
 //! random, or its traffic to both slowed (`network`, each platform on a
 //! network of its own).
@@ -27,6 +28,9 @@ pub enum Kind {
     KillBroker,
     /// SIGSTOP the broker, SIGCONT it after the pause.
     PauseBroker,
+    /// SIGKILL PostgreSQL (the server and every backend), start it again
+    /// after the pause (crash recovery).
+    KillDatabase,
     /// Cut a platform from the broker (its packets dropped both ways).
     CutBroker,
     /// Cut a platform from its database.
@@ -42,12 +46,13 @@ pub enum Kind {
 }
 
 /// Faults of processes: they need no network of the platforms' own.
-pub const PROCESS_KINDS: [Kind; 4] = [Kind::Kill, Kind::Pause, Kind::KillBroker, Kind::PauseBroker];
-pub const KINDS: [Kind; 9] = [
+pub const PROCESS_KINDS: [Kind; 5] = [Kind::Kill, Kind::Pause, Kind::KillBroker, Kind::PauseBroker, Kind::KillDatabase];
+pub const KINDS: [Kind; 10] = [
     Kind::Kill,
     Kind::Pause,
     Kind::KillBroker,
     Kind::PauseBroker,
+    Kind::KillDatabase,
     Kind::CutBroker,
     Kind::CutDatabase,
     Kind::Isolate,
@@ -77,6 +82,7 @@ impl std::fmt::Display for Fault {
             Kind::Pause => format!("pause {platform}/{}", PROCESSES[self.process]),
             Kind::KillBroker => "kill -9 the broker".into(),
             Kind::PauseBroker => "pause the broker".into(),
+            Kind::KillDatabase => "kill -9 PostgreSQL".into(),
             Kind::CutBroker => format!("cut {platform} from the broker"),
             Kind::CutDatabase => format!("cut {platform} from its database"),
             Kind::Isolate => format!("cut {platform} from the broker and its database"),
@@ -158,6 +164,13 @@ pub async fn inject(market: &tokio::sync::Mutex<Market>, links: Option<&Links>, 
             tokio::time::sleep(down).await;
             signal(pid, "-CONT");
         }
+        Kind::KillDatabase => {
+            let mut m = market.lock().await;
+            let pg = m.database.as_mut().ok_or_else(|| anyhow::anyhow!("the run has no PostgreSQL of its own"))?;
+            pg.kill().await;
+            tokio::time::sleep(down).await;
+            pg.restart().await?;
+        }
         Kind::CutBroker | Kind::CutDatabase | Kind::Isolate | Kind::Loss | Kind::Latency => {
             let l = links()?;
             match fault.kind {
@@ -180,16 +193,16 @@ mod tests {
 
     #[test]
     fn a_seed_gives_one_schedule_with_every_kind_first_and_each_fault_healed_before_the_next() {
-        let s = schedule(7, 80.0, 8.0, 2, &KINDS);
-        assert_eq!(s, schedule(7, 80.0, 8.0, 2, &KINDS), "the same seed, the same schedule");
-        assert_ne!(s, schedule(8, 80.0, 8.0, 2, &KINDS), "another seed, another schedule");
+        let s = schedule(7, 90.0, 8.0, 2, &KINDS);
+        assert_eq!(s, schedule(7, 90.0, 8.0, 2, &KINDS), "the same seed, the same schedule");
+        assert_ne!(s, schedule(8, 90.0, 8.0, 2, &KINDS), "another seed, another schedule");
         let mut first: Vec<Kind> = s[..KINDS.len()].iter().map(|f| f.kind).collect();
         first.sort_by_key(|k| KINDS.iter().position(|x| x == k));
         assert_eq!(first, KINDS, "one of each kind first: {s:?}");
         for w in s.windows(2) {
             assert!(w[0].at_s + w[0].lasts_s < w[1].at_s, "{} overlaps {}", w[0], w[1]);
         }
-        assert!(s.iter().all(|f| f.platform < 2 && f.process < 3 && f.at_s + f.lasts_s < 80.0), "{s:?}");
+        assert!(s.iter().all(|f| f.platform < 2 && f.process < 3 && f.at_s + f.lasts_s < 90.0), "{s:?}");
         let only = schedule(7, 80.0, 8.0, 2, &PROCESS_KINDS);
         assert!(only.iter().all(|f| PROCESS_KINDS.contains(&f.kind)), "only the kinds asked for: {only:?}");
         for f in &s {

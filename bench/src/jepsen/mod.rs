@@ -23,6 +23,7 @@ use std::time::{Duration, Instant};
 use ticktak_core::ledger::HoldStatus;
 use ticktak_core::{Category, HoldId, MatchNumber, TicketType};
 use ticktak_tests::broker::OwnedBroker;
+use ticktak_tests::postgres::OwnedPostgres;
 use ticktak_tests::log::Rng;
 
 use self::checker::{PlatformState, Report};
@@ -177,19 +178,27 @@ impl JepsenRun {
 pub async fn run(o: &JepsenOptions) -> anyhow::Result<JepsenRun> {
     anyhow::ensure!((1..=6).contains(&o.platforms), "1 to 6 platforms");
     // Faults kill the broker too: the run needs one of its own.
-    let (broker, links) = match o.network {
+    let (broker, mut links) = match o.network {
         false => (OwnedBroker::start().await?, None),
         true => {
             let mut network = Network::create(o.platforms)?;
             let broker = OwnedBroker::start_advertising(network.host().into()).await?;
             network.forward(broker.port, (std::net::Ipv4Addr::LOCALHOST, broker.port).into()).await?;
+            // Forwarded once the run's PostgreSQL is up (below).
             let database_port = ticktak_tests::process::free_port();
-            network.forward(database_port, database_server()?).await?;
             let broker_port = broker.port;
             (broker, Some(Links { network, broker_port, database_port }))
         }
     };
     anyhow::ensure!(ticktak_tests::override_brokers(broker.addr()), "broker already chosen");
+    // Faults kill PostgreSQL too: the platforms' databases are on a server
+    // of the run's own (the broker's log stays on the shared one: in
+    // production the broker has no PostgreSQL to lose).
+    let database = OwnedPostgres::start().await?;
+    anyhow::ensure!(ticktak_tests::override_database(database.admin_url()), "database server already chosen");
+    if let Some(l) = links.as_mut() {
+        l.network.forward(l.database_port, database_server()?).await?;
+    }
     let placements: Vec<Placement> = (0..o.platforms)
         .map(|i| match &links {
             None => Placement::host(),
@@ -207,6 +216,7 @@ pub async fn run(o: &JepsenOptions) -> anyhow::Result<JepsenRun> {
     let types: Vec<TicketType> = capacities.keys().copied().collect();
     let mut market = Market::start_placed(&placements, &list, &extra).await?;
     market.broker = Some(broker);
+    market.database = Some(database);
     if o.mutant == Some(Mutant::Capacity) {
         let pool = market.pool(o.platforms - 1).await?;
         sqlx::query("UPDATE shop.ticket_types SET capacity = capacity * 10").execute(&pool).await?;
@@ -274,7 +284,7 @@ pub async fn run(o: &JepsenOptions) -> anyhow::Result<JepsenRun> {
     Ok(JepsenRun { options: o.clone(), faults, last_heal_s, settled_after_s, ledgers_agreed, report })
 }
 
-/// Where the tests' PostgreSQL listens (`TEST_DATABASE_URL`).
+/// Where the run's PostgreSQL listens.
 fn database_server() -> anyhow::Result<std::net::SocketAddr> {
     use std::net::ToSocketAddrs;
     let url = reqwest::Url::parse(&ticktak_tests::database_url("postgres"))?;

@@ -1,6 +1,7 @@
 //! The error every HTTP handler returns. Domain errors become precise 4xx
-//! with a JSON body `{"error": code, "message": text}`; anything unexpected
-//! is logged and becomes an opaque 500.
+//! with a JSON body `{"error": code, "message": text}`; a database out of
+//! reach or too busy is a 503 with `Retry-After`; anything unexpected is
+//! logged and becomes an opaque 500.
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -60,7 +61,7 @@ pub enum ApiError {
     #[error("{0}")]
     Unavailable(String),
     #[error(transparent)]
-    Internal(#[from] anyhow::Error),
+    Internal(anyhow::Error),
 }
 
 /// The error body of every 4xx and 5xx: `{"error": code, "message": text}`.
@@ -123,17 +124,54 @@ impl ApiError {
 }
 
 impl From<sqlx::Error> for ApiError {
-    /// A database too busy to hand out a connection is an overload (503,
-    /// with `Retry-After`), not a fault; anything else is internal.
+    /// A database too busy to hand out a connection is an overload, and one
+    /// out of reach (killed, restarting, cut off) an outage: both 503 with
+    /// `Retry-After`, not faults of the request; anything else is internal.
     fn from(e: sqlx::Error) -> Self {
         match e {
             sqlx::Error::PoolTimedOut => {
                 metrics::counter!("http_busy_total").increment(1);
                 ApiError::Unavailable("busy: try again in a moment".into())
             }
+            e if database_unreachable(&e) => unreachable_database(&e),
             e => ApiError::Internal(e.into()),
         }
     }
+}
+
+impl From<anyhow::Error> for ApiError {
+    /// Unexpected, unless a database out of reach is behind it (see
+    /// `From<sqlx::Error>`).
+    fn from(e: anyhow::Error) -> Self {
+        match e.chain().filter_map(|c| c.downcast_ref::<sqlx::Error>()).find(|e| database_unreachable(e)) {
+            Some(db) => unreachable_database(db),
+            None => ApiError::Internal(e),
+        }
+    }
+}
+
+/// The connection to the database failed, rather than the statement: the
+/// server is down, restarting or recovering, or the network to it is cut
+/// (SQLSTATE classes 08, connection exception, and 57P, operator
+/// intervention: shut down, crashed, not accepting connections yet).
+fn database_unreachable(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Io(_) | sqlx::Error::PoolClosed => true,
+        sqlx::Error::Database(d) => d.code().is_some_and(|c| c.starts_with("08") || c.starts_with("57P")),
+        _ => false,
+    }
+}
+
+fn unreachable_database(e: &sqlx::Error) -> ApiError {
+    metrics::counter!("http_database_unreachable_total").increment(1);
+    tracing::warn!(error = %e, "the database is out of reach");
+    // Whether a statement the connection carried took effect is unknown:
+    // a retry with the same Idempotency-Key is answered as the first was.
+    ApiError::Unavailable(
+        "the database is out of reach: try again in a moment (with the same Idempotency-Key, a request that went \
+         through is not repeated)"
+            .into(),
+    )
 }
 
 impl IntoResponse for ApiError {
@@ -159,5 +197,32 @@ impl IntoResponse for ApiError {
             _ => {}
         }
         response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_database_out_of_reach_is_a_503_with_retry_after_however_it_reached_the_handler() {
+        let reset = || sqlx::Error::Io(std::io::Error::from(std::io::ErrorKind::ConnectionReset));
+        let direct = ApiError::from(reset());
+        let wrapped = ApiError::from(anyhow::Error::from(reset()).context("cannot load the hold"));
+        for e in [direct, wrapped, ApiError::from(sqlx::Error::PoolClosed)] {
+            assert_eq!(e.status(), StatusCode::SERVICE_UNAVAILABLE, "{e}");
+            assert_eq!(e.code(), "unavailable");
+            let response = e.into_response();
+            assert_eq!(response.headers()["retry-after"], "1");
+        }
+    }
+
+    #[test]
+    fn a_statement_the_database_refused_or_an_error_of_ours_stays_internal() {
+        let ours = ApiError::from(anyhow::anyhow!("a bug"));
+        assert_eq!(ours.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        let decode = ApiError::from(sqlx::Error::ColumnNotFound("status".into()));
+        assert_eq!(decode.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(ApiError::from(sqlx::Error::PoolTimedOut).status(), StatusCode::SERVICE_UNAVAILABLE);
     }
 }
