@@ -374,8 +374,12 @@ throwaway_broker() {
 # (a run going on beside this one) cannot be dropped and are left alone.
 drop_test_databases() {
   local sql
-  # Their data lakes too (tests/support: one directory per test platform).
+  # Their data lakes too (tests/support: one directory per test platform),
+  # and the PostgreSQL servers of Jepsen runs that were killed
+  # (tests/support/postgres.rs).
   rm -rf "${TMPDIR:-/tmp}"/ticktak-lake-t_*
+  pkill -KILL -f -- "-D ${TMPDIR:-/tmp}/ticktak-pg-" 2>/dev/null || true
+  rm -rf "${TMPDIR:-/tmp}"/ticktak-pg-*
   sql="$(PGPASSWORD=ticktak psql -h 127.0.0.1 -p "$PG_PORT" -U ticktak -d postgres -tAc \
     "SELECT format('DROP DATABASE IF EXISTS %I;', datname) FROM pg_database WHERE datname ~ '^t_[a-z0-9-]+_[0-9a-f]+$'")"
   [ -z "$sql" ] && return 0

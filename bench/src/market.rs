@@ -8,7 +8,7 @@ use ticktak_core::masterlist::MasterListMatch;
 use ticktak_tests::broker::OwnedBroker;
 use ticktak_tests::postgres::OwnedPostgres;
 use ticktak_tests::process::{free_port, spawn_in, terminate, wait_ready};
-use ticktak_tests::{database_url, ensure_topics, masterlist_with_capacity, publish_masterlist, unique, PlatformEnv};
+use ticktak_tests::{ensure_topics, masterlist_with_capacity, publish_masterlist, unique, PlatformEnv};
 use tokio::process::Child;
 
 pub struct PlatformProcs {
@@ -20,16 +20,26 @@ pub struct PlatformProcs {
     pub vars: HashMap<String, String>,
     /// The network namespace its processes run in (none: the host's).
     pub netns: Option<String>,
+    /// Its database, as the host reaches it.
+    pub database_url: String,
 }
 
 /// Where a platform's processes run: the host's network, or a network
-/// namespace of their own where they listen on `address` and reach
-/// PostgreSQL at `database` (the broker at the address it advertises).
+/// namespace of their own where they listen on `address` (the broker at the
+/// address it advertises); and the PostgreSQL server of its database.
 #[derive(Debug, Clone)]
 pub struct Placement {
     pub netns: Option<String>,
     pub address: std::net::IpAddr,
-    pub database: Option<std::net::SocketAddr>,
+    /// None: the tests' server.
+    pub database: Option<DatabaseAt>,
+}
+
+/// A PostgreSQL server as the host reaches it and as the platform does.
+#[derive(Debug, Clone, Copy)]
+pub struct DatabaseAt {
+    pub from_host: std::net::SocketAddr,
+    pub from_platform: std::net::SocketAddr,
 }
 
 impl Placement {
@@ -43,9 +53,9 @@ pub struct Market {
     pub topic_env: String,
     /// A broker this run started itself (so chaos can kill it too).
     pub broker: Option<OwnedBroker>,
-    /// A PostgreSQL server this run started itself, the platforms'
-    /// databases on it (so faults can kill it).
-    pub database: Option<OwnedPostgres>,
+    /// PostgreSQL servers this run started itself, one per platform for
+    /// its database (so faults can kill one, or set its clock off).
+    pub databases: Vec<OwnedPostgres>,
 }
 
 impl Market {
@@ -107,11 +117,10 @@ impl Market {
                 // Reachable from the host, where the clients are.
                 vars.insert("BIND_ADDR".into(), placement.address.to_string());
             }
+            let mut database_url = vars["DATABASE_URL"].clone();
             if let Some(at) = placement.database {
-                let mut url = reqwest::Url::parse(&vars["DATABASE_URL"])?;
-                url.set_ip_host(at.ip()).map_err(|()| anyhow::anyhow!("DATABASE_URL has no host"))?;
-                url.set_port(Some(at.port())).map_err(|()| anyhow::anyhow!("DATABASE_URL has no port"))?;
-                vars.insert("DATABASE_URL".into(), url.to_string());
+                vars.insert("DATABASE_URL".into(), on_server(&database_url, at.from_platform)?);
+                database_url = on_server(&database_url, at.from_host)?;
             }
             let netns = placement.netns.clone();
             let mut children = vec![("shop", spawn_in(netns.as_deref(), "shop", &vars))];
@@ -120,7 +129,16 @@ impl Market {
             children.push(("shop-consumer", spawn_in(netns.as_deref(), "shop-consumer", &vars)));
             wait_ready(&format!("{reservations_url}/ready")).await;
             wait_ready(&format!("{consumer_url}/ready")).await;
-            platforms.push(PlatformProcs { env, shop_url, reservations_url, consumer_url, children, vars, netns });
+            platforms.push(PlatformProcs {
+                env,
+                shop_url,
+                reservations_url,
+                consumer_url,
+                children,
+                vars,
+                netns,
+                database_url,
+            });
         }
         let http = reqwest::Client::new();
         for p in &platforms {
@@ -137,7 +155,7 @@ impl Market {
             })
             .await;
         }
-        Ok(Self { platforms, topic_env, broker: None, database: None })
+        Ok(Self { platforms, topic_env, broker: None, databases: Vec::new() })
     }
 
     /// SIGKILL process `which` of platform `platform` and start it again.
@@ -193,7 +211,7 @@ impl Market {
     }
 
     pub async fn pool(&self, i: usize) -> anyhow::Result<sqlx::PgPool> {
-        Ok(sqlx::PgPool::connect(&database_url(&self.platforms[i].env.database)).await?)
+        Ok(sqlx::PgPool::connect(&self.platforms[i].database_url).await?)
     }
 
     /// SIGKILL and restart this run's own broker.
@@ -222,8 +240,16 @@ impl Market {
         if let Some(b) = self.broker {
             b.stop().await;
         }
-        drop(self.database);
+        drop(self.databases);
     }
+}
+
+/// `url` with the host and port of `server`.
+fn on_server(url: &str, server: std::net::SocketAddr) -> anyhow::Result<String> {
+    let mut url = reqwest::Url::parse(url)?;
+    url.set_ip_host(server.ip()).map_err(|()| anyhow::anyhow!("a database URL without a host"))?;
+    url.set_port(Some(server.port())).map_err(|()| anyhow::anyhow!("a database URL without a port"))?;
+    Ok(url.to_string())
 }
 
 /// A digest of a platform's ledger: every hold and its status (equal on

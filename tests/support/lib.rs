@@ -28,20 +28,8 @@ use ticktak_kit::{Service, Settings};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-static DATABASE_OVERRIDE: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-
-/// The database server every helper uses: a process-wide override (a run
-/// with a server of its own), else `TEST_DATABASE_URL`.
 pub fn database_admin_url() -> String {
-    if let Some(url) = DATABASE_OVERRIDE.get() {
-        return url.clone();
-    }
     std::env::var("TEST_DATABASE_URL").unwrap_or_else(|_| "postgres://ticktak:ticktak@127.0.0.1:5432/postgres".into())
-}
-
-/// Use the server of `admin_url` from now on (once per process).
-pub fn override_database(admin_url: String) -> bool {
-    DATABASE_OVERRIDE.set(admin_url).is_ok()
 }
 
 static BROKERS_OVERRIDE: std::sync::OnceLock<String> = std::sync::OnceLock::new();

@@ -5,6 +5,12 @@
 //! and by the next `make test`/`make bench` if the run was killed), on
 //! 127.0.0.1 and a free port, its superuser `ticktak` trusted from there.
 //! PostgreSQL refuses to run as root: as root, it runs as `postgres`.
+//!
+//! Its clock can be set ahead or behind (`skew`): the server runs under
+//! Debian's libfaketime, which reads the offset from a file on every call
+//! (`FAKETIME_NO_CACHE`), so a skew takes effect at once, without a restart.
+//! (libfaketime cannot skew the platforms' own processes: it breaks
+//! librdkafka's timed waits; RELIABILITY.md.)
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -18,6 +24,8 @@ pub struct OwnedPostgres {
     pub port: u16,
     dir: PathBuf,
     bin: PathBuf,
+    /// The file libfaketime reads the clock's offset from.
+    clock: PathBuf,
     child: Option<Child>,
 }
 
@@ -33,9 +41,18 @@ impl OwnedPostgres {
             .await
             .context("initdb")?;
         anyhow::ensure!(out.status.success(), "initdb: {}", String::from_utf8_lossy(&out.stderr));
-        let mut pg = Self { port: free_port(), dir, bin, child: None };
+        let clock = dir.with_extension("clock");
+        std::fs::write(&clock, "+0\n")?;
+        let mut pg = Self { port: free_port(), dir, bin, clock, child: None };
         pg.restart().await?;
         Ok(pg)
+    }
+
+    /// Set the server's clock `seconds` ahead of the machine's (behind when
+    /// negative; 0: the machine's time again). `now()` in every session
+    /// follows at once.
+    pub fn skew(&self, seconds: i64) -> anyhow::Result<()> {
+        std::fs::write(&self.clock, format!("{seconds:+}s\n")).context("the clock's offset file")
     }
 
     /// `TEST_DATABASE_URL` for it.
@@ -58,7 +75,14 @@ impl OwnedPostgres {
     /// it accepts connections.
     pub async fn restart(&mut self) -> anyhow::Result<()> {
         let socket_dir = self.dir.display().to_string();
-        let child = as_owner(&self.bin.join("postgres"))
+        // libfaketime for the server alone (through `env`, after `setpriv`:
+        // preloaded into a root process, it makes a semaphore the server,
+        // as `postgres`, may not open).
+        let child = as_owner(std::path::Path::new("env"))
+            .arg(format!("LD_PRELOAD={}", faketime_library()?.display()))
+            .arg(format!("FAKETIME_TIMESTAMP_FILE={}", self.clock.display()))
+            .arg("FAKETIME_NO_CACHE=1")
+            .arg(self.bin.join("postgres"))
             .arg("-D")
             .arg(&self.dir)
             .args(["-p", &self.port.to_string(), "-c", "listen_addresses=127.0.0.1"])
@@ -90,7 +114,16 @@ impl Drop for OwnedPostgres {
             let _ = std::process::Command::new("kill").args(["-KILL", "--", &format!("-{pid}")]).status();
         }
         let _ = std::fs::remove_dir_all(&self.dir);
+        let _ = std::fs::remove_file(&self.clock);
     }
+}
+
+/// Debian's libfaketime (package `libfaketime`, under the multiarch folder).
+fn faketime_library() -> anyhow::Result<PathBuf> {
+    std::fs::read_dir("/usr/lib")?
+        .filter_map(|e| Some(e.ok()?.path().join("faketime/libfaketime.so.1")))
+        .find(|p| p.exists())
+        .context("no libfaketime.so.1 under /usr/lib/*/faketime (Debian's libfaketime package)")
 }
 
 /// Where Debian keeps the newest PostgreSQL's server programs.
@@ -105,7 +138,8 @@ fn server_bin_dir() -> anyhow::Result<PathBuf> {
 }
 
 /// `program`, run as `postgres` when we are root (PostgreSQL will not run
-/// as root); `setpriv` execs it, so the child's pid is the program's.
+/// as root); `setpriv` and `env` exec it, so the child's pid is the
+/// program's.
 fn as_owner(program: &std::path::Path) -> Command {
     // The effective uid, from /proc.
     let root = std::fs::read_to_string("/proc/self/status")

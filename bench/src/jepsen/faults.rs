@@ -2,8 +2,9 @@
 //!
 //! Each fault lasts a few seconds and is healed before the next one starts:
 //! a process of a platform or the broker killed with SIGKILL and started
-//! again, or paused with SIGSTOP and resumed with SIGCONT; PostgreSQL
-//! killed with SIGKILL and started again; a platform cut
+//! again, or paused with SIGSTOP and resumed with SIGCONT; a platform's
+//! PostgreSQL killed with SIGKILL and started again, or its clock set off
+//! (libfaketime); a platform cut
 //! from the broker, from its database or from both, its packets lost at
 //! random, or its traffic to both slowed (`network`, each platform on a
 //! network of its own).
@@ -28,9 +29,12 @@ pub enum Kind {
     KillBroker,
     /// SIGSTOP the broker, SIGCONT it after the pause.
     PauseBroker,
-    /// SIGKILL PostgreSQL (the server and every backend), start it again
-    /// after the pause (crash recovery).
+    /// SIGKILL a platform's PostgreSQL (the server and every backend),
+    /// start it again after the pause (crash recovery).
     KillDatabase,
+    /// Set the clock of a platform's PostgreSQL `amount` s off the
+    /// machine's (and of its processes), back after the pause.
+    Skew,
     /// Cut a platform from the broker (its packets dropped both ways).
     CutBroker,
     /// Cut a platform from its database.
@@ -46,13 +50,15 @@ pub enum Kind {
 }
 
 /// Faults of processes: they need no network of the platforms' own.
-pub const PROCESS_KINDS: [Kind; 5] = [Kind::Kill, Kind::Pause, Kind::KillBroker, Kind::PauseBroker, Kind::KillDatabase];
-pub const KINDS: [Kind; 10] = [
+pub const PROCESS_KINDS: [Kind; 6] =
+    [Kind::Kill, Kind::Pause, Kind::KillBroker, Kind::PauseBroker, Kind::KillDatabase, Kind::Skew];
+pub const KINDS: [Kind; 11] = [
     Kind::Kill,
     Kind::Pause,
     Kind::KillBroker,
     Kind::PauseBroker,
     Kind::KillDatabase,
+    Kind::Skew,
     Kind::CutBroker,
     Kind::CutDatabase,
     Kind::Isolate,
@@ -70,8 +76,9 @@ pub struct Fault {
     pub at_s: f64,
     /// How long the process stays down or paused, or the network faulty.
     pub lasts_s: f64,
-    /// The share of packets lost (%, 10–40) or the delay (ms, 50–300).
-    pub amount: u32,
+    /// The share of packets lost (%, 10–40), the delay (ms, 50–300) or the
+    /// clock's offset (s, 10–60 ahead or behind).
+    pub amount: i64,
 }
 
 impl std::fmt::Display for Fault {
@@ -82,7 +89,8 @@ impl std::fmt::Display for Fault {
             Kind::Pause => format!("pause {platform}/{}", PROCESSES[self.process]),
             Kind::KillBroker => "kill -9 the broker".into(),
             Kind::PauseBroker => "pause the broker".into(),
-            Kind::KillDatabase => "kill -9 PostgreSQL".into(),
+            Kind::KillDatabase => format!("kill -9 {platform}'s PostgreSQL"),
+            Kind::Skew => format!("set the clock of {platform}'s PostgreSQL {:+} s off", self.amount),
             Kind::CutBroker => format!("cut {platform} from the broker"),
             Kind::CutDatabase => format!("cut {platform} from its database"),
             Kind::Isolate => format!("cut {platform} from the broker and its database"),
@@ -110,8 +118,9 @@ pub fn schedule(seed: u64, seconds: f64, every_s: f64, platforms: usize, kinds: 
         let platform = rng.below(platforms as u64) as usize;
         let process = rng.below(PROCESSES.len() as u64) as usize;
         let amount = match kind {
-            Kind::Loss => 10 + rng.below(31) as u32,
-            Kind::Latency => 50 + rng.below(251) as u32,
+            Kind::Loss => 10 + rng.below(31) as i64,
+            Kind::Latency => 50 + rng.below(251) as i64,
+            Kind::Skew => (10 + rng.below(51) as i64) * if rng.below(2) == 0 { 1 } else { -1 },
             _ => 0,
         };
         out.push(Fault { kind, platform, process, at_s: at, lasts_s, amount });
@@ -121,11 +130,11 @@ pub fn schedule(seed: u64, seconds: f64, every_s: f64, platforms: usize, kinds: 
 }
 
 /// Each platform's own network, and the ports on the host that it reaches
-/// the broker and its database by.
+/// the broker and its database by (one per platform).
 pub struct Links {
     pub network: Network,
     pub broker_port: u16,
-    pub database_port: u16,
+    pub database_ports: Vec<u16>,
 }
 
 fn signal(pid: Option<u32>, signal: &str) {
@@ -166,19 +175,27 @@ pub async fn inject(market: &tokio::sync::Mutex<Market>, links: Option<&Links>, 
         }
         Kind::KillDatabase => {
             let mut m = market.lock().await;
-            let pg = m.database.as_mut().ok_or_else(|| anyhow::anyhow!("the run has no PostgreSQL of its own"))?;
+            let pg = m.databases.get_mut(i).ok_or_else(|| anyhow::anyhow!("the run has no PostgreSQL of its own"))?;
             pg.kill().await;
             tokio::time::sleep(down).await;
             pg.restart().await?;
+        }
+        Kind::Skew => {
+            let m = market.lock().await;
+            let pg = m.databases.get(i).ok_or_else(|| anyhow::anyhow!("the run has no PostgreSQL of its own"))?;
+            pg.skew(fault.amount)?;
+            drop(m);
+            tokio::time::sleep(down).await;
+            market.lock().await.databases[i].skew(0)?;
         }
         Kind::CutBroker | Kind::CutDatabase | Kind::Isolate | Kind::Loss | Kind::Latency => {
             let l = links()?;
             match fault.kind {
                 Kind::CutBroker => l.network.cut(i, &[l.broker_port])?,
-                Kind::CutDatabase => l.network.cut(i, &[l.database_port])?,
-                Kind::Isolate => l.network.cut(i, &[l.broker_port, l.database_port])?,
+                Kind::CutDatabase => l.network.cut(i, &[l.database_ports[i]])?,
+                Kind::Isolate => l.network.cut(i, &[l.broker_port, l.database_ports[i]])?,
                 Kind::Loss => l.network.lose(i, fault.amount as u8)?,
-                _ => l.network.delay(i, Duration::from_millis(fault.amount.into())),
+                _ => l.network.delay(i, Duration::from_millis(fault.amount as u64)),
             }
             tokio::time::sleep(down).await;
             l.network.heal(i)?;
@@ -193,22 +210,23 @@ mod tests {
 
     #[test]
     fn a_seed_gives_one_schedule_with_every_kind_first_and_each_fault_healed_before_the_next() {
-        let s = schedule(7, 90.0, 8.0, 2, &KINDS);
-        assert_eq!(s, schedule(7, 90.0, 8.0, 2, &KINDS), "the same seed, the same schedule");
-        assert_ne!(s, schedule(8, 90.0, 8.0, 2, &KINDS), "another seed, another schedule");
+        let s = schedule(7, 100.0, 8.0, 2, &KINDS);
+        assert_eq!(s, schedule(7, 100.0, 8.0, 2, &KINDS), "the same seed, the same schedule");
+        assert_ne!(s, schedule(8, 100.0, 8.0, 2, &KINDS), "another seed, another schedule");
         let mut first: Vec<Kind> = s[..KINDS.len()].iter().map(|f| f.kind).collect();
         first.sort_by_key(|k| KINDS.iter().position(|x| x == k));
         assert_eq!(first, KINDS, "one of each kind first: {s:?}");
         for w in s.windows(2) {
             assert!(w[0].at_s + w[0].lasts_s < w[1].at_s, "{} overlaps {}", w[0], w[1]);
         }
-        assert!(s.iter().all(|f| f.platform < 2 && f.process < 3 && f.at_s + f.lasts_s < 90.0), "{s:?}");
+        assert!(s.iter().all(|f| f.platform < 2 && f.process < 3 && f.at_s + f.lasts_s < 100.0), "{s:?}");
         let only = schedule(7, 80.0, 8.0, 2, &PROCESS_KINDS);
         assert!(only.iter().all(|f| PROCESS_KINDS.contains(&f.kind)), "only the kinds asked for: {only:?}");
         for f in &s {
             match f.kind {
                 Kind::Loss => assert!((10..=40).contains(&f.amount), "{f}"),
                 Kind::Latency => assert!((50..=300).contains(&f.amount), "{f}"),
+                Kind::Skew => assert!((10..=60).contains(&f.amount.abs()), "{f}"),
                 _ => assert_eq!(f.amount, 0, "{f}"),
             }
         }

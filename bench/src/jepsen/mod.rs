@@ -30,7 +30,7 @@ use self::checker::{PlatformState, Report};
 use self::faults::{Fault, Links};
 use self::history::{Answer, History, Request};
 use self::network::Network;
-use crate::market::{Market, Placement};
+use crate::market::{DatabaseAt, Market, Placement};
 
 #[derive(Debug, Clone)]
 pub struct JepsenOptions {
@@ -177,36 +177,50 @@ impl JepsenRun {
 
 pub async fn run(o: &JepsenOptions) -> anyhow::Result<JepsenRun> {
     anyhow::ensure!((1..=6).contains(&o.platforms), "1 to 6 platforms");
-    // Faults kill the broker too: the run needs one of its own.
-    let (broker, mut links) = match o.network {
+    // Faults kill the broker too: the run needs one of its own. And they
+    // kill a platform's PostgreSQL or set its clock off: each platform's
+    // database is on a server of the run's own (the broker's log stays on
+    // the tests' server: in production the broker has no PostgreSQL to lose).
+    let mut databases = Vec::new();
+    for _ in 0..o.platforms {
+        databases.push(OwnedPostgres::start().await?);
+    }
+    let local = |pg: &OwnedPostgres| std::net::SocketAddr::from((std::net::Ipv4Addr::LOCALHOST, pg.port));
+    let (broker, links) = match o.network {
         false => (OwnedBroker::start().await?, None),
         true => {
             let mut network = Network::create(o.platforms)?;
             let broker = OwnedBroker::start_advertising(network.host().into()).await?;
             network.forward(broker.port, (std::net::Ipv4Addr::LOCALHOST, broker.port).into()).await?;
-            // Forwarded once the run's PostgreSQL is up (below).
-            let database_port = ticktak_tests::process::free_port();
+            let mut database_ports = Vec::new();
+            for pg in &databases {
+                let port = ticktak_tests::process::free_port();
+                network.forward(port, local(pg)).await?;
+                database_ports.push(port);
+            }
             let broker_port = broker.port;
-            (broker, Some(Links { network, broker_port, database_port }))
+            (broker, Some(Links { network, broker_port, database_ports }))
         }
     };
     anyhow::ensure!(ticktak_tests::override_brokers(broker.addr()), "broker already chosen");
-    // Faults kill PostgreSQL too: the platforms' databases are on a server
-    // of the run's own (the broker's log stays on the shared one: in
-    // production the broker has no PostgreSQL to lose).
-    let database = OwnedPostgres::start().await?;
-    anyhow::ensure!(ticktak_tests::override_database(database.admin_url()), "database server already chosen");
-    if let Some(l) = links.as_mut() {
-        l.network.forward(l.database_port, database_server()?).await?;
-    }
     let placements: Vec<Placement> = (0..o.platforms)
-        .map(|i| match &links {
-            None => Placement::host(),
-            Some(l) => Placement {
-                netns: Some(l.network.namespace(i)),
-                address: l.network.address(i).into(),
-                database: Some((l.network.host(), l.database_port).into()),
-            },
+        .map(|i| {
+            let from_host = local(&databases[i]);
+            match &links {
+                None => Placement {
+                    netns: None,
+                    address: std::net::Ipv4Addr::LOCALHOST.into(),
+                    database: Some(DatabaseAt { from_host, from_platform: from_host }),
+                },
+                Some(l) => Placement {
+                    netns: Some(l.network.namespace(i)),
+                    address: l.network.address(i).into(),
+                    database: Some(DatabaseAt {
+                        from_host,
+                        from_platform: (l.network.host(), l.database_ports[i]).into(),
+                    }),
+                },
+            }
         })
         .collect();
     let extra = [("HOLD_TTL_SECS", HOLD_TTL_SECS), ("SWEEP_INTERVAL_MS", "200"), ("REPUBLISH_AFTER_SECS", "3")];
@@ -216,7 +230,7 @@ pub async fn run(o: &JepsenOptions) -> anyhow::Result<JepsenRun> {
     let types: Vec<TicketType> = capacities.keys().copied().collect();
     let mut market = Market::start_placed(&placements, &list, &extra).await?;
     market.broker = Some(broker);
-    market.database = Some(database);
+    market.databases = databases;
     if o.mutant == Some(Mutant::Capacity) {
         let pool = market.pool(o.platforms - 1).await?;
         sqlx::query("UPDATE shop.ticket_types SET capacity = capacity * 10").execute(&pool).await?;
@@ -282,17 +296,6 @@ pub async fn run(o: &JepsenOptions) -> anyhow::Result<JepsenRun> {
     // The clients pay for no hold: once settled, every hold is closed.
     let report = checker::check(&history, &log, partitions, &capacities, &platforms, true);
     Ok(JepsenRun { options: o.clone(), faults, last_heal_s, settled_after_s, ledgers_agreed, report })
-}
-
-/// Where the run's PostgreSQL listens.
-fn database_server() -> anyhow::Result<std::net::SocketAddr> {
-    use std::net::ToSocketAddrs;
-    let url = reqwest::Url::parse(&ticktak_tests::database_url("postgres"))?;
-    let host = url.host_str().ok_or_else(|| anyhow::anyhow!("the database URL has no host"))?;
-    (host, url.port().unwrap_or(5432))
-        .to_socket_addrs()?
-        .next()
-        .ok_or_else(|| anyhow::anyhow!("{host} has no address"))
 }
 
 /// Seconds from now until every platform's ledger (`pools`) has applied
