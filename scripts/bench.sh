@@ -13,7 +13,7 @@ ensure_build_deps
 start_nisshi_install
 ensure_postgres
 drop_test_databases
-ensure_network_tools
+ensure_fault_tools
 apt_install wrk
 ensure_fuzzer
 ensure_geoip

@@ -387,12 +387,13 @@ drop_test_databases() {
   PGPASSWORD=ticktak psql -q -h 127.0.0.1 -p "$PG_PORT" -U ticktak -d postgres <<<"$sql" >/dev/null 2>&1 || true
 }
 
-# The Jepsen runs put each platform on a network of its own (network
-# namespaces, a bridge, nftables rules: bench/src/jepsen/network.rs), as
-# root. Removes what a killed run left: namespaces ttn<N>-<i>, bridges
+# What the Jepsen runs' faults need (bench/src/jepsen): each platform on a
+# network of its own (network namespaces, a bridge, nftables rules), as
+# root, and a PostgreSQL server per platform under libfaketime (its clock
+# set off). Removes what a killed run left: namespaces ttn<N>-<i>, bridges
 # ttb<N> (a bridge's veth pairs go with their namespaces).
-ensure_network_tools() {
-  apt_install iproute2 nftables
+ensure_fault_tools() {
+  apt_install iproute2 nftables libfaketime
   local ns br
   for ns in $(ip netns list 2>/dev/null | awk '$1 ~ /^ttn[0-9]+-[0-9]+$/ {print $1}'); do
     as_root ip netns delete "$ns" 2>/dev/null || true

@@ -20,7 +20,7 @@ ensure_build_deps
 start_nisshi_install dev
 ensure_postgres
 drop_test_databases
-ensure_network_tools
+ensure_fault_tools
 ensure_node_tools
 ensure_fuzzer
 ensure_api_validator

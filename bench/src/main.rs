@@ -103,7 +103,7 @@ async fn main() -> anyhow::Result<()> {
                 platforms: flag(&args, "--platforms", 2)?,
                 clients: flag(&args, "--clients", 12)?,
                 fault_every_s: flag(&args, "--fault-every", 8.0)?,
-                capacity: flag(&args, "--capacity", 10)?,
+                capacity: flag(&args, "--capacity", 30)?,
                 mutant: optional_flag(&args, "--mutant")?,
                 network: !args.iter().any(|a| a == "--no-network"),
             };

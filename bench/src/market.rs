@@ -15,6 +15,8 @@ pub struct PlatformProcs {
     pub env: PlatformEnv,
     pub shop_url: String,
     pub reservations_url: String,
+    /// Reservations' internal listener (what payments calls).
+    pub reservations_internal_url: String,
     pub consumer_url: String,
     pub children: Vec<(&'static str, Child)>,
     pub vars: HashMap<String, String>,
@@ -92,6 +94,7 @@ impl Market {
             let res_internal_port = free_port();
             let at = |port: u16| format!("http://{}", std::net::SocketAddr::new(placement.address, port));
             let (shop_url, reservations_url, consumer_url) = (at(shop_port), at(res_port), at(con_port));
+            let reservations_internal_url = at(res_internal_port);
             let mut vars: HashMap<String, String> = env.vars();
             for (k, v) in [
                 ("SHOP_INTERNAL_PORT", shop_port.to_string()),
@@ -99,7 +102,7 @@ impl Market {
                 ("RESERVATIONS_INTERNAL_PORT", res_internal_port.to_string()),
                 ("SHOP_CONSUMER_INTERNAL_PORT", con_port.to_string()),
                 ("SHOP_URL", shop_url.clone()),
-                ("RESERVATIONS_URL", at(res_internal_port)),
+                ("RESERVATIONS_URL", reservations_internal_url.clone()),
                 ("HOLD_TTL_SECS", "3600".into()),
                 // A few hundred buyers place the race's thousands of holds.
                 ("MAX_TICKETS_PER_MATCH", "0".into()),
@@ -133,6 +136,7 @@ impl Market {
                 env,
                 shop_url,
                 reservations_url,
+                reservations_internal_url,
                 consumer_url,
                 children,
                 vars,

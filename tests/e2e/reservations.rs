@@ -145,6 +145,35 @@ async fn expired_holds_return_their_tickets_on_every_platform() {
     }
 }
 
+/// A hold's time runs by one clock, the database's (it sets `expiresAt`
+/// and the sweeper expires by it): with the database's clock a minute
+/// behind the service's, as on two machines that disagree, a hold paid for
+/// within its time is confirmed. (The payment compared the database's
+/// `expiresAt` with the service's clock: it was refused as expired and the
+/// hold released seconds after it was granted — found by a Jepsen run with
+/// a database's clock set off, RELIABILITY.md.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hold_is_paid_for_within_its_time_when_the_database_clock_is_behind_the_services() {
+    let database = ticktak_tests::postgres::OwnedPostgres::start().await.expect("a PostgreSQL of the test's own");
+    database.skew(-60).expect("its clock set a minute behind");
+    let mut env = PlatformEnv::new("a", &unique("clock"));
+    let url = format!("postgres://ticktak:ticktak@127.0.0.1:{}/{}", database.port, env.database);
+    env.extra.insert("DATABASE_URL".into(), url);
+    ensure_topics(&env.topics()).await;
+    publish_masterlist(&env.topics(), &masterlist_with_capacity(1, 5)).await;
+    let p = Platform::start_with_hold_ttl(env, Duration::from_secs(30)).await;
+    counts_when(&p, 1, "master list", |c| c["capacity"] == 5).await;
+
+    let (status, body) = p.reserve("alice", 1, 1, 1, None).await;
+    assert_eq!(status, 201, "{body}");
+    let id = body["id"].as_str().unwrap().to_string();
+    let (status, body) = p.confirm(&id).await;
+    assert_eq!(status, 200, "paid within its 30 s: {body}");
+    let (_, r) = p.as_buyer(Method::GET, &format!("/api/reservations/{id}"), Some("alice")).await;
+    assert_eq!(r["status"], "CONFIRMED", "{r}");
+    p.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_idempotency_key_gives_one_reservation_and_the_first_answer() {
     let platforms = start_market(&["a"], 20, Duration::from_secs(600)).await;

@@ -247,6 +247,9 @@ pub struct Raw {
     pub key: Option<String>,
     pub headers: Vec<(String, String)>,
     pub payload: Vec<u8>,
+    /// Its timestamp (the producer's clock when it was produced), in ms
+    /// since the epoch.
+    pub timestamp_ms: Option<i64>,
 }
 
 /// Every message of `topic` (its `partitions` partitions) from offset 0 to
@@ -325,6 +328,7 @@ pub async fn read_topic(topic: &str, partitions: i32) -> Vec<Raw> {
                 key: m.key().map(|k| String::from_utf8_lossy(k).into_owned()),
                 headers,
                 payload: m.payload().unwrap_or_default().to_vec(),
+                timestamp_ms: m.timestamp().to_millis(),
             });
         }
         out

@@ -18,7 +18,9 @@
 //! - **released once**: a cancel answered 200 released its hold in the log,
 //!   and no hold released or refunded its tickets twice;
 //! - **own view**: each platform's reservations agree with the log's
-//!   decision on them, and none is left undecided.
+//!   decision on them, and none is left undecided;
+//! - and the buyer's life after the hold — **paid**, **refunded**,
+//!   **admitted once**, **expiry** — in `life`.
 //!
 //! An operation without an answer (a killed or paused process) is held to
 //! nothing: whatever it did, the log and the ledgers must still agree.
@@ -33,6 +35,9 @@ use ticktak_kit::kafka::trust::Trust;
 use ticktak_tests::log::Raw;
 
 use super::history::{Answer, Op, Request};
+
+mod life;
+pub use life::Timing;
 
 /// The reason reservations gives a request the log did not decide in time
 /// (`services/reservations/src/store.rs`, `NOT_DECIDED`): under faults that
@@ -81,6 +86,9 @@ pub struct Report {
     /// What the rule met applying the log that it could not apply as
     /// expected, by kind (`ledger::Anomaly`).
     pub anomalies: BTreeMap<String, usize>,
+    /// Holds released early because a database's clock was stepped while
+    /// they were held (not violations: see `life`).
+    pub expiries_moved_by_clock_steps: usize,
     pub violations: Vec<Violation>,
 }
 
@@ -95,12 +103,14 @@ struct Model {
     anomalies: BTreeMap<String, usize>,
     /// How often each hold's tickets went back on sale.
     returned: HashMap<HoldId, u32>,
+    /// The timestamp of the message that first released each hold.
+    released_at: HashMap<HoldId, Option<i64>>,
 }
 
 /// Check a run. `capacities` is the master list the platforms sold from;
 /// `partitions` the sales topic's.
-/// `every_hold_closed`: the workload pays for nothing, so once the market
-/// has settled every hold must be rejected or released.
+/// `every_hold_closed`: once the market has settled, every hold must be
+/// rejected, released or paid for (none left granted).
 pub fn check(
     history: &[Op],
     log: &[Raw],
@@ -108,6 +118,7 @@ pub fn check(
     capacities: &BTreeMap<TicketType, u32>,
     platforms: &[PlatformState],
     every_hold_closed: bool,
+    timing: &Timing,
 ) -> Report {
     let model = replay(log, partitions, capacities);
     let mut report = Report {
@@ -117,6 +128,7 @@ pub fn check(
         log_messages: log.len(),
         holds: model.ledger.holds().count(),
         anomalies: model.anomalies.clone(),
+        expiries_moved_by_clock_steps: 0,
         violations: Vec::new(),
     };
     let context = |hold: HoldId| -> Vec<String> {
@@ -228,7 +240,13 @@ pub fn check(
         }
     }
 
-    // closed: nothing is paid for, so nothing may stay granted.
+    // the buyer's life after the hold.
+    let (found, stepped) = life::check(history, &model, timing);
+    for f in found {
+        violate(f.property, f.detail, f.hold);
+    }
+
+    // closed: a hold is paid for or let go; none may stay granted.
     if every_hold_closed {
         let mut open: Vec<HoldId> =
             model.ledger.holds().filter(|(_, h)| h.status == HoldStatus::Granted).map(|(id, _)| *id).collect();
@@ -237,6 +255,7 @@ pub fn check(
             violate("closed", format!("hold {id} is still granted once the market settled"), Some(id));
         }
     }
+    report.expiries_moved_by_clock_steps = stepped;
     // anomalies no platform's honest log produces: a sale past the stock by
     // counts, a hold closed by another than its owner or of another type.
     for kind in ["Oversold", "NotOwner", "HoldMismatch"] {
@@ -308,7 +327,20 @@ fn answers(history: &[Op]) -> BTreeMap<String, usize> {
             Some(Answer::Requested { .. }) => "undecided at the answer (202)".into(),
             Some(Answer::Refused { status }) => format!("refused before the log ({status})"),
             Some(Answer::Cancelled) => "cancelled (200)".into(),
-            Some(Answer::Other { status }) => format!("cancel answered {status}"),
+            Some(Answer::Paid) => "paid (200)".into(),
+            Some(Answer::Refunded) => "refunded (200)".into(),
+            Some(Answer::Admitted) => "admitted (200)".into(),
+            Some(Answer::NotAdmitted { status, result }) => format!("not admitted: {result} ({status})"),
+            Some(Answer::Other { status }) => {
+                let what = match op.request {
+                    Request::Hold { .. } => "hold",
+                    Request::Cancel { .. } => "cancel",
+                    Request::Pay { .. } => "payment",
+                    Request::Refund { .. } => "refund",
+                    Request::CheckIn { .. } => "check-in",
+                };
+                format!("{what} answered {status}")
+            }
             Some(Answer::Indeterminate { .. }) => "no answer".into(),
         };
         *out.entry(name).or_default() += 1;
@@ -329,6 +361,7 @@ fn replay(log: &[Raw], partitions: i32, capacities: &BTreeMap<TicketType, u32>) 
         lines: Vec::new(),
         anomalies: BTreeMap::new(),
         returned: HashMap::new(),
+        released_at: HashMap::new(),
     };
     for raw in in_log_order(log) {
         let decoded = decode::sales(&owned(raw), partitions, &trust);
@@ -345,6 +378,9 @@ fn replay(log: &[Raw], partitions: i32, capacities: &BTreeMap<TicketType, u32>) 
             model.lines.push((position, hold, outcome));
             if matches!(outcome, Outcome::Released | Outcome::Refunded) {
                 *model.returned.entry(hold).or_default() += 1;
+            }
+            if outcome == Outcome::Released {
+                model.released_at.entry(hold).or_insert(raw.timestamp_ms);
             }
         }
     }

@@ -19,6 +19,14 @@ pub enum Request {
     Hold { ticket_type: TicketType, quantity: u8 },
     /// `DELETE /api/reservations/{hold}`: the buyer lets a held hold go.
     Cancel { hold: HoldId },
+    /// `POST /internal/reservations/{hold}/confirm`: what payments asks once
+    /// the provider took the buyer's money.
+    Pay { hold: HoldId },
+    /// `POST /internal/reservations/{hold}/refund`: the buyer's refund.
+    Refund { hold: HoldId },
+    /// `POST /api/tickets/check-in` at `gate`'s gate, by staff: a ticket of
+    /// the paid `hold`.
+    CheckIn { hold: HoldId, ticket: uuid::Uuid, gate: String },
 }
 
 /// How an operation completed.
@@ -34,6 +42,14 @@ pub enum Answer {
     Requested { hold: HoldId },
     /// 200 to a cancel: the hold is cancelled.
     Cancelled,
+    /// 200 to a payment: the hold is confirmed, its tickets issued.
+    Paid,
+    /// 200 to a refund: the order is refunded, its tickets revoked.
+    Refunded,
+    /// 200 to a check-in: the gate let the ticket in.
+    Admitted,
+    /// A check-in refused (409: `ALREADY_USED`, `REVOKED`, …).
+    NotAdmitted { status: u16, result: String },
     /// Any other status (a cancel of a hold that expired meanwhile, …).
     Other { status: u16 },
     /// No answer: the operation may or may not have taken effect.
@@ -60,7 +76,10 @@ impl Op {
     /// The hold the operation names or was answered with.
     pub fn hold(&self) -> Option<HoldId> {
         match (&self.request, &self.answer) {
-            (Request::Cancel { hold }, _) => Some(*hold),
+            (
+                Request::Cancel { hold } | Request::Pay { hold } | Request::Refund { hold } | Request::CheckIn { hold, .. },
+                _,
+            ) => Some(*hold),
             (_, Some(Answer::Held { hold } | Answer::RejectedByLog { hold } | Answer::Requested { hold })) => {
                 Some(*hold)
             }
@@ -76,6 +95,9 @@ impl std::fmt::Display for Op {
                 format!("hold {quantity} × match {} cat {}", ticket_type.match_number, ticket_type.category)
             }
             Request::Cancel { hold } => format!("cancel {hold}"),
+            Request::Pay { hold } => format!("pay for {hold}"),
+            Request::Refund { hold } => format!("refund {hold}"),
+            Request::CheckIn { hold, ticket, gate } => format!("check in ticket {ticket} of {hold} at {gate}'s gate"),
         };
         let answer = match &self.answer {
             None => "no completion".to_string(),
@@ -97,12 +119,15 @@ impl std::fmt::Display for Op {
 /// The history clients append to concurrently.
 pub struct History {
     start: Instant,
+    /// The run's start on the machine's clock, in ms since the epoch (to
+    /// set operations beside the log's timestamps).
+    pub start_unix_ms: i64,
     ops: Mutex<Vec<Op>>,
 }
 
 impl History {
     pub fn new() -> Self {
-        Self { start: Instant::now(), ops: Mutex::new(Vec::new()) }
+        Self { start: Instant::now(), start_unix_ms: unix_ms(), ops: Mutex::new(Vec::new()) }
     }
 
     fn now_ms(&self) -> u64 {
@@ -136,6 +161,11 @@ impl History {
     pub fn into_ops(self) -> Vec<Op> {
         self.ops.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
+}
+
+/// The machine's clock, in ms since the epoch.
+pub fn unix_ms() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
 }
 
 impl Default for History {

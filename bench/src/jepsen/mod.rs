@@ -12,6 +12,7 @@
 //! violations with the operations and log messages behind them.
 
 pub mod checker;
+pub mod client;
 pub mod faults;
 pub mod history;
 pub mod network;
@@ -24,11 +25,11 @@ use ticktak_core::ledger::HoldStatus;
 use ticktak_core::{Category, HoldId, MatchNumber, TicketType};
 use ticktak_tests::broker::OwnedBroker;
 use ticktak_tests::postgres::OwnedPostgres;
-use ticktak_tests::log::Rng;
 
-use self::checker::{PlatformState, Report};
+use self::checker::{PlatformState, Report, Timing};
 use self::faults::{Fault, Links};
-use self::history::{Answer, History, Request};
+use self::client::Endpoint;
+use self::history::History;
 use self::network::Network;
 use crate::market::{DatabaseAt, Market, Placement};
 
@@ -76,7 +77,7 @@ impl Default for JepsenOptions {
             platforms: 2,
             clients: 12,
             fault_every_s: 8.0,
-            capacity: 10,
+            capacity: 30,
             mutant: None,
             network: true,
         }
@@ -85,10 +86,8 @@ impl Default for JepsenOptions {
 
 /// Matches on sale: two, three categories each.
 const MATCHES: usize = 2;
-/// People the clients act for (the market's cap per person and match holds).
-const BUYERS: u64 = 60;
 /// How long a granted hold waits for payment before it expires.
-const HOLD_TTL_SECS: &str = "5";
+const HOLD_TTL: Duration = Duration::from_secs(5);
 
 /// A fault as it went.
 pub struct Injected {
@@ -157,9 +156,16 @@ impl JepsenRun {
             "the rule's anomalies applying the log: {}",
             if anomalies.is_empty() { "none".into() } else { anomalies.join(", ") }
         );
+        if r.expiries_moved_by_clock_steps > 0 {
+            println!(
+                "holds released early as a database's clock was stepped while they were held: {}",
+                r.expiries_moved_by_clock_steps
+            );
+        }
         if r.violations.is_empty() {
             println!(
-                "checked: serial, capacity, acknowledged, released once, closed, anomalies, own view — no violation"
+                "checked: serial, capacity, acknowledged, released once, closed, anomalies, own view, paid, \
+                 refunded, admitted once, expiry — no violation"
             );
         } else {
             let mut by_property: BTreeMap<&str, Vec<&checker::Violation>> = BTreeMap::new();
@@ -223,8 +229,10 @@ pub async fn run(o: &JepsenOptions) -> anyhow::Result<JepsenRun> {
             }
         })
         .collect();
-    let extra = [("HOLD_TTL_SECS", HOLD_TTL_SECS), ("SWEEP_INTERVAL_MS", "200"), ("REPUBLISH_AFTER_SECS", "3")];
-    let list = ticktak_tests::masterlist_with_capacity(MATCHES, o.capacity);
+    let ttl = HOLD_TTL.as_secs().to_string();
+    let extra = [("HOLD_TTL_SECS", ttl.as_str()), ("SWEEP_INTERVAL_MS", "200"), ("REPUBLISH_AFTER_SECS", "3")];
+    // Kick-offs years away: refunds are open (they close before kick-off).
+    let list = ticktak_core::masterlist::years_later(ticktak_tests::masterlist_with_capacity(MATCHES, o.capacity), 6);
     let capacities: BTreeMap<TicketType, u32> =
         list.iter().flat_map(|m| m.ticket_types().map(|(tt, capacity, _)| (tt, capacity))).collect();
     let types: Vec<TicketType> = capacities.keys().copied().collect();
@@ -236,10 +244,14 @@ pub async fn run(o: &JepsenOptions) -> anyhow::Result<JepsenRun> {
         sqlx::query("UPDATE shop.ticket_types SET capacity = capacity * 10").execute(&pool).await?;
         pool.close().await;
     }
-    let urls: Vec<(String, String)> = market
+    let endpoints: Vec<Endpoint> = market
         .platforms
         .iter()
-        .map(|p| (p.env.platform_id.clone(), format!("{}/api/reservations", p.reservations_url)))
+        .map(|p| Endpoint {
+            platform: p.env.platform_id.clone(),
+            api: p.reservations_url.clone(),
+            internal: p.reservations_internal_url.clone(),
+        })
         .collect();
     let sales_topic = market.platforms[0].env.topics().sales;
     let market = Arc::new(tokio::sync::Mutex::new(market));
@@ -248,9 +260,11 @@ pub async fn run(o: &JepsenOptions) -> anyhow::Result<JepsenRun> {
     let deadline = Instant::now() + Duration::from_secs_f64(o.seconds);
     let mut clients = Vec::new();
     for client in 0..o.clients {
-        let (history, urls, types) = (history.clone(), urls.clone(), types.clone());
+        let (history, endpoints, types) = (history.clone(), endpoints.clone(), types.clone());
         let seed = o.seed.wrapping_mul(1_000_003).wrapping_add(client as u64);
-        clients.push(tokio::spawn(async move { act(client, seed, &urls, &types, &history, deadline).await }));
+        clients.push(tokio::spawn(async move {
+            client::act(client, seed, &endpoints, &types, HOLD_TTL, &history, deadline).await
+        }));
     }
     let kinds: &[faults::Kind] = if links.is_some() { &faults::KINDS } else { &faults::PROCESS_KINDS };
     let schedule = faults::schedule(o.seed, o.seconds, o.fault_every_s, o.platforms, kinds);
@@ -261,9 +275,15 @@ pub async fn run(o: &JepsenOptions) -> anyhow::Result<JepsenRun> {
     let pools = Arc::new(pools);
     let start = Instant::now();
     let mut injected = Vec::new();
+    let mut clock_steps = Vec::new();
     for fault in schedule {
         tokio::time::sleep_until((start + Duration::from_secs_f64(fault.at_s)).into()).await;
+        let on = history::unix_ms();
         let error = faults::inject(&market, links.as_ref(), &fault).await.err().map(|e| format!("{e:#}"));
+        if fault.kind == faults::Kind::Skew {
+            // The clock set off, and set right again.
+            clock_steps.extend([on, history::unix_ms()]);
+        }
         let (pools, topic) = (pools.clone(), sales_topic.clone());
         injected.push((fault, error, tokio::spawn(async move { caught_up_after(&pools, &topic).await })));
     }
@@ -292,9 +312,15 @@ pub async fn run(o: &JepsenOptions) -> anyhow::Result<JepsenRun> {
     }
     market.stop().await;
     drop(links);
-    let history = Arc::try_unwrap(history).map_err(|_| anyhow::anyhow!("history still shared"))?.into_ops();
-    // The clients pay for no hold: once settled, every hold is closed.
-    let report = checker::check(&history, &log, partitions, &capacities, &platforms, true);
+    let history = Arc::try_unwrap(history).map_err(|_| anyhow::anyhow!("history still shared"))?;
+    let timing = Timing {
+        start_unix_ms: history.start_unix_ms,
+        hold_ttl_ms: HOLD_TTL.as_millis() as i64,
+        clock_steps_unix_ms: clock_steps,
+    };
+    let history = history.into_ops();
+    // Once settled, every hold is paid for or let go.
+    let report = checker::check(&history, &log, partitions, &capacities, &platforms, true, &timing);
     Ok(JepsenRun { options: o.clone(), faults, last_heal_s, settled_after_s, ledgers_agreed, report })
 }
 
@@ -329,66 +355,6 @@ async fn caught_up_after(pools: &[sqlx::PgPool], topic: &str) -> Option<f64> {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     None
-}
-
-/// One client until `deadline`: holds of one or two tickets on a platform
-/// it draws, and the cancel of some of its held holds.
-async fn act(
-    client: usize,
-    seed: u64,
-    urls: &[(String, String)],
-    types: &[TicketType],
-    history: &History,
-    deadline: Instant,
-) {
-    let mut rng = Rng::new(seed);
-    let http = reqwest::Client::builder().timeout(Duration::from_secs(5)).build().expect("an HTTP client");
-    while Instant::now() < deadline {
-        let (platform, url) = &urls[rng.below(urls.len() as u64) as usize];
-        let buyer = format!("jepsen-buyer-{}", rng.below(BUYERS));
-        let token = ticktak_tests::dev_token(&buyer, platform);
-        let ticket_type = types[rng.below(types.len() as u64) as usize];
-        let quantity = 1 + rng.below(2) as u8;
-        let i = history.invoke(client, platform, &buyer, Request::Hold { ticket_type, quantity });
-        let sent = http
-            .post(url)
-            .bearer_auth(&token)
-            .json(&serde_json::json!({
-                "matchNumber": ticket_type.match_number.get(),
-                "category": ticket_type.category.get(),
-                "quantity": quantity,
-            }))
-            .send()
-            .await;
-        let answer = match sent {
-            Err(e) => Answer::Indeterminate { error: e.to_string() },
-            Ok(res) => {
-                let status = res.status().as_u16();
-                let body: serde_json::Value = res.json().await.unwrap_or_default();
-                let hold = body["id"].as_str().and_then(|id| HoldId::parse(id).ok());
-                match (status, hold) {
-                    (201, Some(hold)) => Answer::Held { hold },
-                    (202, Some(hold)) => Answer::Requested { hold },
-                    (409, Some(hold)) => Answer::RejectedByLog { hold },
-                    (status, _) => Answer::Refused { status },
-                }
-            }
-        };
-        history.complete(i, answer.clone());
-        if let Answer::Held { hold } = answer {
-            if rng.below(100) < 40 {
-                tokio::time::sleep(Duration::from_millis(rng.below(1000))).await;
-                let i = history.invoke(client, platform, &buyer, Request::Cancel { hold });
-                let answer = match http.delete(format!("{url}/{}", hold.0)).bearer_auth(&token).send().await {
-                    Err(e) => Answer::Indeterminate { error: e.to_string() },
-                    Ok(res) if res.status() == 200 => Answer::Cancelled,
-                    Ok(res) => Answer::Other { status: res.status().as_u16() },
-                };
-                history.complete(i, answer);
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(20 + rng.below(60))).await;
-    }
 }
 
 /// Wait until the market is quiet and agrees: no reservation undecided or

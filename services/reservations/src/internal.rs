@@ -65,9 +65,10 @@ async fn confirm(State(s): State<AppState>, Path(id): Path<String>) -> ApiResult
         _ => None,
     };
     let mut tx = s.pool.begin().await?;
-    let r = store::lock(&mut tx, id).await?.ok_or_else(|| ApiError::NotFound("no such reservation".into()))?;
+    let (r, time_left) =
+        store::lock_with_time_left(&mut tx, id).await?.ok_or_else(|| ApiError::NotFound("no such reservation".into()))?;
     match r.status {
-        ReservationStatus::Held if r.expires_at.is_some_and(|t| t > chrono::Utc::now()) => {
+        ReservationStatus::Held if time_left => {
             let (confirmed, queued) =
                 store::transition(&mut tx, &s.origin, &r, ReservationStatus::Confirmed, Action::TicketReserved).await?;
             let issuer = tickets::store::Issuer {

@@ -278,6 +278,20 @@ pub async fn lock(tx: &mut Transaction<'_, Postgres>, id: Uuid) -> sqlx::Result<
     Ok(row.as_ref().map(from_row))
 }
 
+/// [`lock`], and whether its hold's time is still running by the database's
+/// clock: the clock that set `expires_at` and that the sweeper expires by.
+/// (The service's own clock may differ from it: a hold must not end by one
+/// clock while the other still runs it.)
+pub async fn lock_with_time_left(tx: &mut Transaction<'_, Postgres>, id: Uuid) -> sqlx::Result<Option<(Reservation, bool)>> {
+    let row = sqlx::query(&format!(
+        "SELECT {COLUMNS}, coalesce(expires_at > now(), false) AS time_left FROM reservations WHERE id = $1 FOR UPDATE"
+    ))
+    .bind(id)
+    .fetch_optional(&mut **tx)
+    .await?;
+    Ok(row.as_ref().map(|row| (from_row(row), row.get("time_left"))))
+}
+
 pub async fn list_for(pool: &PgPool, buyer: &str, limit: i64) -> sqlx::Result<Vec<Reservation>> {
     let rows = sqlx::query(&format!(
         "SELECT {COLUMNS} FROM reservations WHERE buyer_id = $1 ORDER BY created_at DESC, id DESC LIMIT $2"

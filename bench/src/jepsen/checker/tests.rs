@@ -32,6 +32,7 @@ fn message(offset: i64, action: Action, platform: &str, hold: HoldId) -> (Raw, L
         key: Some(sale.kafka_key()),
         headers: headers.into_iter().map(|(k, v)| (k.to_string(), v)).collect(),
         payload: body,
+        timestamp_ms: None,
     };
     let op = LedgerOp {
         action,
@@ -137,7 +138,7 @@ fn a_market_that_keeps_its_guarantees_passes() {
     let r = run();
     let (a, b) = (platform("a", &r.log, 2, None), platform("b", &r.log, 2, None));
     assert_eq!(a.reservations.len() + b.reservations.len(), 4);
-    let report = check(&r.history, &raws(&r.log), PARTITIONS, &capacities(2), &[a, b], false);
+    let report = check(&r.history, &raws(&r.log), PARTITIONS, &capacities(2), &[a, b], false, &Timing::default());
     assert!(report.violations.is_empty(), "{:#?}", report.violations);
     assert_eq!((report.operations, report.log_messages, report.holds), (5, 5, 4));
 }
@@ -146,7 +147,7 @@ fn a_market_that_keeps_its_guarantees_passes() {
 fn a_hold_left_granted_where_nothing_is_paid_for_is_found() {
     let r = run();
     let (a, b) = (platform("a", &r.log, 2, None), platform("b", &r.log, 2, None));
-    let report = check(&r.history, &raws(&r.log), PARTITIONS, &capacities(2), &[a, b], true);
+    let report = check(&r.history, &raws(&r.log), PARTITIONS, &capacities(2), &[a, b], true, &Timing::default());
     let open: Vec<&str> = report.violations.iter().map(|v| v.detail.as_str()).collect();
     assert_eq!(properties(&report), ["closed"], "{:#?}", report.violations);
     assert!(open.iter().any(|d| d.contains(&r.holds[1].to_string())) && open.len() == 2, "{open:?}");
@@ -159,7 +160,7 @@ fn a_reservation_never_decided_and_a_hold_without_its_reservation_are_found() {
     a.reservations.remove(&r.holds[1]);
     let mut b = platform("b", &r.log, 2, None);
     b.reservations.insert(HoldId::new(), ("REJECTED".into(), Some(NOT_DECIDED.into())));
-    let report = check(&r.history, &raws(&r.log), PARTITIONS, &capacities(2), &[a, b], false);
+    let report = check(&r.history, &raws(&r.log), PARTITIONS, &capacities(2), &[a, b], false, &Timing::default());
     let details: Vec<&str> = report.violations.iter().map(|v| v.detail.as_str()).collect();
     assert_eq!(properties(&report), ["own view"], "{details:?}");
     assert!(details.iter().any(|d| d.contains("not among its reservations")), "{details:?}");
@@ -173,7 +174,7 @@ fn a_pending_sent_again_after_its_cancel_holds_nothing_and_is_not_counted_again(
     // (sent, not yet marked, when reservations was killed): a duplicate.
     r.log.push(message(5, Action::TicketPending, "a", r.holds[0]));
     let (a, b) = (platform("a", &r.log, 2, None), platform("b", &r.log, 2, None));
-    let report = check(&r.history, &raws(&r.log), PARTITIONS, &capacities(2), &[a, b], false);
+    let report = check(&r.history, &raws(&r.log), PARTITIONS, &capacities(2), &[a, b], false, &Timing::default());
     assert!(report.violations.is_empty(), "{:#?}", report.violations);
 }
 
@@ -184,7 +185,7 @@ fn a_rule_that_skips_the_capacity_check_is_caught_at_the_first_position_over_it(
     r.history[2].answer = Some(Answer::Held { hold: r.holds[2] });
     let a = platform("a", &r.log, 2, None);
     let b = platform("b", &r.log, 1_000, None);
-    let report = check(&r.history, &raws(&r.log), PARTITIONS, &capacities(2), &[a, b], false);
+    let report = check(&r.history, &raws(&r.log), PARTITIONS, &capacities(2), &[a, b], false, &Timing::default());
     let found = properties(&report);
     for p in ["serial", "capacity", "acknowledged"] {
         assert!(found.contains(&p), "{p} not found: {:#?}", report.violations);
@@ -204,7 +205,7 @@ fn a_consumer_that_commits_before_applying_is_caught_by_the_hold_it_lost() {
     // shop applied it: b never counts it, and grants b's third hold.
     let a = platform("a", &r.log, 2, None);
     let b = platform("b", &r.log, 2, Some(1));
-    let report = check(&r.history, &raws(&r.log), PARTITIONS, &capacities(2), &[a, b], false);
+    let report = check(&r.history, &raws(&r.log), PARTITIONS, &capacities(2), &[a, b], false, &Timing::default());
     let lost = report.violations.iter().find(|v| v.detail.contains(&format!("lacks hold {}", r.holds[1])));
     assert!(lost.is_some(), "{:#?}", report.violations);
     assert!(properties(&report).contains(&"serial"));
@@ -218,7 +219,7 @@ fn an_acknowledged_hold_the_log_never_saw_is_caught() {
     let lost = HoldId::new();
     r.history.push(op(5, "b", hold_request(), Answer::Held { hold: lost }));
     let (a, b) = (platform("a", &r.log, 2, None), platform("b", &r.log, 2, None));
-    let report = check(&r.history, &raws(&r.log), PARTITIONS, &capacities(2), &[a, b], false);
+    let report = check(&r.history, &raws(&r.log), PARTITIONS, &capacities(2), &[a, b], false, &Timing::default());
     assert_eq!(properties(&report), ["acknowledged"], "{:#?}", report.violations);
     assert!(report.violations[0].context[0].starts_with("#5 client 5 on b"), "{}", report.violations[0]);
 }
@@ -233,7 +234,7 @@ fn a_cancel_answered_but_never_published_and_a_platform_view_that_disagrees_are_
     let mut a = platform("a", &r.log, 2, None);
     a.reservations.insert(r.holds[0], ("CANCELLED".into(), None));
     let b = platform("b", &r.log, 2, None);
-    let report = check(&r.history, &raws(&r.log), PARTITIONS, &capacities(2), &[a, b], false);
+    let report = check(&r.history, &raws(&r.log), PARTITIONS, &capacities(2), &[a, b], false, &Timing::default());
     assert_eq!(properties(&report), ["released once", "own view"], "{:#?}", report.violations);
 }
 
@@ -249,6 +250,107 @@ fn an_unsigned_message_claiming_a_hold_counts_as_anonymous_as_on_every_platform(
     r.log.push((log[5].clone(), LedgerOp { hold: None, producer: None, ..r.log[0].1.clone() }));
     r.log[5].1.action = Action::TicketCancelled;
     let (a, b) = (platform("a", &r.log, 2, None), platform("b", &r.log, 2, None));
-    let report = check(&r.history, &log, PARTITIONS, &capacities(2), &[a, b], false);
+    let report = check(&r.history, &log, PARTITIONS, &capacities(2), &[a, b], false, &Timing::default());
     assert!(report.violations.is_empty(), "{:#?}", report.violations);
+}
+
+/// The run, with a's second hold paid for: its CONFIRM in the log.
+fn paid_run() -> Run {
+    let mut r = run();
+    r.log.push(message(5, Action::TicketReserved, "a", r.holds[1]));
+    r.history.push(op(5, "a", Request::Pay { hold: r.holds[1] }, Answer::Paid));
+    r
+}
+
+fn scan(index: usize, gate: &str, hold: HoldId, ticket: uuid::Uuid, answer: Answer) -> Op {
+    op(index, gate, Request::CheckIn { hold, ticket, gate: gate.into() }, answer)
+}
+
+fn checked(r: &Run, timing: &Timing) -> Report {
+    let (a, b) = (platform("a", &r.log, 2, None), platform("b", &r.log, 2, None));
+    check(&r.history, &raws(&r.log), PARTITIONS, &capacities(2), &[a, b], false, timing)
+}
+
+#[test]
+fn a_buyers_life_kept_passes() {
+    let mut r = paid_run();
+    let ticket = uuid::Uuid::now_v7();
+    let already = Answer::NotAdmitted { status: 409, result: "ALREADY_USED".into() };
+    r.history.push(scan(6, "a", r.holds[1], ticket, Answer::Admitted));
+    r.history.push(scan(7, "b", r.holds[1], ticket, already));
+    r.history.push(op(8, "a", Request::Refund { hold: r.holds[1] }, Answer::Other { status: 409 }));
+    let report = checked(&r, &Timing::default());
+    assert!(report.violations.is_empty(), "{:#?}", report.violations);
+}
+
+#[test]
+fn a_payment_answered_but_never_confirmed_in_the_log_is_caught() {
+    let mut r = paid_run();
+    r.log.pop();
+    let report = checked(&r, &Timing::default());
+    assert_eq!(properties(&report), ["paid"], "{:#?}", report.violations);
+    assert!(report.violations[0].context.iter().any(|c| c.starts_with("#5 client 5 on a as buyer-5: pay for")), "{}", report.violations[0]);
+}
+
+#[test]
+fn a_ticket_admitted_at_two_gates_is_caught() {
+    let mut r = paid_run();
+    let ticket = uuid::Uuid::now_v7();
+    r.history.push(scan(6, "a", r.holds[1], ticket, Answer::Admitted));
+    r.history.push(scan(7, "b", r.holds[1], ticket, Answer::Admitted));
+    let report = checked(&r, &Timing::default());
+    assert_eq!(properties(&report), ["admitted once"], "{:#?}", report.violations);
+    assert!(report.violations[0].detail.contains("admitted 2 times: #6 at a, #7 at b"), "{}", report.violations[0]);
+}
+
+#[test]
+fn a_ticket_of_a_hold_never_paid_for_admitted_is_caught() {
+    let mut r = run();
+    r.history.push(scan(5, "b", r.holds[1], uuid::Uuid::now_v7(), Answer::Admitted));
+    let report = checked(&r, &Timing::default());
+    assert_eq!(properties(&report), ["admitted once"], "{:#?}", report.violations);
+    assert!(report.violations[0].detail.contains("never confirmed"), "{}", report.violations[0]);
+}
+
+#[test]
+fn a_refund_after_an_admission_and_an_admission_after_a_refund_are_caught() {
+    let mut r = paid_run();
+    // The refund's TICKET_CANCELLED of the paid hold: its tickets go back on sale.
+    r.log.push(message(6, Action::TicketCancelled, "a", r.holds[1]));
+    let (first, second) = (uuid::Uuid::now_v7(), uuid::Uuid::now_v7());
+    r.history.push(scan(6, "a", r.holds[1], first, Answer::Admitted));
+    r.history.push(op(7, "a", Request::Refund { hold: r.holds[1] }, Answer::Refunded));
+    r.history.push(scan(8, "b", r.holds[1], second, Answer::Admitted));
+    let report = checked(&r, &Timing::default());
+    let details: Vec<&str> = report.violations.iter().map(|v| v.detail.as_str()).collect();
+    assert!(details.iter().any(|d| d.contains("refunded (#7) after its ticket") && d.contains("admitted (#6)")), "{details:?}");
+    assert!(details.iter().any(|d| d.contains(&format!("ticket {second} was admitted after its order"))), "{details:?}");
+    assert_eq!(report.violations.len(), 2, "{details:?}");
+}
+
+#[test]
+fn a_hold_released_before_its_time_is_caught_unless_a_clock_step_moved_it() {
+    let mut r = run();
+    let start = 1_700_000_000_000;
+    // a's second hold, asked for at 10 ms, released by the log 1 s later
+    // without a cancel: its 5 s were not up.
+    let (mut early, op) = message(5, Action::TicketCancelled, "a", r.holds[1]);
+    early.timestamp_ms = Some(start + 1_010);
+    r.log.push((early, op));
+    let timing = Timing { start_unix_ms: start, hold_ttl_ms: 5_000, clock_steps_unix_ms: Vec::new() };
+    let report = checked(&r, &timing);
+    assert_eq!(properties(&report), ["expiry"], "{:#?}", report.violations);
+    assert!(report.violations[0].detail.contains("released 1000 ms after it was asked for"), "{}", report.violations[0]);
+
+    let stepped = Timing { clock_steps_unix_ms: vec![start + 500], ..timing.clone() };
+    let report = checked(&r, &stepped);
+    assert!(report.violations.is_empty(), "a clock step moved it: {:#?}", report.violations);
+    assert_eq!(report.expiries_moved_by_clock_steps, 1);
+
+    r.log[5].0.timestamp_ms = Some(start + 5_010);
+    let report = checked(&r, &timing);
+    assert!(report.violations.is_empty(), "released when due: {:#?}", report.violations);
+    // The first hold was cancelled: released early, and rightly.
+    r.log[3].0.timestamp_ms = Some(start + 100);
+    assert!(checked(&r, &timing).violations.is_empty());
 }
