@@ -691,6 +691,66 @@ async fn a_ticket_sold_on_one_platform_is_admitted_once_at_any_gate_of_the_marke
     assert_eq!((status, scan["result"].as_str()), (409, Some("REVOKED")), "{scan}");
 }
 
+/// A refund and a scan of the same ticket at the same moment, at another
+/// platform's gate: the gate log's order decides, one goes through and
+/// never both (a refund decided on the issuer's own records gave the money
+/// back for tickets a gate had let in — found by a Jepsen run,
+/// RELIABILITY.md). A refund that lost leaves the order paid, its other
+/// ticket issued anew, valid at the gate.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refund_and_a_scan_at_the_same_moment_never_both_go_through() {
+    let platforms = market(&["a", "b"], Duration::from_secs(600)).await;
+    let (a, b) = (&platforms[0], &platforms[1]);
+    let refund = |id: String| async move {
+        let res = a
+            .http
+            .post(format!("{}/internal/reservations/{id}/refund", a.reservations.internal_url()))
+            .header("authorization", ticktak_kit::internal::bearer(ticktak_kit::config::DEV_INTERNAL_TOKEN))
+            .send()
+            .await
+            .unwrap();
+        (res.status().as_u16(), res.json::<Value>().await.unwrap_or_default())
+    };
+    let (mut refunds_won, mut scans_won) = (0, 0);
+    // Five pairs: the ten tickets of match 1's category 1.
+    for round in 0..5u64 {
+        let buyer = unique("fan");
+        let order = hold(a, &buyer, 1, 2).await;
+        let (status, body) = a.confirm(&order).await;
+        assert_eq!(status, 200, "{body}");
+        let tickets = tickets_of(a, &buyer, &order).await;
+        // The scan a little later each round, so that either may come first.
+        let late_scan = async {
+            tokio::time::sleep(Duration::from_millis(150 * round)).await;
+            check_in(b, 1, &tickets[0].1).await
+        };
+        let (scan, refunded) = tokio::join!(late_scan, refund(order.clone()));
+        match (scan.0, refunded.0) {
+            (409, 200) => {
+                refunds_won += 1;
+                assert_eq!(scan.1["result"], "REVOKED", "{}", scan.1);
+            }
+            (200, 409) => {
+                scans_won += 1;
+                assert!(refunded.1["message"].as_str().unwrap_or_default().contains("used at the gate"), "{}", refunded.1);
+                assert_eq!(reservation(a, &buyer, &order).await["status"], "CONFIRMED");
+                let (_, list) =
+                    a.as_buyer(Method::GET, &format!("/api/reservations/{order}/tickets"), Some(&buyer)).await;
+                let valid: Vec<&Value> =
+                    list["tickets"].as_array().unwrap().iter().filter(|t| t["status"] == "VALID").collect();
+                assert_eq!(valid.len(), 1, "the other seat, issued anew: {list}");
+                assert_ne!(valid[0]["id"].as_str(), Some(tickets[1].0.as_str()), "{list}");
+                let (status, old) = check_in(b, 1, &tickets[1].1).await;
+                assert_eq!((status, old["result"].as_str()), (409, Some("REVOKED")), "{old}");
+                let (status, new) = check_in(b, 1, valid[0]["code"].as_str().unwrap()).await;
+                assert_eq!((status, new["result"].as_str()), (200, Some("ADMITTED")), "{new}");
+            }
+            other => panic!("one of the two, never both nor neither: {other:?} {} {}", scan.1, refunded.1),
+        }
+    }
+    eprintln!("refunds first: {refunds_won}, scans first: {scans_won}");
+}
+
 /// Named tickets: the buyer says who each seat is for (and may send it to
 /// them by mail) until a day before kick-off; the gate shows the name.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

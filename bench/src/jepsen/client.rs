@@ -6,8 +6,9 @@
 //! some expire, and pays for the others a moment later (some too late: the
 //! hold has expired). Of the paid orders it refunds some at once; for
 //! others it fetches the tickets and has staff scan them at a gate, some
-//! at both platforms' gates at the same moment (one ticket, two gates), and
-//! then asks for a refund of some of those (refused for a ticket used).
+//! at both platforms' gates at the same moment (one ticket, two gates), some
+//! while the buyer asks for a refund at that moment, and then asks for a
+//! refund of some of those (refused for a ticket used).
 //! Payment is what the payments service asks of reservations once the
 //! provider took the money (`POST /internal/reservations/{id}/confirm`).
 
@@ -170,19 +171,27 @@ impl Client<'_> {
             }
             25..85 => {
                 let Some(tickets) = self.tickets(at, token, hold).await else { return };
-                for ticket in tickets.tickets {
+                // A refund asked while a gate scans the first ticket: one of
+                // the two must lose.
+                let refund_while_scanning = rng.below(100) < 20;
+                for (n, ticket) in tickets.tickets.iter().enumerate() {
                     let first = &platforms[rng.below(platforms.len() as u64) as usize];
-                    if rng.below(100) < 30 {
+                    if refund_while_scanning && n == 0 {
+                        tokio::join!(
+                            self.check_in(first, buyer, hold, ticket, ticket_type),
+                            self.simple(at, buyer, Request::Refund { hold })
+                        );
+                    } else if rng.below(100) < 30 {
                         let second = &platforms[rng.below(platforms.len() as u64) as usize];
                         tokio::join!(
-                            self.check_in(first, buyer, hold, &ticket, ticket_type),
-                            self.check_in(second, buyer, hold, &ticket, ticket_type)
+                            self.check_in(first, buyer, hold, ticket, ticket_type),
+                            self.check_in(second, buyer, hold, ticket, ticket_type)
                         );
                     } else {
-                        self.check_in(first, buyer, hold, &ticket, ticket_type).await;
+                        self.check_in(first, buyer, hold, ticket, ticket_type).await;
                     }
                 }
-                if rng.below(100) < 20 {
+                if !refund_while_scanning && rng.below(100) < 20 {
                     self.simple(at, buyer, Request::Refund { hold }).await;
                 }
             }

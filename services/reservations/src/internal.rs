@@ -4,7 +4,8 @@
 //!   tickets issued and mailed, TICKET_RESERVED published; refused once the
 //!   hold expired.
 //! - `POST /internal/reservations/{id}/refund`: money going back → REFUNDED,
-//!   tickets revoked, TICKET_CANCELLED published; refused past the cut-off.
+//!   tickets revoked through the gate log first (refused if a gate let one
+//!   in first), TICKET_CANCELLED published; refused past the cut-off.
 //! - `POST /internal/reservations/{id}/revoke`: the money went back without
 //!   a refund of ours (the provider's dashboard, a dispute) → the same,
 //!   whatever the cut-off or the gate.
@@ -123,22 +124,80 @@ async fn refund(State(s): State<AppState>, Path(id): Path<String>) -> ApiResult<
             details.date_utc.format("%Y-%m-%d %H:%M UTC")
         )));
     }
+    // A ticket that went through a gate was used: its order is not refunded.
+    // A ticket passed on is someone else's now: refunding would take it.
+    // (Asked first, so that no one else's ticket is revoked below.)
+    let mut tx = s.pool.begin().await?;
+    refundable(&mut tx, id).await?;
+    drop(tx);
+    // The gate log decides between the refund and a scan at any gate at
+    // the same moment: each ticket's first event there wins. The money goes
+    // back only if every REVOKE came first.
+    let tickets = tickets::store::valid_of(&s.pool, id).await?;
+    let decided = s
+        .gate
+        .revoke(&s.pool, &tickets)
+        .await?
+        .ok_or_else(|| ApiError::Unavailable("the gate log did not decide in time: ask again".into()))?;
     let mut tx = s.pool.begin().await?;
     let r = store::lock(&mut tx, id).await?.ok_or_else(|| ApiError::NotFound("no such reservation".into()))?;
-    // A ticket that went through a gate was used: its order is not refunded
-    // (locked, so a scan at this moment waits for the refund or wins).
-    if tickets::store::used_of(&mut tx, r.id).await? > 0 {
+    if decided.iter().any(|d| d.admitted) {
+        // A gate let a ticket in first: no refund, and the order's other
+        // tickets, revoked in the log by now, are issued anew.
+        reissue_revoked(&s, &mut tx, &tickets, &decided).await?;
+        tx.commit().await?;
         return Err(ApiError::Conflict("a ticket of this order was already used at the gate: no refund".into()));
     }
-    // A ticket passed on is someone else's now: refunding would take it.
-    if tickets::store::held_by_others(&mut tx, r.id).await? > 0 {
-        return Err(ApiError::Conflict("a ticket of this order was passed to someone else: no refund".into()));
-    }
+    refundable(&mut tx, id).await?;
     match r.status {
-        ReservationStatus::Confirmed => Ok(Json(give_back(&s, tx, &r, Some(&details)).await?)),
+        ReservationStatus::Confirmed => Ok(Json(give_back(&s, tx, &r, Some(&details), Revocations::Decided).await?)),
         ReservationStatus::Refunded => Ok(Json(r.record())),
         other => Err(ApiError::Conflict(format!("only a paid reservation is refunded; it is {}", other.as_str()))),
     }
+}
+
+/// Refused when a ticket of the order was used or passed on (its tickets
+/// locked until `tx` ends).
+async fn refundable(tx: &mut sqlx::Transaction<'_, sqlx::Postgres>, id: uuid::Uuid) -> ApiResult<()> {
+    if tickets::store::used_of(tx, id).await? > 0 {
+        return Err(ApiError::Conflict("a ticket of this order was already used at the gate: no refund".into()));
+    }
+    if tickets::store::held_by_others(tx, id).await? > 0 {
+        return Err(ApiError::Conflict("a ticket of this order was passed to someone else: no refund".into()));
+    }
+    Ok(())
+}
+
+/// The tickets of a refund that did not go through whose `REVOKE` the log
+/// applied: each replaced by a new ticket of the same seat and holder.
+async fn reissue_revoked(
+    s: &AppState,
+    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+    revoked: &[tickets::code::CodeClaims],
+    decided: &[tickets::gate::Decided],
+) -> ApiResult<()> {
+    let issuer = tickets::store::Issuer {
+        trust: &s.settings.trust,
+        platform: &s.settings.platform_id,
+        printed_admits: s.config.emailed_code_admits,
+    };
+    for (t, d) in revoked.iter().zip(decided) {
+        let old = match tickets::store::find_in(tx, t.ticket_id).await? {
+            Some(old) if !d.admitted && old.status == "VALID" => old,
+            _ => continue,
+        };
+        let claims = tickets::code::CodeClaims { ticket_id: uuid::Uuid::new_v4(), ..*t };
+        tickets::store::reissue(tx, &issuer, &old, &claims, None, &old.holder).await?;
+    }
+    Ok(())
+}
+
+/// Whether a refund's tickets were revoked through the gate log already.
+enum Revocations {
+    /// Yes, and the log decided every one ([`tickets::gate::Gate::revoke`]).
+    Decided,
+    /// No: queue them with the refund.
+    Queue,
 }
 
 /// The money went back without the buyer asking us (payments saw a refund
@@ -157,7 +216,7 @@ async fn revoke(State(s): State<AppState>, Path(id): Path<String>) -> ApiResult<
     match r.status {
         ReservationStatus::Confirmed => {
             tracing::warn!(reservation = %r.id, "the payment was taken back: tickets revoked");
-            Ok(Json(give_back(&s, tx, &r, details.as_ref()).await?))
+            Ok(Json(give_back(&s, tx, &r, details.as_ref(), Revocations::Queue).await?))
         }
         ReservationStatus::Refunded => Ok(Json(r.record())),
         other => Err(ApiError::Conflict(format!("only a paid reservation is revoked; it is {}", other.as_str()))),
@@ -171,6 +230,7 @@ async fn give_back(
     mut tx: sqlx::Transaction<'_, sqlx::Postgres>,
     r: &Reservation,
     details: Option<&MatchView>,
+    revocations: Revocations,
 ) -> ApiResult<ReservationRecord> {
     let (refunded, queued) =
         store::transition(&mut tx, &s.origin, r, ReservationStatus::Refunded, Action::TicketCancelled).await?;
@@ -191,7 +251,9 @@ async fn give_back(
     }
     let revoked = tickets::store::revoke(&mut tx, r.id).await?;
     let mut queued = vec![queued];
-    queued.extend(tickets::gate::queue_revocations(&mut tx, &s.gate, &revoked).await?);
+    if let Revocations::Queue = revocations {
+        queued.extend(tickets::gate::queue_revocations(&mut tx, &s.gate, &revoked).await?);
+    }
     if let Some(mail) = tickets::mail::refunded(&refunded, details) {
         ticktak_kit::mail::enqueue(&mut tx, &mail).await?;
     }

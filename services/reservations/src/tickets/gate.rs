@@ -6,9 +6,11 @@
 //!   [`follow`] has applied it: the first event of the ticket in log order
 //!   decides, so two gates of different platforms scanning one ticket in
 //!   the same second admit it once, and both learn which one did.
-//! - A refund publishes a `REVOKE` per ticket, signed by the issuer,
-//!   through the outbox in the refund's own transaction
-//!   ([`queue_revocations`]).
+//! - A refund publishes a `REVOKE` per ticket, signed by the issuer, and
+//!   waits for the log's decisions ([`Gate::revoke`]) before it gives the
+//!   money back: it goes through only if no gate admitted a ticket first.
+//!   Other revocations (a ticket passed on, a payment taken back) go
+//!   through the outbox in their own transaction ([`queue_revocations`]).
 //! - [`follow`] reads every partition from the offsets this platform
 //!   applied (kept with the decisions in one transaction, as the shop keeps
 //!   the ledger's), records what it cannot apply as invalid and skips it,
@@ -103,18 +105,62 @@ impl Gate {
             gate: self.platform.clone(),
             at: Utc::now(),
         };
-        let (body, headers) = self.signed(&event)?;
+        self.send(&event).await?;
+        Ok(self.wait(pool, &[claims.ticket_id]).await?.map(|mut d| (event.event_id, d.remove(0))))
+    }
+
+    /// A refund of `tickets`, this platform's own: publish a `REVOKE` of
+    /// each and wait for the log's decision on every one. A refund may give
+    /// the money back only for tickets whose first event in the log is a
+    /// `REVOKE`: a scan at any gate at the same moment may have come first.
+    /// `Ok(None)`: not all decided within [`DECISION_WAIT`].
+    pub async fn revoke(&self, pool: &PgPool, tickets: &[CodeClaims]) -> anyhow::Result<Option<Vec<Decided>>> {
+        for t in tickets {
+            self.send(&self.revocation(t)).await?;
+        }
+        let ids: Vec<Uuid> = tickets.iter().map(|t| t.ticket_id).collect();
+        Ok(self.wait(pool, &ids).await?)
+    }
+
+    fn revocation(&self, t: &CodeClaims) -> GateEvent {
+        GateEvent {
+            action: GateAction::Revoke,
+            event_id: Uuid::now_v7(),
+            ticket_id: t.ticket_id,
+            issuer: self.platform.clone(),
+            match_number: t.match_number,
+            category: t.category,
+            gate: self.platform.clone(),
+            at: Utc::now(),
+        }
+    }
+
+    async fn send(&self, event: &GateEvent) -> anyhow::Result<()> {
+        let (body, headers) = self.signed(event)?;
         let headers: Vec<(&str, String)> = headers.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
-        let key = claims.ticket_id.to_string();
+        let key = event.ticket_id.to_string();
         kafka::send(&self.producer, &Record { topic: &self.topic, key: &key, payload: &body, headers: &headers })
             .await?;
+        Ok(())
+    }
+
+    /// The log's decision on each of `tickets`, once it has decided them
+    /// all; `None` past [`DECISION_WAIT`].
+    async fn wait(&self, pool: &PgPool, tickets: &[Uuid]) -> sqlx::Result<Option<Vec<Decided>>> {
         let deadline = tokio::time::Instant::now() + DECISION_WAIT;
         loop {
             let woken = self.applied.notified();
             tokio::pin!(woken);
             woken.as_mut().enable();
-            if let Some(d) = decided(pool, claims.ticket_id).await? {
-                return Ok(Some((event.event_id, d)));
+            let mut all = Vec::with_capacity(tickets.len());
+            for t in tickets {
+                match decided(pool, *t).await? {
+                    Some(d) => all.push(d),
+                    None => break,
+                }
+            }
+            if all.len() == tickets.len() {
+                return Ok(Some(all));
             }
             if tokio::time::Instant::now() >= deadline {
                 return Ok(None);
@@ -148,17 +194,7 @@ pub async fn queue_revocations(
 ) -> anyhow::Result<Vec<Queued>> {
     let mut queued = Vec::with_capacity(tickets.len());
     for t in tickets {
-        let event = GateEvent {
-            action: GateAction::Revoke,
-            event_id: Uuid::now_v7(),
-            ticket_id: t.ticket_id,
-            issuer: gate.platform.clone(),
-            match_number: t.match_number,
-            category: t.category,
-            gate: gate.platform.clone(),
-            at: Utc::now(),
-        };
-        let (payload, headers) = gate.signed(&event)?;
+        let (payload, headers) = gate.signed(&gate.revocation(t))?;
         let key = t.ticket_id.to_string();
         let seq: i64 = sqlx::query_scalar(
             "INSERT INTO outbox (topic, key, payload, headers) VALUES ($1, $2, $3, $4) RETURNING seq",

@@ -108,6 +108,24 @@ pub async fn revoke(tx: &mut Transaction<'_, Postgres>, reservation: Uuid) -> sq
         .collect())
 }
 
+/// The valid tickets of `reservation`, as the gate log names them.
+pub async fn valid_of(pool: &PgPool, reservation: Uuid) -> sqlx::Result<Vec<CodeClaims>> {
+    let rows = sqlx::query(
+        "SELECT id, match_number, category FROM tickets WHERE reservation_id = $1 AND status = 'VALID' ORDER BY id",
+    )
+    .bind(reservation)
+    .fetch_all(pool)
+    .await?;
+    Ok(rows
+        .iter()
+        .map(|r| CodeClaims {
+            ticket_id: r.get("id"),
+            match_number: r.get::<i16, _>("match_number") as u8,
+            category: r.get::<i16, _>("category") as u8,
+        })
+        .collect())
+}
+
 /// Revoke one valid ticket (an admin's decision at the order desk); what
 /// was revoked, for the gate log, or `None` when it was not valid.
 pub async fn revoke_one(tx: &mut Transaction<'_, Postgres>, id: Uuid) -> sqlx::Result<Option<CodeClaims>> {
