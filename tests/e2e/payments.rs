@@ -732,7 +732,11 @@ async fn a_refund_and_a_scan_at_the_same_moment_never_both_go_through() {
             }
             (200, 409) => {
                 scans_won += 1;
-                assert!(refunded.1["message"].as_str().unwrap_or_default().contains("used at the gate"), "{}", refunded.1);
+                assert!(
+                    refunded.1["message"].as_str().unwrap_or_default().contains("used at the gate"),
+                    "{}",
+                    refunded.1
+                );
                 assert_eq!(reservation(a, &buyer, &order).await["status"], "CONFIRMED");
                 let (_, list) =
                     a.as_buyer(Method::GET, &format!("/api/reservations/{order}/tickets"), Some(&buyer)).await;
@@ -749,6 +753,56 @@ async fn a_refund_and_a_scan_at_the_same_moment_never_both_go_through() {
         }
     }
     eprintln!("refunds first: {refunds_won}, scans first: {scans_won}");
+}
+
+/// A refund revokes its tickets in the gate log before it commits: one
+/// killed in between leaves the order paid and its ticket refused at every
+/// gate. The sweeper issues such a ticket anew, valid at the gate, and the
+/// order stays paid (its buyer may ask for the refund again).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_ticket_revoked_by_a_refund_that_died_is_issued_anew() {
+    use ticktak_core::gate::{GateAction, GateEvent};
+    use ticktak_core::PlatformId;
+    use ticktak_kit::kafka::trust::Trust;
+
+    let platforms = market(&["a"], Duration::from_secs(600)).await;
+    let a = &platforms[0];
+    let buyer = unique("fan");
+    let order = hold(a, &buyer, 1, 1).await;
+    let (status, body) = a.confirm(&order).await;
+    assert_eq!(status, 200, "{body}");
+    let old = tickets_of(a, &buyer, &order).await.remove(0);
+    // What the refund published before it died, three minutes ago.
+    let event = GateEvent {
+        action: GateAction::Revoke,
+        event_id: uuid::Uuid::now_v7(),
+        ticket_id: uuid::Uuid::parse_str(&old.0).unwrap(),
+        issuer: PlatformId::new("a").unwrap(),
+        match_number: 1,
+        category: 1,
+        gate: PlatformId::new("a").unwrap(),
+        at: chrono::Utc::now() - chrono::Duration::minutes(3),
+    };
+    let body = serde_json::to_vec(&event).unwrap();
+    let signature =
+        Trust::development(&PlatformId::new("a").unwrap()).sign_bytes(&GateEvent::signed_bytes(&body)).unwrap();
+    let headers = [("client-id", "a".to_string()), ("signature", signature)];
+    let topic = a.env.topics().admissions;
+    let record = ticktak_kit::kafka::Record { topic: &topic, key: &old.0, payload: &body, headers: &headers };
+    ticktak_kit::kafka::send(&producer(), &record).await.unwrap();
+
+    let new = eventually(WAIT, "the ticket issued anew", || async {
+        let (_, list) = a.as_buyer(Method::GET, &format!("/api/reservations/{order}/tickets"), Some(&buyer)).await;
+        let tickets = list["tickets"].as_array()?.clone();
+        let valid: Vec<&Value> = tickets.iter().filter(|t| t["status"] == "VALID").collect();
+        (valid.len() == 1 && valid[0]["id"] != old.0.as_str()).then(|| valid[0]["code"].as_str().unwrap().to_string())
+    })
+    .await;
+    assert_eq!(reservation(a, &buyer, &order).await["status"], "CONFIRMED");
+    let (status, scan) = check_in(a, 1, &old.1).await;
+    assert_eq!((status, scan["result"].as_str()), (409, Some("REVOKED")), "{scan}");
+    let (status, scan) = check_in(a, 1, &new).await;
+    assert_eq!((status, scan["result"].as_str()), (200, Some("ADMITTED")), "{scan}");
 }
 
 /// Named tickets: the buyer says who each seat is for (and may send it to

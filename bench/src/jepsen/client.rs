@@ -214,7 +214,7 @@ impl Client<'_> {
         let staff = ticktak_tests::dev_token_as("jepsen-staff", &gate.platform, Role::Staff);
         let request = Request::CheckIn { hold, ticket: ticket.id, gate: gate.platform.clone() };
         let i = self.history.invoke(self.client, &gate.platform, buyer, request);
-        let body = CheckIn { code: ticket.code.clone(), match_number: tt.match_number.get() as u8 };
+        let body = CheckIn { code: ticket.code.clone(), match_number: tt.match_number.get() };
         let sent =
             self.http.post(format!("{}/api/tickets/check-in", gate.api)).bearer_auth(staff).json(&body).send().await;
         let answer = match sent {

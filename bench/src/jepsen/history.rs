@@ -77,7 +77,10 @@ impl Op {
     pub fn hold(&self) -> Option<HoldId> {
         match (&self.request, &self.answer) {
             (
-                Request::Cancel { hold } | Request::Pay { hold } | Request::Refund { hold } | Request::CheckIn { hold, .. },
+                Request::Cancel { hold }
+                | Request::Pay { hold }
+                | Request::Refund { hold }
+                | Request::CheckIn { hold, .. },
                 _,
             ) => Some(*hold),
             (_, Some(Answer::Held { hold } | Answer::RejectedByLog { hold } | Answer::Requested { hold })) => {

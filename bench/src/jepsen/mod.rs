@@ -27,8 +27,8 @@ use ticktak_tests::broker::OwnedBroker;
 use ticktak_tests::postgres::OwnedPostgres;
 
 use self::checker::{PlatformState, Report, Timing};
-use self::faults::{Fault, Links};
 use self::client::Endpoint;
+use self::faults::{Fault, Links};
 use self::history::History;
 use self::network::Network;
 use crate::market::{DatabaseAt, Market, Placement};
@@ -347,7 +347,10 @@ async fn caught_up_after(pools: &[sqlx::PgPool], topic: &str) -> Option<f64> {
                     .fetch_all(pool)
                     .await
                     .unwrap_or_default();
-            all &= ends.iter().zip(0..).all(|(&end, p)| end == 0 || applied.iter().any(|&(a, last)| a == p && last >= end - 1));
+            all &= ends
+                .iter()
+                .zip(0..)
+                .all(|(&end, p)| end == 0 || applied.iter().any(|&(a, last)| a == p && last >= end - 1));
         }
         if all {
             return Some(start.elapsed().as_secs_f64());

@@ -66,8 +66,9 @@ async fn confirm(State(s): State<AppState>, Path(id): Path<String>) -> ApiResult
         _ => None,
     };
     let mut tx = s.pool.begin().await?;
-    let (r, time_left) =
-        store::lock_with_time_left(&mut tx, id).await?.ok_or_else(|| ApiError::NotFound("no such reservation".into()))?;
+    let (r, time_left) = store::lock_with_time_left(&mut tx, id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound("no such reservation".into()))?;
     match r.status {
         ReservationStatus::Held if time_left => {
             let (confirmed, queued) =
@@ -150,7 +151,9 @@ async fn refund(State(s): State<AppState>, Path(id): Path<String>) -> ApiResult<
     }
     refundable(&mut tx, id).await?;
     match r.status {
-        ReservationStatus::Confirmed => Ok(Json(give_back(&s, tx, &r, Some(&details), Revocations::Decided).await?)),
+        ReservationStatus::Confirmed => {
+            Ok(Json(give_back(&s, tx, &r, Some(&details), Revocations::Decided(&tickets)).await?))
+        }
         ReservationStatus::Refunded => Ok(Json(r.record())),
         other => Err(ApiError::Conflict(format!("only a paid reservation is refunded; it is {}", other.as_str()))),
     }
@@ -192,11 +195,12 @@ async fn reissue_revoked(
     Ok(())
 }
 
-/// Whether a refund's tickets were revoked through the gate log already.
-enum Revocations {
-    /// Yes, and the log decided every one ([`tickets::gate::Gate::revoke`]).
-    Decided,
-    /// No: queue them with the refund.
+/// Which of a refund's tickets were revoked through the gate log already.
+enum Revocations<'a> {
+    /// These, and the log decided every one ([`tickets::gate::Gate::revoke`]);
+    /// any other valid ticket of the order is queued with the refund.
+    Decided(&'a [tickets::code::CodeClaims]),
+    /// None: queue them all with the refund.
     Queue,
 }
 
@@ -230,7 +234,7 @@ async fn give_back(
     mut tx: sqlx::Transaction<'_, sqlx::Postgres>,
     r: &Reservation,
     details: Option<&MatchView>,
-    revocations: Revocations,
+    revocations: Revocations<'_>,
 ) -> ApiResult<ReservationRecord> {
     let (refunded, queued) =
         store::transition(&mut tx, &s.origin, r, ReservationStatus::Refunded, Action::TicketCancelled).await?;
@@ -251,9 +255,13 @@ async fn give_back(
     }
     let revoked = tickets::store::revoke(&mut tx, r.id).await?;
     let mut queued = vec![queued];
-    if let Revocations::Queue = revocations {
-        queued.extend(tickets::gate::queue_revocations(&mut tx, &s.gate, &revoked).await?);
-    }
+    let undecided: Vec<tickets::code::CodeClaims> = match revocations {
+        Revocations::Queue => revoked,
+        Revocations::Decided(done) => {
+            revoked.into_iter().filter(|t| done.iter().all(|d| d.ticket_id != t.ticket_id)).collect()
+        }
+    };
+    queued.extend(tickets::gate::queue_revocations(&mut tx, &s.gate, &undecided).await?);
     if let Some(mail) = tickets::mail::refunded(&refunded, details) {
         ticktak_kit::mail::enqueue(&mut tx, &mail).await?;
     }

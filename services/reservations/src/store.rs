@@ -282,7 +282,10 @@ pub async fn lock(tx: &mut Transaction<'_, Postgres>, id: Uuid) -> sqlx::Result<
 /// clock: the clock that set `expires_at` and that the sweeper expires by.
 /// (The service's own clock may differ from it: a hold must not end by one
 /// clock while the other still runs it.)
-pub async fn lock_with_time_left(tx: &mut Transaction<'_, Postgres>, id: Uuid) -> sqlx::Result<Option<(Reservation, bool)>> {
+pub async fn lock_with_time_left(
+    tx: &mut Transaction<'_, Postgres>,
+    id: Uuid,
+) -> sqlx::Result<Option<(Reservation, bool)>> {
     let row = sqlx::query(&format!(
         "SELECT {COLUMNS}, coalesce(expires_at > now(), false) AS time_left FROM reservations WHERE id = $1 FOR UPDATE"
     ))

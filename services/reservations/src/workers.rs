@@ -10,10 +10,16 @@ use tokio_util::sync::CancellationToken;
 use crate::internal::apply;
 use crate::{store, AppState};
 
+/// How often the sweeper looks for tickets of refunds that died.
+const ORPHANS_EVERY: Duration = Duration::from_secs(10);
+
 /// Every sweep interval: HELD past `expiresAt` → EXPIRED + TICKET_CANCELLED,
 /// each reported to screening (accounts that let holds expire again and
-/// again are held back); idempotency keys older than 24 hours forgotten.
+/// again are held back); idempotency keys older than 24 hours forgotten;
+/// and every ten seconds, the tickets of a refund that died after revoking
+/// them in the gate log issued anew.
 pub async fn expire_holds(state: AppState, shutdown: CancellationToken) {
+    let mut orphans_looked_at = tokio::time::Instant::now();
     loop {
         tokio::select! {
             _ = shutdown.cancelled() => return,
@@ -33,7 +39,49 @@ pub async fn expire_holds(state: AppState, shutdown: CancellationToken) {
         if let Err(e) = crate::idempotency::forget_old(&state.pool).await {
             tracing::warn!(error = %e, "cannot forget old idempotency keys");
         }
+        if orphans_looked_at.elapsed() >= ORPHANS_EVERY {
+            orphans_looked_at = tokio::time::Instant::now();
+            if let Err(e) = reissue_orphaned(&state).await {
+                tracing::warn!(error = %format!("{e:#}"), "cannot issue anew the tickets of a refund that died");
+            }
+        }
     }
+}
+
+/// Tickets a refund revoked in the gate log before it was killed, its order
+/// still paid: each issued anew to the order's buyer (the seat stays theirs;
+/// they may ask for the refund again).
+async fn reissue_orphaned(state: &AppState) -> anyhow::Result<()> {
+    use crate::tickets::{code, gate, store as tickets};
+    let before = chrono::Utc::now() - gate::ORPHANED_AFTER;
+    let issuer = tickets::Issuer {
+        trust: &state.settings.trust,
+        platform: &state.settings.platform_id,
+        printed_admits: state.config.emailed_code_admits,
+    };
+    for id in gate::orphaned_revocations(&state.pool, state.gate.platform(), before).await? {
+        let mut tx = state.pool.begin().await?;
+        let locked: Option<uuid::Uuid> = sqlx::query_scalar("SELECT id FROM tickets WHERE id = $1 FOR UPDATE")
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await?;
+        let Some(old) = (match locked {
+            Some(id) => tickets::find_in(&mut tx, id).await?.filter(|t| t.status == "VALID"),
+            None => None,
+        }) else {
+            continue;
+        };
+        let claims = code::CodeClaims {
+            ticket_id: uuid::Uuid::new_v4(),
+            match_number: old.match_number,
+            category: old.category,
+        };
+        let new = tickets::reissue(&mut tx, &issuer, &old, &claims, None, &old.holder).await?;
+        tx.commit().await?;
+        metrics::counter!("tickets_reissued_after_dead_refund_total").increment(1);
+        tracing::warn!(old = %old.id, new = %new.id, "a refund died after revoking this ticket: issued anew");
+    }
+    Ok(())
 }
 
 /// Every sweep interval: ask the shop about reservations still REQUESTED

@@ -77,7 +77,11 @@ pub(super) fn check(history: &[Op], model: &Model, timing: &Timing) -> (Vec<Foun
     }
     for (op, hold, ticket) in &admissions {
         if !paid(*hold) {
-            put("admitted once", format!("ticket {ticket} was admitted, but the log never confirmed hold {hold}"), *hold);
+            put(
+                "admitted once",
+                format!("ticket {ticket} was admitted, but the log never confirmed hold {hold}"),
+                *hold,
+            );
         }
         // A refund needs no ticket used, an admission a ticket not revoked:
         // in whatever order they came, both cannot have succeeded.

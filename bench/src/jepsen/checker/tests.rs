@@ -289,7 +289,11 @@ fn a_payment_answered_but_never_confirmed_in_the_log_is_caught() {
     r.log.pop();
     let report = checked(&r, &Timing::default());
     assert_eq!(properties(&report), ["paid"], "{:#?}", report.violations);
-    assert!(report.violations[0].context.iter().any(|c| c.starts_with("#5 client 5 on a as buyer-5: pay for")), "{}", report.violations[0]);
+    assert!(
+        report.violations[0].context.iter().any(|c| c.starts_with("#5 client 5 on a as buyer-5: pay for")),
+        "{}",
+        report.violations[0]
+    );
 }
 
 #[test]
@@ -347,7 +351,11 @@ fn a_hold_released_before_its_time_is_caught_unless_a_clock_step_moved_it() {
     let timing = Timing { start_unix_ms: start, hold_ttl_ms: 5_000, clock_steps_unix_ms: Vec::new() };
     let report = checked(&r, &timing);
     assert_eq!(properties(&report), ["expiry"], "{:#?}", report.violations);
-    assert!(report.violations[0].detail.contains("released 1000 ms after it was asked for"), "{}", report.violations[0]);
+    assert!(
+        report.violations[0].detail.contains("released 1000 ms after it was asked for"),
+        "{}",
+        report.violations[0]
+    );
 
     let stepped = Timing { clock_steps_unix_ms: vec![start + 500], ..timing.clone() };
     let report = checked(&r, &stepped);
