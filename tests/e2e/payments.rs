@@ -957,6 +957,53 @@ async fn as_account(p: &Platform, who: &str, method: Method, path: &str, body: O
     (res.status().as_u16(), res.json().await.unwrap_or(Value::Null))
 }
 
+/// A ticket passed on while its giver scans it at another platform's gate:
+/// the gate log decides, and never both the giver gets in and the
+/// recipient holds a valid ticket for the seat (the acceptance revoked the
+/// old ticket through the outbox, after the fact: the same race as a
+/// refund's, RELIABILITY.md).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_ticket_passed_on_while_its_giver_scans_it_lets_one_of_them_in() {
+    let platforms = market(&["a", "b"], Duration::from_secs(600)).await;
+    let (a, b) = (&platforms[0], &platforms[1]);
+    let (mut accepted, mut scanned) = (0, 0);
+    for round in 0..3u64 {
+        let (giver, taker) = (unique("giver"), unique("taker"));
+        let taker_email = format!("{taker}@example.com");
+        let order = hold(a, &giver, 1, 1).await;
+        assert_eq!(a.confirm(&order).await.0, 200);
+        let (ticket, code) = tickets_of(a, &giver, &order).await.remove(0);
+        let offer_path = format!("/api/tickets/{ticket}/transfer");
+        let (status, offer) =
+            as_account(a, &giver, Method::POST, &offer_path, Some(json!({"email": taker_email}))).await;
+        assert_eq!(status, 202, "{offer}");
+        let mails = mail::wait_for(&mail::maildev_url(), &taker_email, 1, WAIT).await;
+        let token = mails.iter().find_map(|m| mail::link_tokens(m).pop()).expect("the offer's link");
+        let late_scan = async {
+            tokio::time::sleep(Duration::from_millis(200 * round)).await;
+            check_in(b, 1, &code).await
+        };
+        let taking = as_account(a, &taker, Method::POST, "/api/transfers/accept", Some(json!({"token": token})));
+        let (scan, taken) = tokio::join!(late_scan, taking);
+        match (scan.0, taken.0) {
+            (200, 409) => {
+                scanned += 1;
+                assert!(taken.1["message"].as_str().unwrap_or_default().contains("used at a gate"), "{}", taken.1);
+                let (_, received) = as_account(a, &taker, Method::GET, "/api/tickets/received", None).await;
+                assert_eq!(received["tickets"].as_array().map(Vec::len), Some(0), "{received}");
+            }
+            (409, 200) => {
+                accepted += 1;
+                assert_eq!(scan.1["result"], "REVOKED", "{}", scan.1);
+                let (status, new) = check_in(b, 1, taken.1["code"].as_str().unwrap()).await;
+                assert_eq!((status, new["result"].as_str()), (200, Some("ADMITTED")), "{new}");
+            }
+            other => panic!("one of the two, never both nor neither: {other:?} {} {}", scan.1, taken.1),
+        }
+    }
+    eprintln!("accepted first: {accepted}, scanned first: {scanned}");
+}
+
 /// A ticket passed on: offered to an address, accepted by the account of
 /// that address within its cap; the old code stops at the gate and the new
 /// one admits; the order is no longer refunded; offers are refused to

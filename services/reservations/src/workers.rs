@@ -48,9 +48,9 @@ pub async fn expire_holds(state: AppState, shutdown: CancellationToken) {
     }
 }
 
-/// Tickets a refund revoked in the gate log before it was killed, its order
-/// still paid: each issued anew to the order's buyer (the seat stays theirs;
-/// they may ask for the refund again).
+/// Tickets a refund (or an acceptance of a ticket passed on) revoked in the
+/// gate log before it was killed, its order still paid: each issued anew to
+/// whoever held it (the seat stays theirs; they may ask again).
 async fn reissue_orphaned(state: &AppState) -> anyhow::Result<()> {
     use crate::tickets::{code, gate, store as tickets};
     let before = chrono::Utc::now() - gate::ORPHANED_AFTER;
@@ -59,7 +59,7 @@ async fn reissue_orphaned(state: &AppState) -> anyhow::Result<()> {
         platform: &state.settings.platform_id,
         printed_admits: state.config.emailed_code_admits,
     };
-    for id in gate::orphaned_revocations(&state.pool, state.gate.platform(), before).await? {
+    for (id, owner) in gate::orphaned_revocations(&state.pool, state.gate.platform(), before).await? {
         let mut tx = state.pool.begin().await?;
         let locked: Option<uuid::Uuid> = sqlx::query_scalar("SELECT id FROM tickets WHERE id = $1 FOR UPDATE")
             .bind(id)
@@ -76,7 +76,7 @@ async fn reissue_orphaned(state: &AppState) -> anyhow::Result<()> {
             match_number: old.match_number,
             category: old.category,
         };
-        let new = tickets::reissue(&mut tx, &issuer, &old, &claims, None, &old.holder).await?;
+        let new = tickets::reissue(&mut tx, &issuer, &old, &claims, owner.as_deref(), &old.holder).await?;
         tx.commit().await?;
         metrics::counter!("tickets_reissued_after_dead_refund_total").increment(1);
         tracing::warn!(old = %old.id, new = %new.id, "a refund died after revoking this ticket: issued anew");

@@ -210,22 +210,24 @@ pub async fn queue_revocations(
     Ok(queued)
 }
 
-/// A refund revokes its tickets in the gate log before it commits
-/// (`Gate::revoke`); one killed in between leaves tickets valid here that
-/// no gate will admit. Past this long after its `REVOKE` (its own clock: the
+/// A refund, or the acceptance of a ticket passed on, revokes tickets in
+/// the gate log before it commits (`Gate::revoke`); one killed in between
+/// (or refused at its second look) leaves tickets valid here that no gate
+/// will admit. Past this long after its `REVOKE` (its own clock: the
 /// event is this platform's), a refund still running has long given up.
 pub const ORPHANED_AFTER: chrono::Duration = chrono::Duration::minutes(2);
 
 /// This platform's tickets still valid here whose first event in the gate
 /// log is this platform's own `REVOKE` from before `before`: revoked by a
-/// refund that never committed.
+/// refund or an acceptance of a ticket passed on that never committed;
+/// with the account holding each (none: the order's buyer).
 pub async fn orphaned_revocations(
     pool: &PgPool,
     issuer: &PlatformId,
     before: DateTime<Utc>,
-) -> sqlx::Result<Vec<Uuid>> {
-    sqlx::query_scalar(
-        "SELECT t.id FROM tickets t JOIN gate_tickets g ON g.ticket_id = t.id \
+) -> sqlx::Result<Vec<(Uuid, Option<String>)>> {
+    sqlx::query_as(
+        "SELECT t.id, t.owner_account FROM tickets t JOIN gate_tickets g ON g.ticket_id = t.id \
          WHERE t.status = 'VALID' AND g.state = 'REVOKED' AND g.issuer = $1 AND g.gate = $1 AND g.decided_at < $2 \
          ORDER BY t.id LIMIT 100",
     )

@@ -185,13 +185,81 @@ pub async fn accept(
         .ok_or_else(missing)?;
     let before = store::find(&s.pool, ticket_id).await?.ok_or_else(missing)?;
     let m = match_of(&s, &before).await?;
+    // The old ticket's REVOKE goes through the gate log first, as a
+    // refund's does: a scan of it at any gate at this moment may come first,
+    // and then the giver used it and the recipient gets nothing. Asked only
+    // for an acceptance that would go through (the same checks, in a
+    // transaction rolled back), so that no link can revoke a ticket for
+    // nothing.
+    let mut dry = s.pool.begin().await?;
+    acceptable(&mut dry, &s, &caller, &token_hash, &before, &m).await?;
+    dry.rollback().await?;
+    let revoked = code::CodeClaims { ticket_id, match_number: before.match_number, category: before.category };
+    let decided = s
+        .gate
+        .revoke(&s.pool, std::slice::from_ref(&revoked))
+        .await?
+        .ok_or_else(|| ApiError::Unavailable("the gate log did not decide in time: accept again".into()))?;
+    if decided.iter().any(|d| d.admitted) {
+        return Err(ApiError::Conflict("the ticket was used at a gate meanwhile".into()));
+    }
+    // Refused now (another acceptance at the same moment): a ticket revoked
+    // for nothing is issued anew by the sweeper (`workers`).
+    let mut tx = s.pool.begin().await?;
+    let Acceptable { offer_id, old, owner } = acceptable(&mut tx, &s, &caller, &token_hash, &before, &m).await?;
+    let issuer = store::Issuer {
+        trust: &s.settings.trust,
+        platform: &s.settings.platform_id,
+        printed_admits: s.config.emailed_code_admits,
+    };
+    let claims = code::CodeClaims { ticket_id: Uuid::new_v4(), match_number: old.match_number, category: old.category };
+    let new = store::reissue(&mut tx, &issuer, &old, &claims, owner.as_deref(), &caller.email).await?;
+    sqlx::query(
+        "UPDATE ticket_transfers SET status = 'ACCEPTED', accepted_by = $2, new_ticket = $3, decided_at = now() \
+         WHERE id = $1",
+    )
+    .bind(offer_id)
+    .bind(&caller.sub)
+    .bind(new.id)
+    .execute(&mut *tx)
+    .await?;
+    ticktak_kit::mail::enqueue(&mut tx, &mail::received(&new, &caller.email, &m)).await?;
+    // The holder's address: the buyer's, or the last recipient's.
+    if old.holder.contains('@') {
+        ticktak_kit::mail::enqueue(&mut tx, &mail::passed_on(&old, &old.holder, &m)).await?;
+    }
+    tx.commit().await?;
+    metrics::counter!("ticket_transfers_accepted_total").increment(1);
+    tracing::info!(old = %old.id, new = %new.id, "ticket passed on");
+    Ok(Json(new))
+}
+
+/// What an acceptance needs, once its checks passed.
+struct Acceptable {
+    offer_id: Uuid,
+    old: Ticket,
+    /// Who holds the new ticket: none, the order's buyer.
+    owner: Option<String>,
+}
+
+/// The checks of an acceptance of the offer `token_hash` of ticket
+/// `before`, its rows locked in `tx` (and the recipient counted within
+/// their cap).
+async fn acceptable(
+    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+    s: &AppState,
+    caller: &ticktak_kit::auth::Claims,
+    token_hash: &[u8],
+    before: &Ticket,
+    m: &MatchView,
+) -> ApiResult<Acceptable> {
+    let missing = || ApiError::NotFound("no such offer: the link may be mistyped".into());
     // Locks in the order of a refund (the reservation, then its tickets), so
     // the two wait for each other instead of deadlocking; a second
     // acceptance waits on the offer.
-    let mut tx = s.pool.begin().await?;
     let buyer: String = sqlx::query_scalar("SELECT buyer_id FROM reservations WHERE id = $1 FOR UPDATE")
         .bind(before.reservation_id)
-        .fetch_one(&mut *tx)
+        .fetch_one(&mut **tx)
         .await?;
     let offer = sqlx::query(
         // Whether it is still open by the database's clock, which every
@@ -199,8 +267,8 @@ pub async fn accept(
         "SELECT id, from_account, to_email, status, expires_at > now() AS open FROM ticket_transfers \
          WHERE token_hash = $1 FOR UPDATE",
     )
-    .bind(&token_hash)
-    .fetch_one(&mut *tx)
+    .bind(token_hash)
+    .fetch_one(&mut **tx)
     .await?;
     let offer_id: Uuid = offer.get("id");
     let from: String = offer.get("from_account");
@@ -218,24 +286,24 @@ pub async fn accept(
         ));
     }
     let locked: Option<Uuid> = sqlx::query_scalar("SELECT id FROM tickets WHERE id = $1 FOR UPDATE")
-        .bind(ticket_id)
-        .fetch_optional(&mut *tx)
+        .bind(before.id)
+        .fetch_optional(&mut **tx)
         .await?;
     let old = match locked {
-        Some(id) => store::find_in(&mut tx, id).await?.ok_or_else(missing)?,
+        Some(id) => store::find_in(tx, id).await?.ok_or_else(missing)?,
         None => return Err(missing()),
     };
     if old.status != "VALID" || old.passed_on {
         return Err(ApiError::Conflict("the ticket was used, refunded or passed on meanwhile".into()));
     }
-    if Utc::now() >= cutoff(&m) {
-        return Err(past_cutoff(&m));
+    if Utc::now() >= cutoff(m) {
+        return Err(past_cutoff(m));
     }
     // A ticket back with its buyer is theirs as bought; anyone else holds it
     // within their cap of tickets per match. The giver's count stays: the
     // cap is on what a person buys, so passing tickets on never frees it.
-    let owner = (caller.sub != buyer).then_some(caller.sub.as_str());
-    if let Some(owner) = owner {
+    let owner = (caller.sub != buyer).then(|| caller.sub.clone());
+    if let Some(owner) = &owner {
         let cap = i32::try_from(s.config.caps.tickets_per_match).unwrap_or(i32::MAX);
         let counted = sqlx::query(
             "INSERT INTO buyer_match_tickets AS t (buyer_id, match_number, tickets) VALUES ($1, $2, 1) \
@@ -245,7 +313,7 @@ pub async fn accept(
         .bind(owner)
         .bind(i16::from(old.match_number))
         .bind(cap)
-        .execute(&mut *tx)
+        .execute(&mut **tx)
         .await?
         .rows_affected();
         if counted == 0 {
@@ -254,37 +322,5 @@ pub async fn accept(
             )));
         }
     }
-    let issuer = store::Issuer {
-        trust: &s.settings.trust,
-        platform: &s.settings.platform_id,
-        printed_admits: s.config.emailed_code_admits,
-    };
-    let claims = code::CodeClaims { ticket_id: Uuid::new_v4(), match_number: old.match_number, category: old.category };
-    let new = store::reissue(&mut tx, &issuer, &old, &claims, owner, &caller.email).await?;
-    let queued = super::gate::queue_revocations(
-        &mut tx,
-        &s.gate,
-        &[code::CodeClaims { ticket_id: old.id, match_number: old.match_number, category: old.category }],
-    )
-    .await
-    .map_err(ApiError::Internal)?;
-    sqlx::query(
-        "UPDATE ticket_transfers SET status = 'ACCEPTED', accepted_by = $2, new_ticket = $3, decided_at = now() \
-         WHERE id = $1",
-    )
-    .bind(offer_id)
-    .bind(&caller.sub)
-    .bind(new.id)
-    .execute(&mut *tx)
-    .await?;
-    ticktak_kit::mail::enqueue(&mut tx, &mail::received(&new, &caller.email, &m)).await?;
-    // The holder's address: the buyer's, or the last recipient's.
-    if old.holder.contains('@') {
-        ticktak_kit::mail::enqueue(&mut tx, &mail::passed_on(&old, &old.holder, &m)).await?;
-    }
-    tx.commit().await?;
-    s.outbox.publish(queued);
-    metrics::counter!("ticket_transfers_accepted_total").increment(1);
-    tracing::info!(old = %old.id, new = %new.id, "ticket passed on");
-    Ok(Json(new))
+    Ok(Acceptable { offer_id, old, owner })
 }
