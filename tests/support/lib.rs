@@ -188,6 +188,7 @@ impl Platform {
                 buyer_key: ticktak_kit::buyer::BuyerKey::development(),
                 queue: reservations::config::QueueConfig::default(),
                 refund_cutoff: chrono::Duration::hours(48),
+                orphaned_after: Duration::from_secs(120),
                 mail: mail::settings(&mail::smtp_url()),
             },
             push_decisions: true,

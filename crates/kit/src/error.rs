@@ -157,7 +157,10 @@ impl From<anyhow::Error> for ApiError {
 fn database_unreachable(e: &sqlx::Error) -> bool {
     match e {
         sqlx::Error::Io(_) | sqlx::Error::PoolClosed => true,
-        sqlx::Error::Database(d) => d.code().is_some_and(|c| c.starts_with("08") || c.starts_with("57P")),
+        // 08P01, a protocol violation, is a bug of ours, not an outage.
+        sqlx::Error::Database(d) => {
+            d.code().is_some_and(|c| (c.starts_with("08") && c != "08P01") || c.starts_with("57P"))
+        }
         _ => false,
     }
 }

@@ -59,6 +59,12 @@ pub struct ReservationConfig {
     /// Paid reservations can be refunded until this long before kick-off
     /// (`REFUND_CUTOFF_HOURS`, default 48).
     pub refund_cutoff: chrono::Duration,
+    /// A ticket this platform revoked in the gate log, still valid here
+    /// this long after (by the database's clock), was revoked by a refund or
+    /// an acceptance that died before committing: the sweeper issues it
+    /// anew (`REVOKED_ORPHAN_AFTER_SECS`, default 120; far above the few
+    /// seconds a refund waits for the log).
+    pub orphaned_after: Duration,
     /// Where ticket e-mails go (`SMTP_URL`, `MAIL_FROM`).
     pub mail: ticktak_kit::mail::MailSettings,
     /// The market's buyer key (`MARKET_BUYER_KEY`): each hold names its
@@ -149,6 +155,7 @@ impl ReservationConfig {
             None => SigningKey::dev(),
         };
         let cutoff_hours: i64 = env.parse_in("REFUND_CUTOFF_HOURS", 48, 0..=24 * 365)?;
+        let orphaned_after: u64 = env.parse_in("REVOKED_ORPHAN_AFTER_SECS", 120, 1..=86_400)?;
         let emailed_code_admits: bool = env.parse("EMAILED_CODE_ADMITS", true)?;
         Ok(Self {
             buyer_key: ticktak_kit::buyer::BuyerKey::from_env(settings.production, env)?,
@@ -156,6 +163,7 @@ impl ReservationConfig {
             ticket_key,
             emailed_code_admits,
             refund_cutoff: chrono::Duration::hours(cutoff_hours),
+            orphaned_after: Duration::from_secs(orphaned_after),
             mail: ticktak_kit::mail::MailSettings::from_env(settings.production, env)?,
             naive,
             hold_ttl: Duration::from_secs(ttl),

@@ -130,16 +130,12 @@ async fn refund(State(s): State<AppState>, Path(id): Path<String>) -> ApiResult<
     // (Asked first, so that no one else's ticket is revoked below.)
     let mut tx = s.pool.begin().await?;
     refundable(&mut tx, id).await?;
-    drop(tx);
+    tx.rollback().await?;
     // The gate log decides between the refund and a scan at any gate at
     // the same moment: each ticket's first event there wins. The money goes
     // back only if every REVOKE came first.
     let tickets = tickets::store::valid_of(&s.pool, id).await?;
-    let decided = s
-        .gate
-        .revoke(&s.pool, &tickets)
-        .await?
-        .ok_or_else(|| ApiError::Unavailable("the gate log did not decide in time: ask again".into()))?;
+    let decided = tickets::gate::revoke_or_unavailable(&s.gate, &s.pool, &tickets).await?;
     let mut tx = s.pool.begin().await?;
     let r = store::lock(&mut tx, id).await?.ok_or_else(|| ApiError::NotFound("no such reservation".into()))?;
     if decided.iter().any(|d| d.admitted) {
@@ -150,10 +146,14 @@ async fn refund(State(s): State<AppState>, Path(id): Path<String>) -> ApiResult<
         return Err(ApiError::Conflict("a ticket of this order was already used at the gate: no refund".into()));
     }
     refundable(&mut tx, id).await?;
+    // Under the locks: the valid tickets are still those the log revoked (a
+    // ticket issued anew meanwhile, by the sweeper, is not revoked there).
+    let now: Vec<uuid::Uuid> = tickets::store::valid_of_in(&mut tx, id).await?.iter().map(|t| t.ticket_id).collect();
+    if now != tickets.iter().map(|t| t.ticket_id).collect::<Vec<_>>() {
+        return Err(ApiError::Unavailable("the order's tickets changed meanwhile: ask again".into()));
+    }
     match r.status {
-        ReservationStatus::Confirmed => {
-            Ok(Json(give_back(&s, tx, &r, Some(&details), Revocations::Decided(&tickets)).await?))
-        }
+        ReservationStatus::Confirmed => Ok(Json(give_back(&s, tx, &r, Some(&details), Revocations::Decided).await?)),
         ReservationStatus::Refunded => Ok(Json(r.record())),
         other => Err(ApiError::Conflict(format!("only a paid reservation is refunded; it is {}", other.as_str()))),
     }
@@ -195,12 +195,12 @@ async fn reissue_revoked(
     Ok(())
 }
 
-/// Which of a refund's tickets were revoked through the gate log already.
-enum Revocations<'a> {
-    /// These, and the log decided every one ([`tickets::gate::Gate::revoke`]);
-    /// any other valid ticket of the order is queued with the refund.
-    Decided(&'a [tickets::code::CodeClaims]),
-    /// None: queue them all with the refund.
+/// Whether a refund's tickets were revoked through the gate log already.
+enum Revocations {
+    /// Yes: every valid ticket of the order, and the log decided each
+    /// ([`tickets::gate::Gate::revoke`]).
+    Decided,
+    /// No: queue them with the refund.
     Queue,
 }
 
@@ -234,7 +234,7 @@ async fn give_back(
     mut tx: sqlx::Transaction<'_, sqlx::Postgres>,
     r: &Reservation,
     details: Option<&MatchView>,
-    revocations: Revocations<'_>,
+    revocations: Revocations,
 ) -> ApiResult<ReservationRecord> {
     let (refunded, queued) =
         store::transition(&mut tx, &s.origin, r, ReservationStatus::Refunded, Action::TicketCancelled).await?;
@@ -255,13 +255,9 @@ async fn give_back(
     }
     let revoked = tickets::store::revoke(&mut tx, r.id).await?;
     let mut queued = vec![queued];
-    let undecided: Vec<tickets::code::CodeClaims> = match revocations {
-        Revocations::Queue => revoked,
-        Revocations::Decided(done) => {
-            revoked.into_iter().filter(|t| done.iter().all(|d| d.ticket_id != t.ticket_id)).collect()
-        }
-    };
-    queued.extend(tickets::gate::queue_revocations(&mut tx, &s.gate, &undecided).await?);
+    if let Revocations::Queue = revocations {
+        queued.extend(tickets::gate::queue_revocations(&mut tx, &s.gate, &revoked).await?);
+    }
     if let Some(mail) = tickets::mail::refunded(&refunded, details) {
         ticktak_kit::mail::enqueue(&mut tx, &mail).await?;
     }

@@ -52,35 +52,44 @@ pub async fn expire_holds(state: AppState, shutdown: CancellationToken) {
 /// gate log before it was killed, its order still paid: each issued anew to
 /// whoever held it (the seat stays theirs; they may ask again).
 async fn reissue_orphaned(state: &AppState) -> anyhow::Result<()> {
-    use crate::tickets::{code, gate, store as tickets};
-    let before = chrono::Utc::now() - gate::ORPHANED_AFTER;
+    let orphans =
+        crate::tickets::gate::orphaned_revocations(&state.pool, state.gate.platform(), state.config.orphaned_after)
+            .await?;
+    for (id, owner) in orphans {
+        if let Err(e) = reissue_orphan(state, id, owner.as_deref()).await {
+            tracing::warn!(ticket = %id, error = %format!("{e:#}"), "cannot issue anew a ticket of a refund that died");
+        }
+    }
+    Ok(())
+}
+
+async fn reissue_orphan(state: &AppState, id: uuid::Uuid, owner: Option<&str>) -> anyhow::Result<()> {
+    use crate::tickets::{code, store as tickets};
     let issuer = tickets::Issuer {
         trust: &state.settings.trust,
         platform: &state.settings.platform_id,
         printed_admits: state.config.emailed_code_admits,
     };
-    for (id, owner) in gate::orphaned_revocations(&state.pool, state.gate.platform(), before).await? {
-        let mut tx = state.pool.begin().await?;
-        let locked: Option<uuid::Uuid> = sqlx::query_scalar("SELECT id FROM tickets WHERE id = $1 FOR UPDATE")
-            .bind(id)
-            .fetch_optional(&mut *tx)
-            .await?;
-        let Some(old) = (match locked {
-            Some(id) => tickets::find_in(&mut tx, id).await?.filter(|t| t.status == "VALID"),
-            None => None,
-        }) else {
-            continue;
-        };
-        let claims = code::CodeClaims {
-            ticket_id: uuid::Uuid::new_v4(),
-            match_number: old.match_number,
-            category: old.category,
-        };
-        let new = tickets::reissue(&mut tx, &issuer, &old, &claims, owner.as_deref(), &old.holder).await?;
-        tx.commit().await?;
-        metrics::counter!("tickets_reissued_after_dead_refund_total").increment(1);
-        tracing::warn!(old = %old.id, new = %new.id, "a refund died after revoking this ticket: issued anew");
+    let mut tx = state.pool.begin().await?;
+    // Locks in the order of a refund and an acceptance: the reservation,
+    // then its tickets.
+    let locked: Option<uuid::Uuid> = sqlx::query_scalar(
+        "SELECT r.id FROM reservations r JOIN tickets t ON t.reservation_id = r.id WHERE t.id = $1 FOR UPDATE OF r",
+    )
+    .bind(id)
+    .fetch_optional(&mut *tx)
+    .await?;
+    if locked.is_none() {
+        return Ok(());
     }
+    sqlx::query("SELECT id FROM tickets WHERE id = $1 FOR UPDATE").bind(id).execute(&mut *tx).await?;
+    let Some(old) = tickets::find_in(&mut tx, id).await?.filter(|t| t.status == "VALID") else { return Ok(()) };
+    let claims =
+        code::CodeClaims { ticket_id: uuid::Uuid::new_v4(), match_number: old.match_number, category: old.category };
+    let new = tickets::reissue(&mut tx, &issuer, &old, &claims, owner, &old.holder).await?;
+    tx.commit().await?;
+    metrics::counter!("tickets_reissued_after_dead_refund_total").increment(1);
+    tracing::warn!(old = %old.id, new = %new.id, "a refund or an acceptance died after revoking this ticket: issued anew");
     Ok(())
 }
 

@@ -46,6 +46,10 @@ const FETCH_WAIT: Duration = Duration::from_millis(500);
 /// How long a scan waits for the log to decide its admission.
 pub const DECISION_WAIT: Duration = Duration::from_secs(10);
 
+/// How long a refund or an acceptance waits for the log to decide its
+/// revocations: well within the 10 s payments gives reservations to answer.
+pub const REVOKE_WAIT: Duration = Duration::from_secs(5);
+
 /// This platform's end of the gate log.
 #[derive(Clone)]
 pub struct Gate {
@@ -106,7 +110,7 @@ impl Gate {
             at: Utc::now(),
         };
         self.send(&event).await?;
-        Ok(self.wait(pool, &[claims.ticket_id]).await?.map(|mut d| (event.event_id, d.remove(0))))
+        Ok(self.wait(pool, &[claims.ticket_id], DECISION_WAIT).await?.map(|mut d| (event.event_id, d.remove(0))))
     }
 
     /// A refund of `tickets`, this platform's own: publish a `REVOKE` of
@@ -115,11 +119,10 @@ impl Gate {
     /// `REVOKE`: a scan at any gate at the same moment may have come first.
     /// `Ok(None)`: not all decided within [`DECISION_WAIT`].
     pub async fn revoke(&self, pool: &PgPool, tickets: &[CodeClaims]) -> anyhow::Result<Option<Vec<Decided>>> {
-        for t in tickets {
-            self.send(&self.revocation(t)).await?;
-        }
+        let events: Vec<GateEvent> = tickets.iter().map(|t| self.revocation(t)).collect();
+        futures::future::try_join_all(events.iter().map(|e| self.send(e))).await?;
         let ids: Vec<Uuid> = tickets.iter().map(|t| t.ticket_id).collect();
-        Ok(self.wait(pool, &ids).await?)
+        Ok(self.wait(pool, &ids, REVOKE_WAIT).await?)
     }
 
     fn revocation(&self, t: &CodeClaims) -> GateEvent {
@@ -145,9 +148,9 @@ impl Gate {
     }
 
     /// The log's decision on each of `tickets`, once it has decided them
-    /// all; `None` past [`DECISION_WAIT`].
-    async fn wait(&self, pool: &PgPool, tickets: &[Uuid]) -> sqlx::Result<Option<Vec<Decided>>> {
-        let deadline = tokio::time::Instant::now() + DECISION_WAIT;
+    /// all; `None` past `limit`.
+    async fn wait(&self, pool: &PgPool, tickets: &[Uuid], limit: Duration) -> sqlx::Result<Option<Vec<Decided>>> {
+        let deadline = tokio::time::Instant::now() + limit;
         loop {
             let woken = self.applied.notified();
             tokio::pin!(woken);
@@ -210,31 +213,43 @@ pub async fn queue_revocations(
     Ok(queued)
 }
 
-/// A refund, or the acceptance of a ticket passed on, revokes tickets in
-/// the gate log before it commits (`Gate::revoke`); one killed in between
-/// (or refused at its second look) leaves tickets valid here that no gate
-/// will admit. Past this long after its `REVOKE` (its own clock: the
-/// event is this platform's), a refund still running has long given up.
-pub const ORPHANED_AFTER: chrono::Duration = chrono::Duration::minutes(2);
-
 /// This platform's tickets still valid here whose first event in the gate
-/// log is this platform's own `REVOKE` from before `before`: revoked by a
-/// refund or an acceptance of a ticket passed on that never committed;
-/// with the account holding each (none: the order's buyer).
+/// log is this platform's own `REVOKE`, applied here more than `after` ago
+/// (the database's clock): revoked by a refund, or an acceptance of a
+/// ticket passed on, that died (or was refused at its second look) before
+/// it committed; with the account holding each (none: the order's buyer).
 pub async fn orphaned_revocations(
     pool: &PgPool,
     issuer: &PlatformId,
-    before: DateTime<Utc>,
+    after: Duration,
 ) -> sqlx::Result<Vec<(Uuid, Option<String>)>> {
     sqlx::query_as(
         "SELECT t.id, t.owner_account FROM tickets t JOIN gate_tickets g ON g.ticket_id = t.id \
-         WHERE t.status = 'VALID' AND g.state = 'REVOKED' AND g.issuer = $1 AND g.gate = $1 AND g.decided_at < $2 \
+         WHERE t.status = 'VALID' AND g.state = 'REVOKED' AND g.issuer = $1 AND g.gate = $1 \
+           AND g.applied_at < now() - make_interval(secs => $2) \
          ORDER BY t.id LIMIT 100",
     )
     .bind(issuer.as_str())
-    .bind(before)
+    .bind(after.as_secs_f64())
     .fetch_all(pool)
     .await
+}
+
+/// [`Gate::revoke`] for a request: the log out of reach or too slow to
+/// decide is a 503 (ask again: what was revoked stays revoked).
+pub async fn revoke_or_unavailable(
+    gate: &Gate,
+    pool: &PgPool,
+    tickets: &[CodeClaims],
+) -> ticktak_kit::ApiResult<Vec<Decided>> {
+    match gate.revoke(pool, tickets).await {
+        Ok(Some(decided)) => Ok(decided),
+        Ok(None) => Err(ticktak_kit::ApiError::Unavailable("the gate log did not decide in time: ask again".into())),
+        Err(e) => {
+            tracing::warn!(error = %format!("{e:#}"), "cannot revoke through the gate log");
+            Err(ticktak_kit::ApiError::Unavailable("the gate log is out of reach: ask again".into()))
+        }
+    }
 }
 
 /// Why an event of the gate log is not applied, or the event.

@@ -108,22 +108,28 @@ pub async fn revoke(tx: &mut Transaction<'_, Postgres>, reservation: Uuid) -> sq
         .collect())
 }
 
-/// The valid tickets of `reservation`, as the gate log names them.
+/// The valid tickets of `reservation` its buyer holds (none passed on), as
+/// the gate log names them, in id order.
 pub async fn valid_of(pool: &PgPool, reservation: Uuid) -> sqlx::Result<Vec<CodeClaims>> {
-    let rows = sqlx::query(
-        "SELECT id, match_number, category FROM tickets WHERE reservation_id = $1 AND status = 'VALID' ORDER BY id",
-    )
-    .bind(reservation)
-    .fetch_all(pool)
-    .await?;
-    Ok(rows
-        .iter()
-        .map(|r| CodeClaims {
-            ticket_id: r.get("id"),
-            match_number: r.get::<i16, _>("match_number") as u8,
-            category: r.get::<i16, _>("category") as u8,
-        })
-        .collect())
+    let rows = sqlx::query(VALID_OF).bind(reservation).fetch_all(pool).await?;
+    Ok(rows.iter().map(claims_of).collect())
+}
+
+/// [`valid_of`], in `tx`.
+pub async fn valid_of_in(tx: &mut Transaction<'_, Postgres>, reservation: Uuid) -> sqlx::Result<Vec<CodeClaims>> {
+    let rows = sqlx::query(VALID_OF).bind(reservation).fetch_all(&mut **tx).await?;
+    Ok(rows.iter().map(claims_of).collect())
+}
+
+const VALID_OF: &str = "SELECT id, match_number, category FROM tickets \
+     WHERE reservation_id = $1 AND status = 'VALID' AND owner_account IS NULL AND replaced_by IS NULL ORDER BY id";
+
+fn claims_of(r: &PgRow) -> CodeClaims {
+    CodeClaims {
+        ticket_id: r.get("id"),
+        match_number: r.get::<i16, _>("match_number") as u8,
+        category: r.get::<i16, _>("category") as u8,
+    }
 }
 
 /// Revoke one valid ticket (an admin's decision at the order desk); what
@@ -267,11 +273,17 @@ pub async fn reissue(
     owner: Option<&str>,
     email: &str,
 ) -> sqlx::Result<Ticket> {
-    sqlx::query("UPDATE tickets SET status = 'REVOKED', replaced_by = $2 WHERE id = $1")
-        .bind(old.id)
-        .bind(claims.ticket_id)
-        .execute(&mut **tx)
-        .await?;
+    let replaced =
+        sqlx::query("UPDATE tickets SET status = 'REVOKED', replaced_by = $2 WHERE id = $1 AND status = 'VALID'")
+            .bind(old.id)
+            .bind(claims.ticket_id)
+            .execute(&mut **tx)
+            .await?
+            .rows_affected();
+    // Never two tickets for one seat: only a valid ticket is replaced.
+    if replaced != 1 {
+        return Err(sqlx::Error::RowNotFound);
+    }
     let code = code::printed(issuer.trust, issuer.platform, claims, issuer.printed_admits)
         .ok_or_else(|| sqlx::Error::Protocol("no platform key to sign tickets with".into()))?;
     let row = sqlx::query(&format!(

@@ -195,11 +195,7 @@ pub async fn accept(
     acceptable(&mut dry, &s, &caller, &token_hash, &before, &m).await?;
     dry.rollback().await?;
     let revoked = code::CodeClaims { ticket_id, match_number: before.match_number, category: before.category };
-    let decided = s
-        .gate
-        .revoke(&s.pool, std::slice::from_ref(&revoked))
-        .await?
-        .ok_or_else(|| ApiError::Unavailable("the gate log did not decide in time: accept again".into()))?;
+    let decided = super::gate::revoke_or_unavailable(&s.gate, &s.pool, std::slice::from_ref(&revoked)).await?;
     if decided.iter().any(|d| d.admitted) {
         return Err(ApiError::Conflict("the ticket was used at a gate meanwhile".into()));
     }
