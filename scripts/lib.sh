@@ -374,12 +374,8 @@ throwaway_broker() {
 # (a run going on beside this one) cannot be dropped and are left alone.
 drop_test_databases() {
   local sql
-  # Their data lakes too (tests/support: one directory per test platform),
-  # and the PostgreSQL servers of Jepsen runs that were killed
-  # (tests/support/postgres.rs).
+  # Their data lakes too (tests/support: one directory per test platform).
   rm -rf "${TMPDIR:-/tmp}"/ticktak-lake-t_*
-  pkill -KILL -f -- "-D ${TMPDIR:-/tmp}/ticktak-pg-" 2>/dev/null || true
-  rm -rf "${TMPDIR:-/tmp}"/ticktak-pg-*
   sql="$(PGPASSWORD=ticktak psql -h 127.0.0.1 -p "$PG_PORT" -U ticktak -d postgres -tAc \
     "SELECT format('DROP DATABASE IF EXISTS %I;', datname) FROM pg_database WHERE datname ~ '^t_[a-z0-9-]+_[0-9a-f]+$'")"
   [ -z "$sql" ] && return 0
@@ -391,9 +387,12 @@ drop_test_databases() {
 # network of its own (network namespaces, a bridge, nftables rules), as
 # root, and a PostgreSQL server per platform under libfaketime (its clock
 # set off). Removes what a killed run left: namespaces ttn<N>-<i>, bridges
-# ttb<N> (a bridge's veth pairs go with their namespaces).
+# ttb<N> (a bridge's veth pairs go with their namespaces), PostgreSQL
+# servers ticktak-pg-* (tests/support/postgres.rs).
 ensure_fault_tools() {
-  apt_install iproute2 nftables libfaketime
+  apt_install iproute2 nftables libfaketime procps
+  pkill -KILL -f -- "-D ${TMPDIR:-/tmp}/ticktak-pg-" 2>/dev/null || true
+  rm -rf "${TMPDIR:-/tmp}"/ticktak-pg-*
   local ns br
   for ns in $(ip netns list 2>/dev/null | awk '$1 ~ /^ttn[0-9]+-[0-9]+$/ {print $1}'); do
     as_root ip netns delete "$ns" 2>/dev/null || true

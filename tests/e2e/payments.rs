@@ -701,16 +701,6 @@ async fn a_ticket_sold_on_one_platform_is_admitted_once_at_any_gate_of_the_marke
 async fn a_refund_and_a_scan_at_the_same_moment_never_both_go_through() {
     let platforms = market(&["a", "b"], Duration::from_secs(600)).await;
     let (a, b) = (&platforms[0], &platforms[1]);
-    let refund = |id: String| async move {
-        let res = a
-            .http
-            .post(format!("{}/internal/reservations/{id}/refund", a.reservations.internal_url()))
-            .header("authorization", ticktak_kit::internal::bearer(ticktak_kit::config::DEV_INTERNAL_TOKEN))
-            .send()
-            .await
-            .unwrap();
-        (res.status().as_u16(), res.json::<Value>().await.unwrap_or_default())
-    };
     let (mut refunds_won, mut scans_won) = (0, 0);
     // Five pairs: the ten tickets of match 1's category 1.
     for round in 0..5u64 {
@@ -724,7 +714,7 @@ async fn a_refund_and_a_scan_at_the_same_moment_never_both_go_through() {
             tokio::time::sleep(Duration::from_millis(150 * round)).await;
             check_in(b, 1, &tickets[0].1).await
         };
-        let (scan, refunded) = tokio::join!(late_scan, refund(order.clone()));
+        let (scan, refunded) = tokio::join!(late_scan, a.refund(&order));
         match (scan.0, refunded.0) {
             (409, 200) => {
                 refunds_won += 1;

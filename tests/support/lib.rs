@@ -257,9 +257,18 @@ impl Platform {
 
     /// The internal confirm-after-payment call.
     pub async fn confirm(&self, id: &str) -> (u16, serde_json::Value) {
+        self.internal_post(&format!("/internal/reservations/{id}/confirm")).await
+    }
+
+    /// What payments asks once the money went back: refund reservation `id`.
+    pub async fn refund(&self, id: &str) -> (u16, serde_json::Value) {
+        self.internal_post(&format!("/internal/reservations/{id}/refund")).await
+    }
+
+    async fn internal_post(&self, path: &str) -> (u16, serde_json::Value) {
         let res = self
             .http
-            .post(format!("{}/internal/reservations/{id}/confirm", self.reservations.internal_url()))
+            .post(format!("{}{path}", self.reservations.internal_url()))
             .header("authorization", ticktak_kit::internal::bearer(ticktak_kit::config::DEV_INTERNAL_TOKEN))
             .send()
             .await

@@ -73,11 +73,7 @@ async fn confirm(State(s): State<AppState>, Path(id): Path<String>) -> ApiResult
         ReservationStatus::Held if time_left => {
             let (confirmed, queued) =
                 store::transition(&mut tx, &s.origin, &r, ReservationStatus::Confirmed, Action::TicketReserved).await?;
-            let issuer = tickets::store::Issuer {
-                trust: &s.settings.trust,
-                platform: &s.settings.platform_id,
-                printed_admits: s.config.emailed_code_admits,
-            };
+            let issuer = tickets::store::Issuer::of(&s);
             let issued = tickets::store::issue(&mut tx, &issuer, &confirmed).await?;
             if let Some(mail) = tickets::mail::tickets(&confirmed, details.as_ref(), &issued) {
                 ticktak_kit::mail::enqueue(&mut tx, &mail).await?;
@@ -179,18 +175,14 @@ async fn reissue_revoked(
     revoked: &[tickets::code::CodeClaims],
     decided: &[tickets::gate::Decided],
 ) -> ApiResult<()> {
-    let issuer = tickets::store::Issuer {
-        trust: &s.settings.trust,
-        platform: &s.settings.platform_id,
-        printed_admits: s.config.emailed_code_admits,
-    };
+    let issuer = tickets::store::Issuer::of(s);
     for (t, d) in revoked.iter().zip(decided) {
-        let old = match tickets::store::find_in(tx, t.ticket_id).await? {
-            Some(old) if !d.admitted && old.status == "VALID" => old,
-            _ => continue,
-        };
-        let claims = tickets::code::CodeClaims { ticket_id: uuid::Uuid::new_v4(), ..*t };
-        tickets::store::reissue(tx, &issuer, &old, &claims, None, &old.holder).await?;
+        match tickets::store::find_in(tx, t.ticket_id).await? {
+            Some(old) if !d.admitted && old.status == "VALID" => {
+                tickets::store::issue_anew(tx, &issuer, &old, None).await?;
+            }
+            _ => {}
+        }
     }
     Ok(())
 }

@@ -64,12 +64,7 @@ async fn reissue_orphaned(state: &AppState) -> anyhow::Result<()> {
 }
 
 async fn reissue_orphan(state: &AppState, id: uuid::Uuid, owner: Option<&str>) -> anyhow::Result<()> {
-    use crate::tickets::{code, store as tickets};
-    let issuer = tickets::Issuer {
-        trust: &state.settings.trust,
-        platform: &state.settings.platform_id,
-        printed_admits: state.config.emailed_code_admits,
-    };
+    use crate::tickets::store as tickets;
     let mut tx = state.pool.begin().await?;
     // Locks in the order of a refund and an acceptance: the reservation,
     // then its tickets.
@@ -84,9 +79,7 @@ async fn reissue_orphan(state: &AppState, id: uuid::Uuid, owner: Option<&str>) -
     }
     sqlx::query("SELECT id FROM tickets WHERE id = $1 FOR UPDATE").bind(id).execute(&mut *tx).await?;
     let Some(old) = tickets::find_in(&mut tx, id).await?.filter(|t| t.status == "VALID") else { return Ok(()) };
-    let claims =
-        code::CodeClaims { ticket_id: uuid::Uuid::new_v4(), match_number: old.match_number, category: old.category };
-    let new = tickets::reissue(&mut tx, &issuer, &old, &claims, owner, &old.holder).await?;
+    let new = tickets::issue_anew(&mut tx, &tickets::Issuer::of(state), &old, owner).await?;
     tx.commit().await?;
     metrics::counter!("tickets_reissued_after_dead_refund_total").increment(1);
     tracing::warn!(old = %old.id, new = %new.id, "a refund or an acceptance died after revoking this ticket: issued anew");

@@ -48,6 +48,31 @@ pub struct Issuer<'a> {
     pub printed_admits: bool,
 }
 
+impl<'a> Issuer<'a> {
+    /// This platform's, as its settings say.
+    pub fn of(s: &'a crate::AppState) -> Self {
+        Self {
+            trust: &s.settings.trust,
+            platform: &s.settings.platform_id,
+            printed_admits: s.config.emailed_code_admits,
+        }
+    }
+}
+
+/// Issue `old` anew to whoever holds it (`owner`; none: the order's
+/// buyer): a new id and code for the same seat and holder, the old one
+/// revoked here. For a ticket revoked in the gate log by a refund or an
+/// acceptance that did not go through.
+pub async fn issue_anew(
+    tx: &mut Transaction<'_, Postgres>,
+    issuer: &Issuer<'_>,
+    old: &Ticket,
+    owner: Option<&str>,
+) -> sqlx::Result<Ticket> {
+    let claims = CodeClaims { ticket_id: Uuid::new_v4(), match_number: old.match_number, category: old.category };
+    reissue(tx, issuer, old, &claims, owner, &old.holder).await
+}
+
 /// Issue one ticket per seat of `r` with its printed code; issuing again
 /// returns the tickets issued before.
 pub async fn issue(

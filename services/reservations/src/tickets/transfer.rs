@@ -203,11 +203,7 @@ pub async fn accept(
     // for nothing is issued anew by the sweeper (`workers`).
     let mut tx = s.pool.begin().await?;
     let Acceptable { offer_id, old, owner } = acceptable(&mut tx, &s, &caller, &token_hash, &before, &m).await?;
-    let issuer = store::Issuer {
-        trust: &s.settings.trust,
-        platform: &s.settings.platform_id,
-        printed_admits: s.config.emailed_code_admits,
-    };
+    let issuer = store::Issuer::of(&s);
     let claims = code::CodeClaims { ticket_id: Uuid::new_v4(), match_number: old.match_number, category: old.category };
     let new = store::reissue(&mut tx, &issuer, &old, &claims, owner.as_deref(), &caller.email).await?;
     sqlx::query(
