@@ -232,7 +232,7 @@ fn every_service_of_the_compose_file_starts_with_its_settings_and_shows_only_pub
         "clients reach the broker through SASL only: {listeners}"
     );
     let acls = std::fs::read_to_string(repo().join("deploy/kafka/acls.sh")).expect("deploy/kafka/acls.sh");
-    for topic in ["masterlist", "schedule", "sales", "admissions", "queue_lengths"] {
+    for topic in ["masterlist", "schedule", "sales", "admissions", "queue_lengths", "draws"] {
         assert!(acls.contains(&format!("\"${topic}\"")), "acls.sh creates and grants the {topic} topic");
     }
     // Kafka's log lives in its volume.

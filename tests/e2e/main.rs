@@ -4,6 +4,7 @@
 mod analytics;
 mod config;
 mod deploy;
+mod draw;
 mod fuzz;
 mod identity;
 mod interop;

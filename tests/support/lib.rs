@@ -452,6 +452,19 @@ pub fn publish_schedule(env: &PlatformEnv, args: &[&str]) {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
 }
 
+/// Run the `draw` tool (`services/reservations/src/bin/draw.rs`) on
+/// `env`'s topics, as the organisers or as anyone checking a draw; its
+/// output whatever its exit.
+pub fn draw_tool(env: &PlatformEnv, args: &[&str]) -> std::process::Output {
+    std::process::Command::new(process::bin("draw"))
+        .args(args)
+        .env_clear()
+        .env("KAFKA_BROKERS", brokers())
+        .env("TOPIC_ENV", &env.topic_env)
+        .output()
+        .expect("draw runs")
+}
+
 /// `masterlist_with_capacity` with match 1 kicking off years from now (the
 /// fixture's dates are in 2022): refunds of match 1 are open, of the others
 /// (match 3 is the second of the fixture) closed.

@@ -109,7 +109,7 @@ impl CategoryView {
         match self.phase {
             Phase::Queue => Some(room),
             Phase::Closed => (room.opens_at <= now).then_some(room),
-            Phase::Open => None,
+            Phase::Draw | Phase::Open => None,
         }
     }
 
@@ -122,6 +122,12 @@ impl CategoryView {
             || self.phase_until.is_some_and(|until| until <= now && self.next_on_sale_at == Some(until))
         {
             return None;
+        }
+        if self.phase == Phase::Draw {
+            return Some(format!(
+                "category {} is sold by a random selection draw: apply with POST /api/draws/applications before it closes",
+                self.category
+            ));
         }
         Some(match self.next_on_sale_at {
             Some(t) => format!("category {} is not on sale yet: on sale from {}", self.category, t.to_rfc3339()),

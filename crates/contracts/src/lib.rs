@@ -18,6 +18,8 @@
 //!   payments).
 //! - `queue`: the waiting rooms as buyers and operators see them (web site
 //!   → reservations).
+//! - `draws`: the random selection draws and buyers' applications (web
+//!   site → reservations).
 //! - `analytics`: reservations → analytics (booking events on the
 //!   platform-internal bookings topic), analytics → shop (the
 //!   recommendation model and how it ranks matches), the admins' statistics.
@@ -37,6 +39,7 @@ pub mod analytics;
 pub mod catalogue;
 pub mod decisions;
 pub mod desk;
+pub mod draws;
 pub mod ledger;
 pub mod payments;
 pub mod queue;

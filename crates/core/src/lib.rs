@@ -5,6 +5,7 @@
 //! service (and every platform) applies exactly the same code.
 
 pub mod country;
+pub mod draw;
 pub mod gate;
 pub mod headers;
 pub mod ids;

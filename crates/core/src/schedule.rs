@@ -6,8 +6,9 @@
 //!   type), key = [`Scope::key`]; a later message for a scope replaces it
 //!   (by the organisers' `issued-at`, as for the master list).
 //! - A message is the scope's steps: from each step's time on, its phase
-//!   holds — `closed` (no holds), `queue` (an on-sale with a waiting room)
-//!   or `open` (today's behaviour). Before the first step, and where no
+//!   holds — `closed` (no holds), `draw` (no holds: applications for a
+//!   draw are taken, `crate::draw`), `queue` (an on-sale with a waiting
+//!   room) or `open` (today's behaviour). Before the first step, and where no
 //!   scope has a message, a ticket type is `open`.
 //! - The most specific scope with a message decides a ticket type: the
 //!   type's own, else its match's, else the tournament's.
@@ -35,6 +36,9 @@ pub const MAX_SCHEDULE_BYTES: usize = 4096;
 pub enum Phase {
     /// Not on sale: every hold is refused.
     Closed,
+    /// Applications for a random selection draw are taken (`crate::draw`);
+    /// holds are refused.
+    Draw,
     /// On sale through a waiting room.
     Queue,
     /// On sale to whoever asks first (where no schedule says otherwise).
@@ -46,6 +50,7 @@ impl Phase {
     pub fn as_str(self) -> &'static str {
         match self {
             Phase::Closed => "closed",
+            Phase::Draw => "draw",
             Phase::Queue => "queue",
             Phase::Open => "open",
         }
@@ -53,7 +58,7 @@ impl Phase {
 
     /// Whether holds may be placed in this phase at all.
     pub fn sells(self) -> bool {
-        self != Phase::Closed
+        matches!(self, Phase::Queue | Phase::Open)
     }
 }
 
@@ -231,10 +236,7 @@ impl Schedule {
         PhaseAt {
             phase,
             until: later.first().map(|s| s.from),
-            next_on_sale: match phase {
-                Phase::Closed => next_sale.map(|s| s.from),
-                _ => None,
-            },
+            next_on_sale: (!phase.sells()).then(|| next_sale.map(|s| s.from)).flatten(),
             room,
         }
     }

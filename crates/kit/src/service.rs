@@ -137,10 +137,10 @@ impl Base {
         let client_id = format!("ticktak-{}-{}", settings.platform_id, service.name());
         let producer = crate::kafka::producer(&settings.kafka, &client_id)?;
         let bookings = settings.topics.bookings(settings.platform_id.as_str());
-        let [masterlist, schedule, sales, admissions, queue_lengths] = settings.topics.shared();
+        let [masterlist, schedule, sales, admissions, queue_lengths, draws] = settings.topics.shared();
         crate::kafka::ensure_topics(
             &settings.kafka,
-            &[masterlist, schedule, sales, admissions, queue_lengths, &bookings],
+            &[masterlist, schedule, sales, admissions, queue_lengths, draws, &bookings],
         )
         .await
         .map_err(|e| anyhow::anyhow!("broker at {} not usable: {e:#}", settings.kafka.brokers))?;

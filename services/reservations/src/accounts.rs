@@ -134,6 +134,11 @@ async fn erase(
         }
     }
     let mut rows = 0;
+    rows += sqlx::query("UPDATE draw_applications SET email = 'erased', country = '' WHERE account = $1")
+        .bind(&account)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
     rows += sqlx::query(
         "UPDATE reservations SET buyer_email = NULL, buyer_country = NULL \
          WHERE buyer_id = $1 AND (buyer_email IS NOT NULL OR buyer_country IS NOT NULL)",

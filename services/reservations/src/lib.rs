@@ -13,6 +13,9 @@
 //! - `idempotency`: `Idempotency-Key` handling.
 //! - `outbox`: publishing committed outbox rows; marking them sent; the relay.
 //! - `workers`: hold expiry and the decision poller.
+//! - `draw`: random selection draws — applications, the draw every
+//!   platform runs alike from the draw topic, allocations held through the
+//!   log and passed on when unpaid.
 //! - `queue`: the waiting room of on-sales the organisers scheduled with
 //!   a queue: places, turns at the platform's pace, admissions for holds.
 //! - `desk`: the operators' order desk — find an order, its whole story,
@@ -25,6 +28,7 @@ pub mod api;
 pub mod availability;
 pub mod config;
 pub mod desk;
+pub mod draw;
 pub mod idempotency;
 pub mod input;
 pub mod internal;
@@ -164,6 +168,8 @@ pub async fn start_with(
         ("queue_joins_total", &[]),
         ("queue_admissions_total", &[]),
         ("queue_lengths_invalid_total", &[]),
+        ("draw_messages_invalid_total", &[]),
+        ("draw_applications_total", &[]),
     ]);
     let relay = tokio::spawn(outbox::relay(state.pool.clone(), state.outbox.clone(), shutdown.clone()));
     let marker =
@@ -179,6 +185,8 @@ pub async fn start_with(
     let admitter = tokio::spawn(queue::admit(state.clone(), shutdown.clone()));
     let notices = tokio::spawn(tickets::notices::follow(state.clone(), state.config.notices_every, shutdown.clone()));
     let lengths = tokio::spawn(state.queue.market.clone().follow(state.settings.clone(), shutdown.clone()));
+    let draws = tokio::spawn(draw::follow::run(state.clone(), shutdown.clone()));
+    let allocator = tokio::spawn(draw::allocate::run(state.clone(), shutdown.clone()));
     let mailer = tokio::spawn(ticktak_kit::mail::deliver(
         state.pool.clone(),
         state.config.mail.clone(),
@@ -189,6 +197,7 @@ pub async fn start_with(
     let public = api::router()
         .merge(tickets::router())
         .merge(queue::router())
+        .merge(draw::router())
         .merge(desk::router())
         .merge(orders::router())
         .merge(openapi::router())
@@ -198,7 +207,7 @@ pub async fn start_with(
     let server = base.serve(public, internal, shutdown).await?;
     Ok(server.then(|server| async move {
         let served = server.wait().await;
-        for worker in [relay, marker, sweeper, poller, gate, admitter, lengths, mailer, notices] {
+        for worker in [relay, marker, sweeper, poller, gate, admitter, lengths, draws, allocator, mailer, notices] {
             let _ = worker.await;
         }
         served

@@ -14,12 +14,14 @@ use crate::{api, AppState};
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "ticktak reservations", description = "Hold tickets, see and cancel your reservations, get their tickets, check tickets in at the gate; the operators' order desk."),
+    info(title = "ticktak reservations", description = "Hold tickets, see and cancel your reservations, get their tickets, check tickets in at the gate; apply for ticket draws and check their results; the operators' order desk."),
     paths(api::create, api::one, api::list, api::cancel, crate::queue::join, crate::queue::status, crate::queue::board, crate::tickets::of_reservation, crate::tickets::qr_svg, crate::tickets::qr_png,
         crate::tickets::live, crate::tickets::live_svg, crate::tickets::holder::name, crate::tickets::transfer::offer, crate::tickets::transfer::withdraw,
         crate::tickets::transfer::received, crate::tickets::transfer::accept, crate::tickets::check_in, crate::tickets::public_key,
         crate::desk::search, crate::desk::story, crate::desk::resend_tickets, crate::desk::revoke_ticket, crate::desk::export::orders,
-        crate::desk::export::sales, ticktak_kit::audit::audit, crate::orders::create, crate::orders::one, crate::orders::cancel),
+        crate::desk::export::sales, ticktak_kit::audit::audit, crate::orders::create, crate::orders::one, crate::orders::cancel,
+        crate::draw::api::list, crate::draw::api::one, crate::draw::api::mine, crate::draw::api::apply, crate::draw::api::change,
+        crate::draw::api::withdraw),
     components(schemas(CreateReservation, ReservationView, ReservationList, CreateOrder, OrderLineRequest, OrderView, crate::tickets::Ticket,
         crate::tickets::TicketList, crate::tickets::CheckIn, crate::tickets::CheckInResult, crate::tickets::PublicKey,
         crate::tickets::LiveCode, crate::tickets::holder::NameHolder, crate::tickets::transfer::OfferTicket,
@@ -28,7 +30,10 @@ use crate::{api, AppState};
         ticktak_contracts::desk::OrderList, ticktak_contracts::desk::OrderSummary, ticktak_contracts::desk::OrderStory,
         ticktak_contracts::desk::MessageSent, ticktak_contracts::desk::PaymentSummary, ticktak_contracts::desk::TicketStory,
         ticktak_contracts::desk::GateRecord, ticktak_contracts::desk::MailSent, ticktak_contracts::desk::Reason,
-        ticktak_contracts::desk::AuditTrail, ticktak_contracts::desk::AuditEntry)),
+        ticktak_contracts::desk::AuditTrail, ticktak_contracts::desk::AuditEntry,
+        ticktak_contracts::draws::ApplyForDraw, ticktak_contracts::draws::ChangeApplication, ticktak_contracts::draws::ApplicationView,
+        ticktak_contracts::draws::ApplicationState, ticktak_contracts::draws::ApplicationList, ticktak_contracts::draws::DrawView,
+        ticktak_contracts::draws::DrawState, ticktak_contracts::draws::DrawStock, ticktak_contracts::draws::DrawList)),
     modifiers(&BearerAuth, &StandardResponses)
 )]
 pub struct ApiDoc;

@@ -273,3 +273,24 @@ pub fn headers_from_json(headers: &serde_json::Value) -> Vec<(String, String)> {
         .map(|o| o.iter().map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string())).collect())
         .unwrap_or_default()
 }
+
+/// Queue a message for a topic other than sales (its headers, signature
+/// included, made by the caller) in the caller's transaction; publish the
+/// returned row once it committed.
+pub async fn enqueue_message(
+    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+    topic: &str,
+    key: &str,
+    payload: Vec<u8>,
+    headers: Vec<(String, String)>,
+) -> sqlx::Result<Queued> {
+    let seq =
+        sqlx::query_scalar("INSERT INTO outbox (topic, key, payload, headers) VALUES ($1, $2, $3, $4) RETURNING seq")
+            .bind(topic)
+            .bind(key)
+            .bind(&payload)
+            .bind(headers_to_json(&headers))
+            .fetch_one(&mut **tx)
+            .await?;
+    Ok(Queued { seq, topic: topic.to_string(), key: key.to_string(), payload, headers })
+}

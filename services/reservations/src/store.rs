@@ -337,7 +337,7 @@ pub async fn apply_decisions(
     let rows = sqlx::query(
         "UPDATE reservations AS r SET \
            status = CASE WHEN u.granted THEN 'HELD' ELSE 'REJECTED' END, \
-           expires_at = CASE WHEN u.granted THEN now() + make_interval(secs => $3) END, \
+           expires_at = CASE WHEN u.granted THEN now() + make_interval(secs => coalesce(r.hold_secs::float8, $3)) END, \
            updated_at = now() \
          FROM UNNEST($1::uuid[], $2::bool[]) AS u(id, granted) \
          WHERE r.id = u.id AND r.status = 'REQUESTED' RETURNING r.id, r.status, r.expires_at",

@@ -46,6 +46,7 @@ fn navigation(visitor: Option<&Visitor>) -> Markup {
     html! {
         ul {
             li { a href="/" { "Matches" } }
+            li { a href="/draws" { "Draws" } }
             @if let Some(c) = claims {
                 li { a href="/cart" { "Cart" } }
                 li { a href="/tickets" { "My tickets" } }

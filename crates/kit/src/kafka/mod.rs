@@ -133,7 +133,8 @@ impl KafkaSettings {
 /// schedule `{prefix}-sale-schedule-{env}` (`ticktak_core::schedule`),
 /// `{prefix}-ticket-sales-{env}`, the gate log
 /// `{prefix}-ticket-admissions-{env}` (`ticktak_core::gate`) and the
-/// waiting rooms' `{prefix}-queue-lengths-{env}` (`ticktak_core::queue`);
+/// waiting rooms' `{prefix}-queue-lengths-{env}` (`ticktak_core::queue`),
+/// the draws' `{prefix}-draws-{env}` (`ticktak_core::draw`);
 /// and each platform's own bookings topic.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Topics {
@@ -142,6 +143,7 @@ pub struct Topics {
     pub sales: String,
     pub admissions: String,
     pub queue_lengths: String,
+    pub draws: String,
     prefix: String,
     env: String,
 }
@@ -154,14 +156,15 @@ impl Topics {
             sales: format!("{prefix}-ticket-sales-{env}"),
             admissions: format!("{prefix}-ticket-admissions-{env}"),
             queue_lengths: format!("{prefix}-queue-lengths-{env}"),
+            draws: format!("{prefix}-draws-{env}"),
             prefix: prefix.to_string(),
             env: env.to_string(),
         }
     }
 
     /// The topics every platform of the market shares.
-    pub fn shared(&self) -> [&str; 5] {
-        [&self.masterlist, &self.schedule, &self.sales, &self.admissions, &self.queue_lengths]
+    pub fn shared(&self) -> [&str; 6] {
+        [&self.masterlist, &self.schedule, &self.sales, &self.admissions, &self.queue_lengths, &self.draws]
     }
 
     /// `{prefix}-bookings-{platform}-{env}`: a platform's booking events

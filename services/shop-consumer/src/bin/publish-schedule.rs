@@ -5,7 +5,7 @@
 //!
 //! ```text
 //! publish-schedule [--match N [--category C]] [--admit-per-minute R] PHASE[@TIME]...
-//!   PHASE  closed | queue | open
+//!   PHASE  closed | draw | queue | open
 //!   TIME   RFC 3339 (2026-12-04T18:00:00Z), or `now` (the default)
 //!   R      the market's admission rate of the scope's waiting rooms,
 //!          buyers per minute over every platform (default: each
@@ -29,7 +29,7 @@ use ticktak_kit::config::Env;
 use ticktak_kit::kafka::{self, trust, KafkaSettings, Record, Topics};
 
 const USAGE: &str = "usage: publish-schedule [--match N [--category C]] [--admit-per-minute R] PHASE[@TIME]... \
-                     (PHASE: closed, queue or open; TIME: RFC 3339 or now; R: buyers per minute)";
+                     (PHASE: closed, draw, queue or open; TIME: RFC 3339 or now; R: buyers per minute)";
 
 /// The message the arguments describe.
 fn parse(args: &[String], now: DateTime<Utc>) -> Result<ScheduleMessage, String> {
@@ -56,8 +56,9 @@ fn parse(args: &[String], now: DateTime<Utc>) -> Result<ScheduleMessage, String>
                 let phase = match phase {
                     "closed" => Phase::Closed,
                     "queue" => Phase::Queue,
+                    "draw" => Phase::Draw,
                     "open" => Phase::Open,
-                    other => return Err(format!("{other:?} is no phase (closed, queue or open)")),
+                    other => return Err(format!("{other:?} is no phase (closed, draw, queue or open)")),
                 };
                 let from = match at {
                     "now" => now,

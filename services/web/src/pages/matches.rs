@@ -381,6 +381,7 @@ fn phase_text(c: &CategoryView) -> String {
     match (c.phase, c.next_on_sale_at) {
         (Phase::Open, _) => "On sale".into(),
         (Phase::Queue, _) => "On sale (waiting room)".into(),
+        (Phase::Draw, _) => "Ticket draw: applications open".into(),
         (Phase::Closed, Some(t)) => format!("Not on sale yet: from {}", kickoff(&t)),
         (Phase::Closed, None) => "Not on sale".into(),
     }

@@ -8,6 +8,7 @@ pub mod checkin;
 pub mod checkout;
 pub mod contact;
 pub mod desk;
+pub mod draws;
 pub mod forms;
 pub mod matches;
 pub mod password;
@@ -33,6 +34,9 @@ pub fn router() -> Router<AppState> {
         .route("/matches/{n}/hold", post(checkout::hold))
         .route("/matches/{n}/cart", post(cart::add))
         .route("/matches/{n}/queue", post(queue::join))
+        .route("/draws", get(draws::page))
+        .route("/draws/apply", post(draws::apply))
+        .route("/draws/{id}/withdraw", post(draws::withdraw))
         .route("/cart", get(cart::page))
         .route("/cart/remove", post(cart::remove))
         .route("/cart/hold", post(cart::hold))
