@@ -3,6 +3,9 @@
 //! databases and publishes its own master list.
 //!
 //! - `market`: start and stop P platforms sharing one broker.
+//! - `draw`: a random selection draw of 100,000 applications on two
+//!   platforms: the same winners everywhere, `draw verify`, uniformity,
+//!   winners paying and unpaid tickets passed on, no oversell.
 //! - `queue`: an on-sale through the waiting rooms of two platforms:
 //!   latency, fairness, holds only with an admission.
 //! - `onsale`: scenario 6, every ticket type of the market on sale at once
@@ -23,6 +26,7 @@
 pub mod attack;
 pub mod backlog;
 pub mod broker;
+pub mod draw;
 pub mod fuzz;
 pub mod jepsen;
 pub mod login;

@@ -10,6 +10,9 @@
 //!     ticktak-bench jepsen [--seed N] [--minutes M | --seconds S] [--platforms P] [--clients N]
 //!                          [--fault-every S] [--capacity C] [--mutant capacity] [--no-network]
 //!
+//!     ticktak-bench draw [--applications N] [--tickets T] [--types K] [--window S] [--clients C]
+//!                        [--decline PERCENT] [--twice PERCENT]
+//!
 //!     ticktak-bench onsale [--platforms P] [--requests N] [--buyers N] [--rate R] [--people N] [--zipf S]
 //!                          [--seed S] [--capacity C]
 //!
@@ -95,6 +98,23 @@ async fn main() -> anyhow::Result<()> {
             anyhow::ensure!(report.holds_without_admission_granted == 0, "a hold without admission was granted");
             Ok(())
         }
+        Some("draw") => {
+            let opts = ticktak_bench::draw::DrawOptions {
+                applications: flag(&args, "--applications", 100_000)?,
+                tickets: flag(&args, "--tickets", 1_000)?,
+                types: flag(&args, "--types", 12)?,
+                window_s: flag(&args, "--window", 300)?,
+                clients: flag(&args, "--clients", 64)?,
+                decline_percent: flag(&args, "--decline", 10)?,
+                twice_percent: flag(&args, "--twice", 1)?,
+            };
+            let report = ticktak_bench::draw::run(&opts).await?;
+            report.print();
+            anyhow::ensure!(report.oversell == 0, "OVERSELL");
+            anyhow::ensure!(report.digests_agree && report.verify_agrees, "the platforms or draw verify disagree");
+            anyhow::ensure!(report.ledgers_agree, "the ledgers disagree");
+            Ok(())
+        }
         Some("jepsen") => {
             let minutes: Option<f64> = optional_flag(&args, "--minutes")?;
             let opts = ticktak_bench::jepsen::JepsenOptions {
@@ -161,7 +181,7 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
         _ => {
-            eprintln!("usage: ticktak-bench backlog [MESSAGES] | broker [--rate R] [--seconds S] [--producers P] [--kill-every S] | login [--samples N] | screening [--seconds S] [--networks N] | fuzz [--examples N] [--service NAME] [--seed S] | recommend [--bookings N] [--buyers B] [--seed S] | attack [--seconds S] [--honest N] [--bots B] | onsale [--platforms P] [--requests N] [--buyers N] [--rate R] [--people N] [--zipf S] [--seed S] [--capacity C] [--json FILE] | queue [--buyers N] [--spread S] [--admit-per-minute R] [--floor F] [--capacity C] [--seed S] | race [--platforms P] [--capacity C] [--oversubscribe X] [--buyers N] [--rate R] [--with-reads] [--chaos SECONDS [--chaos-broker | --chaos-broker-only]] [--naive] [--json FILE]");
+            eprintln!("usage: ticktak-bench backlog [MESSAGES] | broker [--rate R] [--seconds S] [--producers P] [--kill-every S] | login [--samples N] | screening [--seconds S] [--networks N] | fuzz [--examples N] [--service NAME] [--seed S] | recommend [--bookings N] [--buyers B] [--seed S] | attack [--seconds S] [--honest N] [--bots B] | onsale [--platforms P] [--requests N] [--buyers N] [--rate R] [--people N] [--zipf S] [--seed S] [--capacity C] [--json FILE] | draw [--applications N] [--tickets T] [--types K] [--window S] [--clients C] [--decline P] [--twice P] | queue [--buyers N] [--spread S] [--admit-per-minute R] [--floor F] [--capacity C] [--seed S] | race [--platforms P] [--capacity C] [--oversubscribe X] [--buyers N] [--rate R] [--with-reads] [--chaos SECONDS [--chaos-broker | --chaos-broker-only]] [--naive] [--json FILE]");
             std::process::exit(2);
         }
     }

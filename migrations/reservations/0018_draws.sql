@@ -15,6 +15,8 @@ CREATE TABLE draws (
     seed        text,
     -- Where the seed is in the log: applications after it do not count.
     seed_offset bigint,
+    -- Applications in the draw so far (every platform's, each once).
+    applications integer    NOT NULL DEFAULT 0,
     drawn_at    timestamptz,
     -- The winners' digest (`ticktak_core::draw::winners_digest`).
     digest      text,
@@ -39,14 +41,19 @@ CREATE TABLE draw_entries (
     -- After the draw: its place in its ticket type's order (1 first); NULL
     -- when withdrawn or its person's application came before.
     position     integer,
+    -- After the draw, when not offered tickets: its place on the list then.
+    place        integer,
     -- Offered tickets, by the draw or as they passed on.
     offered      boolean  NOT NULL DEFAULT false,
-    -- The allocation's hold, once the log settled it: 'kept' or 'lapsed'.
+    -- The allocation's hold, once the log settled it: 'kept' or 'lapsed',
+    -- and where the sales log let it go (lapses pass on in that order).
     fate         text CHECK (fate IN ('kept', 'lapsed')),
+    lapse_offset bigint,
     PRIMARY KEY (draw, platform, application)
 );
 CREATE INDEX draw_entries_order ON draw_entries (draw, match_number, category, position) WHERE position IS NOT NULL;
 CREATE INDEX draw_entries_unsettled ON draw_entries (draw) WHERE offered AND fate IS NULL;
+CREATE INDEX draw_entries_offered ON draw_entries (draw, platform) WHERE offered;
 
 -- The draw topic's last applied offset per partition (applied with it).
 CREATE TABLE draw_applied (
@@ -71,6 +78,8 @@ CREATE TABLE draw_applications (
     account        text        NOT NULL,
     email          text        NOT NULL,
     country        text        NOT NULL DEFAULT '',
+    -- The buyer's pseudonym when they first applied: every version carries it.
+    buyer          text        NOT NULL,
     match_number   smallint    NOT NULL,
     category       smallint    NOT NULL,
     quantity       smallint    NOT NULL CHECK (quantity BETWEEN 0 AND 2),
@@ -84,6 +93,7 @@ CREATE TABLE draw_applications (
     UNIQUE (draw, account, match_number, category)
 );
 CREATE INDEX draw_applications_account ON draw_applications (account, created_at DESC);
+CREATE INDEX draw_applications_untold ON draw_applications (draw) WHERE told_at IS NULL;
 
 -- A hold's own time to pay, in seconds, where it is not the platform's
 -- (an allocation's: the draw's payment window).

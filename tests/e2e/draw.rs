@@ -112,7 +112,7 @@ async fn both_platforms_draw_the_same_winners_who_pay_and_unpaid_tickets_pass_on
     let topic_env = unique("draw");
     let (envs, a, b) = start_two(&topic_env).await;
     let draw = unique("final");
-    let closes = open_draw(&envs[0], &draw, 2, 12);
+    let closes = open_draw(&envs[0], &draw, 2, 20);
     for p in [&a, &b] {
         eventually(WAIT, "the draw open", || async { (draw_view(p, &draw).await["state"] == "open").then_some(()) })
             .await;
@@ -348,7 +348,22 @@ async fn bad_applications_get_a_clear_4xx_and_a_tampered_seed_or_application_is_
     assert!(printed.contains("the signature is not a's"), "{printed}");
     assert_eq!(printed.matches("the signature is not a's").count(), 2, "forged and tampered: {printed}");
     assert!(printed.contains("not drawn"), "{printed}");
+    eventually(WAIT, "the platform's refusals recorded", || async {
+        let refused = process::metric(&a.reservations.url(), "draw_messages_invalid_total").await;
+        (refused >= 3.0).then_some(())
+    })
+    .await;
     assert_eq!(draw_view(&a, &draw).await["state"], "closed", "the platform did not draw with a wrong seed either");
+    // A poison message (a NUL in a field name) is refused and recorded; the
+    // platform goes on following the topic.
+    send(b"{\"kind\":\"terms\",\"\\u0000\":1}".to_vec(), vec![]).await;
+    eventually(WAIT, "the poison recorded", || async {
+        let refused = process::metric(&a.reservations.url(), "draw_messages_invalid_total").await;
+        (refused >= 4.0).then_some(())
+    })
+    .await;
+    let (status, _) = call(&a, Method::GET, "/api/draws/%00", None, None).await;
+    assert_eq!(status, 404, "a draw id no draw has");
 
     let out = draw_tool(&env, &["reveal", "--draw", &draw, "--secret-file", &secret_file(&draw)]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));

@@ -814,6 +814,65 @@ async fn a_buyer_waits_in_the_waiting_room_and_buys_when_their_turn_comes_in_a_r
     site.stop().await;
 }
 
+/// A ticket draw on the web site: the match page names the phase, the
+/// draws page offers the application form, shows the application and lets
+/// the buyer withdraw it while the draw is open.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_buyer_applies_for_a_ticket_draw_and_withdraws_in_a_real_browser() {
+    let site = start_site().await;
+    let b = site.browser().await;
+    site.register(&b, &format!("{}@example.com", unique("drawer")), "AR").await;
+    let draw = unique("webdraw");
+    let closes =
+        (chrono::Utc::now() + chrono::Duration::minutes(10)).to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let secret = std::env::temp_dir().join(format!("{draw}.seed")).display().to_string();
+    let out = draw_tool(
+        &site.env,
+        &[
+            "open",
+            "--draw",
+            &draw,
+            "--stock",
+            "2-1=10",
+            "--opens",
+            "now",
+            "--closes",
+            &closes,
+            "--secret-file",
+            &secret,
+        ],
+    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    eventually(Duration::from_secs(30), "the draw phase in the shop", || async {
+        let url = format!("{}/api/matches/2/availability", site.shop.url());
+        let body: Value = site.http.get(url).send().await.ok()?.json().await.ok()?;
+        (body["categories"][0]["phase"] == "draw").then_some(())
+    })
+    .await;
+    eventually(Duration::from_secs(30), "the draw open", || async {
+        let url = format!("{}/api/draws/{draw}", site.reservations.url());
+        let body: Value = site.http.get(url).send().await.ok()?.json().await.ok()?;
+        (body["state"] == "open").then_some(())
+    })
+    .await;
+    b.goto("/matches/2").await;
+    b.wait_text("[data-category='1'] [data-phase='draw']", "Ticket draw", false).await;
+    b.goto("/draws").await;
+    let card = format!("section[data-draw='{draw}']");
+    b.wait_text(&card, "Commitment", false).await;
+    b.choose(&format!("#qty-{draw}-2-1"), "2").await;
+    b.click(&format!("{card} form.apply button[type=submit]")).await;
+    b.wait_text(".notice.ok", "in the draw", false).await;
+    b.wait_text("tr[data-state='open']", "In the draw", false).await;
+    b.assert_accessible("draws").await;
+    b.screenshots("draws").await;
+    b.click("tr[data-state='open'] form button[type=submit]").await;
+    b.wait_text(".notice.ok", "withdrawn", false).await;
+    b.wait_text("tr[data-state='withdrawn']", "Withdrawn", false).await;
+    b.close().await;
+    site.stop().await;
+}
+
 /// The match page follows a category's status without a reload: another
 /// platform's buyers hold the last seats (TEMPORARILY UNAVAILABLE), then
 /// pay for them (SOLD OUT).

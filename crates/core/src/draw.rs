@@ -24,12 +24,13 @@
 //! same person applying on two platforms has one lot, counted once, for
 //! the application that came first), and each ticket type's applicants
 //! are ordered by their lots. Tickets go down that order to every
-//! application the rest of the stock still covers ([`offered`]); an
+//! application the rest of the stock still covers ([`drawn_offers`]); an
 //! allocation whose hold lapses unpaid (or the log refused) passes its
-//! tickets on to the next in order. Allocations are held through the
-//! ticket-sales log with a hold id every platform can compute
-//! ([`hold_id`]), so every platform sees which of them lapsed and passes
-//! them on alike.
+//! tickets on to the next in order ([`offers_after`]), lapse by lapse in
+//! the ticket-sales log's order. Allocations are held through that log
+//! with a hold id every platform can compute once the seed is out
+//! ([`hold_id`]), so every platform sees which of them lapsed, in which
+//! order, and passes them on alike.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
@@ -367,11 +368,15 @@ pub fn lot(seed: &str, draw: &str, buyer: BuyerId, tt: TicketType) -> [u8; 32] {
 
 /// The hold of an allocation: every platform computes it, so every
 /// platform sees in the ticket-sales log whether it was paid or lapsed.
-pub fn hold_id(draw: &str, platform: &PlatformId, application: Uuid) -> Uuid {
+/// It depends on the seed, so nobody can take the id in the log before
+/// the draw.
+pub fn hold_id(seed: &str, draw: &str, platform: &PlatformId, application: Uuid) -> Uuid {
     let mut h = Sha256::new();
-    for part in [b"ticktak-draw-hold-v1\n", draw.as_bytes(), b"\n", platform.as_str().as_bytes(), b"\n"] {
+    for part in [b"ticktak-draw-hold-v1\n", seed.as_bytes(), b"\n", draw.as_bytes(), b"\n"] {
         h.update(part);
     }
+    h.update(platform.as_str().as_bytes());
+    h.update(b"\n");
     h.update(application.as_bytes());
     let digest = h.finalize();
     let mut bytes = [0u8; 16];
@@ -417,11 +422,10 @@ pub fn run(terms: &DrawTerms, seed: &str, entries: impl IntoIterator<Item = Entr
             (tt, v.into_iter().map(|(_, e)| e).collect())
         })
         .collect();
-    let pending = |_: &Entry| Fate::Pending;
     let winners: BTreeMap<TicketType, Vec<&Entry>> = order
         .iter()
         .map(|(tt, entries)| {
-            let offered = offered(entries, terms.stock_of(*tt).unwrap_or(0), pending);
+            let offered = drawn_offers(entries, terms.stock_of(*tt).unwrap_or(0));
             (*tt, entries.iter().zip(offered).filter(|(_, o)| *o).map(|(e, _)| e).collect())
         })
         .collect();
@@ -448,37 +452,49 @@ pub fn winners_digest(draw: &str, winners: &BTreeMap<TicketType, Vec<&Entry>>) -
     hex::encode(h.finalize())
 }
 
-/// Where an allocation's hold stands in the ticket-sales log.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Fate {
-    /// Not held yet, or held and not paid yet: its tickets stay taken.
-    Pending,
-    /// Paid.
-    Kept,
-    /// Let go unpaid, or refused by the log: its tickets pass on.
-    Lapsed,
-}
-
-/// Which of a ticket type's applications (in draw order) are offered
-/// tickets out of `stock`, given the fate of each one's hold: down the
-/// order, every application the stock left still covers, where a lapsed
-/// allocation leaves its tickets to those after it. An application once
-/// offered stays offered as fates settle (lapses only ever free tickets).
-pub fn offered(order: &[Entry], stock: u32, fate: impl Fn(&Entry) -> Fate) -> Vec<bool> {
+/// Which of a ticket type's applications (in draw order) the draw itself
+/// offers tickets out of `stock`: down the order, every application the
+/// stock left still covers.
+pub fn drawn_offers(order: &[Entry], stock: u32) -> Vec<bool> {
     let mut left = stock;
     order
         .iter()
         .map(|e| {
-            let q = u32::from(e.quantity);
-            if q > left {
-                return false;
+            let fits = u32::from(e.quantity) <= left;
+            if fits {
+                left -= u32::from(e.quantity);
             }
-            if fate(e) != Fate::Lapsed {
-                left -= q;
-            }
-            true
+            fits
         })
         .collect()
+}
+
+/// The offers after `lapses`: the places (in `order`) of allocations whose
+/// holds lapsed, in the order the ticket-sales log let them go. Each lapse
+/// gives its tickets back, and they go down the order to every application
+/// not offered yet that they (with what was left) cover. An offer is never
+/// taken back, and the tickets offered and not lapsed never pass `stock`.
+/// A lapse of an application not offered at that point counts for nothing
+/// (its platform held it before its turn).
+pub fn offers_after(order: &[Entry], stock: u32, lapses: &[usize]) -> Vec<bool> {
+    let mut offered = drawn_offers(order, stock);
+    let taken: u32 = order.iter().zip(&offered).filter(|(_, o)| **o).map(|(e, _)| u32::from(e.quantity)).sum();
+    let mut left = stock - taken;
+    let mut lapsed = vec![false; order.len()];
+    for &i in lapses {
+        if i >= order.len() || !offered[i] || lapsed[i] {
+            continue;
+        }
+        lapsed[i] = true;
+        left += u32::from(order[i].quantity);
+        for (j, e) in order.iter().enumerate() {
+            if !offered[j] && u32::from(e.quantity) <= left {
+                offered[j] = true;
+                left -= u32::from(e.quantity);
+            }
+        }
+    }
+    offered
 }
 
 /// A draw replayed from its topic alone (`draw verify`): the messages in

@@ -6,6 +6,14 @@
 
 use serde::{Deserialize, Deserializer};
 
+/// Why a message was refused, as a platform records it: a reason may quote
+/// a peer's bytes (a decoder's error names the field or value it choked
+/// on), so control characters become U+FFFD and it is cut to 300
+/// characters — recording a refusal must never fail.
+pub fn printable_reason(reason: &str) -> String {
+    reason.chars().take(300).map(|c| if c.is_control() { '\u{fffd}' } else { c }).collect()
+}
+
 /// An e-mail address as the platform stores it, or `None`: trimmed, one
 /// `@`, a dotted domain (not `.invalid`), at most 254 characters (64
 /// before the `@`), no spaces or control characters. The one rule for every service (sign-up,
@@ -85,6 +93,12 @@ fn truncated(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_reason_quoting_a_peers_bytes_is_printable_and_short() {
+        assert_eq!(printable_reason("unknown field `\u{0}x`"), "unknown field `\u{fffd}x`");
+        assert_eq!(printable_reason(&"y".repeat(400)).chars().count(), 300);
+    }
 
     #[test]
     fn addresses_are_trimmed_dotted_and_deliverable() {

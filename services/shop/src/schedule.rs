@@ -127,7 +127,7 @@ async fn apply(pool: &PgPool, schedule: &SaleSchedule, trust: &Trust, message: O
         )
         .bind(partition)
         .bind(offset)
-        .bind(reason.chars().take(300).collect::<String>())
+        .bind(ticktak_core::text::printable_reason(reason))
         .execute(&mut *tx)
         .await?;
     }

@@ -162,18 +162,55 @@ fn one_person_counts_once_and_the_draw_is_a_function_of_its_inputs() {
 #[test]
 fn a_lapsed_allocation_passes_its_tickets_down_the_order() {
     let order = vec![entry("a", 1, 2), entry("b", 2, 2), entry("a", 3, 1), entry("b", 4, 2), entry("a", 5, 1)];
-    assert_eq!(offered(&order, 3, |_| Fate::Pending), vec![true, false, true, false, false]);
+    assert_eq!(drawn_offers(&order, 3), vec![true, false, true, false, false]);
+    assert_eq!(offers_after(&order, 3, &[]), drawn_offers(&order, 3));
     // 1 did not pay: its two tickets go to 2 (the next it covers).
-    let lapsed_1 = |e: &Entry| if e.buyer == buyer(1) { Fate::Lapsed } else { Fate::Pending };
-    assert_eq!(offered(&order, 3, lapsed_1), vec![true, true, true, false, false]);
-    // 2 lapsed too, 3 kept: 4 gets two, nothing left for 5.
-    let fates = |e: &Entry| match e.buyer {
-        b if b == buyer(1) || b == buyer(2) => Fate::Lapsed,
-        b if b == buyer(3) => Fate::Kept,
-        _ => Fate::Pending,
-    };
-    assert_eq!(offered(&order, 3, fates), vec![true, true, true, true, false]);
-    assert_eq!(offered(&order, 0, |_| Fate::Pending), vec![false; 5]);
+    assert_eq!(offers_after(&order, 3, &[0]), vec![true, true, true, false, false]);
+    // Then 2 lapsed too: 4 gets two, nothing left for 5.
+    assert_eq!(offers_after(&order, 3, &[0, 1]), vec![true, true, true, true, false]);
+    // A lapse of one never offered counts for nothing; a lapse twice, once.
+    assert_eq!(offers_after(&order, 3, &[3, 0, 0]), offers_after(&order, 3, &[0]));
+    assert_eq!(offers_after(&order, 0, &[0]), vec![false; 5]);
+}
+
+#[test]
+fn an_offer_is_never_taken_back_when_a_bigger_application_comes_first() {
+    // Stock 2: A(1) and C(1) drawn; A lapses: B(2) does not fit in the one
+    // ticket back, so C keeps its offer and the ticket goes to D.
+    let order = vec![entry("a", 1, 1), entry("b", 2, 2), entry("a", 3, 1), entry("b", 4, 1)];
+    assert_eq!(drawn_offers(&order, 2), vec![true, false, true, false]);
+    assert_eq!(offers_after(&order, 2, &[0]), vec![true, false, true, true]);
+    // C lapses too: one ticket back, B still does not fit; then D lapses:
+    // two are back, B gets them.
+    assert_eq!(offers_after(&order, 2, &[0, 2]), vec![true, false, true, true]);
+    assert_eq!(offers_after(&order, 2, &[0, 2, 3]), vec![true, true, true, true]);
+}
+
+proptest::proptest! {
+    /// Whatever lapses, in whatever order: offers only grow as lapses come
+    /// in, and the tickets offered and not lapsed never pass the stock.
+    #[test]
+    fn offers_grow_and_never_pass_the_stock(
+        quantities in proptest::collection::vec(1u8..=2, 0..40),
+        stock in 0u32..30,
+        lapses in proptest::collection::vec(0usize..40, 0..40),
+    ) {
+        let order: Vec<Entry> = quantities.iter().enumerate().map(|(i, q)| entry("a", i as u8, *q)).collect();
+        let mut before = drawn_offers(&order, stock);
+        for k in 0..=lapses.len() {
+            let now = offers_after(&order, stock, &lapses[..k]);
+            proptest::prop_assert!(before.iter().zip(&now).all(|(b, n)| !b || *n), "an offer taken back");
+            let lapsed: std::collections::HashSet<usize> = lapses[..k].iter().copied().collect();
+            let out: u32 = order
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| now[*i] && !lapsed.contains(i))
+                .map(|(_, e)| u32::from(e.quantity))
+                .sum();
+            proptest::prop_assert!(out <= stock, "{out} tickets out of {stock}");
+            before = now;
+        }
+    }
 }
 
 #[test]
@@ -204,9 +241,10 @@ fn a_replay_of_the_topic_finds_the_same_winners_and_refuses_what_does_not_count(
 fn hold_ids_are_the_same_everywhere_and_differ_between_allocations() {
     let (a, b) = (PlatformId::new("a").unwrap(), PlatformId::new("b").unwrap());
     let id = Uuid::from_bytes([1; 16]);
-    assert_eq!(hold_id("d", &a, id), hold_id("d", &a, id));
-    assert_ne!(hold_id("d", &a, id), hold_id("d", &b, id));
-    assert_ne!(hold_id("d", &a, id), hold_id("e", &a, id));
+    assert_eq!(hold_id(SEED, "d", &a, id), hold_id(SEED, "d", &a, id));
+    assert_ne!(hold_id(SEED, "d", &a, id), hold_id(SEED, "d", &b, id));
+    assert_ne!(hold_id(SEED, "d", &a, id), hold_id(SEED, "e", &a, id));
+    assert_ne!(hold_id(SEED, "d", &a, id), hold_id(&SEED.replace('6', "7"), "d", &a, id), "unknown before the seed");
     assert_eq!(home_partition("final@1764842400", 1), 0);
     assert!((0..6).contains(&home_partition("final@1764842400", 6)));
 }

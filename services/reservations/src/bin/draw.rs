@@ -284,9 +284,7 @@ async fn verify(
     );
     if flags.contains_key("winners") {
         for (tt, order) in &result.order {
-            let offered = ticktak_core::draw::offered(order, terms.stock_of(*tt).unwrap_or(0), |_| {
-                ticktak_core::draw::Fate::Pending
-            });
+            let offered = ticktak_core::draw::drawn_offers(order, terms.stock_of(*tt).unwrap_or(0));
             for (e, _) in order.iter().zip(offered).filter(|(_, o)| *o) {
                 println!(
                     "winner: {}-{} {} {} {} x{}",

@@ -23,15 +23,15 @@ use crate::AppState;
 
 pub fn router() -> Router<AppState> {
     Router::new()
-        .route("/api/draws", get(list))
-        .route("/api/draws/applications", get(mine).post(apply))
-        .route("/api/draws/applications/{id}", put(change).delete(withdraw))
-        .route("/api/draws/{draw}", get(one))
+        .route("/api/draws", get(list_draws))
+        .route("/api/draws/applications", get(my_applications).post(apply_for_draw))
+        .route("/api/draws/applications/{id}", put(change_application).delete(withdraw_application))
+        .route("/api/draws/{draw}", get(one_draw))
 }
 
 #[utoipa::path(get, path = "/api/draws", tag = "draws",
     responses((status = 200, description = "every draw of the market this platform follows, latest first", body = DrawList)))]
-pub async fn list(State(s): State<AppState>) -> ApiResult<Json<DrawList>> {
+pub async fn list_draws(State(s): State<AppState>) -> ApiResult<Json<DrawList>> {
     let now = Utc::now();
     Ok(Json(DrawList { draws: store::draws(&s.pool).await?.iter().map(|d| d.view(now)).collect() }))
 }
@@ -41,14 +41,15 @@ pub async fn list(State(s): State<AppState>) -> ApiResult<Json<DrawList>> {
     responses(
         (status = 200, description = "the draw: terms, commitment, and once drawn its seed and winners' digest", body = DrawView),
         (status = 404, description = "no such draw")))]
-pub async fn one(State(s): State<AppState>, Path(draw): Path<String>) -> ApiResult<Json<DrawView>> {
+pub async fn one_draw(State(s): State<AppState>, Path(draw): Path<String>) -> ApiResult<Json<DrawView>> {
+    ticktak_core::draw::check_id(&draw).map_err(|_| ApiError::NotFound("no such draw".into()))?;
     let d = store::draw(&s.pool, &draw).await?.ok_or_else(|| ApiError::NotFound("no such draw".into()))?;
     Ok(Json(d.view(Utc::now())))
 }
 
 #[utoipa::path(get, path = "/api/draws/applications", tag = "draws", security(("bearer" = [])),
     responses((status = 200, description = "the buyer's applications and where each stands", body = ApplicationList)))]
-pub async fn mine(State(s): State<AppState>, Caller(caller): Caller) -> ApiResult<Json<ApplicationList>> {
+pub async fn my_applications(State(s): State<AppState>, Caller(caller): Caller) -> ApiResult<Json<ApplicationList>> {
     let applications = store::mine(&s.pool, &s.settings.platform_id, &caller.sub, Utc::now()).await?;
     Ok(Json(ApplicationList { applications }))
 }
@@ -61,7 +62,7 @@ pub async fn mine(State(s): State<AppState>, Caller(caller): Caller) -> ApiResul
         (status = 404, description = "unknown match"),
         (status = 409, description = "no draw takes applications for the ticket type now (error `sale_closed`), or the buyer applied for it in this draw already (error `conflict`: change it with PUT)"),
         (status = 422, description = "invalid body, or a quantity outside 1 to the draw's cap")))]
-pub async fn apply(
+pub async fn apply_for_draw(
     State(s): State<AppState>,
     Caller(caller): Caller,
     Json(req): Json<ApplyForDraw>,
@@ -79,7 +80,8 @@ pub async fn apply(
     })?;
     let quantity = quantity_within(req.quantity, &terms)?;
     let mut tx = s.pool.begin().await?;
-    let own = store::apply(&mut tx, &terms.draw, &caller, tt, quantity).await?.ok_or_else(|| {
+    let buyer = s.origin.buyers.buyer_of(&caller.email);
+    let own = store::apply(&mut tx, &terms.draw, &caller, buyer, tt, quantity).await?.ok_or_else(|| {
         ApiError::Conflict(format!(
             "you applied for match {} category {} in this draw already: change it with PUT /api/draws/applications/{{id}} or withdraw it with DELETE",
             tt.match_number, tt.category
@@ -99,7 +101,7 @@ pub async fn apply(
         (status = 404, description = "not this account's application"),
         (status = 409, description = "the draw is closed (error `sale_closed`), or the application was withdrawn (error `conflict`: apply again)"),
         (status = 422, description = "a quantity outside 1 to the draw's cap")))]
-pub async fn change(
+pub async fn change_application(
     State(s): State<AppState>,
     Caller(caller): Caller,
     Path(id): Path<Uuid>,
@@ -122,7 +124,7 @@ pub async fn change(
         (status = 200, description = "withdrawn (again: the same answer)", body = ApplicationView),
         (status = 404, description = "not this account's application"),
         (status = 409, description = "the draw is closed (error `sale_closed`)")))]
-pub async fn withdraw(
+pub async fn withdraw_application(
     State(s): State<AppState>,
     Caller(caller): Caller,
     Path(id): Path<Uuid>,
@@ -190,7 +192,8 @@ async fn enqueue(
         platform: me.clone(),
         application: own.id,
         version: u32::try_from(own.version).unwrap_or(u32::MAX),
-        buyer: s.origin.buyers.buyer_of(&own.email),
+        buyer: ticktak_core::BuyerId::parse(&own.buyer)
+            .map_err(|e| ApiError::Internal(anyhow::anyhow!("a stored pseudonym: {}", e.0)))?,
         match_number: own.ticket_type.match_number,
         category: own.ticket_type.category,
         quantity: own.quantity,

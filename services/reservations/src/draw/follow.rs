@@ -144,11 +144,12 @@ async fn admit(
             if let Err(why) = draw::admit_application(terms, seeded, before.as_ref(), a) {
                 return Ok(Err(why));
             }
-            sqlx::query(
+            let inserted = sqlx::query(
                 "INSERT INTO draw_entries (draw, platform, application, buyer, match_number, category, quantity, \
                    version, first_offset) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
                  ON CONFLICT (draw, platform, application) DO UPDATE \
-                   SET quantity = EXCLUDED.quantity, version = EXCLUDED.version",
+                   SET quantity = EXCLUDED.quantity, version = EXCLUDED.version \
+                 RETURNING (xmax = 0) AS inserted",
             )
             .bind(&a.draw)
             .bind(a.platform.as_str())
@@ -159,8 +160,14 @@ async fn admit(
             .bind(i16::from(a.quantity))
             .bind(a.version as i32)
             .bind(offset)
-            .execute(&mut *tx)
+            .fetch_one(&mut *tx)
             .await?;
+            if inserted.get::<bool, _>("inserted") {
+                sqlx::query("UPDATE draws SET applications = applications + 1 WHERE draw = $1")
+                    .bind(&a.draw)
+                    .execute(&mut *tx)
+                    .await?;
+            }
         }
     }
     Ok(Ok(()))
@@ -200,7 +207,7 @@ async fn apply(pool: &PgPool, trust: &Trust, message: OwnedMessage) -> anyhow::R
         )
         .bind(partition)
         .bind(offset)
-        .bind(reason.chars().take(300).collect::<String>())
+        .bind(ticktak_core::text::printable_reason(reason))
         .execute(&mut *tx)
         .await?;
     }

@@ -14,7 +14,7 @@ fn ticket_type(own: &Own) -> String {
 }
 
 /// Tickets allocated: the hold is placed, pay within the window.
-pub fn won(own: &Own, terms: &DrawTerms, reservation: Uuid, second_chance: bool) -> Mail {
+pub fn won(own: &Own, quantity: u8, terms: &DrawTerms, reservation: Uuid, second_chance: bool) -> Mail {
     let (subject, how) = match second_chance {
         false => ("You won the ticket draw", "The draw allocated you"),
         true => ("Tickets passed on to you in the ticket draw", "Tickets a winner did not pay for passed on to you:"),
@@ -27,7 +27,7 @@ pub fn won(own: &Own, terms: &DrawTerms, reservation: Uuid, second_chance: bool)
             "{how} {} ticket(s) for {} (draw {}).\n\n\
              They are held for you as reservation {reservation}: pay for it under My tickets within {} minutes \
              of the hold being granted, or the tickets pass to the next applicant in the draw's order.\n",
-            own.quantity,
+            quantity,
             ticket_type(own),
             own.draw,
             terms.payment_window_minutes

@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 use sqlx::{PgPool, Postgres, Row, Transaction};
 use ticktak_contracts::draws::{ApplicationState, ApplicationView, DrawState, DrawStock, DrawView};
-use ticktak_core::draw::{DrawTerms, Entry, Fate};
+use ticktak_core::draw::{DrawResult, DrawTerms, Entry};
 use ticktak_core::{BuyerId, Category, MatchNumber, PlatformId, TicketType};
 use uuid::Uuid;
 
@@ -57,8 +57,8 @@ impl Draw {
     }
 }
 
-const DRAW_COLUMNS: &str = "d.terms, d.log_partition, d.seed, d.drawn_at, d.digest, d.duplicates, d.winners, \
-    (SELECT count(*) FROM draw_entries e WHERE e.draw = d.draw) AS applications";
+const DRAW_COLUMNS: &str =
+    "d.terms, d.log_partition, d.seed, d.drawn_at, d.digest, d.duplicates, d.winners, d.applications";
 
 fn draw_of(r: &sqlx::postgres::PgRow) -> sqlx::Result<Draw> {
     let terms = serde_json::from_value(r.get("terms")).map_err(|e| sqlx::Error::Decode(Box::new(e)))?;
@@ -68,7 +68,7 @@ fn draw_of(r: &sqlx::postgres::PgRow) -> sqlx::Result<Draw> {
         seed: r.get("seed"),
         drawn_at: r.get("drawn_at"),
         digest: r.get("digest"),
-        applications: r.get("applications"),
+        applications: i64::from(r.get::<i32, _>("applications")),
         duplicates: r.get("duplicates"),
         winners: r.get("winners"),
     })
@@ -112,6 +112,8 @@ pub struct Own {
     pub account: String,
     pub email: String,
     pub country: String,
+    /// The pseudonym every version of it carries.
+    pub buyer: String,
     pub ticket_type: TicketType,
     pub quantity: u8,
     pub version: i32,
@@ -121,7 +123,7 @@ pub struct Own {
 }
 
 const OWN_COLUMNS: &str =
-    "a.id, a.draw, a.account, a.email, a.country, a.match_number, a.category, a.quantity, a.version, \
+    "a.id, a.draw, a.account, a.email, a.country, a.buyer, a.match_number, a.category, a.quantity, a.version, \
      a.reservation_id, a.told_at, a.updated_at";
 
 fn own_of(r: &sqlx::postgres::PgRow) -> Own {
@@ -133,6 +135,7 @@ fn own_of(r: &sqlx::postgres::PgRow) -> Own {
         account: r.get("account"),
         email: r.get("email"),
         country: r.get("country"),
+        buyer: r.get("buyer"),
         ticket_type: TicketType::new(m, c),
         quantity: r.get::<i16, _>("quantity") as u8,
         version: r.get("version"),
@@ -142,18 +145,20 @@ fn own_of(r: &sqlx::postgres::PgRow) -> Own {
     }
 }
 
-/// A new application of `account`, or its withdrawn one applied again
-/// (a new version); `None` when it has one in the draw already.
+/// A new application of `account` (known to the market as `buyer`), or its
+/// withdrawn one applied again (a new version, under its first pseudonym);
+/// `None` when it has one in the draw already.
 pub async fn apply(
     tx: &mut Transaction<'_, Postgres>,
     draw: &str,
     claims: &ticktak_kit::auth::Claims,
+    buyer: BuyerId,
     tt: TicketType,
     quantity: u8,
 ) -> sqlx::Result<Option<Own>> {
     let row = sqlx::query(&format!(
-        "INSERT INTO draw_applications AS a (id, draw, account, email, country, match_number, category, quantity) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+        "INSERT INTO draw_applications AS a (id, draw, account, email, country, match_number, category, quantity, buyer) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
          ON CONFLICT (draw, account, match_number, category) DO UPDATE \
            SET quantity = EXCLUDED.quantity, version = a.version + 1, email = EXCLUDED.email, updated_at = now() \
            WHERE a.quantity = 0 \
@@ -167,6 +172,7 @@ pub async fn apply(
     .bind(i16::from(tt.match_number.get()))
     .bind(i16::from(tt.category.get()))
     .bind(i16::from(quantity))
+    .bind(buyer.to_string())
     .fetch_optional(&mut **tx)
     .await?;
     Ok(row.as_ref().map(own_of))
@@ -299,7 +305,7 @@ pub async fn entries(pool: &PgPool, draw: &str) -> sqlx::Result<Vec<Entry>> {
 pub async fn record_result(
     pool: &PgPool,
     draw: &str,
-    result: &ticktak_core::draw::DrawResult,
+    result: &DrawResult,
     offered: &[Vec<bool>],
 ) -> sqlx::Result<bool> {
     let mut tx = pool.begin().await?;
@@ -318,18 +324,22 @@ pub async fn record_result(
     if done == 0 {
         return Ok(false);
     }
-    let (mut platforms, mut applications, mut positions, mut offers) = (vec![], vec![], vec![], vec![]);
+    let (mut platforms, mut applications, mut positions, mut offers, mut places) =
+        (vec![], vec![], vec![], vec![], vec![]);
     for (order, offered) in result.order.values().zip(offered) {
+        let mut waiting = 0;
         for (i, (e, o)) in order.iter().zip(offered).enumerate() {
             platforms.push(e.platform.to_string());
             applications.push(e.application);
             positions.push(i as i32 + 1);
             offers.push(*o);
+            waiting += i32::from(!*o);
+            places.push((!*o).then_some(waiting));
         }
     }
     sqlx::query(
-        "UPDATE draw_entries e SET position = u.position, offered = u.offered \
-         FROM UNNEST($2::text[], $3::uuid[], $4::int[], $5::bool[]) AS u(platform, application, position, offered) \
+        "UPDATE draw_entries e SET position = u.position, offered = u.offered, place = u.place \
+         FROM UNNEST($2::text[], $3::uuid[], $4::int[], $5::bool[], $6::int[]) AS u(platform, application, position, offered, place) \
          WHERE e.draw = $1 AND e.platform = u.platform AND e.application = u.application",
     )
     .bind(draw)
@@ -337,13 +347,32 @@ pub async fn record_result(
     .bind(&applications)
     .bind(&positions)
     .bind(&offers)
+    .bind(&places)
     .execute(&mut *tx)
     .await?;
     tx.commit().await?;
     Ok(true)
 }
 
-/// Drawn draws with allocations whose holds the log has not settled.
+/// Where an allocation's hold stands, once the log settled it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Settled {
+    /// Paid.
+    Kept,
+    /// Released or refused, at this offset of the sales log.
+    Lapsed(i64),
+}
+
+/// A drawn application, with whether it was offered tickets and how its
+/// hold settled.
+pub struct Ranked {
+    pub entry: Entry,
+    pub offered: bool,
+    pub settled: Option<Settled>,
+}
+
+/// Drawn draws with allocations whose holds the log has not settled, and
+/// those allocations.
 pub async fn unsettled(pool: &PgPool) -> sqlx::Result<Vec<(String, Vec<(PlatformId, Uuid)>)>> {
     let rows = sqlx::query(
         "SELECT draw, platform, application FROM draw_entries WHERE offered AND fate IS NULL ORDER BY draw",
@@ -362,36 +391,11 @@ pub async fn unsettled(pool: &PgPool) -> sqlx::Result<Vec<(String, Vec<(Platform
     Ok(out)
 }
 
-/// Record the fates the log settled.
-pub async fn settle(pool: &PgPool, draw: &str, settled: &[(PlatformId, Uuid, Fate)]) -> sqlx::Result<()> {
-    let platforms: Vec<String> = settled.iter().map(|(p, _, _)| p.to_string()).collect();
-    let applications: Vec<Uuid> = settled.iter().map(|(_, a, _)| *a).collect();
-    let fates: Vec<&str> = settled.iter().map(|(_, _, f)| if *f == Fate::Kept { "kept" } else { "lapsed" }).collect();
-    sqlx::query(
-        "UPDATE draw_entries e SET fate = u.fate FROM UNNEST($2::text[], $3::uuid[], $4::text[]) AS u(platform, application, fate) \
-         WHERE e.draw = $1 AND e.platform = u.platform AND e.application = u.application AND e.fate IS NULL",
-    )
-    .bind(draw)
-    .bind(&platforms)
-    .bind(&applications)
-    .bind(&fates)
-    .execute(pool)
-    .await?;
-    Ok(())
-}
-
-/// A drawn entry with its fate, in its ticket type's order.
-pub struct Ranked {
-    pub entry: Entry,
-    pub offered: bool,
-    pub fate: Fate,
-}
-
 /// A draw's counted applications, each ticket type's in draw order.
 pub async fn order(pool: &PgPool, draw: &str) -> sqlx::Result<Vec<Ranked>> {
     let rows = sqlx::query(
-        "SELECT platform, application, buyer, match_number, category, quantity, offered, fate FROM draw_entries \
-         WHERE draw = $1 AND position IS NOT NULL ORDER BY match_number, category, position",
+        "SELECT platform, application, buyer, match_number, category, quantity, offered, fate, lapse_offset \
+         FROM draw_entries WHERE draw = $1 AND position IS NOT NULL ORDER BY match_number, category, position",
     )
     .bind(draw)
     .fetch_all(pool)
@@ -399,18 +403,49 @@ pub async fn order(pool: &PgPool, draw: &str) -> sqlx::Result<Vec<Ranked>> {
     Ok(rows
         .iter()
         .filter_map(|r| {
-            let fate = match r.get::<Option<String>, _>("fate").as_deref() {
-                Some("kept") => Fate::Kept,
-                Some("lapsed") => Fate::Lapsed,
-                _ => Fate::Pending,
+            let settled = match (r.get::<Option<String>, _>("fate").as_deref(), r.get::<Option<i64>, _>("lapse_offset"))
+            {
+                (Some("kept"), _) => Some(Settled::Kept),
+                (Some("lapsed"), Some(offset)) => Some(Settled::Lapsed(offset)),
+                _ => None,
             };
-            Some(Ranked { entry: entry_of(r)?, offered: r.get("offered"), fate })
+            Some(Ranked { entry: entry_of(r)?, offered: r.get("offered"), settled })
         })
         .collect())
 }
 
-/// Mark applications offered tickets.
-pub async fn offer(pool: &PgPool, draw: &str, offered: &[(PlatformId, Uuid)]) -> sqlx::Result<()> {
+/// Record, in one transaction, the holds the log settled and the
+/// applications their lapses passed tickets on to.
+pub async fn pass_on(
+    pool: &PgPool,
+    draw: &str,
+    settled: &[(PlatformId, Uuid, Settled)],
+    offered: &[(PlatformId, Uuid)],
+) -> sqlx::Result<()> {
+    let mut tx = pool.begin().await?;
+    let platforms: Vec<String> = settled.iter().map(|(p, _, _)| p.to_string()).collect();
+    let applications: Vec<Uuid> = settled.iter().map(|(_, a, _)| *a).collect();
+    let fates: Vec<&str> =
+        settled.iter().map(|(_, _, f)| if *f == Settled::Kept { "kept" } else { "lapsed" }).collect();
+    let offsets: Vec<Option<i64>> = settled
+        .iter()
+        .map(|(_, _, f)| match f {
+            Settled::Lapsed(offset) => Some(*offset),
+            Settled::Kept => None,
+        })
+        .collect();
+    sqlx::query(
+        "UPDATE draw_entries e SET fate = u.fate, lapse_offset = u.lapse_offset \
+         FROM UNNEST($2::text[], $3::uuid[], $4::text[], $5::bigint[]) AS u(platform, application, fate, lapse_offset) \
+         WHERE e.draw = $1 AND e.platform = u.platform AND e.application = u.application AND e.fate IS NULL",
+    )
+    .bind(draw)
+    .bind(&platforms)
+    .bind(&applications)
+    .bind(&fates)
+    .bind(&offsets)
+    .execute(&mut *tx)
+    .await?;
     let platforms: Vec<String> = offered.iter().map(|(p, _)| p.to_string()).collect();
     let applications: Vec<Uuid> = offered.iter().map(|(_, a)| *a).collect();
     sqlx::query(
@@ -420,39 +455,54 @@ pub async fn offer(pool: &PgPool, draw: &str, offered: &[(PlatformId, Uuid)]) ->
     .bind(draw)
     .bind(&platforms)
     .bind(&applications)
-    .execute(pool)
+    .execute(&mut *tx)
     .await?;
-    Ok(())
+    tx.commit().await
 }
 
-/// This platform's applications the draw offered tickets to and that have
-/// no hold yet, with whether their owner was told before (a second
-/// chance); and those waitlisted whose owner was not told yet, with their
-/// place.
-pub async fn to_tell(pool: &PgPool, me: &PlatformId) -> sqlx::Result<(Vec<(Own, bool)>, Vec<(Own, i64)>)> {
-    let rows = sqlx::query(&format!(
-        "SELECT {OWN_COLUMNS}, e.offered, \
-           (SELECT count(*) FROM draw_entries w WHERE w.draw = e.draw AND w.match_number = e.match_number \
-              AND w.category = e.category AND w.position < e.position AND NOT w.offered) AS ahead \
-         FROM draw_applications a JOIN draw_entries e ON e.draw = a.draw AND e.platform = $1 AND e.application = a.id \
-         WHERE e.position IS NOT NULL AND a.quantity > 0 \
-           AND ((e.offered AND a.reservation_id IS NULL) OR (NOT e.offered AND a.told_at IS NULL)) \
-         LIMIT 500"
+/// One of this platform's applications the log counted, to tell its owner
+/// about: offered tickets and not held yet (`quantity` as the log counted
+/// it; `second_chance` when they were told of the list before), or left
+/// on the list with its `place`.
+pub struct ToTell {
+    pub own: Own,
+    pub quantity: u8,
+    pub second_chance: bool,
+    pub place: Option<i64>,
+}
+
+/// This platform's applications to hold or tell about, a batch at a time.
+pub async fn to_tell(pool: &PgPool, me: &PlatformId) -> sqlx::Result<Vec<ToTell>> {
+    let won = sqlx::query(&format!(
+        "SELECT {OWN_COLUMNS}, e.quantity AS counted, NULL::int AS place FROM draw_entries e \
+         JOIN draw_applications a ON a.id = e.application AND a.draw = e.draw \
+         WHERE e.offered AND e.platform = $1 AND a.reservation_id IS NULL LIMIT 500"
     ))
     .bind(me.as_str())
     .fetch_all(pool)
     .await?;
-    let (mut won, mut waiting) = (vec![], vec![]);
-    for r in &rows {
-        let own = own_of(r);
-        if r.get::<bool, _>("offered") {
-            let second_chance = own.told_at.is_some();
-            won.push((own, second_chance));
-        } else {
-            waiting.push((own, r.get::<i64, _>("ahead") + 1));
-        }
-    }
-    Ok((won, waiting))
+    let waiting = sqlx::query(&format!(
+        "SELECT {OWN_COLUMNS}, e.quantity AS counted, e.place FROM draw_applications a \
+         JOIN draw_entries e ON e.draw = a.draw AND e.platform = $1 AND e.application = a.id \
+         WHERE a.told_at IS NULL AND a.draw IN (SELECT draw FROM draws WHERE drawn_at IS NOT NULL) \
+           AND e.position IS NOT NULL AND NOT e.offered LIMIT 500"
+    ))
+    .bind(me.as_str())
+    .fetch_all(pool)
+    .await?;
+    Ok(won
+        .iter()
+        .chain(&waiting)
+        .map(|r| {
+            let own = own_of(r);
+            ToTell {
+                second_chance: own.told_at.is_some(),
+                quantity: r.get::<i16, _>("counted") as u8,
+                place: r.get::<Option<i32>, _>("place").map(i64::from),
+                own,
+            }
+        })
+        .collect())
 }
 
 /// Note that `id`'s owner was told, and of which hold.

@@ -298,7 +298,7 @@ async fn apply(
             )
             .bind(partition)
             .bind(offset)
-            .bind(reason.chars().take(300).collect::<String>())
+            .bind(ticktak_core::text::printable_reason(&reason))
             .execute(&mut *tx)
             .await?;
         }
