@@ -168,7 +168,8 @@ pub async fn run(o: &DrawOptions) -> anyhow::Result<DrawReport> {
     }
 
     // The applications: person p on platform 0 for 60 % of people, 1 for
-    // the rest, for ticket type p mod K, 2 tickets for every third; then
+    // the rest, for ticket type p mod K, 2 tickets for every third of each
+    // type's applicants; then
     // the people who apply twice, on the other platform.
     let people = o.applications * 100 / (100 + o.twice_percent);
     let mut plan: Vec<Sent> =
@@ -196,10 +197,12 @@ pub async fn run(o: &DrawOptions) -> anyhow::Result<DrawReport> {
                 }
                 let s = plan.lock().expect("plan").get(i).cloned().expect("planned");
                 let (m, c, _) = stock[s.person % stock.len()];
-                let body = serde_json::json!({"matchNumber": m, "category": c, "quantity": 1 + usize::from(s.person % 3 == 0)});
+                let quantity = 1 + usize::from(s.person / stock.len() % 3 == 0);
+                let body = serde_json::json!({"matchNumber": m, "category": c, "quantity": quantity});
                 let (url, platform) = &urls[s.platform];
                 let token = dev_token(&format!("fan-{}", s.person), platform);
-                let answer = http.post(format!("{url}/api/draws/applications")).bearer_auth(token).json(&body).send().await;
+                let answer =
+                    http.post(format!("{url}/api/draws/applications")).bearer_auth(token).json(&body).send().await;
                 let refused = match answer {
                     Ok(r) if r.status() == 201 => match r.json::<serde_json::Value>().await {
                         Ok(v) => {
@@ -334,7 +337,7 @@ pub async fn run(o: &DrawOptions) -> anyhow::Result<DrawReport> {
     // hold go; whoever tickets pass on to pays.
     let first_round: std::collections::HashSet<uuid::Uuid> = winners.iter().filter(|w| w.2).map(|w| w.1).collect();
     let mut handled = std::collections::HashSet::new();
-    let (mut declined, mut passed_on, mut paid) = (0, 0, 0);
+    let (mut declined, mut passed_on, mut paid, mut first_seen) = (0, 0, 0, 0usize);
     let mut quiet_since = Instant::now();
     let stock_total: u32 = stock.iter().map(|s| s.2).sum();
     loop {
@@ -356,8 +359,12 @@ pub async fn run(o: &DrawOptions) -> anyhow::Result<DrawReport> {
                 progressed = true;
                 let p = &market.platforms[i];
                 let first = first_round.contains(&id);
-                let person: usize = account.trim_start_matches("fan-").parse().unwrap_or(0);
-                if first && person % 100 < o.decline_percent {
+                // Every (100 / decline_percent)-th first-round winner, the
+                // first included, lets the hold go.
+                let every = 100 / o.decline_percent.clamp(1, 100);
+                let declines = first && o.decline_percent > 0 && first_seen % every == 0;
+                first_seen += usize::from(first);
+                if declines {
                     declined += 1;
                     let token = dev_token(&account, &p.env.platform_id);
                     http.delete(format!("{}/api/reservations/{reservation}", p.reservations_url))
@@ -380,10 +387,11 @@ pub async fn run(o: &DrawOptions) -> anyhow::Result<DrawReport> {
         if sold >= i64::from(stock_total) {
             break;
         }
+        // Done when every ticket is sold, or when nothing moved for 15 s (a
+        // type's last ticket no application left fits stays unsold).
         if progressed {
             quiet_since = Instant::now();
-        } else if quiet_since.elapsed() > Duration::from_secs(60) {
-            eprintln!("no allocation moved for a minute ({sold} sold)");
+        } else if quiet_since.elapsed() > Duration::from_secs(15) {
             break;
         }
         tokio::time::sleep(Duration::from_millis(200)).await;

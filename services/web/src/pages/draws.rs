@@ -9,7 +9,9 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::Form;
 use maud::{html, Markup};
 use serde::Deserialize;
-use ticktak_contracts::draws::{ApplicationList, ApplicationState, ApplyForDraw, DrawList, DrawState, DrawView};
+use ticktak_contracts::draws::{
+    ApplicationList, ApplicationState, ApplicationView, ApplyForDraw, DrawList, DrawState, DrawView,
+};
 
 use super::forms::{uuid_like, CsrfForm};
 use crate::error::WebError;
@@ -87,7 +89,7 @@ pub async fn page(
                 }
             }
         }
-        @for d in &draws { (draw_card(&visitor, d)) }
+        @for d in &draws { (draw_card(&visitor, d, &mine)) }
         @if draws.is_empty() { p.meta { "No draw is scheduled." } }
     };
     Ok(layout::page(Some(&visitor), "Ticket draws", body).into_response())
@@ -104,7 +106,7 @@ fn state_key(s: ApplicationState) -> &'static str {
     }
 }
 
-fn result_text(a: &ticktak_contracts::draws::ApplicationView) -> String {
+fn result_text(a: &ApplicationView) -> String {
     match a.state {
         ApplicationState::Open => format!("In the draw; you can withdraw until {}", kickoff(&a.closes_at)),
         ApplicationState::Withdrawn => "Withdrawn".into(),
@@ -120,8 +122,13 @@ fn result_text(a: &ticktak_contracts::draws::ApplicationView) -> String {
     }
 }
 
-fn draw_card(visitor: &Visitor, d: &DrawView) -> Markup {
+fn draw_card(visitor: &Visitor, d: &DrawView, mine: &[ApplicationView]) -> Markup {
     let signed_in = visitor.claims.is_some();
+    let applied = |m: u8, c: u8| {
+        mine.iter().any(|a| {
+            a.draw == d.draw && a.match_number == m && a.category == c && a.state != ApplicationState::Withdrawn
+        })
+    };
     html! {
         section.card.draw data-draw=(d.draw) {
             h2 { "Draw " (d.draw) }
@@ -144,7 +151,9 @@ fn draw_card(visitor: &Visitor, d: &DrawView) -> Markup {
                         td { (s.category) }
                         td { (s.tickets) }
                         td {
-                            @if d.state == DrawState::Open && signed_in {
+                            @if d.state == DrawState::Open && applied(s.match_number, s.category) {
+                                "Applied: see My applications"
+                            } @else if d.state == DrawState::Open && signed_in {
                                 form.inline.apply method="post" action="/draws/apply" {
                                     (csrf_field(visitor))
                                     input type="hidden" name="match_number" value=(s.match_number);
