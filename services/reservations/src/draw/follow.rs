@@ -19,8 +19,9 @@ use tokio_util::sync::CancellationToken;
 use crate::AppState;
 
 /// How long the broker may hold a fetch of the caught-up draw topic: an
-/// application is counted here within about half of it.
-const FETCH_WAIT: Duration = Duration::from_millis(500);
+/// application is counted here within about half of it, and the topic,
+/// quiet outside a draw's window, costs the broker one ask a second.
+const FETCH_WAIT: Duration = Duration::from_millis(1000);
 
 /// Why a message does not count, or what it says: terms and seeds must be
 /// the organisers' (`issued-at` and `signature` over the body), an
