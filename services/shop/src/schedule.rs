@@ -16,7 +16,7 @@ use sqlx::{PgPool, Row};
 use ticktak_contracts::catalogue::{CategoryView, WaitingRoom};
 use ticktak_core::schedule::{Schedule, ScheduleMessage};
 use ticktak_core::{Category, MatchNumber, TicketType};
-use ticktak_kit::kafka::follow::{self, Message, OwnedMessage};
+use ticktak_kit::kafka::follow::{self, Message, OffsetTables, OwnedMessage};
 use ticktak_kit::kafka::trust::{Trust, ISSUED_AT, SCHEDULE_LABEL};
 use tokio_util::sync::CancellationToken;
 
@@ -79,16 +79,14 @@ fn vet(trust: &Trust, message: &OwnedMessage) -> Result<(ScheduleMessage, DateTi
     Ok((schedule, issued_at))
 }
 
+/// Where the schedule topic's offsets and refusals are kept.
+const TABLES: OffsetTables = OffsetTables { applied: "schedule_applied", invalid: "schedule_invalid" };
+
 /// Apply one message with its offset, in one transaction.
 async fn apply(pool: &PgPool, schedule: &SaleSchedule, trust: &Trust, message: OwnedMessage) -> anyhow::Result<()> {
     let (partition, offset) = (message.partition(), message.offset());
     let mut tx = pool.begin().await?;
-    let last: Option<i64> =
-        sqlx::query_scalar("SELECT log_offset FROM schedule_applied WHERE log_partition = $1 FOR UPDATE")
-            .bind(partition)
-            .fetch_optional(&mut *tx)
-            .await?;
-    if last.is_some_and(|last| offset <= last) {
+    if TABLES.seen(&mut tx, partition, offset).await? {
         return Ok(());
     }
     let mut applied = None;
@@ -122,23 +120,9 @@ async fn apply(pool: &PgPool, schedule: &SaleSchedule, trust: &Trust, message: O
     if let Some(reason) = &refused {
         metrics::counter!("schedule_messages_invalid_total").increment(1);
         tracing::warn!(partition, offset, %reason, "schedule message not applied");
-        sqlx::query(
-            "INSERT INTO schedule_invalid (log_partition, log_offset, reason) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
-        )
-        .bind(partition)
-        .bind(offset)
-        .bind(ticktak_core::text::printable_reason(reason))
-        .execute(&mut *tx)
-        .await?;
+        TABLES.refuse(&mut tx, partition, offset, reason).await?;
     }
-    sqlx::query(
-        "INSERT INTO schedule_applied (log_partition, log_offset) VALUES ($1, $2) \
-         ON CONFLICT (log_partition) DO UPDATE SET log_offset = EXCLUDED.log_offset",
-    )
-    .bind(partition)
-    .bind(offset)
-    .execute(&mut *tx)
-    .await?;
+    TABLES.applied(&mut tx, partition, offset).await?;
     tx.commit().await?;
     if let Some(m) = applied {
         tracing::info!(scope = %m.scope.key(), steps = m.steps.len(), "sale schedule applied");

@@ -157,3 +157,58 @@ async fn follow_from<L, LF, A, AF>(
         }
     }
 }
+
+/// The two tables of a topic a service applies with its offsets (the gate
+/// log, the sale schedule, the draws): `applied` (`log_partition`,
+/// `log_offset`: the last offset applied per partition) and `invalid`
+/// (`log_partition`, `log_offset`, `reason`: what was refused). Each
+/// message is applied in one transaction with its offset, so a message is
+/// applied once however often it is read.
+#[derive(Debug, Clone, Copy)]
+pub struct OffsetTables {
+    pub applied: &'static str,
+    pub invalid: &'static str,
+}
+
+impl OffsetTables {
+    /// Whether the message at (`partition`, `offset`) was applied before;
+    /// locks its partition's row in `tx` until the transaction ends.
+    pub async fn seen(&self, tx: &mut sqlx::PgConnection, partition: i32, offset: i64) -> sqlx::Result<bool> {
+        let sql = format!("SELECT log_offset FROM {} WHERE log_partition = $1 FOR UPDATE", self.applied);
+        let last: Option<i64> = sqlx::query_scalar(&sql).bind(partition).fetch_optional(tx).await?;
+        Ok(last.is_some_and(|last| offset <= last))
+    }
+
+    /// Record why the message at (`partition`, `offset`) was not applied
+    /// (printable and cut: the reason may quote a peer's bytes).
+    pub async fn refuse(
+        &self,
+        tx: &mut sqlx::PgConnection,
+        partition: i32,
+        offset: i64,
+        reason: &str,
+    ) -> sqlx::Result<()> {
+        let sql = format!(
+            "INSERT INTO {} (log_partition, log_offset, reason) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+            self.invalid
+        );
+        sqlx::query(&sql)
+            .bind(partition)
+            .bind(offset)
+            .bind(ticktak_core::text::printable_reason(reason))
+            .execute(tx)
+            .await?;
+        Ok(())
+    }
+
+    /// Note the message at (`partition`, `offset`) applied (or refused).
+    pub async fn applied(&self, tx: &mut sqlx::PgConnection, partition: i32, offset: i64) -> sqlx::Result<()> {
+        let sql = format!(
+            "INSERT INTO {} (log_partition, log_offset) VALUES ($1, $2) \
+             ON CONFLICT (log_partition) DO UPDATE SET log_offset = EXCLUDED.log_offset",
+            self.applied
+        );
+        sqlx::query(&sql).bind(partition).bind(offset).execute(tx).await?;
+        Ok(())
+    }
+}

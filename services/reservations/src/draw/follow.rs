@@ -12,7 +12,7 @@ use sqlx::{PgPool, Row};
 use ticktak_core::draw::{self, Application, DrawMessage, DrawTerms, Known};
 use ticktak_core::headers::{CLIENT_ID, SIGNATURE};
 use ticktak_core::{BuyerId, Category, MatchNumber, TicketType};
-use ticktak_kit::kafka::follow::{self, Message, OwnedMessage};
+use ticktak_kit::kafka::follow::{self, Message, OffsetTables, OwnedMessage};
 use ticktak_kit::kafka::trust::{Trust, ISSUED_AT};
 use tokio_util::sync::CancellationToken;
 
@@ -174,6 +174,9 @@ async fn admit(
     Ok(Ok(()))
 }
 
+/// Where the draw topic's offsets and refusals are kept.
+const TABLES: OffsetTables = OffsetTables { applied: "draw_applied", invalid: "draw_invalid" };
+
 /// Apply one message with its offset, in one transaction.
 async fn apply(pool: &PgPool, trust: &Trust, message: OwnedMessage) -> anyhow::Result<()> {
     let (partition, offset) = (message.partition(), message.offset());
@@ -181,12 +184,7 @@ async fn apply(pool: &PgPool, trust: &Trust, message: OwnedMessage) -> anyhow::R
     // A crash may lose the last commits: their offsets go with them and the
     // messages are read again, so nothing is lost or applied twice.
     sqlx::query("SET LOCAL synchronous_commit = off").execute(&mut *tx).await?;
-    let last: Option<i64> =
-        sqlx::query_scalar("SELECT log_offset FROM draw_applied WHERE log_partition = $1 FOR UPDATE")
-            .bind(partition)
-            .fetch_optional(&mut *tx)
-            .await?;
-    if last.is_some_and(|last| offset <= last) {
+    if TABLES.seen(&mut tx, partition, offset).await? {
         return Ok(());
     }
     let vetted = vet(
@@ -203,23 +201,9 @@ async fn apply(pool: &PgPool, trust: &Trust, message: OwnedMessage) -> anyhow::R
     if let Some(reason) = &refused {
         metrics::counter!("draw_messages_invalid_total").increment(1);
         tracing::warn!(partition, offset, %reason, "draw message not applied");
-        sqlx::query(
-            "INSERT INTO draw_invalid (log_partition, log_offset, reason) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
-        )
-        .bind(partition)
-        .bind(offset)
-        .bind(ticktak_core::text::printable_reason(reason))
-        .execute(&mut *tx)
-        .await?;
+        TABLES.refuse(&mut tx, partition, offset, reason).await?;
     }
-    sqlx::query(
-        "INSERT INTO draw_applied (log_partition, log_offset) VALUES ($1, $2) \
-         ON CONFLICT (log_partition) DO UPDATE SET log_offset = EXCLUDED.log_offset",
-    )
-    .bind(partition)
-    .bind(offset)
-    .execute(&mut *tx)
-    .await?;
+    TABLES.applied(&mut tx, partition, offset).await?;
     tx.commit().await?;
     Ok(())
 }

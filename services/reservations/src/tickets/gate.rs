@@ -26,6 +26,7 @@ use sqlx::{PgPool, Postgres, Row, Transaction};
 use ticktak_core::gate::{GateAction, GateEvent};
 use ticktak_core::headers::{CLIENT_ID, SIGNATURE};
 use ticktak_core::PlatformId;
+use ticktak_kit::kafka::follow::OffsetTables;
 use ticktak_kit::kafka::trust::Trust;
 use ticktak_kit::kafka::{self, Record};
 use tokio::sync::Notify;
@@ -270,6 +271,9 @@ fn vet(
     Ok(event)
 }
 
+/// Where the gate log's offsets and refusals are kept.
+const TABLES: OffsetTables = OffsetTables { applied: "gate_applied", invalid: "gate_invalid" };
+
 /// Apply the event at `partition:offset` once, in one transaction with the
 /// offset.
 async fn apply(
@@ -280,27 +284,14 @@ async fn apply(
     vetted: Result<GateEvent, String>,
 ) -> sqlx::Result<()> {
     let mut tx = pool.begin().await?;
-    let last: Option<i64> =
-        sqlx::query_scalar("SELECT log_offset FROM gate_applied WHERE log_partition = $1 FOR UPDATE")
-            .bind(partition)
-            .fetch_optional(&mut *tx)
-            .await?;
-    if last.is_some_and(|last| offset <= last) {
+    if TABLES.seen(&mut tx, partition, offset).await? {
         return Ok(());
     }
     match vetted {
         Err(reason) => {
             metrics::counter!("gate_events_invalid_total").increment(1);
             tracing::warn!(partition, offset, %reason, "gate event not applied");
-            sqlx::query(
-                "INSERT INTO gate_invalid (log_partition, log_offset, reason) VALUES ($1, $2, $3) \
-                 ON CONFLICT DO NOTHING",
-            )
-            .bind(partition)
-            .bind(offset)
-            .bind(ticktak_core::text::printable_reason(&reason))
-            .execute(&mut *tx)
-            .await?;
+            TABLES.refuse(&mut tx, partition, offset, &reason).await?;
         }
         Ok(event) => {
             let state = match event.action {
@@ -338,14 +329,7 @@ async fn apply(
             }
         }
     }
-    sqlx::query(
-        "INSERT INTO gate_applied (log_partition, log_offset) VALUES ($1, $2) \
-         ON CONFLICT (log_partition) DO UPDATE SET log_offset = EXCLUDED.log_offset",
-    )
-    .bind(partition)
-    .bind(offset)
-    .execute(&mut *tx)
-    .await?;
+    TABLES.applied(&mut tx, partition, offset).await?;
     tx.commit().await
 }
 
