@@ -37,4 +37,5 @@ pub mod race;
 pub mod reads;
 pub mod recommend;
 pub mod screening;
+pub mod stats;
 pub mod trust;

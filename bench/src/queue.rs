@@ -509,22 +509,7 @@ fn chi_square(buyers: &[Buyer]) -> f64 {
             table[arrival][place] += 1.0;
         }
     }
-    let total: f64 = table.iter().flatten().sum();
-    if total == 0.0 {
-        return 0.0;
-    }
-    let rows: Vec<f64> = table.iter().map(|r| r.iter().sum()).collect();
-    let cols: Vec<f64> = (0..10).map(|c| table.iter().map(|r| r[c]).sum()).collect();
-    let mut chi = 0.0;
-    for r in 0..10 {
-        for c in 0..10 {
-            let expected = rows[r] * cols[c] / total;
-            if expected > 0.0 {
-                chi += (table[r][c] - expected).powi(2) / expected;
-            }
-        }
-    }
-    chi
+    crate::stats::chi_square(&table)
 }
 
 /// Later arrivals whose place comes before someone whose join was answered

@@ -33,8 +33,8 @@ CREATE TABLE draw_entries (
     platform     text     NOT NULL,
     application  uuid     NOT NULL,
     buyer        text     NOT NULL,
-    match_number smallint NOT NULL,
-    category     smallint NOT NULL,
+    match_number smallint NOT NULL CHECK (match_number BETWEEN 1 AND 64),
+    category     smallint NOT NULL CHECK (category BETWEEN 1 AND 3),
     quantity     smallint NOT NULL CHECK (quantity BETWEEN 0 AND 2),
     version      integer  NOT NULL,
     first_offset bigint   NOT NULL,
@@ -80,8 +80,8 @@ CREATE TABLE draw_applications (
     country        text        NOT NULL DEFAULT '',
     -- The buyer's pseudonym when they first applied: every version carries it.
     buyer          text        NOT NULL,
-    match_number   smallint    NOT NULL,
-    category       smallint    NOT NULL,
+    match_number   smallint    NOT NULL CHECK (match_number BETWEEN 1 AND 64),
+    category       smallint    NOT NULL CHECK (category BETWEEN 1 AND 3),
     quantity       smallint    NOT NULL CHECK (quantity BETWEEN 0 AND 2),
     version        integer     NOT NULL DEFAULT 1,
     -- The allocation's hold (a reservation), once offered.

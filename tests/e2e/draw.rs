@@ -56,7 +56,7 @@ fn open_draw(env: &PlatformEnv, draw: &str, stock: u32, secs: i64) -> chrono::Da
     let closes_text = closes.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     let stock = format!("1-1={stock}");
     let out = draw_tool(
-        env,
+        &env.topic_env,
         &[
             "open",
             "--draw",
@@ -158,7 +158,7 @@ async fn both_platforms_draw_the_same_winners_who_pay_and_unpaid_tickets_pass_on
     let (status, body) = apply(&a, &unique("late"), 1, 1).await;
     assert_eq!((status, body["error"].as_str()), (409, Some("sale_closed")), "after the close: {body}");
     assert_eq!(mine(&b, &buyers[3].1).await[0]["state"], "closed");
-    let out = draw_tool(&envs[0], &["reveal", "--draw", &draw, "--secret-file", &secret_file(&draw)]);
+    let out = draw_tool(&envs[0].topic_env, &["reveal", "--draw", &draw, "--secret-file", &secret_file(&draw)]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
 
     let (da, db) = (drawn(&a, &draw).await, drawn(&b, &draw).await);
@@ -166,7 +166,7 @@ async fn both_platforms_draw_the_same_winners_who_pay_and_unpaid_tickets_pass_on
     assert_eq!(db["winnersDigest"], da["winnersDigest"], "both platforms drew the same winners");
     assert_eq!((da["winners"].as_i64(), da["duplicates"].as_i64()), (Some(2), Some(1)), "{da}");
     assert_eq!(da["seed"], db["seed"]);
-    let out = draw_tool(&envs[1], &["verify", "--draw", &draw, "--expect", &digest]);
+    let out = draw_tool(&envs[1].topic_env, &["verify", "--draw", &draw, "--expect", &digest]);
     let printed = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{printed}{}", String::from_utf8_lossy(&out.stderr));
     assert!(printed.contains(&format!("winners' digest: {digest}")), "{printed}");
@@ -341,7 +341,7 @@ async fn bad_applications_get_a_clear_4xx_and_a_tampered_seed_or_application_is_
         trust::sign_organisers(&trust::development_organisers_key(), ticktak_core::draw::SEED_LABEL, &wrong_seed);
     send(wrong_seed, headers).await;
 
-    let out = draw_tool(&env, &["verify", "--draw", &draw]);
+    let out = draw_tool(&env.topic_env, &["verify", "--draw", &draw]);
     let printed = String::from_utf8_lossy(&out.stdout).to_string();
     assert!(!out.status.success(), "no seed matching the commitment: {printed}");
     assert!(printed.contains("the seed does not match the draw's commitment"), "{printed}");
@@ -365,16 +365,16 @@ async fn bad_applications_get_a_clear_4xx_and_a_tampered_seed_or_application_is_
     let (status, _) = call(&a, Method::GET, "/api/draws/%00", None, None).await;
     assert_eq!(status, 404, "a draw id no draw has");
 
-    let out = draw_tool(&env, &["reveal", "--draw", &draw, "--secret-file", &secret_file(&draw)]);
+    let out = draw_tool(&env.topic_env, &["reveal", "--draw", &draw, "--secret-file", &secret_file(&draw)]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let d = drawn(&a, &draw).await;
     assert_eq!((d["applications"].as_i64(), d["winners"].as_i64()), (Some(1), Some(1)), "forged ones not counted: {d}");
     let digest = d["winnersDigest"].as_str().unwrap();
-    let out = draw_tool(&env, &["verify", "--draw", &draw, "--expect", digest, "--winners"]);
+    let out = draw_tool(&env.topic_env, &["verify", "--draw", &draw, "--expect", digest, "--winners"]);
     let printed = String::from_utf8_lossy(&out.stdout).to_string();
     assert!(out.status.success(), "{printed}");
     assert_eq!(printed.matches("winner: 1-1").count(), 1, "{printed}");
-    let out = draw_tool(&env, &["verify", "--draw", &draw, "--expect", &"0".repeat(64)]);
+    let out = draw_tool(&env.topic_env, &["verify", "--draw", &draw, "--expect", &"0".repeat(64)]);
     assert!(!out.status.success(), "another digest than the topic's is caught");
     assert!(String::from_utf8_lossy(&out.stdout).contains("MISMATCH"));
     // Once drawn, applications no longer change.

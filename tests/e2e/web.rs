@@ -827,7 +827,7 @@ async fn a_buyer_applies_for_a_ticket_draw_and_withdraws_in_a_real_browser() {
         (chrono::Utc::now() + chrono::Duration::minutes(10)).to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     let secret = std::env::temp_dir().join(format!("{draw}.seed")).display().to_string();
     let out = draw_tool(
-        &site.env,
+        &site.env.topic_env,
         &[
             "open",
             "--draw",

@@ -452,15 +452,15 @@ pub fn publish_schedule(env: &PlatformEnv, args: &[&str]) {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
 }
 
-/// Run the `draw` tool (`services/reservations/src/bin/draw.rs`) on
-/// `env`'s topics, as the organisers or as anyone checking a draw; its
-/// output whatever its exit.
-pub fn draw_tool(env: &PlatformEnv, args: &[&str]) -> std::process::Output {
+/// Run the `draw` tool (`services/reservations/src/bin/draw.rs`) on the
+/// topics of `topic_env`, as the organisers or as anyone checking a draw;
+/// its output whatever its exit.
+pub fn draw_tool<S: AsRef<std::ffi::OsStr>>(topic_env: &str, args: &[S]) -> std::process::Output {
     std::process::Command::new(process::bin("draw"))
         .args(args)
         .env_clear()
         .env("KAFKA_BROKERS", brokers())
-        .env("TOPIC_ENV", &env.topic_env)
+        .env("TOPIC_ENV", topic_env)
         .output()
         .expect("draw runs")
 }

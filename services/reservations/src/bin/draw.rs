@@ -34,6 +34,7 @@ use ticktak_core::draw::{DrawMessage, DrawTerms, SeedReveal, Stock};
 use ticktak_core::schedule::{Phase, ScheduleMessage, Scope, Step};
 use ticktak_core::{Category, MatchNumber, PlatformId};
 use ticktak_kit::config::Env;
+use ticktak_kit::kafka::follow;
 use ticktak_kit::kafka::trust::{self, Trust};
 use ticktak_kit::kafka::{self, KafkaSettings, Record, ToEnd, Topics};
 
@@ -231,13 +232,9 @@ async fn verify(
         let m = tokio::time::timeout(Duration::from_secs(30), consumer.recv())
             .await
             .map_err(|_| anyhow::anyhow!("no message for 30 s before the topic's end"))??;
+        let m = m.detach();
         progress.reached(m.partition(), m.offset() + 1);
-        let header = |name: &str| {
-            use rdkafka::message::Headers;
-            m.headers()
-                .and_then(|h| h.iter().find(|h| h.key == name).and_then(|h| h.value))
-                .and_then(|v| std::str::from_utf8(v).ok())
-        };
+        let header = |name: &str| follow::header(&m, name);
         let body = m.payload().unwrap_or_default();
         // Other draws' messages are none of this draw's business.
         let vetted = reservations::draw::follow::vet(
